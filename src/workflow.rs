@@ -1,0 +1,437 @@
+//! The release workflow as data: phases, steps, and the single function that decides what may
+//! follow what. Pure logic, no I/O: the commands, the journal and the file edits sit around it.
+//!
+//! A release walks a fixed *plan* (a list of steps derived from its environments and ramp
+//! schedule). Its position is an index into that plan plus the environments whose files changed
+//! out of band (`canary weight`, `canary abort`, a re-pinned v1 image) and still wait for a deploy.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The eight phases of a release, then `done`. Names are the ones users see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    DeployV1,
+    AddRouting,
+    RouteToV1,
+    DeployV2,
+    Ramp,
+    #[serde(rename = "cleanup-1")]
+    Cleanup1,
+    #[serde(rename = "cleanup-2")]
+    Cleanup2,
+    #[serde(rename = "cleanup-3")]
+    Cleanup3,
+    Done,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 9] = [
+        Phase::DeployV1,
+        Phase::AddRouting,
+        Phase::RouteToV1,
+        Phase::DeployV2,
+        Phase::Ramp,
+        Phase::Cleanup1,
+        Phase::Cleanup2,
+        Phase::Cleanup3,
+        Phase::Done,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::DeployV1 => "deploy-v1",
+            Phase::AddRouting => "add-routing",
+            Phase::RouteToV1 => "route-to-v1",
+            Phase::DeployV2 => "deploy-v2",
+            Phase::Ramp => "ramp",
+            Phase::Cleanup1 => "cleanup-1",
+            Phase::Cleanup2 => "cleanup-2",
+            Phase::Cleanup3 => "cleanup-3",
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A change canary makes to the repository files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "edit", content = "weight")]
+pub enum Edit {
+    /// v2 labels on `web`, the pinned `web-v1` twin, twins of patches that target `web`.
+    DeployV1,
+    /// Round one of add-routing: the DestinationRule subsets and web-v1's AuthorizationPolicy.
+    RoutingSubsets,
+    /// Round two of add-routing: the VirtualService patches and the Service selector patch.
+    RoutingRoutes,
+    /// A new digest for web-v1, when the deployed v1 does not run the pinned image.
+    RepinV1,
+    /// Every environment's route to 100% v1.
+    RouteToV1,
+    /// The last environment's v2 weight to this ramp value.
+    RampLast(u8),
+    /// Every environment but the last to 100% v2, so that cleanup may begin.
+    RampOthers,
+    /// Weights set by hand with `canary weight`.
+    SetWeight(u8),
+    /// `canary abort`: every environment back to 100% v1.
+    Abort,
+    /// Drop the v1 destination, the Service patch, web-v1 and its patch twins.
+    Cleanup1,
+    /// Drop the VirtualService patches.
+    Cleanup2,
+    /// Drop the DestinationRule.
+    Cleanup3,
+}
+
+impl Edit {
+    pub fn describe(self) -> String {
+        match self {
+            Edit::DeployV1 => "add the pinned web-v1 deployment and the version labels".into(),
+            Edit::RoutingSubsets => {
+                "add the DestinationRule subsets and web-v1's AuthorizationPolicy".into()
+            }
+            Edit::RoutingRoutes => "add the VirtualService patches and the Service patch".into(),
+            Edit::RepinV1 => "pin web-v1 to a new image".into(),
+            Edit::RouteToV1 => "route 100% of traffic to v1".into(),
+            Edit::RampLast(w) => format!("send {w}% of production traffic to v2"),
+            Edit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
+            Edit::SetWeight(w) => format!("set the v2 weight to {w}%"),
+            Edit::Abort => "route 100% of traffic back to v1".into(),
+            Edit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
+            Edit::Cleanup2 => "remove the VirtualService patches".into(),
+            Edit::Cleanup3 => "remove the DestinationRule".into(),
+        }
+    }
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Step {
+    /// Write files.
+    Edit { edit: Edit },
+    /// The operator deploys the last edit to one environment (index into the environments).
+    Deploy { env: usize, after: Edit },
+    /// The operator confirms that the deployed web-v1 runs the pinned image.
+    CheckV1Image,
+    /// The operator lands the v2 code and deploys it to one environment.
+    DeployV2 { env: usize },
+    /// The operator confirms that v2 was tested on the first environment(s).
+    ConfirmV2Tested,
+    /// The operator watched v2 at this production weight and wants to go on.
+    Observe { weight: u8 },
+}
+
+/// The shape of a release that the plan depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Environment names, in deploy order; the last one is production, the one that is ramped.
+    pub environments: Vec<String>,
+    /// Production's v2 weights during the ramp: strictly increasing, ending at 100.
+    pub schedule: Vec<u8>,
+}
+
+impl Shape {
+    pub fn last_env(&self) -> usize {
+        self.environments.len() - 1
+    }
+}
+
+/// The full, ordered list of steps for a release of this shape, each with its phase.
+pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
+    let envs = 0..shape.environments.len();
+    let mut plan = Vec::new();
+    let mut edit_then_deploy = |plan: &mut Vec<_>, phase, edit, envs: std::ops::Range<usize>| {
+        plan.push((phase, Step::Edit { edit }));
+        plan.extend(envs.map(|env| (phase, Step::Deploy { env, after: edit })));
+    };
+    edit_then_deploy(&mut plan, Phase::DeployV1, Edit::DeployV1, envs.clone());
+    edit_then_deploy(&mut plan, Phase::AddRouting, Edit::RoutingSubsets, envs.clone());
+    edit_then_deploy(&mut plan, Phase::AddRouting, Edit::RoutingRoutes, envs.clone());
+    plan.push((Phase::RouteToV1, Step::CheckV1Image));
+    edit_then_deploy(&mut plan, Phase::RouteToV1, Edit::RouteToV1, envs.clone());
+    plan.extend(envs.clone().map(|env| (Phase::DeployV2, Step::DeployV2 { env })));
+    plan.push((Phase::DeployV2, Step::ConfirmV2Tested));
+    let last = shape.last_env();
+    for &weight in &shape.schedule {
+        edit_then_deploy(&mut plan, Phase::Ramp, Edit::RampLast(weight), last..last + 1);
+        plan.push((Phase::Ramp, Step::Observe { weight }));
+    }
+    if last > 0 {
+        edit_then_deploy(&mut plan, Phase::Ramp, Edit::RampOthers, 0..last);
+    }
+    edit_then_deploy(&mut plan, Phase::Cleanup1, Edit::Cleanup1, envs.clone());
+    edit_then_deploy(&mut plan, Phase::Cleanup2, Edit::Cleanup2, envs.clone());
+    edit_then_deploy(&mut plan, Phase::Cleanup3, Edit::Cleanup3, envs);
+    plan
+}
+
+/// Where a release stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Position {
+    /// Index of the next step in the plan; `plan.len()` once done.
+    pub index: usize,
+    /// Environments whose files an out-of-band edit changed, waiting for their deploy, with
+    /// the edit that changed them. Kept in environment order.
+    pub pending: Vec<(usize, Edit)>,
+}
+
+/// What `canary next` does from a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// A deploy owed by an out-of-band edit comes before the plan goes on.
+    Pending { env: usize, after: Edit },
+    /// The plan's own step.
+    Planned(Phase, Step),
+    /// Nothing left.
+    Done,
+}
+
+/// Something a person or a command asks of the release. `changed` says whether the edit that
+/// goes with it changed any file: what did not change needs no deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Finish the step `next` would take.
+    Complete { changed: bool },
+    /// Set one environment's v2 weight (0 to 100) in its patch file (`canary weight`).
+    SetWeight {
+        env: usize,
+        percent: u8,
+        changed: bool,
+    },
+    /// Every environment back to 100% v1 (`canary abort`); `changed` lists the environments
+    /// whose files changed.
+    Abort { changed: Vec<usize> },
+    /// Pin web-v1 to another image at the v1 image check.
+    RepinV1,
+}
+
+/// Why an action is not allowed now: what must come first, and what to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub reason: String,
+    /// The step that must come first, as users see it; `None` once the release is done.
+    pub first: Option<String>,
+}
+
+impl Position {
+    pub fn next(&self, plan: &[(Phase, Step)]) -> NextStep {
+        if let Some(&(env, after)) = self.pending.first() {
+            return NextStep::Pending { env, after };
+        }
+        match plan.get(self.index) {
+            Some(&(phase, step)) => NextStep::Planned(phase, step),
+            None => NextStep::Done,
+        }
+    }
+
+    /// The phase the release is in.
+    pub fn phase(&self, plan: &[(Phase, Step)]) -> Phase {
+        plan.get(self.index).map_or(Phase::Done, |&(phase, _)| phase)
+    }
+
+    /// Apply an action, or say why it may not happen now.
+    pub fn apply(
+        &self,
+        shape: &Shape,
+        plan: &[(Phase, Step)],
+        action: Action,
+    ) -> Result<Position, Refusal> {
+        match action {
+            Action::Complete { changed } => self.complete(plan, changed),
+            Action::SetWeight {
+                env,
+                percent,
+                changed,
+            } => self.set_weight(shape, plan, env, percent, changed),
+            Action::Abort { changed } => self.abort(shape, plan, &changed),
+            Action::RepinV1 => self.repin(shape, plan),
+        }
+    }
+
+    fn complete(&self, plan: &[(Phase, Step)], changed: bool) -> Result<Position, Refusal> {
+        let mut next = self.clone();
+        match self.next(plan) {
+            NextStep::Done => {
+                return Err(Refusal {
+                    reason: "the release is done; there is no step left".into(),
+                    first: None,
+                });
+            }
+            NextStep::Pending { .. } => {
+                next.pending.remove(0);
+            }
+            NextStep::Planned(_, step) => {
+                next.index += 1;
+                if let (Step::Edit { edit }, false) = (step, changed) {
+                    // Nothing was written, so there is nothing to deploy.
+                    while let Some((_, Step::Deploy { after, .. })) = plan.get(next.index) {
+                        debug_assert_eq!(*after, edit);
+                        next.index += 1;
+                    }
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    fn set_weight(
+        &self,
+        shape: &Shape,
+        plan: &[(Phase, Step)],
+        env: usize,
+        percent: u8,
+        changed: bool,
+    ) -> Result<Position, Refusal> {
+        let phase = self.phase(plan);
+        let is_last = env == shape.last_env();
+        let allowed = match phase {
+            Phase::Ramp => true,
+            Phase::DeployV2 => !is_last,
+            _ => false,
+        };
+        if !allowed {
+            let when = if is_last {
+                "during ramp, once v2 is deployed to it and tested"
+            } else {
+                "during deploy-v2 and ramp"
+            };
+            return Err(self.refuse(
+                shape,
+                plan,
+                format!(
+                    "{}'s weights may change only {when}; the release is in {phase}",
+                    shape.environments[env]
+                ),
+            ));
+        }
+        let mut next = self.clone();
+        if changed {
+            next.add_pending(env, Edit::SetWeight(percent));
+        }
+        if phase == Phase::Ramp {
+            let ramp_others = plan
+                .iter()
+                .position(|(_, s)| *s == Step::Edit { edit: Edit::RampOthers })
+                .unwrap_or_else(|| phase_start(plan, Phase::Cleanup1));
+            if is_last {
+                // The ramp goes on from the first scheduled weight above the one set by hand.
+                next.index = shape
+                    .schedule
+                    .iter()
+                    .find(|&&w| w > percent)
+                    .map_or(ramp_others, |&w| {
+                        let edit = Step::Edit { edit: Edit::RampLast(w) };
+                        plan.iter().position(|(_, s)| *s == edit).expect("planned")
+                    });
+            } else {
+                // Cleanup may begin only once this environment is back at 100% v2.
+                next.index = next.index.min(ramp_others);
+            }
+        }
+        Ok(next)
+    }
+
+    fn abort(
+        &self,
+        shape: &Shape,
+        plan: &[(Phase, Step)],
+        changed: &[usize],
+    ) -> Result<Position, Refusal> {
+        let phase = self.phase(plan);
+        if !matches!(phase, Phase::DeployV2 | Phase::Ramp) {
+            return Err(self.refuse(
+                shape,
+                plan,
+                format!(
+                    "abort puts traffic back on v1, which is possible only during deploy-v2 and \
+                     ramp; the release is in {phase}"
+                ),
+            ));
+        }
+        let mut next = self.clone();
+        for &env in changed {
+            next.add_pending(env, Edit::Abort);
+        }
+        // v2 has to be deployed (fixed) and tested again before the ramp may start over.
+        next.index = phase_start(plan, Phase::DeployV2);
+        Ok(next)
+    }
+
+    fn repin(&self, shape: &Shape, plan: &[(Phase, Step)]) -> Result<Position, Refusal> {
+        if self.next(plan) != NextStep::Planned(Phase::RouteToV1, Step::CheckV1Image) {
+            return Err(self.refuse(
+                shape,
+                plan,
+                "web-v1's image may be re-pinned only at the v1 image check of route-to-v1".into(),
+            ));
+        }
+        let mut next = self.clone();
+        for env in 0..shape.environments.len() {
+            next.add_pending(env, Edit::RepinV1);
+        }
+        Ok(next)
+    }
+
+    fn refuse(&self, shape: &Shape, plan: &[(Phase, Step)], reason: String) -> Refusal {
+        Refusal {
+            reason,
+            first: (self.next(plan) != NextStep::Done).then(|| self.describe_next(shape, plan)),
+        }
+    }
+
+    fn add_pending(&mut self, env: usize, edit: Edit) {
+        match self.pending.iter_mut().find(|(e, _)| *e == env) {
+            Some(entry) => entry.1 = edit,
+            None => {
+                self.pending.push((env, edit));
+                self.pending.sort_by_key(|(e, _)| *e);
+            }
+        }
+    }
+
+    /// The next step in words, e.g. `add-routing: deploy to staging`.
+    pub fn describe_next(&self, shape: &Shape, plan: &[(Phase, Step)]) -> String {
+        match self.next(plan) {
+            NextStep::Pending { env, after } => format!(
+                "{}: deploy to {} ({})",
+                self.phase(plan),
+                shape.environments[env],
+                after.describe()
+            ),
+            NextStep::Planned(phase, step) => format!("{phase}: {}", describe_step(shape, step)),
+            NextStep::Done => "done".into(),
+        }
+    }
+}
+
+fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
+    plan.iter()
+        .position(|(p, _)| *p == phase)
+        .expect("every plan has every phase")
+}
+
+/// A step in words.
+pub fn describe_step(shape: &Shape, step: Step) -> String {
+    let env = |i: usize| shape.environments[i].as_str();
+    match step {
+        Step::Edit { edit } => edit.describe(),
+        Step::Deploy { env: e, .. } => format!("deploy to {}", env(e)),
+        Step::CheckV1Image => "check that web-v1 runs the pinned image".into(),
+        Step::DeployV2 { env: e } => format!("deploy the v2 code to {}", env(e)),
+        Step::ConfirmV2Tested => format!("confirm that v2 was tested on {}", env(0)),
+        Step::Observe { weight } => format!("observe v2 at {weight}% in {}", env(shape.last_env())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

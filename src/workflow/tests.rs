@@ -1,0 +1,409 @@
+//! Exhaustive tests of the workflow: every reachable position of several release shapes, every
+//! action from each, checked against a model of the repository files and of what each
+//! environment runs. The model is written independently of the transition function: it knows
+//! what each edit does to the files, and the invariants say what production must never see.
+
+use std::collections::{HashSet, VecDeque};
+
+use super::*;
+
+/// What the files say about routing for one environment (gap.yaml and the shared files are the
+/// same for all environments; the VirtualService patch is per environment).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+struct Files {
+    v1_deployment: bool,
+    v1_authorized: bool,
+    destination_rule: bool,
+    service_patch: bool,
+    /// (v1 weight, v2 weight) of the route, `None` without a VirtualService patch; a route
+    /// without the v1 destination has v1 weight `None`.
+    route: Option<(Option<u8>, u8)>,
+    image_pins: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct World {
+    position: Position,
+    files: Vec<Files>,
+    deployed: Vec<Files>,
+    v2_code: Vec<bool>,
+    v2_tested: bool,
+}
+
+impl World {
+    fn new(shape: &Shape) -> World {
+        let n = shape.environments.len();
+        World {
+            position: Position::default(),
+            files: vec![Files::default(); n],
+            deployed: vec![Files::default(); n],
+            v2_code: vec![false; n],
+            v2_tested: false,
+        }
+    }
+
+    /// What an edit does to the files, as the seed describes it.
+    fn edit(&mut self, shape: &Shape, edit: Edit, target: Option<usize>) -> Vec<usize> {
+        let before = self.files.clone();
+        let last = shape.last_env();
+        for (env, f) in self.files.iter_mut().enumerate() {
+            let set = |f: &mut Files, v2: u8| f.route = Some((Some(100 - v2), v2));
+            match edit {
+                Edit::DeployV1 => f.v1_deployment = true,
+                Edit::RoutingSubsets => {
+                    f.destination_rule = true;
+                    f.v1_authorized = true;
+                }
+                Edit::RoutingRoutes => {
+                    f.service_patch = true;
+                    if f.route.is_none() {
+                        set(f, 100);
+                    }
+                }
+                // Each re-pin writes a new digest; two suffice to tell one from the next.
+                Edit::RepinV1 => f.image_pins = (f.image_pins + 1) % 2,
+                Edit::RouteToV1 | Edit::Abort => set(f, 0),
+                Edit::RampLast(w) if env == last => set(f, w),
+                Edit::RampOthers if env != last => set(f, 100),
+                Edit::SetWeight(w) if Some(env) == target => set(f, w),
+                Edit::RampLast(_) | Edit::RampOthers | Edit::SetWeight(_) => {}
+                Edit::Cleanup1 => {
+                    f.v1_deployment = false;
+                    f.v1_authorized = false;
+                    f.service_patch = false;
+                    f.route = f.route.map(|(_, v2)| (None, v2));
+                }
+                Edit::Cleanup2 => f.route = None,
+                Edit::Cleanup3 => f.destination_rule = false,
+            }
+        }
+        (0..self.files.len())
+            .filter(|&env| self.files[env] != before[env])
+            .collect()
+    }
+
+    fn deploy(&mut self, env: usize) {
+        self.deployed[env] = self.files[env].clone();
+    }
+
+    /// What must hold in every environment at every moment.
+    fn check_invariants(&self, shape: &Shape) -> Result<(), String> {
+        for (env, d) in self.deployed.iter().enumerate() {
+            let name = &shape.environments[env];
+            if d.route.is_some() && !d.destination_rule {
+                return Err(format!("{name}: a route names subsets no DestinationRule defines"));
+            }
+            if let Some((Some(v1), v2)) = d.route {
+                if v1 as u16 + v2 as u16 != 100 {
+                    return Err(format!("{name}: weights {v1}+{v2} do not sum to 100"));
+                }
+                if v1 > 0 && !(d.v1_deployment && d.v1_authorized && d.service_patch) {
+                    return Err(format!("{name}: traffic to v1 before it is deployed and allowed"));
+                }
+            }
+            if let Some((None, v2)) = d.route
+                && v2 != 100
+            {
+                return Err(format!("{name}: the v1 route went while it had weight"));
+            }
+            if env == shape.last_env()
+                && self.v2_code[env]
+                && d.route.is_some_and(|(_, v2)| v2 > 0)
+                && !self.v2_tested
+            {
+                return Err(format!("{name}: v2 gets traffic before it was tested"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply an action to the model and to the position together.
+    fn act(
+        &self,
+        shape: &Shape,
+        plan: &[(Phase, Step)],
+        kind: &ActionKind,
+    ) -> Result<World, Refusal> {
+        let mut world = self.clone();
+        let action = match *kind {
+            ActionKind::Next => {
+                let changed = match self.position.next(plan) {
+                    NextStep::Pending { env, .. } => {
+                        world.deploy(env);
+                        true
+                    }
+                    NextStep::Planned(_, step) => world.perform(shape, step),
+                    NextStep::Done => false,
+                };
+                Action::Complete { changed }
+            }
+            ActionKind::Weight { env, percent } => {
+                let allowed = self.position.apply(
+                    shape,
+                    plan,
+                    Action::SetWeight {
+                        env,
+                        percent,
+                        changed: false,
+                    },
+                );
+                allowed?;
+                let changed = !world.edit(shape, Edit::SetWeight(percent), Some(env)).is_empty();
+                Action::SetWeight {
+                    env,
+                    percent,
+                    changed,
+                }
+            }
+            ActionKind::Abort => {
+                self.position
+                    .apply(shape, plan, Action::Abort { changed: vec![] })?;
+                Action::Abort {
+                    changed: world.edit(shape, Edit::Abort, None),
+                }
+            }
+            ActionKind::Repin => {
+                self.position.apply(shape, plan, Action::RepinV1)?;
+                world.edit(shape, Edit::RepinV1, None);
+                Action::RepinV1
+            }
+        };
+        world.position = self.position.apply(shape, plan, action)?;
+        Ok(world)
+    }
+
+    /// Carry out a planned step in the model; returns whether it changed a file.
+    fn perform(&mut self, shape: &Shape, step: Step) -> bool {
+        match step {
+            Step::Edit { edit } => !self.edit(shape, edit, None).is_empty(),
+            Step::Deploy { env, .. } => {
+                self.deploy(env);
+                true
+            }
+            Step::DeployV2 { env } => {
+                self.v2_code[env] = true;
+                true
+            }
+            Step::ConfirmV2Tested => {
+                self.v2_tested = true;
+                true
+            }
+            Step::CheckV1Image | Step::Observe { .. } => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ActionKind {
+    Next,
+    Weight { env: usize, percent: u8 },
+    Abort,
+    Repin,
+}
+
+fn actions(shape: &Shape) -> Vec<ActionKind> {
+    let mut all = vec![ActionKind::Next, ActionKind::Abort, ActionKind::Repin];
+    for env in 0..shape.environments.len() {
+        for percent in [0, 30, 100] {
+            all.push(ActionKind::Weight { env, percent });
+        }
+    }
+    all
+}
+
+fn shapes() -> Vec<Shape> {
+    let envs = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        Shape {
+            environments: envs(&["production"]),
+            schedule: vec![100],
+        },
+        Shape {
+            environments: envs(&["staging", "production"]),
+            schedule: vec![1, 5, 10, 25, 50, 100],
+        },
+        Shape {
+            environments: envs(&["dev", "staging", "production"]),
+            schedule: vec![50, 100],
+        },
+    ]
+}
+
+/// Whether the rules of `docs/workflow` allow this action now, said from the phase alone.
+fn allowed_by_rules(shape: &Shape, plan: &[(Phase, Step)], world: &World, kind: ActionKind) -> bool {
+    let phase = world.position.phase(plan);
+    match kind {
+        ActionKind::Next => phase != Phase::Done,
+        ActionKind::Weight { env, .. } => {
+            phase == Phase::Ramp || (phase == Phase::DeployV2 && env != shape.last_env())
+        }
+        ActionKind::Abort => matches!(phase, Phase::DeployV2 | Phase::Ramp),
+        ActionKind::Repin => {
+            world.position.pending.is_empty()
+                && plan.get(world.position.index).map(|(_, s)| *s) == Some(Step::CheckV1Image)
+        }
+    }
+}
+
+/// Every reachable world, each with every action: allowed exactly when the rules say so, and
+/// the invariants hold in every world reached.
+#[test]
+fn every_position_and_action_follows_the_rules_and_keeps_the_invariants() {
+    for shape in shapes() {
+        let plan = plan(&shape);
+        let start = World::new(&shape);
+        let mut seen = HashSet::from([start.clone()]);
+        let mut queue = VecDeque::from([start]);
+        let (mut allowed, mut refused) = (0, 0);
+        while let Some(world) = queue.pop_front() {
+            for kind in actions(&shape) {
+                let expected = allowed_by_rules(&shape, &plan, &world, kind);
+                match world.act(&shape, &plan, &kind) {
+                    Ok(next) => {
+                        assert!(expected, "{kind:?} allowed at {:?}", world.position);
+                        allowed += 1;
+                        if let Err(e) = next.check_invariants(&shape) {
+                            panic!("{e} after {kind:?} from {world:?}");
+                        }
+                        if seen.insert(next.clone()) {
+                            queue.push_back(next);
+                        }
+                    }
+                    Err(refusal) => {
+                        assert!(!expected, "{kind:?} refused at {:?}: {refusal}", world.position);
+                        refused += 1;
+                        // A refusal names what comes first, unless nothing does.
+                        let next = world.position.next(&plan);
+                        let first = (next != NextStep::Done)
+                            .then(|| world.position.describe_next(&shape, &plan));
+                        assert_eq!(refusal.first, first);
+                    }
+                }
+            }
+        }
+        // Guards against a model that reaches nothing.
+        assert!(seen.len() > plan.len(), "only {} worlds reached", seen.len());
+        assert!(allowed > 0 && refused > 0);
+    }
+}
+
+/// From every reachable world, `next` alone finishes the release, with everything cleaned up.
+#[test]
+fn next_alone_always_reaches_done_from_anywhere() {
+    for shape in shapes() {
+        let plan = plan(&shape);
+        let start = World::new(&shape);
+        let mut seen = HashSet::from([start.clone()]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(world) = queue.pop_front() {
+            let mut walk = world.clone();
+            for _ in 0..=plan.len() + shape.environments.len() * 2 {
+                if walk.position.next(&plan) == NextStep::Done {
+                    break;
+                }
+                walk = walk.act(&shape, &plan, &ActionKind::Next).unwrap();
+            }
+            assert_eq!(walk.position.next(&plan), NextStep::Done, "stuck from {world:?}");
+            assert!(walk.deployed.iter().all(|d| *d == Files {
+                image_pins: d.image_pins,
+                ..Files::default()
+            }));
+            for kind in actions(&shape) {
+                if let Ok(next) = world.act(&shape, &plan, &kind)
+                    && seen.insert(next.clone())
+                {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_plain_walk_takes_every_phase_in_order_with_a_deploy_per_environment() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    let phases: Vec<Phase> = plan.iter().map(|(p, _)| *p).collect();
+    let mut distinct = phases.clone();
+    distinct.dedup();
+    assert_eq!(distinct, Phase::ALL[..8].to_vec());
+    let deploys_after = |edit| {
+        plan.iter()
+            .filter(|(_, s)| matches!(s, Step::Deploy { after, .. } if *after == edit))
+            .count()
+    };
+    assert_eq!(deploys_after(Edit::DeployV1), 2);
+    assert_eq!(deploys_after(Edit::RampLast(25)), 1);
+    assert_eq!(deploys_after(Edit::RampOthers), 1);
+    assert_eq!(deploys_after(Edit::Cleanup3), 2);
+    // staging is deployed before production, every time.
+    for pair in plan.windows(2) {
+        if let [(_, Step::Deploy { env: a, .. }), (_, Step::Deploy { env: b, .. })] = pair {
+            assert!(a < b);
+        }
+    }
+}
+
+#[test]
+fn an_edit_that_changed_nothing_skips_its_deploys() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    let at = plan
+        .iter()
+        .position(|(_, s)| *s == Step::Edit { edit: Edit::RampOthers })
+        .unwrap();
+    let position = Position { index: at, pending: vec![] };
+    let next = position
+        .apply(shape, &plan, Action::Complete { changed: false })
+        .unwrap();
+    assert_eq!(next.phase(&plan), Phase::Cleanup1);
+    let next = position
+        .apply(shape, &plan, Action::Complete { changed: true })
+        .unwrap();
+    assert_eq!(
+        next.next(&plan),
+        NextStep::Planned(Phase::Ramp, Step::Deploy { env: 0, after: Edit::RampOthers })
+    );
+}
+
+#[test]
+fn a_production_weight_set_by_hand_moves_the_ramp_to_the_next_scheduled_value() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    let ramp = plan.iter().position(|(p, _)| *p == Phase::Ramp).unwrap();
+    let position = Position { index: ramp, pending: vec![] };
+    let set = |percent| {
+        position
+            .apply(shape, &plan, Action::SetWeight { env: 1, percent, changed: true })
+            .unwrap()
+    };
+    let after_30 = set(30);
+    assert_eq!(after_30.pending, vec![(1, Edit::SetWeight(30))]);
+    assert_eq!(
+        Position { pending: vec![], ..after_30 }.next(&plan),
+        NextStep::Planned(Phase::Ramp, Step::Edit { edit: Edit::RampLast(50) })
+    );
+    let after_100 = Position { pending: vec![], ..set(100) };
+    assert_eq!(
+        after_100.next(&plan),
+        NextStep::Planned(Phase::Ramp, Step::Edit { edit: Edit::RampOthers })
+    );
+}
+
+#[test]
+fn refusals_name_the_step_that_comes_first() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    let refusal = Position::default()
+        .apply(shape, &plan, Action::SetWeight { env: 1, percent: 50, changed: true })
+        .unwrap_err();
+    assert_eq!(
+        refusal.reason,
+        "production's weights may change only during ramp, once v2 is deployed to it and tested; \
+         the release is in deploy-v1"
+    );
+    assert_eq!(
+        refusal.first.as_deref(),
+        Some("deploy-v1: add the pinned web-v1 deployment and the version labels")
+    );
+}
