@@ -149,7 +149,7 @@ impl Shape {
 pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
     let envs = 0..shape.environments.len();
     let mut plan = Vec::new();
-    let mut edit_then_deploy = |plan: &mut Vec<_>, phase, edit, envs: std::ops::Range<usize>| {
+    let edit_then_deploy = |plan: &mut Vec<_>, phase, edit, envs: std::ops::Range<usize>| {
         plan.push((phase, Step::Edit { edit }));
         plan.extend(envs.map(|env| (phase, Step::Deploy { env, after: edit })));
     };

@@ -1,0 +1,47 @@
+//! The errors that decide canary's exit code. Anything else is exit 1.
+
+/// Exit codes, as documented in `canary --help` and relied upon by scripts.
+pub mod exit {
+    pub const FAILURE: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const REFUSED: i32 = 3;
+    pub const BUSY: i32 = 75;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad usage or bad input: nothing was changed.
+    #[error("{0}")]
+    BadInput(String),
+    /// The workflow does not allow this now.
+    #[error("refused: {reason}")]
+    Refused {
+        reason: String,
+        /// The step that must come first.
+        first: Option<String>,
+        /// The command that takes it.
+        run: Option<String>,
+    },
+    /// Another canary process holds this release.
+    #[error("another canary process{holder} is working on {service} right now; try again when it is done")]
+    Busy { service: String, holder: String },
+    /// The operator said no.
+    #[error("{0}")]
+    Declined(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadInput(_) => exit::BAD_INPUT,
+            Error::Refused { .. } => exit::REFUSED,
+            Error::Busy { .. } => exit::BUSY,
+            Error::Declined(_) => exit::FAILURE,
+        }
+    }
+}
+
+/// Shorthand for the most common error.
+pub fn bad_input(message: impl Into<String>) -> Error {
+    Error::BadInput(message.into())
+}

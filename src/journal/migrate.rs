@@ -1,0 +1,88 @@
+//! Schema migrations: `migrations/NNNN_name.sql`, embedded at build time, applied in order in one
+//! exclusive transaction and tracked by `PRAGMA user_version`. A migration is never removed or
+//! reordered, only appended.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::JournalError;
+
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_journal.sql",
+    include_str!("../../migrations/0001_journal.sql"),
+)];
+
+/// The schema version this binary writes.
+pub fn latest() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+pub fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Bring the schema up to date. The caller has already refused a journal newer than `latest()`;
+/// the check is repeated inside the transaction because another process may have migrated it.
+pub fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let version = user_version(&tx)?;
+    if version > latest() {
+        return Err(JournalError::Newer {
+            version,
+            known: latest(),
+        });
+    }
+    for (_, sql) in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", latest())?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_registered_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let registered: Vec<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(files, registered);
+        for (i, name) in registered.iter().enumerate() {
+            assert!(name.starts_with(&format!("{:04}_", i + 1)), "{name} out of order");
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_sets_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest());
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 3);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", latest() + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(JournalError::Newer { version, .. }) if version == latest() + 1
+        ));
+    }
+}

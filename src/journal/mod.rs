@@ -1,0 +1,453 @@
+//! The local SQLite journal: every release and its append-only events. A release's position is
+//! updated in the same transaction as the events that move it, so the two never disagree.
+
+mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::release::ReleaseConfig;
+use crate::workflow::{Phase, Position};
+
+pub use migrate::latest as latest_version;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path} is not a canary journal (not an SQLite database); it was left untouched")]
+    NotAJournal { path: String },
+    #[error(
+        "the journal has schema version {version}, newer than this canary knows ({known}); \
+         it was left untouched: use a newer canary"
+    )]
+    Newer { version: u32, known: u32 },
+    #[error("the journal is locked by another process past the busy timeout; try again")]
+    Busy,
+    #[error("journal: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("journal {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the journal's record of {service} is not what canary wrote: {detail}")]
+    Corrupt { service: String, detail: String },
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> JournalError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                JournalError::Busy
+            }
+            Some(rusqlite::ErrorCode::NotADatabase) => JournalError::NotAJournal {
+                path: "the journal".into(),
+            },
+            _ => JournalError::Sqlite(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, JournalError>;
+
+/// A release as the journal holds it.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub id: i64,
+    pub config: ReleaseConfig,
+    pub position: Position,
+    pub phase: Phase,
+    pub in_progress: Option<serde_json::Value>,
+    pub opened_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub at: String,
+    pub operator: String,
+    pub kind: String,
+    pub phase: String,
+    pub detail: serde_json::Value,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: &'static str, detail: serde_json::Value) -> NewEvent {
+        NewEvent { kind, detail }
+    }
+}
+
+/// Everything one transaction changes about a release.
+#[derive(Debug, Default)]
+pub struct Update {
+    pub events: Vec<NewEvent>,
+    /// The new position and its phase, if it moves.
+    pub position: Option<(Position, Phase)>,
+    /// `Some(None)` clears the step in progress, `Some(Some(_))` sets it.
+    pub in_progress: Option<Option<serde_json::Value>>,
+    /// Files written: path and sha256 of the new content (`None`: deleted).
+    pub written: Vec<(String, Option<String>)>,
+}
+
+pub struct Journal {
+    conn: Connection,
+    operator: String,
+}
+
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
+
+impl Journal {
+    /// Open (creating if needed) and migrate the journal. A file that is not SQLite, or whose
+    /// schema is newer than this binary knows, is refused before anything is written to it.
+    pub fn open(path: &Path, operator: &str) -> Result<Journal> {
+        let io = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        check_header(path).map_err(io)??;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version = migrate::user_version(&conn).map_err(|e| not_a_journal(path, e))?;
+        if version > migrate::latest() {
+            return Err(JournalError::Newer {
+                version,
+                known: migrate::latest(),
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate::migrate(&mut conn)?;
+        Ok(Journal {
+            conn,
+            operator: operator.to_string(),
+        })
+    }
+
+    /// Open for reading only; `None` when there is no journal yet (nothing was ever started).
+    pub fn open_read_only(path: &Path, operator: &str) -> Result<Option<Journal>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let io = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        check_header(path).map_err(io)??;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version = migrate::user_version(&conn).map_err(|e| not_a_journal(path, e))?;
+        if version > migrate::latest() {
+            return Err(JournalError::Newer {
+                version,
+                known: migrate::latest(),
+            });
+        }
+        if version < migrate::latest() {
+            // An older journal is migrated by the next command that writes; until then, read
+            // through a migrated connection so that queries see the current schema.
+            drop(conn);
+            return Journal::open(path, operator).map(Some);
+        }
+        Ok(Some(Journal {
+            conn,
+            operator: operator.to_string(),
+        }))
+    }
+
+    pub fn open_release(&mut self, config: &ReleaseConfig, position: &Position) -> Result<Release> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let phase = Phase::DeployV1;
+        tx.execute(
+            "INSERT INTO releases (service, config, position, phase, opened_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'))",
+            params![
+                config.service,
+                json(config),
+                json(position),
+                phase.name()
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        insert_event(
+            &tx,
+            id,
+            &self.operator,
+            phase,
+            &NewEvent::new("opened", serde_json::to_value(config).expect("serialisable")),
+        )?;
+        tx.commit()?;
+        self.release_by_id(id)
+    }
+
+    fn release_by_id(&self, id: i64) -> Result<Release> {
+        self.conn
+            .query_row(
+                &format!("{SELECT_RELEASE} WHERE id = ?1"),
+                [id],
+                release_from_row,
+            )?
+            .map_err(|detail| JournalError::Corrupt {
+                service: format!("release {id}"),
+                detail,
+            })
+    }
+
+    /// The release of this service in flight, if any.
+    pub fn in_flight(&self, service: &str) -> Result<Option<Release>> {
+        self.conn
+            .query_row(
+                &format!("{SELECT_RELEASE} WHERE service = ?1 AND finished_at IS NULL"),
+                [service],
+                release_from_row,
+            )
+            .optional()?
+            .transpose()
+            .map_err(|detail| JournalError::Corrupt {
+                service: service.into(),
+                detail,
+            })
+    }
+
+    /// The most recent release of this service, in flight or finished.
+    pub fn latest(&self, service: &str) -> Result<Option<Release>> {
+        self.conn
+            .query_row(
+                &format!("{SELECT_RELEASE} WHERE service = ?1 ORDER BY id DESC LIMIT 1"),
+                [service],
+                release_from_row,
+            )
+            .optional()?
+            .transpose()
+            .map_err(|detail| JournalError::Corrupt {
+                service: service.into(),
+                detail,
+            })
+    }
+
+    /// Releases in flight (or all of them), oldest first.
+    pub fn releases(&self, include_finished: bool) -> Result<Vec<Release>> {
+        let filter = if include_finished {
+            ""
+        } else {
+            "WHERE finished_at IS NULL"
+        };
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT_RELEASE} {filter} ORDER BY id"))?;
+        let rows = stmt.query_map([], release_from_row)?;
+        let mut releases = Vec::new();
+        for row in rows {
+            releases.push(row?.map_err(|detail| JournalError::Corrupt {
+                service: "a release".into(),
+                detail,
+            })?);
+        }
+        Ok(releases)
+    }
+
+    pub fn events(&self, release_id: i64) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, at, operator, kind, phase, detail FROM events
+             WHERE release_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([release_id], |row| {
+            let detail: String = row.get(5)?;
+            Ok(Event {
+                id: row.get(0)?,
+                at: row.get(1)?,
+                operator: row.get(2)?,
+                kind: row.get(3)?,
+                phase: row.get(4)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The sha256 of what canary last wrote to this path in this release (`Some(None)`: it
+    /// deleted the file), or `None` when canary never wrote it.
+    pub fn last_written(&self, release_id: i64, path: &str) -> Result<Option<Option<String>>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM written_files WHERE release_id = ?1 AND path = ?2",
+                params![release_id, path],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Apply an update in one transaction, provided the release is still where the caller saw
+    /// it. Returns the release as it now stands.
+    pub fn record(&mut self, release: &Release, update: Update) -> Result<Release> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: String = tx.query_row(
+            "SELECT position FROM releases WHERE id = ?1",
+            [release.id],
+            |row| row.get(0),
+        )?;
+        if current != json(&release.position) {
+            return Err(JournalError::Corrupt {
+                service: release.config.service.clone(),
+                detail: "the release moved while this command was working on it".into(),
+            });
+        }
+        let (position, phase) = update
+            .position
+            .clone()
+            .unwrap_or_else(|| (release.position.clone(), release.phase));
+        for event in &update.events {
+            let event_id = insert_event(&tx, release.id, &self.operator, phase, event)?;
+            if event.kind == "files-written" {
+                for (path, sha) in &update.written {
+                    tx.execute(
+                        "INSERT INTO written_files (release_id, path, sha256, event_id)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (release_id, path)
+                         DO UPDATE SET sha256 = excluded.sha256, event_id = excluded.event_id",
+                        params![release.id, path, sha, event_id],
+                    )?;
+                }
+            }
+        }
+        let in_progress = match &update.in_progress {
+            Some(value) => value.as_ref().map(json),
+            None => release.in_progress.as_ref().map(json),
+        };
+        let finished = phase == Phase::Done;
+        if finished && release.finished_at.is_none() {
+            insert_event(
+                &tx,
+                release.id,
+                &self.operator,
+                phase,
+                &NewEvent::new("finished", serde_json::json!({})),
+            )?;
+        }
+        tx.execute(
+            "UPDATE releases SET position = ?2, phase = ?3, step_in_progress = ?4,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'),
+                 finished_at = CASE WHEN ?5 THEN coalesce(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ')) END
+             WHERE id = ?1",
+            params![release.id, json(&position), phase.name(), in_progress, finished],
+        )?;
+        tx.commit()?;
+        self.release_by_id(release.id)
+    }
+}
+
+/// Refuses a non-empty file that does not start with SQLite's header, before SQLite touches it.
+fn check_header(path: &Path) -> std::io::Result<Result<()>> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(())),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.is_dir() {
+        return Err(std::io::Error::other("is a directory, not a journal file"));
+    }
+    let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+    file.by_ref()
+        .take(SQLITE_HEADER.len() as u64)
+        .read_to_end(&mut header)?;
+    if header.is_empty() || header == SQLITE_HEADER {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(JournalError::NotAJournal {
+            path: path.display().to_string(),
+        }))
+    }
+}
+
+fn not_a_journal(path: &Path, e: rusqlite::Error) -> JournalError {
+    match JournalError::from(e) {
+        JournalError::NotAJournal { .. } => JournalError::NotAJournal {
+            path: path.display().to_string(),
+        },
+        other => other,
+    }
+}
+
+const SELECT_RELEASE: &str = "SELECT id, config, position, phase, step_in_progress, opened_at,
+    updated_at, finished_at FROM releases";
+
+/// A row, or what is wrong with its JSON.
+fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<std::result::Result<Release, String>> {
+    let config: String = row.get(1)?;
+    let position: String = row.get(2)?;
+    let phase: String = row.get(3)?;
+    let in_progress: Option<String> = row.get(4)?;
+    let parse = || -> std::result::Result<Release, String> {
+        Ok(Release {
+            id: row.get(0).map_err(|e| e.to_string())?,
+            config: serde_json::from_str(&config).map_err(|e| format!("config: {e}"))?,
+            position: serde_json::from_str(&position).map_err(|e| format!("position: {e}"))?,
+            phase: serde_json::from_value(serde_json::Value::String(phase))
+                .map_err(|e| format!("phase: {e}"))?,
+            in_progress: in_progress
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| format!("step in progress: {e}"))?,
+            opened_at: row.get(5).map_err(|e| e.to_string())?,
+            updated_at: row.get(6).map_err(|e| e.to_string())?,
+            finished_at: row.get(7).map_err(|e| e.to_string())?,
+        })
+    };
+    Ok(parse())
+}
+
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    release_id: i64,
+    operator: &str,
+    phase: Phase,
+    event: &NewEvent,
+) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO events (release_id, at, operator, kind, phase, detail)
+         VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ'), ?2, ?3, ?4, ?5)",
+        params![release_id, operator, event.kind, phase.name(), json(&event.detail)],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("journal values serialise")
+}
+
+/// Where the journal lives unless `--journal` or `CANARY_JOURNAL` says otherwise.
+pub fn default_path() -> Option<PathBuf> {
+    use etcetera::BaseStrategy;
+    etcetera::choose_base_strategy()
+        .ok()
+        .map(|dirs| dirs.data_dir().join("canary").join("journal.db"))
+}
+
+#[cfg(test)]
+mod tests;

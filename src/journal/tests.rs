@@ -1,0 +1,101 @@
+use super::*;
+use crate::release::{Environment, Image};
+
+fn config(service: &str) -> ReleaseConfig {
+    ReleaseConfig {
+        service: service.into(),
+        repo: "/tmp/repo".into(),
+        namespace: "ns".into(),
+        environments: vec![Environment {
+            name: "production".into(),
+            hosts: vec!["a.example".into()],
+        }],
+        schedule: vec![100],
+        v1_image: Image {
+            repository: "r/s".into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+        },
+    }
+}
+
+#[test]
+fn a_fresh_journal_is_created_migrated_and_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/journal.db");
+    let mut journal = Journal::open(&path, "alice").unwrap();
+    let release = journal.open_release(&config("svc"), &Position::default()).unwrap();
+    drop(journal);
+    let journal = Journal::open(&path, "bob").unwrap();
+    let again = journal.in_flight("svc").unwrap().unwrap();
+    assert_eq!(again.id, release.id);
+    assert_eq!(again.config, config("svc"));
+    let events = journal.events(release.id).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].kind.as_str(), events[0].operator.as_str()), ("opened", "alice"));
+    let mode: String = journal
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_newer_journal_is_refused_and_left_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Journal::open(&path, "a").err().unwrap();
+    assert!(matches!(err, JournalError::Newer { version: 99, .. }), "{err}");
+    assert!(Journal::open_read_only(&path, "a").is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Journal::open(&path, "a").err().unwrap();
+    assert!(matches!(err, JournalError::NotAJournal { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert!(!dir.path().join("journal.db-wal").exists());
+}
+
+#[test]
+fn one_release_per_service_is_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
+    journal.open_release(&config("svc"), &Position::default()).unwrap();
+    assert!(journal.open_release(&config("svc"), &Position::default()).is_err());
+    journal.open_release(&config("other"), &Position::default()).unwrap();
+    assert_eq!(journal.releases(false).unwrap().len(), 2);
+}
+
+#[test]
+fn an_update_applies_only_to_the_position_it_was_computed_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
+    let release = journal.open_release(&config("svc"), &Position::default()).unwrap();
+    let moved = Position { index: 1, pending: vec![] };
+    let update = || Update {
+        events: vec![NewEvent::new("files-written", serde_json::json!({}))],
+        position: Some((moved.clone(), Phase::DeployV1)),
+        in_progress: Some(None),
+        written: vec![("gap/gap.yaml".into(), Some("ab".into()))],
+    };
+    let after = journal.record(&release, update()).unwrap();
+    assert_eq!(after.position, moved);
+    assert_eq!(
+        journal.last_written(release.id, "gap/gap.yaml").unwrap(),
+        Some(Some("ab".into()))
+    );
+    // A second writer that read the old position loses, and nothing of its update lands.
+    assert!(matches!(journal.record(&release, update()), Err(JournalError::Corrupt { .. })));
+    assert_eq!(journal.events(release.id).unwrap().len(), 2);
+}

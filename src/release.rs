@@ -1,0 +1,251 @@
+//! What a release is about: the service, its repository, its environments and the pinned v1
+//! image, with the checks that keep user input from reaching a generated file unvalidated.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, bad_input};
+use crate::workflow::Shape;
+
+/// The default production ramp, from the seed's "progressively increase the weight".
+pub const DEFAULT_SCHEDULE: [u8; 6] = [1, 5, 10, 25, 50, 100];
+pub const DEFAULT_ENVIRONMENTS: [&str; 2] = ["staging", "production"];
+/// The deployment that serves ingress traffic, and its pinned twin.
+pub const WEB: &str = "web";
+pub const WEB_V1: &str = "web-v1";
+/// Who may reach web-v1: the ingress controller, as in the seed.
+pub const INGRESS_NAMESPACE: &str = "ingress-nginx";
+pub const INGRESS_SERVICE_ACCOUNT: &str = "ingress-nginx";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: String,
+    /// Public hosts; the in-cluster host is added when files are written.
+    pub hosts: Vec<String>,
+}
+
+/// An image pinned by digest: `REPOSITORY@sha256:HEX`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub repository: String,
+    /// `sha256:` and 64 lower-case hex digits, the form gap.yaml's `tag:` takes.
+    pub digest: String,
+}
+
+impl std::fmt::Display for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.repository, self.digest)
+    }
+}
+
+impl std::str::FromStr for Image {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Image, Error> {
+        let invalid = |why: &str| {
+            bad_input(format!(
+                "image {s:?} {why}; expected REPOSITORY@sha256:<64 lower-case hex digits>"
+            ))
+        };
+        let (repository, digest) = s.split_once('@').ok_or_else(|| invalid("has no digest"))?;
+        let hex = digest
+            .strip_prefix("sha256:")
+            .ok_or_else(|| invalid("is not pinned by a sha256 digest"))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(invalid("has a digest that is not 64 lower-case hex digits"));
+        }
+        let component_ok = |c: &str| {
+            !c.is_empty()
+                && c.bytes().all(|b| {
+                    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b':')
+                })
+        };
+        if !repository.split('/').all(component_ok) {
+            return Err(invalid("has an invalid repository name"));
+        }
+        Ok(Image {
+            repository: repository.to_string(),
+            digest: digest.to_string(),
+        })
+    }
+}
+
+/// Everything `canary start` settles; stored in the journal with the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseConfig {
+    pub service: String,
+    /// Absolute path of the repository's work tree.
+    pub repo: PathBuf,
+    pub namespace: String,
+    /// In deploy order; the last is production, the one that is ramped.
+    pub environments: Vec<Environment>,
+    pub schedule: Vec<u8>,
+    pub v1_image: Image,
+}
+
+impl ReleaseConfig {
+    pub fn shape(&self) -> Shape {
+        Shape {
+            environments: self.environments.iter().map(|e| e.name.clone()).collect(),
+            schedule: self.schedule.clone(),
+        }
+    }
+
+    /// The Kubernetes Service of the web deployment, as gap names it.
+    pub fn service_name(&self) -> String {
+        format!("{}-web", self.service)
+    }
+
+    pub fn cluster_host(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.service_name(), self.namespace)
+    }
+
+    pub fn destination_rule_name(&self) -> String {
+        format!("{}--web", self.service)
+    }
+
+    /// The VirtualService gap creates for an ingress-enabled deployment.
+    pub fn virtual_service_name(&self) -> String {
+        format!("{}--web", self.service)
+    }
+
+    pub fn env_index(&self, name: &str) -> Result<usize, Error> {
+        self.environments
+            .iter()
+            .position(|e| e.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.environments.iter().map(|e| e.name.as_str()).collect();
+                bad_input(format!(
+                    "unknown environment {name:?}; this release has: {}",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+/// A DNS-1123 label: what Kubernetes accepts as a name, and safe in a file name and in YAML.
+pub fn check_label(what: &str, value: &str, max: usize) -> Result<(), Error> {
+    let bytes = value.as_bytes();
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && bytes
+            .iter()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(bad_input(format!(
+            "{what} {value:?} is not valid: use lower-case letters, digits and '-', starting and \
+             ending with a letter or digit, at most {max} characters"
+        )))
+    }
+}
+
+/// Leaves room for the `-web-v1` that gap appends to name the v1 deployment.
+pub const SERVICE_MAX_LEN: usize = 63 - "-web-v1".len();
+
+pub fn check_service(service: &str) -> Result<(), Error> {
+    check_label("service name", service, SERVICE_MAX_LEN)
+}
+
+/// A DNS name, lower case, as a VirtualService host.
+pub fn check_host(host: &str) -> Result<(), Error> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b.iter()
+                    .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(bad_input(format!(
+            "host {host:?} is not a DNS name: use lower-case labels of letters, digits and '-' \
+             separated by dots"
+        )))
+    }
+}
+
+/// Parse `1,5,10,25,50,100`: whole numbers from 1 to 100, strictly increasing, ending at 100.
+pub fn parse_schedule(text: &str) -> Result<Vec<u8>, Error> {
+    let invalid = |why: &str| {
+        bad_input(format!(
+            "ramp schedule {text:?} {why}; expected whole percentages from 1 to 100, strictly \
+             increasing and ending at 100, such as 1,5,10,25,50,100"
+        ))
+    };
+    let steps = text
+        .split(',')
+        .map(|s| s.trim().parse::<u8>().ok().filter(|w| (1..=100).contains(w)))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| invalid("has a value that is not a whole number from 1 to 100"))?;
+    if !steps.windows(2).all(|w| w[0] < w[1]) {
+        return Err(invalid("is not strictly increasing"));
+    }
+    if steps.last() != Some(&100) {
+        return Err(invalid("does not end at 100"));
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
+
+    #[test]
+    fn images_must_be_pinned_by_a_full_sha256_digest() {
+        let image: Image = format!("registry.example:5000/gap-images/my-service@sha256:{HEX}")
+            .parse()
+            .unwrap();
+        assert_eq!(image.repository, "registry.example:5000/gap-images/my-service");
+        assert_eq!(image.digest, format!("sha256:{HEX}"));
+        for bad in [
+            "my-service:latest".to_string(),
+            format!("my-service@sha512:{HEX}"),
+            format!("my-service@sha256:{}", &HEX[1..]),
+            format!("my-service@sha256:{}", HEX.to_uppercase()),
+            format!("My-Service@sha256:{HEX}"),
+            format!("a//b@sha256:{HEX}"),
+            format!("@sha256:{HEX}"),
+            format!("a b@sha256:{HEX}"),
+        ] {
+            assert!(bad.parse::<Image>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn service_names_are_dns_labels_with_room_for_the_v1_suffix() {
+        check_service("my-service").unwrap();
+        check_service(&"a".repeat(SERVICE_MAX_LEN)).unwrap();
+        for bad in ["", "My-Service", "my_service", "-a", "a-", "a/b", "..", &"a".repeat(57)] {
+            assert!(check_service(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn hosts_are_lower_case_dns_names() {
+        check_host("my-service.gservice.emarsys.net").unwrap();
+        for bad in ["", "a..b", "a b", "a:80", "a#b", "{a: b}", "a\nb", "-a.b", "A.b", "a.b-"] {
+            assert!(check_host(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn schedules_increase_strictly_and_end_at_100() {
+        assert_eq!(parse_schedule("1,5,10,25,50,100").unwrap(), DEFAULT_SCHEDULE);
+        assert_eq!(parse_schedule("100").unwrap(), [100]);
+        for bad in ["", "0,100", "5,5,100", "50,10,100", "1,50", "1,101", "1,2.5,100", "a"] {
+            assert!(parse_schedule(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
