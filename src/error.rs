@@ -23,7 +23,9 @@ pub enum Error {
         run: Option<String>,
     },
     /// Another canary process holds this release.
-    #[error("another canary process{holder} is working on {service} right now; try again when it is done")]
+    #[error(
+        "another canary process{holder} is working on {service} right now; try again when it is done"
+    )]
     Busy { service: String, holder: String },
     /// The operator said no.
     #[error("{0}")]

@@ -1,6 +1,19 @@
 //! canary: guides a weight-based Istio canary release of one service through its GitOps repo.
+//!
+//! The workflow (`workflow`) is pure logic; the journal, the repository edits, the prompts and
+//! the commands sit around it.
 
+pub mod cli;
+pub mod commands;
+pub mod edits;
 pub mod error;
 pub mod journal;
+pub mod lock;
+pub mod output;
+pub mod prompt;
 pub mod release;
+pub mod repo;
+pub mod report;
+pub mod runner;
 pub mod workflow;
+pub mod yaml;

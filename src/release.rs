@@ -57,9 +57,8 @@ impl std::str::FromStr for Image {
         }
         let component_ok = |c: &str| {
             !c.is_empty()
-                && c.bytes().all(|b| {
-                    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b':')
-                })
+                && c.bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b':'))
         };
         if !repository.split('/').all(component_ok) {
             return Err(invalid("has an invalid repository name"));
@@ -98,7 +97,11 @@ impl ReleaseConfig {
     }
 
     pub fn cluster_host(&self) -> String {
-        format!("{}.{}.svc.cluster.local", self.service_name(), self.namespace)
+        format!(
+            "{}.{}.svc.cluster.local",
+            self.service_name(),
+            self.namespace
+        )
     }
 
     pub fn destination_rule_name(&self) -> String {
@@ -184,7 +187,12 @@ pub fn parse_schedule(text: &str) -> Result<Vec<u8>, Error> {
     };
     let steps = text
         .split(',')
-        .map(|s| s.trim().parse::<u8>().ok().filter(|w| (1..=100).contains(w)))
+        .map(|s| {
+            s.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|w| (1..=100).contains(w))
+        })
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(|| invalid("has a value that is not a whole number from 1 to 100"))?;
     if !steps.windows(2).all(|w| w[0] < w[1]) {
@@ -207,7 +215,10 @@ mod tests {
         let image: Image = format!("registry.example:5000/gap-images/my-service@sha256:{HEX}")
             .parse()
             .unwrap();
-        assert_eq!(image.repository, "registry.example:5000/gap-images/my-service");
+        assert_eq!(
+            image.repository,
+            "registry.example:5000/gap-images/my-service"
+        );
         assert_eq!(image.digest, format!("sha256:{HEX}"));
         for bad in [
             "my-service:latest".to_string(),
@@ -227,7 +238,16 @@ mod tests {
     fn service_names_are_dns_labels_with_room_for_the_v1_suffix() {
         check_service("my-service").unwrap();
         check_service(&"a".repeat(SERVICE_MAX_LEN)).unwrap();
-        for bad in ["", "My-Service", "my_service", "-a", "a-", "a/b", "..", &"a".repeat(57)] {
+        for bad in [
+            "",
+            "My-Service",
+            "my_service",
+            "-a",
+            "a-",
+            "a/b",
+            "..",
+            &"a".repeat(57),
+        ] {
             assert!(check_service(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -235,16 +255,30 @@ mod tests {
     #[test]
     fn hosts_are_lower_case_dns_names() {
         check_host("my-service.gservice.emarsys.net").unwrap();
-        for bad in ["", "a..b", "a b", "a:80", "a#b", "{a: b}", "a\nb", "-a.b", "A.b", "a.b-"] {
+        for bad in [
+            "", "a..b", "a b", "a:80", "a#b", "{a: b}", "a\nb", "-a.b", "A.b", "a.b-",
+        ] {
             assert!(check_host(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn schedules_increase_strictly_and_end_at_100() {
-        assert_eq!(parse_schedule("1,5,10,25,50,100").unwrap(), DEFAULT_SCHEDULE);
+        assert_eq!(
+            parse_schedule("1,5,10,25,50,100").unwrap(),
+            DEFAULT_SCHEDULE
+        );
         assert_eq!(parse_schedule("100").unwrap(), [100]);
-        for bad in ["", "0,100", "5,5,100", "50,10,100", "1,50", "1,101", "1,2.5,100", "a"] {
+        for bad in [
+            "",
+            "0,100",
+            "5,5,100",
+            "50,10,100",
+            "1,50",
+            "1,101",
+            "1,2.5,100",
+            "a",
+        ] {
             assert!(parse_schedule(bad).is_err(), "{bad:?} accepted");
         }
     }

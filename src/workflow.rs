@@ -154,15 +154,33 @@ pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
         plan.extend(envs.map(|env| (phase, Step::Deploy { env, after: edit })));
     };
     edit_then_deploy(&mut plan, Phase::DeployV1, Edit::DeployV1, envs.clone());
-    edit_then_deploy(&mut plan, Phase::AddRouting, Edit::RoutingSubsets, envs.clone());
-    edit_then_deploy(&mut plan, Phase::AddRouting, Edit::RoutingRoutes, envs.clone());
+    edit_then_deploy(
+        &mut plan,
+        Phase::AddRouting,
+        Edit::RoutingSubsets,
+        envs.clone(),
+    );
+    edit_then_deploy(
+        &mut plan,
+        Phase::AddRouting,
+        Edit::RoutingRoutes,
+        envs.clone(),
+    );
     plan.push((Phase::RouteToV1, Step::CheckV1Image));
     edit_then_deploy(&mut plan, Phase::RouteToV1, Edit::RouteToV1, envs.clone());
-    plan.extend(envs.clone().map(|env| (Phase::DeployV2, Step::DeployV2 { env })));
+    plan.extend(
+        envs.clone()
+            .map(|env| (Phase::DeployV2, Step::DeployV2 { env })),
+    );
     plan.push((Phase::DeployV2, Step::ConfirmV2Tested));
     let last = shape.last_env();
     for &weight in &shape.schedule {
-        edit_then_deploy(&mut plan, Phase::Ramp, Edit::RampLast(weight), last..last + 1);
+        edit_then_deploy(
+            &mut plan,
+            Phase::Ramp,
+            Edit::RampLast(weight),
+            last..last + 1,
+        );
         plan.push((Phase::Ramp, Step::Observe { weight }));
     }
     if last > 0 {
@@ -197,7 +215,8 @@ pub enum NextStep {
 
 /// Something a person or a command asks of the release. `changed` says whether the edit that
 /// goes with it changed any file: what did not change needs no deploy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Action {
     /// Finish the step `next` would take.
     Complete { changed: bool },
@@ -236,7 +255,8 @@ impl Position {
 
     /// The phase the release is in.
     pub fn phase(&self, plan: &[(Phase, Step)]) -> Phase {
-        plan.get(self.index).map_or(Phase::Done, |&(phase, _)| phase)
+        plan.get(self.index)
+            .map_or(Phase::Done, |&(phase, _)| phase)
     }
 
     /// Apply an action, or say why it may not happen now.
@@ -321,18 +341,25 @@ impl Position {
         if phase == Phase::Ramp {
             let ramp_others = plan
                 .iter()
-                .position(|(_, s)| *s == Step::Edit { edit: Edit::RampOthers })
+                .position(|(_, s)| {
+                    *s == Step::Edit {
+                        edit: Edit::RampOthers,
+                    }
+                })
                 .unwrap_or_else(|| phase_start(plan, Phase::Cleanup1));
             if is_last {
                 // The ramp goes on from the first scheduled weight above the one set by hand.
-                next.index = shape
-                    .schedule
-                    .iter()
-                    .find(|&&w| w > percent)
-                    .map_or(ramp_others, |&w| {
-                        let edit = Step::Edit { edit: Edit::RampLast(w) };
-                        plan.iter().position(|(_, s)| *s == edit).expect("planned")
-                    });
+                next.index =
+                    shape
+                        .schedule
+                        .iter()
+                        .find(|&&w| w > percent)
+                        .map_or(ramp_others, |&w| {
+                            let edit = Step::Edit {
+                                edit: Edit::RampLast(w),
+                            };
+                            plan.iter().position(|(_, s)| *s == edit).expect("planned")
+                        });
             } else {
                 // Cleanup may begin only once this environment is back at 100% v2.
                 next.index = next.index.min(ramp_others);

@@ -55,7 +55,10 @@ mod tests {
         let registered: Vec<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
         assert_eq!(files, registered);
         for (i, name) in registered.iter().enumerate() {
-            assert!(name.starts_with(&format!("{:04}_", i + 1)), "{name} out of order");
+            assert!(
+                name.starts_with(&format!("{:04}_", i + 1)),
+                "{name} out of order"
+            );
         }
     }
 

@@ -101,6 +101,8 @@ pub struct Update {
     pub in_progress: Option<Option<serde_json::Value>>,
     /// Files written: path and sha256 of the new content (`None`: deleted).
     pub written: Vec<(String, Option<String>)>,
+    /// A changed configuration (a re-pinned v1 image).
+    pub config: Option<ReleaseConfig>,
 }
 
 pub struct Journal {
@@ -196,7 +198,10 @@ impl Journal {
             id,
             &self.operator,
             phase,
-            &NewEvent::new("opened", serde_json::to_value(config).expect("serialisable")),
+            &NewEvent::new(
+                "opened",
+                serde_json::to_value(config).expect("serialisable"),
+            ),
         )?;
         tx.commit()?;
         self.release_by_id(id)
@@ -321,8 +326,9 @@ impl Journal {
             .position
             .clone()
             .unwrap_or_else(|| (release.position.clone(), release.phase));
+        // An event belongs to the phase it happened in, not to the one it moved the release to.
         for event in &update.events {
-            let event_id = insert_event(&tx, release.id, &self.operator, phase, event)?;
+            let event_id = insert_event(&tx, release.id, &self.operator, release.phase, event)?;
             if event.kind == "files-written" {
                 for (path, sha) in &update.written {
                     tx.execute(
@@ -347,6 +353,12 @@ impl Journal {
                 &self.operator,
                 phase,
                 &NewEvent::new("finished", serde_json::json!({})),
+            )?;
+        }
+        if let Some(config) = &update.config {
+            tx.execute(
+                "UPDATE releases SET config = ?2 WHERE id = ?1",
+                params![release.id, json(config)],
             )?;
         }
         tx.execute(
@@ -398,7 +410,9 @@ const SELECT_RELEASE: &str = "SELECT id, config, position, phase, step_in_progre
     updated_at, finished_at FROM releases";
 
 /// A row, or what is wrong with its JSON.
-fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<std::result::Result<Release, String>> {
+fn release_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<std::result::Result<Release, String>> {
     let config: String = row.get(1)?;
     let position: String = row.get(2)?;
     let phase: String = row.get(3)?;
@@ -432,7 +446,13 @@ fn insert_event(
     tx.execute(
         "INSERT INTO events (release_id, at, operator, kind, phase, detail)
          VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ'), ?2, ?3, ?4, ?5)",
-        params![release_id, operator, event.kind, phase.name(), json(&event.detail)],
+        params![
+            release_id,
+            operator,
+            event.kind,
+            phase.name(),
+            json(&event.detail)
+        ],
     )?;
     Ok(tx.last_insert_rowid())
 }

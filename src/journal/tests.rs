@@ -23,7 +23,9 @@ fn a_fresh_journal_is_created_migrated_and_reopened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/journal.db");
     let mut journal = Journal::open(&path, "alice").unwrap();
-    let release = journal.open_release(&config("svc"), &Position::default()).unwrap();
+    let release = journal
+        .open_release(&config("svc"), &Position::default())
+        .unwrap();
     drop(journal);
     let journal = Journal::open(&path, "bob").unwrap();
     let again = journal.in_flight("svc").unwrap().unwrap();
@@ -31,7 +33,10 @@ fn a_fresh_journal_is_created_migrated_and_reopened() {
     assert_eq!(again.config, config("svc"));
     let events = journal.events(release.id).unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0].kind.as_str(), events[0].operator.as_str()), ("opened", "alice"));
+    assert_eq!(
+        (events[0].kind.as_str(), events[0].operator.as_str()),
+        ("opened", "alice")
+    );
     let mode: String = journal
         .conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -50,7 +55,10 @@ fn a_newer_journal_is_refused_and_left_byte_for_byte() {
     }
     let before = std::fs::read(&path).unwrap();
     let err = Journal::open(&path, "a").err().unwrap();
-    assert!(matches!(err, JournalError::Newer { version: 99, .. }), "{err}");
+    assert!(
+        matches!(err, JournalError::Newer { version: 99, .. }),
+        "{err}"
+    );
     assert!(Journal::open_read_only(&path, "a").is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
@@ -71,9 +79,17 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_byte_for_byte() {
 fn one_release_per_service_is_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
-    journal.open_release(&config("svc"), &Position::default()).unwrap();
-    assert!(journal.open_release(&config("svc"), &Position::default()).is_err());
-    journal.open_release(&config("other"), &Position::default()).unwrap();
+    journal
+        .open_release(&config("svc"), &Position::default())
+        .unwrap();
+    assert!(
+        journal
+            .open_release(&config("svc"), &Position::default())
+            .is_err()
+    );
+    journal
+        .open_release(&config("other"), &Position::default())
+        .unwrap();
     assert_eq!(journal.releases(false).unwrap().len(), 2);
 }
 
@@ -81,13 +97,19 @@ fn one_release_per_service_is_in_flight() {
 fn an_update_applies_only_to_the_position_it_was_computed_from() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
-    let release = journal.open_release(&config("svc"), &Position::default()).unwrap();
-    let moved = Position { index: 1, pending: vec![] };
+    let release = journal
+        .open_release(&config("svc"), &Position::default())
+        .unwrap();
+    let moved = Position {
+        index: 1,
+        pending: vec![],
+    };
     let update = || Update {
         events: vec![NewEvent::new("files-written", serde_json::json!({}))],
         position: Some((moved.clone(), Phase::DeployV1)),
         in_progress: Some(None),
         written: vec![("gap/gap.yaml".into(), Some("ab".into()))],
+        config: None,
     };
     let after = journal.record(&release, update()).unwrap();
     assert_eq!(after.position, moved);
@@ -96,6 +118,9 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         Some(Some("ab".into()))
     );
     // A second writer that read the old position loses, and nothing of its update lands.
-    assert!(matches!(journal.record(&release, update()), Err(JournalError::Corrupt { .. })));
+    assert!(matches!(
+        journal.record(&release, update()),
+        Err(JournalError::Corrupt { .. })
+    ));
     assert_eq!(journal.events(release.id).unwrap().len(), 2);
 }

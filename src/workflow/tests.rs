@@ -91,14 +91,18 @@ impl World {
         for (env, d) in self.deployed.iter().enumerate() {
             let name = &shape.environments[env];
             if d.route.is_some() && !d.destination_rule {
-                return Err(format!("{name}: a route names subsets no DestinationRule defines"));
+                return Err(format!(
+                    "{name}: a route names subsets no DestinationRule defines"
+                ));
             }
             if let Some((Some(v1), v2)) = d.route {
                 if v1 as u16 + v2 as u16 != 100 {
                     return Err(format!("{name}: weights {v1}+{v2} do not sum to 100"));
                 }
                 if v1 > 0 && !(d.v1_deployment && d.v1_authorized && d.service_patch) {
-                    return Err(format!("{name}: traffic to v1 before it is deployed and allowed"));
+                    return Err(format!(
+                        "{name}: traffic to v1 before it is deployed and allowed"
+                    ));
                 }
             }
             if let Some((None, v2)) = d.route
@@ -148,7 +152,9 @@ impl World {
                     },
                 );
                 allowed?;
-                let changed = !world.edit(shape, Edit::SetWeight(percent), Some(env)).is_empty();
+                let changed = !world
+                    .edit(shape, Edit::SetWeight(percent), Some(env))
+                    .is_empty();
                 Action::SetWeight {
                     env,
                     percent,
@@ -230,7 +236,12 @@ fn shapes() -> Vec<Shape> {
 }
 
 /// Whether the rules of `docs/workflow` allow this action now, said from the phase alone.
-fn allowed_by_rules(shape: &Shape, plan: &[(Phase, Step)], world: &World, kind: ActionKind) -> bool {
+fn allowed_by_rules(
+    shape: &Shape,
+    plan: &[(Phase, Step)],
+    world: &World,
+    kind: ActionKind,
+) -> bool {
     let phase = world.position.phase(plan);
     match kind {
         ActionKind::Next => phase != Phase::Done,
@@ -270,7 +281,11 @@ fn every_position_and_action_follows_the_rules_and_keeps_the_invariants() {
                         }
                     }
                     Err(refusal) => {
-                        assert!(!expected, "{kind:?} refused at {:?}: {refusal}", world.position);
+                        assert!(
+                            !expected,
+                            "{kind:?} refused at {:?}: {refusal}",
+                            world.position
+                        );
                         refused += 1;
                         // A refusal names what comes first, unless nothing does.
                         let next = world.position.next(&plan);
@@ -282,7 +297,11 @@ fn every_position_and_action_follows_the_rules_and_keeps_the_invariants() {
             }
         }
         // Guards against a model that reaches nothing.
-        assert!(seen.len() > plan.len(), "only {} worlds reached", seen.len());
+        assert!(
+            seen.len() > plan.len(),
+            "only {} worlds reached",
+            seen.len()
+        );
         assert!(allowed > 0 && refused > 0);
     }
 }
@@ -303,11 +322,16 @@ fn next_alone_always_reaches_done_from_anywhere() {
                 }
                 walk = walk.act(&shape, &plan, &ActionKind::Next).unwrap();
             }
-            assert_eq!(walk.position.next(&plan), NextStep::Done, "stuck from {world:?}");
-            assert!(walk.deployed.iter().all(|d| *d == Files {
-                image_pins: d.image_pins,
-                ..Files::default()
-            }));
+            assert_eq!(
+                walk.position.next(&plan),
+                NextStep::Done,
+                "stuck from {world:?}"
+            );
+            assert!(walk.deployed.iter().all(|d| *d
+                == Files {
+                    image_pins: d.image_pins,
+                    ..Files::default()
+                }));
             for kind in actions(&shape) {
                 if let Ok(next) = world.act(&shape, &plan, &kind)
                     && seen.insert(next.clone())
@@ -338,7 +362,11 @@ fn a_plain_walk_takes_every_phase_in_order_with_a_deploy_per_environment() {
     assert_eq!(deploys_after(Edit::Cleanup3), 2);
     // staging is deployed before production, every time.
     for pair in plan.windows(2) {
-        if let [(_, Step::Deploy { env: a, .. }), (_, Step::Deploy { env: b, .. })] = pair {
+        if let [
+            (_, Step::Deploy { env: a, .. }),
+            (_, Step::Deploy { env: b, .. }),
+        ] = pair
+        {
             assert!(a < b);
         }
     }
@@ -350,9 +378,16 @@ fn an_edit_that_changed_nothing_skips_its_deploys() {
     let plan = plan(shape);
     let at = plan
         .iter()
-        .position(|(_, s)| *s == Step::Edit { edit: Edit::RampOthers })
+        .position(|(_, s)| {
+            *s == Step::Edit {
+                edit: Edit::RampOthers,
+            }
+        })
         .unwrap();
-    let position = Position { index: at, pending: vec![] };
+    let position = Position {
+        index: at,
+        pending: vec![],
+    };
     let next = position
         .apply(shape, &plan, Action::Complete { changed: false })
         .unwrap();
@@ -362,7 +397,13 @@ fn an_edit_that_changed_nothing_skips_its_deploys() {
         .unwrap();
     assert_eq!(
         next.next(&plan),
-        NextStep::Planned(Phase::Ramp, Step::Deploy { env: 0, after: Edit::RampOthers })
+        NextStep::Planned(
+            Phase::Ramp,
+            Step::Deploy {
+                env: 0,
+                after: Edit::RampOthers
+            }
+        )
     );
 }
 
@@ -371,22 +412,50 @@ fn a_production_weight_set_by_hand_moves_the_ramp_to_the_next_scheduled_value() 
     let shape = &shapes()[1];
     let plan = plan(shape);
     let ramp = plan.iter().position(|(p, _)| *p == Phase::Ramp).unwrap();
-    let position = Position { index: ramp, pending: vec![] };
+    let position = Position {
+        index: ramp,
+        pending: vec![],
+    };
     let set = |percent| {
         position
-            .apply(shape, &plan, Action::SetWeight { env: 1, percent, changed: true })
+            .apply(
+                shape,
+                &plan,
+                Action::SetWeight {
+                    env: 1,
+                    percent,
+                    changed: true,
+                },
+            )
             .unwrap()
     };
     let after_30 = set(30);
     assert_eq!(after_30.pending, vec![(1, Edit::SetWeight(30))]);
     assert_eq!(
-        Position { pending: vec![], ..after_30 }.next(&plan),
-        NextStep::Planned(Phase::Ramp, Step::Edit { edit: Edit::RampLast(50) })
+        Position {
+            pending: vec![],
+            ..after_30
+        }
+        .next(&plan),
+        NextStep::Planned(
+            Phase::Ramp,
+            Step::Edit {
+                edit: Edit::RampLast(50)
+            }
+        )
     );
-    let after_100 = Position { pending: vec![], ..set(100) };
+    let after_100 = Position {
+        pending: vec![],
+        ..set(100)
+    };
     assert_eq!(
         after_100.next(&plan),
-        NextStep::Planned(Phase::Ramp, Step::Edit { edit: Edit::RampOthers })
+        NextStep::Planned(
+            Phase::Ramp,
+            Step::Edit {
+                edit: Edit::RampOthers
+            }
+        )
     );
 }
 
@@ -395,7 +464,15 @@ fn refusals_name_the_step_that_comes_first() {
     let shape = &shapes()[1];
     let plan = plan(shape);
     let refusal = Position::default()
-        .apply(shape, &plan, Action::SetWeight { env: 1, percent: 50, changed: true })
+        .apply(
+            shape,
+            &plan,
+            Action::SetWeight {
+                env: 1,
+                percent: 50,
+                changed: true,
+            },
+        )
         .unwrap_err();
     assert_eq!(
         refusal.reason,

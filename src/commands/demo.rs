@@ -1,0 +1,129 @@
+//! `canary demo`: a whole release on a copy of the seed's example repository.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::cli::Globals;
+use crate::commands::{next, start};
+use crate::prompt;
+use crate::runner::{Commit, Runner};
+use crate::workflow::NextStep;
+
+const EXAMPLE: &[(&str, &str)] = &[
+    (
+        "gap/gap.yaml",
+        include_str!("../../examples/seed-repo/gap/gap.yaml"),
+    ),
+    ("gap/staging/.gitkeep", ""),
+    ("gap/production/.gitkeep", ""),
+];
+const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:\
+                        be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
+
+/// Walk a whole release on a copy of the seed's example repository, in a new temporary
+/// directory with its own journal: interactive on a terminal, or unattended with --yes.
+///
+/// Example:
+///   canary demo --yes
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Answer yes to every question
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !args.yes && !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(crate::error::bad_input(
+            "the demo asks questions and there is no terminal; run `canary demo --yes`",
+        )
+        .into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("canary-demo-")
+        .tempdir()
+        .context("creating the demo directory")?
+        .keep();
+    let repo = dir.join("repo");
+    make_repo(&repo)?;
+    let globals = Globals {
+        journal: dir.join("journal.db"),
+        operator: "demo".into(),
+    };
+    crate::output::status(
+        "Demo",
+        format!("a copy of the seed example in {}", repo.display()),
+    );
+    let args_for_start = start::Args {
+        service: Some("my-service".into()),
+        repo: Some(repo.clone()),
+        v1_image: Some(V1_IMAGE.into()),
+        namespace: Some("relational-data".into()),
+        envs: Vec::new(),
+        hosts: vec![
+            "staging=my-service-staging.gservice.emarsys.com".into(),
+            "production=my-service.gservice.emarsys.net".into(),
+        ],
+        steps: "1,5,10,25,50,100".into(),
+        yes: args.yes,
+    };
+    let mut prompt = prompt::for_process(args.yes);
+    let config = start::settle(args_for_start, prompt.as_mut())?;
+    let mut release = start::open(&globals, &config)?;
+    let mut journal = crate::journal::Journal::open(&globals.journal, &globals.operator)?;
+    let plan = crate::workflow::plan(&config.shape());
+    let mut runner = Runner {
+        journal: &mut journal,
+        prompt: prompt.as_mut(),
+        commit: Commit::Always,
+    };
+    while release.position.next(&plan) != NextStep::Done {
+        release = next::take_step(&mut runner, &release)?;
+    }
+    crate::output::status("Done", "the demo release walked every phase");
+    println!("\nThe repository is in {}; its history:", repo.display());
+    let log = git(&repo, &["log", "--oneline"])?;
+    print!("{log}");
+    println!(
+        "\nInspect the journal with: canary --journal {} log my-service",
+        globals.journal.display()
+    );
+    Ok(())
+}
+
+fn make_repo(repo: &Path) -> anyhow::Result<()> {
+    for (path, text) in EXAMPLE {
+        let file = repo.join(path);
+        std::fs::create_dir_all(file.parent().expect("in a directory"))?;
+        std::fs::write(&file, text)?;
+    }
+    git(repo, &["init", "--quiet", "--initial-branch=main"])?;
+    git(repo, &["config", "user.name", "canary demo"])?;
+    git(repo, &["config", "user.email", "demo@canary.invalid"])?;
+    git(repo, &["add", "--all"])?;
+    git(
+        repo,
+        &["commit", "--quiet", "-m", "The seed's example service"],
+    )?;
+    Ok(())
+}
+
+fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -1,0 +1,114 @@
+//! One subcommand per file: its clap arguments beside the function that runs it.
+
+pub mod abort;
+pub mod demo;
+pub mod list;
+pub mod log;
+pub mod next;
+pub mod start;
+pub mod status;
+pub mod weight;
+
+use crate::cli::Globals;
+use crate::error::{Error, bad_input};
+use crate::journal::{Journal, Release};
+use crate::lock::{self, ReleaseLock};
+use crate::output;
+use crate::workflow::{NextStep, plan};
+
+/// The release a command works on, locked against other canary processes and read after the
+/// lock is held, so that what it sees is what it changes.
+pub struct Locked {
+    pub journal: Journal,
+    pub release: Release,
+    _lock: ReleaseLock,
+}
+
+pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<Locked> {
+    let journal = Journal::open(&globals.journal, &globals.operator)?;
+    let service = match service {
+        Some(service) => service.to_string(),
+        None => find_release(&journal, None)?.config.service,
+    };
+    crate::release::check_service(&service)?;
+    let lock = lock::lock(&globals.journal, &service)?;
+    let release = find_release(&journal, Some(&service))?;
+    Ok(Locked {
+        journal,
+        release,
+        _lock: lock,
+    })
+}
+
+/// The release in flight for `service`, or the only one in flight when no service is named.
+pub fn find_release(journal: &Journal, service: Option<&str>) -> Result<Release, anyhow::Error> {
+    if let Some(service) = service {
+        crate::release::check_service(service)?;
+        return journal.in_flight(service)?.ok_or_else(|| {
+            bad_input(format!(
+                "no release of {service} is in flight; `canary list` shows those that are, \
+                 `canary start {service}` opens one"
+            ))
+            .into()
+        });
+    }
+    let mut in_flight = journal.releases(false)?;
+    match in_flight.len() {
+        1 => Ok(in_flight.remove(0)),
+        0 => Err(bad_input("no release is in flight; `canary start SERVICE` opens one").into()),
+        _ => {
+            let names: Vec<String> = in_flight.into_iter().map(|r| r.config.service).collect();
+            Err(bad_input(format!(
+                "{} releases are in flight ({}); name the service",
+                names.len(),
+                names.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+/// Open the journal to read; `None` when no journal exists yet.
+pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
+    Ok(Journal::open_read_only(
+        &globals.journal,
+        &globals.operator,
+    )?)
+}
+
+/// The command that comes next for a release, or `None` when it is done.
+pub fn next_command(release: &Release) -> Option<String> {
+    let plan = plan(&release.config.shape());
+    (release.position.next(&plan) != NextStep::Done || release.in_progress.is_some())
+        .then(|| format!("canary next {}", release.config.service))
+}
+
+pub fn print_next(release: &Release) {
+    let shape = release.config.shape();
+    let plan = plan(&shape);
+    match next_command(release) {
+        Some(command) => output::status(
+            "Next",
+            format!(
+                "{}  (run `{command}`)",
+                release.position.describe_next(&shape, &plan)
+            ),
+        ),
+        None => output::status(
+            "Done",
+            format!("the release of {} is complete", release.config.service),
+        ),
+    }
+}
+
+/// Refuse to act beside a step that a killed process left half done.
+pub fn refuse_if_interrupted(release: &Release) -> Result<(), Error> {
+    if release.in_progress.is_some() {
+        return Err(Error::Refused {
+            reason: "a step was interrupted while writing its files".into(),
+            first: Some("finish the interrupted step".into()),
+            run: Some(format!("canary next {}", release.config.service)),
+        });
+    }
+    Ok(())
+}

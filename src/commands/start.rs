@@ -1,0 +1,207 @@
+//! `canary start`: open a release of one service.
+
+use std::path::PathBuf;
+
+use crate::cli::Globals;
+use crate::error::{Error, bad_input};
+use crate::journal::Journal;
+use crate::output;
+use crate::prompt::{self, Prompt};
+use crate::release::{
+    self, DEFAULT_ENVIRONMENTS, Environment, Image, ReleaseConfig, check_host, check_label,
+};
+use crate::repo::Repo;
+use crate::workflow::Position;
+use crate::yaml;
+
+/// Open a release of SERVICE (the `name:` in gap/gap.yaml) in a GitOps repository.
+///
+/// Environments are deployed in the order given; the last one is production, the one whose
+/// weight is ramped. Each needs at least one public host; the in-cluster host
+/// SERVICE-web.NAMESPACE.svc.cluster.local is always added. On a terminal, missing values are
+/// asked for.
+///
+/// Example:
+///   canary start my-service --repo ~/src/deploy --namespace relational-data \
+///     --v1-image registry.example/my-service@sha256:be6b...f65f \
+///     --host staging=my-service-staging.example.com --host production=my-service.example.net
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The service to release, as gap/gap.yaml names it
+    pub service: Option<String>,
+    /// The repository's work tree (it holds gap/gap.yaml)
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// The last v1 build, pinned by digest: REPOSITORY@sha256:HEX
+    #[arg(long = "v1-image", value_name = "IMAGE")]
+    pub v1_image: Option<String>,
+    /// The Kubernetes namespace the service runs in
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// An environment, in deploy order (repeatable) [default: staging, production]
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// A public host of an environment (repeatable)
+    #[arg(long = "host", value_name = "ENV=HOST")]
+    pub hosts: Vec<String>,
+    /// Production's v2 weights during the ramp, ending at 100
+    #[arg(long, value_name = "LIST", default_value = "1,5,10,25,50,100")]
+    pub steps: String,
+    /// Answer yes to every question; values must then come from the flags
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let mut prompt = prompt::for_process(args.yes);
+    let config = settle(args, prompt.as_mut())?;
+    let release = open(globals, &config)?;
+    output::status(
+        "Started",
+        format!(
+            "the release of {} in {} ({})",
+            config.service,
+            config.repo.display(),
+            config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ),
+    );
+    super::print_next(&release);
+    Ok(())
+}
+
+/// Record the release in the journal, unless one of this service is already in flight.
+pub fn open(globals: &Globals, config: &ReleaseConfig) -> anyhow::Result<crate::journal::Release> {
+    let mut journal = Journal::open(&globals.journal, &globals.operator)?;
+    let _lock = crate::lock::lock(&globals.journal, &config.service)?;
+    if let Some(existing) = journal.in_flight(&config.service)? {
+        return Err(Error::Refused {
+            reason: format!(
+                "a release of {} is already in flight, in {}",
+                config.service, existing.phase
+            ),
+            first: Some("finish it, or go on with it".into()),
+            run: Some(format!("canary next {}", config.service)),
+        }
+        .into());
+    }
+    Ok(journal.open_release(config, &Position::default())?)
+}
+
+/// Every value of the release, validated, asked for where missing and a terminal is there.
+pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConfig> {
+    let service = match args.service {
+        Some(s) => s,
+        None => prompt.input("Service", "the SERVICE argument", &|s| {
+            release::check_service(s)
+        })?,
+    };
+    release::check_service(&service)?;
+    let schedule = release::parse_schedule(&args.steps)?;
+    let repo_dir = match args.repo {
+        Some(dir) => dir,
+        None => prompt
+            .input("Repository directory", "--repo DIR", &|s| {
+                Repo::open(std::path::Path::new(s)).map(drop)
+            })?
+            .into(),
+    };
+    let repo = Repo::open(&repo_dir)?;
+    let gap = repo.read(crate::edits::GAP_YAML)?.unwrap_or_default();
+    let named = yaml::service_name(&gap).map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
+    if named != service {
+        return Err(bad_input(format!(
+            "gap/gap.yaml in {} is for service {named:?}, not {service:?}",
+            repo.root().display()
+        ))
+        .into());
+    }
+    if yaml::deployment_value(&gap, release::WEB)
+        .map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?
+        .is_none()
+    {
+        return Err(bad_input("gap/gap.yaml has no deployments.web to release").into());
+    }
+    let v1_image: Image = match args.v1_image {
+        Some(image) => image.parse()?,
+        None => prompt
+            .input("v1 image (REPOSITORY@sha256:HEX)", "--v1-image", &|s| {
+                s.parse::<Image>().map(drop)
+            })?
+            .parse()?,
+    };
+    let namespace = match args.namespace {
+        Some(ns) => ns,
+        None => prompt.input("Namespace", "--namespace", &|s| {
+            check_label("namespace", s, 63)
+        })?,
+    };
+    check_label("namespace", &namespace, 63)?;
+    let environments = environments(&args.envs, &args.hosts, prompt)?;
+    Ok(ReleaseConfig {
+        service,
+        repo: repo.root().to_path_buf(),
+        namespace,
+        environments,
+        schedule,
+        v1_image,
+    })
+}
+
+fn environments(
+    names: &[String],
+    hosts: &[String],
+    prompt: &mut dyn Prompt,
+) -> anyhow::Result<Vec<Environment>> {
+    let names: Vec<String> = if names.is_empty() {
+        DEFAULT_ENVIRONMENTS.iter().map(|s| s.to_string()).collect()
+    } else {
+        names.to_vec()
+    };
+    let mut envs = Vec::new();
+    for name in names {
+        check_label("environment name", &name, 63)?;
+        if envs.iter().any(|e: &Environment| e.name == name) {
+            return Err(bad_input(format!("environment {name:?} is given twice")).into());
+        }
+        envs.push(Environment {
+            name,
+            hosts: Vec::new(),
+        });
+    }
+    for pair in hosts {
+        let (env, host) = pair
+            .split_once('=')
+            .ok_or_else(|| bad_input(format!("--host {pair:?} is not ENV=HOST")))?;
+        check_host(host)?;
+        let known = envs
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let env = envs.iter_mut().find(|e| e.name == env).ok_or_else(|| {
+            bad_input(format!(
+                "--host {pair:?} names environment {env:?}, which is not one of {known}"
+            ))
+        })?;
+        if !env.hosts.iter().any(|h| h == host) {
+            env.hosts.push(host.to_string());
+        }
+    }
+    for env in &mut envs {
+        if env.hosts.is_empty() {
+            let flag = format!("--host {}=HOST", env.name);
+            let host = prompt.input(&format!("Public host of {}", env.name), &flag, &|s| {
+                check_host(s)
+            })?;
+            check_host(&host)?;
+            env.hosts.push(host);
+        }
+    }
+    Ok(envs)
+}

@@ -1,0 +1,279 @@
+//! What each step does to the repository files, computed without writing anything: a list of
+//! [`FileChange`]s that the runner shows, asks about, and writes. Every edit is idempotent: run
+//! over its own output it changes nothing, which is what makes an interrupted step safe to redo.
+
+mod patch_twins;
+pub mod templates;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, bad_input};
+use crate::release::{
+    INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, ReleaseConfig, WEB, WEB_V1,
+};
+use crate::repo::Repo;
+use crate::workflow::Edit;
+use crate::yaml::{self, YamlError};
+
+pub const GAP_YAML: &str = "gap/gap.yaml";
+pub const DESTINATION_RULE: &str = "gap/gap_canary_destination_rule.yaml";
+/// The seed's cleanup spells the DestinationRule this way; a hand-made one may use it.
+pub const DESTINATION_RULE_ALT: &str = "gap/gap_canary_destinationrule.yaml";
+pub const SERVICE_PATCH: &str = "gap/gap_patch_canary_service.yaml";
+
+pub fn virtual_service_patch(env: &str) -> String {
+    format!("gap/{env}/gap_patch_canary_virtual_service.yaml")
+}
+
+/// One file's content before and after (`None`: the file does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A change to the files: a planned step's edit, or one of the edits made out of band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "job")]
+pub enum Job {
+    Step { edit: Edit },
+    Weight { env: usize, percent: u8 },
+    Abort,
+    Repin { image: Image },
+}
+
+/// The files as they would be after the job, read once each.
+struct Draft<'a> {
+    repo: &'a Repo,
+    files: BTreeMap<String, (Option<String>, Option<String>)>,
+}
+
+impl<'a> Draft<'a> {
+    fn get(&mut self, path: &str) -> Result<Option<String>, Error> {
+        if let Some((_, after)) = self.files.get(path) {
+            return Ok(after.clone());
+        }
+        let text = self.repo.read(path)?;
+        self.files
+            .insert(path.to_string(), (text.clone(), text.clone()));
+        Ok(text)
+    }
+
+    fn require(&mut self, path: &str, made_by: &str) -> Result<String, Error> {
+        self.get(path)?.ok_or_else(|| {
+            bad_input(format!(
+                "{path} is missing; {made_by} writes it, and the release is past that step"
+            ))
+        })
+    }
+
+    fn set(&mut self, path: &str, text: Option<String>) -> Result<(), Error> {
+        self.get(path)?;
+        self.files.get_mut(path).expect("read above").1 = text;
+        Ok(())
+    }
+
+    /// Apply a text edit to a file, naming the file in any error.
+    fn edit(
+        &mut self,
+        path: &str,
+        made_by: &str,
+        f: impl FnOnce(&str) -> Result<String, YamlError>,
+    ) -> anyhow::Result<()> {
+        let text = self.require(path, made_by)?;
+        let edited = f(&text).map_err(|e| in_file(path, e))?;
+        self.set(path, Some(edited))?;
+        Ok(())
+    }
+
+    /// Create a file canary owns, or accept it when it already says the same thing.
+    fn create(&mut self, path: &str, text: String) -> anyhow::Result<()> {
+        match self.get(path)? {
+            None => self.set(path, Some(text))?,
+            Some(existing) if existing == text => {}
+            Some(existing) => {
+                let same = yaml::parse_all(&existing).map_err(|e| in_file(path, e))?
+                    == yaml::parse_all(&text).map_err(|e| in_file(path, e))?;
+                if !same {
+                    return Err(bad_input(format!(
+                        "{path} already exists and differs from what canary would write; move it \
+                         away or make it match, then run this again"
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn into_changes(self) -> Vec<FileChange> {
+        self.files
+            .into_iter()
+            .filter(|(_, (before, after))| before != after)
+            .map(|(path, (before, after))| FileChange {
+                path,
+                before,
+                after,
+            })
+            .collect()
+    }
+}
+
+/// A YAML problem in a user's file is bad input; a failed self-check is canary's own bug.
+fn in_file(path: &str, e: YamlError) -> anyhow::Error {
+    match e {
+        YamlError::Verify(_) => anyhow::anyhow!("{path}: {e}; nothing was written"),
+        other => bad_input(format!("{path}: {other}")).into(),
+    }
+}
+
+/// The changes a job makes to the repository as it stands; empty when it is already applied.
+pub fn plan(job: &Job, config: &ReleaseConfig, repo: &Repo) -> anyhow::Result<Vec<FileChange>> {
+    let mut draft = Draft {
+        repo,
+        files: BTreeMap::new(),
+    };
+    let last = config.environments.len() - 1;
+    match job {
+        Job::Step { edit } => match *edit {
+            Edit::DeployV1 => deploy_v1(&mut draft, config)?,
+            Edit::RoutingSubsets => routing_subsets(&mut draft, config)?,
+            Edit::RoutingRoutes => routing_routes(&mut draft, config)?,
+            Edit::RouteToV1 => set_weights(&mut draft, config, 0..=last, 0)?,
+            Edit::RampLast(w) => set_weights(&mut draft, config, last..=last, w)?,
+            Edit::RampOthers if last > 0 => set_weights(&mut draft, config, 0..=last - 1, 100)?,
+            Edit::RampOthers => {}
+            Edit::Cleanup1 => cleanup_1(&mut draft, config)?,
+            Edit::Cleanup2 => {
+                for env in &config.environments {
+                    draft.set(&virtual_service_patch(&env.name), None)?;
+                }
+            }
+            Edit::Cleanup3 => {
+                for path in [DESTINATION_RULE, DESTINATION_RULE_ALT] {
+                    draft.set(path, None)?;
+                }
+            }
+            Edit::SetWeight(_) | Edit::RepinV1 | Edit::Abort => {
+                unreachable!("{edit:?} is made by its own job, never planned")
+            }
+        },
+        Job::Weight { env, percent } => set_weights(&mut draft, config, *env..=*env, *percent)?,
+        Job::Abort => set_weights(&mut draft, config, 0..=last, 0)?,
+        Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |text| {
+            yaml::set_twin_image(text, WEB_V1, &image.repository, &image.digest)
+        })?,
+    }
+    Ok(draft.into_changes())
+}
+
+fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+    let image = &config.v1_image;
+    draft.edit(GAP_YAML, "the repository", |text| {
+        let service = yaml::service_name(text)?;
+        if service != config.service {
+            return Err(YamlError::Conflict(format!(
+                "the service is named {service:?} here, not {:?}",
+                config.service
+            )));
+        }
+        let labelled =
+            yaml::ensure_pod_labels(text, WEB, &[("version", "v2"), ("canary", "enabled")])?;
+        yaml::ensure_twin_deployment(
+            &labelled,
+            WEB,
+            WEB_V1,
+            &[("version", "v1"), ("canary", "enabled")],
+            &image.repository,
+            &image.digest,
+        )
+    })?;
+    for (path, text) in patch_twins::twins(draft.repo, config)? {
+        draft.create(&path, text)?;
+    }
+    Ok(())
+}
+
+fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+    let path = destination_rule_path(draft)?;
+    draft.create(path, templates::destination_rule(path, config))?;
+    draft.edit(GAP_YAML, "deploy-v1", |text| {
+        yaml::ensure_ingress_authorization(
+            text,
+            WEB,
+            WEB_V1,
+            INGRESS_NAMESPACE,
+            INGRESS_SERVICE_ACCOUNT,
+        )
+    })
+}
+
+/// The seed's file name, unless a person already made the DestinationRule under the other one.
+fn destination_rule_path(draft: &mut Draft) -> Result<&'static str, Error> {
+    Ok(
+        if draft.get(DESTINATION_RULE)?.is_none() && draft.get(DESTINATION_RULE_ALT)?.is_some() {
+            DESTINATION_RULE_ALT
+        } else {
+            DESTINATION_RULE
+        },
+    )
+}
+
+fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+    for env in &config.environments {
+        let path = virtual_service_patch(&env.name);
+        // A patch that already routes keeps its weights: only a missing one starts at 100% v2.
+        if draft.get(&path)?.is_none() {
+            draft.create(
+                &path,
+                templates::virtual_service_patch(&path, config, env, 100),
+            )?;
+        }
+    }
+    draft.create(
+        SERVICE_PATCH,
+        templates::service_patch(SERVICE_PATCH, config),
+    )
+}
+
+fn set_weights(
+    draft: &mut Draft,
+    config: &ReleaseConfig,
+    envs: std::ops::RangeInclusive<usize>,
+    v2: u8,
+) -> anyhow::Result<()> {
+    for env in &config.environments[envs] {
+        draft.edit(&virtual_service_patch(&env.name), "add-routing", |text| {
+            yaml::set_route_weights(text, &[("v1", 100 - v2), ("v2", v2)])
+        })?;
+    }
+    Ok(())
+}
+
+fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+    for env in &config.environments {
+        let path = virtual_service_patch(&env.name);
+        let text = draft.require(&path, "add-routing")?;
+        let weights = yaml::route_weights(&text).map_err(|e| in_file(&path, e))?;
+        if let Some((_, w)) = weights.iter().find(|(subset, w)| subset == "v1" && *w > 0) {
+            return Err(bad_input(format!(
+                "{path} still sends {w}% to v1; web-v1 cannot go while it has traffic"
+            ))
+            .into());
+        }
+        draft.edit(&path, "add-routing", |text| {
+            yaml::remove_subset_destination(text, "v1")
+        })?;
+    }
+    draft.set(SERVICE_PATCH, None)?;
+    draft.edit(GAP_YAML, "the repository", |text| {
+        yaml::remove_deployment(text, WEB_V1)
+    })?;
+    for path in patch_twins::existing_twins(draft.repo, config)? {
+        draft.set(&path, None)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! One canary process at a time per release: an advisory lock on a file beside the journal. The
+//! operating system drops it when the process ends, however it ends, so a crash never leaves a
+//! stale lock behind.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+pub struct ReleaseLock {
+    _file: File,
+}
+
+fn lock_path(journal: &Path, service: &str) -> PathBuf {
+    let name = journal
+        .file_name()
+        .map_or_else(|| "journal.db".into(), |n| n.to_string_lossy().into_owned());
+    journal
+        .with_file_name(format!("{name}.locks"))
+        .join(format!("{service}.lock"))
+}
+
+/// Take the lock of `service`'s release, or fail at once with [`Error::Busy`].
+pub fn lock(journal: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
+    let path = lock_path(journal, service);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::Busy {
+                service: service.to_string(),
+                holder: if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                },
+            }
+            .into());
+        }
+        Err(TryLockError::Error(e)) => return Err(e.into()),
+    }
+    // The pid only helps the message of whoever waits; the lock itself is what counts.
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(ReleaseLock { _file: file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal.db");
+        let first = lock(&journal, "svc").unwrap();
+        let err = lock(&journal, "svc").err().unwrap();
+        let busy = err.downcast_ref::<Error>().unwrap();
+        assert!(matches!(busy, Error::Busy { .. }), "{busy}");
+        assert!(
+            busy.to_string()
+                .contains(&format!("pid {}", std::process::id()))
+        );
+        let _other = lock(&journal, "other").unwrap();
+        drop(first);
+        lock(&journal, "svc").unwrap();
+    }
+}

@@ -1,0 +1,182 @@
+//! Every question canary asks goes through [`Prompt`], so that a person at a terminal, a `--yes`
+//! pipeline and the tests drive the same code.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+
+use crate::error::{Error, bad_input};
+
+pub trait Prompt {
+    /// A yes/no question; `Ok(false)` is a "no".
+    fn confirm(&mut self, question: &str) -> Result<bool, Error>;
+    /// Pick one of `choices` (the first is the default); returns its index.
+    fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error>;
+    /// A value typed in; `check` says why an answer is not acceptable. `flag` names the
+    /// command-line option that gives the value without asking.
+    fn input(
+        &mut self,
+        question: &str,
+        flag: &str,
+        check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error>;
+}
+
+/// The prompt for this process: `--yes` answers for the operator; otherwise a terminal is needed.
+pub fn for_process(yes: bool) -> Box<dyn Prompt> {
+    if yes {
+        Box::new(AssumeYes)
+    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Box::new(Terminal)
+    } else {
+        Box::new(NoTerminal)
+    }
+}
+
+/// A person at a terminal, asked with dialoguer.
+pub struct Terminal;
+
+impl Prompt for Terminal {
+    fn confirm(&mut self, question: &str) -> Result<bool, Error> {
+        dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(true)
+            .interact()
+            .map_err(interrupted)
+    }
+
+    fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error> {
+        dialoguer::Select::new()
+            .with_prompt(question)
+            .items(choices)
+            .default(0)
+            .interact()
+            .map_err(interrupted)
+    }
+
+    fn input(
+        &mut self,
+        question: &str,
+        _flag: &str,
+        check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error> {
+        dialoguer::Input::<String>::new()
+            .with_prompt(question)
+            .validate_with(|s: &String| check(s.trim()).map_err(|e| e.to_string()))
+            .interact_text()
+            .map(|s| s.trim().to_string())
+            .map_err(interrupted)
+    }
+}
+
+fn interrupted(e: dialoguer::Error) -> Error {
+    Error::Declined(format!("no answer ({e}); nothing was changed"))
+}
+
+/// `--yes`: every confirmation is a yes and every choice the first; a value still has to be
+/// given on the command line.
+pub struct AssumeYes;
+
+impl Prompt for AssumeYes {
+    fn confirm(&mut self, _question: &str) -> Result<bool, Error> {
+        Ok(true)
+    }
+
+    fn select(&mut self, _question: &str, _choices: &[&str]) -> Result<usize, Error> {
+        Ok(0)
+    }
+
+    fn input(
+        &mut self,
+        question: &str,
+        flag: &str,
+        _check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error> {
+        Err(bad_input(format!("{question}: give it with {flag}")))
+    }
+}
+
+/// No terminal and no `--yes`: nobody can answer, so say how to run unattended.
+pub struct NoTerminal;
+
+impl NoTerminal {
+    fn refuse(question: &str) -> Error {
+        bad_input(format!(
+            "canary needs an answer (\"{question}\") but there is no terminal to ask on; run it \
+             in a terminal, or pass --yes to answer yes to every confirmation"
+        ))
+    }
+}
+
+impl Prompt for NoTerminal {
+    fn confirm(&mut self, question: &str) -> Result<bool, Error> {
+        Err(NoTerminal::refuse(question))
+    }
+
+    fn select(&mut self, question: &str, _choices: &[&str]) -> Result<usize, Error> {
+        Err(NoTerminal::refuse(question))
+    }
+
+    fn input(
+        &mut self,
+        question: &str,
+        flag: &str,
+        _check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error> {
+        Err(bad_input(format!(
+            "{question}: there is no terminal to ask on; give it with {flag}"
+        )))
+    }
+}
+
+/// Answers given in advance, for tests. Panics on a question it has no answer for, and on
+/// answers left over when dropped, so a test notices a prompt that appeared or went missing.
+pub struct Scripted {
+    answers: VecDeque<String>,
+}
+
+impl Scripted {
+    pub fn new(answers: &[&str]) -> Scripted {
+        Scripted {
+            answers: answers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn next(&mut self, question: &str) -> String {
+        self.answers
+            .pop_front()
+            .unwrap_or_else(|| panic!("unexpected prompt: {question}"))
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && !self.answers.is_empty() {
+            panic!("answers never asked for: {:?}", self.answers);
+        }
+    }
+}
+
+impl Prompt for Scripted {
+    fn confirm(&mut self, question: &str) -> Result<bool, Error> {
+        Ok(self.next(question) == "y")
+    }
+
+    fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error> {
+        let answer = self.next(question);
+        Ok(choices
+            .iter()
+            .position(|c| *c == answer)
+            .unwrap_or_else(|| panic!("{answer:?} is not one of {choices:?}")))
+    }
+
+    fn input(
+        &mut self,
+        question: &str,
+        _flag: &str,
+        check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error> {
+        let answer = self.next(question);
+        check(&answer)?;
+        Ok(answer)
+    }
+}

@@ -1,0 +1,310 @@
+//! The user's GitOps repository: paths that cannot escape it, atomic writes, and the few git
+//! questions canary asks (is this a work tree, which files have uncommitted changes, commit).
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, bad_input};
+
+/// Files larger than this are not deploy configuration; refusing them keeps memory bounded.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    root: PathBuf,
+    /// Where `root` sits in the git work tree (`""` at its top), as git prints paths.
+    prefix: String,
+}
+
+impl Repo {
+    /// Open the work tree at `dir`, which must hold `gap/gap.yaml`.
+    pub fn open(dir: &Path) -> Result<Repo, Error> {
+        let shown = dir.display();
+        let meta = std::fs::metadata(dir)
+            .map_err(|e| bad_input(format!("--repo {shown}: {}", io_reason(&e))))?;
+        if !meta.is_dir() {
+            return Err(bad_input(format!("--repo {shown} is not a directory")));
+        }
+        let root = dir
+            .canonicalize()
+            .map_err(|e| bad_input(format!("--repo {shown}: {e}")))?;
+        let inside = Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["rev-parse", "--is-inside-work-tree", "--show-prefix"])
+            .output()
+            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
+        let answer = String::from_utf8_lossy(&inside.stdout);
+        let mut lines = answer.lines();
+        if !inside.status.success() || lines.next() != Some("true") {
+            return Err(bad_input(format!(
+                "--repo {shown} is not a git work tree; canary edits files that git tracks"
+            )));
+        }
+        let prefix = lines.next().unwrap_or("").to_string();
+        let repo = Repo { root, prefix };
+        let gap = repo.resolve("gap/gap.yaml")?;
+        if !gap.is_file() {
+            return Err(bad_input(format!("--repo {shown} has no gap/gap.yaml")));
+        }
+        Ok(repo)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The absolute path of a repo-relative one, refusing anything that would leave the repo:
+    /// absolute paths, `..`, and symbolic links (in the path or as the file itself).
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, Error> {
+        let outside = || bad_input(format!("path {rel:?} is outside the repository"));
+        let rel_path = Path::new(rel);
+        if rel.is_empty()
+            || !rel_path
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(outside());
+        }
+        let mut at = self.root.clone();
+        for part in rel_path.components() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(bad_input(format!(
+                        "{} is a symbolic link; canary writes only regular files inside the \
+                         repository",
+                        at.strip_prefix(&self.root).unwrap_or(&at).display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(bad_input(format!("{rel}: {}", io_reason(&e)))),
+            }
+        }
+        Ok(self.root.join(rel_path))
+    }
+
+    /// The file's text, or `None` when it does not exist.
+    pub fn read(&self, rel: &str) -> Result<Option<String>, Error> {
+        let path = self.resolve(rel)?;
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad_input(format!("{rel}: {}", io_reason(&e)))),
+        };
+        if !meta.is_file() {
+            return Err(bad_input(format!("{rel} is not a regular file")));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(bad_input(format!(
+                "{rel} is {} bytes, more than the {MAX_FILE_BYTES} canary reads",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| bad_input(format!("{rel}: {e}")))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| bad_input(format!("{rel} is not UTF-8 text")))
+    }
+
+    /// Replace (or with `None`, delete) a file atomically: a temporary file in the same
+    /// directory, flushed, then renamed over the target, and the directory flushed.
+    pub fn write(&self, rel: &str, content: Option<&str>) -> anyhow::Result<()> {
+        let path = self.resolve(rel)?;
+        let dir = path.parent().context("a file has a directory")?;
+        match content {
+            Some(text) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {rel}'s directory"))?;
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".canary-")
+                    .suffix(".tmp")
+                    .tempfile_in(dir)
+                    .with_context(|| format!("writing {rel}"))?;
+                tmp.write_all(text.as_bytes())?;
+                let permissions = match std::fs::metadata(&path) {
+                    Ok(meta) => meta.permissions(),
+                    Err(_) => default_permissions(),
+                };
+                tmp.as_file().set_permissions(permissions)?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(&path)
+                    .with_context(|| format!("writing {rel}"))?;
+            }
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e).with_context(|| format!("deleting {rel}")),
+            },
+        }
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("flushing {rel}'s directory"))?;
+        Ok(())
+    }
+
+    /// Which of these paths git sees as changed, added or deleted and not committed.
+    pub fn uncommitted(&self, rels: &[&str]) -> anyhow::Result<Vec<String>> {
+        if rels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .git()
+            .args([
+                "status",
+                "--porcelain=v1",
+                "-z",
+                "--untracked-files=all",
+                "--",
+            ])
+            .args(rels)
+            .output()
+            .context("running git status")?;
+        if !out.status.success() {
+            bail!(
+                "git status failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|entry| entry.len() > 3)
+            .map(|entry| String::from_utf8_lossy(&entry[3..]).into_owned())
+            .map(|path| {
+                path.strip_prefix(&self.prefix)
+                    .map_or(path.clone(), str::to_string)
+            })
+            .collect())
+    }
+
+    /// Commit exactly these paths (added, changed or deleted); returns the new commit's id.
+    pub fn commit(&self, rels: &[&str], message: &str) -> anyhow::Result<String> {
+        let run = |cmd: &mut Command, what: &str| -> anyhow::Result<Vec<u8>> {
+            let out = cmd
+                .output()
+                .with_context(|| format!("running git {what}"))?;
+            if !out.status.success() {
+                bail!(
+                    "git {what} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Ok(out.stdout)
+        };
+        run(self.git().args(["add", "--all", "--"]).args(rels), "add")?;
+        run(
+            self.git()
+                .args(["commit", "--quiet", "--no-verify", "-m", message, "--"])
+                .args(rels),
+            "commit",
+        )?;
+        let id = run(
+            self.git().args(["rev-parse", "--short", "HEAD"]),
+            "rev-parse",
+        )?;
+        Ok(String::from_utf8_lossy(&id).trim().to_string())
+    }
+
+    fn git(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(&self.root);
+        cmd
+    }
+}
+
+pub fn sha256(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn default_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("gap")).unwrap();
+        std::fs::write(dir.path().join("gap/gap.yaml"), "name: x\n").unwrap();
+        let ok = Command::new("git")
+            .args(["init", "-q"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let repo = Repo::open(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    #[test]
+    fn paths_that_leave_the_repository_are_refused() {
+        let (dir, repo) = repo();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("gap/out")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("gap/pw.yaml")).unwrap();
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "gap/../../x",
+            "",
+            "gap/out/x.yaml",
+            "gap/pw.yaml",
+        ] {
+            assert!(repo.resolve(bad).is_err(), "{bad:?} accepted");
+            assert!(repo.write(bad, Some("x")).is_err(), "{bad:?} written");
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert!(repo.resolve("gap/new/file.yaml").is_ok());
+    }
+
+    #[test]
+    fn writes_are_atomic_keep_permissions_and_leave_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, repo) = repo();
+        let gap = dir.path().join("gap/gap.yaml");
+        std::fs::set_permissions(&gap, std::fs::Permissions::from_mode(0o640)).unwrap();
+        repo.write("gap/gap.yaml", Some("name: y\n")).unwrap();
+        repo.write("gap/staging/new.yaml", Some("a: 1\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&gap).unwrap(), "name: y\n");
+        assert_eq!(
+            std::fs::metadata(&gap).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        repo.write("gap/staging/new.yaml", None).unwrap();
+        repo.write("gap/staging/new.yaml", None).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("gap/staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn a_directory_without_git_or_gap_yaml_is_not_a_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Repo::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a git work tree"), "{err}");
+        let err = Repo::open(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,357 @@
+//! Carries out one step or one out-of-band edit of a release: shows it, asks, records it as
+//! started, writes the files, records it as done. A process killed anywhere in between leaves a
+//! step in progress that the next command finishes without applying any edit twice.
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::edits::{self, FileChange, Job};
+use crate::error::{Error, bad_input};
+use crate::journal::{Journal, NewEvent, Release, Update};
+use crate::output;
+use crate::prompt::Prompt;
+use crate::release::ReleaseConfig;
+use crate::repo::{Repo, sha256};
+use crate::workflow::{Action, Phase, Position, Refusal};
+
+/// Whether to commit what a step wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    Ask,
+    Always,
+    Never,
+}
+
+pub struct Runner<'a> {
+    pub journal: &'a mut Journal,
+    pub prompt: &'a mut dyn Prompt,
+    pub commit: Commit,
+}
+
+/// A step whose files are being written, as the journal keeps it until the step is done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InProgress {
+    job: Job,
+    /// What completes the step in the workflow once its files are on disk.
+    action: Action,
+    what: String,
+    files: Vec<PlannedFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PlannedFile {
+    path: String,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// Points where `CANARY_FAILPOINT` aborts the process on the spot, to test recovery.
+pub fn failpoint(name: &str) {
+    if std::env::var_os("CANARY_FAILPOINT").is_some_and(|v| v == name) {
+        eprintln!("canary: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
+fn hash(text: &Option<String>) -> Option<String> {
+    text.as_deref().map(sha256)
+}
+
+pub fn refused(refusal: Refusal, service: &str) -> Error {
+    Error::Refused {
+        reason: refusal.reason,
+        run: refusal
+            .first
+            .as_ref()
+            .map(|_| format!("canary next {service}")),
+        first: refusal.first,
+    }
+}
+
+impl Runner<'_> {
+    /// Move the release by an action that writes no file (a deploy confirmed, a check passed).
+    pub fn confirm(
+        &mut self,
+        release: &Release,
+        action: Action,
+        event: NewEvent,
+    ) -> anyhow::Result<Release> {
+        let position = self.advance(release, action)?;
+        Ok(self.journal.record(
+            release,
+            Update {
+                events: vec![event],
+                position: Some(position),
+                ..Update::default()
+            },
+        )?)
+    }
+
+    fn advance(&self, release: &Release, action: Action) -> Result<(Position, Phase), Error> {
+        let config = &release.config;
+        let plan = crate::workflow::plan(&config.shape());
+        let next = release
+            .position
+            .apply(&config.shape(), &plan, action)
+            .map_err(|r| refused(r, &config.service))?;
+        let phase = next.phase(&plan);
+        Ok((next, phase))
+    }
+
+    /// Show a job's changes, ask, and write them. `action` turns "did anything change" (and
+    /// which files) into the workflow action the job completes.
+    pub fn write(
+        &mut self,
+        release: &Release,
+        job: Job,
+        what: &str,
+        action: impl FnOnce(&[FileChange]) -> Action,
+        events: Vec<NewEvent>,
+    ) -> anyhow::Result<Release> {
+        let config = &release.config;
+        let repo = Repo::open(&config.repo)?;
+        let changes = edits::plan(&job, config, &repo)?;
+        let action = action(&changes);
+        // Refuse before showing anything the workflow would not allow.
+        self.advance(release, action.clone())?;
+        if changes.is_empty() {
+            output::status("Unchanged", format!("{what}: the files already say so"));
+            let mut events = events;
+            events.push(NewEvent::new(
+                "step-done",
+                json!({ "step": what, "changed": false }),
+            ));
+            let position = self.advance(release, action)?;
+            return Ok(self.journal.record(
+                release,
+                Update {
+                    events,
+                    position: Some(position),
+                    ..Update::default()
+                },
+            )?);
+        }
+        self.refuse_foreign_changes(release, &repo, &changes)?;
+        for change in &changes {
+            print!("{}", output::diff(change));
+        }
+        let question = format!("Write {} ({} files)?", what, changes.len());
+        if !self.prompt.confirm(&question)? {
+            return Err(Error::Declined("declined; nothing was written".into()).into());
+        }
+        let in_progress = InProgress {
+            job,
+            action,
+            what: what.to_string(),
+            files: changes
+                .iter()
+                .map(|c| PlannedFile {
+                    path: c.path.clone(),
+                    before: hash(&c.before),
+                    after: hash(&c.after),
+                })
+                .collect(),
+        };
+        let started = self.journal.record(
+            release,
+            Update {
+                events: vec![NewEvent::new(
+                    "step-started",
+                    json!({ "step": what, "files": &in_progress.files }),
+                )],
+                in_progress: Some(Some(serde_json::to_value(&in_progress)?)),
+                ..Update::default()
+            },
+        )?;
+        failpoint("after-step-started");
+        self.write_files(&repo, &changes)?;
+        self.finish(&started, &repo, in_progress, events)
+    }
+
+    fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> anyhow::Result<()> {
+        for (i, change) in changes.iter().enumerate() {
+            repo.write(&change.path, change.after.as_deref())?;
+            if i == 0 {
+                failpoint("after-first-file-written");
+            }
+        }
+        failpoint("after-files-written");
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        release: &Release,
+        repo: &Repo,
+        step: InProgress,
+        mut events: Vec<NewEvent>,
+    ) -> anyhow::Result<Release> {
+        let (position, phase) = self.advance(release, step.action.clone())?;
+        events.push(NewEvent::new(
+            "files-written",
+            json!({ "files": &step.files }),
+        ));
+        events.push(NewEvent::new(
+            "step-done",
+            json!({ "step": step.what, "changed": true }),
+        ));
+        failpoint("before-step-done");
+        let done = self.journal.record(
+            release,
+            Update {
+                events,
+                position: Some((position, phase)),
+                in_progress: Some(None),
+                written: step
+                    .files
+                    .iter()
+                    .map(|f| (f.path.clone(), f.after.clone()))
+                    .collect(),
+                config: match &step.job {
+                    Job::Repin { image } => Some(ReleaseConfig {
+                        v1_image: image.clone(),
+                        ..release.config.clone()
+                    }),
+                    _ => None,
+                },
+            },
+        )?;
+        failpoint("after-step-done");
+        output::status(
+            "Wrote",
+            format!(
+                "{} ({})",
+                step.what,
+                file_list(step.files.iter().map(|f| &f.path))
+            ),
+        );
+        self.offer_commit(&done, repo, &step)?;
+        Ok(done)
+    }
+
+    /// Finish a step that a killed process left half done: the files it had written are kept,
+    /// the others written now, and the step recorded once.
+    pub fn resume(&mut self, release: &Release) -> anyhow::Result<Release> {
+        let value = release.in_progress.clone().context("no step in progress")?;
+        let step: InProgress =
+            serde_json::from_value(value).context("reading the interrupted step")?;
+        let repo = Repo::open(&release.config.repo)?;
+        output::status("Resuming", format!("the interrupted step: {}", step.what));
+        let remaining = edits::plan(&step.job, &release.config, &repo)?;
+        for planned in &step.files {
+            let current = hash(&repo.read(&planned.path)?);
+            let pending = remaining.iter().find(|c| c.path == planned.path);
+            let consistent = match pending {
+                None => current == planned.after,
+                Some(change) => current == planned.before && hash(&change.after) == planned.after,
+            };
+            if !consistent {
+                return Err(bad_input(format!(
+                    "{} changed since the interrupted step began; restore it (git checkout) and \
+                     run canary next again",
+                    planned.path
+                ))
+                .into());
+            }
+        }
+        if let Some(stray) = remaining
+            .iter()
+            .find(|c| !step.files.iter().any(|p| p.path == c.path))
+        {
+            return Err(bad_input(format!(
+                "{} changed since the interrupted step began; restore it and run canary next again",
+                stray.path
+            ))
+            .into());
+        }
+        self.write_files(&repo, &remaining)?;
+        self.finish(release, &repo, step, Vec::new())
+    }
+
+    /// Files with uncommitted changes that canary did not make are not overwritten.
+    fn refuse_foreign_changes(
+        &self,
+        release: &Release,
+        repo: &Repo,
+        changes: &[FileChange],
+    ) -> anyhow::Result<()> {
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        for path in repo.uncommitted(&paths)? {
+            let change = changes.iter().find(|c| c.path == path);
+            let current = change.map(|c| hash(&c.before));
+            let ours = self.journal.last_written(release.id, &path)?;
+            if current != ours {
+                return Err(bad_input(format!(
+                    "{path} has uncommitted changes that canary did not make; commit or stash \
+                     them first, then run this again"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn offer_commit(
+        &mut self,
+        release: &Release,
+        repo: &Repo,
+        step: &InProgress,
+    ) -> anyhow::Result<()> {
+        let commit = match self.commit {
+            Commit::Never => false,
+            Commit::Always => true,
+            Commit::Ask => self.prompt.confirm("Commit these files?")?,
+        };
+        if !commit {
+            return Ok(());
+        }
+        let paths: Vec<&str> = step.files.iter().map(|f| f.path.as_str()).collect();
+        let message = format!(
+            "canary({}): {}: {}",
+            release.config.service,
+            step_phase(release, step),
+            step.what
+        );
+        match repo.commit(&paths, &message) {
+            Ok(id) => {
+                output::status("Committed", format!("{id} {message}"));
+                self.journal.record(
+                    release,
+                    Update {
+                        events: vec![NewEvent::new(
+                            "committed",
+                            json!({ "commit": id, "message": message }),
+                        )],
+                        ..Update::default()
+                    },
+                )?;
+            }
+            // The step is done and recorded; a failed commit only leaves the files to commit.
+            Err(e) => output::note(format!("the files are written but not committed: {e:#}")),
+        }
+        Ok(())
+    }
+}
+
+/// The phase a step belonged to, for the commit message (the release may have moved on).
+fn step_phase(release: &Release, step: &InProgress) -> String {
+    match &step.job {
+        Job::Step { .. } => {
+            let events_phase = release.phase;
+            // A finished edit moves the position past it, at most into the next phase.
+            let plan = crate::workflow::plan(&release.config.shape());
+            plan.iter()
+                .find(|(_, s)| matches!(s, crate::workflow::Step::Edit { edit } if Job::Step { edit: *edit } == step.job))
+                .map_or(events_phase, |(p, _)| *p)
+                .to_string()
+        }
+        Job::Weight { .. } => "weight".into(),
+        Job::Abort => "abort".into(),
+        Job::Repin { .. } => "route-to-v1".into(),
+    }
+}
+
+fn file_list<'a>(paths: impl Iterator<Item = &'a String>) -> String {
+    paths.map(String::as_str).collect::<Vec<_>>().join(", ")
+}

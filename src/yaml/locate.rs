@@ -1,0 +1,763 @@
+//! Line-based locator for block-style YAML.
+//!
+//! serde-saphyr yields values, not byte positions, so edits are placed by
+//! reading lines and indentation. The locator only models block mappings,
+//! block sequences and single-line scalars; anything else it meets on the
+//! path of an edit (flow collections, anchors, tags, complex keys) is
+//! reported as `Unsupported` with its line. Callers re-parse every result,
+//! so the locator can stay small without risking a wrong file.
+//!
+//! Each query scans only the lines of the node it is asked about, so
+//! descending a path costs O(lines x depth), never a rescan per line.
+
+use super::YamlError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Blank,
+    Comment,
+    /// Part of a node, including block scalar text (even when it looks like `# x`).
+    Content,
+    /// `---`, `...` or a `%` directive at column 0.
+    Marker,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line {
+    pub start: usize,
+    /// End of the line's text, before `\r\n` or `\n`.
+    pub end: usize,
+    /// Start of the following line (`end` when the file ends without a newline).
+    pub next: usize,
+    pub indent: usize,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// Nothing after `key:`; the value (if any) is on the following lines.
+    Empty,
+    /// A plain or quoted scalar that ends on its line.
+    Scalar,
+    /// A quoted scalar continuing on the next lines.
+    Multiline,
+    BlockScalar,
+    Flow,
+    /// Starts with an anchor, tag or alias.
+    Props,
+}
+
+/// The value written after `key:` on the key's line (byte offsets in the file).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inline {
+    pub start: usize,
+    pub end: usize,
+    pub kind: ValueKind,
+}
+
+/// A block node: it starts at column `col` of line `line` (past `- ` for the
+/// mapping inside a sequence item) and ends on content line `last`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node {
+    pub line: usize,
+    pub col: usize,
+    pub last: usize,
+}
+
+/// A mapping entry: its key line through its last content line.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub key: String,
+    pub line: usize,
+    pub col: usize,
+    pub last: usize,
+    pub value: Inline,
+}
+
+/// A sequence item: its `-` line through its last content line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Item {
+    pub line: usize,
+    pub last: usize,
+    /// Column of the item's content when it starts on the `-` line.
+    content: Option<usize>,
+}
+
+/// How the file writes nested blocks, so inserted text looks like the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Style {
+    pub eol: &'static str,
+    /// Indentation of a mapping's children relative to its key.
+    pub step: usize,
+    /// Indentation of a sequence's `-` relative to its key (0 when indentless).
+    pub seq_offset: usize,
+}
+
+/// Replace `start..end` of the file with `text`.
+#[derive(Debug)]
+pub(crate) struct Edit {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+pub(crate) struct Doc<'a> {
+    text: &'a str,
+    lines: Vec<Line>,
+    pub style: Style,
+}
+
+impl<'a> Doc<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let mut lines = Vec::new();
+        let mut scalar_owner = None;
+        let mut start = 0;
+        while start < text.len() {
+            let (mut end, next) = match text[start..].find('\n') {
+                Some(i) => (start + i, start + i + 1),
+                None => (text.len(), text.len()),
+            };
+            if text[start..end].ends_with('\r') {
+                end -= 1;
+            }
+            let s = &text[start..end];
+            let indent = s.len() - s.trim_start_matches(' ').len();
+            let kind = classify(s, indent, &mut scalar_owner);
+            lines.push(Line {
+                start,
+                end,
+                next,
+                indent,
+                kind,
+            });
+            start = next;
+        }
+        let style = Style::detect(text, &lines);
+        Doc { text, lines, style }
+    }
+
+    fn text_of(&self, i: usize) -> &'a str {
+        &self.text[self.lines[i].start..self.lines[i].end]
+    }
+
+    fn is_content(&self, i: usize) -> bool {
+        self.lines[i].kind == Kind::Content
+    }
+
+    /// The root node of every document that has content, in file order.
+    pub(crate) fn documents(&self) -> Result<Vec<Node>, YamlError> {
+        let mut docs = Vec::new();
+        let mut current: Option<Node> = None;
+        for (i, l) in self.lines.iter().enumerate() {
+            match l.kind {
+                Kind::Content => match &mut current {
+                    Some(node) => node.last = i,
+                    None => {
+                        current = Some(Node {
+                            line: i,
+                            col: l.indent,
+                            last: i,
+                        })
+                    }
+                },
+                Kind::Marker => {
+                    let s = self.text_of(i);
+                    let after = s.get(3..).unwrap_or_default().trim_start();
+                    if s.starts_with("---") && !after.is_empty() && !after.starts_with('#') {
+                        return Err(unsupported(
+                            i,
+                            "content on the `---` line is not supported; start it on the next line",
+                        ));
+                    }
+                    docs.extend(current.take());
+                }
+                Kind::Blank | Kind::Comment => {}
+            }
+        }
+        docs.extend(current);
+        Ok(docs)
+    }
+
+    /// The root of a file that must hold a single document.
+    pub(crate) fn single_root(&self) -> Result<Option<Node>, YamlError> {
+        let docs = self.documents()?;
+        match docs.get(1) {
+            Some(second) => Err(unsupported(
+                second.line,
+                "a second YAML document starts here; canary edits single-document files",
+            )),
+            None => Ok(docs.first().copied()),
+        }
+    }
+
+    /// The entries of the block mapping `node`.
+    pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry>, YamlError> {
+        let mut out: Vec<Entry> = Vec::new();
+        for i in node.line..=node.last {
+            let l = self.lines[i];
+            if l.kind != Kind::Content {
+                continue;
+            }
+            let first = i == node.line;
+            if !first && l.indent > node.col {
+                if let Some(e) = out.last_mut() {
+                    e.last = i;
+                }
+                continue;
+            }
+            let col = if first { node.col } else { l.indent };
+            if col < node.col {
+                return Err(unsupported(i, "unexpected indentation"));
+            }
+            let s = self.text_of(i);
+            if dash_at(s, col).is_some() {
+                // `key:` followed by `- a` at the key's own column: the
+                // indentless sequence is the previous key's value.
+                match out.last_mut() {
+                    Some(e) if e.value.kind == ValueKind::Empty => {
+                        e.last = i;
+                        continue;
+                    }
+                    _ => return Err(unsupported(i, "expected a `key:` line, found `- `")),
+                }
+            }
+            let (key, after) = match parse_key(s, col) {
+                Ok(Some(found)) => found,
+                Ok(None) => return Err(unsupported(i, "expected a `key:` line")),
+                Err(message) => return Err(unsupported(i, message)),
+            };
+            let (a, b, kind) = inline_value(s, after);
+            out.push(Entry {
+                key,
+                line: i,
+                col,
+                last: i,
+                value: Inline {
+                    start: l.start + a,
+                    end: l.start + b,
+                    kind,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// The items of the block sequence `node`.
+    pub(crate) fn items(&self, node: Node) -> Result<Vec<Item>, YamlError> {
+        let mut out: Vec<Item> = Vec::new();
+        for i in node.line..=node.last {
+            let l = self.lines[i];
+            if l.kind != Kind::Content {
+                continue;
+            }
+            let first = i == node.line;
+            if !first && l.indent > node.col {
+                if let Some(item) = out.last_mut() {
+                    item.last = i;
+                }
+                continue;
+            }
+            let col = if first { node.col } else { l.indent };
+            let s = self.text_of(i);
+            let after = match dash_at(s, col) {
+                Some(after) if col == node.col => after,
+                _ => return Err(unsupported(i, "expected a sequence item (`- `)")),
+            };
+            let content = (after < s.len() && !s[after..].starts_with('#')).then_some(after);
+            out.push(Item {
+                line: i,
+                last: i,
+                content,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The block node holding an entry's value; `None` for scalars and empty values.
+    pub(crate) fn child(&self, e: &Entry, path: &str) -> Result<Option<Node>, YamlError> {
+        match e.value.kind {
+            ValueKind::Flow => Err(unsupported(
+                e.line,
+                format!(
+                    "{path} is written in flow style ({{...}} or [...]); canary edits only block-style YAML"
+                ),
+            )),
+            ValueKind::Props => Err(unsupported(
+                e.line,
+                format!("{path} uses an anchor, tag or alias, which canary does not edit"),
+            )),
+            ValueKind::Empty => Ok(self.node_from(e.line + 1, e.last)),
+            ValueKind::Scalar | ValueKind::Multiline | ValueKind::BlockScalar => Ok(None),
+        }
+    }
+
+    /// The node inside a sequence item (`- key: v` or `-` then lines below).
+    pub(crate) fn item_node(&self, item: &Item) -> Option<Node> {
+        match item.content {
+            Some(col) => Some(Node {
+                line: item.line,
+                col,
+                last: item.last,
+            }),
+            None => self.node_from(item.line + 1, item.last),
+        }
+    }
+
+    fn node_from(&self, from: usize, last: usize) -> Option<Node> {
+        (from..=last).find(|&j| self.is_content(j)).map(|j| Node {
+            line: j,
+            col: self.lines[j].indent,
+            last,
+        })
+    }
+
+    /// First line of the comment block directly above `line` at column `col`
+    /// (comments there describe the entry below them).
+    pub(crate) fn leading_comments(&self, line: usize, col: usize) -> usize {
+        let mut first = line;
+        while first > 0
+            && self.lines[first - 1].kind == Kind::Comment
+            && self.lines[first - 1].indent == col
+        {
+            first -= 1;
+        }
+        first
+    }
+
+    /// Text of lines `first..=last`, without line endings.
+    pub(crate) fn texts(&self, first: usize, last: usize) -> impl Iterator<Item = &'a str> + '_ {
+        (first..=last).map(|i| self.text_of(i))
+    }
+
+    pub(crate) fn insert_after(&self, line: usize, new: &[String]) -> Edit {
+        let l = self.lines[line];
+        let eol = self.style.eol;
+        if l.next > l.end {
+            Edit {
+                start: l.next,
+                end: l.next,
+                text: new.iter().map(|s| format!("{s}{eol}")).collect(),
+            }
+        } else {
+            // The file ends without a newline: keep it that way.
+            Edit {
+                start: l.end,
+                end: l.end,
+                text: new.iter().map(|s| format!("{eol}{s}")).collect(),
+            }
+        }
+    }
+
+    /// Removes lines `first..=last`; the exact inverse of `insert_after(first - 1, ..)`.
+    pub(crate) fn remove(&self, first: usize, last: usize) -> Edit {
+        let l = self.lines[last];
+        let start = if l.next > l.end {
+            self.lines[first].start
+        } else if first > 0 {
+            self.lines[first - 1].end
+        } else {
+            0
+        };
+        Edit {
+            start,
+            end: l.next,
+            text: String::new(),
+        }
+    }
+
+    pub(crate) fn replace(&self, value: Inline, text: String) -> Edit {
+        Edit {
+            start: value.start,
+            end: value.end,
+            text,
+        }
+    }
+}
+
+/// Applies non-overlapping edits.
+pub(crate) fn apply(text: &str, mut edits: Vec<Edit>) -> String {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out =
+        String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut pos = 0;
+    for e in edits {
+        debug_assert!(e.start >= pos, "overlapping edits");
+        out.push_str(&text[pos..e.start]);
+        out.push_str(&e.text);
+        pos = e.end;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+pub(crate) fn unsupported(line: usize, message: impl Into<String>) -> YamlError {
+    YamlError::Unsupported {
+        line: line + 1,
+        message: message.into(),
+    }
+}
+
+pub(crate) fn find<'e>(entries: &'e [Entry], key: &str) -> Option<&'e Entry> {
+    entries.iter().find(|e| e.key == key)
+}
+
+impl Style {
+    /// The first `key:` whose value is on the following lines shows the
+    /// mapping step; the first such key followed by `- ` shows the sequence style.
+    fn detect(text: &str, lines: &[Line]) -> Style {
+        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let mut step = None;
+        let mut seq_offset = None;
+        let mut open: Option<usize> = None;
+        for l in lines.iter().filter(|l| l.kind == Kind::Content) {
+            let s = &text[l.start..l.end];
+            if let Some(col) = open {
+                if dash_at(s, l.indent).is_some() {
+                    seq_offset = seq_offset.or(l.indent.checked_sub(col));
+                } else if l.indent > col {
+                    step = step.or(Some(l.indent - col));
+                }
+            }
+            if step.is_some() && seq_offset.is_some() {
+                break;
+            }
+            open = open_key_col(s, l.indent);
+        }
+        let step = step.unwrap_or(2);
+        Style {
+            eol,
+            step,
+            seq_offset: seq_offset.unwrap_or(step),
+        }
+    }
+}
+
+/// Column of a `key:` whose value starts on the next line, past any `- `.
+fn open_key_col(s: &str, indent: usize) -> Option<usize> {
+    let col = past_dashes(s, indent).1;
+    let (_, after) = parse_key(s, col).ok().flatten()?;
+    (inline_value(s, after).2 == ValueKind::Empty).then_some(col)
+}
+
+fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
+    let rest = s[indent..].trim_start_matches([' ', '\t']);
+    if let Some(owner) = *scalar_owner {
+        if rest.is_empty() {
+            return Kind::Blank;
+        }
+        if indent > owner {
+            return Kind::Content;
+        }
+        *scalar_owner = None;
+    }
+    if rest.is_empty() {
+        Kind::Blank
+    } else if rest.starts_with('#') {
+        Kind::Comment
+    } else if indent == 0 && is_marker(s) {
+        Kind::Marker
+    } else {
+        *scalar_owner = block_scalar_owner(s, indent);
+        Kind::Content
+    }
+}
+
+fn is_marker(s: &str) -> bool {
+    let bounded = |m: &str| {
+        s.strip_prefix(m)
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']))
+    };
+    bounded("---") || bounded("...") || s.starts_with('%')
+}
+
+/// When a line opens a block scalar (`key: |`, `- >-`), the column its text
+/// must be indented beyond.
+fn block_scalar_owner(s: &str, indent: usize) -> Option<usize> {
+    let (dash, col) = past_dashes(s, indent);
+    let (owner, from) = match parse_key(s, col) {
+        Ok(Some((_, after))) => (col, after),
+        _ => (dash.unwrap_or(col), col),
+    };
+    (inline_value(s, from).2 == ValueKind::BlockScalar).then_some(owner)
+}
+
+/// Skips `- ` prefixes; returns the column of the last dash and where content starts.
+fn past_dashes(s: &str, indent: usize) -> (Option<usize>, usize) {
+    let (mut dash, mut col) = (None, indent);
+    while let Some(after) = dash_at(s, col) {
+        dash = Some(col);
+        col = after;
+    }
+    (dash, col)
+}
+
+/// If a sequence `-` is at `col`, the column after it and its spaces.
+fn dash_at(s: &str, col: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.get(col) != Some(&b'-') || !matches!(b.get(col + 1), None | Some(b' ' | b'\t')) {
+        return None;
+    }
+    Some(col + 1 + skip_blanks(&s[col + 1..]))
+}
+
+fn skip_blanks(s: &str) -> usize {
+    s.len() - s.trim_start_matches([' ', '\t']).len()
+}
+
+/// Parses a mapping key starting at byte `at`; returns it and the index just
+/// past its `:`. `Ok(None)` when the text there is not a key.
+fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str> {
+    let v = &s[at..];
+    let b = v.as_bytes();
+    match b.first() {
+        None => Ok(None),
+        Some(b'"') => match closing_double(v) {
+            Some(n) if v[1..n - 1].contains('\\') => {
+                Err("escape sequences in double-quoted keys are not supported")
+            }
+            Some(n) => Ok(colon_after(s, at + n).map(|after| (v[1..n - 1].to_string(), after))),
+            None => Ok(None),
+        },
+        Some(b'\'') => Ok(closing_single(v).and_then(|n| {
+            colon_after(s, at + n).map(|after| (v[1..n - 1].replace("''", "'"), after))
+        })),
+        Some(b'[' | b'{') => Err("flow-style collections are not supported here"),
+        Some(b'&' | b'!' | b'*') => Err("anchors, tags and aliases are not supported here"),
+        Some(b'?') if matches!(b.get(1), None | Some(b' ' | b'\t')) => {
+            Err("complex mapping keys (`? key`) are not supported")
+        }
+        Some(_) => {
+            for (i, &c) in b.iter().enumerate() {
+                let blank_before = i > 0 && matches!(b[i - 1], b' ' | b'\t');
+                if c == b'#' && blank_before {
+                    return Ok(None);
+                }
+                if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
+                    return Ok(Some((v[..i].trim_end().to_string(), at + i + 1)));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn colon_after(s: &str, p: usize) -> Option<usize> {
+    let p = p + skip_blanks(&s[p..]);
+    let b = s.as_bytes();
+    (b.get(p) == Some(&b':') && matches!(b.get(p + 1), None | Some(b' ' | b'\t'))).then_some(p + 1)
+}
+
+/// Length through the closing quote of a double-quoted scalar at the start of `v`.
+fn closing_double(v: &str) -> Option<usize> {
+    let b = v.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn closing_single(v: &str) -> Option<usize> {
+    let b = v.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        if b[i] == b'\'' {
+            if b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The value after a key's `:` (from byte `from` of line `s`), as a
+/// line-relative range without surrounding blanks or trailing comment.
+fn inline_value(s: &str, from: usize) -> (usize, usize, ValueKind) {
+    let p = from + skip_blanks(&s[from..]);
+    let v = &s[p..];
+    let kind = match v.as_bytes().first() {
+        None | Some(b'#') => return (p, p, ValueKind::Empty),
+        Some(b'{' | b'[') => ValueKind::Flow,
+        Some(b'|' | b'>') => ValueKind::BlockScalar,
+        Some(b'&' | b'!' | b'*') => ValueKind::Props,
+        Some(b'"') => {
+            return match closing_double(v) {
+                Some(n) => (p, p + n, ValueKind::Scalar),
+                None => (p, s.len(), ValueKind::Multiline),
+            };
+        }
+        Some(b'\'') => {
+            return match closing_single(v) {
+                Some(n) => (p, p + n, ValueKind::Scalar),
+                None => (p, s.len(), ValueKind::Multiline),
+            };
+        }
+        Some(_) => ValueKind::Scalar,
+    };
+    (p, p + plain_len(v), kind)
+}
+
+/// Length of unquoted text up to a ` #` comment, without trailing blanks.
+fn plain_len(v: &str) -> usize {
+    let b = v.as_bytes();
+    let cut = (1..b.len())
+        .find(|&i| b[i] == b'#' && matches!(b[i - 1], b' ' | b'\t'))
+        .unwrap_or(b.len());
+    v[..cut].trim_end_matches([' ', '\t']).len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(doc: &Doc, node: Node) -> Vec<(String, usize, usize)> {
+        doc.entries(node)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.key, e.line, e.last))
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_classified() {
+        let text = "# c\n---\na: |\n  # text\n\n  more\nb: 1 # c\n  # inner\n...\n%YAML 1.2\n";
+        let kinds: Vec<Kind> = Doc::new(text).lines.iter().map(|l| l.kind).collect();
+        use Kind::*;
+        assert_eq!(
+            kinds,
+            [
+                Comment, Marker, Content, Content, Blank, Content, Content, Comment, Marker, Marker
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_span_to_last_content_line() {
+        let text = "a:\n  x: 1\n  # trailing\n\nb:\n- 1\n- 2\n# before c\nc: 3\n";
+        let doc = Doc::new(text);
+        let root = doc.single_root().unwrap().unwrap();
+        assert_eq!(
+            keys(&doc, root),
+            [("a".into(), 0, 1), ("b".into(), 4, 6), ("c".into(), 8, 8)]
+        );
+    }
+
+    #[test]
+    fn quoted_keys_and_inline_values() {
+        let text = "'it''s': 'v' # c\n\"q\": \"a # b\"\nplain: x #c\nempty: # c\n";
+        let doc = Doc::new(text);
+        let entries = doc.entries(doc.single_root().unwrap().unwrap()).unwrap();
+        let got: Vec<(&str, &str, ValueKind)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.key.as_str(),
+                    &text[e.value.start..e.value.end],
+                    e.value.kind,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("it's", "'v'", ValueKind::Scalar),
+                ("q", "\"a # b\"", ValueKind::Scalar),
+                ("plain", "x", ValueKind::Scalar),
+                ("empty", "", ValueKind::Empty),
+            ]
+        );
+    }
+
+    #[test]
+    fn sequence_items_hold_mappings() {
+        let text = "r:\n  - d: 1\n    w: 2\n  # about next\n  -\n    d: 3\n";
+        let doc = Doc::new(text);
+        let root = doc.single_root().unwrap().unwrap();
+        let r = &doc.entries(root).unwrap()[0];
+        let items = doc.items(doc.child(r, "r").unwrap().unwrap()).unwrap();
+        assert_eq!(
+            items.iter().map(|i| (i.line, i.last)).collect::<Vec<_>>(),
+            [(1, 2), (4, 5)]
+        );
+        let first = doc.item_node(&items[0]).unwrap();
+        assert_eq!(keys(&doc, first), [("d".into(), 1, 1), ("w".into(), 2, 2)]);
+        let second = doc.item_node(&items[1]).unwrap();
+        assert_eq!(keys(&doc, second), [("d".into(), 5, 5)]);
+    }
+
+    #[test]
+    fn flow_and_complex_keys_are_unsupported() {
+        let doc = Doc::new("a: {b: 1}\n");
+        let a = &doc.entries(doc.single_root().unwrap().unwrap()).unwrap()[0];
+        let err = doc.child(a, "a").unwrap_err().to_string();
+        assert!(
+            err.starts_with("line 1: a is written in flow style"),
+            "{err}"
+        );
+        let doc = Doc::new("x: 1\n? [a]\n: 1\n");
+        let err = doc
+            .entries(doc.single_root().unwrap().unwrap())
+            .unwrap_err();
+        assert!(err.to_string().starts_with("line 2: complex"), "{err}");
+    }
+
+    #[test]
+    fn documents_split_on_markers() {
+        let doc = Doc::new("# c\n---\na: 1\n---\nb: 2\n...\n");
+        let docs = doc.documents().unwrap();
+        assert_eq!(
+            docs.iter().map(|n| (n.line, n.last)).collect::<Vec<_>>(),
+            [(2, 2), (4, 4)]
+        );
+        assert!(doc.single_root().is_err());
+        assert!(Doc::new("--- {a: 1}\n").documents().is_err());
+    }
+
+    #[test]
+    fn style_is_detected() {
+        let s = Doc::new("a:\n    b:\n    - 1\n").style;
+        assert_eq!(
+            s,
+            Style {
+                eol: "\n",
+                step: 4,
+                seq_offset: 0
+            }
+        );
+        let s = Doc::new("a:\r\n  b:\r\n    - 1\r\n").style;
+        assert_eq!(
+            s,
+            Style {
+                eol: "\r\n",
+                step: 2,
+                seq_offset: 2
+            }
+        );
+        let s = Doc::new("a: 1\n").style;
+        assert_eq!(
+            s,
+            Style {
+                eol: "\n",
+                step: 2,
+                seq_offset: 2
+            }
+        );
+    }
+
+    #[test]
+    fn insert_and_remove_are_inverse_without_final_newline() {
+        let text = "a:\n  b: 1";
+        let doc = Doc::new(text);
+        let out = apply(text, vec![doc.insert_after(1, &["  c: 2".into()])]);
+        assert_eq!(out, "a:\n  b: 1\n  c: 2");
+        let doc = Doc::new(&out);
+        assert_eq!(apply(&out, vec![doc.remove(2, 2)]), text);
+    }
+}

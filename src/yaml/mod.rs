@@ -1,0 +1,170 @@
+//! Comment-preserving edits of the YAML files canary touches in a GitOps repo.
+//!
+//! Every edit is text in, text out: the bytes it does not mean to change stay
+//! as they were (comments, key order, quoting, blank lines, line endings).
+//! Because the edits are placed by a small line-based locator rather than a
+//! full YAML model, each one re-parses its own output and compares it with
+//! "input + intended change"; a mismatch is reported as [`YamlError::Verify`]
+//! instead of producing a wrong file.
+
+mod emit;
+pub mod gap;
+mod locate;
+pub mod virtual_service;
+
+pub use gap::{
+    deployment_value, ensure_ingress_authorization, ensure_pod_labels, ensure_twin_deployment,
+    remove_deployment, service_name, set_twin_image,
+};
+pub use virtual_service::{remove_subset_destination, route_weights, set_route_weights};
+
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum YamlError {
+    #[error("not valid YAML: {0}")]
+    Parse(String),
+    #[error("line {line}: {message}")]
+    Unsupported { line: usize, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Missing(String),
+    #[error("edit check failed: {0}")]
+    Verify(String),
+}
+
+/// Parses a file holding one YAML document (an empty file is `null`).
+pub fn parse(text: &str) -> Result<Value, YamlError> {
+    serde_saphyr::from_str(text).map_err(|e| match &e {
+        serde_saphyr::Error::MultipleDocuments { location, .. } => YamlError::Parse(format!(
+            "line {}: a second YAML document starts here, but one was expected",
+            location.line()
+        )),
+        _ => parse_error(&e),
+    })
+}
+
+/// Parses every document of a file (documents that are empty or null are skipped).
+pub fn parse_all(text: &str) -> Result<Vec<Value>, YamlError> {
+    serde_saphyr::from_multiple(text).map_err(|e| parse_error(&e))
+}
+
+/// serde-saphyr renders a multi-line snippet; callers want one line, which
+/// already starts with "line N column M" when the position is known.
+fn parse_error(e: &serde_saphyr::Error) -> YamlError {
+    let rendered = e.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    YamlError::Parse(first.strip_prefix("error: ").unwrap_or(first).to_string())
+}
+
+/// Re-parses an edited single-document file and checks it means `expected`.
+fn verify(out: String, expected: &Value) -> Result<String, YamlError> {
+    let got = parse(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
+    match first_difference(&got, expected, String::new()) {
+        None => Ok(out),
+        Some(path) => Err(mismatch(&path)),
+    }
+}
+
+/// Like [`verify`] for files with several documents.
+fn verify_all(out: String, expected: &[Value]) -> Result<String, YamlError> {
+    let got = parse_all(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
+    if got.len() != expected.len() {
+        return Err(mismatch("the number of documents"));
+    }
+    let diff = got
+        .iter()
+        .zip(expected)
+        .enumerate()
+        .find_map(|(i, (g, x))| first_difference(g, x, format!("document {}", i + 1)));
+    match diff {
+        None => Ok(out),
+        Some(path) => Err(mismatch(&path)),
+    }
+}
+
+fn mismatch(path: &str) -> YamlError {
+    let at = if path.is_empty() {
+        "the document"
+    } else {
+        path
+    };
+    YamlError::Verify(format!(
+        "the edited file differs from the intended result at {at}; the file was not changed"
+    ))
+}
+
+/// Path of the first place where two values differ, for the Verify message.
+fn first_difference(got: &Value, want: &Value, path: String) -> Option<String> {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            let key = g
+                .keys()
+                .chain(w.keys())
+                .find(|k| g.get(*k).is_none() || w.get(*k).is_none())
+                .map(|k| join(&path, k));
+            key.or_else(|| {
+                g.iter()
+                    .find_map(|(k, gv)| first_difference(gv, &w[k], join(&path, k)))
+            })
+        }
+        (Value::Array(g), Value::Array(w)) if g.len() == w.len() => g
+            .iter()
+            .zip(w)
+            .enumerate()
+            .find_map(|(i, (gv, wv))| first_difference(gv, wv, format!("{path}[{i}]"))),
+        _ => (got != want).then_some(path),
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_reads_one_document() {
+        assert_eq!(parse("a: 1\n").unwrap(), json!({"a": 1}));
+        assert_eq!(
+            parse("---\n# only a comment\na: x\n").unwrap(),
+            json!({"a": "x"})
+        );
+    }
+
+    #[test]
+    fn parse_rejects_several_documents_with_line() {
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(matches!(err, YamlError::Parse(_)));
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn parse_error_is_one_line_with_position() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err().to_string();
+        assert!(err.starts_with("not valid YAML: line 2"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn parse_all_reads_every_document() {
+        let docs = parse_all("---\na: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(docs, vec![json!({"a": 1}), json!({"b": 2})]);
+    }
+
+    #[test]
+    fn verify_names_the_first_difference() {
+        let err = verify("a:\n  b: 1\n".into(), &json!({"a": {"b": 2}})).unwrap_err();
+        assert!(err.to_string().contains("a.b"), "{err}");
+        let err = verify_all("a: [1]\n".into(), &[json!({"a": [2]})]).unwrap_err();
+        assert!(err.to_string().contains("document 1.a[0]"), "{err}");
+    }
+}

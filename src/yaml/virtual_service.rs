@@ -1,0 +1,272 @@
+//! Weight edits of the VirtualService patch file canary generates.
+//!
+//! A person may have commented or reformatted the file since, so
+//! destinations are found by meaning (`destination.subset`) and edited in
+//! place; every document's `spec.http[*].route` is considered.
+
+use serde_json::Value;
+
+use super::emit::line;
+use super::locate::{Doc, Entry, Item, Node, ValueKind, apply, find, unsupported};
+use super::{YamlError, parse_all, verify_all};
+
+/// `(subset, weight)` of every route destination, in file order. A
+/// destination without `weight` counts as 100 when it is its route's only one.
+pub fn route_weights(text: &str) -> Result<Vec<(String, i64)>, YamlError> {
+    let values = parse_all(text)?;
+    let dests = destinations(&values)?;
+    dests
+        .iter()
+        .map(|d| {
+            let weight = match d.value.get("weight") {
+                Some(w) => w.as_i64().ok_or_else(|| {
+                    YamlError::Conflict(format!("{}.weight is {w}, not a whole number", d.path))
+                })?,
+                None if d.route_len == 1 => 100,
+                None => return Err(YamlError::Missing(format!("{} has no weight", d.path))),
+            };
+            Ok((d.subset()?.to_string(), weight))
+        })
+        .collect()
+}
+
+/// Set the weight of every destination by its subset, in every route.
+///
+/// Every subset in the file must be listed, and every listed subset must be
+/// in the file; comments on the `weight:` lines are kept.
+pub fn set_route_weights(text: &str, weights: &[(&str, u8)]) -> Result<String, YamlError> {
+    let values = parse_all(text)?;
+    let dests = destinations(&values)?;
+    let mut changes = Vec::new();
+    for (i, d) in dests.iter().enumerate() {
+        let subset = d.subset()?;
+        let Some(&(_, weight)) = weights.iter().find(|(s, _)| *s == subset) else {
+            let listed: Vec<&str> = weights.iter().map(|(s, _)| *s).collect();
+            return Err(YamlError::Conflict(format!(
+                "{} routes to subset {}, which is not among the subsets canary sets ({})",
+                d.path,
+                Value::from(subset),
+                listed.join(", ")
+            )));
+        };
+        if d.value.get("weight") != Some(&Value::from(weight)) {
+            changes.push((i, weight));
+        }
+    }
+    if let Some((absent, _)) = weights
+        .iter()
+        .find(|(s, _)| !dests.iter().any(|d| d.subset().is_ok_and(|x| x == *s)))
+    {
+        return Err(YamlError::Missing(format!(
+            "no route destination with subset {}",
+            Value::from(*absent)
+        )));
+    }
+    if changes.is_empty() {
+        return Ok(text.to_string());
+    }
+
+    let doc = Doc::new(text);
+    let written = locate(&doc, &values)?;
+    let mut expected = values.clone();
+    let mut edits = Vec::new();
+    for (i, weight) in changes {
+        let (d, w) = (&dests[i], &written[i]);
+        expected[d.doc]["spec"]["http"][d.http]["route"][d.route]["weight"] = Value::from(weight);
+        edits.push(match find(&w.entries, "weight") {
+            Some(e) if e.value.kind == ValueKind::Scalar => {
+                doc.replace(e.value, weight.to_string())
+            }
+            Some(e) => {
+                return Err(unsupported(
+                    e.line,
+                    format!("{}.weight is not a one-line scalar", d.path),
+                ));
+            }
+            None => doc.insert_after(
+                w.node.last,
+                &[line(w.node.col, format!("weight: {weight}"))],
+            ),
+        });
+    }
+    verify_all(apply(text, edits), &expected)
+}
+
+/// Remove the destinations routing to `subset` (their whole sequence
+/// items) from every route. Nothing to do when there are none.
+pub fn remove_subset_destination(text: &str, subset: &str) -> Result<String, YamlError> {
+    let values = parse_all(text)?;
+    let dests = destinations(&values)?;
+    let doomed: Vec<usize> = (0..dests.len())
+        .filter(|&i| dests[i].subset().is_ok_and(|s| s == subset))
+        .collect();
+    if doomed.is_empty() {
+        return Ok(text.to_string());
+    }
+    for &i in &doomed {
+        let d = &dests[i];
+        let same_route = |j: &&usize| dests[**j].doc == d.doc && dests[**j].http == d.http;
+        if doomed.iter().filter(same_route).count() == d.route_len {
+            return Err(YamlError::Conflict(format!(
+                "removing subset {} would leave {} without destinations",
+                Value::from(subset),
+                d.route_path()
+            )));
+        }
+    }
+
+    let doc = Doc::new(text);
+    let written = locate(&doc, &values)?;
+    let mut expected = values.clone();
+    let mut edits = Vec::new();
+    for &i in doomed.iter().rev() {
+        let d = &dests[i];
+        if let Some(route) = expected[d.doc]["spec"]["http"][d.http]["route"].as_array_mut() {
+            route.remove(d.route);
+        }
+        edits.push(doc.remove(written[i].item.line, written[i].item.last));
+    }
+    verify_all(apply(text, edits), &expected)
+}
+
+/// A route destination as parsed: where it is and what it says.
+struct Dest<'v> {
+    doc: usize,
+    http: usize,
+    route: usize,
+    /// `spec.http[h].route[r]`, prefixed by the document when there are several.
+    path: String,
+    route_len: usize,
+    value: &'v Value,
+}
+
+impl Dest<'_> {
+    fn subset(&self) -> Result<&str, YamlError> {
+        self.value
+            .pointer("/destination/subset")
+            .and_then(Value::as_str)
+            .ok_or_else(|| YamlError::Missing(format!("{} has no destination.subset", self.path)))
+    }
+
+    fn route_path(&self) -> String {
+        self.path
+            .rsplit_once('[')
+            .map_or_else(|| self.path.clone(), |(p, _)| p.to_string())
+    }
+}
+
+/// The same destination as written.
+struct Written {
+    item: Item,
+    node: Node,
+    entries: Vec<Entry>,
+}
+
+/// Every destination of every `spec.http[*].route`, in file order.
+fn destinations(values: &[Value]) -> Result<Vec<Dest<'_>>, YamlError> {
+    let mut out = Vec::new();
+    for (doc, value) in values.iter().enumerate() {
+        let prefix = if values.len() > 1 {
+            format!("document {}: ", doc + 1)
+        } else {
+            String::new()
+        };
+        for (http, routes) in routes_of(value).into_iter().enumerate() {
+            let Some(route) = routes else { continue };
+            for (i, dest) in route.iter().enumerate() {
+                out.push(Dest {
+                    doc,
+                    http,
+                    route: i,
+                    path: format!("{prefix}spec.http[{http}].route[{i}]"),
+                    route_len: route.len(),
+                    value: dest,
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(YamlError::Missing(
+            "no spec.http[*].route destinations in the VirtualService".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Each `spec.http` item's `route` list (`None` for items without one).
+fn routes_of(value: &Value) -> Vec<Option<&Vec<Value>>> {
+    value
+        .pointer("/spec/http")
+        .and_then(Value::as_array)
+        .map(|http| {
+            http.iter()
+                .map(|h| h.get("route").and_then(Value::as_array))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The destinations as written, in the same order as [`destinations`].
+fn locate(doc: &Doc, values: &[Value]) -> Result<Vec<Written>, YamlError> {
+    let roots = doc.documents()?;
+    if roots.len() != values.len() {
+        return Err(unsupported(
+            0,
+            "the file's `---` documents do not match its parsed documents (empty or null documents?)",
+        ));
+    }
+    let mut out = Vec::new();
+    for (root, value) in roots.into_iter().zip(values) {
+        let routes = routes_of(value);
+        if routes.iter().all(|r| r.is_none_or(|r| r.is_empty())) {
+            continue;
+        }
+        let http_items = sequence(doc, root, &["spec", "http"], routes.len())?;
+        for (item, route) in http_items.iter().zip(routes) {
+            let Some(route) = route.filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let node = item_node(doc, item)?;
+            for dest in sequence(doc, node, &["route"], route.len())? {
+                let node = item_node(doc, &dest)?;
+                out.push(Written {
+                    item: dest,
+                    node,
+                    entries: doc.entries(node)?,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `len` items of the block sequence at `keys` below mapping `node`.
+fn sequence(doc: &Doc, mut node: Node, keys: &[&str], len: usize) -> Result<Vec<Item>, YamlError> {
+    let mut line = node.line;
+    for key in keys {
+        let entries = doc.entries(node)?;
+        let e = find(&entries, key).ok_or_else(|| {
+            unsupported(node.line, format!("`{key}` is not a plain block key here"))
+        })?;
+        line = e.line;
+        node = doc
+            .child(e, key)?
+            .ok_or_else(|| unsupported(e.line, format!("{key} is not a block sequence")))?;
+    }
+    let items = doc.items(node)?;
+    if items.len() != len {
+        return Err(unsupported(
+            line,
+            format!(
+                "found {} items as written but {len} when parsed",
+                items.len()
+            ),
+        ));
+    }
+    Ok(items)
+}
+
+fn item_node(doc: &Doc, item: &Item) -> Result<Node, YamlError> {
+    doc.item_node(item)
+        .ok_or_else(|| unsupported(item.line, "empty sequence item"))
+}
