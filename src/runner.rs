@@ -106,15 +106,16 @@ impl Runner<'_> {
         release: &Release,
         job: Job,
         what: &str,
-        action: impl FnOnce(&[FileChange]) -> Action,
+        action: impl Fn(&[FileChange]) -> Action,
         events: Vec<NewEvent>,
     ) -> anyhow::Result<Release> {
+        // Refuse what the workflow does not allow before reading any file: whether the job
+        // changes anything does not decide whether it may happen.
+        self.advance(release, action(&[]))?;
         let config = &release.config;
         let repo = Repo::open(&config.repo)?;
         let changes = edits::plan(&job, config, &repo)?;
         let action = action(&changes);
-        // Refuse before showing anything the workflow would not allow.
-        self.advance(release, action.clone())?;
         if changes.is_empty() {
             output::status("Unchanged", format!("{what}: the files already say so"));
             let mut events = events;

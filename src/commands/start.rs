@@ -54,6 +54,13 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    // Say that a release is already in flight before asking for, or complaining about, values.
+    if let (Some(service), Some(journal)) = (&args.service, super::read_journal(globals)?) {
+        release::check_service(service)?;
+        if let Some(existing) = journal.in_flight(service)? {
+            return Err(already_in_flight(&existing).into());
+        }
+    }
     let mut prompt = prompt::for_process(args.yes);
     let config = settle(args, prompt.as_mut())?;
     let release = open(globals, &config)?;
@@ -80,17 +87,21 @@ pub fn open(globals: &Globals, config: &ReleaseConfig) -> anyhow::Result<crate::
     let mut journal = Journal::open(&globals.journal, &globals.operator)?;
     let _lock = crate::lock::lock(&globals.journal, &config.service)?;
     if let Some(existing) = journal.in_flight(&config.service)? {
-        return Err(Error::Refused {
-            reason: format!(
-                "a release of {} is already in flight, in {}",
-                config.service, existing.phase
-            ),
-            first: Some("finish it, or go on with it".into()),
-            run: Some(format!("canary next {}", config.service)),
-        }
-        .into());
+        return Err(already_in_flight(&existing).into());
     }
     Ok(journal.open_release(config, &Position::default())?)
+}
+
+fn already_in_flight(existing: &crate::journal::Release) -> Error {
+    let service = &existing.config.service;
+    Error::Refused {
+        reason: format!(
+            "a release of {service} is already in flight, in {}",
+            existing.phase
+        ),
+        first: Some("finish the release in flight".into()),
+        run: Some(format!("canary next {service}")),
+    }
 }
 
 /// Every value of the release, validated, asked for where missing and a terminal is there.
