@@ -25,11 +25,16 @@ pub trait Prompt {
 pub fn for_process(yes: bool) -> Box<dyn Prompt> {
     if yes {
         Box::new(AssumeYes)
-    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    } else if terminal_available() {
         Box::new(Terminal)
     } else {
         Box::new(NoTerminal)
     }
+}
+
+/// Whether a person can be asked: dialoguer reads the terminal on stdin and draws on stderr.
+pub fn terminal_available() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// A person at a terminal, asked with dialoguer.
@@ -76,12 +81,23 @@ fn interrupted(e: dialoguer::Error) -> Error {
 /// given on the command line.
 pub struct AssumeYes;
 
+/// What was answered for the operator shows in the log of a pipeline, as it would on screen.
+fn echo(question: &str, answer: &str) {
+    eprintln!(
+        "{} {question} {}",
+        console::style("?").yellow(),
+        console::style(answer).cyan()
+    );
+}
+
 impl Prompt for AssumeYes {
-    fn confirm(&mut self, _question: &str) -> Result<bool, Error> {
+    fn confirm(&mut self, question: &str) -> Result<bool, Error> {
+        echo(question, "yes (--yes)");
         Ok(true)
     }
 
-    fn select(&mut self, _question: &str, _choices: &[&str]) -> Result<usize, Error> {
+    fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error> {
+        echo(question, &format!("{} (--yes)", choices[0]));
         Ok(0)
     }
 

@@ -1,6 +1,5 @@
 //! `canary demo`: a whole release on a copy of the seed's example repository.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::Command;
 
@@ -37,7 +36,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !args.yes && !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+    if !args.yes && !prompt::terminal_available() {
         return Err(crate::error::bad_input(
             "the demo asks questions and there is no terminal; run `canary demo --yes`",
         )

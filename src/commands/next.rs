@@ -54,6 +54,15 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     } else {
         Commit::Ask
     };
+    if let Some(service) = &args.service
+        && let Some(journal) = super::read_journal(globals)?
+        && journal.in_flight(service)?.is_none()
+        && let Some(finished) = journal.latest(service)?
+    {
+        // Running `next` once more after the end is not an error: there is just nothing left.
+        super::print_next(&finished);
+        return Ok(());
+    }
     let mut locked = super::lock_release(globals, args.service.as_deref())?;
     let mut runner = Runner {
         journal: &mut locked.journal,

@@ -110,10 +110,14 @@ pub fn ensure_twin_deployment(
     }
 
     let deployment = gap.locate(dep)?;
-    let mut new = vec![line(deployment.entry.col, format!("{}:", scalar(twin)))];
-    new.extend(twin_body(&gap.doc, &deployment, dep, twin_labels)?);
     let child = deployment.node.col;
     let step = gap.doc.style.step;
+    let mut new = vec![line(deployment.entry.col, format!("{}:", scalar(twin)))];
+    let labels = twin_labels_lines(&gap.doc, &deployment, dep, twin_labels)?;
+    if !labels.is_empty() {
+        new.push(line(child, "podLabels:"));
+        new.extend(labels);
+    }
     new.extend([
         line(child, "ingress:"),
         line(child + step, "enabled: false"),
@@ -244,7 +248,7 @@ pub fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
         return Ok(text.to_string());
     }
     let (_, entries) = gap.deployment_entries()?;
-    let entry = gap.find_deployment(&entries, dep)?;
+    let entry = find_deployment(&entries, dep)?;
     if entries.len() == 1 {
         return Err(unsupported(
             entry.line,
@@ -331,20 +335,10 @@ impl<'a> Gap<'a> {
         Ok((deployments.clone(), self.doc.entries(node)?))
     }
 
-    fn find_deployment<'e>(&self, entries: &'e [Entry], dep: &str) -> Result<&'e Entry, YamlError> {
-        find(entries, dep).ok_or_else(|| {
-            let line = entries.first().map_or(0, |e| e.line);
-            unsupported(
-                line,
-                format!("deployments.{dep} is not a plain block key here"),
-            )
-        })
-    }
-
     /// `deployments.<dep>` as written; call after checking it is a mapping.
     fn locate(&self, dep: &str) -> Result<Located, YamlError> {
         let (_, entries) = self.deployment_entries()?;
-        let entry = self.find_deployment(&entries, dep)?.clone();
+        let entry = find_deployment(&entries, dep)?.clone();
         let node = self
             .doc
             .child(&entry, &format!("deployments.{dep}"))?
@@ -363,12 +357,16 @@ impl<'a> Gap<'a> {
     }
 
     /// 1-based line of a key path, for messages; `None` when not locatable.
+    /// Stops at the deepest key it can locate, so a label inside a flow
+    /// mapping still points at its `podLabels:` line.
     fn line_of(&self, keys: &[&str]) -> Option<usize> {
-        let mut node = self.doc.single_root().ok()?;
+        let mut node = self.doc.single_root().ok().flatten();
         let mut line = None;
         for key in keys {
-            let entries = self.doc.entries(node?).ok()?;
-            let e = find(&entries, key)?;
+            let Some(entries) = node.and_then(|n| self.doc.entries(n).ok()) else {
+                break;
+            };
+            let Some(e) = find(&entries, key) else { break };
             line = Some(e.line + 1);
             node = self.doc.child(e, key).ok().flatten();
         }
@@ -382,6 +380,16 @@ impl<'a> Gap<'a> {
             at(self.line_of(&keys))
         ))
     }
+}
+
+fn find_deployment<'e>(entries: &'e [Entry], dep: &str) -> Result<&'e Entry, YamlError> {
+    find(entries, dep).ok_or_else(|| {
+        let line = entries.first().map_or(0, |e| e.line);
+        unsupported(
+            line,
+            format!("deployments.{dep} is not a plain block key here"),
+        )
+    })
 }
 
 /// " (line N)" when the line is known.
@@ -422,7 +430,9 @@ fn twin_value(
         labels.insert((*k).to_string(), Value::from(*v));
     }
     let mut twin = Map::new();
-    twin.insert("podLabels".into(), Value::Object(labels));
+    if !labels.is_empty() {
+        twin.insert("podLabels".into(), Value::Object(labels));
+    }
     twin.insert("ingress".into(), json!({"enabled": false}));
     twin.insert(
         "image".into(),
@@ -436,16 +446,15 @@ fn twin_value(
     Ok(Value::Object(twin))
 }
 
-/// The twin's `podLabels` block: dep's other labels verbatim, then the twin's.
-fn twin_body(
+/// The twin's labels: dep's other labels verbatim, then the twin's.
+fn twin_labels_lines(
     doc: &Doc,
     deployment: &Located,
     dep: &str,
     twin_labels: &[(&str, &str)],
 ) -> Result<Vec<String>, YamlError> {
-    let child = deployment.node.col;
-    let mut out = vec![line(child, "podLabels:")];
-    let mut label_col = child + doc.style.step;
+    let mut out = Vec::new();
+    let mut label_col = deployment.node.col + doc.style.step;
     if let Some(pl) = find(&deployment.children, "podLabels")
         && let Some(node) = doc.child(pl, &format!("deployments.{dep}.podLabels"))?
     {
@@ -1005,6 +1014,37 @@ deployments:
     }
 
     #[test]
+    fn block_scalars_are_copied_verbatim() {
+        let text = "\
+deployments:
+  web:
+    config: |
+      # not a comment
+
+      key: value
+    replicas: 1
+  cron:
+    replicas: 0
+";
+        let out = idempotent(twin, text);
+        let copy = "    config: |\n      # not a comment\n\n      key: value\n    replicas: 1\n";
+        assert!(
+            out.contains(&format!("      tag: {TAG}\n{copy}  cron:\n")),
+            "{out}"
+        );
+        assert_eq!(remove_deployment(&out, "web-v1").unwrap(), text);
+    }
+
+    #[test]
+    fn twin_without_any_labels() {
+        let out = ensure_twin_deployment(SEED, "web", "web-v1", &[], REPO, TAG).unwrap();
+        let tail = format!(
+            "  web-v1:\n    ingress:\n      enabled: false\n    image:\n      repository: {REPO}\n      tag: {TAG}\n    command:\n      - /opt/docker/bin/start\n"
+        );
+        assert_eq!(out, format!("{SEED}{tail}"));
+    }
+
+    #[test]
     fn labels_merge_into_existing_pod_labels() {
         let text = "deployments:\n  web:\n    podLabels:\n      version: v2\n    replicas: 1\n";
         assert_eq!(
@@ -1092,6 +1132,13 @@ deployments:
             err.to_string(),
             "deployments.web.podLabels.version is \"v3\" (line 5); canary needs \"v2\""
         );
+        let flow = "name: x\ndeployments:\n  web:\n    podLabels: {version: v3}\n";
+        assert_eq!(
+            labels(flow).unwrap_err().to_string(),
+            "deployments.web.podLabels.version is \"v3\" (line 4); canary needs \"v2\""
+        );
+        let flow_ok = "name: x\ndeployments:\n  web: {podLabels: {version: v2, canary: enabled}}\n";
+        assert_eq!(labels(flow_ok).unwrap(), flow_ok);
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn mismatch(path: &str) -> YamlError {
         path
     };
     YamlError::Verify(format!(
-        "the edited file differs from the intended result at {at}; the file was not changed"
+        "the edited text differs from the intended result at {at}; refusing to use it"
     ))
 }
 

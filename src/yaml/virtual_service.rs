@@ -270,3 +270,244 @@ fn item_node(doc: &Doc, item: &Item) -> Result<Node, YamlError> {
     doc.item_node(item)
         .ok_or_else(|| unsupported(item.line, "empty sequence item"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = "\
+# gap/production/gap_patch_canary_virtual_service.yaml
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: relational-data-access--web
+spec:
+  hosts:
+    - my-service.gservice.emarsys.net
+    - my-service-web.relational-data.svc.cluster.local
+  http:
+    - route:
+        - destination:
+            host: my-service-web.relational-data.svc.cluster.local
+            subset: v1 # this refers to the names in the destination rule
+          weight: 0
+        - destination:
+            host: my-service-web.relational-data.svc.cluster.local
+            subset: v2 # this refers to the names in the destination rule
+          weight: 100
+";
+
+    fn pairs(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+        list.iter().map(|(s, w)| ((*s).to_string(), *w)).collect()
+    }
+
+    #[test]
+    fn reads_weights() {
+        assert_eq!(
+            route_weights(SEED).unwrap(),
+            pairs(&[("v1", 0), ("v2", 100)])
+        );
+    }
+
+    #[test]
+    fn sets_weights_in_place() {
+        let out = set_route_weights(SEED, &[("v1", 10), ("v2", 90)]).unwrap();
+        assert_eq!(
+            out,
+            SEED.replace("weight: 0\n", "weight: 10\n")
+                .replace("weight: 100\n", "weight: 90\n")
+        );
+        assert_eq!(
+            set_route_weights(&out, &[("v2", 90), ("v1", 10)]).unwrap(),
+            out
+        );
+        assert_eq!(
+            route_weights(&out).unwrap(),
+            pairs(&[("v1", 10), ("v2", 90)])
+        );
+        assert_eq!(
+            set_route_weights(SEED, &[("v1", 0), ("v2", 100)]).unwrap(),
+            SEED
+        );
+    }
+
+    #[test]
+    fn keeps_comments_and_crlf() {
+        let text = SEED
+            .replace("weight: 0\n", "weight: 0 # note\n")
+            .replace(
+                "      - route:\n",
+                "      # default route\n      - route:\n",
+            )
+            .replace('\n', "\r\n");
+        let out = set_route_weights(&text, &[("v1", 100), ("v2", 0)]).unwrap();
+        assert_eq!(
+            out,
+            text.replace("weight: 0 # note", "weight: 100 # note")
+                .replace("weight: 100\r\n", "weight: 0\r\n")
+        );
+        assert_eq!(
+            set_route_weights(&out, &[("v1", 100), ("v2", 0)]).unwrap(),
+            out
+        );
+    }
+
+    #[test]
+    fn removes_a_destination() {
+        let out = remove_subset_destination(SEED, "v1").unwrap();
+        let removed = "        - destination:
+            host: my-service-web.relational-data.svc.cluster.local
+            subset: v1 # this refers to the names in the destination rule
+          weight: 0
+";
+        assert_eq!(out, SEED.replace(removed, ""));
+        assert_eq!(remove_subset_destination(&out, "v1").unwrap(), out);
+        assert_eq!(route_weights(&out).unwrap(), pairs(&[("v2", 100)]));
+        let err = remove_subset_destination(&out, "v2").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "removing subset \"v2\" would leave spec.http[0].route without destinations"
+        );
+    }
+
+    const REFORMATTED: &str = "\
+spec:
+    http:
+    -   match:
+        -   uri:
+                prefix: /api
+        route:
+        -   destination:
+                subset: v2
+            weight: 100   # all traffic
+        # the canary
+        -
+            destination: {host: h, subset: v1}
+            weight: 0
+    -   route:
+        -   destination:
+                subset: v1
+        -   destination:
+                subset: v2 # no weight yet
+";
+
+    #[test]
+    fn reformatted_file_with_several_routes() {
+        let err = route_weights(REFORMATTED).unwrap_err();
+        assert_eq!(err.to_string(), "spec.http[1].route[0] has no weight");
+        let out = set_route_weights(REFORMATTED, &[("v1", 5), ("v2", 95)]).unwrap();
+        assert_eq!(
+            out,
+            "\
+spec:
+    http:
+    -   match:
+        -   uri:
+                prefix: /api
+        route:
+        -   destination:
+                subset: v2
+            weight: 95   # all traffic
+        # the canary
+        -
+            destination: {host: h, subset: v1}
+            weight: 5
+    -   route:
+        -   destination:
+                subset: v1
+            weight: 5
+        -   destination:
+                subset: v2 # no weight yet
+            weight: 95
+"
+        );
+        assert_eq!(
+            set_route_weights(&out, &[("v1", 5), ("v2", 95)]).unwrap(),
+            out
+        );
+        assert_eq!(
+            route_weights(&out).unwrap(),
+            pairs(&[("v2", 95), ("v1", 5), ("v1", 5), ("v2", 95)])
+        );
+
+        let removed = remove_subset_destination(&out, "v1").unwrap();
+        assert_eq!(
+            removed,
+            "\
+spec:
+    http:
+    -   match:
+        -   uri:
+                prefix: /api
+        route:
+        -   destination:
+                subset: v2
+            weight: 95   # all traffic
+        # the canary
+    -   route:
+        -   destination:
+                subset: v2 # no weight yet
+            weight: 95
+"
+        );
+        assert_eq!(remove_subset_destination(&removed, "v1").unwrap(), removed);
+    }
+
+    #[test]
+    fn single_destination_without_weight_has_all_traffic() {
+        let text = "spec:\n  http:\n    - route:\n        - destination:\n            subset: v2\n";
+        assert_eq!(route_weights(text).unwrap(), pairs(&[("v2", 100)]));
+    }
+
+    #[test]
+    fn subsets_must_match() {
+        let err = set_route_weights(SEED, &[("v2", 100)]).unwrap_err();
+        assert!(matches!(err, YamlError::Conflict(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "spec.http[0].route[0] routes to subset \"v1\", which is not among the subsets canary sets (v2)"
+        );
+        let err = set_route_weights(SEED, &[("v1", 0), ("v2", 50), ("v3", 50)]).unwrap_err();
+        assert!(matches!(err, YamlError::Missing(_)), "{err}");
+        assert_eq!(err.to_string(), "no route destination with subset \"v3\"");
+        let err = route_weights("kind: VirtualService\nspec:\n  hosts: [a]\n").unwrap_err();
+        assert!(matches!(err, YamlError::Missing(_)), "{err}");
+    }
+
+    #[test]
+    fn flow_style_route_is_unsupported() {
+        let text = "spec:\n  http:\n    - route: [{destination: {subset: v1}, weight: 0}, {destination: {subset: v2}, weight: 100}]\n";
+        assert_eq!(
+            route_weights(text).unwrap(),
+            pairs(&[("v1", 0), ("v2", 100)])
+        );
+        assert_eq!(
+            set_route_weights(text, &[("v1", 0), ("v2", 100)]).unwrap(),
+            text
+        );
+        let err = set_route_weights(text, &[("v1", 1), ("v2", 99)]).unwrap_err();
+        assert!(
+            matches!(err, YamlError::Unsupported { line: 3, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("flow style"), "{err}");
+    }
+
+    #[test]
+    fn several_documents() {
+        let text = format!("{SEED}---\napiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n");
+        let out = set_route_weights(&text, &[("v1", 50), ("v2", 50)]).unwrap();
+        assert_eq!(
+            out,
+            text.replace("weight: 0\n", "weight: 50\n")
+                .replace("weight: 100\n", "weight: 50\n")
+        );
+    }
+
+    #[test]
+    fn not_yaml() {
+        let err = set_route_weights("spec: [\n", &[("v1", 1)]).unwrap_err();
+        assert!(matches!(err, YamlError::Parse(_)), "{err}");
+    }
+}
