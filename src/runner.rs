@@ -33,6 +33,8 @@ pub struct Runner<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InProgress {
     job: Job,
+    /// The phase the step belongs to, for the commit message.
+    phase: Phase,
     /// What completes the step in the workflow once its files are on disk.
     action: Action,
     what: String,
@@ -143,6 +145,7 @@ impl Runner<'_> {
         }
         let in_progress = InProgress {
             job,
+            phase: release.phase,
             action,
             what: what.to_string(),
             files: changes
@@ -311,7 +314,7 @@ impl Runner<'_> {
         let message = format!(
             "canary({}): {}: {}",
             release.config.service,
-            step_phase(release, step),
+            step.phase,
             step.what
         );
         match repo.commit(&paths, &message) {
@@ -332,24 +335,6 @@ impl Runner<'_> {
             Err(e) => output::note(format!("the files are written but not committed: {e:#}")),
         }
         Ok(())
-    }
-}
-
-/// The phase a step belonged to, for the commit message (the release may have moved on).
-fn step_phase(release: &Release, step: &InProgress) -> String {
-    match &step.job {
-        Job::Step { .. } => {
-            let events_phase = release.phase;
-            // A finished edit moves the position past it, at most into the next phase.
-            let plan = crate::workflow::plan(&release.config.shape());
-            plan.iter()
-                .find(|(_, s)| matches!(s, crate::workflow::Step::Edit { edit } if Job::Step { edit: *edit } == step.job))
-                .map_or(events_phase, |(p, _)| *p)
-                .to_string()
-        }
-        Job::Weight { .. } => "weight".into(),
-        Job::Abort => "abort".into(),
-        Job::Repin { .. } => "route-to-v1".into(),
     }
 }
 

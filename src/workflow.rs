@@ -92,7 +92,8 @@ pub enum Edit {
 }
 
 impl Edit {
-    pub fn describe(self) -> String {
+    /// The edit in words; `shape` names the environment that is ramped.
+    pub fn describe(self, shape: &Shape) -> String {
         match self {
             Edit::DeployV1 => "add the pinned web-v1 deployment and the version labels".into(),
             Edit::RoutingSubsets => {
@@ -101,7 +102,10 @@ impl Edit {
             Edit::RoutingRoutes => "add the VirtualService patches and the Service patch".into(),
             Edit::RepinV1 => "pin web-v1 to a new image".into(),
             Edit::RouteToV1 => "route 100% of traffic to v1".into(),
-            Edit::RampLast(w) => format!("send {w}% of production traffic to v2"),
+            Edit::RampLast(w) => format!(
+                "send {w}% of {} traffic to v2",
+                shape.environments[shape.last_env()]
+            ),
             Edit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
             Edit::SetWeight(w) => format!("set the v2 weight to {w}%"),
             Edit::Abort => "route 100% of traffic back to v1".into(),
@@ -433,7 +437,7 @@ impl Position {
                 "{}: deploy to {} ({})",
                 self.phase(plan),
                 shape.environments[env],
-                after.describe()
+                after.describe(shape)
             ),
             NextStep::Planned(phase, step) => format!("{phase}: {}", describe_step(shape, step)),
             NextStep::Done => "done".into(),
@@ -451,7 +455,7 @@ fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
 pub fn describe_step(shape: &Shape, step: Step) -> String {
     let env = |i: usize| shape.environments[i].as_str();
     match step {
-        Step::Edit { edit } => edit.describe(),
+        Step::Edit { edit } => edit.describe(shape),
         Step::Deploy { env: e, .. } => format!("deploy to {}", env(e)),
         Step::CheckV1Image => "check that web-v1 runs the pinned image".into(),
         Step::DeployV2 { env: e } => format!("deploy the v2 code to {}", env(e)),

@@ -98,7 +98,7 @@ pub fn take_step(runner: &mut Runner, release: &Release) -> anyhow::Result<Relea
                 Step::Edit { edit } => runner.write(
                     release,
                     Job::Step { edit },
-                    &edit.describe(),
+                    &edit.describe(&shape),
                     |changes| Action::Complete {
                         changed: !changes.is_empty(),
                     },
@@ -171,7 +171,7 @@ fn deploy(
         release,
         &format!(
             "Push and deploy to {name} ({}). Is it deployed to {name}?",
-            after.describe()
+            after.describe(&release.config.shape())
         ),
         NewEvent::new("deploy-confirmed", json!({ "env": name, "after": after })),
     )
