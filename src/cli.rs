@@ -6,33 +6,34 @@ use clap::{Parser, Subcommand};
 
 use crate::commands;
 
-const AFTER_HELP: &str = "\
-A release walks these phases, each ending with a deploy to every environment:
-  deploy-v1     pin a v1 twin of the old image; label v1 and v2
-  add-routing   DestinationRule subsets and v1's AuthorizationPolicy, then the
-                VirtualService patches and the Service selector patch
-  route-to-v1   100% of traffic to v1
-  deploy-v2     land the v2 code; test it on staging
-  ramp          production's v2 weight up the schedule to 100%
-  cleanup-1..3  remove v1, then the routes, then the DestinationRule
-
-Exit codes: 0 success; 2 bad usage or bad input; 3 refused, the workflow does
-not allow that now (the message names what comes first); 75 another canary is
-working on the same release; 1 anything else. On any error nothing changed.
-
-Example:
-  canary start my-service --repo . --namespace relational-data \\
-      --v1-image registry/my-service@sha256:<64 hex digits> \\
-      --host staging=my-service-staging.example.com --host production=my-service.example.net
-  canary next            # one step at a time, until done
-  canary status --json";
+/// The phase map and the exit codes, below the command list of `canary --help`.
+fn after_help() -> String {
+    let mut text = String::from(
+        "A release walks these phases, each ending with a deploy to every environment:\n",
+    );
+    for e in &crate::explain::PHASES[..8] {
+        text.push_str(&format!("  {:<12}  {}\n", e.phase.name(), e.summary));
+    }
+    text.push_str(
+        "\nExit codes: 0 success; 2 bad usage or bad input; 3 refused, the workflow does not\n\
+         allow that now (the message names what comes first); 75 another canary is working on\n\
+         the same release; 1 anything else. On any error nothing changed.\n\n\
+         Example:\n  canary demo --yes        # a whole release on a copy of the seed example\n  \
+         canary start my-service --repo . --namespace relational-data \\\n      \
+         --v1-image registry/my-service@sha256:<64 hex digits> \\\n      \
+         --host staging=my-service-staging.example.com --host production=my-service.example.net\n  \
+         canary next              # one step at a time, until done\n  \
+         canary status --json",
+    );
+    text
+}
 
 /// Guides a weight-based canary release of one service on Kubernetes with Istio, the GitOps
 /// way: canary edits the repository files for each step, shows the diff, asks before writing,
 /// waits for each deploy, and journals every action so that `canary next` resumes where it
 /// stopped.
 #[derive(Debug, Parser)]
-#[command(name = "canary", version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "canary", version, after_help = after_help(), max_term_width = 100)]
 pub struct Cli {
     /// The journal file [default: canary/journal.db in the XDG data directory]
     #[arg(long, global = true, env = "CANARY_JOURNAL", value_name = "PATH")]
@@ -52,6 +53,9 @@ pub enum Command {
     Abort(commands::abort::Args),
     Log(commands::log::Args),
     Demo(commands::demo::Args),
+    Explain(commands::explain::Args),
+    Completions(commands::completions::Args),
+    Man(commands::completions::ManArgs),
 }
 
 /// What every command needs to know about its surroundings.
@@ -89,5 +93,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Abort(args) => commands::abort::run(&globals, args),
         Command::Log(args) => commands::log::run(&globals, args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Explain(args) => commands::explain::run(&globals, args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::completions::man(args),
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod edits;
 pub mod error;
+pub mod explain;
 pub mod journal;
 pub mod lock;
 pub mod output;

@@ -74,3 +74,25 @@ pub fn diff(change: &FileChange) -> String {
     }
     out
 }
+
+/// The width to lay out for: `COLUMNS` when set, else the terminal's; output to a pipe or a
+/// file is not cut at all.
+pub fn width() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return columns;
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map_or(usize::MAX, |(_, cols)| cols as usize)
+}
+
+/// A line cut to `width` columns (ANSI colours kept), with an ellipsis where it was cut.
+pub fn fit(line: &str, width: usize) -> String {
+    console::truncate_str(line, width, "…").into_owned()
+}
+
+/// A bar of `cells` cells, `percent` of them filled.
+pub fn bar(percent: u8, cells: usize) -> String {
+    let filled = (usize::from(percent) * cells + 50) / 100;
+    format!("{}{}", "█".repeat(filled), "░".repeat(cells - filled))
+}

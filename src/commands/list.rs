@@ -2,7 +2,7 @@
 
 use crate::cli::Globals;
 
-use super::status::status_of;
+use super::status::{Status, status_of};
 
 /// List the releases in flight, one row each.
 ///
@@ -34,32 +34,61 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         println!("No release in flight.");
         return Ok(());
     }
-    let width = statuses
-        .iter()
-        .map(|s| s.service.len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
-    println!(
-        "{:<width$}  {:<12}  {:<30}  NEXT STEP",
-        "SERVICE", "PHASE", "WEIGHTS (v2)"
-    );
-    for s in &statuses {
-        let weights: Vec<String> = s
-            .environments
+    print!("{}", table(&statuses, crate::output::width()));
+    Ok(())
+}
+
+/// One aligned row per release, cut to the terminal's width.
+pub fn table(statuses: &[Status], width: usize) -> String {
+    let weights = |s: &Status| -> String {
+        s.environments
             .iter()
             .map(|e| match e.v2_weight {
                 Some(w) => format!("{} {w}%", e.name),
                 None => format!("{} -", e.name),
             })
-            .collect();
-        println!(
-            "{:<width$}  {:<12}  {:<30}  {}",
-            s.service,
-            s.phase,
-            weights.join(", "),
-            s.step
-        );
-    }
-    Ok(())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rows: Vec<[String; 4]> = statuses
+        .iter()
+        .map(|s| {
+            let step = s
+                .step
+                .split_once(": ")
+                .map_or(s.step.as_str(), |(_, step)| step);
+            [
+                s.service.clone(),
+                s.phase.clone(),
+                weights(s),
+                step.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"].map(String::from);
+    let widths: Vec<usize> = (0..3)
+        .map(|c| {
+            rows.iter()
+                .chain([&header])
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|r| {
+            let line = format!(
+                "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            );
+            format!("{}\n", crate::output::fit(line.trim_end(), width))
+        })
+        .collect()
 }

@@ -42,7 +42,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 /// The event's detail in a few words.
-fn summary(detail: &serde_json::Value) -> String {
+pub fn summary(detail: &serde_json::Value) -> String {
     let field = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_string);
     if let Some(files) = detail.get("files").and_then(|f| f.as_array()) {
         let paths: Vec<&str> = files.iter().filter_map(|f| f["path"].as_str()).collect();

@@ -1,7 +1,9 @@
 //! One subcommand per file: its clap arguments beside the function that runs it.
 
 pub mod abort;
+pub mod completions;
 pub mod demo;
+pub mod explain;
 pub mod list;
 pub mod log;
 pub mod next;
@@ -25,6 +27,18 @@ pub struct Locked {
 }
 
 pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<Locked> {
+    if let Some(service) = service {
+        crate::release::check_service(service)?;
+    }
+    if !globals.journal.exists() {
+        // Nothing was ever started, and opening the journal would create it: an error must
+        // leave everything as it was.
+        return Err(bad_input(match service {
+            Some(s) => format!("no release of {s} is in flight; `canary start {s}` opens one"),
+            None => "no release is in flight; `canary start SERVICE` opens one".into(),
+        })
+        .into());
+    }
     let journal = Journal::open(&globals.journal, &globals.operator)?;
     let service = match service {
         Some(service) => service.to_string(),

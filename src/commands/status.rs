@@ -4,10 +4,12 @@ use serde::Serialize;
 
 use crate::cli::Globals;
 use crate::edits::virtual_service_patch;
-use crate::journal::Release;
+use console::style;
+
+use crate::journal::{Event, Release};
 use crate::output;
 use crate::repo::Repo;
-use crate::workflow::{NextStep, plan};
+use crate::workflow::{NextStep, Phase, plan};
 use crate::yaml;
 
 /// Show a release's phase, its next step, and each environment's v2 weight as the repository
@@ -82,43 +84,108 @@ pub fn status_of(release: &Release) -> Status {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
-    let journal = super::read_journal(globals)?;
-    let release = match (&journal, &args.service) {
-        (Some(journal), Some(service)) => {
+    let journal = super::read_journal(globals)?
+        .ok_or_else(|| crate::error::bad_input("no release is in flight; the journal is empty"))?;
+    let release = match &args.service {
+        Some(service) => {
             crate::release::check_service(service)?;
             journal.latest(service)?.ok_or_else(|| {
                 crate::error::bad_input(format!("no release of {service} in the journal"))
             })?
         }
-        (Some(journal), None) => super::find_release(journal, None)?,
-        (None, _) => {
-            return Err(
-                crate::error::bad_input("no release is in flight; the journal is empty").into(),
-            );
-        }
+        None => super::find_release(&journal, None)?,
     };
     let status = status_of(&release);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
     }
-    println!(
-        "{}  {}",
-        console::style(&status.service).bold(),
-        status.phase
-    );
+    let last = journal.last_event(release.id)?;
+    print!("{}", render(&status, last.as_ref(), output::width()));
+    Ok(())
+}
+
+/// The release at a glance: the phases with done, current and to-come marks, each
+/// environment's traffic split as a bar, the pinned image, the last step and the next command.
+pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
+    let mut out = format!("{}\n", style(&status.service).bold());
+    let current = Phase::ALL
+        .iter()
+        .position(|p| p.name() == status.phase)
+        .unwrap_or(Phase::ALL.len());
+    for (i, phase) in Phase::ALL[..8].iter().enumerate() {
+        let line = if i < current {
+            format!("  {} {}", style("✓").green(), style(phase.name()).dim())
+        } else if i == current {
+            let step = status.step.split_once(": ").map_or("", |(_, s)| s);
+            format!(
+                "  {} {:<12} {}",
+                style("▶").cyan().bold(),
+                style(phase.name()).bold(),
+                step
+            )
+        } else {
+            format!("  {} {}", style("·").dim(), style(phase.name()).dim())
+        };
+        out.push_str(&output::fit(&line, width));
+        out.push('\n');
+    }
+    if status.done {
+        out.push_str(&format!("  {} done\n", style("✓").green()));
+    }
+    out.push('\n');
+    let name_width = status
+        .environments
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    // The bar takes what the line leaves, between 5 and 20 cells.
+    let bar_cells = width.saturating_sub(name_width + 26).clamp(5, 20);
     for env in &status.environments {
         let split = match env.v2_weight {
-            Some(w) => format!("v1 {:>3}% / v2 {w:>3}%", 100 - w),
-            None => "no canary route".into(),
+            Some(v2) => format!(
+                "v1 {} v2  {:>3}% / {}%",
+                output::bar(100 - v2, bar_cells),
+                100 - v2,
+                v2
+            ),
+            None => style("no canary route").dim().to_string(),
         };
-        println!("  {:<12} {split}", env.name);
+        out.push_str(&format!("  {:<name_width$}  {split}\n", env.name));
     }
-    println!("  {:<12} {}", "v1 image", status.v1_image);
-    println!("  {:<12} {}", "repository", status.repo);
+    out.push('\n');
+    let field = |label: &str, value: &str| output::fit(&format!("  {label:<10}  {value}"), width);
+    out.push_str(&field("v1 image", &status.v1_image));
+    out.push('\n');
+    if let Some(event) = last {
+        let at = event.at.get(..16).unwrap_or(&event.at).replace('T', " ");
+        let what = format!("{} {}", event.kind, super::log::summary(&event.detail));
+        out.push_str(&field(
+            "last",
+            &format!("{at} UTC by {}: {}", event.operator, what.trim()),
+        ));
+        out.push('\n');
+    }
     if status.interrupted {
-        output::note("a step was interrupted; `canary next` finishes it");
+        out.push_str(&field(
+            "interrupted",
+            "a step was cut short; `canary next` finishes it",
+        ));
+        out.push('\n');
     }
-    super::print_next(&release);
-    Ok(())
+    match &status.next {
+        Some(command) => {
+            out.push_str(&field("next", &status.step));
+            out.push('\n');
+            out.push_str(&field("run", &style(command).bold().to_string()));
+            out.push('\n');
+        }
+        None => {
+            out.push_str(&field("next", "nothing: the release is done"));
+            out.push('\n');
+        }
+    }
+    out
 }

@@ -274,10 +274,26 @@ impl Journal {
     }
 
     pub fn events(&self, release_id: i64) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare(
+        self.query_events(
             "SELECT id, at, operator, kind, phase, detail FROM events
              WHERE release_id = ?1 ORDER BY id",
-        )?;
+            release_id,
+        )
+    }
+
+    /// The newest event of a release (read through the index, not by scanning its events).
+    pub fn last_event(&self, release_id: i64) -> Result<Option<Event>> {
+        Ok(self
+            .query_events(
+                "SELECT id, at, operator, kind, phase, detail FROM events
+                 WHERE release_id = ?1 ORDER BY id DESC LIMIT 1",
+                release_id,
+            )?
+            .pop())
+    }
+
+    fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt.query_map([release_id], |row| {
             let detail: String = row.get(5)?;
             Ok(Event {
