@@ -54,16 +54,18 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     } else {
         Commit::Ask
     };
-    if let Some(service) = &args.service
-        && let Some(journal) = super::read_journal(globals)?
-        && journal.in_flight(service)?.is_none()
-        && let Some(finished) = journal.latest(service)?
-    {
-        // Running `next` once more after the end is not an error: there is just nothing left.
-        super::print_next(&finished);
-        return Ok(());
-    }
-    let mut locked = super::lock_release(globals, args.service.as_deref())?;
+    let mut locked = match super::lock_release(globals, args.service.as_deref()) {
+        Ok(locked) => locked,
+        // Running `next` once more after the end is not an error, whether the release finished
+        // long ago or a racing `next` just finished it: there is simply nothing left.
+        Err(err) => match finished(globals, args.service.as_deref())? {
+            Some(release) => {
+                super::print_next(&release);
+                return Ok(());
+            }
+            None => return Err(err),
+        },
+    };
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
@@ -72,6 +74,17 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let release = take_step(&mut runner, &locked.release)?;
     super::print_next(&release);
     Ok(())
+}
+
+/// The service's last release, when it is finished and no other is in flight.
+fn finished(globals: &Globals, service: Option<&str>) -> anyhow::Result<Option<Release>> {
+    let (Some(service), Some(journal)) = (service, super::read_journal(globals)?) else {
+        return Ok(None);
+    };
+    if journal.in_flight(service)?.is_some() {
+        return Ok(None);
+    }
+    Ok(journal.latest(service)?.filter(|r| r.finished_at.is_some()))
 }
 
 /// One step: the interrupted one if there is one, else the next of the plan.

@@ -22,7 +22,7 @@ pub struct Args {
     pub service: String,
     pub env: String,
     /// v2's share of the traffic, a whole number from 0 to 100
-    #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(value_parser = clap::value_parser!(u8).range(0..=100), allow_negative_numbers = true)]
     pub percent: u8,
     /// Answer yes to every question
     #[arg(long)]

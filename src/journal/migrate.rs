@@ -31,10 +31,14 @@ pub fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
             known: latest(),
         });
     }
-    for (_, sql) in &MIGRATIONS[version as usize..] {
-        tx.execute_batch(sql)?;
+    if version < latest() {
+        for (_, sql) in &MIGRATIONS[version as usize..] {
+            tx.execute_batch(sql)?;
+        }
+        // Only when something changed: setting it rewrites the header even to the same value,
+        // and a command that changes nothing must leave the journal byte for byte as it was.
+        tx.pragma_update(None, "user_version", latest())?;
     }
-    tx.pragma_update(None, "user_version", latest())?;
     tx.commit()?;
     Ok(())
 }

@@ -1,0 +1,405 @@
+//! Bad input, table-driven: every case exits 2 with a short message (at most three lines, the
+//! first starting with `error:`) that names the problem, never panics, and leaves the repository
+//! files and the journal (its bytes, or its absence) exactly as they were.
+
+mod common;
+
+use common::{SERVICE, Sandbox, Snapshot, assert_unchanged};
+
+/// Run one case and check everything a bad-input error promises.
+#[track_caller]
+fn assert_bad_input(sandbox: &Sandbox, case: &str, args: &[&str], names: &str) {
+    let before: Snapshot = sandbox.snapshot();
+    let out = sandbox.canary(args);
+    check(&out, case, names);
+    assert_unchanged(&before, &sandbox.snapshot(), case);
+}
+
+#[track_caller]
+fn check(out: &common::Output, case: &str, names: &str) {
+    assert_eq!(out.code, 2, "{case}: `canary {}`:\n{out}", out.args);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 3,
+        "{case}: stderr is not one to three lines:\n{out}"
+    );
+    assert!(
+        lines[0].starts_with("error: "),
+        "{case}: stderr does not start with `error:`:\n{out}"
+    );
+    assert!(
+        out.stderr.contains(names),
+        "{case}: stderr does not name the problem ({names:?}):\n{out}"
+    );
+}
+
+/// `canary start` with the usual arguments, with `flag`'s value replaced (or the flag added,
+/// or for `SERVICE` the service replaced).
+fn start_with(sandbox: &Sandbox, flag: &str, value: &str) -> Vec<String> {
+    let mut args = sandbox.start_args();
+    if flag == "SERVICE" {
+        args[1] = value.to_string();
+        return args;
+    }
+    match args.iter().position(|a| a == flag) {
+        Some(i) if flag != "--host" => args[i + 1] = value.to_string(),
+        _ => {
+            args.insert(1, value.to_string());
+            args.insert(1, flag.to_string());
+        }
+    }
+    args
+}
+
+#[test]
+fn start_refuses_bad_values_and_writes_nothing() {
+    let hex = "be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
+    let upper = format!("my-service@sha256:{}", hex.to_uppercase());
+    let long = "a".repeat(60);
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (case, flag, value, what the message names)
+        (
+            "upper-case service",
+            "SERVICE",
+            "My-Service",
+            "service name \"My-Service\"",
+        ),
+        (
+            "underscore service",
+            "SERVICE",
+            "my_service",
+            "service name \"my_service\"",
+        ),
+        ("60-char service", "SERVICE", &long, "service name"),
+        ("slash in service", "SERVICE", "a/b", "service name \"a/b\""),
+        ("dot-dot service", "SERVICE", "..", "service name \"..\""),
+        (
+            "image by tag",
+            "--v1-image",
+            "my-service:latest",
+            "has no digest",
+        ),
+        (
+            "short digest",
+            "--v1-image",
+            "x@sha256:abc",
+            "64 lower-case hex digits",
+        ),
+        (
+            "upper-case digest",
+            "--v1-image",
+            &upper,
+            "64 lower-case hex digits",
+        ),
+        (
+            "steps not increasing",
+            "--steps",
+            "5,1,100",
+            "not strictly increasing",
+        ),
+        (
+            "steps from 0",
+            "--steps",
+            "0,100",
+            "not a whole number from 1 to 100",
+        ),
+        (
+            "steps not ending at 100",
+            "--steps",
+            "1,50",
+            "does not end at 100",
+        ),
+        ("slash in env", "--env", "a/b", "environment name \"a/b\""),
+        ("host with a space", "--host", "staging=a b", "host \"a b\""),
+        (
+            "host with a port",
+            "--host",
+            "staging=a:80",
+            "host \"a:80\"",
+        ),
+        ("host with a hash", "--host", "staging=#x", "host \"#x\""),
+        (
+            "host as YAML",
+            "--host",
+            "staging={a: b}",
+            "host \"{a: b}\"",
+        ),
+        (
+            "host with a newline",
+            "--host",
+            "staging=a\nb",
+            "host \"a\\nb\"",
+        ),
+        (
+            "host of no env",
+            "--host",
+            "qa=qa.example.com",
+            "environment \"qa\"",
+        ),
+        (
+            "host not ENV=HOST",
+            "--host",
+            "qa.example.com",
+            "is not ENV=HOST",
+        ),
+        ("namespace", "--namespace", "Relational_Data", "namespace"),
+    ];
+    for &(case, flag, value, names) in cases {
+        let sandbox = Sandbox::new();
+        let args = start_with(&sandbox, flag, value);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_bad_input(&sandbox, case, &args, names);
+        assert!(!sandbox.journal.exists(), "{case}: a journal was created");
+    }
+}
+
+#[test]
+fn start_refuses_a_directory_that_is_not_a_seed_repository() {
+    // (case, how to spoil the sandbox, --repo relative to the sandbox, what the message names)
+    type Spoil = fn(&Sandbox);
+    let cases: &[(&str, Spoil, &str, &str)] = &[
+        ("missing directory", |_| {}, "nowhere", "does not exist"),
+        (
+            "a file",
+            |s| std::fs::write(s.tmp.path().join("file"), "x").unwrap(),
+            "file",
+            "is not a directory",
+        ),
+        (
+            "not a git work tree",
+            |s| {
+                common::copy_tree(
+                    &common::fixtures().join("seed-example"),
+                    &s.tmp.path().join("plain"),
+                )
+            },
+            "plain",
+            "not a git work tree",
+        ),
+        (
+            "git repo without gap/gap.yaml",
+            |s| {
+                std::fs::remove_file(s.repo.join("gap/gap.yaml")).unwrap();
+                s.git(&["commit", "-qam", "no gap.yaml"]);
+            },
+            "repo",
+            "has no gap/gap.yaml",
+        ),
+        (
+            "gap.yaml is not YAML",
+            |s| s.write("gap/gap.yaml", "deployments: [\n"),
+            "repo",
+            "gap/gap.yaml",
+        ),
+        (
+            "empty gap.yaml",
+            |s| s.write("gap/gap.yaml", ""),
+            "repo",
+            "gap/gap.yaml",
+        ),
+        (
+            "gap.yaml of another service",
+            |s| {
+                s.write(
+                    "gap/gap.yaml",
+                    "name: other-service\ndeployments:\n  web:\n    ingress:\n      enabled: true\n",
+                )
+            },
+            "repo",
+            "is for service \"other-service\"",
+        ),
+        (
+            "gap.yaml without deployments.web",
+            |s| {
+                s.write(
+                    "gap/gap.yaml",
+                    "name: my-service\ndeployments:\n  worker:\n    command:\n      - /bin/work\n",
+                )
+            },
+            "repo",
+            "no deployments.web",
+        ),
+    ];
+    for &(case, spoil, repo, names) in cases {
+        let sandbox = Sandbox::new();
+        spoil(&sandbox);
+        let dir = sandbox.tmp.path().join(repo);
+        let args = start_with(&sandbox, "--repo", dir.to_str().unwrap());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let before_plain = common::read_tree(&sandbox.tmp.path().join("plain"));
+        assert_bad_input(&sandbox, case, &args, names);
+        assert!(!sandbox.journal.exists(), "{case}: a journal was created");
+        assert_eq!(
+            common::read_tree(&sandbox.tmp.path().join("plain")),
+            before_plain,
+            "{case}: the directory changed"
+        );
+    }
+}
+
+/// Weights and environments, against a release at deploy-v2 where `weight staging` is allowed:
+/// only the bad value stands in the way.
+#[test]
+fn weight_refuses_bad_values_and_unknown_environments() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("weight above 100", "staging", "101", "101"),
+        ("negative weight", "staging", "-1", "-1"),
+        ("fractional weight", "staging", "12.5", "12.5"),
+        ("weight not a number", "staging", "abc", "abc"),
+        ("weight in exponent form", "staging", "1e2", "1e2"),
+        (
+            "unknown environment",
+            "qa",
+            "50",
+            "unknown environment \"qa\"",
+        ),
+    ];
+    for &(case, env, percent, names) in cases {
+        assert_bad_input(
+            &sandbox,
+            case,
+            &["weight", SERVICE, env, percent, "--yes"],
+            names,
+        );
+        assert_eq!(sandbox.phase(), "deploy-v2", "{case}: the release moved");
+    }
+    // The same value, well-formed, is accepted: the cases above fail for their value alone.
+    sandbox
+        .canary(&["weight", SERVICE, "staging", "50", "--yes"])
+        .ok();
+}
+
+#[test]
+fn unusable_journals_are_refused_and_left_byte_for_byte() {
+    let sandbox = Sandbox::new();
+    // A directory where the journal should be.
+    let dir = sandbox.tmp.path().join("journal-dir");
+    std::fs::create_dir(&dir).unwrap();
+    // Random bytes (not an SQLite file).
+    let random = sandbox.tmp.path().join("random.db");
+    let bytes: Vec<u8> = (0u32..4096)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&random, &bytes).unwrap();
+    // A journal from a newer canary.
+    let newer = sandbox.tmp.path().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&newer).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let journals: &[(&str, &std::path::Path, &str)] = &[
+        ("a directory", &dir, "is a directory"),
+        ("random bytes", &random, "not a canary journal"),
+        ("user_version 99", &newer, "schema version 99"),
+    ];
+    let start = sandbox.start_args();
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    let commands: &[&[&str]] = &[
+        &start,
+        &["next", SERVICE, "--yes"],
+        &["next", SERVICE, "--dry-run"],
+        &["status", SERVICE, "--json"],
+        &["list", "--json"],
+        &["log", SERVICE],
+        &["weight", SERVICE, "staging", "50", "--yes"],
+        &["abort", SERVICE, "--yes"],
+    ];
+    for &(what, path, names) in journals {
+        for command in commands {
+            let case = format!("journal that is {what}, `canary {}`", command[0]);
+            let mut args = vec!["--journal", path.to_str().unwrap()];
+            args.extend_from_slice(command);
+            let before = (sandbox.files(), read_all(path));
+            let out = sandbox.canary_raw(&args);
+            check(&out, &case, names);
+            assert!(
+                before.0 == sandbox.files(),
+                "{case}: the repository changed"
+            );
+            assert!(before.1 == read_all(path), "{case}: the journal changed");
+        }
+    }
+    assert_eq!(std::fs::read(&random).unwrap(), bytes);
+    let siblings: Vec<_> = std::fs::read_dir(sandbox.tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("random.db") || n.starts_with("newer.db-"))
+        .collect();
+    assert_eq!(siblings, ["random.db"], "files left beside the journals");
+}
+
+/// Every file under (or at) `path`, with its bytes.
+fn read_all(path: &std::path::Path) -> common::Files {
+    if path.is_dir() {
+        common::read_tree(path)
+    } else {
+        let mut files = common::Files::new();
+        files.insert(String::new(), std::fs::read(path).unwrap());
+        files
+    }
+}
+
+#[test]
+fn next_for_an_unknown_service_changes_nothing() {
+    let sandbox = Sandbox::new();
+    // No journal at all: none may be created.
+    assert_bad_input(
+        &sandbox,
+        "unknown service, no journal",
+        &["next", "other-service", "--yes"],
+        "no release of other-service is in flight",
+    );
+    assert!(!sandbox.journal.exists(), "a journal was created");
+    sandbox.start();
+    for args in [
+        &["next", "other-service", "--yes"][..],
+        &["next", "other-service", "--dry-run"],
+        &["weight", "other-service", "staging", "50", "--yes"],
+        &["abort", "other-service", "--yes"],
+        &["status", "other-service"],
+        &["log", "other-service"],
+    ] {
+        assert_bad_input(
+            &sandbox,
+            &format!("unknown service, `canary {}`", args[0]),
+            args,
+            "other-service",
+        );
+    }
+    assert_bad_input(
+        &sandbox,
+        "invalid service name",
+        &["next", "../x", "--yes"],
+        "service name \"../x\"",
+    );
+}
+
+#[test]
+fn next_without_a_terminal_or_yes_asks_for_yes_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    // An edit step (deploy-v1's), then a deploy step, then the v1 image check.
+    for (position, steps) in [
+        ("an edit step", 0),
+        ("a deploy step", 1),
+        ("the v1 image check", 8),
+    ] {
+        for _ in 0..steps {
+            sandbox.next();
+        }
+        let step = sandbox.status()["step"].as_str().unwrap().to_string();
+        let case = format!("next at {position} ({step}) with stdin null and no --yes");
+        assert_bad_input(&sandbox, &case, &["next", SERVICE], "--yes");
+        let out = sandbox.canary(&["next", SERVICE]);
+        assert!(out.stderr.contains("no terminal"), "{case}:\n{out}");
+        assert_eq!(sandbox.status()["step"], step.as_str(), "{case}: moved");
+    }
+    assert_eq!(
+        sandbox.status()["step"],
+        "route-to-v1: check that web-v1 runs the pinned image"
+    );
+}

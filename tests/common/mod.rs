@@ -1,0 +1,445 @@
+//! Shared helpers for the end-to-end tests: a throw-away GitOps repository made from
+//! `tests/fixtures/seed-example`, a journal beside it, and the real `canary` binary run with a
+//! clean, deterministic environment.
+//!
+//! Layout of one [`Sandbox`] (all inside one temporary directory):
+//!
+//! ```text
+//! TMP/repo/         the git work tree (copy of tests/fixtures/seed-example, one commit)
+//! TMP/journal.db    the journal (CANARY_JOURNAL)
+//! TMP/home/         HOME and the XDG directories
+//! ```
+#![allow(dead_code)] // each test crate uses a different subset of these helpers
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub const SERVICE: &str = "my-service";
+pub const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
+pub const NAMESPACE: &str = "relational-data";
+pub const STAGING_HOST: &str = "staging=my-service-staging.gservice.emarsys.com";
+pub const PRODUCTION_HOST: &str = "production=my-service.gservice.emarsys.net";
+
+/// The phases in walking order, as `canary status` names them.
+pub const PHASES: [&str; 9] = [
+    "deploy-v1",
+    "add-routing",
+    "route-to-v1",
+    "deploy-v2",
+    "ramp",
+    "cleanup-1",
+    "cleanup-2",
+    "cleanup-3",
+    "done",
+];
+
+/// Enough `next` calls for any walk of the default plan (it has 44 steps), so that a walk that
+/// never arrives fails instead of hanging.
+pub const MAX_STEPS: usize = 120;
+
+/// Every file of the repository (`.git` excluded): repo-relative path with `/` → bytes.
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// What one canary process did.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The command line, for assertion messages.
+    pub args: String,
+}
+
+impl Output {
+    /// Panic with everything the process printed unless it exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Output {
+        assert_eq!(self.code, 0, "`canary {}` failed:\n{self}", self.args);
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("`canary {}` printed no JSON ({e}):\n{self}", self.args))
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub struct Sandbox {
+    pub tmp: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub journal: PathBuf,
+    pub home: PathBuf,
+}
+
+impl Sandbox {
+    /// A fresh repository holding the seed example, committed on `main`; no journal yet.
+    pub fn new() -> Sandbox {
+        Sandbox::with_fixture("seed-example")
+    }
+
+    /// A fresh repository holding `tests/fixtures/NAME`, committed on `main`.
+    pub fn with_fixture(name: &str) -> Sandbox {
+        let tmp = tempfile::Builder::new()
+            .prefix("canary-test-")
+            .tempdir()
+            .expect("temporary directory");
+        let repo = tmp.path().join("repo");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        // Copied file by file rather than with permissions: the fixtures are read-only.
+        copy_tree(&fixtures().join(name), &repo);
+        let sandbox = Sandbox {
+            journal: tmp.path().join("journal.db"),
+            repo,
+            home,
+            tmp,
+        };
+        sandbox.git(&["init", "-q", "-b", "main"]);
+        sandbox.git(&["add", "-A"]);
+        sandbox.git(&[
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "The seed's example service",
+        ]);
+        sandbox
+    }
+
+    /// The environment every spawned process gets: no colour, a fixed operator, a git identity
+    /// (a fresh CI machine has none) and HOME inside the sandbox.
+    fn env(&self, cmd: &mut Command) {
+        for var in [
+            "CANARY_FAILPOINT",
+            "CANARY_JOURNAL",
+            "CANARY_OPERATOR",
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("NO_COLOR", "1")
+            .env("CANARY_OPERATOR", "test")
+            .env("GIT_AUTHOR_NAME", "Canary Test")
+            .env("GIT_AUTHOR_EMAIL", "canary-test@example.com")
+            .env("GIT_COMMITTER_NAME", "Canary Test")
+            .env("GIT_COMMITTER_EMAIL", "canary-test@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &self.home)
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("XDG_CONFIG_HOME", self.home.join(".config"));
+    }
+
+    /// A command for any program, with the sandbox's environment (see [`Sandbox::env`]); the
+    /// caller sets its arguments and working directory.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        self.env(&mut cmd);
+        cmd
+    }
+
+    /// Run git in the repository; panics if it fails. Returns its stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(&self.repo).args(args);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("running git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("git prints UTF-8")
+    }
+
+    /// Run canary with `--journal` set to the sandbox's journal, stdin closed.
+    pub fn canary(&self, args: &[&str]) -> Output {
+        let mut full = vec!["--journal", self.journal.to_str().unwrap()];
+        full.extend_from_slice(args);
+        self.canary_raw(&full)
+    }
+
+    /// Run canary with exactly these arguments (no `--journal` added), stdin closed.
+    pub fn canary_raw(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary"));
+        cmd.args(args)
+            .current_dir(self.tmp.path())
+            .stdin(Stdio::null());
+        self.env(&mut cmd);
+        let out = cmd.output().expect("running canary");
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            args: args.join(" "),
+        };
+        assert!(
+            !output.stderr.contains("panicked") && output.code != 101,
+            "`canary {}` panicked:\n{output}",
+            output.args
+        );
+        output
+    }
+
+    /// The arguments of the usual `canary start`, with the repository of this sandbox.
+    pub fn start_args(&self) -> Vec<String> {
+        [
+            "start",
+            SERVICE,
+            "--repo",
+            self.repo.to_str().unwrap(),
+            "--v1-image",
+            V1_IMAGE,
+            "--namespace",
+            NAMESPACE,
+            "--host",
+            STAGING_HOST,
+            "--host",
+            PRODUCTION_HOST,
+            "--yes",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// `canary start` with the usual arguments; must succeed.
+    pub fn start(&self) -> Output {
+        let args = self.start_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.canary(&args).ok()
+    }
+
+    /// `canary next my-service --yes`: one step, its files committed; must succeed.
+    pub fn next(&self) -> Output {
+        self.canary(&["next", SERVICE, "--yes"]).ok()
+    }
+
+    /// `canary status my-service --json`.
+    pub fn status(&self) -> Value {
+        self.canary(&["status", SERVICE, "--json"]).ok().json()
+    }
+
+    pub fn phase(&self) -> String {
+        self.status()["phase"]
+            .as_str()
+            .expect("status has a phase")
+            .to_string()
+    }
+
+    /// Each environment's v2 weight as `status --json` reports it (`None`: no route yet).
+    pub fn weights(&self) -> Vec<(String, Option<u64>)> {
+        self.status()["environments"]
+            .as_array()
+            .expect("status lists environments")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["v2_weight"].as_u64(),
+                )
+            })
+            .collect()
+    }
+
+    /// Take `next --yes` steps until `status --json` shows `phase` (at once if it already does).
+    /// Returns how many steps it took.
+    #[track_caller]
+    pub fn walk_to(&self, phase: &str) -> usize {
+        for steps in 0..MAX_STEPS {
+            if self.phase() == phase {
+                return steps;
+            }
+            self.next();
+        }
+        panic!("the release never reached {phase} in {MAX_STEPS} steps");
+    }
+
+    /// Every file of the repository except what is under `.git`.
+    pub fn files(&self) -> Files {
+        read_tree(&self.repo)
+    }
+
+    /// The journal's bytes (with its write-ahead log, if SQLite left one), `None` when there
+    /// is no journal file.
+    pub fn journal_bytes(&self) -> Option<Vec<u8>> {
+        journal_bytes(&self.journal)
+    }
+
+    /// Both snapshots at once: what a command that changes nothing must leave as it found.
+    pub fn snapshot(&self) -> Snapshot {
+        (self.files(), self.journal_bytes())
+    }
+
+    /// Write a file of the repository (repo-relative path), creating its directory.
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.repo.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Subjects of the commits on HEAD, newest first.
+    pub fn commit_subjects(&self) -> Vec<String> {
+        self.git(&["log", "--format=%s"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Sandbox {
+        Sandbox::new()
+    }
+}
+
+/// The bytes of a journal file and, if present, its `-wal` file.
+pub fn journal_bytes(path: &Path) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(path).ok()?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    // An empty write-ahead log (left by a reader) holds nothing; a non-empty one is journal.
+    let log = std::fs::read(PathBuf::from(wal)).unwrap_or_default();
+    if !log.is_empty() {
+        bytes.extend_from_slice(b"\n--- wal ---\n");
+        bytes.extend_from_slice(&log);
+    }
+    Some(bytes)
+}
+
+/// Copy a directory tree, creating fresh (writable) files and directories.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in read_tree(from) {
+        let path = to.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Every regular file under `root` (skipping `.git`), by `/`-separated relative path.
+pub fn read_tree(root: &Path) -> Files {
+    fn walk(root: &Path, dir: &Path, files: &mut Files) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                if entry.file_name() != ".git" {
+                    walk(root, &path, files);
+                }
+            } else {
+                let rel = path.strip_prefix(root).unwrap();
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = Files::new();
+    if root.is_dir() {
+        walk(root, root, &mut files);
+    }
+    files
+}
+
+/// A readable account of how two trees differ, for assertion messages.
+pub fn describe_difference(expected: &Files, actual: &Files) -> String {
+    let mut out = String::new();
+    for (path, bytes) in expected {
+        match actual.get(path) {
+            None => out.push_str(&format!("missing: {path}\n")),
+            Some(got) if got != bytes => out.push_str(&format!(
+                "differs: {path}\n--- expected\n{}--- actual\n{}",
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(got)
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in actual.keys().filter(|p| !expected.contains_key(*p)) {
+        out.push_str(&format!("unexpected: {path}\n"));
+    }
+    out
+}
+
+/// Assert that the repository equals the golden tree `tests/fixtures/expected/NAME`. With
+/// `CANARY_BLESS=1` in the environment, (re)write the golden tree from the repository instead;
+/// blessed files must be reviewed before they are committed.
+#[track_caller]
+pub fn assert_golden(name: &str, actual: &Files) {
+    let dir = fixtures().join("expected").join(name);
+    if std::env::var_os("CANARY_BLESS").is_some_and(|v| v == "1") {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        for (rel, bytes) in actual {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        return;
+    }
+    let expected = read_tree(&dir);
+    assert!(
+        !expected.is_empty(),
+        "no golden files in {}; run with CANARY_BLESS=1 to write them, then review them",
+        dir.display()
+    );
+    assert!(
+        expected == *actual,
+        "the repository does not match tests/fixtures/expected/{name}:\n{}",
+        describe_difference(&expected, actual)
+    );
+}
+
+/// The repository files and the journal bytes, as [`Sandbox::snapshot`] takes them.
+pub type Snapshot = (Files, Option<Vec<u8>>);
+
+/// Assert that nothing changed between two snapshots, saying what did (without dumping bytes).
+#[track_caller]
+pub fn assert_unchanged(before: &Snapshot, after: &Snapshot, what: &str) {
+    assert!(
+        before.0 == after.0,
+        "{what}: the repository changed:\n{}",
+        describe_difference(&before.0, &after.0)
+    );
+    let journal = |j: &Option<Vec<u8>>| match j {
+        None => "absent".to_string(),
+        Some(bytes) => format!("{} bytes", bytes.len()),
+    };
+    assert!(
+        before.1 == after.1,
+        "{what}: the journal changed (before: {}, after: {})",
+        journal(&before.1),
+        journal(&after.1)
+    );
+}
+
+/// The golden tree `tests/fixtures/expected/NAME`.
+pub fn golden(name: &str) -> Files {
+    read_tree(&fixtures().join("expected").join(name))
+}

@@ -1,0 +1,173 @@
+//! Out-of-order commands at every phase of a release: where the workflow forbids them, canary
+//! exits 3, names the step that must come first and the command that takes it, and changes
+//! neither the repository nor the journal. One walk, stopped at the start of each phase.
+
+mod common;
+
+use common::{PHASES, SERVICE, Sandbox, assert_unchanged};
+
+/// The out-of-order commands tried at every phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    WeightProduction,
+    WeightStaging,
+    Abort,
+    Start,
+}
+
+const CMDS: [Cmd; 4] = [
+    Cmd::WeightProduction,
+    Cmd::WeightStaging,
+    Cmd::Abort,
+    Cmd::Start,
+];
+
+/// What the workflow says of `cmd` at the start of `phase`.
+#[derive(Debug, PartialEq, Eq)]
+enum Expect {
+    /// Allowed here: not tried (it would move the release).
+    Allowed,
+    /// Refused: exit 3, with `first:` and `run:` lines.
+    Refused,
+    /// After done nothing is in flight: exit 2, "no release ... in flight".
+    NotInFlight,
+}
+
+fn expect(phase: &str, cmd: Cmd) -> Expect {
+    let in_flight = phase != "done";
+    match cmd {
+        // A new release may start once the last one is done.
+        Cmd::Start if !in_flight => Expect::Allowed,
+        Cmd::Start => Expect::Refused,
+        _ if !in_flight => Expect::NotInFlight,
+        Cmd::WeightStaging | Cmd::Abort if matches!(phase, "deploy-v2" | "ramp") => Expect::Allowed,
+        Cmd::WeightProduction if phase == "ramp" => Expect::Allowed,
+        _ => Expect::Refused,
+    }
+}
+
+fn args(sandbox: &Sandbox, cmd: Cmd) -> Vec<String> {
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    match cmd {
+        Cmd::WeightProduction => owned(&["weight", SERVICE, "production", "50", "--yes"]),
+        Cmd::WeightStaging => owned(&["weight", SERVICE, "staging", "50", "--yes"]),
+        Cmd::Abort => owned(&["abort", SERVICE, "--yes"]),
+        Cmd::Start => sandbox.start_args(),
+    }
+}
+
+#[test]
+fn out_of_order_commands_are_refused_at_every_phase_and_change_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut refused = 0;
+    let mut not_in_flight = 0;
+    let mut allowed = Vec::new();
+    for phase in PHASES {
+        sandbox.walk_to(phase);
+        let status = sandbox.status();
+        let step = status["step"].as_str().unwrap().to_string();
+        for cmd in CMDS {
+            let case = format!("{cmd:?} at the start of {phase}");
+            let expected = expect(phase, cmd);
+            if expected == Expect::Allowed {
+                allowed.push(case);
+                continue;
+            }
+            let args = args(&sandbox, cmd);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let before = sandbox.snapshot();
+            let out = sandbox.canary(&args);
+            assert_unchanged(&before, &sandbox.snapshot(), &case);
+            let lines: Vec<&str> = out.stderr.lines().collect();
+            match expected {
+                Expect::Refused => {
+                    refused += 1;
+                    assert_eq!(out.code, 3, "{case}: not refused:\n{out}");
+                    assert!(
+                        lines
+                            .first()
+                            .is_some_and(|l| l.starts_with("error: refused: ")),
+                        "{case}: no refusal line:\n{out}"
+                    );
+                    let first = lines.iter().find_map(|l| l.strip_prefix("  first: "));
+                    assert!(first.is_some(), "{case}: names no first step:\n{out}");
+                    if cmd != Cmd::Start {
+                        // The step that comes first is the one `status` names.
+                        assert_eq!(first, Some(step.as_str()), "{case}: wrong first step");
+                    }
+                    assert!(
+                        lines.contains(&"  run:   canary next my-service"),
+                        "{case}: names no command to run:\n{out}"
+                    );
+                    assert_eq!(lines.len(), 3, "{case}: stderr is not three lines:\n{out}");
+                    let reason = lines[0];
+                    let words = match cmd {
+                        Cmd::WeightProduction => "production's weights may change only during ramp",
+                        Cmd::WeightStaging => "staging's weights may change only during deploy-v2",
+                        Cmd::Abort => "abort puts traffic back on v1",
+                        Cmd::Start => "a release of my-service is already in flight",
+                    };
+                    assert!(reason.contains(words), "{case}: unexpected reason:\n{out}");
+                    if cmd != Cmd::Start {
+                        assert!(
+                            reason.contains(&format!("the release is in {phase}")),
+                            "{case}: does not say where the release is:\n{out}"
+                        );
+                    }
+                }
+                Expect::NotInFlight => {
+                    not_in_flight += 1;
+                    assert_eq!(out.code, 2, "{case}:\n{out}");
+                    assert!(
+                        out.stderr
+                            .starts_with("error: no release of my-service is in flight"),
+                        "{case}:\n{out}"
+                    );
+                }
+                Expect::Allowed => unreachable!(),
+            }
+            assert_eq!(sandbox.phase(), phase, "{case}: the release moved");
+        }
+    }
+    // 6 phases refuse all four; deploy-v2 refuses production's weight and start; ramp, start.
+    assert_eq!(refused, 6 * 4 + 2 + 1);
+    assert_eq!(not_in_flight, 3);
+    assert_eq!(
+        allowed,
+        [
+            "WeightStaging at the start of deploy-v2",
+            "Abort at the start of deploy-v2",
+            "WeightProduction at the start of ramp",
+            "WeightStaging at the start of ramp",
+            "Abort at the start of ramp",
+            "Start at the start of done",
+        ]
+    );
+}
+
+/// The allowed cases, tried for real on a copy of the walk, so that the table above is not
+/// merely skipping commands that would be refused too.
+#[test]
+fn what_the_table_allows_is_allowed() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    for cmd in [Cmd::WeightStaging, Cmd::Abort] {
+        let args = args(&sandbox, cmd);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sandbox.canary(&args);
+        assert_eq!(out.code, 0, "{cmd:?} at deploy-v2:\n{out}");
+    }
+    sandbox.walk_to("ramp");
+    for cmd in [Cmd::WeightProduction, Cmd::WeightStaging, Cmd::Abort] {
+        assert_eq!(sandbox.phase(), "ramp");
+        let args = args(&sandbox, cmd);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sandbox.canary(&args);
+        assert_eq!(out.code, 0, "{cmd:?} at ramp:\n{out}");
+    }
+    sandbox.walk_to("done");
+    sandbox.start();
+    assert_eq!(sandbox.phase(), "deploy-v1", "a new release after done");
+}

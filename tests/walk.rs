@@ -1,0 +1,472 @@
+//! End-to-end walks of a whole release with the real binary, against golden files.
+//!
+//! Golden files: `tests/fixtures/expected/<phase>/` holds every file of the repository (`.git`
+//! excluded) at the moment phase `<phase>` has ENDED: all of its steps, deploys included, are
+//! done and `canary status` first shows the following phase. `expected/done/` is the repository
+//! once the release is done, which is the same tree as the end of cleanup-3 (asserted below).
+//! Each golden file was reviewed by hand against the seed process
+//! (canary-release-with-istio.txt); regenerate with `CANARY_BLESS=1 cargo test --test walk`
+//! only to review the diff again.
+
+mod common;
+
+use common::{PHASES, SERVICE, Sandbox, assert_golden, golden};
+use serde_json::Value;
+
+type Weights = Vec<(String, Option<u64>)>;
+
+fn weights(staging: Option<u64>, production: Option<u64>) -> Weights {
+    vec![
+        ("staging".to_string(), staging),
+        ("production".to_string(), production),
+    ]
+}
+
+/// Each environment's v2 weight, as `status --json` reports it, when the phase has ended.
+fn weights_at_end_of(phase: &str) -> Weights {
+    match phase {
+        "deploy-v1" => weights(None, None),
+        // The VirtualService patches start at v1 0 / v2 100: v2 keeps all the traffic.
+        "add-routing" => weights(Some(100), Some(100)),
+        "route-to-v1" | "deploy-v2" => weights(Some(0), Some(0)),
+        "ramp" => weights(Some(100), Some(100)),
+        // The route keeps only its v2 destination, at 100.
+        "cleanup-1" => weights(Some(100), Some(100)),
+        "cleanup-2" | "cleanup-3" | "done" => weights(None, None),
+        other => panic!("unknown phase {other}"),
+    }
+}
+
+/// The commit subjects canary makes in a plain walk, oldest first: one per edit step.
+const EDIT_COMMITS: [&str; 14] = [
+    "deploy-v1: add the pinned web-v1 deployment and the version labels",
+    "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy",
+    "add-routing: add the VirtualService patches and the Service patch",
+    "route-to-v1: route 100% of traffic to v1",
+    "ramp: send 1% of production traffic to v2",
+    "ramp: send 5% of production traffic to v2",
+    "ramp: send 10% of production traffic to v2",
+    "ramp: send 25% of production traffic to v2",
+    "ramp: send 50% of production traffic to v2",
+    "ramp: send 100% of production traffic to v2",
+    "ramp: send 100% of the other environments' traffic to v2",
+    "cleanup-1: remove the v1 route, the Service patch and web-v1",
+    "cleanup-2: remove the VirtualService patches",
+    "cleanup-3: remove the DestinationRule",
+];
+
+fn canary_commits(sandbox: &Sandbox) -> Vec<String> {
+    let prefix = format!("canary({SERVICE}): ");
+    let mut subjects: Vec<String> = sandbox
+        .commit_subjects()
+        .into_iter()
+        .filter_map(|s| s.strip_prefix(&prefix).map(str::to_string))
+        .collect();
+    subjects.reverse();
+    subjects
+}
+
+#[track_caller]
+fn assert_clean_work_tree(sandbox: &Sandbox, when: &str) {
+    let dirty = sandbox.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(dirty.is_empty(), "{when}: files left uncommitted:\n{dirty}");
+}
+
+fn file(files: &common::Files, path: &str) -> String {
+    String::from_utf8(
+        files
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is missing"))
+            .clone(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_whole_release_matches_the_golden_files_after_every_phase() {
+    let sandbox = Sandbox::new();
+    let seed = sandbox.files();
+    sandbox.start();
+    assert_eq!(sandbox.files(), seed, "start must not touch the repository");
+    assert_eq!(sandbox.phase(), "deploy-v1");
+    assert_eq!(sandbox.weights(), weights(None, None));
+
+    // Walk one step at a time, noting the phase and the weights after every step.
+    let mut trail: Vec<(String, Weights)> = Vec::new();
+    for (i, &phase) in PHASES[..PHASES.len() - 1].iter().enumerate() {
+        let following = PHASES[i + 1];
+        let mut steps = 0;
+        loop {
+            let status = sandbox.status();
+            let now = status["phase"].as_str().unwrap().to_string();
+            if now == following {
+                break;
+            }
+            assert_eq!(now, phase, "the release skipped from {phase} to {now}");
+            assert!(steps < common::MAX_STEPS, "{phase} never ended");
+            sandbox.next();
+            steps += 1;
+            trail.push((sandbox.phase(), sandbox.weights()));
+        }
+        assert!(steps > 0, "{phase} had no step");
+        assert_golden(phase, &sandbox.files());
+        assert_eq!(
+            sandbox.weights(),
+            weights_at_end_of(phase),
+            "weights at the end of {phase}"
+        );
+        assert_clean_work_tree(&sandbox, &format!("end of {phase}"));
+    }
+    assert_golden("done", &sandbox.files());
+    assert_eq!(
+        golden("done"),
+        golden("cleanup-3"),
+        "done is the end of cleanup-3"
+    );
+
+    // The seed's v1 → v2 ramp in production: every scheduled weight, in order, and staging
+    // kept on v1 until production is at 100%.
+    let mut production: Vec<u64> = trail
+        .iter()
+        .filter(|(phase, _)| phase == "ramp" || phase == "cleanup-1")
+        .filter_map(|(_, w)| w[1].1)
+        .collect();
+    production.dedup();
+    assert_eq!(production, [0, 1, 5, 10, 25, 50, 100]);
+    let staging_before_full: Vec<u64> = trail
+        .iter()
+        .filter(|(phase, w)| phase == "ramp" && w[1].1 != Some(100))
+        .filter_map(|(_, w)| w[0].1)
+        .collect();
+    assert!(
+        staging_before_full.iter().all(|&w| w == 0),
+        "staging moved before production reached 100%: {staging_before_full:?}"
+    );
+
+    let status = sandbox.status();
+    assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["next"], Value::Null, "{status}");
+    assert_eq!(status["service"], SERVICE);
+
+    // One commit per edit step, on top of the seed's commit.
+    assert_eq!(canary_commits(&sandbox), EDIT_COMMITS);
+    assert_eq!(sandbox.commit_subjects().len(), EDIT_COMMITS.len() + 1);
+
+    // The journal tells the whole story.
+    let log = sandbox.canary(&["log", SERVICE, "--json"]).ok().json();
+    let events = log.as_array().expect("log --json is an array");
+    assert!(!events.is_empty());
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "opened",
+        "step-started",
+        "files-written",
+        "step-done",
+        "deploy-confirmed",
+        "committed",
+        "finished",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
+    }
+    assert_eq!(kinds.first(), Some(&"opened"));
+    assert_eq!(kinds.iter().filter(|k| **k == "finished").count(), 1);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "committed").count(),
+        EDIT_COMMITS.len()
+    );
+    assert!(events.iter().all(|e| e["operator"] == "test"));
+
+    // `next` once more: nothing left, not an error, nothing touched.
+    let before = sandbox.snapshot();
+    let again = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(again.code, 0, "next after done:\n{again}");
+    common::assert_unchanged(&before, &sandbox.snapshot(), "next after done");
+    assert_eq!(sandbox.commit_subjects().len(), EDIT_COMMITS.len() + 1);
+
+    let list = sandbox.canary(&["list", "--json"]).ok().json();
+    assert_eq!(
+        list,
+        serde_json::json!([]),
+        "nothing is in flight once done"
+    );
+    let all = sandbox.canary(&["list", "--all", "--json"]).ok().json();
+    let all = all.as_array().expect("list --all --json is an array");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["service"], SERVICE);
+    assert_eq!(all[0]["done"], true);
+    assert_eq!(all[0]["phase"], "done");
+}
+
+#[test]
+fn a_staging_weight_and_an_abort_restart_the_ramp_and_the_release_still_ends() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    assert_eq!(sandbox.files(), golden("route-to-v1"));
+
+    // Test v2 on staging at 50%.
+    sandbox
+        .canary(&["weight", SERVICE, "staging", "50", "--yes"])
+        .ok();
+    let staging_patch = "gap/staging/gap_patch_canary_virtual_service.yaml";
+    let mut expected = golden("route-to-v1");
+    let half = file(&expected, staging_patch)
+        .replace("weight: 100\n", "weight: 50\n")
+        .replace("weight: 0\n", "weight: 50\n");
+    assert_eq!(half.matches("weight: 50\n").count(), 2, "{half}");
+    expected.insert(staging_patch.to_string(), half.into_bytes());
+    assert!(
+        expected == sandbox.files(),
+        "after `weight staging 50`:\n{}",
+        common::describe_difference(&expected, &sandbox.files())
+    );
+    assert_eq!(sandbox.weights(), weights(Some(50), Some(0)));
+    let status = sandbox.status();
+    assert_eq!(status["phase"], "deploy-v2");
+    assert!(
+        status["step"]
+            .as_str()
+            .unwrap()
+            .contains("deploy to staging"),
+        "the staging deploy comes next: {status}"
+    );
+    assert_clean_work_tree(&sandbox, "after weight");
+    assert_eq!(
+        canary_commits(&sandbox).last().unwrap(),
+        "deploy-v2: send 50% of staging's traffic to v2"
+    );
+
+    // Into the ramp, up to 5% in production, then abort.
+    sandbox.walk_to("ramp");
+    for _ in 0..common::MAX_STEPS {
+        if sandbox.weights()[1].1 == Some(5) {
+            break;
+        }
+        sandbox.next();
+    }
+    assert_eq!(sandbox.weights(), weights(Some(50), Some(5)));
+    sandbox.canary(&["abort", SERVICE, "--yes"]).ok();
+    assert!(
+        sandbox.files() == golden("route-to-v1"),
+        "abort puts every environment back to 100% v1:\n{}",
+        common::describe_difference(&golden("route-to-v1"), &sandbox.files())
+    );
+    assert_eq!(sandbox.weights(), weights(Some(0), Some(0)));
+    let status = sandbox.status();
+    assert_eq!(
+        status["phase"], "deploy-v2",
+        "the ramp starts over: {status}"
+    );
+    assert!(
+        status["step"]
+            .as_str()
+            .unwrap()
+            .contains("deploy to staging"),
+        "the deploys of the abort come next: {status}"
+    );
+    assert_eq!(
+        canary_commits(&sandbox).last().unwrap(),
+        "ramp: send all traffic back to v1"
+    );
+    assert_clean_work_tree(&sandbox, "after abort");
+
+    // The ramp runs again from its first weight, and the release reaches done.
+    let mut phases = vec![sandbox.phase()];
+    for _ in 0..common::MAX_STEPS {
+        if sandbox.phase() == "done" {
+            break;
+        }
+        sandbox.next();
+        let phase = sandbox.phase();
+        if phases.last() != Some(&phase) {
+            phases.push(phase);
+        }
+    }
+    assert_eq!(
+        phases,
+        [
+            "deploy-v2",
+            "ramp",
+            "cleanup-1",
+            "cleanup-2",
+            "cleanup-3",
+            "done"
+        ]
+    );
+    assert!(
+        sandbox.files() == golden("done"),
+        "{}",
+        common::describe_difference(&golden("done"), &sandbox.files())
+    );
+    let commits = canary_commits(&sandbox);
+    let count = |subject: &str| commits.iter().filter(|c| *c == subject).count();
+    assert_eq!(count("ramp: send 1% of production traffic to v2"), 2);
+    assert_eq!(count("ramp: send 5% of production traffic to v2"), 2);
+    assert_eq!(count("ramp: send 10% of production traffic to v2"), 1);
+    assert_eq!(count("ramp: send 100% of production traffic to v2"), 1);
+    let log = sandbox.canary(&["log", SERVICE, "--json"]).ok().json();
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"weight-changed"), "{kinds:?}");
+    assert!(kinds.contains(&"aborted"), "{kinds:?}");
+    assert_eq!(sandbox.status()["done"], true);
+}
+
+/// The diff a dry run prints: the lines between its `Would` line and its closing note.
+fn dry_run_diff(stdout: &str) -> String {
+    stdout
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with("Note dry run"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn a_dry_run_changes_neither_the_files_nor_the_journal() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut edits_seen = 0;
+    // Every step up to the ramp: edits (with diffs), deploys, confirmations.
+    while sandbox.phase() != "ramp" {
+        let before = sandbox.snapshot();
+        let step = sandbox.status()["step"].as_str().unwrap().to_string();
+        let dry = sandbox.canary(&["next", SERVICE, "--dry-run"]).ok();
+        common::assert_unchanged(
+            &before,
+            &sandbox.snapshot(),
+            &format!("dry run at {step:?}"),
+        );
+        assert!(
+            dry.stdout.contains("nothing was written"),
+            "dry run at {step:?} does not say so:\n{dry}"
+        );
+        assert!(
+            dry.stdout.lines().next().unwrap().contains(&step),
+            "dry run at {step:?} names another step:\n{dry}"
+        );
+        let diff = dry_run_diff(&dry.stdout);
+        let real = sandbox.next();
+        if diff.is_empty() {
+            assert!(sandbox.files() == before.0, "{step:?} wrote files");
+        } else {
+            edits_seen += 1;
+            assert!(
+                real.stdout.contains(&diff),
+                "at {step:?} the step did not do what its dry run showed:\n--- dry run\n{diff}\n{real}"
+            );
+            assert_ne!(sandbox.files(), before.0, "{step:?} wrote nothing");
+        }
+    }
+    // deploy-v1, two add-routing rounds, route-to-v1.
+    assert_eq!(edits_seen, 4);
+
+    // With a deploy owed by an out-of-band edit.
+    sandbox
+        .canary(&["weight", SERVICE, "production", "10", "--yes"])
+        .ok();
+    let before = sandbox.snapshot();
+    let dry = sandbox.canary(&["next", SERVICE, "--dry-run"]).ok();
+    assert!(dry.stdout.contains("deploy to production"), "{dry}");
+    common::assert_unchanged(&before, &sandbox.snapshot(), "dry run of a pending deploy");
+}
+
+/// The golden files themselves say what the seed says, so that a careless re-bless cannot
+/// slip a wrong tree in: the file set of each phase, the weights in every VirtualService patch,
+/// and the end state (the seed's gap.yaml plus web's two labels).
+#[test]
+fn the_golden_files_follow_the_seed() {
+    let vs = |env: &str| format!("gap/{env}/gap_patch_canary_virtual_service.yaml");
+    let dr = "gap/gap_canary_destination_rule.yaml";
+    let svc = "gap/gap_patch_canary_service.yaml";
+    let keep = ["gap/production/.gitkeep", "gap/staging/.gitkeep"];
+    let routed: Vec<String> = ["gap/gap.yaml", dr, svc]
+        .into_iter()
+        .map(String::from)
+        .chain([vs("production"), vs("staging")])
+        .chain(keep.map(String::from))
+        .collect();
+    for phase in PHASES {
+        let files = golden(phase);
+        let mut names: Vec<String> = files.keys().cloned().collect();
+        names.sort();
+        let mut expected: Vec<String> = match phase {
+            "deploy-v1" => vec!["gap/gap.yaml".into()],
+            "add-routing" | "route-to-v1" | "deploy-v2" | "ramp" => routed.clone(),
+            "cleanup-1" => vec![
+                "gap/gap.yaml".into(),
+                dr.into(),
+                vs("production"),
+                vs("staging"),
+            ],
+            "cleanup-2" => vec!["gap/gap.yaml".into(), dr.into()],
+            _ => vec!["gap/gap.yaml".into()],
+        };
+        expected.extend(keep.map(String::from));
+        expected.sort();
+        expected.dedup();
+        assert_eq!(names, expected, "files at the end of {phase}");
+
+        let gap = file(&files, "gap/gap.yaml");
+        assert_eq!(
+            gap.contains("  web-v1:\n"),
+            !matches!(phase, "cleanup-1" | "cleanup-2" | "cleanup-3" | "done"),
+            "web-v1 at the end of {phase}:\n{gap}"
+        );
+        assert_eq!(
+            gap.contains("serviceAccountName:"),
+            matches!(phase, "add-routing" | "route-to-v1" | "deploy-v2" | "ramp"),
+            "web-v1's authorizationPolicy at the end of {phase}:\n{gap}"
+        );
+
+        // Weights in file order: v1 then v2 (or v2 alone once v1's route is gone).
+        let (v1, v2) = match phase {
+            "add-routing" => (Some(0), 100),
+            "route-to-v1" | "deploy-v2" => (Some(100), 0),
+            "ramp" => (Some(0), 100),
+            "cleanup-1" => (None, 100),
+            _ => continue,
+        };
+        for env in ["staging", "production"] {
+            let text = file(&files, &vs(env));
+            let weights: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("weight: "))
+                .collect();
+            let subsets: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("subset: "))
+                .map(|s| s.split(' ').next().unwrap())
+                .collect();
+            let expected: Vec<String> = v1.into_iter().chain([v2]).map(|w| w.to_string()).collect();
+            assert_eq!(weights, expected, "{env} weights at the end of {phase}");
+            let expected_subsets: Vec<&str> = if v1.is_some() {
+                vec!["v1", "v2"]
+            } else {
+                vec!["v2"]
+            };
+            assert_eq!(
+                subsets, expected_subsets,
+                "{env} subsets at the end of {phase}"
+            );
+            assert!(text.contains("kind: VirtualService\n"), "{text}");
+        }
+    }
+
+    // The end: the seed's gap.yaml with web's version and canary labels, nothing else.
+    let seed = String::from_utf8(
+        std::fs::read(common::fixtures().join("seed-example/gap/gap.yaml")).unwrap(),
+    )
+    .unwrap();
+    let labelled = seed.replacen(
+        "  web:\n",
+        "  web:\n    podLabels:\n      version: v2\n      canary: enabled\n",
+        1,
+    );
+    assert_ne!(labelled, seed);
+    assert_eq!(file(&golden("done"), "gap/gap.yaml"), labelled);
+}
