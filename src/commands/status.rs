@@ -93,7 +93,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 crate::error::bad_input(format!("no release of {service} in the journal"))
             })?
         }
-        None => super::find_release(&journal, None)?,
+        // With nothing in flight, the release that finished last is still worth showing.
+        None => match super::find_release(&journal, None) {
+            Ok(release) => release,
+            Err(err) => journal.releases(true)?.pop().ok_or(err)?,
+        },
     };
     let status = status_of(&release);
     if args.json {
