@@ -296,6 +296,30 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Files an earlier step wrote but did not commit (it was declined, or the process died
+    /// between recording the step and committing), still as canary left them.
+    fn left_uncommitted(
+        &self,
+        release: &Release,
+        repo: &Repo,
+        already: &[String],
+    ) -> anyhow::Result<Vec<String>> {
+        let written = self.journal.written_files(release.id)?;
+        let others: Vec<&str> = written
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|path| !already.iter().any(|a| a == path))
+            .collect();
+        let mut left = Vec::new();
+        for path in repo.uncommitted(&others)? {
+            let recorded = written.iter().find(|(p, _)| *p == path).map(|(_, sha)| sha);
+            if recorded == Some(&hash(&repo.read(&path)?)) {
+                left.push(path);
+            }
+        }
+        Ok(left)
+    }
+
     fn offer_commit(
         &mut self,
         release: &Release,
@@ -310,12 +334,12 @@ impl Runner<'_> {
         if !commit {
             return Ok(());
         }
-        let paths: Vec<&str> = step.files.iter().map(|f| f.path.as_str()).collect();
+        let mut paths: Vec<String> = step.files.iter().map(|f| f.path.clone()).collect();
+        paths.extend(self.left_uncommitted(release, repo, &paths)?);
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         let message = format!(
             "canary({}): {}: {}",
-            release.config.service,
-            step.phase,
-            step.what
+            release.config.service, step.phase, step.what
         );
         match repo.commit(&paths, &message) {
             Ok(id) => {

@@ -308,6 +308,15 @@ impl Journal {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every path canary wrote in this release, with the sha256 it last wrote (`None`: deleted).
+    pub fn written_files(&self, release_id: i64) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, sha256 FROM written_files WHERE release_id = ?1 ORDER BY path",
+        )?;
+        let rows = stmt.query_map([release_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The sha256 of what canary last wrote to this path in this release (`Some(None)`: it
     /// deleted the file), or `None` when canary never wrote it.
     pub fn last_written(&self, release_id: i64, path: &str) -> Result<Option<Option<String>>> {
