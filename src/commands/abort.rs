@@ -19,6 +19,7 @@ use crate::workflow::Action;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
+    /// The service whose release is in flight
     pub service: String,
     /// Answer yes to every question
     #[arg(long)]

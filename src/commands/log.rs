@@ -11,6 +11,7 @@ use crate::cli::Globals;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
+    /// The service; its most recent release is shown
     pub service: String,
     /// Print a JSON array of events for scripts
     #[arg(long)]

@@ -19,7 +19,9 @@ use crate::workflow::Action;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
+    /// The service whose release is in flight
     pub service: String,
+    /// The environment, as named at `canary start` (staging, production, ...)
     pub env: String,
     /// v2's share of the traffic, a whole number from 0 to 100
     #[arg(value_parser = clap::value_parser!(u8).range(0..=100), allow_negative_numbers = true)]

@@ -1,0 +1,144 @@
+//! Snapshots of what people read: every `--help`, `status` (plain, narrow, coloured or not),
+//! `list` and `explain`. `INSTA_UPDATE=always cargo test --test snapshots` records changes for
+//! review in `tests/snapshots/`.
+
+mod common;
+
+use common::{SERVICE, Sandbox};
+
+/// A sandbox whose release is in the middle of the ramp: production at 10%, staging at 50%.
+fn mid_ramp() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    sandbox.next();
+    sandbox.next();
+    sandbox
+        .canary(&["weight", SERVICE, "staging", "50", "--yes"])
+        .ok();
+    while sandbox.weights()[1].1 != Some(10) {
+        sandbox.next();
+    }
+    sandbox
+}
+
+fn run(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_canary"));
+    cmd.arg("--journal").arg(&sandbox.journal).args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?Z?)?", "[time]");
+    settings.add_filter(r"\b[0-9a-f]{7,12}\b", "[commit]");
+    settings
+}
+
+#[test]
+fn help_of_every_command() {
+    let sandbox = Sandbox::new();
+    for command in [
+        "",
+        "start",
+        "next",
+        "status",
+        "list",
+        "weight",
+        "abort",
+        "log",
+        "demo",
+        "explain",
+        "completions",
+        "man",
+    ] {
+        let args: Vec<&str> = [command, "--help"]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let help = run(&sandbox, &args, &[("COLUMNS", "100")]);
+        if !command.is_empty() {
+            assert!(
+                help.contains("Example"),
+                "`canary {command} --help` has no example"
+            );
+        }
+        let name = if command.is_empty() { "help" } else { command };
+        settings().bind(|| insta::assert_snapshot!(format!("help-{name}"), help));
+    }
+}
+
+#[test]
+fn status_list_and_explain_in_the_middle_of_a_ramp() {
+    let sandbox = mid_ramp();
+    settings().bind(|| {
+        insta::assert_snapshot!("status", run(&sandbox, &["status"], &[]));
+        insta::assert_snapshot!(
+            "status-narrow",
+            run(&sandbox, &["status"], &[("COLUMNS", "40")])
+        );
+        insta::assert_snapshot!("list", run(&sandbox, &["list"], &[]));
+        insta::assert_snapshot!(
+            "list-narrow",
+            run(&sandbox, &["list"], &[("COLUMNS", "50")])
+        );
+        insta::assert_snapshot!("explain", run(&sandbox, &["explain"], &[]));
+        insta::assert_snapshot!("explain-ramp", run(&sandbox, &["explain", "ramp"], &[]));
+    });
+}
+
+#[test]
+fn colour_only_when_wanted_and_never_with_no_color() {
+    let sandbox = mid_ramp();
+    let ansi = "\x1b[";
+    let forced = run(
+        &sandbox,
+        &["status"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")],
+    );
+    assert!(forced.contains(ansi), "no colour when forced:\n{forced}");
+    let piped = run(&sandbox, &["status"], &[("NO_COLOR", "")]);
+    assert!(!piped.contains(ansi), "colour on a pipe:\n{piped}");
+    let no_color = run(
+        &sandbox,
+        &["status"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+    );
+    assert!(
+        !no_color.contains(ansi),
+        "colour despite NO_COLOR:\n{no_color}"
+    );
+    // Colour changes nothing else.
+    let strip = regex::Regex::new(r"\x1b\[[0-9;]*m").unwrap();
+    assert_eq!(strip.replace_all(&forced, ""), no_color);
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_model() {
+    let sandbox = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = run(&sandbox, &["completions", shell], &[]);
+        for command in ["start", "next", "weight", "abort", "explain"] {
+            assert!(
+                script.contains(command),
+                "{shell} completion lacks {command}"
+            );
+        }
+    }
+    let man = run(&sandbox, &["man"], &[]);
+    assert!(
+        man.starts_with(".ie"),
+        "not roff: {}",
+        &man[..40.min(man.len())]
+    );
+    assert!(man.contains(".TH canary 1"), "{man}");
+}
