@@ -209,6 +209,37 @@ fn start_refuses_a_directory_that_is_not_a_seed_repository() {
             "is for service \"other-service\"",
         ),
         (
+            "binary gap.yaml",
+            |s| {
+                std::fs::write(s.repo.join("gap/gap.yaml"), [0u8, 159, 146, 150, 255, 0, 1])
+                    .unwrap()
+            },
+            "repo",
+            "not UTF-8 text",
+        ),
+        (
+            "50 MB gap.yaml",
+            |s| s.write("gap/gap.yaml", &"# padding\n".repeat(5 * 1024 * 1024)),
+            "repo",
+            "more than the 4194304 canary reads",
+        ),
+        (
+            "alias bomb",
+            |s| s.write("gap/gap.yaml", &alias_bomb()),
+            "repo",
+            "alias bomb",
+        ),
+        (
+            "gap/ a symbolic link out of the repository",
+            |s| {
+                let outside = s.tmp.path().join("outside");
+                std::fs::rename(s.repo.join("gap"), &outside).unwrap();
+                std::os::unix::fs::symlink(&outside, s.repo.join("gap")).unwrap();
+            },
+            "repo",
+            "gap is a symbolic link",
+        ),
+        (
             "gap.yaml without deployments.web",
             |s| {
                 s.write(
@@ -402,4 +433,88 @@ fn next_without_a_terminal_or_yes_asks_for_yes_and_changes_nothing() {
         sandbox.status()["step"],
         "route-to-v1: check that web-v1 runs the pinned image"
     );
+}
+
+/// "Billion laughs": ten lines that expand to 10^9 nodes if nothing stops them.
+fn alias_bomb() -> String {
+    let mut text = String::from(
+        "name: my-service\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text.push_str("deployments:\n  web:\n    command: *a9\n");
+    text
+}
+
+#[test]
+fn a_target_file_that_is_a_symbolic_link_out_of_the_repository_is_not_written() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("add-routing");
+    let outside = sandbox.tmp.path().join("outside.yaml");
+    std::fs::write(&outside, "precious: true\n").unwrap();
+    let link = sandbox
+        .repo
+        .join("gap/staging/gap_patch_canary_virtual_service.yaml");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    sandbox.git(&["add", "-A"]);
+    sandbox.git(&["commit", "-qm", "a link"]);
+    // Round one writes no VirtualService patch; round two would write through the link.
+    while sandbox.status()["step"]
+        != "add-routing: add the VirtualService patches and the Service patch"
+    {
+        sandbox.next();
+    }
+    assert_bad_input(
+        &sandbox,
+        "VirtualService patch a symbolic link",
+        &["next", SERVICE, "--yes"],
+        "gap/staging/gap_patch_canary_virtual_service.yaml is a symbolic link",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "precious: true\n"
+    );
+}
+
+#[test]
+fn a_journal_path_that_cannot_be_a_file_is_refused() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let journal = file.join("journal.db");
+    let before = sandbox.snapshot();
+    let out = sandbox.canary_raw(&["--journal", journal.to_str().unwrap(), "list"]);
+    assert_eq!(
+        out.code, 0,
+        "nothing to list in a journal that cannot exist:\n{out}"
+    );
+    let args = sandbox.start_args();
+    let mut full = vec!["--journal", journal.to_str().unwrap()];
+    full.extend(args.iter().map(String::as_str));
+    let out = sandbox.canary_raw(&full);
+    check(&out, "journal under a regular file", "journal");
+    assert_unchanged(&before, &sandbox.snapshot(), "journal under a regular file");
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+#[test]
+fn a_journal_locked_past_the_busy_timeout_is_reported_as_busy_and_nothing_changes() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let lock = rusqlite::Connection::open(&sandbox.journal).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let before = sandbox.files();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stderr
+            .contains("locked by another process past the busy timeout"),
+        "{out}"
+    );
+    assert_eq!(sandbox.files(), before);
+    lock.execute_batch("ROLLBACK").unwrap();
+    sandbox.next();
 }

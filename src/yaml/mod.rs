@@ -34,9 +34,20 @@ pub enum YamlError {
     Verify(String),
 }
 
+/// Limits far above any deploy configuration and far below what hurts: an alias bomb (a few
+/// lines that expand to billions of nodes) is refused after a bounded amount of work.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 100_000;
+    budget.max_aliases = 1_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Parses a file holding one YAML document (an empty file is `null`).
 pub fn parse(text: &str) -> Result<Value, YamlError> {
-    serde_saphyr::from_str(text).map_err(|e| match &e {
+    serde_saphyr::from_str_with_options(text, options()).map_err(|e| match &e {
         serde_saphyr::Error::MultipleDocuments { location, .. } => YamlError::Parse(format!(
             "line {}: a second YAML document starts here, but one was expected",
             location.line()
@@ -47,7 +58,7 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 
 /// Parses every document of a file (documents that are empty or null are skipped).
 pub fn parse_all(text: &str) -> Result<Vec<Value>, YamlError> {
-    serde_saphyr::from_multiple(text).map_err(|e| parse_error(&e))
+    serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| parse_error(&e))
 }
 
 /// serde-saphyr renders a multi-line snippet; callers want one line, which
@@ -55,7 +66,13 @@ pub fn parse_all(text: &str) -> Result<Vec<Value>, YamlError> {
 fn parse_error(e: &serde_saphyr::Error) -> YamlError {
     let rendered = e.to_string();
     let first = rendered.lines().next().unwrap_or_default();
-    YamlError::Parse(first.strip_prefix("error: ").unwrap_or(first).to_string())
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.split_once(": budget breached") {
+        Some((place, _)) => YamlError::Parse(format!(
+            "{place}: more nodes or aliases than a deploy configuration has (an alias bomb?)"
+        )),
+        None => YamlError::Parse(first.to_string()),
+    }
 }
 
 /// Re-parses an edited single-document file and checks it means `expected`.

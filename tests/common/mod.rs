@@ -333,7 +333,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Every regular file under `root` (skipping `.git`), by `/`-separated relative path.
+/// Every file and link under `root` (skipping `.git`), by `/`-separated relative path.
 pub fn read_tree(root: &Path) -> Files {
     fn walk(root: &Path, dir: &Path, files: &mut Files) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -355,7 +355,14 @@ pub fn read_tree(root: &Path) -> Files {
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                files.insert(rel, std::fs::read(&path).unwrap());
+                // A link is recorded as where it points, so that a test sees it change.
+                let content = if kind.is_symlink() {
+                    let target = std::fs::read_link(&path).unwrap();
+                    format!("-> {}", target.display()).into_bytes()
+                } else {
+                    std::fs::read(&path).unwrap()
+                };
+                files.insert(rel, content);
             }
         }
     }
