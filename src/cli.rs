@@ -54,6 +54,7 @@ pub enum Command {
     Log(commands::log::Args),
     Demo(commands::demo::Args),
     Explain(commands::explain::Args),
+    Journal(commands::journal::Args),
     Completions(commands::completions::Args),
     Man(commands::completions::ManArgs),
 }
@@ -94,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(args) => commands::log::run(&globals, args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Explain(args) => commands::explain::run(&globals, args),
+        Command::Journal(args) => commands::journal::run(&globals, args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::completions::man(args),
     }

@@ -4,6 +4,7 @@ pub mod abort;
 pub mod completions;
 pub mod demo;
 pub mod explain;
+pub mod journal;
 pub mod list;
 pub mod log;
 pub mod next;

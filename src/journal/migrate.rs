@@ -16,28 +16,31 @@ pub fn latest() -> u32 {
     MIGRATIONS.len() as u32
 }
 
+pub type Migrations = [(&'static str, &'static str)];
+
 pub fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
-/// Bring the schema up to date. The caller has already refused a journal newer than `latest()`;
+/// Bring the schema up to date. The caller has already refused a journal newer than it knows;
 /// the check is repeated inside the transaction because another process may have migrated it.
-pub fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
+pub fn migrate(conn: &mut Connection, migrations: &Migrations) -> Result<(), JournalError> {
+    let latest = migrations.len() as u32;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     let version = user_version(&tx)?;
-    if version > latest() {
+    if version > latest {
         return Err(JournalError::Newer {
             version,
-            known: latest(),
+            known: latest,
         });
     }
-    if version < latest() {
-        for (_, sql) in &MIGRATIONS[version as usize..] {
+    if version < latest {
+        for (_, sql) in &migrations[version as usize..] {
             tx.execute_batch(sql)?;
         }
         // Only when something changed: setting it rewrites the header even to the same value,
         // and a command that changes nothing must leave the journal byte for byte as it was.
-        tx.pragma_update(None, "user_version", latest())?;
+        tx.pragma_update(None, "user_version", latest)?;
     }
     tx.commit()?;
     Ok(())
@@ -69,8 +72,8 @@ mod tests {
     #[test]
     fn migrating_twice_is_a_no_op_and_sets_the_version() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, MIGRATIONS).unwrap();
+        migrate(&mut conn, MIGRATIONS).unwrap();
         assert_eq!(user_version(&conn).unwrap(), latest());
         let tables: i64 = conn
             .query_row(
@@ -88,7 +91,7 @@ mod tests {
         conn.pragma_update(None, "user_version", latest() + 1)
             .unwrap();
         assert!(matches!(
-            migrate(&mut conn),
+            migrate(&mut conn, MIGRATIONS),
             Err(JournalError::Newer { version, .. }) if version == latest() + 1
         ));
     }

@@ -55,6 +55,22 @@ impl From<rusqlite::Error> for JournalError {
 
 type Result<T> = std::result::Result<T, JournalError>;
 
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("writing the export: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("writing the export: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<rusqlite::Error> for ExportError {
+    fn from(e: rusqlite::Error) -> ExportError {
+        ExportError::Journal(e.into())
+    }
+}
+
 /// A release as the journal holds it.
 #[derive(Debug, Clone)]
 pub struct Release {
@@ -116,6 +132,11 @@ impl Journal {
     /// Open (creating if needed) and migrate the journal. A file that is not SQLite, or whose
     /// schema is newer than this binary knows, is refused before anything is written to it.
     pub fn open(path: &Path, operator: &str) -> Result<Journal> {
+        Journal::open_with(path, operator, migrate::MIGRATIONS)
+    }
+
+    fn open_with(path: &Path, operator: &str, migrations: &migrate::Migrations) -> Result<Journal> {
+        let latest = migrations.len() as u32;
         let io = |source| JournalError::Io {
             path: path.display().to_string(),
             source,
@@ -127,16 +148,19 @@ impl Journal {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let version = migrate::user_version(&conn).map_err(|e| not_a_journal(path, e))?;
-        if version > migrate::latest() {
+        if version > latest {
             return Err(JournalError::Newer {
                 version,
-                known: migrate::latest(),
+                known: latest,
             });
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate::migrate(&mut conn)?;
+        if version > 0 && version < latest {
+            back_up(&conn, path, version)?;
+        }
+        migrate::migrate(&mut conn, migrations)?;
         Ok(Journal {
             conn,
             operator: operator.to_string(),
@@ -308,6 +332,75 @@ impl Journal {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// What is wrong with the journal: SQLite's own integrity and foreign-key checks, and
+    /// releases whose stored JSON canary cannot read. Empty when all is well.
+    pub fn problems(&self) -> Result<Vec<String>> {
+        let mut problems: Vec<String> = {
+            let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|line| line != "ok")
+                .collect()
+        };
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(format!(
+                "{} row {} refers to a missing {} row",
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?
+            ))
+        })?;
+        problems.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+        let mut stmt = self.conn.prepare(SELECT_RELEASE)?;
+        let rows = stmt.query_map([], release_from_row)?;
+        for row in rows {
+            if let Err(detail) = row? {
+                problems.push(format!("a release that canary cannot read: {detail}"));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Every release with its events, as one JSON document, written as it is read so that a
+    /// journal of a million events never sits in memory whole.
+    pub fn export(&self, out: &mut dyn std::io::Write) -> std::result::Result<(), ExportError> {
+        write!(
+            out,
+            "{{\"schema_version\":{},\"releases\":[",
+            migrate::user_version(&self.conn)?
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT_RELEASE} ORDER BY id"))?;
+        let rows = stmt.query_map([], release_from_row)?;
+        for (i, row) in rows.enumerate() {
+            let release = row?.map_err(|detail| JournalError::Corrupt {
+                service: "a release".into(),
+                detail,
+            })?;
+            let record = serde_json::json!({
+                "id": release.id,
+                "service": release.config.service,
+                "config": release.config,
+                "position": release.position,
+                "phase": release.phase,
+                "step_in_progress": release.in_progress,
+                "opened_at": release.opened_at,
+                "updated_at": release.updated_at,
+                "finished_at": release.finished_at,
+                "events": self.events(release.id)?,
+            });
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, &record)?;
+        }
+        out.write_all(b"]}\n")?;
+        Ok(())
+    }
+
     /// Every path canary wrote in this release, with the sha256 it last wrote (`None`: deleted).
     pub fn written_files(&self, release_id: i64) -> Result<Vec<(String, Option<String>)>> {
         let mut stmt = self.conn.prepare(
@@ -396,6 +489,23 @@ impl Journal {
         tx.commit()?;
         self.release_by_id(release.id)
     }
+}
+
+/// Before a migration changes a journal, a consistent copy of it goes beside it as
+/// `journal.db.bak-N` (N: the version it had), unless one is there already.
+fn back_up(conn: &Connection, path: &Path, version: u32) -> Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".bak-{version}"));
+    let backup = PathBuf::from(name);
+    if backup.exists() {
+        return Ok(());
+    }
+    let target = backup.to_str().ok_or_else(|| JournalError::Io {
+        path: backup.display().to_string(),
+        source: std::io::Error::other("the backup path is not UTF-8"),
+    })?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    Ok(())
 }
 
 /// Refuses a non-empty file that does not start with SQLite's header, before SQLite touches it.

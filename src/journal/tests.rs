@@ -124,3 +124,40 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
     ));
     assert_eq!(journal.events(release.id).unwrap().len(), 2);
 }
+
+#[test]
+fn a_journal_is_backed_up_before_a_migration_changes_it() {
+    const FIRST: &migrate::Migrations = &[("0001_a.sql", "CREATE TABLE a (x);")];
+    const BOTH: &migrate::Migrations = &[
+        ("0001_a.sql", "CREATE TABLE a (x);"),
+        ("0002_b.sql", "CREATE TABLE b (y);"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let journal = Journal::open_with(&path, "a", FIRST).unwrap();
+    journal
+        .conn
+        .execute("INSERT INTO a VALUES (42)", [])
+        .unwrap();
+    drop(journal);
+    let backup = dir.path().join("journal.db.bak-1");
+    assert!(!backup.exists(), "a fresh journal needs no backup");
+
+    let journal = Journal::open_with(&path, "a", BOTH).unwrap();
+    assert_eq!(migrate::user_version(&journal.conn).unwrap(), 2);
+    let copy = Connection::open(&backup).unwrap();
+    assert_eq!(migrate::user_version(&copy).unwrap(), 1);
+    let kept: i64 = copy.query_row("SELECT x FROM a", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 42);
+    let tables: i64 = copy
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'b'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        tables, 0,
+        "the backup is of the journal before the migration"
+    );
+}
