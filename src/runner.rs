@@ -15,6 +15,10 @@ use crate::release::ReleaseConfig;
 use crate::repo::{Repo, sha256};
 use crate::workflow::{Action, Phase, Position, Refusal};
 
+/// How an edit moves the workflow, given the files it changed: what did not change needs no
+/// deploy.
+pub type ActionFor = dyn Fn(&[FileChange]) -> Action;
+
 /// Whether to commit what a step wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {

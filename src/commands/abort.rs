@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
+use super::OutOfBand;
 use crate::cli::Globals;
 use crate::edits::{Job, virtual_service_patch};
 use crate::journal::NewEvent;
-use crate::prompt;
-use crate::runner::{Commit, Runner};
 use crate::workflow::Action;
 
 /// Send all traffic of every environment back to v1, during deploy-v2 or ramp.
@@ -27,30 +26,22 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
-    let mut prompt = prompt::for_process(args.yes);
-    let mut locked = super::lock_release(globals, Some(&args.service))?;
-    let release = &locked.release;
-    super::refuse_if_interrupted(release)?;
-    let envs = release.config.environments.clone();
-    let mut runner = Runner {
-        journal: &mut locked.journal,
-        prompt: prompt.as_mut(),
-        commit: Commit::Ask,
-    };
-    let release = runner.write(
-        release,
-        Job::Abort,
-        "send all traffic back to v1",
-        |changes| Action::Abort {
-            changed: (0..envs.len())
-                .filter(|&i| {
-                    let path = virtual_service_patch(&envs[i].name);
-                    changes.iter().any(|c| c.path == path)
-                })
-                .collect(),
-        },
-        vec![NewEvent::new("aborted", json!({}))],
-    )?;
-    super::print_next(&release);
-    Ok(())
+    super::write_out_of_band(globals, &args.service, args.yes, |release| {
+        let paths: Vec<String> = release
+            .config
+            .environments
+            .iter()
+            .map(|env| virtual_service_patch(&env.name))
+            .collect();
+        Ok(OutOfBand {
+            job: Job::Abort,
+            what: "send all traffic back to v1".into(),
+            action: Box::new(move |changes| Action::Abort {
+                changed: (0..paths.len())
+                    .filter(|&env| changes.iter().any(|c| c.path == paths[env]))
+                    .collect(),
+            }),
+            event: NewEvent::new("aborted", json!({})),
+        })
+    })
 }

@@ -127,3 +127,40 @@ pub fn refuse_if_interrupted(release: &Release) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// An edit outside the plan (`weight`, `abort`): what it writes, how it moves the workflow
+/// given the files it changed, and the event that records it.
+pub struct OutOfBand {
+    pub job: crate::edits::Job,
+    pub what: String,
+    pub action: Box<crate::runner::ActionFor>,
+    pub event: crate::journal::NewEvent,
+}
+
+/// Lock the release, refuse if a step is half done, then show, ask and write the edit that
+/// `make` derives from the release, like a step.
+pub fn write_out_of_band(
+    globals: &Globals,
+    service: &str,
+    yes: bool,
+    make: impl FnOnce(&Release) -> anyhow::Result<OutOfBand>,
+) -> anyhow::Result<()> {
+    let mut prompt = crate::prompt::for_process(yes);
+    let mut locked = lock_release(globals, Some(service))?;
+    refuse_if_interrupted(&locked.release)?;
+    let edit = make(&locked.release)?;
+    let mut runner = crate::runner::Runner {
+        journal: &mut locked.journal,
+        prompt: prompt.as_mut(),
+        commit: crate::runner::Commit::Ask,
+    };
+    let release = runner.write(
+        &locked.release,
+        edit.job,
+        &edit.what,
+        edit.action,
+        vec![edit.event],
+    )?;
+    print_next(&release);
+    Ok(())
+}

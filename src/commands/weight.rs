@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
+use super::OutOfBand;
 use crate::cli::Globals;
 use crate::edits::Job;
 use crate::journal::NewEvent;
-use crate::prompt;
-use crate::runner::{Commit, Runner};
 use crate::workflow::Action;
 
 /// Set ENV's v2 weight (v1 gets the rest) in its VirtualService patch file.
@@ -32,31 +31,21 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
-    let mut prompt = prompt::for_process(args.yes);
-    let mut locked = super::lock_release(globals, Some(&args.service))?;
-    let release = &locked.release;
-    super::refuse_if_interrupted(release)?;
-    let env = release.config.env_index(&args.env)?;
     let percent = args.percent;
-    let mut runner = Runner {
-        journal: &mut locked.journal,
-        prompt: prompt.as_mut(),
-        commit: Commit::Ask,
-    };
-    let release = runner.write(
-        release,
-        Job::Weight { env, percent },
-        &format!("send {percent}% of {}'s traffic to v2", args.env),
-        |changes| Action::SetWeight {
-            env,
-            percent,
-            changed: !changes.is_empty(),
-        },
-        vec![NewEvent::new(
-            "weight-changed",
-            json!({ "env": args.env, "v2_weight": percent }),
-        )],
-    )?;
-    super::print_next(&release);
-    Ok(())
+    super::write_out_of_band(globals, &args.service, args.yes, |release| {
+        let env = release.config.env_index(&args.env)?;
+        Ok(OutOfBand {
+            job: Job::Weight { env, percent },
+            what: format!("send {percent}% of {}'s traffic to v2", args.env),
+            action: Box::new(move |changes| Action::SetWeight {
+                env,
+                percent,
+                changed: !changes.is_empty(),
+            }),
+            event: NewEvent::new(
+                "weight-changed",
+                json!({ "env": args.env, "v2_weight": percent }),
+            ),
+        })
+    })
 }

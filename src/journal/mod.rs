@@ -246,25 +246,18 @@ impl Journal {
 
     /// The release of this service in flight, if any.
     pub fn in_flight(&self, service: &str) -> Result<Option<Release>> {
-        self.conn
-            .query_row(
-                &format!("{SELECT_RELEASE} WHERE service = ?1 AND finished_at IS NULL"),
-                [service],
-                release_from_row,
-            )
-            .optional()?
-            .transpose()
-            .map_err(|detail| JournalError::Corrupt {
-                service: service.into(),
-                detail,
-            })
+        self.release_of(service, "AND finished_at IS NULL")
     }
 
     /// The most recent release of this service, in flight or finished.
     pub fn latest(&self, service: &str) -> Result<Option<Release>> {
+        self.release_of(service, "ORDER BY id DESC LIMIT 1")
+    }
+
+    fn release_of(&self, service: &str, rest: &str) -> Result<Option<Release>> {
         self.conn
             .query_row(
-                &format!("{SELECT_RELEASE} WHERE service = ?1 ORDER BY id DESC LIMIT 1"),
+                &format!("{SELECT_RELEASE} WHERE service = ?1 {rest}"),
                 [service],
                 release_from_row,
             )
