@@ -25,13 +25,13 @@ impl Repo {
     pub fn open(dir: &Path) -> Result<Repo, Error> {
         let shown = dir.display();
         let meta = std::fs::metadata(dir)
-            .map_err(|e| bad_input(format!("--repo {shown}: {}", io_reason(&e))))?;
+            .map_err(|e| bad_input(format!("repository {shown}: {}", io_reason(&e))))?;
         if !meta.is_dir() {
-            return Err(bad_input(format!("--repo {shown} is not a directory")));
+            return Err(bad_input(format!("repository {shown} is not a directory")));
         }
         let root = dir
             .canonicalize()
-            .map_err(|e| bad_input(format!("--repo {shown}: {e}")))?;
+            .map_err(|e| bad_input(format!("repository {shown}: {e}")))?;
         let inside = Command::new("git")
             .arg("-C")
             .arg(&root)
@@ -42,14 +42,14 @@ impl Repo {
         let mut lines = answer.lines();
         if !inside.status.success() || lines.next() != Some("true") {
             return Err(bad_input(format!(
-                "--repo {shown} is not a git work tree; canary edits files that git tracks"
+                "repository {shown} is not a git work tree; canary edits files that git tracks"
             )));
         }
         let prefix = lines.next().unwrap_or("").to_string();
         let repo = Repo { root, prefix };
         let gap = repo.resolve("gap/gap.yaml")?;
         if !gap.is_file() {
-            return Err(bad_input(format!("--repo {shown} has no gap/gap.yaml")));
+            return Err(bad_input(format!("repository {shown} has no gap/gap.yaml")));
         }
         Ok(repo)
     }

@@ -1183,7 +1183,8 @@ deployments:
     }
 
     #[test]
-    fn large_file_edits_quickly() {
+    /// How fast this is belongs to the benchmarks; here, only that a big file edits right.
+    fn a_five_thousand_line_file_round_trips() {
         let mut text = String::from("name: big\ndeployments:\n");
         for i in 0..1000 {
             text.push_str(&format!(
@@ -1192,12 +1193,8 @@ deployments:
         }
         text.push_str(SEED.split_once("deployments:\n").unwrap().1);
         assert!(text.lines().count() > 5000);
-        let started = std::time::Instant::now();
         let out = policy(&twin(&labels(&text).unwrap()).unwrap()).unwrap();
         let back = remove_deployment(&out, "web-v1").unwrap();
-        let elapsed = started.elapsed();
         assert_eq!(back, labels(&text).unwrap());
-        assert!(elapsed.as_millis() < 2000, "took {elapsed:?}");
-        eprintln!("5,000-line file: labels, twin, policy, remove in {elapsed:?}");
     }
 }
