@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::release::ReleaseConfig;
 use crate::workflow::{Phase, Position};
 
-pub use migrate::latest as latest_version;
-
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
