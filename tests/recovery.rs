@@ -2,168 +2,49 @@
 //! (and of `weight` and `abort`) leaves a release that plain `canary next` finishes, with the
 //! repository ending byte for byte where an uninterrupted walk ends, and no edit applied twice.
 
-use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::ops::Deref;
 use std::sync::OnceLock;
 
+use common::{EDIT_STEPS, Files, Output, SERVICE, Sandbox, changed_paths};
 use serde_json::Value;
-
-const SERVICE: &str = "my-service";
-const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:\
-                        be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
-
-/// Every step of the default plan (staging, production; ramp 1,5,10,25,50,100) that writes files.
-const EDIT_STEPS: [&str; 14] = [
-    "deploy-v1: add the pinned web-v1 deployment and the version labels",
-    "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy",
-    "add-routing: add the VirtualService patches and the Service patch",
-    "route-to-v1: route 100% of traffic to v1",
-    "ramp: send 1% of production traffic to v2",
-    "ramp: send 5% of production traffic to v2",
-    "ramp: send 10% of production traffic to v2",
-    "ramp: send 25% of production traffic to v2",
-    "ramp: send 50% of production traffic to v2",
-    "ramp: send 100% of production traffic to v2",
-    "ramp: send 100% of the other environments' traffic to v2",
-    "cleanup-1: remove the v1 route, the Service patch and web-v1",
-    "cleanup-2: remove the VirtualService patches",
-    "cleanup-3: remove the DestinationRule",
-];
-
-/// Every file of the work tree but `.git`, by repo-relative path.
-type Snapshot = BTreeMap<String, Vec<u8>>;
 
 // ---------------------------------------------------------------------------------------------
 // A release in a scratch repository and journal.
 
-struct Release {
-    dir: tempfile::TempDir,
-    repo: PathBuf,
-    journal: PathBuf,
-}
+/// A sandbox (a fresh repository holding the seed example) with a release started in it.
+struct Release(Sandbox);
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
+impl Deref for Release {
+    type Target = Sandbox;
+
+    fn deref(&self) -> &Sandbox {
+        &self.0
     }
 }
 
 impl Release {
     /// A copy of the seed example, committed to a fresh git repository, and a release started.
     fn start() -> Release {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join("repo");
-        let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-example");
-        copy_dir(&seed, &repo);
-        let release = Release {
-            journal: dir.path().join("state/journal.db"),
-            repo,
-            dir,
-        };
-        for args in [
-            &["init", "-q", "-b", "main"][..],
-            &["add", "--all"],
-            &["commit", "-q", "-m", "seed"],
-        ] {
-            let out = release
-                .env(&mut Command::new("git"))
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "git {args:?}: {out:?}");
-        }
-        let repo = release.repo.to_str().unwrap().to_string();
-        release.ok(&[
-            "start",
-            SERVICE,
-            "--repo",
-            &repo,
-            "--v1-image",
-            V1_IMAGE,
-            "--namespace",
-            "relational-data",
-            "--host",
-            "staging=my-service-staging.gservice.emarsys.com",
-            "--host",
-            "production=my-service.gservice.emarsys.net",
-            "--yes",
-        ]);
-        release
+        let sandbox = Sandbox::new();
+        sandbox.start();
+        Release(sandbox)
     }
 
-    fn env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
-        for var in [
-            "CANARY_FAILPOINT",
-            "CANARY_JOURNAL",
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.current_dir(&self.repo)
-            .env("HOME", self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("CANARY_OPERATOR", "test")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Canary Test")
-            .env("GIT_AUTHOR_EMAIL", "canary@example.com")
-            .env("GIT_COMMITTER_NAME", "Canary Test")
-            .env("GIT_COMMITTER_EMAIL", "canary@example.com")
-    }
-
-    fn run(&self, args: &[&str], failpoint: Option<&str>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary"));
-        self.env(&mut cmd)
-            .arg("--journal")
-            .arg(&self.journal)
-            .args(args);
-        if let Some(name) = failpoint {
-            cmd.env("CANARY_FAILPOINT", name);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args, None);
-        assert!(
-            out.status.success(),
-            "canary {args:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_slice(&self.ok(&["status", SERVICE, "--json"]).stdout).unwrap()
-    }
-
-    fn log(&self) -> Vec<Value> {
-        serde_json::from_slice(&self.ok(&["log", SERVICE, "--json"]).stdout).unwrap()
-    }
-
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            &self.journal,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap()
+    /// Run canary with `CANARY_FAILPOINT` set to `failpoint`.
+    fn run_to_failpoint(&self, args: &[&str], failpoint: &str) -> Output {
+        let out = self
+            .canary_command(args)
+            .env("CANARY_FAILPOINT", failpoint)
+            .output()
+            .expect("running canary");
+        Output::new(args, out)
     }
 
     /// Where the release stands, straight from the journal (cheaper than spawning `status`).
     fn point(&self) -> Point {
-        self.db()
+        self.journal_db()
             .query_row(
                 "SELECT phase, position, step_in_progress IS NOT NULL, finished_at IS NOT NULL
                  FROM releases WHERE service = ?1 ORDER BY id DESC LIMIT 1",
@@ -181,64 +62,9 @@ impl Release {
     }
 
     fn event_count(&self) -> i64 {
-        self.db()
+        self.journal_db()
             .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
             .unwrap()
-    }
-
-    fn assert_journal_intact(&self) {
-        let db = self.db();
-        let check: String = db
-            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(check, "ok", "journal integrity_check");
-        let broken: i64 = db
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
-                row.get(0)
-            })
-            .unwrap();
-        assert_eq!(broken, 0, "journal foreign_key_check");
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        fn walk(root: &Path, dir: &Path, into: &mut Snapshot) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let entry = entry.unwrap();
-                let path = entry.path();
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_string();
-                if rel == ".git" {
-                    continue;
-                }
-                if entry.file_type().unwrap().is_dir() {
-                    walk(root, &path, into);
-                } else {
-                    into.insert(rel, std::fs::read(&path).unwrap());
-                }
-            }
-        }
-        let mut snapshot = Snapshot::new();
-        walk(&self.repo, &self.repo, &mut snapshot);
-        snapshot
-    }
-
-    fn assert_no_temporary_files(&self, context: &str) {
-        let strays: Vec<String> = self
-            .snapshot()
-            .into_keys()
-            .filter(|p| {
-                let name = p.rsplit('/').next().unwrap();
-                name.starts_with(".canary-") && name.ends_with(".tmp")
-            })
-            .collect();
-        assert!(
-            strays.is_empty(),
-            "{context}: temporary files left: {strays:?}"
-        );
     }
 
     fn write_file(&self, rel: &str, content: Option<&[u8]>) {
@@ -250,29 +76,7 @@ impl Release {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}stderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Paths whose content (or existence) differs between two snapshots.
-fn changed_paths(a: &Snapshot, b: &Snapshot) -> Vec<String> {
-    let mut paths: Vec<String> = a
-        .keys()
-        .chain(b.keys())
-        .filter(|p| a.get(*p) != b.get(*p))
-        .cloned()
-        .collect();
-    paths.sort();
-    paths.dedup();
-    paths
-}
-
-fn assert_same_files(actual: &Snapshot, expected: &Snapshot, context: &str) {
+fn assert_same_files(actual: &Files, expected: &Files, context: &str) {
     let differ = changed_paths(actual, expected);
     assert!(
         differ.is_empty(),
@@ -359,7 +163,7 @@ struct Walk {
     script: Script,
     points: Vec<Point>,
     /// `snaps[i]` before invocation `i`; `snaps[points.len() - 1]` the final files.
-    snaps: Vec<Snapshot>,
+    snaps: Vec<Files>,
     /// `canary status`'s step before each invocation.
     steps: Vec<String>,
     summary: Summary,
@@ -396,7 +200,7 @@ fn reference_walk(script: Script) -> Walk {
             !point.in_progress,
             "uninterrupted walk left a step half done"
         );
-        walk.snaps.push(release.snapshot());
+        walk.snaps.push(release.files());
         let finished = point.finished;
         walk.points.push(point);
         if finished {
@@ -404,7 +208,7 @@ fn reference_walk(script: Script) -> Walk {
         }
         walk.steps
             .push(release.status()["step"].as_str().unwrap().to_string());
-        release.ok(script.cmd_at(i).args());
+        release.canary(script.cmd_at(i).args()).ok();
     }
     release.assert_no_temporary_files("reference walk");
     release.assert_journal_intact();
@@ -459,9 +263,9 @@ fn targets(refs: &References) -> Vec<(&Walk, usize, String)> {
 
 /// Run invocation `i` of the walk as the reference did, and check it ends where it did.
 fn step_like_reference(release: &Release, walk: &Walk, i: usize, context: &str) {
-    release.ok(walk.script.cmd_at(i).args());
+    release.canary(walk.script.cmd_at(i).args()).ok();
     assert_same_files(
-        &release.snapshot(),
+        &release.files(),
         &walk.snaps[i + 1],
         &format!("{context}, after invocation {i}"),
     );
@@ -484,17 +288,15 @@ fn walk_to(walk: &Walk, target: usize, phases: &mut Vec<String>, context: &str) 
 
 /// Run the target invocation with the failpoint set; it must die of SIGABRT.
 fn crash(release: &Release, args: &[&str], failpoint: &str, context: &str) {
-    let out = release.run(args, Some(failpoint));
+    let out = release.run_to_failpoint(args, failpoint);
     assert_eq!(
-        out.status.signal(),
+        out.signal,
         Some(libc::SIGABRT),
-        "{context}: expected an abort at the failpoint, got {}",
-        text(&out)
+        "{context}: expected an abort at the failpoint, got {out}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(&format!("failpoint {failpoint}")),
-        "{context}: {}",
-        text(&out)
+        out.stderr.contains(&format!("failpoint {failpoint}")),
+        "{context}: {out}"
     );
 }
 
@@ -520,7 +322,7 @@ fn finish_like_reference(
 
 /// The checks every walk ends with.
 fn assert_ends_like_reference(release: &Release, walk: &Walk, phases: &[String], context: &str) {
-    assert_same_files(&release.snapshot(), walk.snaps.last().unwrap(), context);
+    assert_same_files(&release.files(), walk.snaps.last().unwrap(), context);
     assert_eq!(phases, walk.phases(), "{context}: the phases");
     let status = release.status();
     assert_eq!(status["done"], true, "{context}: {status}");
@@ -549,7 +351,7 @@ fn crash_and_resume(walk: &Walk, target: usize, failpoint: &str, name: &str) {
     let context = context.as_str();
     let mut phases = Vec::new();
     let release = walk_to(walk, target, &mut phases, context);
-    let before = release.snapshot();
+    let before = release.files();
     let point = release.point();
     let events = release.event_count();
     crash(
@@ -559,7 +361,7 @@ fn crash_and_resume(walk: &Walk, target: usize, failpoint: &str, name: &str) {
         context,
     );
     release.assert_no_temporary_files(context);
-    let after = release.snapshot();
+    let after = release.files();
     let written = &walk.snaps[target + 1];
     let crashed = release.point();
     if failpoint == "after-step-done" {
@@ -583,25 +385,16 @@ fn crash_and_resume(walk: &Walk, target: usize, failpoint: &str, name: &str) {
                 assert_eq!(after.get(&differ[0]), written.get(&differ[0]), "{context}");
                 // Nothing may act beside the half-done step.
                 for cmd in [Cmd::Weight, Cmd::Abort] {
-                    let out = release.run(cmd.args(), None);
-                    assert_eq!(
-                        out.status.code(),
-                        Some(3),
-                        "{context}: {cmd:?}: {}",
-                        text(&out)
-                    );
-                    assert!(
-                        String::from_utf8_lossy(&out.stderr).contains("interrupted"),
-                        "{context}: {}",
-                        text(&out)
-                    );
+                    let out = release.canary(cmd.args());
+                    assert_eq!(out.code, 3, "{context}: {cmd:?}: {out}");
+                    assert!(out.stderr.contains("interrupted"), "{context}: {out}");
                 }
                 assert_eq!(
                     release.point(),
                     crashed,
                     "{context}: refused commands moved it"
                 );
-                assert_same_files(&release.snapshot(), &after, context);
+                assert_same_files(&release.files(), &after, context);
             }
             _ => assert_same_files(&after, written, context),
         }
@@ -610,8 +403,8 @@ fn crash_and_resume(walk: &Walk, target: usize, failpoint: &str, name: &str) {
             "{context}: step-started recorded"
         );
         // Plain `next` finishes the interrupted step (whichever command began it).
-        release.ok(Cmd::Next.args());
-        assert_same_files(&release.snapshot(), written, context);
+        release.canary(Cmd::Next.args()).ok();
+        assert_same_files(&release.files(), written, context);
         finish_like_reference(&release, walk, target + 1, &mut phases, context);
     }
     assert_ends_like_reference(&release, walk, &phases, context);
@@ -637,7 +430,7 @@ fn reference_walks_write_each_edit_once() {
     let plain = &refs.plain;
     assert!(plain.points.last().unwrap().finished);
     // deploy-v1 adds exactly one web-v1 block, which stays single until cleanup-1 removes it.
-    let gap = |snap: &Snapshot| String::from_utf8(snap["gap/gap.yaml"].clone()).unwrap();
+    let gap = |snap: &Files| String::from_utf8(snap["gap/gap.yaml"].clone()).unwrap();
     let max_blocks = plain
         .snaps
         .iter()
@@ -714,18 +507,11 @@ fn weights(status: &Value) -> Vec<Value> {
 }
 
 fn assert_refused_while_interrupted(release: &Release, args: &[&str], context: &str) {
-    let out = release.run(args, None);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{context}: {args:?}: {}",
-        text(&out)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = release.canary(args);
+    assert_eq!(out.code, 3, "{context}: {args:?}: {out}");
     assert!(
-        stderr.contains("interrupted") && stderr.contains("canary next my-service"),
-        "{context}: {args:?}: {}",
-        text(&out)
+        out.stderr.contains("interrupted") && out.stderr.contains("canary next my-service"),
+        "{context}: {args:?}: {out}"
     );
 }
 
@@ -745,7 +531,7 @@ fn weight_and_abort_are_refused_until_next_finishes_the_interrupted_step() {
     let status = release.status();
     assert_eq!(status["interrupted"], true, "{status}");
     assert_eq!(status["next"], "canary next my-service", "{status}");
-    let files = release.snapshot();
+    let files = release.files();
     let point = release.point();
     let events = release.event_count();
     for args in [
@@ -755,7 +541,7 @@ fn weight_and_abort_are_refused_until_next_finishes_the_interrupted_step() {
     ] {
         assert_refused_while_interrupted(&release, args, context);
     }
-    assert_same_files(&release.snapshot(), &files, context);
+    assert_same_files(&release.files(), &files, context);
     assert_eq!(release.point(), point, "{context}");
     assert_eq!(
         release.event_count(),
@@ -764,11 +550,13 @@ fn weight_and_abort_are_refused_until_next_finishes_the_interrupted_step() {
     );
 
     // `next` finishes the step; then both are allowed again.
-    release.ok(Cmd::Next.args());
+    release.canary(Cmd::Next.args()).ok();
     let status = release.status();
     assert_eq!(status["interrupted"], false, "{status}");
     assert_eq!(weights(&status), [0, 5], "{status}");
-    release.ok(&["weight", SERVICE, "staging", "50", "--yes"]);
+    release
+        .canary(&["weight", SERVICE, "staging", "50", "--yes"])
+        .ok();
     assert_eq!(weights(&release.status()), [50, 5]);
 
     // An interrupted `weight` blocks `abort` and itself the same way, and `next` finishes it.
@@ -785,11 +573,11 @@ fn weight_and_abort_are_refused_until_next_finishes_the_interrupted_step() {
         &["weight", SERVICE, "staging", "75", "--yes"],
         context,
     );
-    release.ok(Cmd::Next.args());
+    release.canary(Cmd::Next.args()).ok();
     let status = release.status();
     assert_eq!(status["interrupted"], false, "{status}");
     assert_eq!(weights(&status), [75, 5], "{status}");
-    release.ok(&["abort", SERVICE, "--yes"]);
+    release.canary(&["abort", SERVICE, "--yes"]).ok();
     assert_eq!(weights(&release.status()), [0, 0]);
 
     for i in 0.. {
@@ -797,9 +585,9 @@ fn weight_and_abort_are_refused_until_next_finishes_the_interrupted_step() {
         if release.point().finished {
             break;
         }
-        release.ok(Cmd::Next.args());
+        release.canary(Cmd::Next.args()).ok();
     }
-    assert_same_files(&release.snapshot(), plain.snaps.last().unwrap(), context);
+    assert_same_files(&release.files(), plain.snaps.last().unwrap(), context);
     release.assert_no_temporary_files(context);
     release.assert_journal_intact();
 }
@@ -819,40 +607,33 @@ fn hand_edit_before_resume(step: &str, failpoint: &str, pick: fn(&[String]) -> u
     let context = format!("{step} aborted at {failpoint}, then {victim} edited by hand");
     let context = context.as_str();
 
-    let mut edited = release.snapshot().get(victim).cloned().unwrap_or_default();
+    let mut edited = release.files().get(victim).cloned().unwrap_or_default();
     edited.extend_from_slice(b"# changed by hand\n");
     release.write_file(victim, Some(&edited));
-    let files = release.snapshot();
+    let files = release.files();
     let point = release.point();
     let events = release.event_count();
-    let out = release.run(Cmd::Next.args(), None);
-    assert_eq!(out.status.code(), Some(2), "{context}: {}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = release.canary(Cmd::Next.args());
+    assert_eq!(out.code, 2, "{context}: {out}");
     assert!(
-        stderr.contains(&format!(
+        out.stderr.contains(&format!(
             "{victim} changed since the interrupted step began"
         )),
-        "{context}: {}",
-        text(&out)
+        "{context}: {out}"
     );
-    assert_same_files(&release.snapshot(), &files, context);
+    assert_same_files(&release.files(), &files, context);
     assert_eq!(release.point(), point, "{context}: the journal moved");
     assert_eq!(release.event_count(), events, "{context}: events recorded");
     release.assert_no_temporary_files(context);
 
     // Restore it as the message says (git checkout; a file new to the step is removed).
     if plain.snaps[at].contains_key(victim) {
-        let out = release
-            .env(&mut Command::new("git"))
-            .args(["checkout", "--", victim])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        release.git(&["checkout", "--", victim]);
     } else {
         release.write_file(victim, None);
     }
-    release.ok(Cmd::Next.args());
-    assert_same_files(&release.snapshot(), &plain.snaps[at + 1], context);
+    release.canary(Cmd::Next.args()).ok();
+    assert_same_files(&release.files(), &plain.snaps[at + 1], context);
     finish_like_reference(&release, plain, at + 1, &mut phases, context);
     assert_ends_like_reference(&release, plain, &phases, context);
 }

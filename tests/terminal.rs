@@ -1,117 +1,26 @@
 //! The real prompts, driven through a pseudo-terminal as a person would answer them.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
+use common::{Sandbox, V1_IMAGE};
 use expectrl::session::OsSession as Session;
 use expectrl::{Eof, Expect};
 
-const IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:\
-                     be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
 const NEW_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
-struct Fixture {
-    dir: tempfile::TempDir,
+/// `canary ARGS` (with the sandbox's journal) on a pseudo-terminal of its own.
+fn terminal(sandbox: &Sandbox, args: &[&str]) -> Session {
+    let mut cmd = sandbox.canary_command(args);
+    cmd.env("TERM", "dumb");
+    let mut session = Session::spawn(cmd).unwrap();
+    session.set_expect_timeout(Some(Duration::from_secs(20)));
+    session
 }
 
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join("repo");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-example");
-        for rel in [
-            "gap/gap.yaml",
-            "gap/staging/.gitkeep",
-            "gap/production/.gitkeep",
-        ] {
-            let to = repo.join(rel);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(source.join(rel), to).unwrap();
-        }
-        let fixture = Fixture { dir };
-        for args in [
-            &["init", "-q", "-b", "main"][..],
-            &["add", "-A"],
-            &["commit", "-q", "-m", "seed"],
-        ] {
-            let status = fixture.git().args(args).status().unwrap();
-            assert!(status.success());
-        }
-        fixture
-    }
-
-    fn repo(&self) -> PathBuf {
-        self.dir.path().join("repo")
-    }
-
-    fn env(&self, cmd: &mut Command) {
-        cmd.env("CANARY_JOURNAL", self.dir.path().join("journal.db"))
-            .env("CANARY_OPERATOR", "test")
-            .env("HOME", self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("TERM", "dumb")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .current_dir(self.dir.path());
-    }
-
-    fn git(&self) -> Command {
-        let mut cmd = Command::new("git");
-        self.env(&mut cmd);
-        cmd.arg("-C").arg(self.repo());
-        cmd
-    }
-
-    fn canary(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary"));
-        self.env(&mut cmd);
-        let out = cmd.args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "canary {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    fn terminal(&self, args: &[&str]) -> Session {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary"));
-        self.env(&mut cmd);
-        cmd.args(args);
-        let mut session = Session::spawn(cmd).unwrap();
-        session.set_expect_timeout(Some(Duration::from_secs(20)));
-        session
-    }
-
-    fn start(&self) {
-        let repo = self.repo();
-        self.canary(&[
-            "start",
-            "my-service",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--v1-image",
-            IMAGE,
-            "--namespace",
-            "relational-data",
-            "--host",
-            "staging=my-service-staging.gservice.emarsys.com",
-            "--host",
-            "production=my-service.gservice.emarsys.net",
-        ]);
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let out = self.canary(&["status", "my-service", "--json"]);
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn gap_yaml(&self) -> String {
-        std::fs::read_to_string(self.repo().join("gap/gap.yaml")).unwrap()
-    }
+fn gap_yaml(sandbox: &Sandbox) -> String {
+    std::fs::read_to_string(sandbox.repo.join("gap/gap.yaml")).unwrap()
 }
 
 fn exited_ok(session: &mut Session) {
@@ -126,17 +35,17 @@ fn exited_ok(session: &mut Session) {
 
 #[test]
 fn start_asks_for_every_missing_value_on_a_terminal() {
-    let fixture = Fixture::new();
-    let mut term = fixture.terminal(&["start"]);
+    let sandbox = Sandbox::new();
+    let mut term = terminal(&sandbox, &["start"]);
     term.expect("Service").unwrap();
     term.send_line("my-service").unwrap();
     term.expect("Repository directory").unwrap();
-    term.send_line(fixture.repo().to_str().unwrap()).unwrap();
+    term.send_line(sandbox.repo.to_str().unwrap()).unwrap();
     term.expect("v1 image").unwrap();
     // A tag is not a digest: the prompt says so and asks again.
     term.send_line("my-service:latest").unwrap();
     term.expect("has no digest").unwrap();
-    term.send_line(IMAGE).unwrap();
+    term.send_line(V1_IMAGE).unwrap();
     term.expect("Namespace").unwrap();
     term.send_line("relational-data").unwrap();
     term.expect("Public host of staging").unwrap();
@@ -146,27 +55,27 @@ fn start_asks_for_every_missing_value_on_a_terminal() {
     term.send_line("my-service.gservice.emarsys.net").unwrap();
     term.expect("Started").unwrap();
     exited_ok(&mut term);
-    let status = fixture.status();
+    let status = sandbox.status();
     assert_eq!(status["phase"], "deploy-v1");
-    assert_eq!(status["v1_image"], IMAGE);
+    assert_eq!(status["v1_image"], V1_IMAGE);
 }
 
 #[test]
 fn a_declined_write_changes_nothing_and_an_accepted_one_writes_and_commits() {
-    let fixture = Fixture::new();
-    fixture.start();
-    let before = fixture.gap_yaml();
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = gap_yaml(&sandbox);
 
-    let mut term = fixture.terminal(&["next", "my-service"]);
+    let mut term = terminal(&sandbox, &["next", "my-service"]);
     term.expect("Write add the pinned web-v1 deployment")
         .unwrap();
     term.send("n").unwrap();
     term.expect("declined; nothing was written").unwrap();
     term.expect(Eof).unwrap();
-    assert_eq!(fixture.gap_yaml(), before);
-    assert_eq!(fixture.status()["phase"], "deploy-v1");
+    assert_eq!(gap_yaml(&sandbox), before);
+    assert_eq!(sandbox.status()["phase"], "deploy-v1");
 
-    let mut term = fixture.terminal(&["next", "my-service"]);
+    let mut term = terminal(&sandbox, &["next", "my-service"]);
     term.expect("Write add the pinned web-v1 deployment")
         .unwrap();
     term.send("y").unwrap();
@@ -174,11 +83,10 @@ fn a_declined_write_changes_nothing_and_an_accepted_one_writes_and_commits() {
     term.send("y").unwrap();
     term.expect("Committed").unwrap();
     exited_ok(&mut term);
-    assert!(fixture.gap_yaml().contains("  web-v1:\n"));
-    let log = fixture.git().args(["log", "--format=%s"]).output().unwrap();
-    let subjects = String::from_utf8(log.stdout).unwrap();
+    assert!(gap_yaml(&sandbox).contains("  web-v1:\n"));
+    let subjects = sandbox.commit_subjects();
     assert_eq!(
-        subjects.lines().next(),
+        subjects.first().map(String::as_str),
         Some(
             "canary(my-service): deploy-v1: add the pinned web-v1 deployment and the version labels"
         )
@@ -187,18 +95,18 @@ fn a_declined_write_changes_nothing_and_an_accepted_one_writes_and_commits() {
 
 #[test]
 fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_again() {
-    let fixture = Fixture::new();
-    fixture.start();
-    while fixture.status()["step"] != "route-to-v1: check that web-v1 runs the pinned image" {
-        fixture.canary(&["next", "my-service", "--yes"]);
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    while sandbox.status()["step"] != "route-to-v1: check that web-v1 runs the pinned image" {
+        sandbox.next();
     }
-    let mut term = fixture.terminal(&["next", "my-service"]);
+    let mut term = terminal(&sandbox, &["next", "my-service"]);
     term.expect("Does the deployed web-v1 run the pinned image?")
         .unwrap();
     term.send("\x1b[B").unwrap(); // down: "no, pin web-v1 to another image"
     term.send("\r").unwrap();
     term.expect("The image web-v1 should run").unwrap();
-    let repository = IMAGE.split('@').next().unwrap();
+    let repository = V1_IMAGE.split('@').next().unwrap();
     term.send_line(format!("{repository}@{NEW_DIGEST}"))
         .unwrap();
     term.expect("Write pin web-v1 to the new image").unwrap();
@@ -207,21 +115,17 @@ fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_a
     term.send("y").unwrap();
     exited_ok(&mut term);
 
-    assert!(
-        fixture
-            .gap_yaml()
-            .contains(&format!("      tag: {NEW_DIGEST}\n"))
-    );
-    let status = fixture.status();
+    assert!(gap_yaml(&sandbox).contains(&format!("      tag: {NEW_DIGEST}\n")));
+    let status = sandbox.status();
     assert_eq!(status["v1_image"], format!("{repository}@{NEW_DIGEST}"));
     assert_eq!(
         status["step"],
         "route-to-v1: deploy to staging (pin web-v1 to a new image)"
     );
-    fixture.canary(&["next", "my-service", "--yes"]);
-    fixture.canary(&["next", "my-service", "--yes"]);
+    sandbox.next();
+    sandbox.next();
     assert_eq!(
-        fixture.status()["step"],
+        sandbox.status()["step"],
         "route-to-v1: check that web-v1 runs the pinned image"
     );
 }

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{PHASES, SERVICE, Sandbox, assert_golden, golden};
+use common::{EDIT_STEPS, PHASES, SERVICE, Sandbox, assert_golden, golden};
 use serde_json::Value;
 
 type Weights = Vec<(String, Option<u64>)>;
@@ -36,24 +36,6 @@ fn weights_at_end_of(phase: &str) -> Weights {
         other => panic!("unknown phase {other}"),
     }
 }
-
-/// The commit subjects canary makes in a plain walk, oldest first: one per edit step.
-const EDIT_COMMITS: [&str; 14] = [
-    "deploy-v1: add the pinned web-v1 deployment and the version labels",
-    "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy",
-    "add-routing: add the VirtualService patches and the Service patch",
-    "route-to-v1: route 100% of traffic to v1",
-    "ramp: send 1% of production traffic to v2",
-    "ramp: send 5% of production traffic to v2",
-    "ramp: send 10% of production traffic to v2",
-    "ramp: send 25% of production traffic to v2",
-    "ramp: send 50% of production traffic to v2",
-    "ramp: send 100% of production traffic to v2",
-    "ramp: send 100% of the other environments' traffic to v2",
-    "cleanup-1: remove the v1 route, the Service patch and web-v1",
-    "cleanup-2: remove the VirtualService patches",
-    "cleanup-3: remove the DestinationRule",
-];
 
 fn canary_commits(sandbox: &Sandbox) -> Vec<String> {
     let prefix = format!("canary({SERVICE}): ");
@@ -149,8 +131,8 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
     assert_eq!(status["service"], SERVICE);
 
     // One commit per edit step, on top of the seed's commit.
-    assert_eq!(canary_commits(&sandbox), EDIT_COMMITS);
-    assert_eq!(sandbox.commit_subjects().len(), EDIT_COMMITS.len() + 1);
+    assert_eq!(canary_commits(&sandbox), EDIT_STEPS);
+    assert_eq!(sandbox.commit_subjects().len(), EDIT_STEPS.len() + 1);
 
     // The journal tells the whole story.
     let log = sandbox.canary(&["log", SERVICE, "--json"]).ok().json();
@@ -172,7 +154,7 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
     assert_eq!(kinds.iter().filter(|k| **k == "finished").count(), 1);
     assert_eq!(
         kinds.iter().filter(|k| **k == "committed").count(),
-        EDIT_COMMITS.len()
+        EDIT_STEPS.len()
     );
     assert!(events.iter().all(|e| e["operator"] == "test"));
 
@@ -181,7 +163,7 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
     let again = sandbox.canary(&["next", SERVICE, "--yes"]);
     assert_eq!(again.code, 0, "next after done:\n{again}");
     common::assert_unchanged(&before, &sandbox.snapshot(), "next after done");
-    assert_eq!(sandbox.commit_subjects().len(), EDIT_COMMITS.len() + 1);
+    assert_eq!(sandbox.commit_subjects().len(), EDIT_STEPS.len() + 1);
 
     let list = sandbox.canary(&["list", "--json"]).ok().json();
     assert_eq!(

@@ -12,6 +12,7 @@
 #![allow(dead_code)] // each test crate uses a different subset of these helpers
 
 use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -36,6 +37,26 @@ pub const PHASES: [&str; 9] = [
     "done",
 ];
 
+/// The steps of the default plan (staging, production; ramp 1,5,10,25,50,100) that write files,
+/// in walking order: in a plain walk canary commits once for each, with the step as the subject
+/// after `canary(SERVICE): `.
+pub const EDIT_STEPS: [&str; 14] = [
+    "deploy-v1: add the pinned web-v1 deployment and the version labels",
+    "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy",
+    "add-routing: add the VirtualService patches and the Service patch",
+    "route-to-v1: route 100% of traffic to v1",
+    "ramp: send 1% of production traffic to v2",
+    "ramp: send 5% of production traffic to v2",
+    "ramp: send 10% of production traffic to v2",
+    "ramp: send 25% of production traffic to v2",
+    "ramp: send 50% of production traffic to v2",
+    "ramp: send 100% of production traffic to v2",
+    "ramp: send 100% of the other environments' traffic to v2",
+    "cleanup-1: remove the v1 route, the Service patch and web-v1",
+    "cleanup-2: remove the VirtualService patches",
+    "cleanup-3: remove the DestinationRule",
+];
+
 /// Enough `next` calls for any walk of the default plan (it has 44 steps), so that a walk that
 /// never arrives fails instead of hanging.
 pub const MAX_STEPS: usize = 120;
@@ -50,7 +71,10 @@ pub fn fixtures() -> PathBuf {
 /// What one canary process did.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The exit code; -1 when a signal ended the process.
     pub code: i32,
+    /// The signal that ended the process, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     /// The command line, for assertion messages.
@@ -58,6 +82,24 @@ pub struct Output {
 }
 
 impl Output {
+    /// What a finished canary process run with `args` did; panics if it panicked.
+    #[track_caller]
+    pub fn new(args: &[&str], out: std::process::Output) -> Output {
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            signal: out.status.signal(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            args: args.join(" "),
+        };
+        assert!(
+            !output.stderr.contains("panicked") && output.code != 101,
+            "`canary {}` panicked:\n{output}",
+            output.args
+        );
+        output
+    }
+
     /// Panic with everything the process printed unless it exited 0.
     #[track_caller]
     pub fn ok(self) -> Output {
@@ -73,10 +115,14 @@ impl Output {
 
 impl std::fmt::Display for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.signal {
+            Some(signal) => write!(f, "killed by signal {signal}")?,
+            None => write!(f, "exit {}", self.code)?,
+        }
         write!(
             f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
+            "\n--- stdout\n{}--- stderr\n{}",
+            self.stdout, self.stderr
         )
     }
 }
@@ -179,24 +225,23 @@ impl Sandbox {
 
     /// Run canary with exactly these arguments (no `--journal` added), stdin closed.
     pub fn canary_raw(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary"));
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_canary"));
         cmd.args(args)
             .current_dir(self.tmp.path())
             .stdin(Stdio::null());
-        self.env(&mut cmd);
-        let out = cmd.output().expect("running canary");
-        let output = Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            args: args.join(" "),
-        };
-        assert!(
-            !output.stderr.contains("panicked") && output.code != 101,
-            "`canary {}` panicked:\n{output}",
-            output.args
-        );
-        output
+        Output::new(args, cmd.output().expect("running canary"))
+    }
+
+    /// `canary --journal JOURNAL ARGS` with the sandbox's environment and working directory,
+    /// not yet run, for a test that runs it itself (several at once, under a failpoint, on a
+    /// terminal); its stdin is left as [`Command`] has it. [`Output::new`] reads what it did.
+    pub fn canary_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_canary"));
+        cmd.arg("--journal")
+            .arg(&self.journal)
+            .args(args)
+            .current_dir(self.tmp.path());
+        cmd
     }
 
     /// The arguments of the usual `canary start`, with the repository of this sandbox.
@@ -244,6 +289,14 @@ impl Sandbox {
             .to_string()
     }
 
+    /// `canary log my-service --json`: the release's events, oldest first.
+    pub fn log(&self) -> Vec<Value> {
+        match self.canary(&["log", SERVICE, "--json"]).ok().json() {
+            Value::Array(events) => events,
+            other => panic!("`canary log --json` printed no list: {other}"),
+        }
+    }
+
     /// Each environment's v2 weight as `status --json` reports it (`None`: no route yet).
     pub fn weights(&self) -> Vec<(String, Option<u64>)> {
         self.status()["environments"]
@@ -281,6 +334,49 @@ impl Sandbox {
     /// is no journal file.
     pub fn journal_bytes(&self) -> Option<Vec<u8>> {
         journal_bytes(&self.journal)
+    }
+
+    /// The journal, opened read-only; panics if there is none.
+    pub fn journal_db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            &self.journal,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap_or_else(|e| panic!("opening the journal {}: {e}", self.journal.display()))
+    }
+
+    /// SQLite's own checks of the journal: what `PRAGMA integrity_check` says (`ok` when the
+    /// file is intact) and how many rows `foreign_key_check` finds broken.
+    pub fn journal_integrity(&self) -> (String, i64) {
+        let db = self.journal_db();
+        let check: String = db
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        let broken: i64 = db
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        (check, broken)
+    }
+
+    /// Assert that [`Sandbox::journal_integrity`] finds nothing wrong.
+    #[track_caller]
+    pub fn assert_journal_intact(&self) {
+        let (check, broken) = self.journal_integrity();
+        assert_eq!(check, "ok", "journal integrity_check");
+        assert_eq!(broken, 0, "journal foreign_key_check");
+    }
+
+    /// Assert that no `.canary-*.tmp` file (what canary writes before it renames) is left in
+    /// the repository.
+    #[track_caller]
+    pub fn assert_no_temporary_files(&self, context: &str) {
+        let strays = temporary_files(&self.files());
+        assert!(
+            strays.is_empty(),
+            "{context}: temporary files left: {strays:?}"
+        );
     }
 
     /// Both snapshots at once: what a command that changes nothing must leave as it found.
@@ -322,6 +418,31 @@ pub fn journal_bytes(path: &Path) -> Option<Vec<u8>> {
         bytes.extend_from_slice(&log);
     }
     Some(bytes)
+}
+
+/// The paths of canary's temporary files (`.canary-*.tmp`, in any directory) among `files`.
+pub fn temporary_files(files: &Files) -> Vec<String> {
+    files
+        .keys()
+        .filter(|p| {
+            let name = p.rsplit('/').next().unwrap();
+            name.starts_with(".canary-") && name.ends_with(".tmp")
+        })
+        .cloned()
+        .collect()
+}
+
+/// Paths whose content (or existence) differs between two trees, sorted.
+pub fn changed_paths(a: &Files, b: &Files) -> Vec<String> {
+    let mut paths: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|p| a.get(*p) != b.get(*p))
+        .cloned()
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// Copy a directory tree, creating fresh (writable) files and directories.
