@@ -11,6 +11,8 @@
 //! ```
 #![allow(dead_code)] // each test crate uses a different subset of these helpers
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -130,6 +132,8 @@ impl Sandbox {
             "CANARY_FAILPOINT",
             "CANARY_JOURNAL",
             "CANARY_OPERATOR",
+            // Never the developer's clusters: a test that wants one writes its own kubeconfig.
+            "KUBECONFIG",
             "GIT_DIR",
             "GIT_WORK_TREE",
             "GIT_INDEX_FILE",
@@ -179,24 +183,18 @@ impl Sandbox {
 
     /// Run canary with exactly these arguments (no `--journal` added), stdin closed.
     pub fn canary_raw(&self, args: &[&str]) -> Output {
+        let mut cmd = self.canary_command(args);
+        finish(args, cmd.output().expect("running canary"))
+    }
+
+    /// The canary command (stdin closed, sandbox environment), to add variables to or to spawn.
+    pub fn canary_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary"));
         cmd.args(args)
             .current_dir(self.tmp.path())
             .stdin(Stdio::null());
         self.env(&mut cmd);
-        let out = cmd.output().expect("running canary");
-        let output = Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            args: args.join(" "),
-        };
-        assert!(
-            !output.stderr.contains("panicked") && output.code != 101,
-            "`canary {}` panicked:\n{output}",
-            output.args
-        );
-        output
+        cmd
     }
 
     /// The arguments of the usual `canary start`, with the repository of this sandbox.
@@ -302,6 +300,22 @@ impl Sandbox {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// What a finished canary process did; panics if it panicked.
+pub fn finish(args: &[&str], out: std::process::Output) -> Output {
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        args: args.join(" "),
+    };
+    assert!(
+        !output.stderr.contains("panicked") && output.code != 101,
+        "`canary {}` panicked:\n{output}",
+        output.args
+    );
+    output
 }
 
 impl Default for Sandbox {
