@@ -2,6 +2,7 @@
 //! cluster, `canary weight --live` and the errors of a cluster that cannot be read, against
 //! fake API servers (one per environment) that the tests start and reach through kubeconfig
 //! files they write, as KUBECONFIG with two files.
+#![cfg(feature = "cluster")]
 
 mod common;
 
