@@ -30,6 +30,9 @@ pub enum Error {
     /// The operator said no.
     #[error("{0}")]
     Declined(String),
+    /// A check found that what is differs from what should be (the findings were printed).
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 impl Error {
@@ -38,7 +41,7 @@ impl Error {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } => exit::REFUSED,
             Error::Busy { .. } => exit::BUSY,
-            Error::Declined(_) => exit::FAILURE,
+            Error::Declined(_) | Error::Mismatch(_) => exit::FAILURE,
         }
     }
 }

@@ -4,10 +4,12 @@
 //! the commands sit around it.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod edits;
 pub mod error;
 pub mod explain;
+pub mod finding;
 pub mod journal;
 pub mod lock;
 pub mod output;

@@ -23,6 +23,10 @@ pub struct Environment {
     pub name: String,
     /// Public hosts; the in-cluster host is added when files are written.
     pub hosts: Vec<String>,
+    /// The kubeconfig context that reaches this environment's cluster; without one, deploys
+    /// are confirmed by the operator. Absent from releases journaled before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// An image pinned by digest: `REPOSITORY@sha256:HEX`.
@@ -173,6 +177,19 @@ pub fn check_host(host: &str) -> Result<(), Error> {
         Err(bad_input(format!(
             "host {host:?} is not a DNS name: use lower-case labels of letters, digits and '-' \
              separated by dots"
+        )))
+    }
+}
+
+/// A kubeconfig context name as kubectl takes it: anything printable, but not empty and not
+/// so long or so odd that it cannot be a name in a kubeconfig file.
+pub fn check_context(context: &str) -> Result<(), Error> {
+    if !context.is_empty() && context.len() <= 253 && !context.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(bad_input(format!(
+            "kubeconfig context {context:?} is not a name: give a context of your kubeconfig \
+             (`kubectl config get-contexts` lists them)"
         )))
     }
 }

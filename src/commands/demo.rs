@@ -67,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "staging=my-service-staging.gservice.emarsys.com".into(),
             "production=my-service.gservice.emarsys.net".into(),
         ],
+        contexts: Vec::new(),
         steps: "1,5,10,25,50,100".into(),
         yes: args.yes,
     };
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         commit: Commit::Always,
     };
     while release.position.next(&plan) != NextStep::Done {
-        release = next::take_step(&mut runner, &release)?;
+        release = next::take_step(&mut runner, &release, &next::Checks::default())?;
     }
     crate::output::status("Done", "the demo release walked every phase");
     println!("\nThe repository is in {}; its history:", repo.display());

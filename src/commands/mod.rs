@@ -2,6 +2,7 @@
 
 pub mod abort;
 pub mod completions;
+pub mod context;
 pub mod demo;
 pub mod explain;
 pub mod journal;
@@ -10,6 +11,7 @@ pub mod log;
 pub mod next;
 pub mod start;
 pub mod status;
+pub mod verify;
 pub mod weight;
 
 use crate::cli::Globals;

@@ -1,8 +1,11 @@
 //! `canary next`: take exactly one step of a release.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::cli::Globals;
+use crate::cluster::{self, Expected, Session, Target, Wait};
 use crate::edits::{self, Job};
 use crate::error::Error;
 use crate::journal::{NewEvent, Release};
@@ -16,13 +19,16 @@ use crate::workflow::{Action, Edit, NextStep, Phase, Step, describe_step, plan};
 /// Take exactly one step of a release and say what comes next.
 ///
 /// Before writing, it shows what the step does and the diff of every file, and asks. A deploy
-/// step waits for the operator to confirm the deploy. A step interrupted by Ctrl-C, a crash or a
+/// step waits for the operator to confirm the deploy or, where the environment has a kubeconfig
+/// context, until its cluster shows the deploy (objects present or gone, live weights equal to
+/// the files, v1 pods ready on the pinned digest). A step interrupted by Ctrl-C, a crash or a
 /// reboot is finished first, without applying any edit twice.
 ///
 /// Examples:
 ///   canary next                     # the only release in flight
 ///   canary next my-service --dry-run
 ///   canary next my-service --yes --commit   # in a pipeline
+///   canary next my-service --timeout 30m    # a slow GitOps sync
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -40,6 +46,33 @@ pub struct Args {
     /// Never commit the step's files
     #[arg(long)]
     pub no_commit: bool,
+    /// How long a deploy step waits for the cluster to show the deploy (90s, 10m, 1h)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = cluster::parse_duration)]
+    pub timeout: Duration,
+    /// Do not check deploys against the cluster: the operator confirms them, and the journal
+    /// records them as confirmed without verification
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// How `next` checks a step against the cluster, where an environment has a context.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    /// `false` with `--no-verify`: the operator's word is taken instead.
+    pub verify: bool,
+    pub wait: Wait,
+}
+
+impl Default for Checks {
+    fn default() -> Checks {
+        Checks {
+            verify: true,
+            wait: Wait {
+                timeout: Duration::from_secs(600),
+                poll: Duration::from_secs(2),
+            },
+        }
+    }
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
@@ -71,7 +104,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         prompt: prompt.as_mut(),
         commit,
     };
-    let release = take_step(&mut runner, &locked.release)?;
+    let checks = Checks {
+        verify: !args.no_verify,
+        wait: Wait {
+            timeout: args.timeout,
+            ..Checks::default().wait
+        },
+    };
+    let release = take_step(&mut runner, &locked.release, &checks)?;
     super::print_next(&release);
     Ok(())
 }
@@ -88,7 +128,11 @@ fn finished(globals: &Globals, service: Option<&str>) -> anyhow::Result<Option<R
 }
 
 /// One step: the interrupted one if there is one, else the next of the plan.
-pub fn take_step(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
+pub fn take_step(
+    runner: &mut Runner,
+    release: &Release,
+    checks: &Checks,
+) -> anyhow::Result<Release> {
     if release.in_progress.is_some() {
         return runner.resume(release);
     }
@@ -104,7 +148,9 @@ pub fn take_step(runner: &mut Runner, release: &Release) -> anyhow::Result<Relea
             );
             Ok(release.clone())
         }
-        NextStep::Pending { env, after } => deploy(runner, release, env, after, release.phase),
+        NextStep::Pending { env, after } => {
+            deploy(runner, release, env, after, release.phase, checks)
+        }
         NextStep::Planned(phase, step) => {
             output::status("Step", format!("{phase}: {}", describe_step(&shape, step)));
             match step {
@@ -117,8 +163,8 @@ pub fn take_step(runner: &mut Runner, release: &Release) -> anyhow::Result<Relea
                     },
                     Vec::new(),
                 ),
-                Step::Deploy { env, after } => deploy(runner, release, env, after, phase),
-                Step::CheckV1Image => check_v1_image(runner, release),
+                Step::Deploy { env, after } => deploy(runner, release, env, after, phase, checks),
+                Step::CheckV1Image => check_v1_image(runner, release, checks),
                 Step::DeployV2 { env } => ask(
                     runner,
                     release,
@@ -170,23 +216,60 @@ fn deploy(
     env: usize,
     after: Edit,
     phase: Phase,
+    checks: &Checks,
 ) -> anyhow::Result<Release> {
-    let name = &release.config.environments[env].name;
-    let last = env == release.config.environments.len() - 1;
+    let config = &release.config;
+    let name = &config.environments[env].name;
+    let last = env == config.environments.len() - 1;
     if matches!(phase, Phase::Cleanup1 | Phase::Cleanup2 | Phase::Cleanup3) && last {
         output::note(format!(
             "deleted resources are not removed from {name} by themselves: sync with Argo CD's \
              Prune option, or delete web-v1's Deployment and the removed patches by hand"
         ));
     }
-    ask(
-        runner,
+    let what = after.describe(&config.shape());
+    let event = |detail: serde_json::Value| {
+        let mut base = json!({ "env": name, "after": after });
+        base.as_object_mut()
+            .expect("an object")
+            .extend(detail.as_object().cloned().unwrap_or_default());
+        NewEvent::new("deploy-confirmed", base)
+    };
+    let Some(target) = Target::of(config, env) else {
+        return ask(
+            runner,
+            release,
+            &format!("Push and deploy to {name} ({what}). Is it deployed to {name}?"),
+            event(json!({})),
+        );
+    };
+    if !checks.verify {
+        return ask(
+            runner,
+            release,
+            &format!("Push and deploy to {name} ({what}). Is it deployed to {name}?"),
+            event(json!({ "verified": false, "context": target.context,
+                          "note": "confirmed without verification (--no-verify)" })),
+        );
+    }
+    output::status(
+        "Deploy",
+        format!("push and deploy to {name} ({what}); canary checks the cluster"),
+    );
+    let expected = Expected::read(config, &Repo::open(&config.repo)?, env)?;
+    let session = Session::connect(&target)?;
+    let warnings = cluster::wait_until_matching(&session, &expected, checks.wait)?;
+    for warning in &warnings {
+        println!("{:>12} {warning}", "");
+    }
+    output::status(
+        "Verified",
+        format!("{name} (context {}) shows the deploy", target.context),
+    );
+    runner.confirm(
         release,
-        &format!(
-            "Push and deploy to {name} ({}). Is it deployed to {name}?",
-            after.describe(&release.config.shape())
-        ),
-        NewEvent::new("deploy-confirmed", json!({ "env": name, "after": after })),
+        Action::Complete { changed: true },
+        event(json!({ "verified": true, "context": target.context })),
     )
 }
 
@@ -204,9 +287,73 @@ fn ask(
 }
 
 /// The seed's "ensure that the v1 version is running the correct image; if not, perform one
-/// final update" before any traffic moves to v1.
-fn check_v1_image(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
-    let pinned = &release.config.v1_image;
+/// final update" before any traffic moves to v1. Environments with a context are read; the
+/// operator answers for the others.
+fn check_v1_image(
+    runner: &mut Runner,
+    release: &Release,
+    checks: &Checks,
+) -> anyhow::Result<Release> {
+    let config = &release.config;
+    let pinned = &config.v1_image;
+    // With --no-verify the operator answers for every environment.
+    let targets: Vec<(usize, Target)> = if checks.verify {
+        (0..config.environments.len())
+            .filter_map(|env| Some((env, Target::of(config, env)?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !targets.is_empty() {
+        let repo = Repo::open(&config.repo)?;
+        let mut findings = Vec::new();
+        for (env, target) in &targets {
+            let expected = Expected::read(config, &repo, *env)?;
+            let session = Session::connect(target)?;
+            findings.extend(cluster::compare_v1(
+                &expected,
+                &session.snapshot(&expected)?,
+            ));
+        }
+        if !findings.is_empty() {
+            for finding in &findings {
+                println!("{:>12} {finding}", "");
+            }
+            let choices = [
+                "stop here; the release stays where it is",
+                "pin web-v1 to another image (one final image update)",
+            ];
+            if runner
+                .prompt
+                .select("web-v1 does not run the pinned image. What now?", &choices)?
+                == 0
+            {
+                return Err(Error::Declined(format!(
+                    "web-v1 does not run {pinned}; deploy it, or run `canary next {}` on a \
+                     terminal to pin another image",
+                    config.service
+                ))
+                .into());
+            }
+            return repin(runner, release);
+        }
+        let checked: Vec<&str> = targets.iter().map(|(_, t)| t.env.as_str()).collect();
+        output::status(
+            "Verified",
+            format!("web-v1 runs {pinned} in {}", checked.join(", ")),
+        );
+        if targets.len() == config.environments.len() {
+            return runner.confirm(
+                release,
+                Action::Complete { changed: true },
+                NewEvent::new(
+                    "step-done",
+                    json!({ "step": "v1 image checked", "image": pinned.to_string(),
+                            "verified": checked }),
+                ),
+            );
+        }
+    }
     let choices = [
         format!("yes, web-v1 runs {pinned}"),
         "no, pin web-v1 to another image".to_string(),
@@ -225,6 +372,12 @@ fn check_v1_image(runner: &mut Runner, release: &Release) -> anyhow::Result<Rele
             ),
         );
     }
+    repin(runner, release)
+}
+
+/// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
+fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
+    let pinned = &release.config.v1_image;
     let image: Image = runner
         .prompt
         .input(
@@ -330,6 +483,7 @@ mod tests {
                 .map(|name| Environment {
                     name: name.into(),
                     hosts: vec![format!("{name}.example.com")],
+                    context: None,
                 })
                 .to_vec(),
             schedule: vec![50, 100],
@@ -352,7 +506,7 @@ mod tests {
                 prompt,
                 commit: Commit::Ask,
             };
-            let result = take_step(&mut runner, &self.release);
+            let result = take_step(&mut runner, &self.release, &Checks::default());
             if let Ok(release) = &result {
                 self.release = release.clone();
             }

@@ -45,6 +45,10 @@ pub struct Args {
     /// A public host of an environment (repeatable)
     #[arg(long = "host", value_name = "ENV=HOST")]
     pub hosts: Vec<String>,
+    /// The kubeconfig context of an environment's cluster (repeatable); deploys to it are then
+    /// checked against the cluster
+    #[arg(long = "context", value_name = "ENV=CONTEXT")]
+    pub contexts: Vec<String>,
     /// Production's v2 weights during the ramp, ending at 100
     #[arg(long, value_name = "LIST", default_value = "1,5,10,25,50,100")]
     pub steps: String,
@@ -153,7 +157,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         })?,
     };
     check_label("namespace", &namespace, 63)?;
-    let environments = environments(&args.envs, &args.hosts, prompt)?;
+    let environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
     Ok(ReleaseConfig {
         service,
         repo: repo.root().to_path_buf(),
@@ -167,6 +171,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
 fn environments(
     names: &[String],
     hosts: &[String],
+    contexts: &[String],
     prompt: &mut dyn Prompt,
 ) -> anyhow::Result<Vec<Environment>> {
     let names: Vec<String> = if names.is_empty() {
@@ -183,26 +188,23 @@ fn environments(
         envs.push(Environment {
             name,
             hosts: Vec::new(),
+            context: None,
         });
     }
     for pair in hosts {
-        let (env, host) = pair
-            .split_once('=')
-            .ok_or_else(|| bad_input(format!("--host {pair:?} is not ENV=HOST")))?;
+        let (env, host) = env_pair(&mut envs, "--host", "HOST", pair)?;
         check_host(host)?;
-        let known = envs
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let env = envs.iter_mut().find(|e| e.name == env).ok_or_else(|| {
-            bad_input(format!(
-                "--host {pair:?} names environment {env:?}, which is not one of {known}"
-            ))
-        })?;
         if !env.hosts.iter().any(|h| h == host) {
             env.hosts.push(host.to_string());
         }
+    }
+    for pair in contexts {
+        let (env, context) = env_pair(&mut envs, "--context", "CONTEXT", pair)?;
+        release::check_context(context)?;
+        if env.context.as_deref().is_some_and(|c| c != context) {
+            return Err(bad_input(format!("--context gives {} two contexts", env.name)).into());
+        }
+        env.context = Some(context.to_string());
     }
     for env in &mut envs {
         if env.hosts.is_empty() {
@@ -215,4 +217,27 @@ fn environments(
         }
     }
     Ok(envs)
+}
+
+/// Split an `ENV=VALUE` flag and find its environment.
+fn env_pair<'a, 'e>(
+    envs: &'e mut [Environment],
+    flag: &str,
+    what: &str,
+    pair: &'a str,
+) -> Result<(&'e mut Environment, &'a str), Error> {
+    let (name, value) = pair
+        .split_once('=')
+        .ok_or_else(|| bad_input(format!("{flag} {pair:?} is not ENV={what}")))?;
+    let known = envs
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let env = envs.iter_mut().find(|e| e.name == name).ok_or_else(|| {
+        bad_input(format!(
+            "{flag} {pair:?} names environment {name:?}, which is not one of {known}"
+        ))
+    })?;
+    Ok((env, value))
 }

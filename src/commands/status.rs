@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::cli::Globals;
+use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits::virtual_service_patch;
 use console::style;
 
@@ -13,11 +14,12 @@ use crate::workflow::{NextStep, Phase, plan};
 use crate::yaml;
 
 /// Show a release's phase, its next step, and each environment's v2 weight as the repository
-/// files say it.
+/// files say it; with --live, also as each cluster (with a kubeconfig context) has it.
 ///
 /// Examples:
 ///   canary status
 ///   canary status my-service --json
+///   canary status my-service --live
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -26,6 +28,9 @@ pub struct Args {
     /// Print a JSON object for scripts
     #[arg(long)]
     pub json: bool,
+    /// Read each environment's live VirtualService weights from its cluster too
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +54,10 @@ pub struct EnvStatus {
     pub name: String,
     /// null before the environment has a VirtualService patch.
     pub v2_weight: Option<u8>,
+    /// With --live, for an environment with a context: v2's weight in the live VirtualService
+    /// (null when it routes to no subset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_v2_weight: Option<Option<u8>>,
 }
 
 pub fn status_of(release: &Release) -> Status {
@@ -73,6 +82,7 @@ pub fn status_of(release: &Release) -> Status {
             .map(|e| EnvStatus {
                 name: e.name.clone(),
                 v2_weight: weight(&e.name),
+                live_v2_weight: None,
             })
             .collect(),
         next: super::next_command(release),
@@ -99,13 +109,31 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             Err(err) => journal.releases(true)?.pop().ok_or(err)?,
         },
     };
-    let status = status_of(&release);
+    let mut status = status_of(&release);
+    if args.live {
+        read_live(&release, &mut status)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
     }
     let last = journal.last_event(release.id)?;
     print!("{}", render(&status, last.as_ref(), output::width()));
+    Ok(())
+}
+
+/// Each environment's live v2 weight, where it has a kubeconfig context.
+fn read_live(release: &Release, status: &mut Status) -> anyhow::Result<()> {
+    let config = &release.config;
+    let repo = Repo::open(&config.repo)?;
+    for (env, env_status) in status.environments.iter_mut().enumerate() {
+        let Some(target) = Target::of(config, env) else {
+            continue;
+        };
+        let expected = Expected::read(config, &repo, env)?;
+        let spec = Session::connect(&target)?.virtual_service(&expected.virtual_service_name)?;
+        env_status.live_v2_weight = Some(v2_weight(&live_weights(&spec)));
+    }
     Ok(())
 }
 
@@ -157,7 +185,17 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
             ),
             None => style("no canary route").dim().to_string(),
         };
-        out.push_str(&format!("  {:<name_width$}  {split}\n", env.name));
+        let live = match env.live_v2_weight {
+            Some(live) if live != env.v2_weight => match live {
+                Some(v2) => format!(
+                    "  {}",
+                    style(format!("live: v2 {v2}%, not the file's")).yellow()
+                ),
+                None => format!("  {}", style("live: no canary route").yellow()),
+            },
+            _ => String::new(),
+        };
+        out.push_str(&format!("  {:<name_width$}  {split}{live}\n", env.name));
     }
     out.push('\n');
     let field = |label: &str, value: &str| output::fit(&format!("  {label:<10}  {value}"), width);

@@ -1,20 +1,33 @@
-//! `canary weight`: set one environment's v2 weight by hand.
+//! `canary weight`: set one environment's v2 weight by hand, in its patch file or, with
+//! `--live`, on the live VirtualService for a short while.
 
 use serde_json::json;
 
 use super::OutOfBand;
 use crate::cli::Globals;
+use crate::cluster::{Expected, Session, Target, describe_weights};
 use crate::edits::Job;
-use crate::journal::NewEvent;
-use crate::workflow::Action;
+use crate::error::{Error, bad_input};
+use crate::journal::{NewEvent, Release, Update};
+use crate::output;
+use crate::prompt::{self, Prompt};
+use crate::repo::Repo;
+use crate::runner::refused;
+use crate::workflow::{Action, plan};
 
 /// Set ENV's v2 weight (v1 gets the rest) in its VirtualService patch file.
 ///
 /// Allowed for staging (every environment but the last) during deploy-v2 and ramp, to test v2,
 /// and for production during ramp. The deploy of that environment follows as the next step.
 ///
-/// Example:
+/// With --live, the live VirtualService in ENV's cluster is patched instead (the seed's
+/// short-term edit): an RFC 6902 JSON Patch that first tests the current weights, so that a
+/// concurrent change makes it fail whole. The file keeps its weights, and a GitOps sync with
+/// self-heal puts them back.
+///
+/// Examples:
 ///   canary weight my-service staging 50
+///   canary weight my-service production 30 --live
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -25,6 +38,9 @@ pub struct Args {
     /// v2's share of the traffic, a whole number from 0 to 100
     #[arg(value_parser = clap::value_parser!(u8).range(0..=100), allow_negative_numbers = true)]
     pub percent: u8,
+    /// Patch the live VirtualService in the environment's cluster, not the file
+    #[arg(long)]
+    pub live: bool,
     /// Answer yes to every question
     #[arg(long)]
     pub yes: bool,
@@ -32,6 +48,25 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let percent = args.percent;
+    if args.live {
+        let mut prompt = prompt::for_process(args.yes);
+        let mut locked = super::lock_release(globals, Some(&args.service))?;
+        super::refuse_if_interrupted(&locked.release)?;
+        let env = locked.release.config.env_index(&args.env)?;
+        let action = Action::SetWeight {
+            env,
+            percent,
+            changed: false,
+        };
+        return live(
+            &mut locked.journal,
+            prompt.as_mut(),
+            &locked.release,
+            env,
+            percent,
+            action,
+        );
+    }
     super::write_out_of_band(globals, &args.service, args.yes, |release| {
         let env = release.config.env_index(&args.env)?;
         Ok(OutOfBand {
@@ -48,4 +83,73 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             ),
         })
     })
+}
+
+/// Patch the live weights; the release stays where it is, the journal records the change.
+fn live(
+    journal: &mut crate::journal::Journal,
+    prompt: &mut dyn Prompt,
+    release: &Release,
+    env: usize,
+    percent: u8,
+    action: Action,
+) -> anyhow::Result<()> {
+    let config = &release.config;
+    let name = &config.environments[env].name;
+    // A live edit is allowed exactly when a file edit would be.
+    let shape = config.shape();
+    release
+        .position
+        .apply(&shape, &plan(&shape), action)
+        .map_err(|r| refused(r, &config.service))?;
+    let target = Target::of(config, env).ok_or_else(|| {
+        bad_input(format!(
+            "{name} has no kubeconfig context, so canary cannot reach its cluster; `canary \
+             context {} {name} CONTEXT` sets one",
+            config.service
+        ))
+    })?;
+    let expected = Expected::read(config, &Repo::open(&config.repo)?, env)?;
+    let Some(file) = &expected.virtual_service else {
+        return Err(bad_input(format!(
+            "{name} has no VirtualService patch yet, so its route has no subsets to weigh"
+        ))
+        .into());
+    };
+    let vs = &expected.virtual_service_name;
+    if !prompt.confirm(&format!(
+        "Patch the live VirtualService {vs} in {name} (context {}) to send {percent}% to v2?",
+        target.context
+    ))? {
+        return Err(Error::Declined("declined; nothing was changed".into()).into());
+    }
+    let session = Session::connect(&target)?;
+    let before = session.patch_weights(vs, &[("v1", 100 - percent), ("v2", percent)])?;
+    journal.record(
+        release,
+        Update {
+            events: vec![NewEvent::new(
+                "live-weight-changed",
+                json!({ "env": name, "context": target.context, "virtual_service": vs,
+                        "v2_weight": percent, "before": before }),
+            )],
+            ..Update::default()
+        },
+    )?;
+    output::status(
+        "Patched",
+        format!(
+            "the live VirtualService {vs} in {name}: was {}, now v1 {}%, v2 {percent}%",
+            describe_weights(&before),
+            100 - percent
+        ),
+    );
+    output::note(format!(
+        "{} still says {}: a GitOps sync with self-heal puts that back; to keep {percent}%, \
+         `canary weight {} {name} {percent}` changes the file too",
+        file.path,
+        describe_weights(&file.weights),
+        config.service
+    ));
+    Ok(())
 }

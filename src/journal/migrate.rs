@@ -6,10 +6,16 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::JournalError;
 
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_journal.sql",
-    include_str!("../../migrations/0001_journal.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_journal.sql",
+        include_str!("../../migrations/0001_journal.sql"),
+    ),
+    (
+        "0002_cluster_events.sql",
+        include_str!("../../migrations/0002_cluster_events.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub fn latest() -> u32 {
@@ -83,6 +89,56 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 3);
+    }
+
+    #[test]
+    fn version_2_widens_the_event_kinds_and_keeps_every_row() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO releases VALUES (1, 's', '{}', '{}', 'ramp', NULL, 't', 't', NULL);
+             INSERT INTO events VALUES (7, 1, 't', 'a', 'opened', 'deploy-v1', '{}');
+             INSERT INTO events VALUES (9, 1, 't', 'a', 'files-written', 'deploy-v1', '{}');
+             INSERT INTO written_files VALUES (1, 'gap/gap.yaml', 'abc', 9);",
+        )
+        .unwrap();
+        let live =
+            "INSERT INTO events VALUES (10, 1, 't', 'a', 'live-weight-changed', 'ramp', '{}')";
+        assert!(
+            conn.execute_batch(live).is_err(),
+            "version 1 accepts any kind"
+        );
+        migrate(&mut conn, MIGRATIONS).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        conn.execute_batch(live).unwrap();
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, [7, 9, 10]);
+        let written: (String, i64) = conn
+            .query_row("SELECT path, event_id FROM written_files", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(written, ("gap/gap.yaml".to_string(), 9));
+        let broken: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+        assert!(
+            conn.execute_batch(
+                "INSERT INTO events VALUES (11, 1, 't', 'a', 'bogus', 'ramp', '{}')"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ fn config(service: &str) -> ReleaseConfig {
         environments: vec![Environment {
             name: "production".into(),
             hosts: vec!["a.example".into()],
+            context: None,
         }],
         schedule: vec![100],
         v1_image: Image {

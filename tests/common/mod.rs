@@ -11,6 +11,8 @@
 //! ```
 #![allow(dead_code)] // each test crate uses a different subset of these helpers
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -176,6 +178,8 @@ impl Sandbox {
             "CANARY_FAILPOINT",
             "CANARY_JOURNAL",
             "CANARY_OPERATOR",
+            // Never the developer's clusters: a test that wants one writes its own kubeconfig.
+            "KUBECONFIG",
             "GIT_DIR",
             "GIT_WORK_TREE",
             "GIT_INDEX_FILE",

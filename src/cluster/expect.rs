@@ -1,0 +1,190 @@
+//! What the repository files say one environment's cluster should hold once they are synced,
+//! and the names under which a gap sync creates the objects.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::edits::{
+    DESTINATION_RULE, DESTINATION_RULE_ALT, GAP_YAML, SERVICE_PATCH, virtual_service_patch,
+};
+use crate::error::bad_input;
+use crate::finding::line_of;
+use crate::release::{ReleaseConfig, WEB_V1};
+use crate::repo::Repo;
+use crate::yaml;
+
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub env: String,
+    /// The Service and the web Deployment: `SERVICE-web`.
+    pub web: String,
+    /// The v1 Deployment: `SERVICE-web-v1`.
+    pub web_v1: String,
+    pub service: String,
+    /// web-v1 as gap.yaml declares it; `None` once it is removed (or before it is added).
+    pub v1: Option<V1>,
+    /// The DestinationRule's name: from its file, else the one canary gives it.
+    pub destination_rule_name: String,
+    pub destination_rule: Option<DestinationRuleFile>,
+    /// The VirtualService's name: from the environment's patch, else the one gap gives it.
+    pub virtual_service_name: String,
+    pub virtual_service: Option<VirtualServiceFile>,
+    /// The Service patch's line that names `canary: enabled`, when the patch exists.
+    pub service_patch: Option<Option<usize>>,
+    /// Canary's own labels that the patched selector adds.
+    pub application_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct V1 {
+    /// The `sha256:` digest gap.yaml pins web-v1 to, and the line of its `tag:`.
+    pub digest: String,
+    pub digest_line: Option<usize>,
+    pub line: Option<usize>,
+    /// gap.yaml gives web-v1 an authorizationPolicy (the ingress may reach it).
+    pub authorization_line: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DestinationRuleFile {
+    pub path: String,
+    pub host: Option<String>,
+    /// `(name, labels)` of each subset.
+    pub subsets: Vec<(String, BTreeMap<String, String>)>,
+    pub line: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VirtualServiceFile {
+    pub path: String,
+    pub weights: Vec<(String, i64)>,
+    /// The line of the v2 destination's weight, where a reader looks first.
+    pub line: Option<usize>,
+}
+
+impl Expected {
+    /// Read the files of one environment as they stand in the work tree.
+    pub fn read(config: &ReleaseConfig, repo: &Repo, env: usize) -> anyhow::Result<Expected> {
+        let env_name = config.environments[env].name.clone();
+        let gap = repo
+            .read(GAP_YAML)?
+            .ok_or_else(|| bad_input(format!("{GAP_YAML} is missing")))?;
+        let v1 = yaml::deployment_value(&gap, WEB_V1)
+            .map_err(|e| bad_input(format!("{GAP_YAML}: {e}")))?
+            .map(|web_v1| {
+                let digest = web_v1["image"]["tag"]
+                    .as_str()
+                    .map_or_else(|| config.v1_image.digest.clone(), str::to_string);
+                V1 {
+                    digest_line: line_of(&gap, &digest),
+                    digest,
+                    line: line_of(&gap, &format!("{WEB_V1}:")),
+                    authorization_line: web_v1.get("authorizationPolicy").and_then(|_| {
+                        line_of_after(&gap, &format!("{WEB_V1}:"), "authorizationPolicy")
+                    }),
+                }
+            });
+
+        let mut destination_rule = None;
+        for path in [DESTINATION_RULE, DESTINATION_RULE_ALT] {
+            if let Some(text) = repo.read(path)? {
+                destination_rule = Some((path, text));
+                break;
+            }
+        }
+        let (destination_rule_name, destination_rule) = match destination_rule {
+            None => (config.destination_rule_name(), None),
+            Some((path, text)) => {
+                let doc = document(path, &text, "DestinationRule")?;
+                let subsets = doc["spec"]["subsets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| {
+                        (
+                            s["name"].as_str().unwrap_or_default().to_string(),
+                            string_map(&s["labels"]),
+                        )
+                    })
+                    .collect();
+                (
+                    name_of(&doc).unwrap_or_else(|| config.destination_rule_name()),
+                    Some(DestinationRuleFile {
+                        path: path.to_string(),
+                        host: doc["spec"]["host"].as_str().map(str::to_string),
+                        subsets,
+                        line: line_of(&text, "subsets:"),
+                    }),
+                )
+            }
+        };
+
+        let path = virtual_service_patch(&env_name);
+        let (virtual_service_name, virtual_service) = match repo.read(&path)? {
+            None => (config.virtual_service_name(), None),
+            Some(text) => {
+                let doc = document(&path, &text, "VirtualService")?;
+                let weights =
+                    yaml::route_weights(&text).map_err(|e| bad_input(format!("{path}: {e}")))?;
+                (
+                    name_of(&doc).unwrap_or_else(|| config.virtual_service_name()),
+                    Some(VirtualServiceFile {
+                        line: line_of_after(&text, "subset: v2", "weight:"),
+                        path,
+                        weights,
+                    }),
+                )
+            }
+        };
+
+        let service_patch = repo
+            .read(SERVICE_PATCH)?
+            .map(|text| line_of(&text, "canary:"));
+        Ok(Expected {
+            env: env_name,
+            web: config.service_name(),
+            web_v1: format!("{}-{WEB_V1}", config.service),
+            service: config.service_name(),
+            v1,
+            destination_rule_name,
+            destination_rule,
+            virtual_service_name,
+            virtual_service,
+            service_patch,
+            application_name: config.service.clone(),
+        })
+    }
+}
+
+/// The first document of this kind in a file.
+fn document(path: &str, text: &str, kind: &str) -> anyhow::Result<Value> {
+    yaml::parse_all(text)
+        .map_err(|e| bad_input(format!("{path}: {e}")))?
+        .into_iter()
+        .find(|doc| doc["kind"] == kind)
+        .ok_or_else(|| bad_input(format!("{path} holds no {kind}")).into())
+}
+
+fn name_of(doc: &Value) -> Option<String> {
+    doc["metadata"]["name"].as_str().map(str::to_string)
+}
+
+/// A YAML mapping of strings, as labels and selectors are.
+pub fn string_map(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
+/// The line of the first `needle` at or after the first line holding `anchor`.
+fn line_of_after(text: &str, anchor: &str, needle: &str) -> Option<usize> {
+    let start = line_of(text, anchor)?;
+    text.lines()
+        .skip(start - 1)
+        .position(|l| l.contains(needle))
+        .map(|i| start + i)
+}

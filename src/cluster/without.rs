@@ -1,0 +1,37 @@
+//! A build without the `cluster` feature: a session never connects, and says why.
+
+use std::convert::Infallible;
+
+use serde_json::Value;
+
+use super::{ClusterError, Expected, Problem, Snapshot, Target};
+
+pub struct Session {
+    never: Infallible,
+}
+
+impl Session {
+    pub fn connect(target: &Target) -> Result<Session, ClusterError> {
+        Err(target.error(Problem::NotCompiled))
+    }
+
+    pub fn target(&self) -> &Target {
+        match self.never {}
+    }
+
+    pub fn snapshot(&self, _: &Expected) -> Result<Snapshot, ClusterError> {
+        match self.never {}
+    }
+
+    pub fn virtual_service(&self, _: &str) -> Result<Value, ClusterError> {
+        match self.never {}
+    }
+
+    pub fn patch_weights(
+        &self,
+        _: &str,
+        _: &[(&str, u8)],
+    ) -> Result<Vec<(String, i64)>, ClusterError> {
+        match self.never {}
+    }
+}

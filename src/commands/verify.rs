@@ -1,0 +1,136 @@
+//! `canary verify`: read each environment's cluster and report where it differs from the
+//! repository files.
+
+use crate::cli::Globals;
+use crate::cluster::{self, Expected, Session, Target};
+use crate::error::{Error, bad_input};
+use crate::finding::Finding;
+use crate::output;
+use crate::release::ReleaseConfig;
+use crate::repo::Repo;
+
+/// Read the cluster of every environment that has a kubeconfig context (or only ENV) and
+/// report each difference from the repository files: the web and web-v1 Deployments and
+/// their ready replicas, the image digest the v1 pods run against the pinned one, the live
+/// VirtualService weights against the patch file, the DestinationRule and its subsets, the
+/// Service selector and web-v1's AuthorizationPolicy.
+///
+/// Exit 0 when the clusters match the repository, 1 when they do not (or cannot be read).
+///
+/// Examples:
+///   canary verify my-service
+///   canary verify my-service --env production --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The service; may be left out when exactly one release is in flight
+    pub service: Option<String>,
+    /// Only this environment
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Print the findings as a JSON array for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let journal = super::read_journal(globals)?
+        .ok_or_else(|| bad_input("no release is in flight; `canary start SERVICE` opens one"))?;
+    let release = super::find_release(&journal, args.service.as_deref())?;
+    let config = &release.config;
+    let targets = targets(config, args.env.as_deref())?;
+    let repo = Repo::open(&config.repo)?;
+    let mut findings = Vec::new();
+    for (env, target) in targets {
+        let Some(target) = target else {
+            if !args.json {
+                output::note(format!(
+                    "{} has no kubeconfig context and was not checked",
+                    config.environments[env].name
+                ));
+            }
+            continue;
+        };
+        let env_findings = verify_env(config, &repo, env, &target)?;
+        if !args.json {
+            report(&target, &env_findings);
+        }
+        findings.extend(env_findings);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    }
+    let errors = findings.iter().filter(|f| f.is_error()).count();
+    if errors > 0 {
+        return Err(Error::Mismatch(format!(
+            "the cluster differs from the repository ({errors} error{})",
+            if errors == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The findings of one environment's cluster against its files.
+pub fn verify_env(
+    config: &ReleaseConfig,
+    repo: &Repo,
+    env: usize,
+    target: &Target,
+) -> anyhow::Result<Vec<Finding>> {
+    let expected = Expected::read(config, repo, env)?;
+    let session = Session::connect(target)?;
+    Ok(cluster::compare(&expected, &session.snapshot(&expected)?))
+}
+
+/// The environments to verify, each with its cluster (`None`: no context, not checked).
+fn targets(
+    config: &ReleaseConfig,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<(usize, Option<Target>)>> {
+    let service = &config.service;
+    if let Some(name) = only {
+        let env = config.env_index(name)?;
+        let target = Target::of(config, env).ok_or_else(|| {
+            bad_input(format!(
+                "{name} has no kubeconfig context; `canary context {service} {name} CONTEXT` \
+                 sets one"
+            ))
+        })?;
+        return Ok(vec![(env, Some(target))]);
+    }
+    let all: Vec<_> = (0..config.environments.len())
+        .map(|env| (env, Target::of(config, env)))
+        .collect();
+    if all.iter().all(|(_, t)| t.is_none()) {
+        return Err(bad_input(format!(
+            "no environment of {service} has a kubeconfig context; `canary context {service} ENV \
+             CONTEXT` sets one"
+        ))
+        .into());
+    }
+    Ok(all)
+}
+
+fn report(target: &Target, findings: &[Finding]) {
+    if findings.iter().any(Finding::is_error) {
+        output::status(
+            "Differs",
+            format!(
+                "{} (context {}, namespace {})",
+                target.env, target.context, target.namespace
+            ),
+        );
+    } else {
+        output::status(
+            "Verified",
+            format!(
+                "{} (context {}, namespace {}) matches the repository",
+                target.env, target.context, target.namespace
+            ),
+        );
+    }
+    for finding in findings {
+        println!("  {finding}");
+    }
+}

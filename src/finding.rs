@@ -1,0 +1,108 @@
+//! A finding: one way in which what canary reads differs from what it expects, with a stable
+//! code for scripts, a severity, the file and line it concerns, and a one-line message.
+
+use std::fmt;
+
+use console::style;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The state is wrong: a deploy waits until it is gone, a check exits 1.
+    Error,
+    /// Worth a look, but not proof that anything is wrong.
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// The environment whose cluster was read, for findings about a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// The repository file the finding is about (relative path), if any.
+    pub file: Option<String>,
+    /// 1-based line in `file`.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Finding {
+        Finding {
+            code,
+            severity: Severity::Error,
+            env: None,
+            file: None,
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::error(code, message)
+        }
+    }
+
+    /// The place in the repository the finding is about.
+    pub fn at(mut self, file: &str, line: Option<usize>) -> Finding {
+        self.file = Some(file.to_string());
+        self.line = line;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// `error[code] env: file:line: message`, as compilers and linters print theirs.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Error => style(format!("error[{}]", self.code)).red().bold(),
+            Severity::Warning => style(format!("warning[{}]", self.code)).yellow().bold(),
+        };
+        write!(f, "{label}")?;
+        if let Some(env) = &self.env {
+            write!(f, " {env}:")?;
+        }
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, " {file}:{line}:")?,
+            (Some(file), None) => write!(f, " {file}:")?,
+            _ => {}
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// The 1-based number of the first line of `text` that contains `needle`.
+pub fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_reads_like_a_compiler_message() {
+        console::set_colors_enabled(false);
+        let finding = Finding::error("live-weights-differ", "v2 has 30% live, 0% in the file")
+            .at("gap/staging/vs.yaml", Some(16));
+        let finding = Finding {
+            env: Some("staging".into()),
+            ..finding
+        };
+        assert_eq!(
+            finding.to_string(),
+            "error[live-weights-differ] staging: gap/staging/vs.yaml:16: v2 has 30% live, 0% in \
+             the file"
+        );
+        assert_eq!(line_of("a\nb: x\nc\n", "b:"), Some(2));
+    }
+}

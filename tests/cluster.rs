@@ -1,0 +1,558 @@
+//! The cluster with the real binary: `canary verify`, deploy steps checked against the
+//! cluster, `canary weight --live` and the errors of a cluster that cannot be read, against
+//! fake API servers (one per environment) that the tests start and reach through kubeconfig
+//! files they write, as KUBECONFIG with two files.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use common::cluster::{FakeApiServer, TOKEN, kubeconfig, synced_objects};
+use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
+use serde_json::{Value, json};
+
+const STAGING: &str = "kind-staging";
+const PRODUCTION: &str = "kind-production";
+const OTHER_DIGEST: &str =
+    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn pinned_digest() -> &'static str {
+    V1_IMAGE.split_once('@').unwrap().1
+}
+
+fn deployment_path(name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}")
+}
+
+fn virtual_service_path() -> String {
+    format!(
+        "/apis/networking.istio.io/v1beta1/namespaces/{NAMESPACE}/virtualservices/{SERVICE}--web"
+    )
+}
+
+fn pod_path() -> String {
+    format!("/api/v1/namespaces/{NAMESPACE}/pods/{SERVICE}-web-v1-5d8f7-abcde")
+}
+
+/// A release whose two environments each have a cluster.
+struct Release {
+    sandbox: Sandbox,
+    staging: FakeApiServer,
+    production: FakeApiServer,
+    kubeconfig: OsString,
+}
+
+impl Release {
+    /// Started with a context for each environment, unless `contexts` is false.
+    fn start(contexts: bool) -> Release {
+        let sandbox = Sandbox::new();
+        let staging = FakeApiServer::start();
+        let production = FakeApiServer::start();
+        let dir = sandbox.home.join(".kube");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("staging.yaml"), dir.join("production.yaml"));
+        std::fs::write(&a, kubeconfig(&[(STAGING, &staging.url)], TOKEN)).unwrap();
+        std::fs::write(&b, kubeconfig(&[(PRODUCTION, &production.url)], TOKEN)).unwrap();
+        let kubeconfig = std::env::join_paths([a, b]).unwrap();
+        let release = Release {
+            sandbox,
+            staging,
+            production,
+            kubeconfig,
+        };
+        let mut args = release.sandbox.start_args();
+        if contexts {
+            args.extend(
+                [
+                    "--context",
+                    &format!("staging={STAGING}"),
+                    "--context",
+                    &format!("production={PRODUCTION}"),
+                ]
+                .map(String::from),
+            );
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        release.canary(&args).ok();
+        release
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.sandbox.canary_command(args);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    fn canary(&self, args: &[&str]) -> Output {
+        Output::new(args, self.command(args).output().expect("running canary"))
+    }
+
+    fn server(&self, env: &str) -> &FakeApiServer {
+        match env {
+            "staging" => &self.staging,
+            _ => &self.production,
+        }
+    }
+
+    /// What a GitOps sync of the repository as it stands makes of the environment's cluster.
+    fn sync(&self, env: &str) {
+        self.sync_with(env, pinned_digest());
+    }
+
+    fn sync_with(&self, env: &str, v1_digest: &str) {
+        self.server(env).set_objects(&synced_objects(
+            &self.sandbox.repo,
+            env,
+            NAMESPACE,
+            SERVICE,
+            v1_digest,
+        ));
+    }
+
+    fn next(&self) -> Output {
+        self.canary(&["next", SERVICE, "--yes", "--timeout", "5s"])
+    }
+
+    /// Sync both clusters and take steps until the release is in `phase`.
+    fn walk_to(&self, phase: &str) {
+        for _ in 0..common::MAX_STEPS {
+            if self.sandbox.phase() == phase {
+                return;
+            }
+            self.sync("staging");
+            self.sync("production");
+            self.next().ok();
+        }
+        panic!("never reached {phase}");
+    }
+
+    /// The next step, in words, as `status` says it.
+    fn step(&self) -> String {
+        self.sandbox.status()["step"].as_str().unwrap().to_string()
+    }
+
+    fn events(&self, kind: &str) -> Vec<Value> {
+        self.canary(&["log", SERVICE, "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["detail"].clone())
+            .collect()
+    }
+}
+
+#[test]
+fn a_whole_release_walks_with_every_deploy_checked_on_the_cluster() {
+    let release = Release::start(true);
+    release.walk_to("done");
+    // The deploys that follow canary's edits; v2's code is the operator's to confirm.
+    let deploys: Vec<Value> = release
+        .events("deploy-confirmed")
+        .into_iter()
+        .filter(|e| e.get("after").is_some())
+        .collect();
+    assert_eq!(deploys.len(), 21, "{deploys:#?}");
+    for deploy in &deploys {
+        assert_eq!(deploy["verified"], true, "{deploy}");
+        let context = if deploy["env"] == "staging" {
+            STAGING
+        } else {
+            PRODUCTION
+        };
+        assert_eq!(deploy["context"], context, "{deploy}");
+    }
+    let checked = release.events("step-done");
+    assert!(
+        checked.iter().any(|e| e["step"] == "v1 image checked"
+            && e["verified"] == json!(["staging", "production"])),
+        "{checked:#?}"
+    );
+    for server in [&release.staging, &release.production] {
+        assert!(
+            server.requests().iter().all(|r| r.starts_with("GET ")),
+            "a deploy check only reads"
+        );
+    }
+}
+
+#[test]
+fn verify_says_when_the_cluster_matches_and_reports_each_drift_with_its_line() {
+    let release = Release::start(true);
+    release.walk_to("ramp");
+    release.sync("staging");
+    release.sync("production");
+    let out = release.canary(&["verify", SERVICE]).ok();
+    assert!(
+        out.stdout
+            .contains("Verified staging (context kind-staging, namespace relational-data) matches"),
+        "{out}"
+    );
+
+    release.production.edit(&virtual_service_path(), |vs| {
+        vs["spec"]["http"][0]["route"][0]["weight"] = json!(70);
+        vs["spec"]["http"][0]["route"][1]["weight"] = json!(30);
+    });
+    release.production.edit(&pod_path(), |pod| {
+        pod["status"]["containerStatuses"][0]["imageID"] = json!(format!(
+            "docker-pullable://registry.example/my-service@{OTHER_DIGEST}"
+        ));
+    });
+    let out = release.canary(&["verify", SERVICE]);
+    assert_eq!(out.code, 1, "{out}");
+    println!("{out}");
+    assert!(
+        out.stdout.contains(
+            "error[live-weights-differ] production: \
+             gap/production/gap_patch_canary_virtual_service.yaml:20: VirtualService \
+             my-service--web routes v1 70%, v2 30% live, the file v1 100%, v2 0%"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("error[v1-image-mismatch] production: gap/gap.yaml:20: pod"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("the cluster differs from the repository (2 errors)"),
+        "{out}"
+    );
+
+    let out = release.canary(&["verify", SERVICE, "--env", "production", "--json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let findings = out.json();
+    let codes: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["v1-image-mismatch", "live-weights-differ"]);
+    let drift = &findings[1];
+    assert_eq!(drift["severity"], "error");
+    assert_eq!(drift["env"], "production");
+    assert_eq!(
+        drift["file"],
+        "gap/production/gap_patch_canary_virtual_service.yaml"
+    );
+    assert_eq!(drift["line"], 20);
+}
+
+#[test]
+fn a_deploy_step_waits_until_the_cluster_shows_it() {
+    let release = Release::start(true);
+    release.next().ok(); // deploy-v1's edit: web-v1 in gap.yaml
+    release.sync("staging");
+    release
+        .staging
+        .edit(&deployment_path("my-service-web-v1"), |d| {
+            d["status"]["readyReplicas"] = json!(0);
+        });
+    let started = Instant::now();
+    let child = release
+        .command(&["next", SERVICE, "--yes", "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    release.sync("staging"); // the pod is ready now
+    let out = Output::new(&["next"], child.wait_with_output().unwrap()).ok();
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    assert!(
+        out.stdout
+            .contains("Waiting for staging (context kind-staging) to match its files; up to 1m"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("error[deployment-not-ready] staging: gap/gap.yaml:12: Deployment my-service-web-v1 has 0 of 1 replicas ready"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("Verified staging (context kind-staging) shows the deploy"),
+        "{out}"
+    );
+    assert_eq!(release.events("deploy-confirmed")[0]["verified"], true);
+}
+
+#[test]
+fn a_deploy_that_never_shows_times_out_and_records_nothing() {
+    let release = Release::start(true);
+    release.next().ok();
+    release.sync("staging");
+    release.staging.edit(&pod_path(), |pod| {
+        pod["status"]["containerStatuses"][0]["imageID"] =
+            json!(format!("docker-pullable://r/my-service@{OTHER_DIGEST}"));
+    });
+    let before = release.sandbox.snapshot();
+    let out = release.canary(&["next", SERVICE, "--yes", "--timeout", "1s"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "staging (context kind-staging) did not show the deploy within 1s: pod \
+             my-service-web-v1-5d8f7-abcde runs web sha256:1111"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--no-verify"), "{out}");
+    assert_unchanged(
+        &before,
+        &release.sandbox.snapshot(),
+        "a deploy that timed out",
+    );
+}
+
+#[test]
+fn no_verify_takes_the_operators_word_and_the_journal_says_so() {
+    let release = Release::start(true);
+    release.next().ok();
+    release
+        .canary(&["next", SERVICE, "--yes", "--no-verify"])
+        .ok();
+    let deploy = &release.events("deploy-confirmed")[0];
+    assert_eq!(deploy["verified"], false);
+    assert_eq!(
+        deploy["note"],
+        "confirmed without verification (--no-verify)"
+    );
+    assert!(release.staging.requests().is_empty());
+}
+
+#[test]
+fn cleanup_on_production_lists_what_must_be_pruned_and_waits_for_it_to_go() {
+    let release = Release::start(true);
+    release.walk_to("cleanup-1");
+    release.next().ok(); // cleanup-1's edit
+    release.sync("staging");
+    release.next().ok(); // staging prunes by itself
+    let out = release.canary(&["next", SERVICE, "--yes", "--timeout", "1s"]);
+    assert_eq!(out.code, 1, "{out}");
+    for expected in [
+        "Prune option",
+        "error[not-pruned] production: Deployment my-service-web-v1 is still in the cluster, but \
+         gap.yaml no longer has web-v1: prune it (Argo CD's Prune) or `kubectl delete deployment \
+         my-service-web-v1`",
+        "error[not-pruned] production: AuthorizationPolicy my-service-web-v1 of web-v1 is still \
+         in the cluster",
+        "error[service-selector-differs] production: Service my-service-web still selects",
+        "error[live-weights-differ] production: gap/production/gap_patch_canary_virtual_service.yaml:",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected}\n{out}");
+    }
+    release.sync("production");
+    release.next().ok();
+    assert!(
+        release.step().starts_with("cleanup-2"),
+        "{}",
+        release.step()
+    );
+}
+
+#[test]
+fn route_to_v1_first_checks_that_v1_runs_the_pinned_image() {
+    let release = Release::start(true);
+    release.walk_to("route-to-v1");
+    release.sync("staging");
+    release.sync_with("production", OTHER_DIGEST);
+    let before = release.sandbox.snapshot();
+    let out = release.next();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("error[v1-image-mismatch] production: gap/gap.yaml:20: pod my-service-web-v1-5d8f7-abcde runs web sha256:1111"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("web-v1 does not run"), "{out}");
+    assert_unchanged(&before, &release.sandbox.snapshot(), "a wrong v1 image");
+
+    release.sync("production");
+    let out = release.next().ok();
+    assert!(out.stdout.contains("Verified web-v1 runs"), "{out}");
+    assert!(
+        release.step().starts_with("route-to-v1: route 100%"),
+        "{}",
+        release.step()
+    );
+}
+
+#[test]
+fn a_live_weight_patches_the_virtual_service_and_says_the_file_wins_at_the_next_sync() {
+    let release = Release::start(true);
+    release.walk_to("ramp");
+    release.sync("production");
+    let out = release
+        .canary(&["weight", SERVICE, "production", "30", "--live", "--yes"])
+        .ok();
+    assert!(out.stdout.contains("Patched the live VirtualService my-service--web in production: was v1 100%, v2 0%, now v1 70%, v2 30%"), "{out}");
+    assert!(out.stdout.contains("self-heal"), "{out}");
+    let vs = release.production.object(&virtual_service_path()).unwrap();
+    assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 70);
+    assert_eq!(vs["spec"]["http"][0]["route"][1]["weight"], 30);
+    let patch = release
+        .production
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("PATCH "))
+        .count();
+    assert_eq!(patch, 1);
+    let live = release.events("live-weight-changed");
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["v2_weight"], 30);
+    assert_eq!(live[0]["context"], PRODUCTION);
+
+    let status = release
+        .canary(&["status", SERVICE, "--live", "--json"])
+        .ok()
+        .json();
+    assert_eq!(status["environments"][1]["v2_weight"], 0);
+    assert_eq!(status["environments"][1]["live_v2_weight"], 30);
+    let text = release.canary(&["status", SERVICE, "--live"]).ok();
+    assert!(
+        text.stdout.contains("live: v2 30%, not the file's"),
+        "{text}"
+    );
+    let out = release.canary(&["verify", SERVICE, "--env", "production"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("error[live-weights-differ]"), "{out}");
+}
+
+#[test]
+fn a_concurrent_change_fails_the_live_patch_whole() {
+    let release = Release::start(true);
+    release.walk_to("ramp");
+    release.sync("production");
+    release.production.state().race_on_patch = true;
+    let before = release.sandbox.snapshot();
+    let out = release.canary(&["weight", SERVICE, "production", "30", "--live", "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "error: production (context kind-production): changed concurrently: VirtualService \
+             my-service--web changed since canary read it"
+        ),
+        "{out}"
+    );
+    assert_unchanged(&before, &release.sandbox.snapshot(), "a failed live patch");
+    let vs = release.production.object(&virtual_service_path()).unwrap();
+    assert_eq!(
+        vs["spec"]["http"][0]["route"][0]["weight"], 42,
+        "the other change stays"
+    );
+    assert_eq!(vs["spec"]["http"][0]["route"][1]["weight"], 0);
+}
+
+#[test]
+fn live_weights_follow_the_workflow_and_need_a_context() {
+    let release = Release::start(true);
+    let out = release.canary(&["weight", SERVICE, "production", "30", "--live", "--yes"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(release.production.requests().is_empty());
+}
+
+#[test]
+fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
+    let release = Release::start(true);
+    release.walk_to("add-routing");
+    release.sync("staging");
+    let extra = release.sandbox.home.join(".kube/extra.yaml");
+    std::fs::write(
+        &extra,
+        kubeconfig(
+            &[
+                ("gone", "http://127.0.0.1:1"),
+                ("expired", &release.staging.url),
+            ],
+            "an-expired-token",
+        ),
+    )
+    .unwrap();
+    let mut paths: Vec<_> = std::env::split_paths(&release.kubeconfig).collect();
+    paths.push(extra);
+    let release = Release {
+        kubeconfig: std::env::join_paths(paths).unwrap(),
+        ..release
+    };
+    let check = |context: &str, setup: &dyn Fn(), expected: &str| {
+        release
+            .canary(&["context", SERVICE, "staging", context])
+            .ok();
+        setup();
+        let before = release.sandbox.snapshot();
+        for args in [
+            &["verify", SERVICE, "--env", "staging"][..],
+            &["next", SERVICE, "--yes", "--timeout", "5s"],
+        ] {
+            let out = release.canary(args);
+            assert_eq!(out.code, 1, "{out}");
+            assert_eq!(out.stderr.lines().count(), 1, "{out}");
+            assert!(
+                out.stderr
+                    .starts_with(&format!("error: staging (context {context}): {expected}")),
+                "{expected}\n{out}"
+            );
+            assert_unchanged(&before, &release.sandbox.snapshot(), expected);
+        }
+    };
+    // add-routing's edit first, so that `next` is at a deploy step.
+    release.next().ok();
+    check("nope", &|| {}, "no such context in the kubeconfig");
+    check("gone", &|| {}, "the cluster is unreachable");
+    check(
+        "expired",
+        &|| {},
+        "the cluster refused the credentials (expired? log in again)",
+    );
+    check(
+        STAGING,
+        &|| release.staging.state().forbidden = true,
+        "forbidden by the cluster's RBAC",
+    );
+    check(
+        STAGING,
+        &|| {
+            let mut state = release.staging.state();
+            state.forbidden = false;
+            state.istio = false;
+        },
+        "the cluster does not serve DestinationRule (networking.istio.io/v1beta1): are Istio's \
+         CRDs installed?",
+    );
+}
+
+#[test]
+fn a_context_set_on_a_release_in_flight_is_used_from_then_on() {
+    let release = Release::start(false);
+    release.next().ok();
+    let out = release.canary(&["verify", SERVICE]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("`canary context my-service ENV CONTEXT` sets one"),
+        "{out}"
+    );
+    release
+        .canary(&["context", SERVICE, "staging", STAGING])
+        .ok();
+    let set = release.events("context-set");
+    assert_eq!(
+        set,
+        [json!({"env": "staging", "from": null, "to": STAGING})]
+    );
+    release.sync("staging");
+    release.next().ok();
+    assert_eq!(release.events("deploy-confirmed")[0]["context"], STAGING);
+    let out = release.canary(&["verify", SERVICE]).ok();
+    assert!(
+        out.stdout
+            .contains("production has no kubeconfig context and was not checked"),
+        "{out}"
+    );
+}
