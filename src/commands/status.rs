@@ -55,7 +55,7 @@ pub fn status_of(release: &Release) -> Status {
     let config = &release.config;
     let shape = config.shape();
     let plan = plan(&shape);
-    let repo = Repo::open(&config.repo).ok();
+    let repo = Repo::for_reading(&config.repo).ok();
     let weight = |env: &str| -> Option<u8> {
         let text = repo.as_ref()?.read(&virtual_service_patch(env)).ok()??;
         let weights = yaml::route_weights(&text).ok()?;
