@@ -96,7 +96,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         // With nothing in flight, the release that finished last is still worth showing.
         None => match super::find_release(&journal, None) {
             Ok(release) => release,
-            Err(err) => journal.releases(true)?.pop().ok_or(err)?,
+            Err(err) => journal.newest()?.ok_or(err)?,
         },
     };
     let status = status_of(&release);

@@ -6,10 +6,16 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::JournalError;
 
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_journal.sql",
-    include_str!("../../migrations/0001_journal.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_journal.sql",
+        include_str!("../../migrations/0001_journal.sql"),
+    ),
+    (
+        "0002_read_indexes.sql",
+        include_str!("../../migrations/0002_read_indexes.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub fn latest() -> u32 {
