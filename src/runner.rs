@@ -313,9 +313,7 @@ impl Runner<'_> {
         let paths: Vec<&str> = step.files.iter().map(|f| f.path.as_str()).collect();
         let message = format!(
             "canary({}): {}: {}",
-            release.config.service,
-            step.phase,
-            step.what
+            release.config.service, step.phase, step.what
         );
         match repo.commit(&paths, &message) {
             Ok(id) => {
