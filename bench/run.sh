@@ -340,7 +340,8 @@ median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$
 rss() {
   local i m max=0
   for i in 1 2 3; do
-    m=$( { /usr/bin/time -f %M "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1
+    m=$(tail -1 "$work/rss")
     [ "$m" -gt "$max" ] && max=$m
   done
   echo "$max"
@@ -355,6 +356,11 @@ for pair in "${pairs[@]}"; do
     r = a / b
     printf "%-30s %8.1fms %8.1fms %6.2fx %6.1fx  %5.1f MiB %s\n", n, a * 1000, b * 1000, r, t,
       k / 1024, (r <= t ? "" : "  MISSED") (k <= 20 * 1024 ? "" : "  RSS MISSED")
+  }'
+done
+for cmd in "$c list --all" "$c list --all --json"; do
+  awk -v n="${cmd#"$c "}" -v k="$(rss $cmd)" 'BEGIN {
+    printf "%-30s %36s  %5.1f MiB%s\n", n, "(memory only)", k / 1024, (k <= 20 * 1024 ? "" : "  RSS MISSED")
   }'
 done
 echo
