@@ -1,6 +1,7 @@
 //! The user's GitOps repository: paths that cannot escape it, atomic writes, and the few git
 //! questions canary asks (is this a work tree, which files have uncommitted changes, commit).
 
+use std::cell::OnceCell;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
@@ -16,8 +17,9 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Repo {
     root: PathBuf,
-    /// Where `root` sits in the git work tree (`""` at its top), as git prints paths.
-    prefix: String,
+    /// Where `root` sits in the git work tree (`""` at its top), as git prints paths; asked of
+    /// git on first need when the repository was opened for reading.
+    prefix: OnceCell<String>,
 }
 
 impl Repo {
@@ -46,12 +48,41 @@ impl Repo {
             )));
         }
         let prefix = lines.next().unwrap_or("").to_string();
-        let repo = Repo { root, prefix };
+        let repo = Repo {
+            root,
+            prefix: OnceCell::from(prefix),
+        };
         let gap = repo.resolve("gap/gap.yaml")?;
         if !gap.is_file() {
             return Err(bad_input(format!("repository {shown} has no gap/gap.yaml")));
         }
         Ok(repo)
+    }
+
+    /// The repository of a release, to read its files: `dir` is the absolute path that
+    /// [`Repo::open`] checked when the release started. It must still hold `gap/gap.yaml`, but
+    /// no git runs (read commands cost a few file reads per release, not a process each);
+    /// paths are still refused, when read, if they would leave the repository.
+    pub fn for_reading(dir: &Path) -> Result<Repo, Error> {
+        let repo = Repo {
+            root: dir.to_path_buf(),
+            prefix: OnceCell::new(),
+        };
+        repo.check_holds_gap_yaml()?;
+        Ok(repo)
+    }
+
+    fn check_holds_gap_yaml(&self) -> Result<(), Error> {
+        let shown = self.root.display();
+        let meta = std::fs::metadata(&self.root)
+            .map_err(|e| bad_input(format!("--repo {shown}: {}", io_reason(&e))))?;
+        if !meta.is_dir() {
+            return Err(bad_input(format!("--repo {shown} is not a directory")));
+        }
+        if !self.resolve("gap/gap.yaml")?.is_file() {
+            return Err(bad_input(format!("--repo {shown} has no gap/gap.yaml")));
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -153,6 +184,7 @@ impl Repo {
         if rels.is_empty() {
             return Ok(Vec::new());
         }
+        let prefix = self.prefix()?;
         let out = self
             .git()
             .args([
@@ -177,10 +209,31 @@ impl Repo {
             .filter(|entry| entry.len() > 3)
             .map(|entry| String::from_utf8_lossy(&entry[3..]).into_owned())
             .map(|path| {
-                path.strip_prefix(&self.prefix)
+                path.strip_prefix(prefix.as_str())
                     .map_or(path.clone(), str::to_string)
             })
             .collect())
+    }
+
+    /// Where `root` sits in the git work tree, as git prints paths.
+    fn prefix(&self) -> anyhow::Result<&String> {
+        if let Some(prefix) = self.prefix.get() {
+            return Ok(prefix);
+        }
+        let out = self
+            .git()
+            .args(["rev-parse", "--show-prefix"])
+            .output()
+            .context("running git rev-parse")?;
+        if !out.status.success() {
+            bail!(
+                "git rev-parse failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let prefix = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
+        Ok(self.prefix.get_or_init(|| prefix))
     }
 
     /// Commit exactly these paths (added, changed or deleted); returns the new commit's id.
@@ -295,6 +348,39 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn reading_needs_no_git_and_still_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Repo::for_reading(dir.path()).is_err(), "no gap/gap.yaml");
+        std::fs::create_dir_all(dir.path().join("gap")).unwrap();
+        std::fs::write(dir.path().join("gap/gap.yaml"), "name: x\n").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("gap/pw.yaml")).unwrap();
+        let repo = Repo::for_reading(dir.path()).unwrap();
+        assert_eq!(repo.read("gap/gap.yaml").unwrap().unwrap(), "name: x\n");
+        assert_eq!(repo.read("gap/missing.yaml").unwrap(), None);
+        assert!(repo.read("gap/pw.yaml").is_err());
+        assert!(repo.read("../x").is_err());
+    }
+
+    #[test]
+    fn a_repository_opened_for_reading_asks_git_where_it_sits_when_needed() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("deploy");
+        std::fs::create_dir_all(dir.join("gap")).unwrap();
+        std::fs::write(dir.join("gap/gap.yaml"), "name: x\n").unwrap();
+        let ok = Command::new("git")
+            .args(["init", "-q"])
+            .arg(top.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let repo = Repo::for_reading(&dir.canonicalize().unwrap()).unwrap();
+        assert_eq!(
+            repo.uncommitted(&["gap/gap.yaml"]).unwrap(),
+            ["gap/gap.yaml"]
+        );
     }
 
     #[test]

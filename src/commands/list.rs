@@ -21,14 +21,30 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
-    let releases = match super::read_journal(globals)? {
-        Some(journal) => journal.releases(args.all)?,
-        None => Vec::new(),
-    };
-    let statuses: Vec<_> = releases.iter().map(status_of).collect();
+    let journal = super::read_journal(globals)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&statuses)?);
+        // Streamed, one release at a time: memory stays flat however many are listed.
+        use serde::ser::{SerializeSeq, Serializer};
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut json = serde_json::Serializer::pretty(&mut out);
+        let mut seq = json.serialize_seq(None)?;
+        if let Some(journal) = &journal {
+            journal.each_release(args.all, |release| -> anyhow::Result<()> {
+                Ok(seq.serialize_element(&status_of(&release))?)
+            })?;
+        }
+        seq.end()?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(());
+    }
+    let mut statuses = Vec::new();
+    if let Some(journal) = &journal {
+        journal.each_release(args.all, |release| -> anyhow::Result<()> {
+            statuses.push(status_of(&release));
+            Ok(())
+        })?;
     }
     if statuses.is_empty() {
         println!("No release in flight.");

@@ -414,7 +414,8 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
     }
     output::status("Would", release.position.describe_next(&shape, &plan));
     if let NextStep::Planned(_, Step::Edit { edit }) = release.position.next(&plan) {
-        let repo = Repo::open(&config.repo)?;
+        // Reading is all a dry run does: no git question needs asking.
+        let repo = Repo::for_reading(&config.repo)?;
         let changes = edits::plan(&Job::Step { edit }, config, &repo)?;
         if changes.is_empty() {
             output::status("Unchanged", "the files already say so");

@@ -64,7 +64,7 @@ pub fn status_of(release: &Release) -> Status {
     let config = &release.config;
     let shape = config.shape();
     let plan = plan(&shape);
-    let repo = Repo::open(&config.repo).ok();
+    let repo = Repo::for_reading(&config.repo).ok();
     let weight = |env: &str| -> Option<u8> {
         let text = repo.as_ref()?.read(&virtual_service_patch(env)).ok()??;
         let weights = yaml::route_weights(&text).ok()?;
@@ -106,7 +106,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         // With nothing in flight, the release that finished last is still worth showing.
         None => match super::find_release(&journal, None) {
             Ok(release) => release,
-            Err(err) => journal.releases(true)?.pop().ok_or(err)?,
+            Err(err) => journal.newest()?.ok_or(err)?,
         },
     };
     let mut status = status_of(&release);

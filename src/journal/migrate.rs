@@ -15,6 +15,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_cluster_events.sql",
         include_str!("../../migrations/0002_cluster_events.sql"),
     ),
+    (
+        "0003_read_indexes.sql",
+        include_str!("../../migrations/0003_read_indexes.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -111,7 +115,7 @@ mod tests {
             "version 1 accepts any kind"
         );
         migrate(&mut conn, MIGRATIONS).unwrap();
-        assert_eq!(user_version(&conn).unwrap(), 2);
+        assert_eq!(user_version(&conn).unwrap(), latest());
         conn.execute_batch(live).unwrap();
         let ids: Vec<i64> = conn
             .prepare("SELECT id FROM events ORDER BY id")

@@ -244,18 +244,19 @@ impl Journal {
 
     /// The release of this service in flight, if any.
     pub fn in_flight(&self, service: &str) -> Result<Option<Release>> {
-        self.release_of(service, "AND finished_at IS NULL")
+        self.release_of(service, IN_FLIGHT_OF)
     }
 
     /// The most recent release of this service, in flight or finished.
     pub fn latest(&self, service: &str) -> Result<Option<Release>> {
-        self.release_of(service, "ORDER BY id DESC LIMIT 1")
+        self.release_of(service, LATEST_OF)
     }
 
-    fn release_of(&self, service: &str, rest: &str) -> Result<Option<Release>> {
+    /// The release of `service` that a query tail (`IN_FLIGHT_OF`, `LATEST_OF`) picks.
+    fn release_of(&self, service: &str, tail: &str) -> Result<Option<Release>> {
         self.conn
             .query_row(
-                &format!("{SELECT_RELEASE} WHERE service = ?1 {rest}"),
+                &format!("{SELECT_RELEASE} {tail}"),
                 [service],
                 release_from_row,
             )
@@ -267,44 +268,66 @@ impl Journal {
             })
     }
 
+    /// The release opened last, of any service, in flight or finished.
+    pub fn newest(&self) -> Result<Option<Release>> {
+        self.conn
+            .query_row(
+                &format!("{SELECT_RELEASE} ORDER BY id DESC LIMIT 1"),
+                [],
+                release_from_row,
+            )
+            .optional()?
+            .transpose()
+            .map_err(|detail| JournalError::Corrupt {
+                service: "the newest release".into(),
+                detail,
+            })
+    }
+
     /// Releases in flight (or all of them), oldest first.
     pub fn releases(&self, include_finished: bool) -> Result<Vec<Release>> {
-        let filter = if include_finished {
-            ""
-        } else {
-            "WHERE finished_at IS NULL"
-        };
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{SELECT_RELEASE} {filter} ORDER BY id"))?;
-        let rows = stmt.query_map([], release_from_row)?;
         let mut releases = Vec::new();
-        for row in rows {
-            releases.push(row?.map_err(|detail| JournalError::Corrupt {
-                service: "a release".into(),
-                detail,
-            })?);
-        }
+        self.each_release(include_finished, |release| -> Result<()> {
+            releases.push(release);
+            Ok(())
+        })?;
         Ok(releases)
     }
 
+    /// Hand each release in flight (or each of them), oldest first, to `f`, one at a time: a
+    /// long journal is read without holding every release in memory.
+    pub fn each_release<E: From<JournalError>>(
+        &self,
+        include_finished: bool,
+        mut f: impl FnMut(Release) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let filter = if include_finished { ALL } else { IN_FLIGHT };
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT_RELEASE} {filter}"))
+            .map_err(JournalError::from)?;
+        let rows = stmt
+            .query_map([], release_from_row)
+            .map_err(JournalError::from)?;
+        for row in rows {
+            let release =
+                row.map_err(JournalError::from)?
+                    .map_err(|detail| JournalError::Corrupt {
+                        service: "a release".into(),
+                        detail,
+                    })?;
+            f(release)?;
+        }
+        Ok(())
+    }
+
     pub fn events(&self, release_id: i64) -> Result<Vec<Event>> {
-        self.query_events(
-            "SELECT id, at, operator, kind, phase, detail FROM events
-             WHERE release_id = ?1 ORDER BY id",
-            release_id,
-        )
+        self.query_events(EVENTS_OF, release_id)
     }
 
     /// The newest event of a release (read through the index, not by scanning its events).
     pub fn last_event(&self, release_id: i64) -> Result<Option<Event>> {
-        Ok(self
-            .query_events(
-                "SELECT id, at, operator, kind, phase, detail FROM events
-                 WHERE release_id = ?1 ORDER BY id DESC LIMIT 1",
-                release_id,
-            )?
-            .pop())
+        Ok(self.query_events(LAST_EVENT_OF, release_id)?.pop())
     }
 
     fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Event>> {
@@ -534,6 +557,17 @@ fn not_a_journal(path: &Path, e: rusqlite::Error) -> JournalError {
 
 const SELECT_RELEASE: &str = "SELECT id, config, position, phase, step_in_progress, opened_at,
     updated_at, finished_at FROM releases";
+
+// The read queries' filters, each answered through an index (see `read_queries_use_indexes`):
+// what a command reads grows with what it shows, never with the journal's history.
+const IN_FLIGHT_OF: &str = "WHERE service = ?1 AND finished_at IS NULL";
+const LATEST_OF: &str = "WHERE service = ?1 ORDER BY id DESC LIMIT 1";
+const IN_FLIGHT: &str = "WHERE finished_at IS NULL ORDER BY id";
+const ALL: &str = "ORDER BY id";
+const EVENTS_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
+    WHERE release_id = ?1 ORDER BY id";
+const LAST_EVENT_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
+    WHERE release_id = ?1 ORDER BY id DESC LIMIT 1";
 
 /// A row, or what is wrong with its JSON.
 fn release_from_row(

@@ -162,3 +162,43 @@ fn a_journal_is_backed_up_before_a_migration_changes_it() {
         "the backup is of the journal before the migration"
     );
 }
+
+#[test]
+fn read_queries_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.db"), "alice").unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = journal
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt.query_map([], |row| row.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    for (sql, index) in [
+        (
+            format!("{SELECT_RELEASE} {IN_FLIGHT_OF}"),
+            "releases_in_flight",
+        ),
+        (
+            format!("{SELECT_RELEASE} {LATEST_OF}"),
+            "releases_by_service",
+        ),
+        (
+            format!("{SELECT_RELEASE} {IN_FLIGHT}"),
+            "releases_in_flight_by_id",
+        ),
+        (EVENTS_OF.to_string(), "events_by_release"),
+        (LAST_EVENT_OF.to_string(), "events_by_release"),
+    ] {
+        let sql = sql
+            .replace("service = ?1", "service = 'svc'")
+            .replace("release_id = ?1", "release_id = 1");
+        let plan = plan(&sql);
+        assert!(
+            format!("{plan} ").contains(&format!("INDEX {index} "))
+                && !plan.contains("TEMP B-TREE"),
+            "{sql}\n  is planned as: {plan}"
+        );
+    }
+}

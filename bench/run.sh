@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# The benchmark of issue 6: a big journal, a big repository, and every command near the floor.
+#
+#   bench/run.sh            build a journal of 10,000 releases and 1,000,000 events, then time
+#                           canary's read commands against the sqlite3 tool on the same file and
+#                           `next --dry-run` against `git status`, with peak memory (minutes)
+#   bench/run.sh --smoke    the same journal at 1/10 the size, each command run once and its
+#                           output checked, no timing (what .ci/run calls; ~30 s)
+#
+# Environment: BENCH_DIR (work directory, kept; default a new temporary one, removed),
+# BENCH_RUNS (hyperfine runs per command, default 30), BENCH_WARMUP (default 5).
+#
+# How the journal is made (see "Performance" in README.md):
+#  1. canary itself walks two real releases of one template service, `bench-template`, in a
+#     copy of the seed example, into a template journal: one to the end (101 events: the
+#     whole walk plus two staging weight tests in deploy-v2) and one that stops in the ramp at
+#     25% (91 events: the same walk so far plus more staging weight tests).
+#  2. One SQL statement per table copies those rows for S services `svc-0000`... and 10
+#     generations of releases each: 9 finished, the latest in flight, so
+#     releases = 10 S and events = S (9 * 101 + 91) = 1000 S. A generation's releases run
+#     side by side, so their events interleave in the table as a busy journal's do.
+#     The service name is substituted wherever the template's appears (config, hosts, image,
+#     commit messages); timestamps are shifted by a week per generation; ids are renumbered.
+#     What stays the template's: file hashes and commit ids (the files name the service, so a
+#     real release of svc-0001 hashes other bytes), and the repository (every copy of a
+#     release points at the template's repository in the same state, so status reads real
+#     files).
+#  3. A third release, of `svc-0001` in its own repository, is walked by canary the same way
+#     into its own journal, and its rows are compared with the generated svc-0001 release:
+#     identical once ids, timestamps, hashes, commit ids and the repository path are masked.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+smoke=false
+case "${1:-}" in
+  --smoke) smoke=true ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+# --- what the script needs --------------------------------------------------------------------
+need=()
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v git >/dev/null 2>&1 || need+=(git)
+if ! $smoke; then
+  command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+  [ -x /usr/bin/time ] || need+=(time)
+  command -v jq >/dev/null 2>&1 || need+=(jq)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if $smoke; then
+  services=100
+  (cd "$root" && cargo build --locked --quiet)
+  canary=${CARGO_TARGET_DIR:-$root/target}/debug/canary
+else
+  services=1000
+  (cd "$root" && cargo build --locked --release --quiet)
+  canary=${CARGO_TARGET_DIR:-$root/target}/release/canary
+fi
+generations=10
+finished_events=101
+in_flight_events=91
+
+if [ -n "${BENCH_DIR:-}" ]; then
+  work=$BENCH_DIR
+  rm -rf "$work"
+  mkdir -p "$work"
+else
+  work=$(mktemp -d -t canary-bench-XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
+work=$(cd "$work" && pwd -P)
+export CANARY_OPERATOR=bench NO_COLOR=1 HOME=$work/home
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@canary.invalid
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@canary.invalid
+export GIT_CONFIG_NOSYSTEM=1
+mkdir -p "$HOME"
+say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
+die() { echo "bench: $*" >&2; exit 1; }
+
+# --- real releases, walked by canary ------------------------------------------------------------
+
+# make_repo DIR SERVICE [GAP_YAML]: a git work tree holding the seed example (or GAP_YAML).
+make_repo() {
+  local dir=$1 service=$2 gap=${3:-$root/examples/seed-repo/gap/gap.yaml}
+  mkdir -p "$dir"
+  cp -r "$root/examples/seed-repo/gap" "$dir/"
+  sed "s/^name: my-service\$/name: $service/" "$gap" >"$dir/gap/gap.yaml"
+  git -C "$dir" init --quiet --initial-branch=main
+  git -C "$dir" add --all
+  git -C "$dir" commit --quiet -m "The seed's example service"
+}
+
+# start JOURNAL SERVICE REPO
+start() {
+  "$canary" --journal "$1" start "$2" --repo "$3" --namespace relational-data --yes \
+    --v1-image "registry.example/gap-images/$2@sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f" \
+    --host "staging=$2-staging.example.com" --host "production=$2.example.net" >/dev/null 2>&1
+}
+
+# walk JOURNAL SERVICE REPO TARGET STOP: walk a release with canary (`next --yes --commit`),
+# testing v2 on staging at 10% and 50% once v2 is deployed everywhere. STOP=done walks to the
+# end; STOP=ramp-25 stops once 25% of production was observed, then tests more staging weights
+# until the release has TARGET events. Fails unless it has exactly TARGET events.
+walk() {
+  local db=$1 service=$2 repo=$3 target=$4 stop=$5
+  local q="SELECT e.kind || ' ' || e.detail FROM events e JOIN releases r ON r.id = e.release_id
+           WHERE r.service = '$service' ORDER BY e.id DESC LIMIT 1"
+  local count="SELECT count(*) FROM events e JOIN releases r ON r.id = e.release_id
+               WHERE r.service = '$service' AND r.id = (SELECT max(id) FROM releases WHERE service = '$service')"
+  local last tested=false steps=0
+  start "$db" "$service" "$repo"
+  while :; do
+    last=$(sqlite3 "$db" "$q")
+    case "$last" in
+      'deploy-confirmed {"env":"production","what":"v2 code"}')
+        if ! $tested; then
+          tested=true
+          for w in 10 50; do
+            "$canary" --journal "$db" weight "$service" staging $w --yes >/dev/null 2>&1
+            "$canary" --journal "$db" next "$service" --yes --commit >/dev/null 2>&1
+          done
+          continue
+        fi ;;
+      'step-done {"step":"observed","weight":25}')
+        [ "$stop" = ramp-25 ] && break ;;
+      finished*)
+        break ;;
+    esac
+    "$canary" --journal "$db" next "$service" --yes --commit >/dev/null 2>&1 ||
+      die "canary next $service failed after: $last"
+    steps=$((steps + 1))
+    [ $steps -lt 200 ] || die "the walk of $service does not end"
+  done
+  if [ "$stop" = ramp-25 ]; then
+    local w=20
+    while [ $(($(sqlite3 "$db" "$count") + 6)) -le "$target" ]; do
+      "$canary" --journal "$db" weight "$service" staging $w --yes >/dev/null 2>&1
+      "$canary" --journal "$db" next "$service" --yes --commit >/dev/null 2>&1
+      w=$((w + 10))
+    done
+    # Setting the weight it already has: two events, nothing written, no deploy owed.
+    while [ "$(sqlite3 "$db" "$count")" -lt "$target" ]; do
+      "$canary" --journal "$db" weight "$service" staging $((w - 10)) --yes >/dev/null 2>&1
+    done
+  fi
+  local n
+  n=$(sqlite3 "$db" "$count")
+  [ "$n" -eq "$target" ] || die "the walk of $service has $n events, not $target: update the recipe"
+}
+
+say "walking the template releases with $canary"
+make_repo "$work/repos/finished" bench-template
+make_repo "$work/repos/in-flight" bench-template
+tmpl=$work/template.db
+walk "$tmpl" bench-template "$work/repos/finished" $finished_events done
+walk "$tmpl" bench-template "$work/repos/in-flight" $in_flight_events ramp-25
+
+# --- the big journal, copied from the template by SQL -------------------------------------------
+
+releases=$((services * generations))
+events=$((services * ((generations - 1) * finished_events + in_flight_events)))
+say "generating $releases releases and $events events"
+big=$work/journal.db
+# The schema, user_version and journal mode are canary's own: a copy of the template, emptied.
+cp "$tmpl" "$big"
+[ ! -e "$tmpl-wal" ] || die "the template journal was not checkpointed"
+sqlite3 "$big" <<SQL
+DELETE FROM written_files; DELETE FROM events; DELETE FROM releases;
+ATTACH '$tmpl' AS t;
+PRAGMA synchronous = OFF;
+BEGIN;
+-- One row per generated release: generation g (0 oldest; the last one in flight), service n.
+CREATE TEMP TABLE gen AS
+  WITH RECURSIVE
+    s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n + 1 < $services),
+    g(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM g WHERE g + 1 < $generations)
+  SELECT g, n,
+         CASE WHEN g < $generations - 1 THEN 1 ELSE 2 END AS tmpl,
+         g * $services + n + 1 AS rid,
+         printf('svc-%04d', n) AS svc,
+         g * $services * $finished_events AS base,
+         '-' || (($generations - 1 - g) * 7) || ' days' AS ago,
+         '+' || n || ' seconds' AS later
+  FROM g, s;
+-- The template events with their rank k in their release.
+CREATE TEMP TABLE tev AS
+  SELECT release_id AS tmpl,
+         id - (SELECT min(id) FROM t.events f WHERE f.release_id = e.release_id) AS k,
+         id AS tid, at, operator, kind, phase, detail
+  FROM t.events e;
+INSERT INTO releases (id, service, config, position, phase, step_in_progress,
+                      opened_at, updated_at, finished_at)
+  SELECT rid, svc, replace(r.config, 'bench-template', svc), r.position, r.phase,
+         replace(r.step_in_progress, 'bench-template', svc),
+         strftime('%Y-%m-%dT%H:%M:%fZ', r.opened_at, ago, later),
+         strftime('%Y-%m-%dT%H:%M:%fZ', r.updated_at, ago, later),
+         strftime('%Y-%m-%dT%H:%M:%fZ', r.finished_at, ago, later)
+  FROM gen JOIN t.releases r ON r.id = gen.tmpl
+  ORDER BY rid;
+-- A generation's releases run side by side: event k of every release, then event k + 1.
+INSERT INTO events (id, release_id, at, operator, kind, phase, detail)
+  SELECT base + k * $services + n + 1, rid,
+         strftime('%Y-%m-%dT%H:%M:%fZ', at, ago, later), operator, kind, phase,
+         replace(detail, 'bench-template', svc)
+  FROM gen JOIN tev ON tev.tmpl = gen.tmpl
+  ORDER BY 1;
+INSERT INTO written_files (release_id, path, sha256, event_id)
+  SELECT rid, w.path, w.sha256, base + tev.k * $services + n + 1
+  FROM gen JOIN t.written_files w ON w.release_id = gen.tmpl
+           JOIN tev ON tev.tid = w.event_id;
+COMMIT;
+SQL
+read -r got_releases got_events < <(sqlite3 -separator ' ' "$big" \
+  "SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM events)")
+[ "$got_releases" -eq "$releases" ] && [ "$got_events" -eq "$events" ] ||
+  die "generated $got_releases releases and $got_events events"
+ts="'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'"
+bad=$(sqlite3 "$big" "SELECT (SELECT count(*) FROM events WHERE at NOT GLOB $ts)
+  + (SELECT count(*) FROM releases WHERE opened_at NOT GLOB $ts OR updated_at NOT GLOB $ts
+     OR coalesce(finished_at, '2000-01-01T00:00:00.000Z') NOT GLOB $ts)")
+[ "$bad" -eq 0 ] || die "$bad generated timestamps are not in canary's format"
+sqlite3 "$big" "PRAGMA integrity_check; PRAGMA foreign_key_check;" | grep -qx ok ||
+  die "the generated journal fails SQLite's integrity or foreign key check"
+
+# --- the generated rows are what canary writes ------------------------------------------------
+
+say "walking svc-0001 with canary to compare with the generated svc-0001"
+make_repo "$work/repos/check" svc-0001
+check=$work/check.db
+walk "$check" svc-0001 "$work/repos/check" $finished_events done
+# dump DB RELEASE_ID REPO: a release's rows, ids, times, hashes, commits and repo path masked.
+dump() {
+  sqlite3 "$1" <<SQL | sed -E 's/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g' | sed "s#$3#REPO#g"
+SELECT service, config, position, phase, coalesce(step_in_progress, 'NULL'),
+       finished_at IS NULL FROM releases WHERE id = $2;
+SELECT operator, kind, phase, detail FROM events WHERE release_id = $2 ORDER BY id;
+SELECT path, coalesce(sha256, 'NULL'),
+       (SELECT count(*) FROM events e WHERE e.release_id = w.release_id AND e.id <= w.event_id)
+FROM written_files w WHERE release_id = $2 ORDER BY path;
+SQL
+}
+dump "$check" 1 "$work/repos/check" >"$work/check.rows"
+dump "$big" 2 "$work/repos/finished" >"$work/generated.rows"
+diff -u "$work/check.rows" "$work/generated.rows" >&2 ||
+  die "the generated svc-0001 differs from the one canary wrote (above)"
+echo "ok: the generated svc-0001 is row for row what canary wrote ($(wc -l <"$work/check.rows") rows)" >&2
+
+# --- repositories for `next --dry-run`: the seed example and a 5,000-line gap.yaml -------------
+
+# A gap.yaml of exactly 5,000 lines: the seed's web deployment among 499 workers.
+big_gap_yaml() {
+  local i
+  printf '# gap/gap.yaml\nname: my-service\ndeployments:\n'
+  for ((i = 0; i < 499; i++)); do
+    if [ $i -eq 250 ]; then
+      printf '  web:\n    ingress:\n      enabled: true\n    command:\n      - /opt/docker/bin/start\n'
+    fi
+    printf '  worker-%04d:\n    # consumes queue q-%04d\n    command:\n      - /opt/docker/bin/worker\n      - --queue=q-%04d\n    env:\n      CONCURRENCY: "4"\n      QUEUE: q-%04d\n    resources:\n      cpu: 100m\n' $i $i $i $i
+  done
+  printf '# 499 workers and web\n# end\n'
+}
+big_gap_yaml >"$work/gap-5000.yaml"
+[ "$(wc -l <"$work/gap-5000.yaml")" -eq 5000 ] || die "the big gap.yaml is not 5,000 lines"
+make_repo "$work/repos/seed" seed-example
+make_repo "$work/repos/gap-5000" gap-5000 "$work/gap-5000.yaml"
+# Both releases sit in a copy of the big journal, so that its size shows if it matters.
+nextdb=$work/next.db
+cp "$big" "$nextdb"
+start "$nextdb" seed-example "$work/repos/seed"
+start "$nextdb" gap-5000 "$work/repos/gap-5000"
+
+# --- the commands, and what the sqlite3 tool does in their place ------------------------------
+
+svc=svc-$(printf '%04d' $((services / 2)))
+cols="id, config, position, phase, step_in_progress, opened_at, updated_at, finished_at"
+latest="SELECT $cols FROM releases WHERE service = '$svc' ORDER BY id DESC LIMIT 1;"
+events_of="SELECT id, at, operator, kind, phase, detail FROM events
+  WHERE release_id = (SELECT id FROM releases WHERE service = '$svc' ORDER BY id DESC LIMIT 1)"
+echo "SELECT $cols FROM releases WHERE finished_at IS NULL ORDER BY id;" >"$work/list.sql"
+printf '.mode json\n' | cat - "$work/list.sql" >"$work/list-json.sql"
+echo "$latest $events_of ORDER BY id DESC LIMIT 1;" >"$work/status.sql"
+echo "$latest $events_of ORDER BY id;" >"$work/log.sql"
+
+c="$canary --journal $big"
+n="$canary --journal $nextdb"
+q="sqlite3 -readonly $big"
+# name | canary command | baseline command | target ratio
+pairs=(
+  "list|$c list|$q .read\\ $work/list.sql|1.2"
+  "list --json|$c list --json|$q .read\\ $work/list-json.sql|1.2"
+  "status|$c status $svc|$q .read\\ $work/status.sql|1.2"
+  "log|$c log $svc|$q .read\\ $work/log.sql|1.2"
+  "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2"
+  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|2"
+)
+
+if $smoke; then
+  say "smoke: each command once"
+  expect_lines() { # N COMMAND...: COMMAND succeeds and prints N lines
+    local want=$1 got
+    shift
+    got=$("$@" | wc -l) || die "failed: $*"
+    [ "$got" -eq "$want" ] || die "$* printed $got lines, not $want"
+  }
+  expect_lines $((services + 1)) $c list
+  expect_lines $((releases + 1)) $c list --all
+  [ "$($c list --json | grep -c '^    "service": ')" -eq "$services" ] || die "list --json"
+  expect_lines 17 $c status "$svc"
+  expect_lines $in_flight_events $c log "$svc"
+  [ "$($c log "$svc" --json | grep -c '^    "kind": ')" -eq $in_flight_events ] || die "log --json"
+  $n next seed-example --dry-run >/dev/null 2>&1 || die "next --dry-run on the seed example"
+  $n next gap-5000 --dry-run >/dev/null 2>&1 || die "next --dry-run on the 5,000-line gap.yaml"
+  for pair in "${pairs[@]}"; do
+    IFS='|' read -r _ _ base _ <<<"$pair"
+    eval "$base" >/dev/null || die "failed: $base"
+  done
+  say "smoke: ok"
+  exit 0
+fi
+
+runs=${BENCH_RUNS:-30}
+warmup=${BENCH_WARMUP:-5}
+say "timing (hyperfine, $warmup warm-ups, $runs runs each; ratios of medians)"
+args=()
+for pair in "${pairs[@]}"; do
+  IFS='|' read -r name cmd base _ <<<"$pair"
+  args+=(-n "canary $name" "$cmd" -n "baseline of $name" "$base")
+done
+hyperfine -N --style basic --warmup "$warmup" --runs "$runs" \
+  --export-json "$work/times.json" "${args[@]}" >&2
+
+median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$work/times.json"; }
+# peak RSS in KiB: the largest of three runs
+rss() {
+  local i m max=0
+  for i in 1 2 3; do
+    /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1
+    m=$(tail -1 "$work/rss")
+    [ "$m" -gt "$max" ] && max=$m
+  done
+  echo "$max"
+}
+printf '\n%-30s %10s %10s %7s %7s  %s\n' "pair" "canary" "baseline" "ratio" "target" "peak RSS of canary"
+for pair in "${pairs[@]}"; do
+  IFS='|' read -r name cmd base target <<<"$pair"
+  a=$(median "canary $name")
+  b=$(median "baseline of $name")
+  kib=$(rss $cmd)
+  awk -v n="$name" -v a="$a" -v b="$b" -v t="$target" -v k="$kib" 'BEGIN {
+    r = a / b
+    printf "%-30s %8.1fms %8.1fms %6.2fx %6.1fx  %5.1f MiB %s\n", n, a * 1000, b * 1000, r, t,
+      k / 1024, (r <= t ? "" : "  MISSED") (k <= 20 * 1024 ? "" : "  RSS MISSED")
+  }'
+done
+for cmd in "$c list --all" "$c list --all --json"; do
+  awk -v n="${cmd#"$c "}" -v k="$(rss $cmd)" 'BEGIN {
+    printf "%-30s %36s  %5.1f MiB%s\n", n, "(memory only)", k / 1024, (k <= 20 * 1024 ? "" : "  RSS MISSED")
+  }'
+done
+echo
+echo "journal: $releases releases, $events events, $(du -m "$big" | cut -f1) MB; status and log of $svc"
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
