@@ -104,9 +104,16 @@ pub fn take_step(runner: &mut Runner, release: &Release) -> anyhow::Result<Relea
             );
             Ok(release.clone())
         }
-        NextStep::Pending { env, after } => deploy(runner, release, env, after, release.phase),
+        NextStep::Pending { env, after } => {
+            runner.refuse_broken_repo(release, &format!("deploy to {}", env_name(env)))?;
+            deploy(runner, release, env, after, release.phase)
+        }
         NextStep::Planned(phase, step) => {
             output::status("Step", format!("{phase}: {}", describe_step(&shape, step)));
+            if !matches!(step, Step::Edit { .. }) {
+                // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
+                runner.refuse_broken_repo(release, &describe_step(&shape, step))?;
+            }
             match step {
                 Step::Edit { edit } => runner.write(
                     release,
