@@ -71,6 +71,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         .into());
     }
     let journaled = match &release {
+        // A finished release has nothing left to agree with: its objects are gone.
+        Some(r) if r.finished_at.is_some() => None,
         Some(r) if r.in_progress.is_some() => {
             output::note(
                 "a step was interrupted while writing its files; the files are not compared with \
@@ -119,7 +121,11 @@ fn release(globals: &Globals, args: &Args) -> anyhow::Result<Option<Release>> {
         return Ok(None);
     };
     match &args.service {
-        Some(service) => Ok(journal.in_flight(service)?),
+        // After the release is done, its repository is still the one to check.
+        Some(service) => Ok(match journal.in_flight(service)? {
+            Some(release) => Some(release),
+            None => journal.latest(service)?,
+        }),
         None if args.repo.is_some() => {
             let mut in_flight = journal.releases(false)?;
             Ok((in_flight.len() == 1).then(|| in_flight.remove(0)))
