@@ -45,8 +45,15 @@ fn insertions(before: &str, after: &str, when: &str) -> String {
 fn assert_style(input: &str, output: &str, step: usize, when: &str) {
     let crlf = input.contains("\r\n");
     let bare_lf = output.replace("\r\n", "").contains('\n');
-    assert!(!(crlf && bare_lf), "{when}: a bare LF in a CRLF file:\n{output}");
-    assert_eq!(output.contains("\r\n"), crlf, "{when}: line endings changed");
+    assert!(
+        !(crlf && bare_lf),
+        "{when}: a bare LF in a CRLF file:\n{output}"
+    );
+    assert_eq!(
+        output.contains("\r\n"),
+        crlf,
+        "{when}: line endings changed"
+    );
     let old: Vec<&str> = input.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
     let used: Vec<usize> = old.iter().map(|l| indent(l)).collect();
@@ -109,7 +116,10 @@ fn walk(member: &str, step: usize) {
         let twin = &now["deployments"]["web-v1"];
         let twin_patch = "gap/production/gap_patch_web_replicas_canary_v1.yaml";
         let has_web_patch = input_files.contains_key("gap/production/gap_patch_web_replicas.yaml");
-        if matches!(phase, "deploy-v1" | "add-routing" | "route-to-v1" | "deploy-v2" | "ramp") {
+        if matches!(
+            phase,
+            "deploy-v1" | "add-routing" | "route-to-v1" | "deploy-v2" | "ramp"
+        ) {
             // web-v1 takes all of web's labels, with its own version.
             let mut labels = web["podLabels"].clone();
             labels["version"] = json!("v1");
@@ -121,7 +131,10 @@ fn walk(member: &str, step: usize) {
             }
         } else {
             assert!(twin.is_null(), "{when}: web-v1 is still there");
-            assert!(!files.contains_key(twin_patch), "{when}: the patch twin is still there");
+            assert!(
+                !files.contains_key(twin_patch),
+                "{when}: the patch twin is still there"
+            );
             // Input plus the two labels on web, and nothing else.
             let mut want = meaning.clone();
             want["deployments"]["web"]["podLabels"]["version"] = json!("v2");
@@ -129,8 +142,11 @@ fn walk(member: &str, step: usize) {
             assert_eq!(now, want, "{when}");
             let compact: String = added.split_whitespace().collect::<Vec<_>>().join(" ");
             assert!(
-                ["version: v2 canary: enabled", ", version: v2, canary: enabled"]
-                    .contains(&compact.as_str()),
+                [
+                    "version: v2 canary: enabled",
+                    ", version: v2, canary: enabled"
+                ]
+                .contains(&compact.as_str()),
                 "{when}: gap.yaml gained more than the two labels: {added:?}"
             );
         }

@@ -417,6 +417,17 @@ impl<'a> Doc<'a> {
     }
 }
 
+impl Edit {
+    /// Insert `text` at byte `at`.
+    pub(crate) fn insert(at: usize, text: String) -> Edit {
+        Edit {
+            start: at,
+            end: at,
+            text,
+        }
+    }
+}
+
 /// Applies non-overlapping edits.
 pub(crate) fn apply(text: &str, mut edits: Vec<Edit>) -> String {
     edits.sort_by_key(|e| (e.start, e.end));

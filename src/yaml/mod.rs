@@ -8,6 +8,7 @@
 //! instead of producing a wrong file.
 
 mod emit;
+mod flow;
 pub mod gap;
 mod locate;
 pub mod virtual_service;
