@@ -153,3 +153,35 @@ fn walk(member: &str, step: usize) {
     }
     assert_eq!(sandbox.phase(), "done");
 }
+
+/// A repository canary cannot take over says what it found, and where.
+#[test]
+fn an_existing_twin_or_another_version_label_is_refused_with_its_place() {
+    let cases = [
+        (
+            "    podLabels:\n      version: v3\n",
+            "gap/gap.yaml: deployments.web.podLabels.version is \"v3\" (line 6); canary needs \"v2\"",
+        ),
+        (
+            "  web-v1:\n    replicas: 1\n",
+            "gap/gap.yaml: deployments.web-v1 already exists (line 9) and differs from what canary writes",
+        ),
+    ];
+    for (extra, message) in cases {
+        let sandbox = Sandbox::new();
+        let gap = std::fs::read_to_string(sandbox.repo.join(GAP)).unwrap();
+        let gap = if extra.starts_with("  web-v1") {
+            format!("{gap}{extra}")
+        } else {
+            gap.replace("  web:\n", &format!("  web:\n{extra}"))
+        };
+        sandbox.write(GAP, &gap);
+        sandbox.git(&["commit", "-qam", "by hand"]);
+        sandbox.start();
+        let before = sandbox.snapshot();
+        let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains(message), "{out}");
+        common::assert_unchanged(&before, &sandbox.snapshot(), "a refused deploy-v1");
+    }
+}
