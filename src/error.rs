@@ -27,6 +27,16 @@ pub enum Error {
         "another canary process{holder} is working on {service} right now; try again when it is done"
     )]
     Busy { service: String, holder: String },
+    /// The analysis of `canary check` found errors where a step would write or deploy.
+    #[error("refusing to {what}:\n  {}\n  (`{run}` lists every finding)", findings.join("\n  "))]
+    Broken {
+        what: String,
+        findings: Vec<String>,
+        run: String,
+    },
+    /// `canary check` found errors (it printed them).
+    #[error("{0}")]
+    Found(String),
     /// The operator said no.
     #[error("{0}")]
     Declined(String),
@@ -41,7 +51,9 @@ impl Error {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } => exit::REFUSED,
             Error::Busy { .. } => exit::BUSY,
-            Error::Declined(_) | Error::Mismatch(_) => exit::FAILURE,
+            Error::Declined(_) | Error::Mismatch(_) | Error::Broken { .. } | Error::Found(_) => {
+                exit::FAILURE
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! The workflow (`workflow`) is pure logic; the journal, the repository edits, the prompts and
 //! the commands sit around it.
 
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::check;
 use crate::edits::{self, FileChange, Job};
 use crate::error::{Error, bad_input};
 use crate::journal::{Journal, NewEvent, Release, Update};
@@ -50,6 +51,10 @@ struct PlannedFile {
     path: String,
     before: Option<String>,
     after: Option<String>,
+    /// A VirtualService patch's weights, so that `canary check` can tell a weight moved by
+    /// hand from any other edit. Absent from journals written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights: Option<Vec<(String, i64)>>,
 }
 
 /// Points where `CANARY_FAILPOINT` aborts the process on the spot, to test recovery.
@@ -122,6 +127,8 @@ impl Runner<'_> {
         let repo = Repo::open(&config.repo)?;
         let changes = edits::plan(&job, config, &repo)?;
         let action = action(&changes);
+        let (after, _) = self.advance(release, action.clone())?;
+        self.refuse_broken(release, &repo, &changes, after, what)?;
         if changes.is_empty() {
             output::status("Unchanged", format!("{what}: the files already say so"));
             let mut events = events;
@@ -158,6 +165,7 @@ impl Runner<'_> {
                     path: c.path.clone(),
                     before: hash(&c.before),
                     after: hash(&c.after),
+                    weights: check::state::record(&c.path, c.after.as_deref()).weights,
                 })
                 .collect(),
         };
@@ -175,6 +183,61 @@ impl Runner<'_> {
         failpoint("after-step-started");
         self.write_files(&repo, &changes)?;
         self.finish(&started, &repo, in_progress, events)
+    }
+
+    /// Run `canary check`'s analysis on the state the job would leave (the repository with
+    /// `changes` applied, the release at `position`) and refuse when it has an error: a step
+    /// never writes a broken state, nor builds on one that a person broke by hand.
+    fn refuse_broken(
+        &self,
+        release: &Release,
+        repo: &Repo,
+        changes: &[FileChange],
+        position: Position,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let mut written = check::state::written_from_events(&self.journal.events(release.id)?);
+        for c in changes {
+            written.insert(
+                c.path.clone(),
+                check::state::record(&c.path, c.after.as_deref()),
+            );
+        }
+        let journaled = check::Journaled {
+            config: release.config.clone(),
+            position,
+            written,
+        };
+        let findings = check::analyze(
+            &check::Overlay { repo, changes },
+            &check::Scope::of(&release.config),
+            Some(&journaled),
+        )?;
+        if !check::has_errors(&findings) {
+            return Ok(());
+        }
+        let state = if changes.is_empty() {
+            "the repository does not pass"
+        } else {
+            "the files it would write would not pass"
+        };
+        Err(Error::Broken {
+            what: format!("{what}: {state} `canary check`"),
+            findings: findings
+                .iter()
+                .filter(|f| f.severity == check::Severity::Error)
+                .map(ToString::to_string)
+                .collect(),
+            run: format!("canary check {}", release.config.service),
+        }
+        .into())
+    }
+
+    /// The same check before a step that writes nothing (a deploy, a confirmation): the
+    /// repository must be sound as it stands.
+    pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> anyhow::Result<()> {
+        let repo = Repo::open(&release.config.repo)?;
+        self.refuse_broken(release, &repo, &[], release.position.clone(), what)
     }
 
     fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> anyhow::Result<()> {

@@ -70,10 +70,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         contexts: Vec::new(),
         steps: "1,5,10,25,50,100".into(),
         yes: args.yes,
+        adopt: false,
     };
     let mut prompt = prompt::for_process(args.yes);
     let config = start::settle(args_for_start, prompt.as_mut())?;
-    let mut release = start::open(&globals, &config)?;
+    let mut release = start::open(&globals, &config, &Default::default())?;
     let mut journal = crate::journal::Journal::open(&globals.journal, &globals.operator)?;
     let plan = crate::workflow::plan(&config.shape());
     let mut runner = Runner {

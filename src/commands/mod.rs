@@ -1,6 +1,7 @@
 //! One subcommand per file: its clap arguments beside the function that runs it.
 
 pub mod abort;
+pub mod check;
 pub mod completions;
 pub mod context;
 pub mod demo;

@@ -149,10 +149,15 @@ pub fn take_step(
             Ok(release.clone())
         }
         NextStep::Pending { env, after } => {
+            runner.refuse_broken_repo(release, &format!("deploy to {}", env_name(env)))?;
             deploy(runner, release, env, after, release.phase, checks)
         }
         NextStep::Planned(phase, step) => {
             output::status("Step", format!("{phase}: {}", describe_step(&shape, step)));
+            if !matches!(step, Step::Edit { .. }) {
+                // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
+                runner.refuse_broken_repo(release, &describe_step(&shape, step))?;
+            }
             match step {
                 Step::Edit { edit } => runner.write(
                     release,

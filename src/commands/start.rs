@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::check;
 use crate::cli::Globals;
 use crate::error::{Error, bad_input};
 use crate::journal::Journal;
@@ -55,6 +56,10 @@ pub struct Args {
     /// Answer yes to every question; values must then come from the flags
     #[arg(long)]
     pub yes: bool,
+    /// Open the release where the repository files show it stands (begun by hand): after the
+    /// last edit they show, its deploys still to confirm. The v1 image defaults to web-v1's
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
@@ -66,8 +71,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         }
     }
     let mut prompt = prompt::for_process(args.yes);
+    let adopt = args.adopt;
     let config = settle(args, prompt.as_mut())?;
-    let release = open(globals, &config)?;
+    let position = if adopt {
+        adopted_position(&config)?
+    } else {
+        Position::default()
+    };
+    let release = open(globals, &config, &position)?;
     output::status(
         "Started",
         format!(
@@ -87,13 +98,67 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 /// Record the release in the journal, unless one of this service is already in flight.
-pub fn open(globals: &Globals, config: &ReleaseConfig) -> anyhow::Result<crate::journal::Release> {
+pub fn open(
+    globals: &Globals,
+    config: &ReleaseConfig,
+    position: &Position,
+) -> anyhow::Result<crate::journal::Release> {
     let mut journal = Journal::open(&globals.journal, &globals.operator)?;
     let _lock = crate::lock::lock(&globals.journal, &config.service)?;
     if let Some(existing) = journal.in_flight(&config.service)? {
         return Err(already_in_flight(&existing).into());
     }
-    Ok(journal.open_release(config, &Position::default())?)
+    Ok(journal.open_release(config, position)?)
+}
+
+/// The one position the repository's files fit, checked like any state canary writes.
+fn adopted_position(config: &ReleaseConfig) -> anyhow::Result<Position> {
+    let repo = Repo::open(&config.repo)?;
+    let scope = check::Scope::of(config);
+    let shape = config.shape();
+    let (seen, positions) = check::state::adopt(&repo, &scope, &shape)?;
+    let plan = crate::workflow::plan(&shape);
+    let found = check::state::describe(&seen, &scope).join("\n  ");
+    let position = match <[Position; 1]>::try_from(positions) {
+        Ok([position]) => position,
+        Err(positions) => {
+            let fits = if positions.is_empty() {
+                "they fit no position of the release".to_string()
+            } else {
+                let names: Vec<String> = positions
+                    .iter()
+                    .map(|p| p.describe_next(&shape, &plan))
+                    .collect();
+                format!("they fit more than one position ({})", names.join("; "))
+            };
+            return Err(bad_input(format!(
+                "cannot adopt the release: {fits}. The files show:\n  {found}"
+            ))
+            .into());
+        }
+    };
+    let journaled = check::Journaled {
+        config: config.clone(),
+        position: position.clone(),
+        written: Default::default(),
+    };
+    let findings = check::analyze(&repo, &scope, Some(&journaled))?;
+    if check::has_errors(&findings) {
+        return Err(Error::Broken {
+            what: format!(
+                "adopt the release at {}",
+                position.describe_next(&shape, &plan)
+            ),
+            findings: findings.iter().map(ToString::to_string).collect(),
+            run: format!("canary check --repo {}", repo.root().display()),
+        }
+        .into());
+    }
+    output::status(
+        "Adopted",
+        format!("the files fit {}", position.phase(&plan)),
+    );
+    Ok(position)
 }
 
 fn already_in_flight(existing: &crate::journal::Release) -> Error {
@@ -142,7 +207,19 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     {
         return Err(bad_input("gap/gap.yaml has no deployments.web to release").into());
     }
-    let v1_image: Image = match args.v1_image {
+    // An adopted release already pins web-v1 in gap.yaml.
+    let twin_image = || -> Option<String> {
+        let twin = yaml::deployment_value(&gap, release::WEB_V1).ok()??;
+        Some(format!(
+            "{}@{}",
+            twin["image"]["repository"].as_str()?,
+            twin["image"]["tag"].as_str()?
+        ))
+    };
+    let v1_image = args
+        .v1_image
+        .or_else(|| args.adopt.then(twin_image).flatten());
+    let v1_image: Image = match v1_image {
         Some(image) => image.parse()?,
         None => prompt
             .input("v1 image (REPOSITORY@sha256:HEX)", "--v1-image", &|s| {

@@ -182,14 +182,21 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
         }
         let labelled =
             yaml::ensure_pod_labels(text, WEB, &[("version", "v2"), ("canary", "enabled")])?;
-        yaml::ensure_twin_deployment(
-            &labelled,
-            WEB,
-            WEB_V1,
-            &[("version", "v1"), ("canary", "enabled")],
-            &image.repository,
-            &image.digest,
-        )
+        let twin = |text: &str| {
+            yaml::ensure_twin_deployment(
+                text,
+                WEB,
+                WEB_V1,
+                &[("version", "v1"), ("canary", "enabled")],
+                &image.repository,
+                &image.digest,
+            )
+        };
+        twin(&labelled).map_err(|e| match e {
+            // A conflict names its line; the line of the file on disk, not of the draft.
+            YamlError::Conflict(_) => twin(text).err().unwrap_or(e),
+            e => e,
+        })
     })?;
     for (path, text) in patch_twins::twins(draft.repo, config)? {
         draft.create(&path, text)?;

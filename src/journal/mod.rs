@@ -203,7 +203,8 @@ impl Journal {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let phase = Phase::DeployV1;
+        // An adopted release opens past the start; its phase follows from its position.
+        let phase = position.phase(&crate::workflow::plan(&config.shape()));
         tx.execute(
             "INSERT INTO releases (service, config, position, phase, opened_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'))",

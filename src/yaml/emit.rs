@@ -17,6 +17,31 @@ pub(crate) fn scalar(s: &str) -> String {
     }
 }
 
+/// A value as one flow collection, `{rules: [{from: [...]}]}`, for a node that the file
+/// writes in flow style. Strings with a `:` are quoted, which flow context needs.
+pub(crate) fn flow(value: &Value) -> String {
+    match value {
+        Value::Object(m) => {
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", flow_scalar(k), flow(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Value::String(s) => flow_scalar(s),
+        other => other.to_string(),
+    }
+}
+
+fn flow_scalar(s: &str) -> String {
+    if s.contains(':') {
+        quoted(s)
+    } else {
+        scalar(s)
+    }
+}
+
 /// Always double-quoted, for places where the seed file quotes.
 pub(crate) fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

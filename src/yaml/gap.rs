@@ -5,8 +5,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::emit::{line, quoted, scalar};
-use super::locate::{Doc, Entry, Node, Style, ValueKind, apply, find, unsupported};
+use super::emit::{self, line, quoted, scalar};
+use super::flow::{self, Flow};
+use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, apply, find, unsupported};
 use super::{YamlError, parse, verify};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
@@ -50,25 +51,53 @@ pub fn ensure_pod_labels(
 
     let doc = &gap.doc;
     let step = doc.style.step;
-    let deployment = gap.locate(dep)?;
-    let edit = match find(&deployment.children, "podLabels") {
-        None => {
-            let col = deployment.node.col;
-            let mut new = vec![line(col, "podLabels:")];
-            new.extend(label_lines(col + step, &missing));
-            doc.insert_after(deployment.entry.line, &new)
-        }
-        Some(pl) => match doc.child(pl, &path)? {
-            Some(node) => doc.insert_after(pl.last, &label_lines(node.col, &missing)),
-            None if pl.value.kind == ValueKind::Empty => {
-                doc.insert_after(pl.line, &label_lines(pl.col + step, &missing))
-            }
+    let edit = match gap.locate_any(dep)? {
+        Found::Flow { flow, .. } => match flow.get("podLabels") {
+            // Inside the flow mapping, as its first key (where a block one is put).
+            None => match flow.items.first() {
+                Some(first) => Edit::insert(
+                    first.start,
+                    format!("podLabels: {{{}}}, ", label_items(&missing).join(", ")),
+                ),
+                None => append_in(
+                    text,
+                    &flow,
+                    vec![format!(
+                        "podLabels: {{{}}}",
+                        label_items(&missing).join(", ")
+                    )],
+                ),
+            },
+            Some(item) => append_in(
+                text,
+                &gap.flow_at(item.value, &path)?,
+                label_items(&missing),
+            ),
+        },
+        Found::Block(deployment) => match find(&deployment.children, "podLabels") {
             None => {
-                return Err(unsupported(
-                    pl.line,
-                    format!("{path} is not a block mapping"),
-                ));
+                let col = deployment.node.col;
+                let mut new = vec![line(col, "podLabels:")];
+                new.extend(label_lines(col + step, &missing));
+                doc.insert_after(deployment.entry.line, &new)
             }
+            Some(pl) if pl.value.kind == ValueKind::Flow => append_in(
+                text,
+                &gap.flow_at(pl.value.start, &path)?,
+                label_items(&missing),
+            ),
+            Some(pl) => match doc.child(pl, &path)? {
+                Some(node) => doc.insert_after(pl.last, &label_lines(node.col, &missing)),
+                None if pl.value.kind == ValueKind::Empty => {
+                    doc.insert_after(pl.line, &label_lines(pl.col + step, &missing))
+                }
+                None => {
+                    return Err(unsupported(
+                        pl.line,
+                        format!("{path} is not a block mapping"),
+                    ));
+                }
+            },
         },
     };
 
@@ -109,15 +138,41 @@ pub fn ensure_twin_deployment(
         )));
     }
 
-    let deployment = gap.locate(dep)?;
+    let mut expected = gap.value.clone();
+    expected["deployments"][twin] = want;
+    let deployment = match gap.locate_any(dep)? {
+        Found::Block(deployment) => deployment,
+        Found::Flow { entry, flow } => {
+            // A flow `web` gets a flow twin on one line: canary's keys, then web's others
+            // verbatim.
+            let mut items = Vec::new();
+            if let Some(labels) = twin_labels_flow(&gap, flow.get("podLabels"), dep, twin_labels)? {
+                items.push(format!("podLabels: {labels}"));
+            }
+            items.push("ingress: {enabled: false}".into());
+            items.push(format!(
+                "image: {{repository: {}, tag: {}}}",
+                scalar(image_repository),
+                scalar(image_tag)
+            ));
+            items.extend(
+                flow.items
+                    .iter()
+                    .filter(|i| i.key.as_deref().is_none_or(|k| !OWN_KEYS.contains(&k)))
+                    .map(|i| text[i.start..i.end].to_string()),
+            );
+            let new = line(
+                entry.col,
+                format!("{}: {{{}}}", scalar(twin), items.join(", ")),
+            );
+            let edit = gap.doc.insert_after(entry.last, &[new]);
+            return verify(apply(text, vec![edit]), &expected);
+        }
+    };
     let child = deployment.node.col;
     let step = gap.doc.style.step;
     let mut new = vec![line(deployment.entry.col, format!("{}:", scalar(twin)))];
-    let labels = twin_labels_lines(&gap.doc, &deployment, dep, twin_labels)?;
-    if !labels.is_empty() {
-        new.push(line(child, "podLabels:"));
-        new.extend(labels);
-    }
+    new.extend(twin_labels_lines(&gap, &deployment, dep, twin_labels)?);
     new.extend([
         line(child, "ingress:"),
         line(child + step, "enabled: false"),
@@ -134,8 +189,6 @@ pub fn ensure_twin_deployment(
         }
     }
 
-    let mut expected = gap.value.clone();
-    expected["deployments"][twin] = want;
     let edit = gap.doc.insert_after(deployment.entry.last, &new);
     verify(apply(text, vec![edit]), &expected)
 }
@@ -165,17 +218,32 @@ pub fn ensure_ingress_authorization(
         )));
     }
 
-    let target = gap.locate(twin)?;
-    let source = gap.locate(dep)?;
-    let rule_text = add_rule.then_some(IngressRule {
-        namespace: ingress_namespace,
-        service_account: ingress_service_account,
-    });
-    let new = policy_lines(&gap.doc, &source, dep, target.node.col, rule_text)?;
-
     let mut expected = gap.value.clone();
-    expected["deployments"][twin]["authorizationPolicy"] = want;
-    let edit = gap.doc.insert_after(target.entry.last, &new);
+    expected["deployments"][twin]["authorizationPolicy"] = want.clone();
+    let flow_policy = format!("authorizationPolicy: {}", emit::flow(&want));
+    let edit = match gap.locate_any(twin)? {
+        Found::Flow { flow, .. } => append_in(text, &flow, vec![flow_policy]),
+        Found::Block(target) => {
+            let rule_text = add_rule.then_some(IngressRule {
+                namespace: ingress_namespace,
+                service_account: ingress_service_account,
+            });
+            // web's policy copied and extended where it is block style; where it (or web)
+            // is written in flow style, the twin's is one flow mapping too.
+            let block = match gap.locate_any(dep)? {
+                Found::Block(source) => {
+                    match policy_lines(&gap.doc, &source, dep, target.node.col, rule_text) {
+                        Ok(lines) => Some(lines),
+                        Err(YamlError::Unsupported { .. }) => None,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Found::Flow { .. } => None,
+            };
+            let new = block.unwrap_or_else(|| vec![line(target.node.col, flow_policy)]);
+            gap.doc.insert_after(target.entry.last, &new)
+        }
+    };
     verify(apply(text, vec![edit]), &expected)
 }
 
@@ -286,8 +354,15 @@ pub fn service_name(text: &str) -> Result<String, YamlError> {
 
 /// A parsed gap.yaml with its text locator.
 struct Gap<'a> {
+    text: &'a str,
     doc: Doc<'a>,
     value: Value,
+}
+
+/// A deployment as written: a block mapping, or a flow mapping (`web: {...}`).
+enum Found {
+    Block(Located),
+    Flow { entry: Entry, flow: Flow },
 }
 
 /// A deployment as written: its entry, its mapping and the mapping's entries.
@@ -300,6 +375,7 @@ struct Located {
 impl<'a> Gap<'a> {
     fn open(text: &'a str) -> Result<Self, YamlError> {
         Ok(Gap {
+            text,
             value: parse(text)?,
             doc: Doc::new(text),
         })
@@ -333,6 +409,29 @@ impl<'a> Gap<'a> {
             .child(deployments, "deployments")?
             .ok_or_else(|| unsupported(deployments.line, "deployments is not a block mapping"))?;
         Ok((deployments.clone(), self.doc.entries(node)?))
+    }
+
+    /// `deployments.<dep>` as written, block or flow; call after checking it is a mapping.
+    fn locate_any(&self, dep: &str) -> Result<Found, YamlError> {
+        let (_, entries) = self.deployment_entries()?;
+        let entry = find_deployment(&entries, dep)?.clone();
+        if entry.value.kind == ValueKind::Flow && self.text[entry.value.start..].starts_with('{') {
+            let flow = self.flow_at(entry.value.start, &format!("deployments.{dep}"))?;
+            return Ok(Found::Flow { entry, flow });
+        }
+        self.locate(dep).map(Found::Block)
+    }
+
+    /// The flow mapping whose `{` is at `at` (the value of `path`).
+    fn flow_at(&self, at: usize, path: &str) -> Result<Flow, YamlError> {
+        if !self.text[at..].starts_with('{') {
+            let line = self.text[..at].matches('\n').count();
+            return Err(unsupported(
+                line,
+                format!("{path} is not a mapping canary can edit"),
+            ));
+        }
+        flow::parse(self.text, at)
     }
 
     /// `deployments.<dep>` as written; call after checking it is a mapping.
@@ -397,6 +496,40 @@ fn at(line: Option<usize>) -> String {
     line.map(|l| format!(" (line {l})")).unwrap_or_default()
 }
 
+/// `key: value` items for a flow mapping.
+fn label_items(labels: &[(&str, &str)]) -> Vec<String> {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{}: {}", scalar(k), scalar(v)))
+        .collect()
+}
+
+/// The edit that appends `items` inside a flow collection.
+fn append_in(text: &str, flow: &Flow, items: Vec<String>) -> Edit {
+    let (at, add) = flow::append(text, flow, &items);
+    Edit::insert(at, add)
+}
+
+/// The twin's labels as a flow mapping: dep's other labels verbatim, then the twin's; `None`
+/// when there are none at all.
+fn twin_labels_flow(
+    gap: &Gap,
+    source: Option<&flow::FlowItem>,
+    dep: &str,
+    twin_labels: &[(&str, &str)],
+) -> Result<Option<String>, YamlError> {
+    let keys: Vec<&str> = twin_labels.iter().map(|(k, _)| *k).collect();
+    let extra = label_items(twin_labels);
+    Ok(match source {
+        Some(item) => {
+            let flow = gap.flow_at(item.value, &format!("deployments.{dep}.podLabels"))?;
+            Some(flow::rewrite(gap.text, &flow, &keys, &extra))
+        }
+        None if extra.is_empty() => None,
+        None => Some(format!("{{{}}}", extra.join(", "))),
+    })
+}
+
 fn label_lines(col: usize, labels: &[(&str, &str)]) -> Vec<String> {
     labels
         .iter()
@@ -446,17 +579,28 @@ fn twin_value(
     Ok(Value::Object(twin))
 }
 
-/// The twin's labels: dep's other labels verbatim, then the twin's.
+/// The twin's `podLabels` lines: dep's other labels verbatim, then the twin's; in flow
+/// style when dep writes its labels so. Empty when there are no labels at all.
 fn twin_labels_lines(
-    doc: &Doc,
+    gap: &Gap,
     deployment: &Located,
     dep: &str,
     twin_labels: &[(&str, &str)],
 ) -> Result<Vec<String>, YamlError> {
+    let doc = &gap.doc;
+    let col = deployment.node.col;
+    let path = format!("deployments.{dep}.podLabels");
+    let source = find(&deployment.children, "podLabels");
+    if let Some(pl) = source.filter(|pl| pl.value.kind == ValueKind::Flow) {
+        let flow = gap.flow_at(pl.value.start, &path)?;
+        let keys: Vec<&str> = twin_labels.iter().map(|(k, _)| *k).collect();
+        let labels = flow::rewrite(gap.text, &flow, &keys, &label_items(twin_labels));
+        return Ok(vec![line(col, format!("podLabels: {labels}"))]);
+    }
     let mut out = Vec::new();
-    let mut label_col = deployment.node.col + doc.style.step;
-    if let Some(pl) = find(&deployment.children, "podLabels")
-        && let Some(node) = doc.child(pl, &format!("deployments.{dep}.podLabels"))?
+    let mut label_col = col + doc.style.step;
+    if let Some(pl) = source
+        && let Some(node) = doc.child(pl, &path)?
     {
         label_col = node.col;
         for e in doc.entries(node)? {
@@ -466,6 +610,9 @@ fn twin_labels_lines(
         }
     }
     out.extend(label_lines(label_col, twin_labels));
+    if !out.is_empty() {
+        out.insert(0, line(col, "podLabels:"));
+    }
     Ok(out)
 }
 
@@ -1164,15 +1311,45 @@ deployments:
     }
 
     #[test]
-    fn flow_style_is_unsupported_with_line() {
-        let text = "name: x\ndeployments:\n  web: {ingress: {enabled: true}}\n  worker:\n    replicas: 1\n";
-        for err in [labels(text).unwrap_err(), twin(text).unwrap_err()] {
-            assert!(
-                matches!(err, YamlError::Unsupported { line: 3, .. }),
-                "{err}"
-            );
-            assert!(err.to_string().contains("flow style"), "{err}");
-        }
+    fn flow_style_is_edited_inside_the_flow() {
+        let text = "name: x\ndeployments:\n  web: {ingress: {enabled: true}, command: [a, \"b\"]}\n  worker:\n    replicas: 1\n";
+        let labelled = idempotent(labels, text);
+        assert_eq!(
+            labelled,
+            text.replace(
+                "web: {",
+                "web: {podLabels: {version: v2, canary: enabled}, "
+            )
+        );
+        let full = idempotent(policy, &idempotent(twin, &labelled));
+        let twin_line = format!(
+            "  web-v1: {{podLabels: {{version: v1, canary: enabled}}, ingress: {{enabled: false}}, image: {{repository: {REPO}, tag: {TAG}}}, command: [a, \"b\"], authorizationPolicy: {{rules: [{{from: [{{source: {{principals: [{{namespace: ingress-nginx, serviceAccountName: [ingress-nginx]}}]}}}}]}}]}}}}\n"
+        );
+        assert_eq!(
+            full,
+            labelled.replace("  worker:", &format!("{twin_line}  worker:"))
+        );
+        assert_eq!(remove_deployment(&full, "web-v1").unwrap(), labelled);
+    }
+
+    #[test]
+    fn flow_pod_labels_and_policy_in_a_block_deployment() {
+        let text = "deployments:\n  web:\n    podLabels: { team: x }  # owners\n    authorizationPolicy: {rules: [{from: [{source: {principals: [{namespace: o, serviceAccountName: [c]}]}}]}]}\n";
+        let labelled = idempotent(labels, text);
+        assert!(
+            labelled.contains("podLabels: { team: x, version: v2, canary: enabled }  # owners\n"),
+            "{labelled}"
+        );
+        let full = idempotent(policy, &idempotent(twin, &labelled));
+        assert!(
+            full.contains("  web-v1:\n    podLabels: {team: x, version: v1, canary: enabled}\n"),
+            "{full}"
+        );
+        assert!(
+            full.ends_with("    authorizationPolicy: {rules: [{from: [{source: {principals: [{namespace: o, serviceAccountName: [c]}]}}]}, {from: [{source: {principals: [{namespace: ingress-nginx, serviceAccountName: [ingress-nginx]}]}}]}]}\n"),
+            "{full}"
+        );
+        assert_eq!(remove_deployment(&full, "web-v1").unwrap(), labelled);
     }
 
     #[test]

@@ -93,6 +93,22 @@ pub(crate) struct Style {
     pub seq_offset: usize,
 }
 
+/// One step of a path into a document: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl std::fmt::Display for Seg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seg::Key(k) => write!(f, ".{k}"),
+            Seg::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
 /// Replace `start..end` of the file with `text`.
 #[derive(Debug)]
 pub(crate) struct Edit {
@@ -311,6 +327,33 @@ impl<'a> Doc<'a> {
         })
     }
 
+    /// The 0-based line of the node at `path` in document `doc`, or of the deepest part of the
+    /// path the locator can follow (a flow collection, say, points at its key's line); the
+    /// document's first line when not even the first key is found.
+    pub(crate) fn line_of(&self, doc: usize, path: &[Seg]) -> Option<usize> {
+        let mut node = *self.documents().ok()?.get(doc)?;
+        let mut line = node.line;
+        for seg in path {
+            let next = match seg {
+                Seg::Key(key) => self.entries(node).ok().and_then(|entries| {
+                    let e = find(&entries, key)?.clone();
+                    line = e.line;
+                    self.child(&e, key).ok().flatten()
+                }),
+                Seg::Index(i) => self.items(node).ok().and_then(|items| {
+                    let item = items.get(*i)?;
+                    line = item.line;
+                    self.item_node(item)
+                }),
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        Some(line)
+    }
+
     /// First line of the comment block directly above `line` at column `col`
     /// (comments there describe the entry below them).
     pub(crate) fn leading_comments(&self, line: usize, col: usize) -> usize {
@@ -369,6 +412,17 @@ impl<'a> Doc<'a> {
         Edit {
             start: value.start,
             end: value.end,
+            text,
+        }
+    }
+}
+
+impl Edit {
+    /// Insert `text` at byte `at`.
+    pub(crate) fn insert(at: usize, text: String) -> Edit {
+        Edit {
+            start: at,
+            end: at,
             text,
         }
     }

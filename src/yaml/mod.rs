@@ -8,6 +8,7 @@
 //! instead of producing a wrong file.
 
 mod emit;
+mod flow;
 pub mod gap;
 mod locate;
 pub mod virtual_service;
@@ -16,6 +17,7 @@ pub use gap::{
     deployment_value, ensure_ingress_authorization, ensure_pod_labels, ensure_twin_deployment,
     remove_deployment, service_name, set_twin_image,
 };
+pub use locate::Seg;
 pub use virtual_service::{remove_subset_destination, route_weights, set_route_weights};
 
 use serde_json::Value;
@@ -94,6 +96,18 @@ fn parse_error(e: &serde_saphyr::Error) -> YamlError {
         )),
         None => YamlError::Parse(first.to_string()),
     }
+}
+
+/// The 1-based line of `path` in document `doc` of `text`, as near as the locator can tell
+/// (see [`locate::Doc::line_of`]); for pointing a person at a finding.
+pub fn line_of(text: &str, doc: usize, path: &[Seg]) -> Option<usize> {
+    locate::Doc::new(text).line_of(doc, path).map(|l| l + 1)
+}
+
+/// A path as people read it: `spec.http[0].route[1].weight`.
+pub fn path_text(path: &[Seg]) -> String {
+    let text: String = path.iter().map(Seg::to_string).collect();
+    text.strip_prefix('.').unwrap_or(&text).to_string()
 }
 
 /// Re-parses an edited single-document file and checks it means `expected`.

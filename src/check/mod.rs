@@ -1,0 +1,464 @@
+//! `canary check`: offline analysis of what canary owns in a repository, in the spirit of
+//! `istioctl analyze`. Every object validates against its schema, the objects agree with each
+//! other (subsets, hosts, selectors, weights, the v1 AuthorizationPolicy, the pinned image),
+//! and, where the journal knows the release, the files agree with its position.
+//!
+//! The same analysis runs inside `canary next` on the state a step is about to produce, so a
+//! step never writes a broken state; and `canary start --adopt` uses [`state`] to read a
+//! release's position off the files.
+
+mod rules;
+pub mod schema;
+pub mod state;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::edits::{self, FileChange};
+use crate::error::Error;
+use crate::release::ReleaseConfig;
+use crate::repo::Repo;
+use crate::yaml::{self, Seg};
+
+/// How bad a finding is: an error fails `canary check` and stops `canary next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// The finding codes. They are stable: scripts match on them, and docs/check.md lists each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Parse,
+    Schema,
+    ServiceType,
+    Identity,
+    UndefinedSubset,
+    DestinationRuleHost,
+    RouteHost,
+    SubsetSelection,
+    ServiceSelector,
+    Weights,
+    AuthorizationPolicy,
+    V1Image,
+    Missing,
+    Unexpected,
+    WeightMoved,
+    ImageDiffers,
+}
+
+impl Code {
+    pub const ALL: [Code; 16] = [
+        Code::Parse,
+        Code::Schema,
+        Code::ServiceType,
+        Code::Identity,
+        Code::UndefinedSubset,
+        Code::DestinationRuleHost,
+        Code::RouteHost,
+        Code::SubsetSelection,
+        Code::ServiceSelector,
+        Code::Weights,
+        Code::AuthorizationPolicy,
+        Code::V1Image,
+        Code::Missing,
+        Code::Unexpected,
+        Code::WeightMoved,
+        Code::ImageDiffers,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Code::Parse => "CANARY-E001",
+            Code::Schema => "CANARY-E002",
+            Code::ServiceType => "CANARY-E003",
+            Code::Identity => "CANARY-E004",
+            Code::UndefinedSubset => "CANARY-E010",
+            Code::DestinationRuleHost => "CANARY-E011",
+            Code::RouteHost => "CANARY-E012",
+            Code::SubsetSelection => "CANARY-E013",
+            Code::ServiceSelector => "CANARY-E014",
+            Code::Weights => "CANARY-E015",
+            Code::AuthorizationPolicy => "CANARY-E016",
+            Code::V1Image => "CANARY-E017",
+            Code::Missing => "CANARY-E020",
+            Code::Unexpected => "CANARY-E021",
+            Code::WeightMoved => "CANARY-E022",
+            Code::ImageDiffers => "CANARY-W030",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::ImageDiffers => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+}
+
+/// One thing the analysis found: where, how bad, and what, in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub file: String,
+    /// 1-based; `null` when the finding is about a file that is not there.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{severity}[{}] {}", self.code, self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
+}
+
+/// Where the analysis reads files: the repository, or the repository as a step would leave it.
+pub trait Source {
+    fn read(&self, path: &str) -> Result<Option<String>, Error>;
+}
+
+impl Source for Repo {
+    fn read(&self, path: &str) -> Result<Option<String>, Error> {
+        Repo::read(self, path)
+    }
+}
+
+/// The repository with a step's changes applied, without writing them.
+pub struct Overlay<'a> {
+    pub repo: &'a Repo,
+    pub changes: &'a [FileChange],
+}
+
+impl Source for Overlay<'_> {
+    fn read(&self, path: &str) -> Result<Option<String>, Error> {
+        match self.changes.iter().find(|c| c.path == path) {
+            Some(change) => Ok(change.after.clone()),
+            None => self.repo.read(path),
+        }
+    }
+}
+
+/// What the analysis is about: the service, where it runs, and its environments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub service: String,
+    /// `None` when neither the journal nor the files tell it.
+    pub namespace: Option<String>,
+    pub environments: Vec<String>,
+}
+
+impl Scope {
+    pub fn of(config: &ReleaseConfig) -> Scope {
+        Scope {
+            service: config.service.clone(),
+            namespace: Some(config.namespace.clone()),
+            environments: config.environments.iter().map(|e| e.name.clone()).collect(),
+        }
+    }
+
+    /// Without a release in the journal: the service from gap.yaml, the environments from the
+    /// directories under gap/ that hold a VirtualService patch, the namespace from the
+    /// DestinationRule's host.
+    pub fn infer(repo: &Repo) -> anyhow::Result<Scope> {
+        let gap = repo.read(edits::GAP_YAML)?.unwrap_or_default();
+        let service = yaml::service_name(&gap)
+            .map_err(|e| crate::error::bad_input(format!("{}: {e}", edits::GAP_YAML)))?;
+        let mut environments = Vec::new();
+        let gap_dir = repo.resolve("gap")?;
+        if let Ok(entries) = std::fs::read_dir(&gap_dir) {
+            for entry in entries.filter_map(Result::ok) {
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if entry.file_type().is_ok_and(|t| t.is_dir())
+                    && repo
+                        .read(&edits::virtual_service_patch(&name))
+                        .ok()
+                        .flatten()
+                        .is_some()
+                {
+                    environments.push(name);
+                }
+            }
+        }
+        environments.sort();
+        let host_prefix = format!("{service}-web.");
+        let namespace = dr_path(repo)?
+            .and_then(|path| repo.read(path).ok().flatten())
+            .and_then(|text| yaml::parse_all(&text).ok())
+            .and_then(|docs| docs.first()?["spec"]["host"].as_str().map(str::to_string))
+            .and_then(|host| {
+                let ns = host
+                    .strip_prefix(&host_prefix)?
+                    .strip_suffix(".svc.cluster.local")?;
+                (!ns.is_empty() && !ns.contains('.')).then(|| ns.to_string())
+            });
+        Ok(Scope {
+            service,
+            namespace,
+            environments,
+        })
+    }
+
+    pub fn service_name(&self) -> String {
+        format!("{}-web", self.service)
+    }
+
+    /// The Service's in-cluster name, when the namespace is known.
+    pub fn cluster_host(&self) -> Option<String> {
+        let ns = self.namespace.as_ref()?;
+        Some(format!("{}.{ns}.svc.cluster.local", self.service_name()))
+    }
+}
+
+/// The DestinationRule's file: the seed's name, or the other spelling when only it exists.
+fn dr_path(src: &dyn Source) -> Result<Option<&'static str>, Error> {
+    if src.read(edits::DESTINATION_RULE)?.is_some() {
+        Ok(Some(edits::DESTINATION_RULE))
+    } else if src.read(edits::DESTINATION_RULE_ALT)?.is_some() {
+        Ok(Some(edits::DESTINATION_RULE_ALT))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A canary file, read and parsed into its one object.
+pub(crate) struct Object {
+    pub path: String,
+    pub text: String,
+    pub value: Value,
+}
+
+impl Object {
+    fn line(&self, path: &[Seg]) -> Option<usize> {
+        yaml::line_of(&self.text, 0, path)
+    }
+}
+
+/// Everything the rules look at, read once.
+pub(crate) struct Loaded {
+    pub gap: Option<Object>,
+    pub destination_rule: Option<Object>,
+    /// Per environment, in scope order.
+    pub routes: Vec<(String, Option<Object>)>,
+    pub service_patch: Option<Object>,
+}
+
+/// Collects findings, each with its code's severity.
+pub(crate) struct Findings(Vec<Finding>);
+
+impl Findings {
+    pub fn add(&mut self, code: Code, file: &str, line: Option<usize>, message: impl Into<String>) {
+        self.0.push(Finding {
+            code: code.id(),
+            severity: code.severity(),
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    pub fn at(&mut self, code: Code, object: &Object, path: &[Seg], message: impl Into<String>) {
+        let line = object.line(path);
+        self.add(code, &object.path, line, message);
+    }
+}
+
+/// What the journal knows about the release, for the agreement rules.
+pub struct Journaled {
+    pub config: ReleaseConfig,
+    pub position: crate::workflow::Position,
+    /// The last thing canary wrote to each path: its hash (`None`: deleted) and, for a
+    /// VirtualService patch, its weights.
+    pub written: BTreeMap<String, state::Written>,
+}
+
+/// Analyse the files `src` shows. Errors in the result are findings; `Err` is only for files
+/// that cannot be read at all.
+pub fn analyze(
+    src: &dyn Source,
+    scope: &Scope,
+    journal: Option<&Journaled>,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut findings = Findings(Vec::new());
+    let loaded = load(src, scope, &mut findings)?;
+    schemas(&loaded, &mut findings);
+    rules::cross_references(&loaded, scope, &mut findings);
+    if let Some(journal) = journal {
+        state::agreement(&loaded, scope, journal, &mut findings);
+    }
+    let mut out = findings.0;
+    out.sort_by(|a, b| (&a.file, a.line, a.code).cmp(&(&b.file, b.line, b.code)));
+    out.dedup();
+    Ok(out)
+}
+
+fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> anyhow::Result<Loaded> {
+    let gap = match src.read(edits::GAP_YAML)? {
+        None => None,
+        Some(text) => match yaml::parse(&text) {
+            Ok(value) => Some(Object {
+                path: edits::GAP_YAML.into(),
+                text,
+                value,
+            }),
+            Err(e) => {
+                findings.add(Code::Parse, edits::GAP_YAML, parse_line(&e), e.to_string());
+                None
+            }
+        },
+    };
+    if src.read(edits::DESTINATION_RULE)?.is_some()
+        && src.read(edits::DESTINATION_RULE_ALT)?.is_some()
+    {
+        findings.add(
+            Code::Identity,
+            edits::DESTINATION_RULE_ALT,
+            Some(1),
+            format!(
+                "a second DestinationRule file beside {}; keep one of the two",
+                edits::DESTINATION_RULE
+            ),
+        );
+    }
+    let destination_rule = match dr_path(src)? {
+        Some(path) => object(src, path, "DestinationRule", findings)?,
+        None => None,
+    };
+    let mut routes = Vec::new();
+    for env in &scope.environments {
+        let path = edits::virtual_service_patch(env);
+        routes.push((env.clone(), object(src, &path, "VirtualService", findings)?));
+    }
+    let service_patch = object(src, edits::SERVICE_PATCH, "Service", findings)?;
+    Ok(Loaded {
+        gap,
+        destination_rule,
+        routes,
+        service_patch,
+    })
+}
+
+/// A canary-owned file holding exactly one object of `kind`.
+fn object(
+    src: &dyn Source,
+    path: &str,
+    kind: &str,
+    findings: &mut Findings,
+) -> anyhow::Result<Option<Object>> {
+    let Some(text) = src.read(path)? else {
+        return Ok(None);
+    };
+    let docs = match yaml::parse_all(&text) {
+        Ok(docs) => docs,
+        Err(e) => {
+            findings.add(Code::Parse, path, parse_line(&e), e.to_string());
+            return Ok(None);
+        }
+    };
+    if docs.len() != 1 {
+        findings.add(
+            Code::Identity,
+            path,
+            Some(1),
+            format!(
+                "holds {} YAML documents; canary expects exactly one {kind}",
+                docs.len()
+            ),
+        );
+        return Ok(None);
+    }
+    let value = docs.into_iter().next().expect("one document");
+    let object = Object {
+        path: path.to_string(),
+        text,
+        value,
+    };
+    if object.value["kind"] != kind {
+        findings.at(
+            Code::Identity,
+            &object,
+            &[Seg::Key("kind".into())],
+            format!(
+                "holds a {}, where canary expects a {kind}",
+                object.value["kind"]
+            ),
+        );
+        return Ok(None);
+    }
+    Ok(Some(object))
+}
+
+/// The line a parse error names ("line N ..."), if any.
+fn parse_line(e: &yaml::YamlError) -> Option<usize> {
+    let text = e.to_string();
+    let rest = &text[text.find("line ")? + 5..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Every object against its schema, and each object's name.
+fn schemas(l: &Loaded, findings: &mut Findings) {
+    use schema::IstioKind;
+    let istio = l
+        .destination_rule
+        .iter()
+        .map(|o| (o, IstioKind::DestinationRule))
+        .chain(
+            l.routes
+                .iter()
+                .filter_map(|(_, o)| o.as_ref())
+                .map(|o| (o, IstioKind::VirtualService)),
+        );
+    for (object, kind) in istio {
+        for v in schema::validate_istio(kind, &object.value) {
+            findings.at(
+                Code::Schema,
+                object,
+                &v.path,
+                format!("{}: {}", at_path(&v.path), v.message),
+            );
+        }
+    }
+    if let Some(object) = &l.service_patch {
+        for v in schema::validate_service(&object.value) {
+            findings.at(
+                Code::ServiceType,
+                object,
+                &v.path,
+                format!("{}: {}", at_path(&v.path), v.message),
+            );
+        }
+    }
+}
+
+/// A violation's path for a message; the object itself when empty.
+fn at_path(path: &[Seg]) -> String {
+    if path.is_empty() {
+        "the object".into()
+    } else {
+        yaml::path_text(path)
+    }
+}
+
+#[cfg(test)]
+mod tests;

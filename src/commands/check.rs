@@ -1,0 +1,145 @@
+//! `canary check`: offline analysis of canary's objects in a repository.
+
+use std::path::PathBuf;
+
+use crate::check::{self, Journaled, Scope, Severity};
+use crate::cli::Globals;
+use crate::error::{Error, bad_input};
+use crate::journal::Release;
+use crate::output;
+use crate::repo::Repo;
+
+/// Check canary's objects in a repository, offline, as `istioctl analyze` would.
+///
+/// Every object validates against the Istio CRD schemas and Kubernetes' Service type; the
+/// routes name only subsets the DestinationRule defines; each subset selects the pods of one
+/// deployment; the Service patch selects web and web-v1 only; weights are whole numbers that
+/// add up to 100; web-v1 admits what web admits plus the ingress and runs a pinned digest.
+/// Where the journal knows the release, the files must agree with its position. Each
+/// finding has a stable code (docs/check.md lists them). Exit 0 when no error is found, 1
+/// when one is.
+///
+/// Examples:
+///   canary check                      # the only release in flight
+///   canary check my-service --json
+///   canary check --repo ~/src/deploy  # no release needed
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The service; may be left out when exactly one release is in flight or --repo is given
+    pub service: Option<String>,
+    /// The repository to check [default: the release's]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Print the findings as a JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    if let Some(service) = &args.service {
+        crate::release::check_service(service)?;
+    }
+    let release = release(globals, &args)?;
+    let repo = match (&args.repo, &release) {
+        (Some(dir), _) => Repo::open(dir)?,
+        (None, Some(release)) => Repo::open(&release.config.repo)?,
+        (None, None) => {
+            return Err(bad_input(match &args.service {
+                Some(s) => {
+                    format!("no release of {s} is in flight; name the repository with --repo DIR")
+                }
+                None => "no release is in flight; name the repository with --repo DIR".into(),
+            })
+            .into());
+        }
+    };
+    // The journal speaks for the repository it was started on, not for another copy.
+    let release = release.filter(|r| r.config.repo == repo.root());
+    let scope = match &release {
+        Some(r) => Scope::of(&r.config),
+        None => Scope::infer(&repo)?,
+    };
+    if let Some(service) = &args.service
+        && *service != scope.service
+    {
+        return Err(bad_input(format!(
+            "gap/gap.yaml in {} is for service {:?}, not {service:?}",
+            repo.root().display(),
+            scope.service
+        ))
+        .into());
+    }
+    let journaled = match &release {
+        // A finished release has nothing left to agree with: its objects are gone.
+        Some(r) if r.finished_at.is_some() => None,
+        Some(r) if r.in_progress.is_some() => {
+            output::note(
+                "a step was interrupted while writing its files; the files are not compared with \
+                 the journal until `canary next` finishes it",
+            );
+            None
+        }
+        Some(r) => Some(journaled(globals, r)?),
+        None => None,
+    };
+    let findings = check::analyze(&repo, &scope, journaled.as_ref())?;
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for finding in &findings {
+            println!("{finding}");
+        }
+        let warnings = findings.len() - errors;
+        let against = if journaled.is_some() {
+            " against the journal"
+        } else {
+            ""
+        };
+        output::status(
+            "Checked",
+            format!(
+                "{} in {}{against}: {errors} error(s), {warnings} warning(s)",
+                scope.service,
+                repo.root().display()
+            ),
+        );
+    }
+    if errors > 0 {
+        return Err(Error::Found(format!("canary check found {errors} error(s)")).into());
+    }
+    Ok(())
+}
+
+/// The release in flight that the check is about, if the journal has one.
+fn release(globals: &Globals, args: &Args) -> anyhow::Result<Option<Release>> {
+    let Some(journal) = super::read_journal(globals)? else {
+        return Ok(None);
+    };
+    match &args.service {
+        // After the release is done, its repository is still the one to check.
+        Some(service) => Ok(match journal.in_flight(service)? {
+            Some(release) => Some(release),
+            None => journal.latest(service)?,
+        }),
+        None if args.repo.is_some() => {
+            let mut in_flight = journal.releases(false)?;
+            Ok((in_flight.len() == 1).then(|| in_flight.remove(0)))
+        }
+        None => super::find_release(&journal, None).map(Some),
+    }
+}
+
+/// What the journal knows of a release, for the agreement rules.
+pub fn journaled(globals: &Globals, release: &Release) -> anyhow::Result<Journaled> {
+    let journal = super::read_journal(globals)?.expect("the release came from the journal");
+    Ok(Journaled {
+        config: release.config.clone(),
+        position: release.position.clone(),
+        written: check::state::written_from_events(&journal.events(release.id)?),
+    })
+}
