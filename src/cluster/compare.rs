@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::expect::{Expected, string_map};
+use super::expect::{Expected, subsets_of};
 use super::{Deployment, NETWORKING, Snapshot, describe_weights, live_weights};
 use crate::edits::GAP_YAML;
 use crate::finding::Finding;
@@ -228,17 +228,7 @@ fn destination_rule(expected: &Expected, live: &Snapshot, findings: &mut Vec<Fin
             .at(&file.path, None),
         ),
         (Some(file), Some(spec)) => {
-            let subsets: Vec<(String, BTreeMap<String, String>)> = spec["subsets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    (
-                        s["name"].as_str().unwrap_or_default().to_string(),
-                        string_map(&s["labels"]),
-                    )
-                })
-                .collect();
+            let subsets = subsets_of(spec);
             if subsets != file.subsets {
                 let show = |subsets: &[(String, BTreeMap<String, String>)]| {
                     subsets

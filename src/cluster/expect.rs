@@ -97,17 +97,7 @@ impl Expected {
             None => (config.destination_rule_name(), None),
             Some((path, text)) => {
                 let doc = document(path, &text, "DestinationRule")?;
-                let subsets = doc["spec"]["subsets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|s| {
-                        (
-                            s["name"].as_str().unwrap_or_default().to_string(),
-                            string_map(&s["labels"]),
-                        )
-                    })
-                    .collect();
+                let subsets = subsets_of(&doc["spec"]);
                 (
                     name_of(&doc).unwrap_or_else(|| config.destination_rule_name()),
                     Some(DestinationRuleFile {
@@ -171,6 +161,21 @@ fn name_of(doc: &Value) -> Option<String> {
 }
 
 /// A YAML mapping of strings, as labels and selectors are.
+/// A DestinationRule spec's subsets: each name with its label selector.
+pub fn subsets_of(spec: &Value) -> Vec<(String, BTreeMap<String, String>)> {
+    spec["subsets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_string(),
+                string_map(&s["labels"]),
+            )
+        })
+        .collect()
+}
+
 pub fn string_map(value: &Value) -> BTreeMap<String, String> {
     value
         .as_object()
