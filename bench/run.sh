@@ -156,10 +156,12 @@ walk() {
 
 say "walking the template releases with $canary"
 make_repo "$work/repos/finished" bench-template
-make_repo "$work/repos/in-flight" bench-template
+# The in-flight template's repository path names the service, so that each generated release
+# in flight points at a repository of its own (made below), as real releases do.
+make_repo "$work/repos/in-flight/bench-template" bench-template
 tmpl=$work/template.db
 walk "$tmpl" bench-template "$work/repos/finished" $finished_events done
-walk "$tmpl" bench-template "$work/repos/in-flight" $in_flight_events ramp-25
+walk "$tmpl" bench-template "$work/repos/in-flight/bench-template" $in_flight_events ramp-25
 
 # --- the big journal, copied from the template by SQL -------------------------------------------
 
@@ -231,6 +233,19 @@ sqlite3 "$big" "PRAGMA integrity_check; PRAGMA foreign_key_check;" | grep -qx ok
 # --- the generated rows are what canary writes ------------------------------------------------
 
 say "walking svc-0001 with canary to compare with the generated svc-0001"
+# Each release in flight reads its own repository's files, which name its own service: a copy
+# of the in-flight template's files with the name replaced (no git: reading needs none).
+say "a repository per release in flight"
+(cd "$work/repos/in-flight/bench-template" && find gap -type f) >"$work/in-flight.files"
+for ((n = 0; n < services; n++)); do
+  svc=$(printf 'svc-%04d' "$n")
+  while read -r f; do
+    mkdir -p "$work/repos/in-flight/$svc/$(dirname "$f")"
+    sed "s/bench-template/$svc/g" "$work/repos/in-flight/bench-template/$f" \
+      >"$work/repos/in-flight/$svc/$f"
+  done <"$work/in-flight.files"
+done
+
 make_repo "$work/repos/check" svc-0001
 check=$work/check.db
 walk "$check" svc-0001 "$work/repos/check" $finished_events done

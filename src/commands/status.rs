@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
-use crate::edits::virtual_service_patch;
+use crate::edits::{templates, virtual_service_patch};
+use crate::release::Environment;
 use console::style;
 
 use crate::journal::{Event, Release};
@@ -65,8 +66,12 @@ pub fn status_of(release: &Release) -> Status {
     let shape = config.shape();
     let plan = plan(&shape);
     let repo = Repo::for_reading(&config.repo).ok();
-    let weight = |env: &str| -> Option<u8> {
-        let text = repo.as_ref()?.read(&virtual_service_patch(env)).ok()??;
+    let weight = |env: &Environment| -> Option<u8> {
+        let path = virtual_service_patch(&env.name);
+        let text = repo.as_ref()?.read(&path).ok()??;
+        if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {
+            return Some(v2);
+        }
         let weights = yaml::route_weights(&text).ok()?;
         let (_, w) = weights.iter().find(|(subset, _)| subset == "v2")?;
         u8::try_from(*w).ok()
@@ -81,7 +86,7 @@ pub fn status_of(release: &Release) -> Status {
             .iter()
             .map(|e| EnvStatus {
                 name: e.name.clone(),
-                v2_weight: weight(&e.name),
+                v2_weight: weight(e),
                 live_v2_weight: None,
             })
             .collect(),

@@ -50,6 +50,20 @@ pub fn virtual_service_patch(
     )
 }
 
+/// The v2 weight of a VirtualService patch that is byte for byte as canary writes it, without
+/// parsing YAML: `list` reads two of these per release in flight. `None` for a file a person
+/// edited or reformatted, which the caller parses instead.
+pub fn v2_weight_if_as_written(
+    text: &str,
+    path: &str,
+    config: &ReleaseConfig,
+    env: &Environment,
+) -> Option<u8> {
+    let (_, last) = text.strip_suffix('\n')?.rsplit_once("weight: ")?;
+    let v2 = last.parse().ok().filter(|w| *w <= 100)?;
+    (virtual_service_patch(path, config, env, v2) == text).then_some(v2)
+}
+
 /// `gap/gap_patch_canary_service.yaml`: the Service selects every canary pod of the service,
 /// whatever its deployment (`app: null` removes gap's per-deployment label from the selector).
 pub fn service_patch(path: &str, config: &ReleaseConfig) -> String {
@@ -60,4 +74,66 @@ pub fn service_patch(path: &str, config: &ReleaseConfig) -> String {
         name = config.service_name(),
         service = config.service,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml;
+
+    fn config() -> ReleaseConfig {
+        ReleaseConfig {
+            service: "my-service".into(),
+            repo: "/repo".into(),
+            namespace: "ns".into(),
+            environments: vec![Environment {
+                name: "staging".into(),
+                hosts: vec!["a.example.com".into()],
+                context: None,
+            }],
+            schedule: vec![100],
+            v1_image: format!("r/s@sha256:{}", "a".repeat(64)).parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_weight_read_without_parsing_is_the_parsed_one() {
+        let config = config();
+        let env = &config.environments[0];
+        let path = "gap/staging/gap_patch_canary_virtual_service.yaml";
+        for v2 in 0..=100 {
+            let text = virtual_service_patch(path, &config, env, v2);
+            let parsed = yaml::route_weights(&text).unwrap();
+            assert_eq!(
+                parsed,
+                [
+                    ("v1".to_string(), i64::from(100 - v2)),
+                    ("v2".to_string(), i64::from(v2))
+                ]
+            );
+            assert_eq!(v2_weight_if_as_written(&text, path, &config, env), Some(v2));
+        }
+    }
+
+    #[test]
+    fn a_file_a_person_touched_is_left_to_the_parser() {
+        let config = config();
+        let env = &config.environments[0];
+        let path = "gap/staging/gap_patch_canary_virtual_service.yaml";
+        let text = virtual_service_patch(path, &config, env, 30);
+        let edited = [
+            text.replace("weight: 70", "weight: 60"),
+            text.replace("weight: 30\n", "weight: 30 # by hand\n"),
+            format!("{text}# a note\n"),
+            text.replace("\n", "\r\n"),
+            text.trim_end().to_string(),
+        ];
+        for other in edited {
+            assert_eq!(
+                v2_weight_if_as_written(&other, path, &config, env),
+                None,
+                "{other}"
+            );
+        }
+    }
 }
