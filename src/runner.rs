@@ -69,7 +69,19 @@ fn hash(text: &Option<String>) -> Option<String> {
     text.as_deref().map(sha256)
 }
 
-pub fn refused(refusal: Refusal, service: &str) -> Error {
+/// Where `action` moves the release, or the refusal that names the step that comes first.
+pub fn advance(release: &Release, action: Action) -> Result<(Position, Phase), Error> {
+    let config = &release.config;
+    let plan = crate::workflow::plan(&config.shape());
+    let next = release
+        .position
+        .apply(&config.shape(), &plan, action)
+        .map_err(|r| refused(r, &config.service))?;
+    let phase = next.phase(&plan);
+    Ok((next, phase))
+}
+
+fn refused(refusal: Refusal, service: &str) -> Error {
     Error::Refused {
         reason: refusal.reason,
         run: refusal
@@ -88,7 +100,7 @@ impl Runner<'_> {
         action: Action,
         event: NewEvent,
     ) -> anyhow::Result<Release> {
-        let position = self.advance(release, action)?;
+        let position = advance(release, action)?;
         Ok(self.journal.record(
             release,
             Update {
@@ -97,17 +109,6 @@ impl Runner<'_> {
                 ..Update::default()
             },
         )?)
-    }
-
-    fn advance(&self, release: &Release, action: Action) -> Result<(Position, Phase), Error> {
-        let config = &release.config;
-        let plan = crate::workflow::plan(&config.shape());
-        let next = release
-            .position
-            .apply(&config.shape(), &plan, action)
-            .map_err(|r| refused(r, &config.service))?;
-        let phase = next.phase(&plan);
-        Ok((next, phase))
     }
 
     /// Show a job's changes, ask, and write them. `action` turns "did anything change" (and
@@ -122,12 +123,12 @@ impl Runner<'_> {
     ) -> anyhow::Result<Release> {
         // Refuse what the workflow does not allow before reading any file: whether the job
         // changes anything does not decide whether it may happen.
-        self.advance(release, action(&[]))?;
+        advance(release, action(&[]))?;
         let config = &release.config;
         let repo = Repo::open(&config.repo)?;
         let changes = edits::plan(&job, config, &repo)?;
         let action = action(&changes);
-        let (after, _) = self.advance(release, action.clone())?;
+        let (after, _) = advance(release, action.clone())?;
         self.refuse_broken(release, &repo, &changes, after, what)?;
         if changes.is_empty() {
             output::status("Unchanged", format!("{what}: the files already say so"));
@@ -136,7 +137,7 @@ impl Runner<'_> {
                 "step-done",
                 json!({ "step": what, "changed": false }),
             ));
-            let position = self.advance(release, action)?;
+            let position = advance(release, action)?;
             return Ok(self.journal.record(
                 release,
                 Update {
@@ -258,7 +259,7 @@ impl Runner<'_> {
         step: InProgress,
         mut events: Vec<NewEvent>,
     ) -> anyhow::Result<Release> {
-        let (position, phase) = self.advance(release, step.action.clone())?;
+        let (position, phase) = advance(release, step.action.clone())?;
         events.push(NewEvent::new(
             "files-written",
             json!({ "files": &step.files }),

@@ -131,6 +131,19 @@ pub fn refuse_if_interrupted(release: &Release) -> Result<(), Error> {
     Ok(())
 }
 
+/// What an edit outside the plan needs first: whoever answers, the release locked, and no step
+/// left half done beside it.
+pub fn lock_for_edit(
+    globals: &Globals,
+    service: &str,
+    yes: bool,
+) -> anyhow::Result<(Box<dyn crate::prompt::Prompt>, Locked)> {
+    let prompt = crate::prompt::for_process(yes);
+    let locked = lock_release(globals, Some(service))?;
+    refuse_if_interrupted(&locked.release)?;
+    Ok((prompt, locked))
+}
+
 /// An edit outside the plan (`weight`, `abort`): what it writes, how it moves the workflow
 /// given the files it changed, and the event that records it.
 pub struct OutOfBand {
@@ -148,9 +161,7 @@ pub fn write_out_of_band(
     yes: bool,
     make: impl FnOnce(&Release) -> anyhow::Result<OutOfBand>,
 ) -> anyhow::Result<()> {
-    let mut prompt = crate::prompt::for_process(yes);
-    let mut locked = lock_release(globals, Some(service))?;
-    refuse_if_interrupted(&locked.release)?;
+    let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
     let edit = make(&locked.release)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,

@@ -10,10 +10,10 @@ use crate::edits::Job;
 use crate::error::{Error, bad_input};
 use crate::journal::{NewEvent, Release, Update};
 use crate::output;
-use crate::prompt::{self, Prompt};
+use crate::prompt::Prompt;
 use crate::repo::Repo;
-use crate::runner::refused;
-use crate::workflow::{Action, plan};
+use crate::runner::advance;
+use crate::workflow::Action;
 
 /// Set ENV's v2 weight (v1 gets the rest) in its VirtualService patch file.
 ///
@@ -49,9 +49,7 @@ pub struct Args {
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let percent = args.percent;
     if args.live {
-        let mut prompt = prompt::for_process(args.yes);
-        let mut locked = super::lock_release(globals, Some(&args.service))?;
-        super::refuse_if_interrupted(&locked.release)?;
+        let (mut prompt, mut locked) = super::lock_for_edit(globals, &args.service, args.yes)?;
         let env = locked.release.config.env_index(&args.env)?;
         let action = Action::SetWeight {
             env,
@@ -97,11 +95,7 @@ fn live(
     let config = &release.config;
     let name = &config.environments[env].name;
     // A live edit is allowed exactly when a file edit would be.
-    let shape = config.shape();
-    release
-        .position
-        .apply(&shape, &plan(&shape), action)
-        .map_err(|r| refused(r, &config.service))?;
+    advance(release, action)?;
     let target = Target::of(config, env).ok_or_else(|| {
         bad_input(format!(
             "{name} has no kubeconfig context, so canary cannot reach its cluster; `canary \
