@@ -197,12 +197,12 @@ CREATE TEMP TABLE tev AS
          id AS tid, at, operator, kind, phase, detail
   FROM t.events e;
 INSERT INTO releases (id, service, config, position, phase, step_in_progress,
-                      opened_at, updated_at, finished_at)
+                      opened_at, updated_at, finished_at, v2_weights, shape)
   SELECT rid, svc, replace(r.config, 'bench-template', svc), r.position, r.phase,
          replace(r.step_in_progress, 'bench-template', svc),
          strftime('%Y-%m-%dT%H:%M:%fZ', r.opened_at, ago, later),
          strftime('%Y-%m-%dT%H:%M:%fZ', r.updated_at, ago, later),
-         strftime('%Y-%m-%dT%H:%M:%fZ', r.finished_at, ago, later)
+         strftime('%Y-%m-%dT%H:%M:%fZ', r.finished_at, ago, later), r.v2_weights, r.shape
   FROM gen JOIN t.releases r ON r.id = gen.tmpl
   ORDER BY rid;
 -- A generation's releases run side by side: event k of every release, then event k + 1.
@@ -253,7 +253,7 @@ walk "$check" svc-0001 "$work/repos/check" $finished_events done
 dump() {
   sqlite3 "$1" <<SQL | sed -E 's/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g' | sed "s#$3#REPO#g"
 SELECT service, config, position, phase, coalesce(step_in_progress, 'NULL'),
-       finished_at IS NULL FROM releases WHERE id = $2;
+       finished_at IS NULL, v2_weights, shape FROM releases WHERE id = $2;
 SELECT operator, kind, phase, detail FROM events WHERE release_id = $2 ORDER BY id;
 SELECT path, coalesce(sha256, 'NULL'),
        (SELECT count(*) FROM events e WHERE e.release_id = w.release_id AND e.id <= w.event_id)
@@ -293,12 +293,14 @@ start "$nextdb" gap-5000 "$work/repos/gap-5000"
 # --- the commands, and what the sqlite3 tool does in their place ------------------------------
 
 svc=svc-$(printf '%04d' $((services / 2)))
-cols="id, config, position, phase, step_in_progress, opened_at, updated_at, finished_at"
+# The queries canary runs: `list` reads the listing columns, the others whole releases.
+cols="id, config, position, phase, step_in_progress, opened_at, updated_at, finished_at, v2_weights"
 latest="SELECT $cols FROM releases WHERE service = '$svc' ORDER BY id DESC LIMIT 1;"
 events_of="SELECT id, at, operator, kind, phase, detail FROM events
   WHERE release_id = (SELECT id FROM releases WHERE service = '$svc' ORDER BY id DESC LIMIT 1)"
-echo "SELECT $cols FROM releases WHERE finished_at IS NULL ORDER BY id;" >"$work/list.sql"
-printf '.mode json\n' | cat - "$work/list.sql" >"$work/list-json.sql"
+in_flight="FROM releases WHERE finished_at IS NULL ORDER BY id;"
+echo "SELECT service, shape, position, v2_weights $in_flight" >"$work/list.sql"
+printf '.mode json\nSELECT %s %s\n' "$cols" "$in_flight" >"$work/list-json.sql"
 echo "$latest $events_of ORDER BY id DESC LIMIT 1;" >"$work/status.sql"
 echo "$latest $events_of ORDER BY id;" >"$work/log.sql"
 

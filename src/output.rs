@@ -1,6 +1,8 @@
 //! What canary prints: cargo-style status lines and unified diffs, coloured only on a terminal
 //! and never when `NO_COLOR` is set.
 
+use std::borrow::Cow;
+
 use console::{Style, style};
 use similar::{ChangeTag, TextDiff};
 
@@ -87,8 +89,13 @@ pub fn width() -> usize {
 }
 
 /// A line cut to `width` columns (ANSI colours kept), with an ellipsis where it was cut.
-pub fn fit(line: &str, width: usize) -> String {
-    console::truncate_str(line, width, "…").into_owned()
+pub fn fit(line: &str, width: usize) -> Cow<'_, str> {
+    // No character is narrower than its UTF-8 bytes: a line of no more bytes than the width
+    // fits without measuring it.
+    if line.len() <= width {
+        return Cow::Borrowed(line);
+    }
+    console::truncate_str(line, width, "…")
 }
 
 /// A bar of `cells` cells, `percent` of them filled.

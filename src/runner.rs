@@ -287,6 +287,7 @@ impl Runner<'_> {
                     }),
                     _ => None,
                 },
+                v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
             },
         )?;
         failpoint("after-step-done");

@@ -135,7 +135,7 @@ pub enum Step {
 }
 
 /// The shape of a release that the plan depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shape {
     /// Environment names, in deploy order; the last one is production, the one that is ramped.
     pub environments: Vec<String>,
@@ -194,6 +194,47 @@ pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
     edit_then_deploy(&mut plan, Phase::Cleanup2, Edit::Cleanup2, envs.clone());
     edit_then_deploy(&mut plan, Phase::Cleanup3, Edit::Cleanup3, envs);
     plan
+}
+
+/// Plans by shape: listing many releases, most of them of one or two shapes, builds each
+/// plan once. A short list searched in order beats hashing a shape per release.
+#[derive(Debug, Default)]
+pub struct Plans(Vec<Planned>);
+
+#[derive(Debug)]
+struct Planned {
+    shape: Shape,
+    /// The shape as JSON, as the journal stores it: a release's is compared, not decoded.
+    json: String,
+    plan: Vec<(Phase, Step)>,
+}
+
+impl Plans {
+    pub fn of(&mut self, shape: &Shape) -> &[(Phase, Step)] {
+        let i = match self.0.iter().position(|p| p.shape == *shape) {
+            Some(i) => i,
+            None => self.add(shape.clone()),
+        };
+        &self.0[i].plan
+    }
+
+    /// The shape written as JSON, and its plan.
+    pub fn of_json(&mut self, json: &str) -> serde_json::Result<(&Shape, &[(Phase, Step)])> {
+        let i = match self.0.iter().position(|p| p.json == json) {
+            Some(i) => i,
+            None => self.add(serde_json::from_str(json)?),
+        };
+        Ok((&self.0[i].shape, &self.0[i].plan))
+    }
+
+    fn add(&mut self, shape: Shape) -> usize {
+        self.0.push(Planned {
+            json: serde_json::to_string(&shape).expect("a shape serialises"),
+            plan: plan(&shape),
+            shape,
+        });
+        self.0.len() - 1
+    }
 }
 
 /// Where a release stands.
@@ -433,13 +474,24 @@ impl Position {
     /// The next step in words, e.g. `add-routing: deploy to staging`.
     pub fn describe_next(&self, shape: &Shape, plan: &[(Phase, Step)]) -> String {
         match self.next(plan) {
-            NextStep::Pending { env, after } => format!(
-                "{}: deploy to {} ({})",
+            NextStep::Done => "done".into(),
+            _ => format!(
+                "{}: {}",
                 self.phase(plan),
+                self.describe_next_step(shape, plan)
+            ),
+        }
+    }
+
+    /// The next step in words without its phase, e.g. `deploy to staging`.
+    pub fn describe_next_step(&self, shape: &Shape, plan: &[(Phase, Step)]) -> String {
+        match self.next(plan) {
+            NextStep::Pending { env, after } => format!(
+                "deploy to {} ({})",
                 shape.environments[env],
                 after.describe(shape)
             ),
-            NextStep::Planned(phase, step) => format!("{phase}: {}", describe_step(shape, step)),
+            NextStep::Planned(_, step) => describe_step(shape, step),
             NextStep::Done => "done".into(),
         }
     }

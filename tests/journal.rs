@@ -51,3 +51,102 @@ fn there_is_nothing_to_check_without_a_journal() {
     assert!(out.stderr.contains("there is no journal at"), "{out}");
     assert!(!sandbox.journal.exists());
 }
+
+/// A release in deploy-v2 whose staging canary sent 50% to v2.
+fn testing_v2_on_staging_at_50() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    sandbox
+        .canary(&["weight", SERVICE, "staging", "50", "--yes"])
+        .ok();
+    sandbox
+}
+
+/// `list` reads the weights canary recorded, not the files: a hand edit shows in `status`
+/// (and `canary check` names it), while `list` keeps what canary wrote.
+#[test]
+fn list_shows_the_recorded_weights_and_status_the_files() {
+    let sandbox = testing_v2_on_staging_at_50();
+    let patch = "gap/staging/gap_patch_canary_virtual_service.yaml";
+    let text = String::from_utf8(sandbox.files()[patch].clone()).unwrap();
+    sandbox.write(
+        patch,
+        &text
+            .replace("weight: 50\n", "weight: 30\n")
+            .replacen("weight: 30\n", "weight: 70\n", 1),
+    );
+
+    let status = sandbox.status();
+    assert_eq!(status["environments"][0]["v2_weight"], 30, "{status}");
+    let listed = sandbox.canary(&["list", "--json"]).ok().json();
+    assert_eq!(listed[0]["environments"][0]["v2_weight"], 50, "{listed}");
+    let table = sandbox.canary(&["list"]).ok().stdout;
+    assert!(table.contains("staging 50%, production 0%"), "{table}");
+    let check = sandbox.canary(&["check", SERVICE]);
+    assert!(check.stdout.contains("CANARY-E022"), "{check}");
+}
+
+/// A journal from before the listing columns (schema 3): the migration derives each release's
+/// shape from its configuration, `list` reads the weights from the files until the release's
+/// next write records them, and the output is the same throughout.
+#[test]
+fn a_journal_from_before_the_listing_columns_lists_the_same() {
+    let sandbox = testing_v2_on_staging_at_50();
+    let table = sandbox.canary(&["list"]).ok().stdout;
+    let json = sandbox.canary(&["list", "--json"]).ok().json();
+    assert!(table.contains("staging 50%, production 0%"), "{table}");
+
+    let conn = rusqlite::Connection::open(&sandbox.journal).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE releases DROP COLUMN v2_weights;
+         ALTER TABLE releases DROP COLUMN shape;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    assert_eq!(sandbox.canary(&["list"]).ok().stdout, table);
+    assert_eq!(sandbox.canary(&["list", "--json"]).ok().json(), json);
+    let conn = sandbox.journal_db();
+    let (shape, weights): (String, Option<String>) = conn
+        .query_row("SELECT shape, v2_weights FROM releases", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        shape,
+        r#"{"environments":["staging","production"],"schedule":[1,5,10,25,50,100]}"#
+    );
+    assert_eq!(weights, None, "nothing recorded the weights yet");
+    drop(conn);
+    let check = sandbox.canary(&["journal", "check"]).ok();
+    assert!(check.stdout.contains("no problem found"), "{check}");
+
+    // The next write records them.
+    sandbox
+        .canary(&["weight", SERVICE, "staging", "40", "--yes"])
+        .ok();
+    let conn = sandbox.journal_db();
+    let weights: Option<String> = conn
+        .query_row("SELECT v2_weights FROM releases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(weights.as_deref(), Some("[40,0]"));
+}
+
+/// `journal check` notices listing columns that disagree with the release they summarise.
+#[test]
+fn journal_check_finds_listing_columns_that_disagree() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let conn = rusqlite::Connection::open(&sandbox.journal).unwrap();
+    conn.execute(
+        r#"UPDATE releases SET shape = '{"environments":["production"],"schedule":[100]}'"#,
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let check = sandbox.canary(&["journal", "check"]);
+    assert_eq!(check.code, 1, "{check}");
+    assert!(check.stdout.contains("lists another shape"), "{check}");
+}

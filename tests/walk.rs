@@ -64,6 +64,35 @@ fn file(files: &common::Files, path: &str) -> String {
     .unwrap()
 }
 
+/// With no hand edit, `list` (the weights canary recorded) agrees with `status` (the files),
+/// in the table and in JSON, while the release is in flight.
+fn assert_listed_as_the_files_say(sandbox: &Sandbox) {
+    let status = sandbox.status();
+    if status["done"] == true {
+        return;
+    }
+    let listed = sandbox.canary(&["list", "--json"]).ok().json();
+    assert_eq!(
+        listed[0]["environments"], status["environments"],
+        "{listed}"
+    );
+    let cell = sandbox
+        .weights()
+        .iter()
+        .map(|(env, w)| match w {
+            Some(w) => format!("{env} {w}%"),
+            None => format!("{env} -"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let table = sandbox.canary(&["list"]).ok().stdout;
+    let row = table.lines().nth(1).expect("a row under the header");
+    assert!(
+        row.contains(&format!("  {cell}  ")),
+        "{cell:?} not in {row:?}"
+    );
+}
+
 #[test]
 fn a_whole_release_matches_the_golden_files_after_every_phase() {
     let sandbox = Sandbox::new();
@@ -89,6 +118,7 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
             sandbox.next();
             steps += 1;
             trail.push((sandbox.phase(), sandbox.weights()));
+            assert_listed_as_the_files_say(&sandbox);
         }
         assert!(steps > 0, "{phase} had no step");
         assert_golden(phase, &sandbox.files());

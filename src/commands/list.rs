@@ -1,10 +1,16 @@
 //! `canary list`: every release in flight.
 
 use crate::cli::Globals;
+use crate::workflow::Plans;
 
-use super::status::{Status, status_of};
+use super::status::{Weights, recorded_or_read, status_of};
+use crate::journal::{JournalError, Summary};
+use crate::release::ReleaseConfig;
 
 /// List the releases in flight, one row each.
+///
+/// Each environment's v2 weight is the one canary last wrote, as the journal recorded it:
+/// listing reads no repository file. `canary status SERVICE` reads the files themselves.
 ///
 /// Examples:
 ///   canary list
@@ -22,6 +28,7 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let journal = super::read_journal(globals)?;
+    let mut plans = Plans::default();
     if args.json {
         // Streamed, one release at a time: memory stays flat however many are listed.
         use serde::ser::{SerializeSeq, Serializer};
@@ -31,7 +38,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         let mut seq = json.serialize_seq(None)?;
         if let Some(journal) = &journal {
             journal.each_release(args.all, |release| -> anyhow::Result<()> {
-                Ok(seq.serialize_element(&status_of(&release))?)
+                Ok(seq.serialize_element(&status_of(&release, Weights::Journal, &mut plans))?)
             })?;
         }
         seq.end()?;
@@ -39,72 +46,84 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
-    let mut statuses = Vec::new();
+    // Only the cells are kept: the columns' widths need every row before the first prints.
+    let mut rows = Vec::new();
     if let Some(journal) = &journal {
-        journal.each_release(args.all, |release| -> anyhow::Result<()> {
-            statuses.push(status_of(&release));
+        journal.each_summary(args.all, |summary| -> anyhow::Result<()> {
+            rows.push(row(summary, &mut plans)?);
             Ok(())
         })?;
     }
-    if statuses.is_empty() {
+    if rows.is_empty() {
         println!("No release in flight.");
         return Ok(());
     }
-    print!("{}", table(&statuses, crate::output::width()));
+    print!("{}", table(&rows, crate::output::width()));
     Ok(())
 }
 
-/// One aligned row per release, cut to the terminal's width.
-pub fn table(statuses: &[Status], width: usize) -> String {
-    let weights = |s: &Status| -> String {
-        s.environments
-            .iter()
-            .map(|e| match e.v2_weight {
-                Some(w) => format!("{} {w}%", e.name),
-                None => format!("{} -", e.name),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+/// A release's cells: service, phase, v2 weights, next step.
+fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<[String; 4], JournalError> {
+    use std::fmt::Write;
+    let corrupt = |detail: String| JournalError::Corrupt {
+        service: summary.service.to_string(),
+        detail,
     };
-    let rows: Vec<[String; 4]> = statuses
-        .iter()
-        .map(|s| {
-            let step = s
-                .step
-                .split_once(": ")
-                .map_or(s.step.as_str(), |(_, step)| step);
-            [
-                s.service.clone(),
-                s.phase.clone(),
-                weights(s),
-                step.to_string(),
-            ]
-        })
-        .collect();
-    let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"].map(String::from);
-    let widths: Vec<usize> = (0..3)
-        .map(|c| {
-            rows.iter()
-                .chain([&header])
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|r| {
-            let line = format!(
-                "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2]
-            );
-            format!("{}\n", crate::output::fit(line.trim_end(), width))
-        })
-        .collect()
+    let (shape, plan) = plans
+        .of_json(summary.shape)
+        .map_err(|e| corrupt(format!("shape: {e}")))?;
+    let weights =
+        match (summary.v2_weights, summary.config) {
+            (Some(recorded), _) => recorded,
+            (None, config) => {
+                let config: ReleaseConfig = serde_json::from_str(config.unwrap_or_default())
+                    .map_err(|e| JournalError::Corrupt {
+                        service: summary.service.to_string(),
+                        detail: format!("config: {e}"),
+                    })?;
+                recorded_or_read(None, &config)
+            }
+        };
+    let mut cell = String::new();
+    for (i, (env, weight)) in shape.environments.iter().zip(weights).enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = match weight {
+            Some(w) => write!(cell, "{sep}{env} {w}%"),
+            None => write!(cell, "{sep}{env} -"),
+        };
+    }
+    Ok([
+        summary.service.to_string(),
+        summary.position.phase(plan).to_string(),
+        cell,
+        summary.position.describe_next_step(shape, plan),
+    ])
+}
+
+/// One aligned row per release under a header, cut to the terminal's width.
+fn table(rows: &[[String; 4]], width: usize) -> String {
+    use std::fmt::Write;
+    let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"];
+    let rows = std::iter::once(header).chain(rows.iter().map(|r| r.each_ref().map(String::as_str)));
+    let mut widths = [0; 3];
+    for row in rows.clone() {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = String::new();
+    for [service, phase, weights, step] in rows {
+        line.clear();
+        let _ = write!(
+            line,
+            "{service:<w0$}  {phase:<w1$}  {weights:<w2$}  {step}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+        out.push_str(&crate::output::fit(line.trim_end(), width));
+        out.push('\n');
+    }
+    out
 }

@@ -20,7 +20,7 @@ use crate::error::{Error, bad_input};
 use crate::journal::{Journal, Release};
 use crate::lock::{self, ReleaseLock};
 use crate::output;
-use crate::workflow::{NextStep, plan};
+use crate::workflow::{NextStep, Phase, Step, plan};
 
 /// The release a command works on, locked against other canary processes and read after the
 /// lock is held, so that what it sees is what it changes.
@@ -95,16 +95,15 @@ pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
 }
 
 /// The command that comes next for a release, or `None` when it is done.
-pub fn next_command(release: &Release) -> Option<String> {
-    let plan = plan(&release.config.shape());
-    (release.position.next(&plan) != NextStep::Done || release.in_progress.is_some())
+pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String> {
+    (release.position.next(plan) != NextStep::Done || release.in_progress.is_some())
         .then(|| format!("canary next {}", release.config.service))
 }
 
 pub fn print_next(release: &Release) {
     let shape = release.config.shape();
     let plan = plan(&shape);
-    match next_command(release) {
+    match next_command(release, &plan) {
         Some(command) => output::status(
             "Next",
             format!(

@@ -496,7 +496,9 @@ mod tests {
             v1_image: format!("registry/my-service@{DIGEST}").parse().unwrap(),
         };
         let mut journal = Journal::open(&dir.path().join("journal.db"), "test").unwrap();
-        let release = journal.open_release(&config, &Position::default()).unwrap();
+        let release = journal
+            .open_release(&config, &Position::default(), &[None, None])
+            .unwrap();
         Setup {
             _dir: dir,
             repo,

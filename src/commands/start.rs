@@ -108,7 +108,9 @@ pub fn open(
     if let Some(existing) = journal.in_flight(&config.service)? {
         return Err(already_in_flight(&existing).into());
     }
-    Ok(journal.open_release(config, position)?)
+    // An adopted release may start with routes in place.
+    let weights = crate::edits::v2_weights(Repo::for_reading(&config.repo).ok().as_ref(), config);
+    Ok(journal.open_release(config, position, &weights)?)
 }
 
 /// The one position the repository's files fit, checked like any state canary writes.

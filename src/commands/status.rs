@@ -4,15 +4,14 @@ use serde::Serialize;
 
 use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
-use crate::edits::{templates, virtual_service_patch};
-use crate::release::Environment;
+use crate::edits;
 use console::style;
 
 use crate::journal::{Event, Release};
 use crate::output;
+use crate::release::ReleaseConfig;
 use crate::repo::Repo;
-use crate::workflow::{NextStep, Phase, plan};
-use crate::yaml;
+use crate::workflow::{NextStep, Phase, Plans};
 
 /// Show a release's phase, its next step, and each environment's v2 weight as the repository
 /// files say it; with --live, also as each cluster (with a kubeconfig context) has it.
@@ -61,36 +60,52 @@ pub struct EnvStatus {
     pub live_v2_weight: Option<Option<u8>>,
 }
 
-pub fn status_of(release: &Release) -> Status {
+/// Where a status takes each environment's v2 weight from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// The VirtualService patch files as they are now.
+    Files,
+    /// The journal: the files as canary last wrote them, so that listing many releases reads
+    /// no file. A release that has no record yet falls back to the files.
+    Journal,
+}
+
+/// The weights a release recorded, if they fit its environments; otherwise its files'.
+pub fn recorded_or_read(
+    recorded: Option<&[Option<u8>]>,
+    config: &ReleaseConfig,
+) -> Vec<Option<u8>> {
+    match recorded {
+        Some(recorded) if recorded.len() == config.environments.len() => recorded.to_vec(),
+        _ => edits::v2_weights(Repo::for_reading(&config.repo).ok().as_ref(), config),
+    }
+}
+
+pub fn status_of(release: &Release, source: Weights, plans: &mut Plans) -> Status {
     let config = &release.config;
     let shape = config.shape();
-    let plan = plan(&shape);
-    let repo = Repo::for_reading(&config.repo).ok();
-    let weight = |env: &Environment| -> Option<u8> {
-        let path = virtual_service_patch(&env.name);
-        let text = repo.as_ref()?.read(&path).ok()??;
-        if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {
-            return Some(v2);
-        }
-        let weights = yaml::route_weights(&text).ok()?;
-        let (_, w) = weights.iter().find(|(subset, _)| subset == "v2")?;
-        u8::try_from(*w).ok()
+    let plan = plans.of(&shape);
+    let recorded = match source {
+        Weights::Journal => release.v2_weights.as_deref(),
+        Weights::Files => None,
     };
+    let weights = recorded_or_read(recorded, config);
     Status {
         service: config.service.clone(),
-        phase: release.position.phase(&plan).to_string(),
-        step: release.position.describe_next(&shape, &plan),
-        done: release.position.next(&plan) == NextStep::Done,
+        phase: release.position.phase(plan).to_string(),
+        step: release.position.describe_next(&shape, plan),
+        done: release.position.next(plan) == NextStep::Done,
         environments: config
             .environments
             .iter()
-            .map(|e| EnvStatus {
+            .zip(weights)
+            .map(|(e, v2_weight)| EnvStatus {
                 name: e.name.clone(),
-                v2_weight: weight(e),
+                v2_weight,
                 live_v2_weight: None,
             })
             .collect(),
-        next: super::next_command(release),
+        next: super::next_command(release, plan),
         interrupted: release.in_progress.is_some(),
         v1_image: config.v1_image.to_string(),
         repo: config.repo.display().to_string(),
@@ -114,7 +129,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             Err(err) => journal.newest()?.ok_or(err)?,
         },
     };
-    let mut status = status_of(&release);
+    let mut status = status_of(&release, Weights::Files, &mut Plans::default());
     if args.live {
         read_live(&release, &mut status)?;
     }
@@ -203,7 +218,9 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         out.push_str(&format!("  {:<name_width$}  {split}{live}\n", env.name));
     }
     out.push('\n');
-    let field = |label: &str, value: &str| output::fit(&format!("  {label:<10}  {value}"), width);
+    let field = |label: &str, value: &str| {
+        output::fit(&format!("  {label:<10}  {value}"), width).into_owned()
+    };
     out.push_str(&field("v1 image", &status.v1_image));
     out.push('\n');
     if let Some(event) = last {

@@ -27,6 +27,23 @@ pub fn virtual_service_patch(env: &str) -> String {
     format!("gap/{env}/gap_patch_canary_virtual_service.yaml")
 }
 
+/// Each environment's v2 weight as its VirtualService patch file says it; `None` where the
+/// environment has no patch, no v2 route, or a file that cannot be read (all of them without
+/// a repository).
+pub fn v2_weights(repo: Option<&Repo>, config: &ReleaseConfig) -> Vec<Option<u8>> {
+    let weight = |env: &crate::release::Environment| -> Option<u8> {
+        let path = virtual_service_patch(&env.name);
+        let text = repo?.read(&path).ok()??;
+        if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {
+            return Some(v2);
+        }
+        let weights = yaml::route_weights(&text).ok()?;
+        let (_, w) = weights.iter().find(|(subset, _)| subset == "v2")?;
+        u8::try_from(*w).ok()
+    };
+    config.environments.iter().map(weight).collect()
+}
+
 /// One file's content before and after (`None`: the file does not exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileChange {

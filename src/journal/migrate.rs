@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_read_indexes.sql",
         include_str!("../../migrations/0003_read_indexes.sql"),
     ),
+    (
+        "0004_listing_columns.sql",
+        include_str!("../../migrations/0004_listing_columns.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

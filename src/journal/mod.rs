@@ -77,6 +77,9 @@ pub struct Release {
     pub position: Position,
     pub phase: Phase,
     pub in_progress: Option<serde_json::Value>,
+    /// Each environment's v2 weight as canary last wrote the files (`None` inside: no canary
+    /// route); `None` for a release whose journal predates the record, until its next write.
+    pub v2_weights: Option<Vec<Option<u8>>>,
     pub opened_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
@@ -105,6 +108,20 @@ impl NewEvent {
     }
 }
 
+/// A release as a table of releases shows it, borrowed from its row.
+#[derive(Debug)]
+pub struct Summary<'a> {
+    pub service: &'a str,
+    /// JSON of the release's [`crate::workflow::Shape`].
+    pub shape: &'a str,
+    pub position: Position,
+    /// As [`Release::v2_weights`].
+    pub v2_weights: Option<Vec<Option<u8>>>,
+    /// The configuration's JSON, undecoded, only when `v2_weights` is not recorded: the
+    /// weights must then be read from the files.
+    pub config: Option<&'a str>,
+}
+
 /// Everything one transaction changes about a release.
 #[derive(Debug, Default)]
 pub struct Update {
@@ -117,6 +134,8 @@ pub struct Update {
     pub written: Vec<(String, Option<String>)>,
     /// A changed configuration (a re-pinned v1 image).
     pub config: Option<ReleaseConfig>,
+    /// Each environment's v2 weight, after files were written.
+    pub v2_weights: Option<Vec<Option<u8>>>,
 }
 
 pub struct Journal {
@@ -199,20 +218,30 @@ impl Journal {
         }))
     }
 
-    pub fn open_release(&mut self, config: &ReleaseConfig, position: &Position) -> Result<Release> {
+    /// Record a new release; `v2_weights` are its environments' as the repository has them.
+    pub fn open_release(
+        &mut self,
+        config: &ReleaseConfig,
+        position: &Position,
+        v2_weights: &[Option<u8>],
+    ) -> Result<Release> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // An adopted release opens past the start; its phase follows from its position.
         let phase = position.phase(&crate::workflow::plan(&config.shape()));
         tx.execute(
-            "INSERT INTO releases (service, config, position, phase, opened_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'))",
+            "INSERT INTO releases (service, config, position, phase, v2_weights, shape, opened_at,
+                 updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ'),
+                 strftime('%Y-%m-%dT%H:%M:%fZ'))",
             params![
                 config.service,
                 json(config),
                 json(position),
-                phase.name()
+                phase.name(),
+                json(&v2_weights),
+                json(&config.shape())
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -303,21 +332,42 @@ impl Journal {
         mut f: impl FnMut(Release) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let filter = if include_finished { ALL } else { IN_FLIGHT };
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{SELECT_RELEASE} {filter}"))
-            .map_err(JournalError::from)?;
-        let rows = stmt
-            .query_map([], release_from_row)
-            .map_err(JournalError::from)?;
-        for row in rows {
-            let release =
-                row.map_err(JournalError::from)?
-                    .map_err(|detail| JournalError::Corrupt {
-                        service: "a release".into(),
-                        detail,
-                    })?;
-            f(release)?;
+        self.each_row(&format!("{SELECT_RELEASE} {filter}"), |row| {
+            f(release_from_row(row)
+                .map_err(JournalError::from)?
+                .map_err(corrupt_release)?)
+        })
+    }
+
+    /// Like [`Journal::each_release`], but each release as a [`Summary`]: what a table of
+    /// releases shows, without decoding their configurations.
+    pub fn each_summary<E: From<JournalError>>(
+        &self,
+        include_finished: bool,
+        mut f: impl FnMut(Summary<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let filter = if include_finished { ALL } else { IN_FLIGHT };
+        let sql = format!(
+            "SELECT service, shape, position, v2_weights,
+                 CASE WHEN v2_weights IS NULL THEN config END FROM releases {filter}"
+        );
+        self.each_row(&sql, |row| {
+            f(summary_from_row(row)
+                .map_err(JournalError::from)?
+                .map_err(corrupt_release)?)
+        })
+    }
+
+    /// Hand each row of a query to `f`, one at a time.
+    fn each_row<E: From<JournalError>>(
+        &self,
+        sql: &str,
+        mut f: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut stmt = self.conn.prepare(sql).map_err(JournalError::from)?;
+        let mut rows = stmt.query([]).map_err(JournalError::from)?;
+        while let Some(row) = rows.next().map_err(JournalError::from)? {
+            f(row)?;
         }
         Ok(())
     }
@@ -371,11 +421,39 @@ impl Journal {
         let mut stmt = self.conn.prepare(SELECT_RELEASE)?;
         let rows = stmt.query_map([], release_from_row)?;
         for row in rows {
-            if let Err(detail) = row? {
-                problems.push(format!("a release that canary cannot read: {detail}"));
+            match row? {
+                Err(detail) => {
+                    problems.push(format!("a release that canary cannot read: {detail}"))
+                }
+                Ok(release) => problems.extend(self.listing_problem(&release)?),
             }
         }
         Ok(problems)
+    }
+
+    /// What is wrong with the columns `list` reads instead of a release's configuration.
+    fn listing_problem(&self, release: &Release) -> Result<Option<String>> {
+        let shape: Option<String> = self.conn.query_row(
+            "SELECT shape FROM releases WHERE id = ?1",
+            [release.id],
+            |row| row.get(0),
+        )?;
+        let service = &release.config.service;
+        let recorded = shape.and_then(|s| serde_json::from_str::<crate::workflow::Shape>(&s).ok());
+        if recorded.as_ref() != Some(&release.config.shape()) {
+            return Ok(Some(format!(
+                "the release of {service} (id {}) lists another shape than its configuration has",
+                release.id
+            )));
+        }
+        let weights = release.v2_weights.as_ref();
+        if weights.is_some_and(|w| w.len() != release.config.environments.len()) {
+            return Ok(Some(format!(
+                "the release of {service} (id {}) records weights for another number of environments",
+                release.id
+            )));
+        }
+        Ok(None)
     }
 
     /// Every release with its events, as one JSON document, written as it is read so that a
@@ -391,10 +469,7 @@ impl Journal {
             .prepare(&format!("{SELECT_RELEASE} ORDER BY id"))?;
         let rows = stmt.query_map([], release_from_row)?;
         for (i, row) in rows.enumerate() {
-            let release = row?.map_err(|detail| JournalError::Corrupt {
-                service: "a release".into(),
-                detail,
-            })?;
+            let release = row?.map_err(corrupt_release)?;
             let record = serde_json::json!({
                 "id": release.id,
                 "service": release.config.service,
@@ -402,6 +477,7 @@ impl Journal {
                 "position": release.position,
                 "phase": release.phase,
                 "step_in_progress": release.in_progress,
+                "v2_weights": release.v2_weights,
                 "opened_at": release.opened_at,
                 "updated_at": release.updated_at,
                 "finished_at": release.finished_at,
@@ -494,6 +570,12 @@ impl Journal {
                 params![release.id, json(config)],
             )?;
         }
+        if let Some(weights) = &update.v2_weights {
+            tx.execute(
+                "UPDATE releases SET v2_weights = ?2 WHERE id = ?1",
+                params![release.id, json(weights)],
+            )?;
+        }
         tx.execute(
             "UPDATE releases SET position = ?2, phase = ?3, step_in_progress = ?4,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'),
@@ -557,7 +639,7 @@ fn not_a_journal(path: &Path, e: rusqlite::Error) -> JournalError {
 }
 
 const SELECT_RELEASE: &str = "SELECT id, config, position, phase, step_in_progress, opened_at,
-    updated_at, finished_at FROM releases";
+    updated_at, finished_at, v2_weights FROM releases";
 
 // The read queries' filters, each answered through an index (see `read_queries_use_indexes`):
 // what a command reads grows with what it shows, never with the journal's history.
@@ -570,25 +652,70 @@ const EVENTS_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM event
 const LAST_EVENT_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
     WHERE release_id = ?1 ORDER BY id DESC LIMIT 1";
 
+fn corrupt_release(detail: String) -> JournalError {
+    JournalError::Corrupt {
+        service: "a release".into(),
+        detail,
+    }
+}
+
+/// A text column borrowed from its row: JSON is decoded from it, never copied first.
+fn row_text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(i)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+/// A summary row (service, shape, position, v2_weights, config), or what is wrong with its
+/// JSON.
+fn summary_from_row<'r>(
+    row: &'r rusqlite::Row<'_>,
+) -> rusqlite::Result<std::result::Result<Summary<'r>, String>> {
+    let service = row_text(row, 0)?.unwrap_or_default();
+    let shape = row_text(row, 1)?.unwrap_or_default();
+    let position = row_text(row, 2)?.unwrap_or_default();
+    let v2_weights = row_text(row, 3)?;
+    let config = row_text(row, 4)?;
+    let parse = || -> std::result::Result<Summary<'r>, String> {
+        Ok(Summary {
+            service,
+            shape,
+            config,
+            position: serde_json::from_str(position).map_err(|e| format!("position: {e}"))?,
+            v2_weights: v2_weights
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| format!("v2 weights: {e}"))?,
+        })
+    };
+    Ok(parse())
+}
+
 /// A row, or what is wrong with its JSON.
 fn release_from_row(
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<std::result::Result<Release, String>> {
-    let config: String = row.get(1)?;
-    let position: String = row.get(2)?;
+    let text = |i| row_text(row, i);
+    let config = text(1)?.unwrap_or_default();
+    let position = text(2)?.unwrap_or_default();
     let phase: String = row.get(3)?;
-    let in_progress: Option<String> = row.get(4)?;
+    let in_progress = text(4)?;
+    let v2_weights = text(8)?;
     let parse = || -> std::result::Result<Release, String> {
         Ok(Release {
             id: row.get(0).map_err(|e| e.to_string())?,
-            config: serde_json::from_str(&config).map_err(|e| format!("config: {e}"))?,
-            position: serde_json::from_str(&position).map_err(|e| format!("position: {e}"))?,
+            config: serde_json::from_str(config).map_err(|e| format!("config: {e}"))?,
+            position: serde_json::from_str(position).map_err(|e| format!("position: {e}"))?,
             phase: serde_json::from_value(serde_json::Value::String(phase))
                 .map_err(|e| format!("phase: {e}"))?,
             in_progress: in_progress
-                .map(|s| serde_json::from_str(&s))
+                .map(serde_json::from_str)
                 .transpose()
                 .map_err(|e| format!("step in progress: {e}"))?,
+            v2_weights: v2_weights
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| format!("v2 weights: {e}"))?,
             opened_at: row.get(5).map_err(|e| e.to_string())?,
             updated_at: row.get(6).map_err(|e| e.to_string())?,
             finished_at: row.get(7).map_err(|e| e.to_string())?,

@@ -25,7 +25,7 @@ fn a_fresh_journal_is_created_migrated_and_reopened() {
     let path = dir.path().join("sub/journal.db");
     let mut journal = Journal::open(&path, "alice").unwrap();
     let release = journal
-        .open_release(&config("svc"), &Position::default())
+        .open_release(&config("svc"), &Position::default(), &[None])
         .unwrap();
     drop(journal);
     let journal = Journal::open(&path, "bob").unwrap();
@@ -81,15 +81,15 @@ fn one_release_per_service_is_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
     journal
-        .open_release(&config("svc"), &Position::default())
+        .open_release(&config("svc"), &Position::default(), &[None])
         .unwrap();
     assert!(
         journal
-            .open_release(&config("svc"), &Position::default())
+            .open_release(&config("svc"), &Position::default(), &[None])
             .is_err()
     );
     journal
-        .open_release(&config("other"), &Position::default())
+        .open_release(&config("other"), &Position::default(), &[None])
         .unwrap();
     assert_eq!(journal.releases(false).unwrap().len(), 2);
 }
@@ -99,7 +99,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
     let release = journal
-        .open_release(&config("svc"), &Position::default())
+        .open_release(&config("svc"), &Position::default(), &[None])
         .unwrap();
     let moved = Position {
         index: 1,
@@ -111,9 +111,12 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         in_progress: Some(None),
         written: vec![("gap/gap.yaml".into(), Some("ab".into()))],
         config: None,
+        v2_weights: Some(vec![Some(30)]),
     };
+    assert_eq!(release.v2_weights, Some(vec![None]));
     let after = journal.record(&release, update()).unwrap();
     assert_eq!(after.position, moved);
+    assert_eq!(after.v2_weights, Some(vec![Some(30)]));
     assert_eq!(
         journal.last_written(release.id, "gap/gap.yaml").unwrap(),
         Some(Some("ab".into()))

@@ -484,3 +484,17 @@ fn refusals_name_the_step_that_comes_first() {
         Some("deploy-v1: add the pinned web-v1 deployment and the version labels")
     );
 }
+
+#[test]
+fn plans_hold_each_shapes_plan_found_by_shape_or_by_its_json() {
+    let mut plans = Plans::default();
+    for shape in shapes() {
+        let json = serde_json::to_string(&shape).unwrap();
+        assert_eq!(plans.of(&shape), plan(&shape).as_slice());
+        let (found, planned) = plans.of_json(&json).unwrap();
+        assert_eq!(found, &shape);
+        assert_eq!(planned, plan(&shape).as_slice());
+    }
+    assert_eq!(plans.0.len(), shapes().len(), "one plan per shape");
+    assert!(plans.of_json(r#"{"environments":"staging"}"#).is_err());
+}
