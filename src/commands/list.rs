@@ -63,7 +63,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 /// A release's cells: service, phase, v2 weights, next step.
-fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<[String; 4], JournalError> {
+fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<Row, JournalError> {
     use std::fmt::Write;
     let corrupt = |detail: String| JournalError::Corrupt {
         service: summary.service.to_string(),
@@ -92,19 +92,29 @@ fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<[String; 4], JournalEr
             None => write!(cell, "{sep}{env} -"),
         };
     }
-    Ok([
-        summary.service.to_string(),
-        summary.position.phase(plan).to_string(),
-        cell,
-        summary.position.describe_next_step(shape, plan),
-    ])
+    Ok(Row {
+        service: summary.service.to_string(),
+        phase: summary.position.phase(plan).name(),
+        weights: cell,
+        step: summary.position.describe_next_step(shape, plan),
+    })
+}
+
+/// A release's cells in the table.
+struct Row {
+    service: String,
+    phase: &'static str,
+    weights: String,
+    step: String,
 }
 
 /// One aligned row per release under a header, cut to the terminal's width.
-fn table(rows: &[[String; 4]], width: usize) -> String {
-    use std::fmt::Write;
+fn table(rows: &[Row], width: usize) -> String {
     let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"];
-    let rows = std::iter::once(header).chain(rows.iter().map(|r| r.each_ref().map(String::as_str)));
+    let rows = std::iter::once(header).chain(
+        rows.iter()
+            .map(|r| [r.service.as_str(), r.phase, &r.weights, &r.step]),
+    );
     let mut widths = [0; 3];
     for row in rows.clone() {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -115,13 +125,11 @@ fn table(rows: &[[String; 4]], width: usize) -> String {
     let mut line = String::new();
     for [service, phase, weights, step] in rows {
         line.clear();
-        let _ = write!(
-            line,
-            "{service:<w0$}  {phase:<w1$}  {weights:<w2$}  {step}",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
+        for (cell, w) in [service, phase, weights].into_iter().zip(widths) {
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+        }
+        line.push_str(step);
         out.push_str(&crate::output::fit(line.trim_end(), width));
         out.push('\n');
     }
