@@ -9,7 +9,7 @@ use console::style;
 
 use crate::journal::{Event, Release};
 use crate::output;
-use crate::release::ReleaseConfig;
+use crate::release::{Image, ReleaseConfig};
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Plans};
 
@@ -33,25 +33,35 @@ pub struct Args {
     pub live: bool,
 }
 
+/// Borrowed from the release it describes: `list --json` builds a thousand of these.
 #[derive(Debug, Serialize)]
-pub struct Status {
-    pub service: String,
-    pub phase: String,
+pub struct Status<'a> {
+    pub service: &'a str,
+    pub phase: &'static str,
     /// The step that comes next, in words.
     pub step: String,
     pub done: bool,
-    pub environments: Vec<EnvStatus>,
+    pub environments: Vec<EnvStatus<'a>>,
     /// The command that takes the next step; null when done.
     pub next: Option<String>,
     pub interrupted: bool,
-    pub v1_image: String,
-    pub repo: String,
-    pub updated_at: String,
+    #[serde(serialize_with = "as_text")]
+    pub v1_image: &'a Image,
+    #[serde(serialize_with = "as_text")]
+    pub repo: std::path::Display<'a>,
+    pub updated_at: &'a str,
+}
+
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 #[derive(Debug, Serialize)]
-pub struct EnvStatus {
-    pub name: String,
+pub struct EnvStatus<'a> {
+    pub name: &'a str,
     /// null before the environment has a VirtualService patch.
     pub v2_weight: Option<u8>,
     /// With --live, for an environment with a context: v2's weight in the live VirtualService
@@ -81,7 +91,7 @@ pub fn recorded_or_read(
     }
 }
 
-pub fn status_of(release: &Release, source: Weights, plans: &mut Plans) -> Status {
+pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -> Status<'a> {
     let config = &release.config;
     let shape = config.shape();
     let plan = plans.of(&shape);
@@ -91,8 +101,8 @@ pub fn status_of(release: &Release, source: Weights, plans: &mut Plans) -> Statu
     };
     let weights = recorded_or_read(recorded, config);
     Status {
-        service: config.service.clone(),
-        phase: release.position.phase(plan).to_string(),
+        service: &config.service,
+        phase: release.position.phase(plan).name(),
         step: release.position.describe_next(&shape, plan),
         done: release.position.next(plan) == NextStep::Done,
         environments: config
@@ -100,16 +110,16 @@ pub fn status_of(release: &Release, source: Weights, plans: &mut Plans) -> Statu
             .iter()
             .zip(weights)
             .map(|(e, v2_weight)| EnvStatus {
-                name: e.name.clone(),
+                name: &e.name,
                 v2_weight,
                 live_v2_weight: None,
             })
             .collect(),
         next: super::next_command(release, plan),
         interrupted: release.in_progress.is_some(),
-        v1_image: config.v1_image.to_string(),
-        repo: config.repo.display().to_string(),
-        updated_at: release.updated_at.clone(),
+        v1_image: &config.v1_image,
+        repo: config.repo.display(),
+        updated_at: &release.updated_at,
     }
 }
 
@@ -221,7 +231,7 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
     let field = |label: &str, value: &str| {
         output::fit(&format!("  {label:<10}  {value}"), width).into_owned()
     };
-    out.push_str(&field("v1 image", &status.v1_image));
+    out.push_str(&field("v1 image", &status.v1_image.to_string()));
     out.push('\n');
     if let Some(event) = last {
         let at = event.at.get(..16).unwrap_or(&event.at).replace('T', " ");
