@@ -8,6 +8,7 @@
 //! instead of producing a wrong file.
 
 mod emit;
+mod fast;
 mod flow;
 pub mod gap;
 mod locate;
@@ -36,11 +37,13 @@ pub enum YamlError {
     Verify(String),
 }
 
+const MAX_NODES: usize = 100_000;
+
 /// Limits far above any deploy configuration and far below what hurts: an alias bomb (a few
 /// lines that expand to billions of nodes) is refused after a bounded amount of work.
 fn options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_nodes = 100_000;
+    budget.max_nodes = MAX_NODES;
     budget.max_aliases = 1_000;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
@@ -70,6 +73,9 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 }
 
 fn parse_uncached(text: &str) -> Result<Value, YamlError> {
+    if let Some(value) = fast::parse(text, MAX_NODES) {
+        return Ok(value);
+    }
     serde_saphyr::from_str_with_options(text, options()).map_err(|e| match &e {
         serde_saphyr::Error::MultipleDocuments { location, .. } => YamlError::Parse(format!(
             "line {}: a second YAML document starts here, but one was expected",
