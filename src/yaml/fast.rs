@@ -23,7 +23,8 @@ type Read<T> = Result<T, Decline>;
 /// (1,024 characters).
 const MAX_DEPTH: usize = 48;
 const MAX_KEY: usize = 512;
-/// serde-saphyr refuses more than 32 comments in a row while it looks for an entry's value.
+/// serde-saphyr refuses more than 32 comments in a row while it looks for an entry's value
+/// (a run can start with the comment at the end of a content line).
 const MAX_COMMENT_RUN: usize = 16;
 
 /// The value of `text`, or `None` when it is not in the subset. `max_nodes` is the parse
@@ -61,22 +62,20 @@ fn lines(text: &str) -> Read<Vec<Line<'_>>> {
     let mut out = Vec::with_capacity(text.len() / 16);
     let mut comments = 0;
     for raw in text.split('\n') {
-        let content = raw.trim_start_matches(' ');
-        if content.is_empty() {
-            continue;
-        }
-        if content.starts_with('#') {
-            comments += 1;
-            if comments > MAX_COMMENT_RUN {
-                return Err(Decline);
+        let indent = raw.bytes().take_while(|&b| b == b' ').count();
+        let content = &raw[indent..];
+        match content.as_bytes().first() {
+            None => continue,
+            Some(b'#') => {
+                comments += 1;
+                if comments >= MAX_COMMENT_RUN {
+                    return Err(Decline);
+                }
+                continue;
             }
-            continue;
+            Some(_) => comments = 0,
         }
-        comments = usize::from(content.contains(" #"));
-        out.push(Line {
-            indent: raw.len() - content.len(),
-            content,
-        });
+        out.push(Line { indent, content });
     }
     Ok(out)
 }
@@ -191,25 +190,27 @@ fn dash(content: &str) -> Option<&str> {
 /// A `key:` line: the key and what follows the colon. Only keys that serde-saphyr takes
 /// verbatim and that no other reading could make something else are in the subset.
 fn entry(content: &str) -> Option<(&str, &str)> {
-    let colon = content.find(':')?;
+    let bytes = content.as_bytes();
+    if !bytes
+        .first()
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+    {
+        return None;
+    }
+    let colon = bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/')))?;
     let (key, rest) = (&content[..colon], &content[colon + 1..]);
-    let plain_key = key.len() <= MAX_KEY
-        && key
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
-        && !special_word(key);
+    let plain_key = bytes[colon] == b':' && colon <= MAX_KEY && !special_word(key);
     (plain_key && (rest.is_empty() || rest.starts_with(' '))).then_some((key, rest))
 }
 
 /// Words serde-saphyr may read as null or a boolean.
 fn special_word(s: &str) -> bool {
-    ["null", "true", "false", "yes", "no", "on", "off", "y", "n"]
-        .iter()
-        .any(|w| s.eq_ignore_ascii_case(w))
+    s.len() <= 5
+        && ["null", "true", "false", "yes", "no", "on", "off", "y", "n"]
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
 }
 
 /// A one-line scalar (with any comment after it).
@@ -257,20 +258,29 @@ fn line_end(after: &str) -> Read<()> {
 }
 
 fn plain(s: &str) -> Read<Value> {
-    let text = match s.find(" #") {
-        Some(comment) => &s[..comment],
-        None => s,
-    }
-    .trim_end_matches(' ');
-    let bytes = text.as_bytes();
+    let bytes = s.as_bytes();
     let starts_plain = match bytes[0] {
         b'-' => bytes.get(1).is_some_and(|&b| b != b' '),
         b => b.is_ascii_alphanumeric() || b"/._~$(+=^".contains(&b),
     };
-    if !starts_plain || text.contains(": ") || text.ends_with(':') {
+    if !starts_plain {
         return Err(Decline);
     }
-    resolve(text)
+    // The scalar ends where a comment starts; a `:` before a space or the end would make it
+    // a key.
+    let mut end = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        let next_blank = bytes.get(i + 1).is_none_or(|&b| b == b' ');
+        match b {
+            b'#' if i > 0 && bytes[i - 1] == b' ' => {
+                end = i;
+                break;
+            }
+            b':' if next_blank => return Err(Decline),
+            _ => {}
+        }
+    }
+    resolve(s[..end].trim_end_matches(' '))
 }
 
 /// A plain scalar's value, as serde-saphyr resolves it: null, a YAML 1.1 boolean, an integer
