@@ -3,12 +3,14 @@
 //! The canary runs a second deployment (the "twin", e.g. `web-v1`) next to
 //! the service's own (`web`); these functions add, adjust and remove it.
 
+use std::rc::Rc;
+
 use serde_json::{Map, Value, json};
 
 use super::emit::{self, line, quoted, scalar};
 use super::flow::{self, Flow};
 use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, apply, find, unsupported};
-use super::{YamlError, parse, verify};
+use super::{Intended, YamlError, parse_shared, verify};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
@@ -101,11 +103,11 @@ pub fn ensure_pod_labels(
         },
     };
 
-    let mut expected = gap.value.clone();
+    let mut labelled = gap.value["deployments"][dep].clone();
     for &(key, value) in &missing {
-        expected["deployments"][dep]["podLabels"][key] = Value::from(value);
+        labelled["podLabels"][key] = Value::from(value);
     }
-    verify(apply(text, vec![edit]), &expected)
+    verify(apply(text, vec![edit]), &gap.intended(dep, Some(labelled)))
 }
 
 /// Add the twin deployment right after `dep`: canary's `podLabels`,
@@ -138,8 +140,7 @@ pub fn ensure_twin_deployment(
         )));
     }
 
-    let mut expected = gap.value.clone();
-    expected["deployments"][twin] = want;
+    let expected = gap.intended(twin, Some(want));
     let deployment = match gap.locate_any(dep)? {
         Found::Block(deployment) => deployment,
         Found::Flow { entry, flow } => {
@@ -218,8 +219,9 @@ pub fn ensure_ingress_authorization(
         )));
     }
 
-    let mut expected = gap.value.clone();
-    expected["deployments"][twin]["authorizationPolicy"] = want.clone();
+    let mut authorized = gap.value["deployments"][twin].clone();
+    authorized["authorizationPolicy"] = want.clone();
+    let expected = gap.intended(twin, Some(authorized));
     let flow_policy = format!("authorizationPolicy: {}", emit::flow(&want));
     let edit = match gap.locate_any(twin)? {
         Found::Flow { flow, .. } => append_in(text, &flow, vec![flow_policy]),
@@ -286,7 +288,7 @@ pub fn set_twin_image(
         .ok_or_else(|| unsupported(entry.line, format!("{path} is not a block mapping")))?;
     let entries = gap.doc.entries(node)?;
     let mut edits = Vec::new();
-    let mut expected = gap.value.clone();
+    let mut repinned = gap.value["deployments"][twin].clone();
     for (key, value) in changes {
         let e = find(&entries, key).ok_or_else(|| {
             unsupported(entry.line, format!("{path}.{key} is not a plain block key"))
@@ -298,9 +300,9 @@ pub fn set_twin_image(
             ));
         }
         edits.push(gap.doc.replace(e.value, scalar(value)));
-        expected["deployments"][twin]["image"][key] = Value::from(value);
+        repinned["image"][key] = Value::from(value);
     }
-    verify(apply(text, edits), &expected)
+    verify(apply(text, edits), &gap.intended(twin, Some(repinned)))
 }
 
 /// Remove `deployments.<dep>` (key line through its last content line).
@@ -325,19 +327,15 @@ pub fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
             ),
         ));
     }
-    let mut expected = gap.value.clone();
-    if let Some(d) = expected["deployments"].as_object_mut() {
-        d.remove(dep);
-    }
     verify(
         apply(text, vec![gap.doc.remove(entry.line, entry.last)]),
-        &expected,
+        &gap.intended(dep, None),
     )
 }
 
 /// The parsed value of `deployments.<dep>`, if present.
 pub fn deployment_value(text: &str, dep: &str) -> Result<Option<Value>, YamlError> {
-    Ok(parse(text)?
+    Ok(parse_shared(text)?
         .get("deployments")
         .and_then(|d| d.get(dep))
         .cloned())
@@ -345,7 +343,7 @@ pub fn deployment_value(text: &str, dep: &str) -> Result<Option<Value>, YamlErro
 
 /// The service's name (gap.yaml's top-level `name:`).
 pub fn service_name(text: &str) -> Result<String, YamlError> {
-    parse(text)?
+    parse_shared(text)?
         .get("name")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -356,7 +354,7 @@ pub fn service_name(text: &str) -> Result<String, YamlError> {
 struct Gap<'a> {
     text: &'a str,
     doc: Doc<'a>,
-    value: Value,
+    value: Rc<Value>,
 }
 
 /// A deployment as written: a block mapping, or a flow mapping (`web: {...}`).
@@ -376,9 +374,18 @@ impl<'a> Gap<'a> {
     fn open(text: &'a str) -> Result<Self, YamlError> {
         Ok(Gap {
             text,
-            value: parse(text)?,
+            value: parse_shared(text)?,
             doc: Doc::new(text),
         })
+    }
+
+    /// This file with `deployments.<name>` set to `value` (removed when `None`).
+    fn intended<'b>(&'b self, name: &'b str, value: Option<Value>) -> Intended<'b> {
+        Intended {
+            base: &self.value,
+            name,
+            value,
+        }
     }
 
     fn deployments(&self) -> Result<&Map<String, Value>, YamlError> {

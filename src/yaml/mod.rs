@@ -8,6 +8,7 @@
 //! instead of producing a wrong file.
 
 mod emit;
+mod fast;
 mod flow;
 pub mod gap;
 mod locate;
@@ -19,6 +20,9 @@ pub use gap::{
 };
 pub use locate::Seg;
 pub use virtual_service::{remove_subset_destination, route_weights, set_route_weights};
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -36,11 +40,13 @@ pub enum YamlError {
     Verify(String),
 }
 
+const MAX_NODES: usize = 100_000;
+
 /// Limits far above any deploy configuration and far below what hurts: an alias bomb (a few
 /// lines that expand to billions of nodes) is refused after a bounded amount of work.
 fn options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_nodes = 100_000;
+    budget.max_nodes = MAX_NODES;
     budget.max_aliases = 1_000;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
@@ -49,27 +55,47 @@ fn options() -> serde_saphyr::Options {
 
 /// Parses a file holding one YAML document (an empty file is `null`).
 pub fn parse(text: &str) -> Result<Value, YamlError> {
-    // A step's edits come in chains: the text one edit returns (and `verify` just parsed) is
-    // the next edit's input, and the first edit reads the file its caller already parsed. The
-    // last successful parse is kept so that the chain parses each text once: on a 5,000-line
-    // gap.yaml, deploy-v1 parsed it five times, three are needed.
-    thread_local! {
-        static LAST: std::cell::RefCell<Option<(String, Value)>> =
-            const { std::cell::RefCell::new(None) };
+    // The value an edit chain left for this text is handed over rather than copied: its last
+    // reader (the check of the step's files) takes it, and nothing else holds it by then.
+    if let Some(value) = LAST.with_borrow_mut(|last| {
+        last.take_if(|(seen, _)| seen == text)
+            .map(|(_, value)| value)
+    }) {
+        return Ok(Rc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()));
     }
+    parse_uncached(text)
+}
+
+thread_local! {
+    /// The last text read or written by an edit, with its value.
+    static LAST: RefCell<Option<(String, Rc<Value>)>> = const { RefCell::new(None) };
+}
+
+/// Like [`parse`], for the edits: a step's edits come in chains, where the text one edit
+/// returns (and [`verify`] just parsed) is the next edit's input, and the first edit reads the
+/// file its caller already parsed. The last value is shared so that the chain parses each
+/// text once and copies no value.
+fn parse_shared(text: &str) -> Result<Rc<Value>, YamlError> {
     if let Some(value) = LAST.with_borrow(|last| {
         last.as_ref()
             .filter(|(seen, _)| seen == text)
-            .map(|(_, value)| value.clone())
+            .map(|(_, value)| Rc::clone(value))
     }) {
         return Ok(value);
     }
-    let value = parse_uncached(text)?;
-    LAST.set(Some((text.to_string(), value.clone())));
+    let value = Rc::new(parse_uncached(text)?);
+    remember(text.to_string(), Rc::clone(&value));
     Ok(value)
 }
 
+fn remember(text: String, value: Rc<Value>) {
+    LAST.set(Some((text, value)));
+}
+
 fn parse_uncached(text: &str) -> Result<Value, YamlError> {
+    if let Some(value) = fast::parse(text, MAX_NODES) {
+        return Ok(value);
+    }
     serde_saphyr::from_str_with_options(text, options()).map_err(|e| match &e {
         serde_saphyr::Error::MultipleDocuments { location, .. } => YamlError::Parse(format!(
             "line {}: a second YAML document starts here, but one was expected",
@@ -110,17 +136,66 @@ pub fn path_text(path: &[Seg]) -> String {
     text.strip_prefix('.').unwrap_or(&text).to_string()
 }
 
-/// Re-parses an edited single-document file and checks it means `expected`.
-fn verify(out: String, expected: &Value) -> Result<String, YamlError> {
-    let got = parse(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
+/// What an edit of gap.yaml means: the file's value `base` with `deployments.<name>` set to
+/// `value`, or removed when it is `None`.
+struct Intended<'a> {
+    base: &'a Value,
+    name: &'a str,
+    value: Option<Value>,
+}
+
+impl Intended<'_> {
+    /// Whether `got` is the intended value, compared in place: the other deployments and keys
+    /// against `base`, the one deployment against `value`. A 5,000-line file is not copied to
+    /// build the value it should have.
+    fn is(&self, got: &Value) -> bool {
+        let (Some(got), Some(base)) = (got.as_object(), self.base.as_object()) else {
+            return false;
+        };
+        let (Some(got_deps), Some(base_deps)) = (
+            got.get("deployments").and_then(Value::as_object),
+            base.get("deployments").and_then(Value::as_object),
+        ) else {
+            return false;
+        };
+        let kept = base_deps.len() - usize::from(base_deps.contains_key(self.name));
+        got.len() == base.len()
+            && got
+                .iter()
+                .all(|(k, v)| k == "deployments" || base.get(k) == Some(v))
+            && got_deps.get(self.name) == self.value.as_ref()
+            && got_deps.len() == kept + usize::from(self.value.is_some())
+            && got_deps
+                .iter()
+                .all(|(k, v)| k == self.name || base_deps.get(k) == Some(v))
+    }
+
+    /// The intended value itself, built only to name a difference.
+    fn value(&self) -> Value {
+        let mut expected = self.base.clone();
+        match &self.value {
+            Some(value) => expected["deployments"][self.name] = value.clone(),
+            None => {
+                if let Some(deployments) = expected["deployments"].as_object_mut() {
+                    deployments.remove(self.name);
+                }
+            }
+        }
+        expected
+    }
+}
+
+/// Re-parses an edited gap.yaml and checks it means what the edit intended.
+fn verify(out: String, intended: &Intended) -> Result<String, YamlError> {
+    let got = parse_uncached(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
     // Equal trees are the rule; only a mismatch pays for naming where it is.
-    if got == *expected {
-        return Ok(out);
+    if !intended.is(&got)
+        && let Some(path) = first_difference(&got, &intended.value(), String::new())
+    {
+        return Err(mismatch(&path));
     }
-    match first_difference(&got, expected, String::new()) {
-        None => Ok(out),
-        Some(path) => Err(mismatch(&path)),
-    }
+    remember(out.clone(), Rc::new(got));
+    Ok(out)
 }
 
 /// Like [`verify`] for files with several documents.
@@ -219,10 +294,56 @@ mod tests {
         assert_eq!(docs, vec![json!({"a": 1}), json!({"b": 2})]);
     }
 
+    const BASE: &str = "name: svc\ndeployments:\n  web:\n    a: 1\n  worker:\n    b: 2\n";
+
+    fn intended<'a>(base: &'a Value, name: &'a str, value: Option<Value>) -> Intended<'a> {
+        Intended { base, name, value }
+    }
+
+    #[test]
+    fn verify_accepts_exactly_the_intended_deployment_change() {
+        let base = parse(BASE).unwrap();
+        let added = format!("{BASE}  web-v1:\n    a: 2\n");
+        let add = intended(&base, "web-v1", Some(json!({"a": 2})));
+        assert_eq!(verify(added.clone(), &add).unwrap(), added);
+        let changed = BASE.replace("a: 1", "a: 3");
+        assert!(verify(changed, &intended(&base, "web", Some(json!({"a": 3})))).is_ok());
+        let removed = BASE.replace("  worker:\n    b: 2\n", "");
+        assert!(verify(removed, &intended(&base, "worker", None)).is_ok());
+        // Nothing to remove, and nothing removed.
+        assert!(verify(BASE.into(), &intended(&base, "web-v1", None)).is_ok());
+    }
+
     #[test]
     fn verify_names_the_first_difference() {
-        let err = verify("a:\n  b: 1\n".into(), &json!({"a": {"b": 2}})).unwrap_err();
-        assert!(err.to_string().contains("a.b"), "{err}");
+        let base = parse(BASE).unwrap();
+        let web = Some(json!({"a": 1, "c": 3}));
+        for (out, at) in [
+            // The intended change, and another deployment changed too.
+            (
+                BASE.replace("a: 1", "a: 1\n    c: 3")
+                    .replace("b: 2", "b: 4"),
+                "deployments.worker.b",
+            ),
+            // Another key of the file changed.
+            (
+                BASE.replace("a: 1", "a: 1\n    c: 3")
+                    .replace("svc", "other"),
+                "name",
+            ),
+            // The deployment itself is not what was intended.
+            (BASE.replace("a: 1", "a: 1\n    c: 4"), "deployments.web.c"),
+            // A deployment more.
+            (
+                format!("{}  extra: 1\n", BASE.replace("a: 1", "a: 1\n    c: 3")),
+                "deployments.extra",
+            ),
+        ] {
+            let err = verify(out, &intended(&base, "web", web.clone())).unwrap_err();
+            assert!(err.to_string().contains(at), "{at}: {err}");
+        }
+        let err = verify(BASE.into(), &intended(&base, "worker", None)).unwrap_err();
+        assert!(err.to_string().contains("deployments.worker"), "{err}");
         let err = verify_all("a: [1]\n".into(), &[json!({"a": [2]})]).unwrap_err();
         assert!(err.to_string().contains("document 1.a[0]"), "{err}");
     }

@@ -1,0 +1,636 @@
+//! A quick reader for the plain block YAML that deploy configs are written in.
+//!
+//! serde-saphyr takes about 12 ms for a 5,000-line gap.yaml, and a step reads the file after
+//! each of its edits. This reader takes a small fraction of that, but only for a deliberately
+//! narrow subset: printable ASCII, block mappings and sequences, plain keys, one-line scalars
+//! (plain, or quoted without escapes), comments. It gives the value serde-saphyr gives, or
+//! declines, and then serde-saphyr reads the text and words any error: everything it is not
+//! sure about (a tab, a flow collection, an anchor, a multi-line scalar, a number it would
+//! have to convert, a document near a budget limit) is declined rather than interpreted.
+//!
+//! The rules of the subset mirror serde-saphyr's with the options [`super::options`] sets:
+//! YAML 1.1 booleans in any case, null as `~`/`null`/`Null`/`NULL`, duplicate keys refused.
+//! A property test checks it against serde-saphyr.
+
+use serde_json::{Map, Value};
+
+/// Declined: not in the subset, so serde-saphyr decides.
+struct Decline;
+
+type Read<T> = Result<T, Decline>;
+
+/// Well inside serde-saphyr's limits: its nesting depth (64) and its simple-key lookahead
+/// (1,024 characters).
+const MAX_DEPTH: usize = 48;
+const MAX_KEY: usize = 512;
+/// serde-saphyr refuses more than 32 comments in a row while it looks for an entry's value
+/// (a run can start with the comment at the end of a content line).
+const MAX_COMMENT_RUN: usize = 16;
+
+/// The value of `text`, or `None` when it is not in the subset. `max_nodes` is the parse
+/// budget's: a document with more nodes is declined, so that serde-saphyr refuses it.
+pub(super) fn parse(text: &str, max_nodes: usize) -> Option<Value> {
+    let lines = lines(text).ok()?;
+    let first = lines.first()?;
+    if first.indent != 0 {
+        return None;
+    }
+    let mut reader = Reader {
+        lines,
+        at: 0,
+        nodes: 0,
+        max_nodes,
+    };
+    reader.node(0).ok()
+}
+
+/// A line with content: its indentation and what follows it.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    indent: usize,
+    content: &'a str,
+}
+
+/// The content lines (blank lines and comment lines carry no meaning in the subset).
+fn lines(text: &str) -> Read<Vec<Line<'_>>> {
+    if !text
+        .bytes()
+        .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
+    {
+        return Err(Decline);
+    }
+    let mut out = Vec::with_capacity(text.len() / 16);
+    let mut comments = 0;
+    for raw in text.split('\n') {
+        let indent = raw.bytes().take_while(|&b| b == b' ').count();
+        let content = &raw[indent..];
+        match content.as_bytes().first() {
+            None => continue,
+            Some(b'#') => {
+                comments += 1;
+                if comments >= MAX_COMMENT_RUN {
+                    return Err(Decline);
+                }
+                continue;
+            }
+            Some(_) => comments = 0,
+        }
+        out.push(Line { indent, content });
+    }
+    Ok(out)
+}
+
+struct Reader<'a> {
+    lines: Vec<Line<'a>>,
+    /// The next line to read.
+    at: usize,
+    nodes: usize,
+    max_nodes: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn count(&mut self) -> Read<()> {
+        self.nodes += 1;
+        if self.nodes > self.max_nodes {
+            return Err(Decline);
+        }
+        Ok(())
+    }
+
+    fn peek(&self) -> Option<Line<'a>> {
+        self.lines.get(self.at).copied()
+    }
+
+    /// The block node that starts on the current line.
+    fn node(&mut self, depth: usize) -> Read<Value> {
+        if depth > MAX_DEPTH {
+            return Err(Decline);
+        }
+        let line = self.peek().ok_or(Decline)?;
+        if dash(line.content).is_some() {
+            self.sequence(line.indent, depth)
+        } else {
+            self.mapping(line.indent, line.content, depth)
+        }
+    }
+
+    /// A block mapping at column `col`, whose first entry is `first` (the rest of the current
+    /// line: all of it, or what follows a sequence item's `- `).
+    fn mapping(&mut self, col: usize, first: &'a str, depth: usize) -> Read<Value> {
+        let mut map = Map::new();
+        let mut content = first;
+        loop {
+            let (key, rest) = entry(content).ok_or(Decline)?;
+            self.count()?;
+            let value = self.value(col, rest, depth)?;
+            if map.insert(key.to_string(), value).is_some() {
+                return Err(Decline);
+            }
+            match self.peek() {
+                Some(line) if line.indent == col => content = line.content,
+                Some(line) if line.indent > col => return Err(Decline),
+                _ => break,
+            }
+        }
+        self.count()?;
+        Ok(Value::Object(map))
+    }
+
+    /// A block sequence whose `-` are at column `col`.
+    fn sequence(&mut self, col: usize, depth: usize) -> Read<Value> {
+        let mut items = Vec::new();
+        while let Some(line) = self.peek().filter(|l| l.indent == col) {
+            let rest = dash(line.content).ok_or(Decline)?;
+            let item = rest.trim_start_matches(' ');
+            let value = if dash(item).is_some() {
+                return Err(Decline);
+            } else if entry(item).is_some() {
+                let item_col = col + line.content.len() - item.len();
+                self.mapping(item_col, item, depth + 1)?
+            } else {
+                self.value(col, item, depth)?
+            };
+            items.push(value);
+        }
+        if self.peek().is_some_and(|l| l.indent > col) {
+            return Err(Decline);
+        }
+        self.count()?;
+        Ok(Value::Array(items))
+    }
+
+    /// The value that follows a key or a `-` (at column `col`) on the current line: a scalar,
+    /// or nothing and then the more indented block node below, or null.
+    fn value(&mut self, col: usize, rest: &str, depth: usize) -> Read<Value> {
+        self.at += 1;
+        let rest = rest.trim_start_matches(' ');
+        let deeper = self.peek().is_some_and(|l| l.indent > col);
+        if rest.is_empty() || rest.starts_with('#') {
+            if deeper {
+                return self.node(depth + 1);
+            }
+            self.count()?;
+            return Ok(Value::Null);
+        }
+        // A more indented line would continue a plain scalar (or be an error).
+        if deeper {
+            return Err(Decline);
+        }
+        self.count()?;
+        scalar(rest)
+    }
+}
+
+/// What follows the `-` of a sequence item (`None`: the line is not one).
+fn dash(content: &str) -> Option<&str> {
+    let rest = content.strip_prefix('-')?;
+    (rest.is_empty() || rest.starts_with(' ')).then_some(rest)
+}
+
+/// A `key:` line: the key and what follows the colon. Only keys that serde-saphyr takes
+/// verbatim and that no other reading could make something else are in the subset.
+fn entry(content: &str) -> Option<(&str, &str)> {
+    let bytes = content.as_bytes();
+    if !bytes
+        .first()
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+    {
+        return None;
+    }
+    let colon = bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/')))?;
+    let (key, rest) = (&content[..colon], &content[colon + 1..]);
+    let plain_key = bytes[colon] == b':' && colon <= MAX_KEY && !special_word(key);
+    (plain_key && (rest.is_empty() || rest.starts_with(' '))).then_some((key, rest))
+}
+
+/// Words serde-saphyr may read as null or a boolean.
+fn special_word(s: &str) -> bool {
+    s.len() <= 5
+        && ["null", "true", "false", "yes", "no", "on", "off", "y", "n"]
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
+}
+
+/// A one-line scalar (with any comment after it).
+fn scalar(s: &str) -> Read<Value> {
+    match s.as_bytes()[0] {
+        b'"' => {
+            let end = s[1..].find('"').ok_or(Decline)? + 1;
+            let body = &s[1..end];
+            if body.contains('\\') {
+                return Err(Decline);
+            }
+            line_end(&s[end + 1..])?;
+            Ok(Value::String(body.to_string()))
+        }
+        b'\'' => {
+            let mut body = String::new();
+            let mut rest = &s[1..];
+            loop {
+                let quote = rest.find('\'').ok_or(Decline)?;
+                body.push_str(&rest[..quote]);
+                rest = &rest[quote + 1..];
+                match rest.strip_prefix('\'') {
+                    Some(after) => {
+                        body.push('\'');
+                        rest = after;
+                    }
+                    None => break,
+                }
+            }
+            line_end(rest)?;
+            Ok(Value::String(body))
+        }
+        _ => plain(s),
+    }
+}
+
+/// Nothing but spaces and perhaps a comment after a quoted scalar.
+fn line_end(after: &str) -> Read<()> {
+    let rest = after.trim_start_matches(' ');
+    if rest.is_empty() || (rest.starts_with('#') && rest.len() < after.len()) {
+        Ok(())
+    } else {
+        Err(Decline)
+    }
+}
+
+fn plain(s: &str) -> Read<Value> {
+    let bytes = s.as_bytes();
+    let starts_plain = match bytes[0] {
+        b'-' => bytes.get(1).is_some_and(|&b| b != b' '),
+        b => b.is_ascii_alphanumeric() || b"/._~$(+=^".contains(&b),
+    };
+    if !starts_plain {
+        return Err(Decline);
+    }
+    // The scalar ends where a comment starts; a `:` before a space or the end would make it
+    // a key.
+    let mut end = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        let next_blank = bytes.get(i + 1).is_none_or(|&b| b == b' ');
+        match b {
+            b'#' if i > 0 && bytes[i - 1] == b' ' => {
+                end = i;
+                break;
+            }
+            b':' if next_blank => return Err(Decline),
+            _ => {}
+        }
+    }
+    resolve(s[..end].trim_end_matches(' '))
+}
+
+/// A plain scalar's value, as serde-saphyr resolves it: null, a YAML 1.1 boolean, an integer
+/// written the plain decimal way, or a string. Any text a number could be written with (hex,
+/// octal, floats, `.inf`, underscores, leading zeros) is declined rather than converted.
+fn resolve(text: &str) -> Read<Value> {
+    match text {
+        "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        _ => {}
+    }
+    for (word, value) in [
+        ("true", true),
+        ("yes", true),
+        ("y", true),
+        ("on", true),
+        ("false", false),
+        ("no", false),
+        ("n", false),
+        ("off", false),
+    ] {
+        if text.eq_ignore_ascii_case(word) {
+            return Ok(Value::Bool(value));
+        }
+    }
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    let decimal = (1..=18).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if decimal {
+        let n: i64 = digits.parse().map_err(|_| Decline)?;
+        return match (negative, n) {
+            (false, n) => Ok(Value::from(n)),
+            (true, 0) => Err(Decline),
+            (true, n) => Ok(Value::from(-n)),
+        };
+    }
+    let numeric_char = |b: u8| b.is_ascii_hexdigit() || b" +-._:xXoOiInNtTyY".contains(&b);
+    if text.bytes().all(numeric_char) {
+        return Err(Decline);
+    }
+    Ok(Value::String(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn saphyr(text: &str) -> Option<Value> {
+        serde_saphyr::from_str_with_options(text, crate::yaml::options()).ok()
+    }
+
+    fn fast(text: &str) -> Option<Value> {
+        parse(text, crate::yaml::MAX_NODES)
+    }
+
+    #[test]
+    fn reads_the_block_subset() {
+        let text = "# gap/gap.yaml\nname: gap\ndeployments:\n  web:\n    # the web\n    \
+                    command:\n      - /opt/docker/bin/start   # start\n      - --port=8080\n    \
+                    env:\n      CONCURRENCY: \"4\"\n      NAME: 'it''s'\n    resources: {}\n    \
+                    enabled: yes\n    cpu: 100m\n    count: -12\n    none:\n  jobs:\n    - name: api\n      \
+                    args:\n        - run\n    -\n      b: ~\n";
+        let want = json!({"name": "gap", "deployments": {
+            "web": {"command": ["/opt/docker/bin/start", "--port=8080"],
+                    "env": {"CONCURRENCY": "4", "NAME": "it's"}, "resources": {},
+                    "enabled": true, "cpu": "100m", "count": -12, "none": null},
+            "jobs": [{"name": "api", "args": ["run"]}, {"b": null}]}});
+        // `resources: {}` is a flow mapping: declined, and so is the document.
+        assert_eq!(fast(text), None);
+        let text = text.replace("    resources: {}\n", "");
+        let mut want = want;
+        want["deployments"]["web"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resources");
+        assert_eq!(fast(&text), Some(want.clone()));
+        assert_eq!(saphyr(&text), Some(want));
+    }
+
+    #[test]
+    fn declines_what_it_does_not_model() {
+        for text in [
+            "",
+            "# only a comment\n",
+            "  a: 1\n",
+            "a: 1\n---\nb: 2\n",
+            "a:\tb\n",
+            "a: b\r\n",
+            "a: \u{e9}\n",
+            "a: 1\na: 2\n",
+            "a: [1, 2]\n",
+            "a: &x 1\nb: *x\n",
+            "a: !t 1\n",
+            "a: |\n  text\n",
+            "a: one\n  two\n",
+            "a: \"x\\ty\"\n",
+            "a: \"x\" y\n",
+            "a: x: y\n",
+            "a:\n- x\n",
+            "- - x\n",
+            "? a\n: b\n",
+            "\"a\": 1\n",
+            "null: 1\n",
+            "a: 0x1F\n",
+            "a: 012\n",
+            "a: 1.5\n",
+            "a: 1e3\n",
+            "a: .inf\n",
+            "a: 1_000\n",
+            "a: -0\n",
+            "a: 1234567890123456789\n",
+            "a: deadbeef\n",
+        ] {
+            assert_eq!(fast(text), None, "{text:?}");
+        }
+        let long_run = format!("a:\n{}  b: 1\n", "  # c\n".repeat(MAX_COMMENT_RUN + 1));
+        assert_eq!(fast(&long_run), None);
+        assert_eq!(parse("a: 1\nb: 2\n", 5), Some(json!({"a": 1, "b": 2})));
+        assert_eq!(parse("a: 1\nb: 2\n", 4), None);
+    }
+
+    #[test]
+    fn a_wrong_reading_would_fail_this_comparison() {
+        // The property below compares with serde-saphyr; this shows it can tell them apart.
+        let text = "a: on\n";
+        assert_eq!(saphyr(text), Some(json!({"a": true})));
+        assert_ne!(fast(text), Some(json!({"a": "on"})));
+    }
+
+    /// Scalars in the subset.
+    const READ: [&str; 30] = [
+        "web",
+        "100m",
+        "v2",
+        "--queue=q-0000",
+        "/opt/bin",
+        "x#y",
+        "a b",
+        "a #c",
+        "x:y",
+        "\"4\"",
+        "\"a #b\"",
+        "'it''s'",
+        "''",
+        "\"\"",
+        "true",
+        "tRUE",
+        "No",
+        "off",
+        "Y",
+        "~",
+        "null",
+        "nULL",
+        "0",
+        "7",
+        "-3",
+        "42",
+        "~x",
+        "=",
+        "((",
+        "sha256:be6b",
+    ];
+    /// Scalars it declines (or that are not YAML at all).
+    const DECLINED: [&str; 30] = [
+        "007",
+        "0x1F",
+        "1.5",
+        "1e3",
+        ".inf",
+        "-inf",
+        "nan",
+        "1_000",
+        "-",
+        "-a b",
+        "a:",
+        "a: b",
+        "{}",
+        "[x]",
+        "&a x",
+        "*a",
+        "!t x",
+        "|",
+        "@x",
+        "%x",
+        "?x",
+        ":x",
+        "deadbeef",
+        "1 2",
+        "2001-12-14",
+        "'a' b",
+        "\"a\"b",
+        "\"a\\tb\"",
+        "- x",
+        "-0",
+    ];
+    const KEYS: [&str; 8] = ["a", "b", "web", "x.y", "a-b", "_k", "env", "K9"];
+    const ODD_KEYS: [&str; 8] = ["on", "null", "1", "\"q\"", "a b", "<<", "-a", "? k"];
+
+    fn pick(
+        read: &'static [&'static str],
+        declined: &'static [&'static str],
+    ) -> BoxedStrategy<String> {
+        prop_oneof![
+            12 => prop::sample::select(read),
+            1 => prop::sample::select(declined),
+        ]
+        .prop_map(str::to_string)
+        .boxed()
+    }
+
+    fn scalar_text() -> BoxedStrategy<String> {
+        pick(&READ, &DECLINED)
+    }
+
+    fn key_text() -> BoxedStrategy<String> {
+        pick(&KEYS, &ODD_KEYS)
+    }
+
+    /// Lines of a document: indentation, then a key or a dash, then perhaps a scalar, then
+    /// perhaps a comment; near-misses as much as valid YAML.
+    fn lines_document() -> impl Strategy<Value = String> {
+        let line = (
+            0usize..4,
+            prop::option::of(key_text()),
+            prop::option::of(scalar_text()),
+            prop::sample::select(vec!["", " # c", "#c", "  "]),
+            prop::sample::select(vec!["", "\n# note\n", "\n\n"]),
+        )
+            .prop_map(|(depth, key, value, comment, after)| {
+                let head = match key {
+                    Some(k) => format!("{k}:"),
+                    None => "-".to_string(),
+                };
+                let value = value.map(|v| format!(" {v}")).unwrap_or_default();
+                format!("{}{head}{value}{comment}\n{after}", "  ".repeat(depth))
+            });
+        prop::collection::vec(line, 1..12).prop_map(|lines| lines.concat())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Tree {
+        Scalar(String),
+        Map(Vec<(String, Tree)>),
+        Seq(Vec<Tree>),
+    }
+
+    /// A block document written from a tree: mostly in the subset, so that the comparison
+    /// below is about values rather than about declining.
+    fn tree_document() -> impl Strategy<Value = String> {
+        let tree = scalar_text()
+            .prop_map(Tree::Scalar)
+            .prop_recursive(4, 40, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec((key_text(), inner.clone()), 1..4).prop_map(Tree::Map),
+                    prop::collection::vec(inner, 1..4).prop_map(Tree::Seq),
+                ]
+            });
+        (tree, prop::sample::select(vec![2usize, 4]), 0usize..4).prop_map(
+            |(tree, step, comments)| {
+                let mut out = String::new();
+                render(&tree, 0, step, comments, &mut out);
+                out
+            },
+        )
+    }
+
+    /// `comments`: 0 none, 1 a comment line after each entry, 2 trailing comments, 3 both.
+    fn render(tree: &Tree, col: usize, step: usize, comments: usize, out: &mut String) {
+        let pad = " ".repeat(col);
+        let trailing = if comments >= 2 { " # t" } else { "" };
+        let note = |out: &mut String| {
+            if comments % 2 == 1 {
+                out.push_str(&format!("{pad}# note\n"));
+            }
+        };
+        match tree {
+            Tree::Scalar(s) => out.push_str(&format!("{pad}{s}\n")),
+            Tree::Map(entries) => {
+                for (key, value) in entries {
+                    match value {
+                        Tree::Scalar(s) => out.push_str(&format!("{pad}{key}: {s}{trailing}\n")),
+                        _ => {
+                            out.push_str(&format!("{pad}{key}:{trailing}\n"));
+                            render(value, col + step, step, comments, out);
+                        }
+                    }
+                    note(out);
+                }
+            }
+            Tree::Seq(items) => {
+                for item in items {
+                    match item {
+                        Tree::Scalar(s) => out.push_str(&format!("{pad}- {s}{trailing}\n")),
+                        Tree::Map(_) => {
+                            // The first entry on the dash's line, the others below it.
+                            let mut inner = String::new();
+                            render(item, col + 2, step, comments, &mut inner);
+                            out.push_str(&format!("{pad}- {}", &inner[col + 2..]));
+                        }
+                        Tree::Seq(_) => {
+                            out.push_str(&format!("{pad}-\n"));
+                            render(item, col + step, step, comments, out);
+                        }
+                    }
+                    note(out);
+                }
+            }
+        }
+    }
+
+    /// Documents in the subset with a few characters that matter to YAML inserted: the
+    /// near-misses a reader of a subset is most likely to get wrong.
+    fn mutated_document() -> impl Strategy<Value = String> {
+        let base = prop::sample::select(vec![
+            "# gap/gap.yaml\nname: gap-2\ndeployments:\n  worker-0001:\n    # consumes q-0001\n    \
+             command:\n      - /opt/docker/bin/worker\n      - --queue=q-0001\n    env:\n      \
+             CONCURRENCY: \"4\"\n      QUEUE: q-0001\n    resources:\n      cpu: 100m\n",
+            "name: seed\ndeployments:\n    web:\n        podLabels:\n            version: v2 # x\n        \
+             ingress:\n            enabled: true\n        items:\n            - name: A\n              \
+             value: 'it''s'\n            -\n                - nested\n",
+        ]);
+        let insert = (
+            any::<prop::sample::Index>(),
+            prop::sample::select(vec![
+                ":", "-", " ", "\n", "#", "'", "\"", "- ", ": ", " #", "0", "x", "~", "{", "&",
+            ]),
+        );
+        (base, prop::collection::vec(insert, 1..4)).prop_map(|(base, inserts)| {
+            let mut text = base.to_string();
+            for (at, what) in inserts {
+                let at = at.index(text.len() + 1);
+                text.insert_str(at, what);
+            }
+            text
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn agrees_with_serde_saphyr(text in prop_oneof![lines_document(), tree_document(), mutated_document()]) {
+            if let Some(value) = fast(&text) {
+                prop_assert_eq!(Some(value), saphyr(&text), "{:?}", text);
+            }
+        }
+    }
+}
