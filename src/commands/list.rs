@@ -72,19 +72,15 @@ fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<Row, JournalError> {
     let (shape, plan) = plans
         .of_json(summary.shape)
         .map_err(|e| corrupt(format!("shape: {e}")))?;
-    let weights =
-        match (summary.v2_weights, summary.config) {
-            (Some(recorded), _) => recorded,
-            (None, config) => {
-                let config: ReleaseConfig = serde_json::from_str(config.unwrap_or_default())
-                    .map_err(|e| JournalError::Corrupt {
-                        service: summary.service.to_string(),
-                        detail: format!("config: {e}"),
-                    })?;
-                recorded_or_read(None, &config)
-            }
-        };
-    let mut cell = String::new();
+    let weights = match (summary.v2_weights, summary.config) {
+        (Some(recorded), _) => recorded,
+        (None, config) => {
+            let config: ReleaseConfig = serde_json::from_str(config.unwrap_or_default())
+                .map_err(|e| corrupt(format!("config: {e}")))?;
+            recorded_or_read(None, &config)
+        }
+    };
+    let mut cell = String::with_capacity(32);
     for (i, (env, weight)) in shape.environments.iter().zip(weights).enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let _ = match weight {
