@@ -111,19 +111,33 @@ fn table(rows: &[Row], width: usize) -> String {
         rows.iter()
             .map(|r| [r.service.as_str(), r.phase, &r.weights, &r.step]),
     );
+    // Characters, not bytes; service names and phases are ASCII, where they are the same.
+    let chars = |cell: &str| {
+        if cell.is_ascii() {
+            cell.len()
+        } else {
+            cell.chars().count()
+        }
+    };
     let mut widths = [0; 3];
     for row in rows.clone() {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(chars(cell));
         }
     }
+    const SPACES: &str = "                                                                ";
     let mut out = String::new();
     let mut line = String::new();
     for [service, phase, weights, step] in rows {
         line.clear();
         for (cell, w) in [service, phase, weights].into_iter().zip(widths) {
             line.push_str(cell);
-            line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+            let mut pad = w - chars(cell) + 2;
+            while pad > 0 {
+                let n = pad.min(SPACES.len());
+                line.push_str(&SPACES[..n]);
+                pad -= n;
+            }
         }
         line.push_str(step);
         out.push_str(&crate::output::fit(line.trim_end(), width));
