@@ -8,7 +8,8 @@
 #                           output checked, no timing (what .ci/run calls; ~30 s)
 #
 # Environment: BENCH_DIR (work directory, kept; default a new temporary one, removed),
-# BENCH_RUNS (hyperfine runs per command, default 30), BENCH_WARMUP (default 5).
+# BENCH_ROUNDS (rounds, default 5), BENCH_RUNS (hyperfine runs per command and round, default
+# 20), BENCH_WARMUP (default 3).
 #
 # How the journal is made (see "Performance" in README.md):
 #  1. canary itself walks two real releases of one template service, `bench-template`, in a
@@ -341,18 +342,35 @@ if $smoke; then
   exit 0
 fi
 
-runs=${BENCH_RUNS:-30}
-warmup=${BENCH_WARMUP:-5}
-say "timing (hyperfine, $warmup warm-ups, $runs runs each; ratios of medians)"
-args=()
-for pair in "${pairs[@]}"; do
-  IFS='|' read -r name cmd base _ <<<"$pair"
-  args+=(-n "canary $name" "$cmd" -n "baseline of $name" "$base")
+rounds=${BENCH_ROUNDS:-5}
+runs=${BENCH_RUNS:-20}
+warmup=${BENCH_WARMUP:-3}
+# A shared machine's load drifts within a minute; a pair timed in one short hyperfine run sees
+# the same load on both sides. Each pair is timed in each of several rounds, and a pair's ratio
+# is the median of its rounds' ratios of medians.
+say "timing (hyperfine: $rounds rounds of each pair, $warmup warm-ups and $runs runs per command)"
+for ((round = 1; round <= rounds; round++)); do
+  i=0
+  for pair in "${pairs[@]}"; do
+    IFS='|' read -r name cmd base _ <<<"$pair"
+    hyperfine -N --style none --warmup "$warmup" --runs "$runs" \
+      --export-json "$work/times-$i-$round.json" "$cmd" "$base" >/dev/null
+    i=$((i + 1))
+  done
+  printf '.' >&2
 done
-hyperfine -N --style basic --warmup "$warmup" --runs "$runs" \
-  --export-json "$work/times.json" "${args[@]}" >&2
+echo >&2
 
-median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$work/times.json"; }
+# median N...: the median of the numbers given
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# pair_times I: the medians (canary, baseline) and the ratio of round r, one round per line
+pair_times() {
+  local r
+  for ((r = 1; r <= rounds; r++)); do
+    jq -r '[.results[0].median, .results[1].median] | "\(.[0]) \(.[1]) \(.[0] / .[1])"' \
+      "$work/times-$1-$r.json"
+  done
+}
 # peak RSS in KiB: the largest of three runs
 rss() {
   local i m max=0
@@ -364,16 +382,21 @@ rss() {
   echo "$max"
 }
 printf '\n%-30s %10s %10s %7s %7s  %s\n' "pair" "canary" "baseline" "ratio" "target" "peak RSS of canary"
+i=0
 for pair in "${pairs[@]}"; do
   IFS='|' read -r name cmd base target <<<"$pair"
-  a=$(median "canary $name")
-  b=$(median "baseline of $name")
+  pair_times $i >"$work/pair-$i"
+  a=$(median $(cut -d' ' -f1 "$work/pair-$i"))
+  b=$(median $(cut -d' ' -f2 "$work/pair-$i"))
+  r=$(median $(cut -d' ' -f3 "$work/pair-$i"))
+  low=$(cut -d' ' -f3 "$work/pair-$i" | sort -g | head -1)
+  high=$(cut -d' ' -f3 "$work/pair-$i" | sort -g | tail -1)
   kib=$(rss $cmd)
-  awk -v n="$name" -v a="$a" -v b="$b" -v t="$target" -v k="$kib" 'BEGIN {
-    r = a / b
-    printf "%-30s %8.1fms %8.1fms %6.2fx %6.1fx  %5.1f MiB %s\n", n, a * 1000, b * 1000, r, t,
-      k / 1024, (r <= t ? "" : "  MISSED") (k <= 20 * 1024 ? "" : "  RSS MISSED")
+  awk -v n="$name" -v a="$a" -v b="$b" -v r="$r" -v lo="$low" -v hi="$high" -v t="$target" -v k="$kib" 'BEGIN {
+    printf "%-30s %8.1fms %8.1fms %6.2fx %6.1fx  %5.1f MiB  (rounds %.2f-%.2fx)%s%s\n", n, a * 1000, b * 1000, r, t,
+      k / 1024, lo, hi, (r <= t ? "" : "  MISSED"), (k <= 20 * 1024 ? "" : "  RSS MISSED")
   }'
+  i=$((i + 1))
 done
 for cmd in "$c list --all" "$c list --all --json"; do
   awk -v n="${cmd#"$c "}" -v k="$(rss $cmd)" 'BEGIN {
