@@ -426,7 +426,7 @@ impl<'a> Gap<'a> {
             let flow = self.flow_at(entry.value.start, &format!("deployments.{dep}"))?;
             return Ok(Found::Flow { entry, flow });
         }
-        self.locate(dep).map(Found::Block)
+        self.block(entry, dep).map(Found::Block)
     }
 
     /// The flow mapping whose `{` is at `at` (the value of `path`).
@@ -444,7 +444,11 @@ impl<'a> Gap<'a> {
     /// `deployments.<dep>` as written; call after checking it is a mapping.
     fn locate(&self, dep: &str) -> Result<Located, YamlError> {
         let (_, entries) = self.deployment_entries()?;
-        let entry = find_deployment(&entries, dep)?.clone();
+        self.block(find_deployment(&entries, dep)?.clone(), dep)
+    }
+
+    /// The block mapping of `deployments.<dep>`, whose entry is `entry`.
+    fn block(&self, entry: Entry, dep: &str) -> Result<Located, YamlError> {
         let node = self
             .doc
             .child(&entry, &format!("deployments.{dep}"))?

@@ -10,6 +10,8 @@
 //! Each query scans only the lines of the node it is asked about, so
 //! descending a path costs O(lines x depth), never a rescan per line.
 
+use std::borrow::Cow;
+
 use super::YamlError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,18 +127,15 @@ pub(crate) struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let mut lines = Vec::new();
+        // Deploy configs run to about 30 bytes a line; a guess spares most regrowth.
+        let mut lines = Vec::with_capacity(text.len() / 24);
         let mut scalar_owner = None;
         let mut start = 0;
-        while start < text.len() {
-            let (mut end, next) = match text[start..].find('\n') {
-                Some(i) => (start + i, start + i + 1),
-                None => (text.len(), text.len()),
-            };
-            if text[start..end].ends_with('\r') {
-                end -= 1;
-            }
-            let s = &text[start..end];
+        for raw in text.split_inclusive('\n') {
+            let next = start + raw.len();
+            let s = raw.strip_suffix('\n').unwrap_or(raw);
+            let s = s.strip_suffix('\r').unwrap_or(s);
+            let end = start + s.len();
             let indent = s.len() - s.trim_start_matches(' ').len();
             let kind = classify(s, indent, &mut scalar_owner);
             lines.push(Line {
@@ -244,7 +243,7 @@ impl<'a> Doc<'a> {
             };
             let (a, b, kind) = inline_value(s, after);
             out.push(Entry {
-                key,
+                key: key.into_owned(),
                 line: i,
                 col,
                 last: i,
@@ -527,6 +526,10 @@ fn is_marker(s: &str) -> bool {
 /// When a line opens a block scalar (`key: |`, `- >-`), the column its text
 /// must be indented beyond.
 fn block_scalar_owner(s: &str, indent: usize) -> Option<usize> {
+    // Every content line is asked; few have an indicator to find.
+    if !s.bytes().any(|b| b == b'|' || b == b'>') {
+        return None;
+    }
     let (dash, col) = past_dashes(s, indent);
     let (owner, from) = match parse_key(s, col) {
         Ok(Some((_, after))) => (col, after),
@@ -559,8 +562,9 @@ fn skip_blanks(s: &str) -> usize {
 }
 
 /// Parses a mapping key starting at byte `at`; returns it and the index just
-/// past its `:`. `Ok(None)` when the text there is not a key.
-fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str> {
+/// past its `:`. `Ok(None)` when the text there is not a key. Borrowed unless unquoting
+/// changed it: every content line's key is read to classify the lines, and few are kept.
+fn parse_key(s: &str, at: usize) -> Result<Option<(Cow<'_, str>, usize)>, &'static str> {
     let v = &s[at..];
     let b = v.as_bytes();
     match b.first() {
@@ -569,11 +573,17 @@ fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str
             Some(n) if v[1..n - 1].contains('\\') => {
                 Err("escape sequences in double-quoted keys are not supported")
             }
-            Some(n) => Ok(colon_after(s, at + n).map(|after| (v[1..n - 1].to_string(), after))),
+            Some(n) => Ok(colon_after(s, at + n).map(|after| (Cow::from(&v[1..n - 1]), after))),
             None => Ok(None),
         },
         Some(b'\'') => Ok(closing_single(v).and_then(|n| {
-            colon_after(s, at + n).map(|after| (v[1..n - 1].replace("''", "'"), after))
+            let key = &v[1..n - 1];
+            let key = if key.contains("''") {
+                Cow::from(key.replace("''", "'"))
+            } else {
+                Cow::from(key)
+            };
+            colon_after(s, at + n).map(|after| (key, after))
         })),
         Some(b'[' | b'{') => Err("flow-style collections are not supported here"),
         Some(b'&' | b'!' | b'*') => Err("anchors, tags and aliases are not supported here"),
@@ -587,7 +597,7 @@ fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str
                     return Ok(None);
                 }
                 if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
-                    return Ok(Some((v[..i].trim_end().to_string(), at + i + 1)));
+                    return Ok(Some((Cow::from(v[..i].trim_end()), at + i + 1)));
                 }
             }
             Ok(None)
