@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::emit::{self, line, quoted, scalar};
 use super::flow::{self, Flow};
-use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, apply, find, unsupported};
-use super::{Intended, YamlError, parse_shared, verify};
+use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, find, unsupported};
+use super::{Intended, YamlError, parse_counted, parse_shared, verify};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
@@ -107,7 +107,7 @@ pub fn ensure_pod_labels(
     for &(key, value) in &missing {
         labelled["podLabels"][key] = Value::from(value);
     }
-    verify(apply(text, vec![edit]), &gap.intended(dep, Some(labelled)))
+    gap.verify(vec![edit], dep, Some(labelled))
 }
 
 /// Add the twin deployment right after `dep`: canary's `podLabels`,
@@ -140,7 +140,6 @@ pub fn ensure_twin_deployment(
         )));
     }
 
-    let expected = gap.intended(twin, Some(want));
     let deployment = match gap.locate_any(dep)? {
         Found::Block(deployment) => deployment,
         Found::Flow { entry, flow } => {
@@ -167,7 +166,7 @@ pub fn ensure_twin_deployment(
                 format!("{}: {{{}}}", scalar(twin), items.join(", ")),
             );
             let edit = gap.doc.insert_after(entry.last, &[new]);
-            return verify(apply(text, vec![edit]), &expected);
+            return gap.verify(vec![edit], twin, Some(want));
         }
     };
     let child = deployment.node.col;
@@ -191,7 +190,7 @@ pub fn ensure_twin_deployment(
     }
 
     let edit = gap.doc.insert_after(deployment.entry.last, &new);
-    verify(apply(text, vec![edit]), &expected)
+    gap.verify(vec![edit], twin, Some(want))
 }
 
 /// Give `twin` an `authorizationPolicy` (appended as its last key): dep's
@@ -221,7 +220,6 @@ pub fn ensure_ingress_authorization(
 
     let mut authorized = gap.value["deployments"][twin].clone();
     authorized["authorizationPolicy"] = want.clone();
-    let expected = gap.intended(twin, Some(authorized));
     let flow_policy = format!("authorizationPolicy: {}", emit::flow(&want));
     let edit = match gap.locate_any(twin)? {
         Found::Flow { flow, .. } => append_in(text, &flow, vec![flow_policy]),
@@ -246,7 +244,7 @@ pub fn ensure_ingress_authorization(
             gap.doc.insert_after(target.entry.last, &new)
         }
     };
-    verify(apply(text, vec![edit]), &expected)
+    gap.verify(vec![edit], twin, Some(authorized))
 }
 
 /// Point the twin at another image, editing the two scalars in place.
@@ -302,7 +300,7 @@ pub fn set_twin_image(
         edits.push(gap.doc.replace(e.value, scalar(value)));
         repinned["image"][key] = Value::from(value);
     }
-    verify(apply(text, edits), &gap.intended(twin, Some(repinned)))
+    gap.verify(edits, twin, Some(repinned))
 }
 
 /// Remove `deployments.<dep>` (key line through its last content line).
@@ -327,10 +325,8 @@ pub fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
             ),
         ));
     }
-    verify(
-        apply(text, vec![gap.doc.remove(entry.line, entry.last)]),
-        &gap.intended(dep, None),
-    )
+    let edit = gap.doc.remove(entry.line, entry.last);
+    gap.verify(vec![edit], dep, None)
 }
 
 /// The parsed value of `deployments.<dep>`, if present.
@@ -355,6 +351,8 @@ struct Gap<'a> {
     text: &'a str,
     doc: Doc<'a>,
     value: Rc<Value>,
+    /// See [`super::Last::nodes`].
+    nodes: Option<usize>,
 }
 
 /// A deployment as written: a block mapping, or a flow mapping (`web: {...}`).
@@ -372,20 +370,31 @@ struct Located {
 
 impl<'a> Gap<'a> {
     fn open(text: &'a str) -> Result<Self, YamlError> {
+        let (value, nodes) = parse_counted(text)?;
         Ok(Gap {
             text,
-            value: parse_shared(text)?,
+            value,
+            nodes,
             doc: Doc::new(text),
         })
     }
 
-    /// This file with `deployments.<name>` set to `value` (removed when `None`).
-    fn intended<'b>(&'b self, name: &'b str, value: Option<Value>) -> Intended<'b> {
-        Intended {
-            base: &self.value,
+    /// Applies `edits`, checking that the result is this file with `deployments.<name>` set to
+    /// `value` (removed when `None`). Takes the file's value along, so that the result's can be
+    /// made from it.
+    fn verify(
+        self,
+        edits: Vec<Edit>,
+        name: &str,
+        value: Option<Value>,
+    ) -> Result<String, YamlError> {
+        let intended = Intended {
+            base: self.value,
+            nodes: self.nodes,
             name,
             value,
-        }
+        };
+        verify(self.text, edits, intended)
     }
 
     fn deployments(&self) -> Result<&Map<String, Value>, YamlError> {

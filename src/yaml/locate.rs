@@ -427,6 +427,13 @@ impl Edit {
     }
 }
 
+/// The bytes that `edits` replace, from the first to the last.
+pub(crate) fn span(edits: &[Edit]) -> Option<std::ops::Range<usize>> {
+    let start = edits.iter().map(|e| e.start).min()?;
+    let end = edits.iter().map(|e| e.end).max()?;
+    Some(start..end)
+}
+
 /// Applies non-overlapping edits.
 pub(crate) fn apply(text: &str, mut edits: Vec<Edit>) -> String {
     edits.sort_by_key(|e| (e.start, e.end));
