@@ -63,7 +63,7 @@ fn lines(text: &str) -> Read<Vec<Line<'_>>> {
     }
     let mut out = Vec::with_capacity(text.len() / 16);
     let mut comments = 0;
-    for raw in text.split('\n') {
+    for raw in split_lines(text) {
         match see(raw) {
             Seen::Blank => {}
             Seen::Comment => {
@@ -79,6 +79,18 @@ fn lines(text: &str) -> Read<Vec<Line<'_>>> {
         }
     }
     Ok(out)
+}
+
+/// `text.split('\n')`, a little quicker on thousands of short lines.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let breaks = memchr::memchr_iter(b'\n', text.as_bytes());
+    breaks.map(Some).chain([None]).map(move |end| {
+        let end = end.unwrap_or(text.len());
+        let line = &text[start..end];
+        start = end + 1;
+        line
+    })
 }
 
 /// One line as [`lines`] sees it.
@@ -504,11 +516,14 @@ fn node_count(value: &Value) -> usize {
 
 /// The lines that end before byte `at` (a line start), nearest first, with where each starts.
 fn lines_back(text: &str, at: usize) -> impl Iterator<Item = (usize, &str)> {
-    let mut end = at;
-    text[..at].rsplit_terminator('\n').map(move |raw| {
-        let start = end - 1 - raw.len();
-        end = start;
-        (start, raw)
+    // Where the line being read ends: at the `\n` before `at`.
+    let mut end = at.checked_sub(1);
+    let mut breaks = memchr::memrchr_iter(b'\n', &text.as_bytes()[..at.saturating_sub(1)]);
+    std::iter::from_fn(move || {
+        let stop = end?;
+        let start = breaks.next().map_or(0, |i| i + 1);
+        end = start.checked_sub(1);
+        Some((start, &text[start..stop]))
     })
 }
 

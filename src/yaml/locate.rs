@@ -131,12 +131,17 @@ impl<'a> Doc<'a> {
         let mut lines = Vec::with_capacity(text.len() / 24);
         let mut scalar_owner = None;
         let mut start = 0;
-        for raw in text.split_inclusive('\n') {
-            let next = start + raw.len();
-            let s = raw.strip_suffix('\n').unwrap_or(raw);
-            let s = s.strip_suffix('\r').unwrap_or(s);
-            let end = start + s.len();
-            let indent = s.len() - s.trim_start_matches(' ').len();
+        let mut breaks = memchr::memchr_iter(b'\n', text.as_bytes());
+        while start < text.len() {
+            let (mut end, next) = match breaks.next() {
+                Some(i) => (i, i + 1),
+                None => (text.len(), text.len()),
+            };
+            if text[start..end].ends_with('\r') {
+                end -= 1;
+            }
+            let s = &text[start..end];
+            let indent = s.bytes().take_while(|&b| b == b' ').count();
             let kind = classify(s, indent, &mut scalar_owner);
             lines.push(Line {
                 start,
@@ -500,9 +505,11 @@ fn open_key_col(s: &str, indent: usize) -> Option<usize> {
 }
 
 fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
-    let rest = s[indent..].trim_start_matches([' ', '\t']);
+    let first = s.as_bytes()[indent..]
+        .iter()
+        .find(|&&b| b != b' ' && b != b'\t');
     if let Some(owner) = *scalar_owner {
-        if rest.is_empty() {
+        if first.is_none() {
             return Kind::Blank;
         }
         if indent > owner {
@@ -510,15 +517,14 @@ fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
         }
         *scalar_owner = None;
     }
-    if rest.is_empty() {
-        Kind::Blank
-    } else if rest.starts_with('#') {
-        Kind::Comment
-    } else if indent == 0 && is_marker(s) {
-        Kind::Marker
-    } else {
-        *scalar_owner = block_scalar_owner(s, indent);
-        Kind::Content
+    match first {
+        None => Kind::Blank,
+        Some(b'#') => Kind::Comment,
+        Some(_) if indent == 0 && is_marker(s) => Kind::Marker,
+        Some(_) => {
+            *scalar_owner = block_scalar_owner(s, indent);
+            Kind::Content
+        }
     }
 }
 
@@ -534,9 +540,7 @@ fn is_marker(s: &str) -> bool {
 /// must be indented beyond.
 fn block_scalar_owner(s: &str, indent: usize) -> Option<usize> {
     // Every content line is asked; few have an indicator to find.
-    if !s.bytes().any(|b| b == b'|' || b == b'>') {
-        return None;
-    }
+    memchr::memchr2(b'|', b'>', s.as_bytes())?;
     let (dash, col) = past_dashes(s, indent);
     let (owner, from) = match parse_key(s, col) {
         Ok(Some((_, after))) => (col, after),
