@@ -184,7 +184,7 @@ pub fn ensure_twin_deployment(
         line(child + step, format!("tag: {}", scalar(image_tag))),
     ]);
     for e in &deployment.children {
-        if !OWN_KEYS.contains(&e.key.as_str()) {
+        if !OWN_KEYS.contains(&&*e.key) {
             new.extend(copy_entry(&gap.doc, e));
         }
     }
@@ -356,16 +356,16 @@ struct Gap<'a> {
 }
 
 /// A deployment as written: a block mapping, or a flow mapping (`web: {...}`).
-enum Found {
-    Block(Located),
-    Flow { entry: Entry, flow: Flow },
+enum Found<'a> {
+    Block(Located<'a>),
+    Flow { entry: Entry<'a>, flow: Flow },
 }
 
 /// A deployment as written: its entry, its mapping and the mapping's entries.
-struct Located {
-    entry: Entry,
+struct Located<'a> {
+    entry: Entry<'a>,
     node: Node,
-    children: Vec<Entry>,
+    children: Vec<Entry<'a>>,
 }
 
 impl<'a> Gap<'a> {
@@ -412,7 +412,7 @@ impl<'a> Gap<'a> {
     }
 
     /// The `deployments` entry and its children, as written.
-    fn deployment_entries(&self) -> Result<(Entry, Vec<Entry>), YamlError> {
+    fn deployment_entries(&self) -> Result<(Entry<'a>, Vec<Entry<'a>>), YamlError> {
         let root = self
             .doc
             .single_root()?
@@ -428,7 +428,7 @@ impl<'a> Gap<'a> {
     }
 
     /// `deployments.<dep>` as written, block or flow; call after checking it is a mapping.
-    fn locate_any(&self, dep: &str) -> Result<Found, YamlError> {
+    fn locate_any(&self, dep: &str) -> Result<Found<'a>, YamlError> {
         let (_, entries) = self.deployment_entries()?;
         let entry = find_deployment(&entries, dep)?.clone();
         if entry.value.kind == ValueKind::Flow && self.text[entry.value.start..].starts_with('{') {
@@ -451,13 +451,13 @@ impl<'a> Gap<'a> {
     }
 
     /// `deployments.<dep>` as written; call after checking it is a mapping.
-    fn locate(&self, dep: &str) -> Result<Located, YamlError> {
+    fn locate(&self, dep: &str) -> Result<Located<'a>, YamlError> {
         let (_, entries) = self.deployment_entries()?;
         self.block(find_deployment(&entries, dep)?.clone(), dep)
     }
 
     /// The block mapping of `deployments.<dep>`, whose entry is `entry`.
-    fn block(&self, entry: Entry, dep: &str) -> Result<Located, YamlError> {
+    fn block(&self, entry: Entry<'a>, dep: &str) -> Result<Located<'a>, YamlError> {
         let node = self
             .doc
             .child(&entry, &format!("deployments.{dep}"))?
@@ -501,7 +501,10 @@ impl<'a> Gap<'a> {
     }
 }
 
-fn find_deployment<'e>(entries: &'e [Entry], dep: &str) -> Result<&'e Entry, YamlError> {
+fn find_deployment<'e, 'a>(
+    entries: &'e [Entry<'a>],
+    dep: &str,
+) -> Result<&'e Entry<'a>, YamlError> {
     find(entries, dep).ok_or_else(|| {
         let line = entries.first().map_or(0, |e| e.line);
         unsupported(

@@ -68,8 +68,10 @@ pub(crate) struct Node {
 
 /// A mapping entry: its key line through its last content line.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub key: String,
+pub(crate) struct Entry<'a> {
+    /// Borrowed from the file unless unquoting changed it: a step lists the 500 deployments
+    /// of a big file to find one.
+    pub key: Cow<'a, str>,
     pub line: usize,
     pub col: usize,
     pub last: usize,
@@ -211,7 +213,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The entries of the block mapping `node`.
-    pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry>, YamlError> {
+    pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry<'a>>, YamlError> {
         let mut out: Vec<Entry> = Vec::new();
         for i in node.line..=node.last {
             let l = self.lines[i];
@@ -248,7 +250,7 @@ impl<'a> Doc<'a> {
             };
             let (a, b, kind) = inline_value(s, after);
             out.push(Entry {
-                key: key.into_owned(),
+                key,
                 line: i,
                 col,
                 last: i,
@@ -462,7 +464,7 @@ pub(crate) fn unsupported(line: usize, message: impl Into<String>) -> YamlError 
     }
 }
 
-pub(crate) fn find<'e>(entries: &'e [Entry], key: &str) -> Option<&'e Entry> {
+pub(crate) fn find<'e, 'a>(entries: &'e [Entry<'a>], key: &str) -> Option<&'e Entry<'a>> {
     entries.iter().find(|e| e.key == key)
 }
 
@@ -696,7 +698,7 @@ mod tests {
         doc.entries(node)
             .unwrap()
             .into_iter()
-            .map(|e| (e.key, e.line, e.last))
+            .map(|e| (e.key.into_owned(), e.line, e.last))
             .collect()
     }
 
@@ -731,13 +733,7 @@ mod tests {
         let entries = doc.entries(doc.single_root().unwrap().unwrap()).unwrap();
         let got: Vec<(&str, &str, ValueKind)> = entries
             .iter()
-            .map(|e| {
-                (
-                    e.key.as_str(),
-                    &text[e.value.start..e.value.end],
-                    e.value.kind,
-                )
-            })
+            .map(|e| (&*e.key, &text[e.value.start..e.value.end], e.value.kind))
             .collect();
         assert_eq!(
             got,
