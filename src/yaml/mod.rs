@@ -5,7 +5,9 @@
 //! Because the edits are placed by a small line-based locator rather than a
 //! full YAML model, each one re-parses its own output and compares it with
 //! "input + intended change"; a mismatch is reported as [`YamlError::Verify`]
-//! instead of producing a wrong file.
+//! instead of producing a wrong file. (A gap.yaml edit that changes one deployment
+//! re-reads only that deployment's lines when `fast::reread` can show that a full
+//! re-parse would give the same.)
 
 mod emit;
 mod fast;
@@ -19,14 +21,14 @@ pub use gap::{
     remove_deployment, service_name, set_twin_image,
 };
 pub use locate::Seg;
-
-use locate::{Edit, apply};
 pub use virtual_service::{remove_subset_destination, route_weights, set_route_weights};
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::Value;
+
+use locate::{Edit, apply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
