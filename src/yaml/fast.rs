@@ -29,7 +29,8 @@ const MAX_COMMENT_RUN: usize = 16;
 
 /// The value of `text`, or `None` when it is not in the subset. `max_nodes` is the parse
 /// budget's: a document with more nodes is declined, so that serde-saphyr refuses it.
-pub(super) fn parse(text: &str, max_nodes: usize) -> Option<Value> {
+/// Also the number of nodes read, which [`reread`] needs to keep to the budget.
+pub(super) fn parse(text: &str, max_nodes: usize) -> Option<(Value, usize)> {
     let lines = lines(text).ok()?;
     let first = lines.first()?;
     if first.indent != 0 {
@@ -41,7 +42,8 @@ pub(super) fn parse(text: &str, max_nodes: usize) -> Option<Value> {
         nodes: 0,
         max_nodes,
     };
-    reader.node(0).ok()
+    let value = reader.node(0).ok()?;
+    Some((value, reader.nodes))
 }
 
 /// A line with content: its indentation and what follows it.
@@ -53,31 +55,62 @@ struct Line<'a> {
 
 /// The content lines (blank lines and comment lines carry no meaning in the subset).
 fn lines(text: &str) -> Read<Vec<Line<'_>>> {
-    if !text
-        .bytes()
-        .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
-    {
+    // Block by block without stopping early, which the compiler turns into vector code.
+    let printable = |block: &[u8]| {
+        block.iter().fold(true, |ok, &b| {
+            ok & ((b == b'\n') | (b' '..=b'~').contains(&b))
+        })
+    };
+    if !text.as_bytes().chunks(64).all(printable) {
         return Err(Decline);
     }
     let mut out = Vec::with_capacity(text.len() / 16);
     let mut comments = 0;
-    for raw in text.split('\n') {
-        let indent = raw.bytes().take_while(|&b| b == b' ').count();
-        let content = &raw[indent..];
-        match content.as_bytes().first() {
-            None => continue,
-            Some(b'#') => {
+    for raw in split_lines(text) {
+        match see(raw) {
+            Seen::Blank => {}
+            Seen::Comment => {
                 comments += 1;
                 if comments >= MAX_COMMENT_RUN {
                     return Err(Decline);
                 }
-                continue;
             }
-            Some(_) => comments = 0,
+            Seen::Content(line) => {
+                comments = 0;
+                out.push(line);
+            }
         }
-        out.push(Line { indent, content });
     }
     Ok(out)
+}
+
+/// `text.split('\n')`, a little quicker on thousands of short lines.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let breaks = memchr::memchr_iter(b'\n', text.as_bytes());
+    breaks.map(Some).chain([None]).map(move |end| {
+        let end = end.unwrap_or(text.len());
+        let line = &text[start..end];
+        start = end + 1;
+        line
+    })
+}
+
+/// One line as [`lines`] sees it.
+enum Seen<'a> {
+    Blank,
+    Comment,
+    Content(Line<'a>),
+}
+
+fn see(raw: &str) -> Seen<'_> {
+    let indent = raw.bytes().take_while(|&b| b == b' ').count();
+    let content = &raw[indent..];
+    match content.as_bytes().first() {
+        None => Seen::Blank,
+        Some(b'#') => Seen::Comment,
+        Some(_) => Seen::Content(Line { indent, content }),
+    }
 }
 
 struct Reader<'a> {
@@ -327,6 +360,194 @@ fn resolve(text: &str) -> Read<Value> {
     Ok(Value::String(text.to_string()))
 }
 
+/// One entry of a top-level block mapping as [`reread`] found it after an edit.
+pub(super) struct Reread {
+    pub key: String,
+    pub value: Value,
+    /// The nodes [`parse`] would count in the whole edited text.
+    pub nodes: usize,
+}
+
+/// What [`parse`] would read from `after` without reading all of it, when `after` is `before`
+/// with the bytes `changed` replaced and the change stays within one entry of the top-level
+/// mapping `parent` (a deployment of gap.yaml): `before`'s value `base` (read by [`parse`],
+/// `nodes` nodes) with `<parent>.<key>` set to the returned value. `None` when that cannot be
+/// shown this way; then the whole text has to be read.
+///
+/// The reader builds a mapping's value entry by entry from the lines under each key, so only
+/// the changed entry's lines need reading, given what the rest of the text already showed:
+/// - every byte outside the changed lines is compared, not assumed, to be `before`'s;
+/// - the entry's lines are those under one key line at the column of `parent`'s entries, and
+///   the line after them is a content line at that column or less (or the end), in both texts,
+///   so the entries around it end where they ended;
+/// - it is read at the depth a full read reaches it, with its key checked like any other: a new
+///   key must be new to `parent`;
+/// - runs of comment lines and the node budget are counted across the edges of the change.
+pub(super) fn reread(
+    before: &str,
+    base: &Value,
+    nodes: usize,
+    after: &str,
+    changed: std::ops::Range<usize>,
+    parent: &str,
+    max_nodes: usize,
+) -> Option<Reread> {
+    let (b, a) = (before.as_bytes(), after.as_bytes());
+    let (start, end) = (changed.start, changed.end);
+    if start > end || end > b.len() {
+        return None;
+    }
+    // Whole lines: `before` is [..from][from..to_before][to_before..], `after` the same with
+    // [from..to_after] in the middle.
+    let from = before[..start].rfind('\n').map_or(0, |i| i + 1);
+    let to_before = if end == 0 || b[end - 1] == b'\n' {
+        end
+    } else {
+        before[end..].find('\n').map_or(b.len(), |i| end + i + 1)
+    };
+    let to_after = (to_before + a.len()).checked_sub(b.len())?;
+    let line_ends = (to_before == b.len() && to_after == a.len())
+        || (to_after > 0 && to_before > 0 && a[to_after - 1] == b'\n' && b[to_before - 1] == b'\n');
+    if to_after < from || !line_ends || a[..from] != b[..from] || a[to_after..] != b[to_before..] {
+        return None;
+    }
+    let deps = base.get(parent)?.as_object()?;
+
+    // Back from the change to `parent`'s key line at column 0: the content lines on the way
+    // belong to its mapping, whose column is that of the first of them.
+    let mut last_before = None;
+    let mut nearest_least = None;
+    let mut first_entry = None;
+    let mut parent_line = None;
+    for (at, raw) in lines_back(after, from) {
+        let Seen::Content(line) = see(raw) else {
+            continue;
+        };
+        last_before.get_or_insert(at + raw.len() + 1);
+        if line.indent == 0 {
+            parent_line = Some(line);
+            break;
+        }
+        if nearest_least.is_none_or(|(_, least): (usize, Line)| line.indent < least.indent) {
+            nearest_least = Some((at, line));
+        }
+        first_entry = Some(line);
+    }
+    let (entry_key, rest) = entry(parent_line?.content)?;
+    let rest = rest.trim_start_matches(' ');
+    if entry_key != parent || !(rest.is_empty() || rest.starts_with('#')) {
+        return None;
+    }
+    let col = first_entry?.indent;
+    // No line between is indented less than the first (or `before` would not have been read),
+    // so the nearest of the least indented is the entry that holds the change, if any does.
+    let (enclosing_at, _) = nearest_least?;
+
+    // The edited lines either add a key line at `col` with its lines, or stay under
+    // `enclosing`.
+    let mut added_lines = content(after, from, to_after);
+    let first_added = added_lines.next();
+    if added_lines.any(|(_, l)| l.indent <= col) {
+        return None;
+    }
+    let mut removed = content(before, from, to_before);
+    let (read_from, added) = match first_added {
+        Some((_, line)) if line.indent <= col => {
+            if line.indent != col || removed.next().is_some() {
+                return None;
+            }
+            (last_before?, true)
+        }
+        _ => {
+            if removed.any(|(_, l)| l.indent <= col) {
+                return None;
+            }
+            (enclosing_at, false)
+        }
+    };
+    let mut read_to = a.len();
+    for (at, line) in content(after, to_after, a.len()) {
+        if line.indent <= col {
+            read_to = at;
+            break;
+        }
+        // Lines under the previous entry would become the new one's.
+        if added {
+            return None;
+        }
+    }
+
+    let lines = lines(&after[read_from..read_to]).ok()?;
+    let head = *lines.first()?;
+    let (key, rest) = entry(head.content)?;
+    let mut reader = Reader {
+        lines,
+        at: 0,
+        nodes: 0,
+        max_nodes,
+    };
+    reader.count().ok()?;
+    // Depth 1: the root mapping is 0, and `parent`'s value is read one deeper.
+    let value = reader.value(col, rest, 1).ok()?;
+    if reader.at != reader.lines.len() {
+        return None;
+    }
+    let replaced = if added {
+        if deps.contains_key(key) {
+            return None;
+        }
+        0
+    } else {
+        1 + node_count(deps.get(key)?)
+    };
+    let nodes = nodes.checked_sub(replaced)? + reader.nodes;
+    (nodes <= max_nodes).then(|| Reread {
+        key: key.to_string(),
+        value,
+        nodes,
+    })
+}
+
+/// The nodes [`Reader`] counts for a value it read.
+fn node_count(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(|v| 1 + node_count(v)).sum::<usize>(),
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// The lines that end before byte `at` (a line start), nearest first, with where each starts.
+fn lines_back(text: &str, at: usize) -> impl Iterator<Item = (usize, &str)> {
+    // Where the line being read ends: at the `\n` before `at`.
+    let mut end = at.checked_sub(1);
+    let mut breaks = memchr::memrchr_iter(b'\n', &text.as_bytes()[..at.saturating_sub(1)]);
+    std::iter::from_fn(move || {
+        let stop = end?;
+        let start = breaks.next().map_or(0, |i| i + 1);
+        end = start.checked_sub(1);
+        Some((start, &text[start..stop]))
+    })
+}
+
+/// The content lines in `from..to` (whole lines), with where each starts.
+fn content(text: &str, from: usize, to: usize) -> impl Iterator<Item = (usize, Line<'_>)> {
+    lines_from(text, from, to).filter_map(|(at, raw)| match see(raw) {
+        Seen::Content(line) => Some((at, line)),
+        _ => None,
+    })
+}
+
+/// The lines in `from..to` (whole lines), with where each starts.
+fn lines_from(text: &str, from: usize, to: usize) -> impl Iterator<Item = (usize, &str)> {
+    let mut start = from;
+    text[from..to].split_inclusive('\n').map(move |raw| {
+        let at = start;
+        start += raw.len();
+        (at, raw.strip_suffix('\n').unwrap_or(raw))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,7 +559,7 @@ mod tests {
     }
 
     fn fast(text: &str) -> Option<Value> {
-        parse(text, crate::yaml::MAX_NODES)
+        parse(text, crate::yaml::MAX_NODES).map(|(value, _)| value)
     }
 
     #[test]
@@ -403,7 +624,7 @@ mod tests {
         }
         let long_run = format!("a:\n{}  b: 1\n", "  # c\n".repeat(MAX_COMMENT_RUN + 1));
         assert_eq!(fast(&long_run), None);
-        assert_eq!(parse("a: 1\nb: 2\n", 5), Some(json!({"a": 1, "b": 2})));
+        assert_eq!(parse("a: 1\nb: 2\n", 5), Some((json!({"a": 1, "b": 2}), 5)));
         assert_eq!(parse("a: 1\nb: 2\n", 4), None);
     }
 
@@ -413,6 +634,187 @@ mod tests {
         let text = "a: on\n";
         assert_eq!(saphyr(text), Some(json!({"a": true})));
         assert_ne!(fast(text), Some(json!({"a": "on"})));
+    }
+
+    const GAP: &str = "# the service\nname: gap\ndeployments:\n  api:\n    replicas: 1\n  web:\n    \
+                       image:\n      tag: v1\n    args:\n      - run\n  # the worker\n\n  worker:\n    \
+                       replicas: 2\nother:\n  x: 1\n";
+
+    const UNENDED: &str =
+        "name: gap\ndeployments:\n  api:\n    replicas: 1\n  worker:\n    replicas: 2";
+
+    /// [`reread`] after replacing `range` of `before` with `insert`. Whenever it answers, the
+    /// answer is checked against reading the whole edited text.
+    fn reread_edit(before: &str, range: std::ops::Range<usize>, insert: &str) -> Option<Reread> {
+        reread_within(before, range, insert, crate::yaml::MAX_NODES)
+    }
+
+    fn reread_within(
+        before: &str,
+        range: std::ops::Range<usize>,
+        insert: &str,
+        max_nodes: usize,
+    ) -> Option<Reread> {
+        let (base, nodes) = parse(before, max_nodes).unwrap();
+        let after = format!("{}{insert}{}", &before[..range.start], &before[range.end..]);
+        let got = reread(
+            before,
+            &base,
+            nodes,
+            &after,
+            range,
+            "deployments",
+            max_nodes,
+        )?;
+        let mut want = base;
+        want["deployments"][got.key.as_str()] = got.value.clone();
+        assert_eq!(parse(&after, max_nodes), Some((want, got.nodes)), "{after}");
+        Some(got)
+    }
+
+    /// The range that inserts `insert` right after `line` of `text` (its first line is 1).
+    fn after_line(text: &str, line: usize) -> std::ops::Range<usize> {
+        let at = text.split_inclusive('\n').take(line).map(str::len).sum();
+        at..at
+    }
+
+    #[test]
+    fn reread_reads_only_the_changed_deployment() {
+        // A new deployment after `web`, before the comments that lead `worker`.
+        let twin = "  web-v1:\n    image:\n      tag: v2\n    args:\n      - run\n";
+        let got = reread_edit(GAP, after_line(GAP, 10), twin).unwrap();
+        assert_eq!(got.key, "web-v1");
+        assert_eq!(got.value, json!({"image": {"tag": "v2"}, "args": ["run"]}));
+        // Keys added under `web`'s own key line.
+        let labels = "    podLabels:\n      version: v2\n";
+        let got = reread_edit(GAP, after_line(GAP, 6), labels).unwrap();
+        assert_eq!(
+            (got.key.as_str(), &got.value["podLabels"]),
+            ("web", &json!({"version": "v2"}))
+        );
+        // One scalar replaced in place.
+        let at = GAP.find("v1\n").unwrap();
+        let got = reread_edit(GAP, at..at + 2, "main").unwrap();
+        assert_eq!(got.value["image"]["tag"], "main");
+        // The last deployment, and the file ends without a newline.
+        let end = UNENDED.len();
+        let got = reread_edit(UNENDED, end..end, "\n    jobs:\n      - run").unwrap();
+        assert_eq!(got.value, json!({"replicas": 2, "jobs": ["run"]}));
+        // A deployment that becomes a scalar is still read as a full read would.
+        let got = reread_edit(GAP, after_line(GAP, 14), "  tiny: 3\n").unwrap();
+        assert_eq!(got.value, json!(3));
+    }
+
+    #[test]
+    fn reread_declines_what_it_cannot_show() {
+        let web = after_line(GAP, 10);
+        for (range, insert) in [
+            // A deployment that is already there: a duplicate key.
+            (web.clone(), "  worker:\n    replicas: 3\n"),
+            // A new key above `web`'s lines, which would become its own.
+            (after_line(GAP, 6), "  new:\n    a: 1\n"),
+            // A line at neither the deployments' column nor under one of them.
+            (web.clone(), " half: 1\n"),
+            (web.clone(), "  web-v1:\n    a: 1\n top: 1\n"),
+            (web.clone(), "top: 1\n"),
+            // Not in the subset.
+            (web.clone(), "  web-v1:\n    a: [1]\n"),
+            (web.clone(), "  web-v1:\n    a:\t1\n"),
+            (web.clone(), "  web-v1:\n    a: \u{e9}\n"),
+            (web.clone(), "  web-v1: &a\n    a: 1\n"),
+            // A new deployment where `web`'s last line was.
+            (
+                after_line(GAP, 9).start..GAP.find("  # the").unwrap(),
+                "  web-v1:\n    a: 1\n",
+            ),
+            // Two deployments at once, or a deployment removed.
+            (web.clone(), "  a:\n    x: 1\n  b:\n    x: 2\n"),
+            (
+                GAP.find("  worker").unwrap()..GAP.find("other").unwrap(),
+                "",
+            ),
+            // Outside `deployments`.
+            (
+                GAP.find("gap").unwrap()..GAP.find("gap").unwrap() + 3,
+                "pag",
+            ),
+            (after_line(GAP, 15), "  y: 2\n"),
+            (after_line(GAP, 3), "  first:\n    a: 1\n"),
+        ] {
+            assert!(
+                reread_edit(GAP, range.clone(), insert).is_none(),
+                "{range:?} {insert:?}"
+            );
+        }
+        // A new deployment whose lines join the last line of a file without a newline.
+        let end = UNENDED.len();
+        assert!(reread_edit(UNENDED, end..end, "\n  jobs:\n    - run").is_none());
+    }
+
+    #[test]
+    fn reread_counts_across_the_edges_of_the_change() {
+        let web = after_line(GAP, 10);
+        let twin = "  web-v1:\n    a: 1\n";
+        // Comment runs: `worker`'s two lines (one blank) follow the new lines.
+        let comments = |n: usize| format!("{twin}{}", "  # c\n".repeat(n));
+        assert!(reread_edit(GAP, web.clone(), &comments(MAX_COMMENT_RUN - 2)).is_some());
+        assert!(reread_edit(GAP, web.clone(), &comments(MAX_COMMENT_RUN - 1)).is_none());
+        let before = GAP.replace(
+            "    - run\n",
+            &format!("    - run\n{}", "  # c\n".repeat(10)),
+        );
+        let web = after_line(&before, 20);
+        let led = format!("{}{twin}", "  # c\n".repeat(MAX_COMMENT_RUN - 10));
+        assert!(reread_edit(&before, web.clone(), &led).is_none());
+        let led = format!("{}{twin}", "  # c\n".repeat(MAX_COMMENT_RUN - 11));
+        assert!(reread_edit(&before, web, &led).is_some());
+        // The nesting limit, counted from the root.
+        let nested = |levels: usize| {
+            let mut text = String::from("  web-v1:\n");
+            for i in 0..levels {
+                let value = if i + 1 == levels { " 1" } else { "" };
+                text.push_str(&format!("{}k{i}:{value}\n", " ".repeat(4 + 2 * i)));
+            }
+            text
+        };
+        assert!(reread_edit(GAP, after_line(GAP, 10), &nested(MAX_DEPTH - 1)).is_some());
+        assert!(reread_edit(GAP, after_line(GAP, 10), &nested(MAX_DEPTH)).is_none());
+        // The node budget: the new deployment's key and its mapping's three nodes.
+        let (_, nodes) = parse(GAP, crate::yaml::MAX_NODES).unwrap();
+        let web = after_line(GAP, 10);
+        assert!(reread_within(GAP, web.clone(), twin, nodes + 4).is_some());
+        assert!(reread_within(GAP, web.clone(), twin, nodes + 3).is_none());
+        // Replacing a deployment counts what it had.
+        let at = GAP.find("    replicas: 1").unwrap();
+        let less = at..at + "    replicas: 1\n".len();
+        assert!(reread_within(GAP, less, "    a: 1\n    b: 2\n", nodes + 2).is_some());
+        let less = at..at + "    replicas: 1\n".len();
+        assert!(reread_within(GAP, less, "    a: 1\n    b: 2\n", nodes + 1).is_none());
+    }
+
+    #[test]
+    fn reread_compares_the_bytes_it_does_not_read() {
+        let (base, nodes) = parse(GAP, crate::yaml::MAX_NODES).unwrap();
+        let twin = "  web-v1:\n    a: 1\n";
+        let web = after_line(GAP, 10);
+        let after = format!("{}{twin}{}", &GAP[..web.start], &GAP[web.start..]);
+        let read = |after: &str, range| {
+            reread(
+                GAP,
+                &base,
+                nodes,
+                after,
+                range,
+                "deployments",
+                crate::yaml::MAX_NODES,
+            )
+        };
+        assert!(read(&after, web.clone()).is_some());
+        assert!(read(&after.replace("gap", "pag"), web.clone()).is_none());
+        assert!(read(&after.replace("x: 1", "x: 2"), web.clone()).is_none());
+        // A range that does not say where the change is.
+        assert!(read(&after, 0..0).is_none());
+        assert!(read(&after, GAP.len()..GAP.len()).is_none());
     }
 
     /// Scalars in the subset.
@@ -623,8 +1025,82 @@ mod tests {
         })
     }
 
+    fn tree() -> impl Strategy<Value = Tree> {
+        scalar_text()
+            .prop_map(Tree::Scalar)
+            .prop_recursive(3, 20, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec((key_text(), inner.clone()), 1..3).prop_map(Tree::Map),
+                    prop::collection::vec(inner, 1..3).prop_map(Tree::Seq),
+                ]
+            })
+    }
+
+    /// A gap.yaml with a few deployments, and an edit of it: some lines (or bytes) replaced by
+    /// a new deployment, by lines at any indentation, or by a character that matters to YAML.
+    fn edited_gap() -> impl Strategy<Value = (String, std::ops::Range<usize>, String)> {
+        let deployments = prop::collection::vec((key_text(), tree()), 1..5);
+        let insert = prop_oneof![
+            (key_text(), tree()).prop_map(|(k, t)| (k, Some(t), String::new())),
+            lines_document().prop_map(|lines| (String::new(), None, lines)),
+            prop::sample::select(vec!["", ":", "- ", " ", "\n", "#", "  # c\n", "'", "x"])
+                .prop_map(|s| (String::new(), None, s.to_string())),
+        ];
+        let at = (any::<prop::sample::Index>(), 0usize..3, any::<bool>());
+        (
+            deployments,
+            prop::sample::select(vec![2usize, 4]),
+            0usize..4,
+            insert,
+            at,
+        )
+            .prop_map(
+                |(deployments, step, comments, (key, tree, lines), (at, span, whole_lines))| {
+                    let mut before = String::from("name: gap\ndeployments:\n");
+                    render(&Tree::Map(deployments), step, step, comments, &mut before);
+                    before.push_str("other:\n  x: 1\n");
+                    let insert = match tree {
+                        Some(tree) => {
+                            let mut text = String::new();
+                            render(
+                                &Tree::Map(vec![(key, tree)]),
+                                step,
+                                step,
+                                comments,
+                                &mut text,
+                            );
+                            text
+                        }
+                        None => lines
+                            .lines()
+                            .map(|l| format!("{}{l}\n", " ".repeat(step * (l.len() % 3))))
+                            .collect(),
+                    };
+                    let range = if whole_lines {
+                        let starts: Vec<usize> = std::iter::once(0)
+                            .chain(before.match_indices('\n').map(|(i, _)| i + 1))
+                            .collect();
+                        let first = at.index(starts.len());
+                        starts[first]..starts[(first + span).min(starts.len() - 1)]
+                    } else {
+                        let start = at.index(before.len() + 1);
+                        start..(start + span).min(before.len())
+                    };
+                    (before, range, insert)
+                },
+            )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// Whenever the re-read of one deployment answers, a full read agrees with it.
+        #[test]
+        fn reread_agrees_with_a_full_read((before, range, insert) in edited_gap()) {
+            if parse(&before, crate::yaml::MAX_NODES).is_some() {
+                reread_edit(&before, range, &insert);
+            }
+        }
 
         #[test]
         fn agrees_with_serde_saphyr(text in prop_oneof![lines_document(), tree_document(), mutated_document()]) {

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::emit::{self, line, quoted, scalar};
 use super::flow::{self, Flow};
-use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, apply, find, unsupported};
-use super::{Intended, YamlError, parse_shared, verify};
+use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, find, unsupported};
+use super::{Intended, YamlError, parse_counted, parse_shared, verify};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
@@ -107,7 +107,7 @@ pub fn ensure_pod_labels(
     for &(key, value) in &missing {
         labelled["podLabels"][key] = Value::from(value);
     }
-    verify(apply(text, vec![edit]), &gap.intended(dep, Some(labelled)))
+    gap.verify(vec![edit], dep, Some(labelled))
 }
 
 /// Add the twin deployment right after `dep`: canary's `podLabels`,
@@ -140,7 +140,6 @@ pub fn ensure_twin_deployment(
         )));
     }
 
-    let expected = gap.intended(twin, Some(want));
     let deployment = match gap.locate_any(dep)? {
         Found::Block(deployment) => deployment,
         Found::Flow { entry, flow } => {
@@ -167,7 +166,7 @@ pub fn ensure_twin_deployment(
                 format!("{}: {{{}}}", scalar(twin), items.join(", ")),
             );
             let edit = gap.doc.insert_after(entry.last, &[new]);
-            return verify(apply(text, vec![edit]), &expected);
+            return gap.verify(vec![edit], twin, Some(want));
         }
     };
     let child = deployment.node.col;
@@ -185,13 +184,13 @@ pub fn ensure_twin_deployment(
         line(child + step, format!("tag: {}", scalar(image_tag))),
     ]);
     for e in &deployment.children {
-        if !OWN_KEYS.contains(&e.key.as_str()) {
+        if !OWN_KEYS.contains(&&*e.key) {
             new.extend(copy_entry(&gap.doc, e));
         }
     }
 
     let edit = gap.doc.insert_after(deployment.entry.last, &new);
-    verify(apply(text, vec![edit]), &expected)
+    gap.verify(vec![edit], twin, Some(want))
 }
 
 /// Give `twin` an `authorizationPolicy` (appended as its last key): dep's
@@ -221,7 +220,6 @@ pub fn ensure_ingress_authorization(
 
     let mut authorized = gap.value["deployments"][twin].clone();
     authorized["authorizationPolicy"] = want.clone();
-    let expected = gap.intended(twin, Some(authorized));
     let flow_policy = format!("authorizationPolicy: {}", emit::flow(&want));
     let edit = match gap.locate_any(twin)? {
         Found::Flow { flow, .. } => append_in(text, &flow, vec![flow_policy]),
@@ -246,7 +244,7 @@ pub fn ensure_ingress_authorization(
             gap.doc.insert_after(target.entry.last, &new)
         }
     };
-    verify(apply(text, vec![edit]), &expected)
+    gap.verify(vec![edit], twin, Some(authorized))
 }
 
 /// Point the twin at another image, editing the two scalars in place.
@@ -302,7 +300,7 @@ pub fn set_twin_image(
         edits.push(gap.doc.replace(e.value, scalar(value)));
         repinned["image"][key] = Value::from(value);
     }
-    verify(apply(text, edits), &gap.intended(twin, Some(repinned)))
+    gap.verify(edits, twin, Some(repinned))
 }
 
 /// Remove `deployments.<dep>` (key line through its last content line).
@@ -327,10 +325,8 @@ pub fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
             ),
         ));
     }
-    verify(
-        apply(text, vec![gap.doc.remove(entry.line, entry.last)]),
-        &gap.intended(dep, None),
-    )
+    let edit = gap.doc.remove(entry.line, entry.last);
+    gap.verify(vec![edit], dep, None)
 }
 
 /// The parsed value of `deployments.<dep>`, if present.
@@ -355,37 +351,50 @@ struct Gap<'a> {
     text: &'a str,
     doc: Doc<'a>,
     value: Rc<Value>,
+    /// See [`super::Last::nodes`].
+    nodes: Option<usize>,
 }
 
 /// A deployment as written: a block mapping, or a flow mapping (`web: {...}`).
-enum Found {
-    Block(Located),
-    Flow { entry: Entry, flow: Flow },
+enum Found<'a> {
+    Block(Located<'a>),
+    Flow { entry: Entry<'a>, flow: Flow },
 }
 
 /// A deployment as written: its entry, its mapping and the mapping's entries.
-struct Located {
-    entry: Entry,
+struct Located<'a> {
+    entry: Entry<'a>,
     node: Node,
-    children: Vec<Entry>,
+    children: Vec<Entry<'a>>,
 }
 
 impl<'a> Gap<'a> {
     fn open(text: &'a str) -> Result<Self, YamlError> {
+        let (value, nodes) = parse_counted(text)?;
         Ok(Gap {
             text,
-            value: parse_shared(text)?,
+            value,
+            nodes,
             doc: Doc::new(text),
         })
     }
 
-    /// This file with `deployments.<name>` set to `value` (removed when `None`).
-    fn intended<'b>(&'b self, name: &'b str, value: Option<Value>) -> Intended<'b> {
-        Intended {
-            base: &self.value,
+    /// Applies `edits`, checking that the result is this file with `deployments.<name>` set to
+    /// `value` (removed when `None`). Takes the file's value along, so that the result's can be
+    /// made from it.
+    fn verify(
+        self,
+        edits: Vec<Edit>,
+        name: &str,
+        value: Option<Value>,
+    ) -> Result<String, YamlError> {
+        let intended = Intended {
+            base: self.value,
+            nodes: self.nodes,
             name,
             value,
-        }
+        };
+        verify(self.text, edits, intended)
     }
 
     fn deployments(&self) -> Result<&Map<String, Value>, YamlError> {
@@ -403,7 +412,7 @@ impl<'a> Gap<'a> {
     }
 
     /// The `deployments` entry and its children, as written.
-    fn deployment_entries(&self) -> Result<(Entry, Vec<Entry>), YamlError> {
+    fn deployment_entries(&self) -> Result<(Entry<'a>, Vec<Entry<'a>>), YamlError> {
         let root = self
             .doc
             .single_root()?
@@ -419,14 +428,14 @@ impl<'a> Gap<'a> {
     }
 
     /// `deployments.<dep>` as written, block or flow; call after checking it is a mapping.
-    fn locate_any(&self, dep: &str) -> Result<Found, YamlError> {
+    fn locate_any(&self, dep: &str) -> Result<Found<'a>, YamlError> {
         let (_, entries) = self.deployment_entries()?;
         let entry = find_deployment(&entries, dep)?.clone();
         if entry.value.kind == ValueKind::Flow && self.text[entry.value.start..].starts_with('{') {
             let flow = self.flow_at(entry.value.start, &format!("deployments.{dep}"))?;
             return Ok(Found::Flow { entry, flow });
         }
-        self.locate(dep).map(Found::Block)
+        self.block(entry, dep).map(Found::Block)
     }
 
     /// The flow mapping whose `{` is at `at` (the value of `path`).
@@ -442,9 +451,13 @@ impl<'a> Gap<'a> {
     }
 
     /// `deployments.<dep>` as written; call after checking it is a mapping.
-    fn locate(&self, dep: &str) -> Result<Located, YamlError> {
+    fn locate(&self, dep: &str) -> Result<Located<'a>, YamlError> {
         let (_, entries) = self.deployment_entries()?;
-        let entry = find_deployment(&entries, dep)?.clone();
+        self.block(find_deployment(&entries, dep)?.clone(), dep)
+    }
+
+    /// The block mapping of `deployments.<dep>`, whose entry is `entry`.
+    fn block(&self, entry: Entry<'a>, dep: &str) -> Result<Located<'a>, YamlError> {
         let node = self
             .doc
             .child(&entry, &format!("deployments.{dep}"))?
@@ -488,7 +501,10 @@ impl<'a> Gap<'a> {
     }
 }
 
-fn find_deployment<'e>(entries: &'e [Entry], dep: &str) -> Result<&'e Entry, YamlError> {
+fn find_deployment<'e, 'a>(
+    entries: &'e [Entry<'a>],
+    dep: &str,
+) -> Result<&'e Entry<'a>, YamlError> {
     find(entries, dep).ok_or_else(|| {
         let line = entries.first().map_or(0, |e| e.line);
         unsupported(

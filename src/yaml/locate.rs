@@ -10,6 +10,8 @@
 //! Each query scans only the lines of the node it is asked about, so
 //! descending a path costs O(lines x depth), never a rescan per line.
 
+use std::borrow::Cow;
+
 use super::YamlError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +68,10 @@ pub(crate) struct Node {
 
 /// A mapping entry: its key line through its last content line.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub key: String,
+pub(crate) struct Entry<'a> {
+    /// Borrowed from the file unless unquoting changed it: a step lists the 500 deployments
+    /// of a big file to find one.
+    pub key: Cow<'a, str>,
     pub line: usize,
     pub col: usize,
     pub last: usize,
@@ -125,19 +129,21 @@ pub(crate) struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let mut lines = Vec::new();
+        // Deploy configs run to about 30 bytes a line; a guess spares most regrowth.
+        let mut lines = Vec::with_capacity(text.len() / 24);
         let mut scalar_owner = None;
         let mut start = 0;
+        let mut breaks = memchr::memchr_iter(b'\n', text.as_bytes());
         while start < text.len() {
-            let (mut end, next) = match text[start..].find('\n') {
-                Some(i) => (start + i, start + i + 1),
+            let (mut end, next) = match breaks.next() {
+                Some(i) => (i, i + 1),
                 None => (text.len(), text.len()),
             };
             if text[start..end].ends_with('\r') {
                 end -= 1;
             }
             let s = &text[start..end];
-            let indent = s.len() - s.trim_start_matches(' ').len();
+            let indent = s.bytes().take_while(|&b| b == b' ').count();
             let kind = classify(s, indent, &mut scalar_owner);
             lines.push(Line {
                 start,
@@ -207,7 +213,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The entries of the block mapping `node`.
-    pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry>, YamlError> {
+    pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry<'a>>, YamlError> {
         let mut out: Vec<Entry> = Vec::new();
         for i in node.line..=node.last {
             let l = self.lines[i];
@@ -428,6 +434,13 @@ impl Edit {
     }
 }
 
+/// The bytes that `edits` replace, from the first to the last.
+pub(crate) fn span(edits: &[Edit]) -> Option<std::ops::Range<usize>> {
+    let start = edits.iter().map(|e| e.start).min()?;
+    let end = edits.iter().map(|e| e.end).max()?;
+    Some(start..end)
+}
+
 /// Applies non-overlapping edits.
 pub(crate) fn apply(text: &str, mut edits: Vec<Edit>) -> String {
     edits.sort_by_key(|e| (e.start, e.end));
@@ -451,7 +464,7 @@ pub(crate) fn unsupported(line: usize, message: impl Into<String>) -> YamlError 
     }
 }
 
-pub(crate) fn find<'e>(entries: &'e [Entry], key: &str) -> Option<&'e Entry> {
+pub(crate) fn find<'e, 'a>(entries: &'e [Entry<'a>], key: &str) -> Option<&'e Entry<'a>> {
     entries.iter().find(|e| e.key == key)
 }
 
@@ -494,9 +507,11 @@ fn open_key_col(s: &str, indent: usize) -> Option<usize> {
 }
 
 fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
-    let rest = s[indent..].trim_start_matches([' ', '\t']);
+    let first = s.as_bytes()[indent..]
+        .iter()
+        .find(|&&b| b != b' ' && b != b'\t');
     if let Some(owner) = *scalar_owner {
-        if rest.is_empty() {
+        if first.is_none() {
             return Kind::Blank;
         }
         if indent > owner {
@@ -504,15 +519,14 @@ fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
         }
         *scalar_owner = None;
     }
-    if rest.is_empty() {
-        Kind::Blank
-    } else if rest.starts_with('#') {
-        Kind::Comment
-    } else if indent == 0 && is_marker(s) {
-        Kind::Marker
-    } else {
-        *scalar_owner = block_scalar_owner(s, indent);
-        Kind::Content
+    match first {
+        None => Kind::Blank,
+        Some(b'#') => Kind::Comment,
+        Some(_) if indent == 0 && is_marker(s) => Kind::Marker,
+        Some(_) => {
+            *scalar_owner = block_scalar_owner(s, indent);
+            Kind::Content
+        }
     }
 }
 
@@ -527,6 +541,8 @@ fn is_marker(s: &str) -> bool {
 /// When a line opens a block scalar (`key: |`, `- >-`), the column its text
 /// must be indented beyond.
 fn block_scalar_owner(s: &str, indent: usize) -> Option<usize> {
+    // Every content line is asked; few have an indicator to find.
+    memchr::memchr2(b'|', b'>', s.as_bytes())?;
     let (dash, col) = past_dashes(s, indent);
     let (owner, from) = match parse_key(s, col) {
         Ok(Some((_, after))) => (col, after),
@@ -559,8 +575,9 @@ fn skip_blanks(s: &str) -> usize {
 }
 
 /// Parses a mapping key starting at byte `at`; returns it and the index just
-/// past its `:`. `Ok(None)` when the text there is not a key.
-fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str> {
+/// past its `:`. `Ok(None)` when the text there is not a key. Borrowed unless unquoting
+/// changed it: every content line's key is read to classify the lines, and few are kept.
+fn parse_key(s: &str, at: usize) -> Result<Option<(Cow<'_, str>, usize)>, &'static str> {
     let v = &s[at..];
     let b = v.as_bytes();
     match b.first() {
@@ -569,11 +586,17 @@ fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str
             Some(n) if v[1..n - 1].contains('\\') => {
                 Err("escape sequences in double-quoted keys are not supported")
             }
-            Some(n) => Ok(colon_after(s, at + n).map(|after| (v[1..n - 1].to_string(), after))),
+            Some(n) => Ok(colon_after(s, at + n).map(|after| (Cow::from(&v[1..n - 1]), after))),
             None => Ok(None),
         },
         Some(b'\'') => Ok(closing_single(v).and_then(|n| {
-            colon_after(s, at + n).map(|after| (v[1..n - 1].replace("''", "'"), after))
+            let key = &v[1..n - 1];
+            let key = if key.contains("''") {
+                Cow::from(key.replace("''", "'"))
+            } else {
+                Cow::from(key)
+            };
+            colon_after(s, at + n).map(|after| (key, after))
         })),
         Some(b'[' | b'{') => Err("flow-style collections are not supported here"),
         Some(b'&' | b'!' | b'*') => Err("anchors, tags and aliases are not supported here"),
@@ -587,7 +610,7 @@ fn parse_key(s: &str, at: usize) -> Result<Option<(String, usize)>, &'static str
                     return Ok(None);
                 }
                 if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
-                    return Ok(Some((v[..i].trim_end().to_string(), at + i + 1)));
+                    return Ok(Some((Cow::from(v[..i].trim_end()), at + i + 1)));
                 }
             }
             Ok(None)
@@ -675,7 +698,7 @@ mod tests {
         doc.entries(node)
             .unwrap()
             .into_iter()
-            .map(|e| (e.key, e.line, e.last))
+            .map(|e| (e.key.into_owned(), e.line, e.last))
             .collect()
     }
 
@@ -710,13 +733,7 @@ mod tests {
         let entries = doc.entries(doc.single_root().unwrap().unwrap()).unwrap();
         let got: Vec<(&str, &str, ValueKind)> = entries
             .iter()
-            .map(|e| {
-                (
-                    e.key.as_str(),
-                    &text[e.value.start..e.value.end],
-                    e.value.kind,
-                )
-            })
+            .map(|e| (&*e.key, &text[e.value.start..e.value.end], e.value.kind))
             .collect();
         assert_eq!(
             got,

@@ -5,7 +5,9 @@
 //! Because the edits are placed by a small line-based locator rather than a
 //! full YAML model, each one re-parses its own output and compares it with
 //! "input + intended change"; a mismatch is reported as [`YamlError::Verify`]
-//! instead of producing a wrong file.
+//! instead of producing a wrong file. (A gap.yaml edit that changes one deployment
+//! re-reads only that deployment's lines when `fast::reread` can show that a full
+//! re-parse would give the same.)
 
 mod emit;
 mod fast;
@@ -25,6 +27,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::Value;
+
+use locate::{Edit, apply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
@@ -58,17 +62,24 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     // The value an edit chain left for this text is handed over rather than copied: its last
     // reader (the check of the step's files) takes it, and nothing else holds it by then.
     if let Some(value) = LAST.with_borrow_mut(|last| {
-        last.take_if(|(seen, _)| seen == text)
-            .map(|(_, value)| value)
+        last.take_if(|last| last.text == text)
+            .map(|last| last.value)
     }) {
         return Ok(Rc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()));
     }
-    parse_uncached(text)
+    read(text).map(|(value, _)| value)
+}
+
+/// The last text read or written by an edit, with its value.
+struct Last {
+    text: String,
+    value: Rc<Value>,
+    /// The nodes the quick reader counted, when the text is in its subset.
+    nodes: Option<usize>,
 }
 
 thread_local! {
-    /// The last text read or written by an edit, with its value.
-    static LAST: RefCell<Option<(String, Rc<Value>)>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<Last>> = const { RefCell::new(None) };
 }
 
 /// Like [`parse`], for the edits: a step's edits come in chains, where the text one edit
@@ -76,33 +87,41 @@ thread_local! {
 /// file its caller already parsed. The last value is shared so that the chain parses each
 /// text once and copies no value.
 fn parse_shared(text: &str) -> Result<Rc<Value>, YamlError> {
-    if let Some(value) = LAST.with_borrow(|last| {
+    parse_counted(text).map(|(value, _)| value)
+}
+
+/// [`parse_shared`], with the quick reader's node count (see [`Last::nodes`]).
+fn parse_counted(text: &str) -> Result<(Rc<Value>, Option<usize>), YamlError> {
+    if let Some(found) = LAST.with_borrow(|last| {
         last.as_ref()
-            .filter(|(seen, _)| seen == text)
-            .map(|(_, value)| Rc::clone(value))
+            .filter(|last| last.text == text)
+            .map(|last| (Rc::clone(&last.value), last.nodes))
     }) {
-        return Ok(value);
+        return Ok(found);
     }
-    let value = Rc::new(parse_uncached(text)?);
-    remember(text.to_string(), Rc::clone(&value));
-    Ok(value)
+    let (value, nodes) = read(text)?;
+    let value = Rc::new(value);
+    remember(text.to_string(), Rc::clone(&value), nodes);
+    Ok((value, nodes))
 }
 
-fn remember(text: String, value: Rc<Value>) {
-    LAST.set(Some((text, value)));
+fn remember(text: String, value: Rc<Value>, nodes: Option<usize>) {
+    LAST.set(Some(Last { text, value, nodes }));
 }
 
-fn parse_uncached(text: &str) -> Result<Value, YamlError> {
-    if let Some(value) = fast::parse(text, MAX_NODES) {
-        return Ok(value);
+/// A text's value, and the nodes the quick reader counted when it could read it.
+fn read(text: &str) -> Result<(Value, Option<usize>), YamlError> {
+    if let Some((value, nodes)) = fast::parse(text, MAX_NODES) {
+        return Ok((value, Some(nodes)));
     }
-    serde_saphyr::from_str_with_options(text, options()).map_err(|e| match &e {
+    let value = serde_saphyr::from_str_with_options(text, options()).map_err(|e| match &e {
         serde_saphyr::Error::MultipleDocuments { location, .. } => YamlError::Parse(format!(
             "line {}: a second YAML document starts here, but one was expected",
             location.line()
         )),
         _ => parse_error(&e),
-    })
+    })?;
+    Ok((value, None))
 }
 
 /// Parses every document of a file (documents that are empty or null are skipped).
@@ -139,7 +158,9 @@ pub fn path_text(path: &[Seg]) -> String {
 /// What an edit of gap.yaml means: the file's value `base` with `deployments.<name>` set to
 /// `value`, or removed when it is `None`.
 struct Intended<'a> {
-    base: &'a Value,
+    base: Rc<Value>,
+    /// `base`'s node count from the quick reader, when it read the file.
+    nodes: Option<usize>,
     name: &'a str,
     value: Option<Value>,
 }
@@ -172,7 +193,7 @@ impl Intended<'_> {
 
     /// The intended value itself, built only to name a difference.
     fn value(&self) -> Value {
-        let mut expected = self.base.clone();
+        let mut expected = (*self.base).clone();
         match &self.value {
             Some(value) => expected["deployments"][self.name] = value.clone(),
             None => {
@@ -185,16 +206,44 @@ impl Intended<'_> {
     }
 }
 
+/// Applies `edits` to gap.yaml's `text` and checks that the result means what they intend.
+fn verify(text: &str, edits: Vec<Edit>, intended: Intended) -> Result<String, YamlError> {
+    let changed = locate::span(&edits);
+    let out = apply(text, edits);
+    if let (Some(changed), Some(nodes), Some(want)) = (changed, intended.nodes, &intended.value)
+        && let Some(reread) = fast::reread(
+            text,
+            &intended.base,
+            nodes,
+            &out,
+            changed,
+            "deployments",
+            MAX_NODES,
+        )
+        && reread.key == intended.name
+        && reread.value == *want
+    {
+        // What a full read would give is the file's value with this one deployment changed:
+        // built in place, once the last edit's share of the value is let go.
+        LAST.take();
+        let mut value = intended.base;
+        Rc::make_mut(&mut value)["deployments"][intended.name] = reread.value;
+        remember(out.clone(), value, Some(reread.nodes));
+        return Ok(out);
+    }
+    verify_text(out, &intended)
+}
+
 /// Re-parses an edited gap.yaml and checks it means what the edit intended.
-fn verify(out: String, intended: &Intended) -> Result<String, YamlError> {
-    let got = parse_uncached(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
+fn verify_text(out: String, intended: &Intended) -> Result<String, YamlError> {
+    let (got, nodes) = read(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
     // Equal trees are the rule; only a mismatch pays for naming where it is.
     if !intended.is(&got)
         && let Some(path) = first_difference(&got, &intended.value(), String::new())
     {
         return Err(mismatch(&path));
     }
-    remember(out.clone(), Rc::new(got));
+    remember(out.clone(), Rc::new(got), nodes);
     Ok(out)
 }
 
@@ -296,8 +345,13 @@ mod tests {
 
     const BASE: &str = "name: svc\ndeployments:\n  web:\n    a: 1\n  worker:\n    b: 2\n";
 
-    fn intended<'a>(base: &'a Value, name: &'a str, value: Option<Value>) -> Intended<'a> {
-        Intended { base, name, value }
+    fn intended<'a>(base: &Value, name: &'a str, value: Option<Value>) -> Intended<'a> {
+        Intended {
+            base: Rc::new(base.clone()),
+            nodes: None,
+            name,
+            value,
+        }
     }
 
     #[test]
@@ -305,13 +359,13 @@ mod tests {
         let base = parse(BASE).unwrap();
         let added = format!("{BASE}  web-v1:\n    a: 2\n");
         let add = intended(&base, "web-v1", Some(json!({"a": 2})));
-        assert_eq!(verify(added.clone(), &add).unwrap(), added);
+        assert_eq!(verify_text(added.clone(), &add).unwrap(), added);
         let changed = BASE.replace("a: 1", "a: 3");
-        assert!(verify(changed, &intended(&base, "web", Some(json!({"a": 3})))).is_ok());
+        assert!(verify_text(changed, &intended(&base, "web", Some(json!({"a": 3})))).is_ok());
         let removed = BASE.replace("  worker:\n    b: 2\n", "");
-        assert!(verify(removed, &intended(&base, "worker", None)).is_ok());
+        assert!(verify_text(removed, &intended(&base, "worker", None)).is_ok());
         // Nothing to remove, and nothing removed.
-        assert!(verify(BASE.into(), &intended(&base, "web-v1", None)).is_ok());
+        assert!(verify_text(BASE.into(), &intended(&base, "web-v1", None)).is_ok());
     }
 
     #[test]
@@ -339,12 +393,54 @@ mod tests {
                 "deployments.extra",
             ),
         ] {
-            let err = verify(out, &intended(&base, "web", web.clone())).unwrap_err();
+            let err = verify_text(out, &intended(&base, "web", web.clone())).unwrap_err();
             assert!(err.to_string().contains(at), "{at}: {err}");
         }
-        let err = verify(BASE.into(), &intended(&base, "worker", None)).unwrap_err();
+        let err = verify_text(BASE.into(), &intended(&base, "worker", None)).unwrap_err();
         assert!(err.to_string().contains("deployments.worker"), "{err}");
         let err = verify_all("a: [1]\n".into(), &[json!({"a": [2]})]).unwrap_err();
         assert!(err.to_string().contains("document 1.a[0]"), "{err}");
+    }
+
+    /// An edit verified the way the gap.yaml edits are, from the file's read value.
+    fn verify_insert(at: usize, new: &str, name: &str, value: Value) -> Result<String, YamlError> {
+        let (base, nodes) = parse_counted(BASE)?;
+        let intended = Intended {
+            base,
+            nodes,
+            name,
+            value: Some(value),
+        };
+        verify(BASE, vec![Edit::insert(at, new.into())], intended)
+    }
+
+    #[test]
+    fn verify_reads_one_changed_deployment_as_a_full_read_would() {
+        let end = BASE.len();
+        let out = verify_insert(end, "  web-v1:\n    a: 2\n", "web-v1", json!({"a": 2})).unwrap();
+        // The value kept for the next reader is the one a full read gives.
+        let (read, nodes) = read(&out).unwrap();
+        LAST.with_borrow(|last| {
+            let last = last.as_ref().unwrap();
+            assert_eq!(
+                (last.text.as_str(), &*last.value, last.nodes),
+                (out.as_str(), &read, nodes)
+            );
+        });
+        assert_eq!(parse(&out).unwrap(), read);
+        // A deployment that is not what was intended is refused, and named.
+        let err =
+            verify_insert(end, "  web-v1:\n    a: 3\n", "web-v1", json!({"a": 2})).unwrap_err();
+        assert!(err.to_string().contains("deployments.web-v1.a"), "{err}");
+        let err =
+            verify_insert(end, "  web-v2:\n    a: 2\n", "web-v1", json!({"a": 2})).unwrap_err();
+        assert!(err.to_string().contains("deployments.web-v"), "{err}");
+        // A change the quick reader declines is read in full, and its message kept.
+        let err = verify_insert(end, "  web-v1: [\n", "web-v1", json!({"a": 2})).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("edit check failed: edited file: not valid YAML"),
+            "{err}"
+        );
     }
 }

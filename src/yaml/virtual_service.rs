@@ -156,10 +156,10 @@ impl Dest<'_> {
 }
 
 /// The same destination as written.
-struct Written {
+struct Written<'a> {
     item: Item,
     node: Node,
-    entries: Vec<Entry>,
+    entries: Vec<Entry<'a>>,
 }
 
 /// Every destination of every `spec.http[*].route`, in file order.
@@ -207,7 +207,7 @@ fn routes_of(value: &Value) -> Vec<Option<&Vec<Value>>> {
 }
 
 /// The destinations as written, in the same order as [`destinations`].
-fn locate(doc: &Doc, values: &[Value]) -> Result<Vec<Written>, YamlError> {
+fn locate<'a>(doc: &Doc<'a>, values: &[Value]) -> Result<Vec<Written<'a>>, YamlError> {
     let roots = doc.documents()?;
     if roots.len() != values.len() {
         return Err(unsupported(
