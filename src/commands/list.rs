@@ -28,6 +28,9 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let journal = super::read_journal(globals)?;
+    if let Some(journal) = &journal {
+        journal.map_into_memory()?;
+    }
     let mut plans = Plans::default();
     if args.json {
         // Streamed, one release at a time: memory stays flat however many are listed.
