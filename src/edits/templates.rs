@@ -51,8 +51,9 @@ pub fn virtual_service_patch(
 }
 
 /// The v2 weight of a VirtualService patch that is byte for byte as canary writes it, without
-/// parsing YAML: `list` reads two of these per release in flight. `None` for a file a person
-/// edited or reformatted, which the caller parses instead.
+/// parsing YAML: these files open with `---`, which the quick reader leaves to serde-saphyr,
+/// and `status` and every step read two of them. `None` for a file a person edited or
+/// reformatted, which the caller parses instead.
 pub fn v2_weight_if_as_written(
     text: &str,
     path: &str,
