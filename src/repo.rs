@@ -185,26 +185,19 @@ impl Repo {
             return Ok(Vec::new());
         }
         let prefix = self.prefix()?;
-        let out = self
-            .git()
-            .args([
-                "status",
-                "--porcelain=v1",
-                "-z",
-                "--untracked-files=all",
-                "--",
-            ])
-            .args(rels)
-            .output()
-            .context("running git status")?;
-        if !out.status.success() {
-            bail!(
-                "git status failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let out = run_git(
+            self.git()
+                .args([
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--",
+                ])
+                .args(rels),
+            "status",
+        )?;
         Ok(out
-            .stdout
             .split(|&b| b == 0)
             .filter(|entry| entry.len() > 3)
             .map(|entry| String::from_utf8_lossy(&entry[3..]).into_owned())
@@ -220,44 +213,22 @@ impl Repo {
         if let Some(prefix) = self.prefix.get() {
             return Ok(prefix);
         }
-        let out = self
-            .git()
-            .args(["rev-parse", "--show-prefix"])
-            .output()
-            .context("running git rev-parse")?;
-        if !out.status.success() {
-            bail!(
-                "git rev-parse failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let out = run_git(self.git().args(["rev-parse", "--show-prefix"]), "rev-parse")?;
+        let stdout = String::from_utf8_lossy(&out);
         let prefix = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
         Ok(self.prefix.get_or_init(|| prefix))
     }
 
     /// Commit exactly these paths (added, changed or deleted); returns the new commit's id.
     pub fn commit(&self, rels: &[&str], message: &str) -> anyhow::Result<String> {
-        let run = |cmd: &mut Command, what: &str| -> anyhow::Result<Vec<u8>> {
-            let out = cmd
-                .output()
-                .with_context(|| format!("running git {what}"))?;
-            if !out.status.success() {
-                bail!(
-                    "git {what} failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            Ok(out.stdout)
-        };
-        run(self.git().args(["add", "--all", "--"]).args(rels), "add")?;
-        run(
+        run_git(self.git().args(["add", "--all", "--"]).args(rels), "add")?;
+        run_git(
             self.git()
                 .args(["commit", "--quiet", "--no-verify", "-m", message, "--"])
                 .args(rels),
             "commit",
         )?;
-        let id = run(
+        let id = run_git(
             self.git().args(["rev-parse", "--short", "HEAD"]),
             "rev-parse",
         )?;
@@ -269,6 +240,20 @@ impl Repo {
         cmd.arg("-C").arg(&self.root);
         cmd
     }
+}
+
+/// Run a git command; its standard output, or an error that says what git said.
+fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running git {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "git {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
 }
 
 pub fn sha256(text: &str) -> String {
