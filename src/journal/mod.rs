@@ -679,6 +679,19 @@ fn row_text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option
     })
 }
 
+/// A JSON column's value, or what is wrong with it, named `what`.
+fn decode<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> std::result::Result<T, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
+}
+
+/// [`decode`] for a column that may be NULL.
+fn decode_optional<'a, T: Deserialize<'a>>(
+    text: Option<&'a str>,
+    what: &str,
+) -> std::result::Result<Option<T>, String> {
+    text.map(|text| decode(text, what)).transpose()
+}
+
 /// A summary row (service, shape, position, v2_weights, config), or what is wrong with its
 /// JSON.
 fn summary_from_row<'r>(
@@ -694,11 +707,8 @@ fn summary_from_row<'r>(
             service,
             shape,
             config,
-            position: serde_json::from_str(position).map_err(|e| format!("position: {e}"))?,
-            v2_weights: v2_weights
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| format!("v2 weights: {e}"))?,
+            position: decode(position, "position")?,
+            v2_weights: decode_optional(v2_weights, "v2 weights")?,
         })
     };
     Ok(parse())
@@ -717,18 +727,12 @@ fn release_from_row(
     let parse = || -> std::result::Result<Release, String> {
         Ok(Release {
             id: row.get(0).map_err(|e| e.to_string())?,
-            config: serde_json::from_str(config).map_err(|e| format!("config: {e}"))?,
-            position: serde_json::from_str(position).map_err(|e| format!("position: {e}"))?,
+            config: decode(config, "config")?,
+            position: decode(position, "position")?,
             phase: serde_json::from_value(serde_json::Value::String(phase))
                 .map_err(|e| format!("phase: {e}"))?,
-            in_progress: in_progress
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| format!("step in progress: {e}"))?,
-            v2_weights: v2_weights
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| format!("v2 weights: {e}"))?,
+            in_progress: decode_optional(in_progress, "step in progress")?,
+            v2_weights: decode_optional(v2_weights, "v2 weights")?,
             opened_at: row.get(5).map_err(|e| e.to_string())?,
             updated_at: row.get(6).map_err(|e| e.to_string())?,
             finished_at: row.get(7).map_err(|e| e.to_string())?,
