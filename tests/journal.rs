@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::collections::HashSet;
+
 use common::{SERVICE, Sandbox};
 
 #[test]
@@ -85,6 +87,67 @@ fn list_shows_the_recorded_weights_and_status_the_files() {
     assert!(table.contains("staging 50%, production 0%"), "{table}");
     let check = sandbox.canary(&["check", SERVICE]);
     assert!(check.stdout.contains("CANARY-E022"), "{check}");
+}
+
+/// The table works out a row's words once for each distinct shape, position and weights, and
+/// reuses them: with releases of two shapes at mixed positions and weights, some shared, each
+/// row still says what `list --json` (which decodes every release in full) says of it.
+#[test]
+fn every_row_of_the_table_says_what_its_release_says() {
+    let sandbox = testing_v2_on_staging_at_50();
+    let shorter = "\"schedule\":[1,50,100]";
+    rusqlite::Connection::open(&sandbox.journal)
+        .unwrap()
+        .execute(
+            &format!(
+                "INSERT INTO releases (service, config, position, phase, opened_at, updated_at,
+                                       v2_weights, shape)
+                 WITH RECURSIVE n(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM n WHERE n < 40)
+                 SELECT 'svc-' || n,
+                        CASE WHEN n % 2 THEN replace(config, '{long}', '{shorter}') ELSE config END,
+                        json_object('index', n % 13 * 3, 'pending', json('[]')),
+                        phase, opened_at, updated_at, json_array(n % 3 * 10, n % 4 * 25),
+                        CASE WHEN n % 2 THEN replace(shape, '{long}', '{shorter}') ELSE shape END
+                 FROM releases, n",
+                long = "\"schedule\":[1,5,10,25,50,100]",
+            ),
+            [],
+        )
+        .unwrap();
+
+    let listed = sandbox.canary(&["list", "--json"]).ok().json();
+    let listed = listed.as_array().unwrap();
+    let table = sandbox.canary(&["list"]).ok().stdout;
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 42, "{table}");
+    assert_eq!(listed.len(), rows.len());
+    let (mut steps, mut weights_seen) = (HashSet::new(), HashSet::new());
+    for (row, json) in rows.iter().zip(listed) {
+        let phase = json["phase"].as_str().unwrap();
+        let step = json["step"].as_str().unwrap();
+        let step = step.strip_prefix(&format!("{phase}: ")).unwrap_or(step);
+        let weights = json["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|env| format!("{} {}%", env["name"].as_str().unwrap(), env["v2_weight"]))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cells: Vec<&str> = row
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cells[1..], [phase, &weights, step], "{row:?}");
+        steps.insert(step.to_string());
+        weights_seen.insert(weights);
+    }
+    // Rows differ, and many share words: the table both worked words out and reused them.
+    assert!(steps.len() > 15 && steps.len() < rows.len(), "{steps:?}");
+    assert!(
+        weights_seen.len() > 5 && weights_seen.len() < rows.len(),
+        "{weights_seen:?}"
+    );
 }
 
 /// A journal from before the listing columns (schema 3): the migration derives each release's

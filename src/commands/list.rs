@@ -1,7 +1,11 @@
 //! `canary list`: every release in flight.
 
+use std::collections::HashMap;
+use std::ops::Range;
+use std::rc::Rc;
+
 use crate::cli::Globals;
-use crate::workflow::Plans;
+use crate::workflow::{self, Phase, Plans, Position, Shape, Step};
 
 use super::status::{Weights, recorded_or_read, status_of};
 use crate::journal::{JournalError, Summary};
@@ -49,40 +53,140 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
-    // Only the cells are kept: the columns' widths need every row before the first prints.
-    let mut rows = Vec::new();
+    let mut table = Table::default();
     if let Some(journal) = &journal {
-        journal.each_summary(args.all, |summary| -> anyhow::Result<()> {
-            rows.push(row(summary, &mut plans)?);
-            Ok(())
-        })?;
+        journal.each_summary(args.all, |summary| table.add(summary))?;
     }
-    if rows.is_empty() {
+    if table.rows.is_empty() {
         println!("No release in flight.");
         return Ok(());
     }
-    print!("{}", table(&rows, crate::output::width()));
+    print!("{}", table.render(crate::output::width()));
     Ok(())
 }
 
-/// A release's cells: service, phase, v2 weights, next step.
-fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<Row, JournalError> {
+/// The table's rows, and the words they share.
+///
+/// A row's phase and next step depend only on its release's shape and position, and its
+/// weights cell only on the shape and the weights recorded: each distinct JSON text is decoded
+/// and put into words once. A journal may hold a thousand releases in flight, but a plan has a
+/// few dozen positions and a schedule a few weights, so most rows reuse words found for another.
+#[derive(Default)]
+struct Table {
+    /// By the shape's JSON; a journal holds one or two shapes, searched in order.
+    shapes: Vec<(String, Words)>,
+    /// Every row's service name, end to end: one allocation, not one a row.
+    services: String,
+    rows: Vec<Row>,
+}
+
+/// One shape, its plan, and the words of its rows by the JSON text they were made from.
+struct Words {
+    shape: Shape,
+    plan: Vec<(Phase, Step)>,
+    /// By position: the phase and the next step.
+    steps: HashMap<String, (&'static str, Rc<str>)>,
+    /// By recorded weights: the weights cell.
+    weights: HashMap<String, Rc<str>>,
+}
+
+/// A release's cells in the table.
+struct Row {
+    service: Range<usize>,
+    phase: &'static str,
+    weights: Rc<str>,
+    step: Rc<str>,
+}
+
+impl Table {
+    fn add(&mut self, summary: Summary<'_>) -> Result<(), JournalError> {
+        let corrupt = |detail: String| JournalError::Corrupt {
+            service: summary.service.to_string(),
+            detail,
+        };
+        let i = match self
+            .shapes
+            .iter()
+            .position(|(shape, _)| shape == summary.shape)
+        {
+            Some(i) => i,
+            None => {
+                let shape: Shape = serde_json::from_str(summary.shape)
+                    .map_err(|e| corrupt(format!("shape: {e}")))?;
+                let words = Words {
+                    plan: workflow::plan(&shape),
+                    shape,
+                    steps: HashMap::new(),
+                    weights: HashMap::new(),
+                };
+                self.shapes.push((summary.shape.to_string(), words));
+                self.shapes.len() - 1
+            }
+        };
+        let words = &mut self.shapes[i].1;
+        let (phase, step) = match words.steps.get(summary.position) {
+            Some(found) => found.clone(),
+            None => {
+                let position: Position = serde_json::from_str(summary.position)
+                    .map_err(|e| corrupt(format!("position: {e}")))?;
+                let found = (
+                    position.phase(&words.plan).name(),
+                    Rc::from(position.describe_next_step(&words.shape, &words.plan)),
+                );
+                words
+                    .steps
+                    .insert(summary.position.to_string(), found.clone());
+                found
+            }
+        };
+        let weights = match summary.v2_weights {
+            Some(text) => match words.weights.get(text) {
+                Some(cell) => cell.clone(),
+                None => {
+                    let recorded: Vec<Option<u8>> = serde_json::from_str(text)
+                        .map_err(|e| corrupt(format!("v2 weights: {e}")))?;
+                    let cell: Rc<str> = Rc::from(weights_cell(&words.shape, &recorded));
+                    words.weights.insert(text.to_string(), cell.clone());
+                    cell
+                }
+            },
+            // Recorded before schema 4: each release's own files say.
+            None => {
+                let config: ReleaseConfig =
+                    serde_json::from_str(summary.config.unwrap_or_default())
+                        .map_err(|e| corrupt(format!("config: {e}")))?;
+                Rc::from(weights_cell(&words.shape, &recorded_or_read(None, &config)))
+            }
+        };
+        let start = self.services.len();
+        self.services.push_str(summary.service);
+        self.rows.push(Row {
+            service: start..self.services.len(),
+            phase,
+            weights,
+            step,
+        });
+        Ok(())
+    }
+
+    /// One aligned row per release under a header, cut to the terminal's width.
+    fn render(&self, width: usize) -> String {
+        let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"];
+        let rows = std::iter::once(header).chain(self.rows.iter().map(|r| {
+            [
+                &self.services[r.service.clone()],
+                r.phase,
+                &*r.weights,
+                &*r.step,
+            ]
+        }));
+        table(rows, width)
+    }
+}
+
+/// Each environment's v2 weight, e.g. `staging 50%, production 25%`.
+fn weights_cell(shape: &Shape, weights: &[Option<u8>]) -> String {
     use std::fmt::Write;
-    let corrupt = |detail: String| JournalError::Corrupt {
-        service: summary.service.to_string(),
-        detail,
-    };
-    let (shape, plan) = plans
-        .of_json(summary.shape)
-        .map_err(|e| corrupt(format!("shape: {e}")))?;
-    let weights = match (summary.v2_weights, summary.config) {
-        (Some(recorded), _) => recorded,
-        (None, config) => {
-            let config: ReleaseConfig = serde_json::from_str(config.unwrap_or_default())
-                .map_err(|e| corrupt(format!("config: {e}")))?;
-            recorded_or_read(None, &config)
-        }
-    };
     let mut cell = String::with_capacity(32);
     for (i, (env, weight)) in shape.environments.iter().zip(weights).enumerate() {
         let sep = if i == 0 { "" } else { ", " };
@@ -91,29 +195,11 @@ fn row(summary: Summary<'_>, plans: &mut Plans) -> Result<Row, JournalError> {
             None => write!(cell, "{sep}{env} -"),
         };
     }
-    Ok(Row {
-        service: summary.service.to_string(),
-        phase: summary.position.phase(plan).name(),
-        weights: cell,
-        step: summary.position.describe_next_step(shape, plan),
-    })
-}
-
-/// A release's cells in the table.
-struct Row {
-    service: String,
-    phase: &'static str,
-    weights: String,
-    step: String,
+    cell
 }
 
 /// One aligned row per release under a header, cut to the terminal's width.
-fn table(rows: &[Row], width: usize) -> String {
-    let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"];
-    let rows = std::iter::once(header).chain(
-        rows.iter()
-            .map(|r| [r.service.as_str(), r.phase, &r.weights, &r.step]),
-    );
+fn table<'a>(rows: impl Iterator<Item = [&'a str; 4]> + Clone, width: usize) -> String {
     // Characters, not bytes; service names and phases are ASCII, where they are the same.
     let chars = |cell: &str| {
         if cell.is_ascii() {

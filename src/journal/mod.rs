@@ -108,15 +108,17 @@ impl NewEvent {
     }
 }
 
-/// A release as a table of releases shows it, borrowed from its row.
+/// A release as a table of releases shows it, borrowed from its row, its JSON undecoded: a
+/// table of many releases decodes each distinct text once.
 #[derive(Debug)]
 pub struct Summary<'a> {
     pub service: &'a str,
     /// JSON of the release's [`crate::workflow::Shape`].
     pub shape: &'a str,
-    pub position: Position,
-    /// As [`Release::v2_weights`].
-    pub v2_weights: Option<Vec<Option<u8>>>,
+    /// JSON of the release's [`Position`].
+    pub position: &'a str,
+    /// JSON of [`Release::v2_weights`].
+    pub v2_weights: Option<&'a str>,
     /// The configuration's JSON, undecoded, only when `v2_weights` is not recorded: the
     /// weights must then be read from the files.
     pub config: Option<&'a str>,
@@ -365,9 +367,7 @@ impl Journal {
                  CASE WHEN v2_weights IS NULL THEN config END FROM releases {filter}"
         );
         self.each_row(&sql, |row| {
-            f(summary_from_row(row)
-                .map_err(JournalError::from)?
-                .map_err(corrupt_release)?)
+            f(summary_from_row(row).map_err(JournalError::from)?)
         })
     }
 
@@ -692,26 +692,15 @@ fn decode_optional<'a, T: Deserialize<'a>>(
     text.map(|text| decode(text, what)).transpose()
 }
 
-/// A summary row (service, shape, position, v2_weights, config), or what is wrong with its
-/// JSON.
-fn summary_from_row<'r>(
-    row: &'r rusqlite::Row<'_>,
-) -> rusqlite::Result<std::result::Result<Summary<'r>, String>> {
-    let service = row_text(row, 0)?.unwrap_or_default();
-    let shape = row_text(row, 1)?.unwrap_or_default();
-    let position = row_text(row, 2)?.unwrap_or_default();
-    let v2_weights = row_text(row, 3)?;
-    let config = row_text(row, 4)?;
-    let parse = || -> std::result::Result<Summary<'r>, String> {
-        Ok(Summary {
-            service,
-            shape,
-            config,
-            position: decode(position, "position")?,
-            v2_weights: decode_optional(v2_weights, "v2 weights")?,
-        })
-    };
-    Ok(parse())
+/// A summary row: service, shape, position, v2_weights, config.
+fn summary_from_row<'r>(row: &'r rusqlite::Row<'_>) -> rusqlite::Result<Summary<'r>> {
+    Ok(Summary {
+        service: row_text(row, 0)?.unwrap_or_default(),
+        shape: row_text(row, 1)?.unwrap_or_default(),
+        position: row_text(row, 2)?.unwrap_or_default(),
+        v2_weights: row_text(row, 3)?,
+        config: row_text(row, 4)?,
+    })
 }
 
 /// A row, or what is wrong with its JSON.
