@@ -1,5 +1,7 @@
 //! `canary log`: a release's journal, oldest first.
 
+use std::io::Write;
+
 use crate::cli::Globals;
 
 /// Show the journal of a release: every step started and done, every file written with its
@@ -25,20 +27,26 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let journal = super::read_journal(globals)?.ok_or_else(no_release)?;
     let release = journal.latest(&args.service)?.ok_or_else(no_release)?;
     let events = journal.events(release.id)?;
+    // One write for the whole log, not one a line: stdout flushes at each newline.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&events)?);
+        serde_json::to_writer_pretty(&mut out, &events)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
     for event in &events {
-        println!(
+        writeln!(
+            out,
             "{}  {:<10}  {:<12}  {:<16}  {}",
             event.at,
             event.operator,
             event.phase,
             event.kind,
             summary(&event.detail)
-        );
+        )?;
     }
+    out.flush()?;
     Ok(())
 }
 
