@@ -186,14 +186,28 @@ impl Table {
 
 /// Each environment's v2 weight, e.g. `staging 50%, production 25%`.
 fn weights_cell(shape: &Shape, weights: &[Option<u8>]) -> String {
-    use std::fmt::Write;
+    // Pushed, not formatted: with weights tested freely on staging, a journal can hold as many
+    // distinct cells as releases.
     let mut cell = String::with_capacity(32);
     for (i, (env, weight)) in shape.environments.iter().zip(weights).enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = match weight {
-            Some(w) => write!(cell, "{sep}{env} {w}%"),
-            None => write!(cell, "{sep}{env} -"),
-        };
+        if i > 0 {
+            cell.push_str(", ");
+        }
+        cell.push_str(env);
+        match *weight {
+            Some(w) => {
+                cell.push(' ');
+                if w >= 100 {
+                    cell.push(char::from(b'0' + w / 100));
+                }
+                if w >= 10 {
+                    cell.push(char::from(b'0' + w / 10 % 10));
+                }
+                cell.push(char::from(b'0' + w % 10));
+                cell.push('%');
+            }
+            None => cell.push_str(" -"),
+        }
     }
     cell
 }
@@ -233,4 +247,28 @@ fn table<'a>(rows: impl Iterator<Item = [&'a str; 4]> + Clone, width: usize) -> 
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_weights_cell_spells_every_weight_as_formatting_would() {
+        let weights: Vec<Option<u8>> = (0..=u8::MAX).map(Some).chain([None]).collect();
+        let shape = Shape {
+            environments: (0..weights.len()).map(|i| format!("env-{i}")).collect(),
+            schedule: vec![100],
+        };
+        let expected: Vec<String> = shape
+            .environments
+            .iter()
+            .zip(&weights)
+            .map(|(env, w)| match w {
+                Some(w) => format!("{env} {w}%"),
+                None => format!("{env} -"),
+            })
+            .collect();
+        assert_eq!(weights_cell(&shape, &weights), expected.join(", "));
+    }
 }
