@@ -291,6 +291,17 @@ cp "$big" "$nextdb"
 start "$nextdb" seed-example "$work/repos/seed"
 start "$nextdb" gap-5000 "$work/repos/gap-5000"
 
+# The releases in flight above all stand at one position with one set of weights: for `list`,
+# which words each distinct position and weights once, the best case. In a copy of the journal
+# they stand at every position of the plan (0 to 45) with weights spread over 0-100 on both
+# sides, nearly every row distinct: the worst case.
+varied=$work/varied.db
+cp "$big" "$varied"
+sqlite3 "$varied" "UPDATE releases
+  SET position = json_object('index', id * 7 % 46, 'pending', json('[]')),
+      v2_weights = json_array(id * 37 % 101, id * 53 % 101)
+  WHERE finished_at IS NULL"
+
 # --- the commands, and what the sqlite3 tool does in their place ------------------------------
 
 svc=svc-$(printf '%04d' $((services / 2)))
@@ -311,6 +322,7 @@ q="sqlite3 -readonly $big"
 # name | canary command | baseline command | target ratio
 pairs=(
   "list|$c list|$q .read\\ $work/list.sql|1.2"
+  "list (positions varied)|$canary --journal $varied list|sqlite3 -readonly $varied .read\\ $work/list.sql|1.2"
   "list --json|$c list --json|$q .read\\ $work/list-json.sql|1.2"
   "status|$c status $svc|$q .read\\ $work/status.sql|1.2"
   "log|$c log $svc|$q .read\\ $work/log.sql|1.2"
@@ -328,6 +340,7 @@ if $smoke; then
   }
   expect_lines $((services + 1)) $c list
   expect_lines $((releases + 1)) $c list --all
+  expect_lines $((services + 1)) $canary --journal "$varied" list
   [ "$($c list --json | grep -c '^    "service": ')" -eq "$services" ] || die "list --json"
   expect_lines 17 $c status "$svc"
   expect_lines $in_flight_events $c log "$svc"
