@@ -199,41 +199,18 @@ pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
 /// Plans by shape: listing many releases, most of them of one or two shapes, builds each
 /// plan once. A short list searched in order beats hashing a shape per release.
 #[derive(Debug, Default)]
-pub struct Plans(Vec<Planned>);
-
-#[derive(Debug)]
-struct Planned {
-    shape: Shape,
-    /// The shape as JSON, as the journal stores it: a release's is compared, not decoded.
-    json: String,
-    plan: Vec<(Phase, Step)>,
-}
+pub struct Plans(Vec<(Shape, Vec<(Phase, Step)>)>);
 
 impl Plans {
     pub fn of(&mut self, shape: &Shape) -> &[(Phase, Step)] {
-        let i = match self.0.iter().position(|p| p.shape == *shape) {
+        let i = match self.0.iter().position(|(s, _)| s == shape) {
             Some(i) => i,
-            None => self.add(shape.clone()),
+            None => {
+                self.0.push((shape.clone(), plan(shape)));
+                self.0.len() - 1
+            }
         };
-        &self.0[i].plan
-    }
-
-    /// The shape written as JSON, and its plan.
-    pub fn of_json(&mut self, json: &str) -> serde_json::Result<(&Shape, &[(Phase, Step)])> {
-        let i = match self.0.iter().position(|p| p.json == json) {
-            Some(i) => i,
-            None => self.add(serde_json::from_str(json)?),
-        };
-        Ok((&self.0[i].shape, &self.0[i].plan))
-    }
-
-    fn add(&mut self, shape: Shape) -> usize {
-        self.0.push(Planned {
-            json: serde_json::to_string(&shape).expect("a shape serialises"),
-            plan: plan(&shape),
-            shape,
-        });
-        self.0.len() - 1
+        &self.0[i].1
     }
 }
 

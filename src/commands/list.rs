@@ -35,9 +35,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(journal) = &journal {
         journal.map_into_memory()?;
     }
-    let mut plans = Plans::default();
     if args.json {
         // Streamed, one release at a time: memory stays flat however many are listed.
+        let mut plans = Plans::default();
         use serde::ser::{SerializeSeq, Serializer};
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
