@@ -105,6 +105,14 @@ fn parse_counted(text: &str) -> Result<(Rc<Value>, Option<usize>), YamlError> {
     Ok((value, nodes))
 }
 
+/// Lets go of the value kept for the next read without freeing it, for the end of the process:
+/// freeing a 5,000-line file's tree, thousands of small allocations, costs about as much as the
+/// step that read it, and the memory goes back to the system with the process anyway. Only the
+/// one value the process ends with is left behind; reads before it free theirs as usual.
+pub fn forget_cache() {
+    std::mem::forget(LAST.take());
+}
+
 fn remember(text: String, value: Rc<Value>, nodes: Option<usize>) {
     LAST.set(Some(Last { text, value, nodes }));
 }
@@ -313,6 +321,16 @@ fn join(path: &str, key: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn forget_cache_lets_go_of_the_last_value_without_freeing_it() {
+        let (value, _) = parse_counted("a: 1\n").unwrap();
+        let kept = Rc::downgrade(&value);
+        drop(value);
+        forget_cache();
+        assert!(LAST.with_borrow(Option::is_none));
+        assert_eq!(kept.upgrade().as_deref(), Some(&json!({"a": 1})));
+    }
 
     #[test]
     fn parse_reads_one_document() {
