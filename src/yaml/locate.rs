@@ -134,6 +134,9 @@ impl<'a> Doc<'a> {
         let mut scalar_owner = None;
         let mut start = 0;
         let mut breaks = memchr::memchr_iter(b'\n', text.as_bytes());
+        // Only a line with a `|` or `>` can start a block scalar: one scan of the file finds
+        // them, rather than one search per line.
+        let mut indicators = memchr::memchr2_iter(b'|', b'>', text.as_bytes()).peekable();
         while start < text.len() {
             let (mut end, next) = match breaks.next() {
                 Some(i) => (i, i + 1),
@@ -144,7 +147,9 @@ impl<'a> Doc<'a> {
             }
             let s = &text[start..end];
             let indent = s.bytes().take_while(|&b| b == b' ').count();
-            let kind = classify(s, indent, &mut scalar_owner);
+            let indicator = indicators.peek().is_some_and(|&i| i < end);
+            while indicators.next_if(|&i| i < end).is_some() {}
+            let kind = classify(s, indent, indicator, &mut scalar_owner);
             lines.push(Line {
                 start,
                 end,
@@ -506,7 +511,8 @@ fn open_key_col(s: &str, indent: usize) -> Option<usize> {
     (inline_value(s, after).2 == ValueKind::Empty).then_some(col)
 }
 
-fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
+/// `indicator`: whether the line holds a `|` or `>`.
+fn classify(s: &str, indent: usize, indicator: bool, scalar_owner: &mut Option<usize>) -> Kind {
     let first = s.as_bytes()[indent..]
         .iter()
         .find(|&&b| b != b' ' && b != b'\t');
@@ -524,7 +530,7 @@ fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
         Some(b'#') => Kind::Comment,
         Some(_) if indent == 0 && is_marker(s) => Kind::Marker,
         Some(_) => {
-            *scalar_owner = block_scalar_owner(s, indent);
+            *scalar_owner = indicator.then(|| block_scalar_owner(s, indent)).flatten();
             Kind::Content
         }
     }
@@ -541,8 +547,6 @@ fn is_marker(s: &str) -> bool {
 /// When a line opens a block scalar (`key: |`, `- >-`), the column its text
 /// must be indented beyond.
 fn block_scalar_owner(s: &str, indent: usize) -> Option<usize> {
-    // Every content line is asked; few have an indicator to find.
-    memchr::memchr2(b'|', b'>', s.as_bytes())?;
     let (dash, col) = past_dashes(s, indent);
     let (owner, from) = match parse_key(s, col) {
         Ok(Some((_, after))) => (col, after),
@@ -711,6 +715,22 @@ mod tests {
             kinds,
             [
                 Comment, Marker, Content, Content, Blank, Content, Content, Comment, Marker, Marker
+            ]
+        );
+    }
+
+    #[test]
+    fn block_scalars_are_found_among_other_indicators() {
+        // `|` and `>` in plain text, several on a line, and block scalars after them.
+        let text =
+            "a: x|y > z\nb: >\n  | x >\n  # text\nc:\n  - |-\n    # text\n# c\nd: a>b\n  # c\n";
+        let kinds: Vec<Kind> = Doc::new(text).lines.iter().map(|l| l.kind).collect();
+        use Kind::*;
+        assert_eq!(
+            kinds,
+            [
+                Content, Content, Content, Content, Content, Content, Content, Comment, Content,
+                Comment
             ]
         );
     }
