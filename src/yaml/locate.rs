@@ -576,7 +576,11 @@ impl Style {
     /// The first `key:` whose value is on the following lines shows the
     /// mapping step; the first such key followed by `- ` shows the sequence style.
     fn detect(text: &str, lines: &[Line]) -> Style {
-        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        // `str::contains` looks for two bytes slowly; a carriage return is rare enough to find
+        // by itself first.
+        let bytes = text.as_bytes();
+        let crlf = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) == Some(&b'\n'));
+        let eol = if crlf { "\r\n" } else { "\n" };
         let mut step = None;
         let mut seq_offset = None;
         let mut open: Option<usize> = None;
