@@ -876,6 +876,14 @@ mod tests {
     }
 
     #[test]
+    fn line_ends_are_those_of_the_file() {
+        let eol = |text: &str| Doc::new(text).style.eol;
+        assert_eq!(eol("a: 1\r\nb: 2\r\n"), "\r\n");
+        assert_eq!(eol("a: 1\nb: 2\r\n"), "\r\n");
+        assert_eq!(eol("a: 1\rb\nc: 2\r"), "\n");
+    }
+
+    #[test]
     fn block_scalars_are_found_among_other_indicators() {
         // `|` and `>` in plain text, several on a line, and block scalars after them.
         let text =
