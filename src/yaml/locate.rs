@@ -711,12 +711,12 @@ fn parse_key(s: &str, at: usize) -> Result<Option<(Cow<'_, str>, usize)>, &'stat
             Err("complex mapping keys (`? key`) are not supported")
         }
         Some(_) => {
-            for (i, &c) in b.iter().enumerate() {
+            for i in memchr::memchr2_iter(b'#', b':', b) {
                 let blank_before = i > 0 && matches!(b[i - 1], b' ' | b'\t');
-                if c == b'#' && blank_before {
+                if b[i] == b'#' && blank_before {
                     return Ok(None);
                 }
-                if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
+                if b[i] == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
                     return Ok(Some((Cow::from(v[..i].trim_end()), at + i + 1)));
                 }
             }
