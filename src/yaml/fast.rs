@@ -249,6 +249,24 @@ const KEY_BYTES: [bool; 256] = {
     table
 };
 
+/// `bytes` as a table, to look a byte up in one step (`<[u8]>::contains` calls `memchr`, once
+/// for each of a file's thousands of scalars).
+const fn table(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// Besides letters and digits, the bytes a plain scalar in the subset may start with.
+const PLAIN_START: [bool; 256] = table(b"/._~$(+=^");
+
+/// Besides hex digits, the bytes of a text that a number could be written with.
+const NUMERIC: [bool; 256] = table(b" +-._:xXoOiInNtTyY");
+
 /// Words serde-saphyr may read as null or a boolean.
 fn special_word(s: &str) -> bool {
     s.len() <= 5
@@ -305,7 +323,7 @@ fn plain(s: &str) -> Read<Value> {
     let bytes = s.as_bytes();
     let starts_plain = match bytes[0] {
         b'-' => bytes.get(1).is_some_and(|&b| b != b' '),
-        b => b.is_ascii_alphanumeric() || b"/._~$(+=^".contains(&b),
+        b => b.is_ascii_alphanumeric() || PLAIN_START[usize::from(b)],
     };
     if !starts_plain {
         return Err(Decline);
@@ -363,7 +381,7 @@ fn resolve(text: &str) -> Read<Value> {
             (true, n) => Ok(Value::from(-n)),
         };
     }
-    let numeric_char = |b: u8| b.is_ascii_hexdigit() || b" +-._:xXoOiInNtTyY".contains(&b);
+    let numeric_char = |b: u8| b.is_ascii_hexdigit() || NUMERIC[usize::from(b)];
     if text.bytes().all(numeric_char) {
         return Err(Decline);
     }
