@@ -275,8 +275,9 @@ impl<'a> Doc<'a> {
     /// The entries of the block mapping `node`.
     pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry<'a>>, YamlError> {
         let mut out: Vec<Entry> = Vec::new();
-        for i in node.line..=node.last {
-            let l = self.lines[i];
+        // By reference and without an index check per line: most lines of a big mapping are
+        // its entries' own, passed over.
+        for (i, l) in (node.line..).zip(&self.lines[node.line..=node.last]) {
             if l.kind != Kind::Content {
                 continue;
             }
