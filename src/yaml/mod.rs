@@ -472,6 +472,18 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_leaves_its_lines_to_the_next_locator() {
+        let twin = "  web-v1:\n    a: 2\n";
+        let out = verify_insert(BASE.len(), twin, "web-v1", json!({"a": 2})).unwrap();
+        let kept = || LAST.with_borrow(|last| last.as_ref().map(|last| last.lines.is_some()));
+        assert_eq!(kept(), Some(true));
+        let path = [Seg::Key("deployments".into()), Seg::Key("web-v1".into())];
+        assert_eq!(locator(&out).line_of(0, &path), Some(6));
+        assert_eq!(kept(), Some(false));
+        assert_eq!(locator(&out).line_of(0, &path), Some(6));
+    }
+
+    #[test]
     fn verify_reads_one_changed_deployment_as_a_full_read_would() {
         let end = BASE.len();
         let out = verify_insert(end, "  web-v1:\n    a: 2\n", "web-v1", json!({"a": 2})).unwrap();
