@@ -10,7 +10,9 @@ fn main() -> ExitCode {
     }
     canary::output::init_colour();
     let cli = canary::cli::Cli::parse();
-    match canary::cli::run(cli) {
+    let result = canary::cli::run(cli);
+    canary::yaml::forget_cache();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprint!("{}", canary::report::render(&err));

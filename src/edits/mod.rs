@@ -65,21 +65,22 @@ pub enum Job {
 /// The files as they would be after the job, read once each.
 struct Draft<'a> {
     repo: &'a Repo,
-    files: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Each file as it is, and as the job leaves it once the job has set it. Nothing is copied
+    /// until the job sets a file: a gap.yaml runs to 100 kB.
+    files: BTreeMap<String, (Option<String>, Option<Option<String>>)>,
 }
 
 impl<'a> Draft<'a> {
-    fn get(&mut self, path: &str) -> Result<Option<String>, Error> {
-        if let Some((_, after)) = self.files.get(path) {
-            return Ok(after.clone());
+    fn get(&mut self, path: &str) -> Result<Option<&str>, Error> {
+        if !self.files.contains_key(path) {
+            let text = self.repo.read(path)?;
+            self.files.insert(path.to_string(), (text, None));
         }
-        let text = self.repo.read(path)?;
-        self.files
-            .insert(path.to_string(), (text.clone(), text.clone()));
-        Ok(text)
+        let (before, after) = &self.files[path];
+        Ok(after.as_ref().unwrap_or(before).as_deref())
     }
 
-    fn require(&mut self, path: &str, made_by: &str) -> Result<String, Error> {
+    fn require(&mut self, path: &str, made_by: &str) -> Result<&str, Error> {
         self.get(path)?.ok_or_else(|| {
             bad_input(format!(
                 "{path} is missing; {made_by} writes it, and the release is past that step"
@@ -89,7 +90,7 @@ impl<'a> Draft<'a> {
 
     fn set(&mut self, path: &str, text: Option<String>) -> Result<(), Error> {
         self.get(path)?;
-        self.files.get_mut(path).expect("read above").1 = text;
+        self.files.get_mut(path).expect("read above").1 = Some(text);
         Ok(())
     }
 
@@ -101,7 +102,7 @@ impl<'a> Draft<'a> {
         f: impl FnOnce(&str) -> Result<String, YamlError>,
     ) -> anyhow::Result<()> {
         let text = self.require(path, made_by)?;
-        let edited = f(&text).map_err(|e| in_file(path, e))?;
+        let edited = f(text).map_err(|e| in_file(path, e))?;
         self.set(path, Some(edited))?;
         Ok(())
     }
@@ -112,7 +113,7 @@ impl<'a> Draft<'a> {
             None => self.set(path, Some(text))?,
             Some(existing) if existing == text => {}
             Some(existing) => {
-                let same = yaml::parse_all(&existing).map_err(|e| in_file(path, e))?
+                let same = yaml::parse_all(existing).map_err(|e| in_file(path, e))?
                     == yaml::parse_all(&text).map_err(|e| in_file(path, e))?;
                 if !same {
                     return Err(bad_input(format!(
@@ -129,11 +130,13 @@ impl<'a> Draft<'a> {
     fn into_changes(self) -> Vec<FileChange> {
         self.files
             .into_iter()
-            .filter(|(_, (before, after))| before != after)
-            .map(|(path, (before, after))| FileChange {
-                path,
-                before,
-                after,
+            .filter_map(|(path, (before, after))| {
+                let after = after.filter(|after| *after != before)?;
+                Some(FileChange {
+                    path,
+                    before,
+                    after,
+                })
             })
             .collect()
     }
@@ -281,7 +284,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         let text = draft.require(&path, "add-routing")?;
-        let weights = yaml::route_weights(&text).map_err(|e| in_file(&path, e))?;
+        let weights = yaml::route_weights(text).map_err(|e| in_file(&path, e))?;
         if let Some((_, w)) = weights.iter().find(|(subset, w)| subset == "v1" && *w > 0) {
             return Err(bad_input(format!(
                 "{path} still sends {w}% to v1; web-v1 cannot go while it has traffic"

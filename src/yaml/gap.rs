@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::emit::{self, line, quoted, scalar};
 use super::flow::{self, Flow};
 use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, find, unsupported};
-use super::{Intended, YamlError, parse_counted, parse_shared, verify};
+use super::{Intended, YamlError, locator, parse_counted, parse_shared, verify};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
@@ -375,7 +375,7 @@ impl<'a> Gap<'a> {
             text,
             value,
             nodes,
-            doc: Doc::new(text),
+            doc: locator(text),
         })
     }
 
@@ -394,7 +394,7 @@ impl<'a> Gap<'a> {
             name,
             value,
         };
-        verify(self.text, edits, intended)
+        verify(self.text, self.doc, edits, intended)
     }
 
     fn deployments(&self) -> Result<&Map<String, Value>, YamlError> {

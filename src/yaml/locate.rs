@@ -124,38 +124,98 @@ pub(crate) struct Edit {
 pub(crate) struct Doc<'a> {
     text: &'a str,
     lines: Vec<Line>,
+    /// Whether a line opens a block scalar, whose text is read differently.
+    block_scalars: bool,
     pub style: Style,
+}
+
+/// A [`Doc`]'s lines without the text, kept for the text an edit returns (see [`Doc::edited`]).
+pub(crate) struct Lines {
+    lines: Vec<Line>,
+    block_scalars: bool,
 }
 
 impl<'a> Doc<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         // Deploy configs run to about 30 bytes a line; a guess spares most regrowth.
         let mut lines = Vec::with_capacity(text.len() / 24);
-        let mut scalar_owner = None;
-        let mut start = 0;
-        let mut breaks = memchr::memchr_iter(b'\n', text.as_bytes());
-        while start < text.len() {
-            let (mut end, next) = match breaks.next() {
-                Some(i) => (i, i + 1),
-                None => (text.len(), text.len()),
-            };
-            if text[start..end].ends_with('\r') {
-                end -= 1;
-            }
-            let s = &text[start..end];
-            let indent = s.bytes().take_while(|&b| b == b' ').count();
-            let kind = classify(s, indent, &mut scalar_owner);
-            lines.push(Line {
-                start,
-                end,
-                next,
-                indent,
-                kind,
-            });
-            start = next;
+        let block_scalars = read_lines(text, 0, &mut lines, |_| false);
+        Doc::from_lines(
+            text,
+            Lines {
+                lines,
+                block_scalars,
+            },
+        )
+    }
+
+    /// The locator of `text`, whose lines are `lines`.
+    pub(crate) fn from_lines(text: &'a str, lines: Lines) -> Self {
+        let style = Style::detect(text, &lines.lines);
+        Doc {
+            text,
+            lines: lines.lines,
+            block_scalars: lines.block_scalars,
+            style,
         }
-        let style = Style::detect(text, &lines);
-        Doc { text, lines, style }
+    }
+
+    /// The lines of `out`, this text with the bytes `changed` replaced, read from this text's:
+    /// the lines before the change are the same, and so are the lines after it from the first
+    /// one that starts after the change where no block scalar is open (none ever is in a text
+    /// without block scalars; one with them is read again whole). A 5,000-line gap.yaml is read
+    /// once per step rather than once per edit.
+    pub(crate) fn edited(self, out: &str, changed: std::ops::Range<usize>) -> Lines {
+        let Doc {
+            text,
+            mut lines,
+            block_scalars,
+            ..
+        } = self;
+        if block_scalars {
+            let mut lines = Vec::with_capacity(out.len() / 24);
+            let block_scalars = read_lines(out, 0, &mut lines, |_| false);
+            return Lines {
+                lines,
+                block_scalars,
+            };
+        }
+        // Lines that end with a newline before the change (a line without one would grow).
+        let kept = lines.partition_point(|l| l.next <= changed.start && l.next > l.end);
+        let from = lines.get(kept).map_or(text.len(), |l| l.start);
+        // `out` from the end of the change on is `text` from there, `grown` bytes further on.
+        let (grown, shrunk) = (
+            out.len().saturating_sub(text.len()),
+            text.len().saturating_sub(out.len()),
+        );
+        let changed_end = changed.end + grown - shrunk;
+        let (mut same, mut resumed) = (kept, None);
+        let mut read = Vec::new();
+        let block_scalars = read_lines(out, from, &mut read, |start| {
+            if start < changed_end {
+                return false;
+            }
+            let old = start + shrunk - grown;
+            same += lines[same..].partition_point(|l| l.start < old);
+            let found = lines.get(same).is_some_and(|l| l.start == old);
+            if found {
+                resumed = Some(same);
+            }
+            found
+        });
+        let same = resumed.unwrap_or(lines.len());
+        let moved = lines.len() - same;
+        lines.splice(kept..same, read);
+        let moved = lines.len() - moved;
+        for l in &mut lines[moved..] {
+            l.start = l.start + grown - shrunk;
+            l.end = l.end + grown - shrunk;
+            l.next = l.next + grown - shrunk;
+        }
+        Lines {
+            lines,
+            block_scalars,
+        }
     }
 
     fn text_of(&self, i: usize) -> &'a str {
@@ -215,8 +275,9 @@ impl<'a> Doc<'a> {
     /// The entries of the block mapping `node`.
     pub(crate) fn entries(&self, node: Node) -> Result<Vec<Entry<'a>>, YamlError> {
         let mut out: Vec<Entry> = Vec::new();
-        for i in node.line..=node.last {
-            let l = self.lines[i];
+        // By reference and without an index check per line: most lines of a big mapping are
+        // its entries' own, passed over.
+        for (i, l) in (node.line..).zip(&self.lines[node.line..=node.last]) {
             if l.kind != Kind::Content {
                 continue;
             }
@@ -423,6 +484,50 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Reads the lines of `text` from byte `from` (a line start, where no block scalar is open)
+/// into `lines`, until the end or until `stop` says so for the start of a line where no block
+/// scalar is open. Whether a line read opened a block scalar.
+fn read_lines(
+    text: &str,
+    from: usize,
+    lines: &mut Vec<Line>,
+    mut stop: impl FnMut(usize) -> bool,
+) -> bool {
+    let mut scalar_owner = None;
+    let mut block_scalars = false;
+    let mut start = from;
+    let mut breaks = memchr::memchr_iter(b'\n', &text.as_bytes()[from..]).map(|i| from + i);
+    // Only a line with a `|` or `>` can start a block scalar: one scan of the file finds them,
+    // rather than one search per line.
+    let mut indicators = memchr::memchr2_iter(b'|', b'>', &text.as_bytes()[from..])
+        .map(|i| from + i)
+        .peekable();
+    while start < text.len() && !(scalar_owner.is_none() && stop(start)) {
+        let (mut end, next) = match breaks.next() {
+            Some(i) => (i, i + 1),
+            None => (text.len(), text.len()),
+        };
+        if text[start..end].ends_with('\r') {
+            end -= 1;
+        }
+        let s = &text[start..end];
+        let indent = s.bytes().take_while(|&b| b == b' ').count();
+        let indicator = indicators.peek().is_some_and(|&i| i < end);
+        while indicators.next_if(|&i| i < end).is_some() {}
+        let kind = classify(s, indent, indicator, &mut scalar_owner);
+        block_scalars |= scalar_owner.is_some();
+        lines.push(Line {
+            start,
+            end,
+            next,
+            indent,
+            kind,
+        });
+        start = next;
+    }
+    block_scalars
+}
+
 impl Edit {
     /// Insert `text` at byte `at`.
     pub(crate) fn insert(at: usize, text: String) -> Edit {
@@ -472,7 +577,11 @@ impl Style {
     /// The first `key:` whose value is on the following lines shows the
     /// mapping step; the first such key followed by `- ` shows the sequence style.
     fn detect(text: &str, lines: &[Line]) -> Style {
-        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        // `str::contains` looks for two bytes slowly; a carriage return is rare enough to find
+        // by itself first.
+        let bytes = text.as_bytes();
+        let crlf = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) == Some(&b'\n'));
+        let eol = if crlf { "\r\n" } else { "\n" };
         let mut step = None;
         let mut seq_offset = None;
         let mut open: Option<usize> = None;
@@ -506,7 +615,8 @@ fn open_key_col(s: &str, indent: usize) -> Option<usize> {
     (inline_value(s, after).2 == ValueKind::Empty).then_some(col)
 }
 
-fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
+/// `indicator`: whether the line holds a `|` or `>`.
+fn classify(s: &str, indent: usize, indicator: bool, scalar_owner: &mut Option<usize>) -> Kind {
     let first = s.as_bytes()[indent..]
         .iter()
         .find(|&&b| b != b' ' && b != b'\t');
@@ -524,7 +634,7 @@ fn classify(s: &str, indent: usize, scalar_owner: &mut Option<usize>) -> Kind {
         Some(b'#') => Kind::Comment,
         Some(_) if indent == 0 && is_marker(s) => Kind::Marker,
         Some(_) => {
-            *scalar_owner = block_scalar_owner(s, indent);
+            *scalar_owner = indicator.then(|| block_scalar_owner(s, indent)).flatten();
             Kind::Content
         }
     }
@@ -541,8 +651,6 @@ fn is_marker(s: &str) -> bool {
 /// When a line opens a block scalar (`key: |`, `- >-`), the column its text
 /// must be indented beyond.
 fn block_scalar_owner(s: &str, indent: usize) -> Option<usize> {
-    // Every content line is asked; few have an indicator to find.
-    memchr::memchr2(b'|', b'>', s.as_bytes())?;
     let (dash, col) = past_dashes(s, indent);
     let (owner, from) = match parse_key(s, col) {
         Ok(Some((_, after))) => (col, after),
@@ -604,12 +712,12 @@ fn parse_key(s: &str, at: usize) -> Result<Option<(Cow<'_, str>, usize)>, &'stat
             Err("complex mapping keys (`? key`) are not supported")
         }
         Some(_) => {
-            for (i, &c) in b.iter().enumerate() {
+            for i in memchr::memchr2_iter(b'#', b':', b) {
                 let blank_before = i > 0 && matches!(b[i - 1], b' ' | b'\t');
-                if c == b'#' && blank_before {
+                if b[i] == b'#' && blank_before {
                     return Ok(None);
                 }
-                if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
+                if b[i] == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
                     return Ok(Some((Cow::from(v[..i].trim_end()), at + i + 1)));
                 }
             }
@@ -693,6 +801,59 @@ fn plain_len(v: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Up to `most` lines of a text, with block scalars among them only when `scalars`.
+    fn text(scalars: bool, most: usize) -> impl Strategy<Value = String> {
+        let mut lines = vec![
+            "a:\n",
+            "  b: 1\n",
+            "  - x\n",
+            "\n",
+            "# c\n",
+            "  # c\n",
+            "    text # x\n",
+            "---\n",
+            "d: 2\r\n",
+            "e",
+            "  f: \"x\n",
+        ];
+        if scalars {
+            lines.extend(["c: |\n", "  - >-\n", "  | y\n"]);
+        }
+        prop::collection::vec(prop::sample::select(lines), 0..most).prop_map(|l| l.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn edited_lines_are_the_lines_of_the_edited_text(
+            (before, insert) in any::<bool>().prop_flat_map(|scalars| (text(scalars, 30), text(true, 4))),
+            at in any::<prop::sample::Index>(),
+            len in 0usize..20,
+            whole_lines in any::<bool>(),
+        ) {
+            let (start, end) = if whole_lines {
+                let starts: Vec<usize> = std::iter::once(0)
+                    .chain(before.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect();
+                let first = at.index(starts.len());
+                (starts[first], starts[(first + len % 3).min(starts.len() - 1)])
+            } else {
+                let start = at.index(before.len() + 1);
+                (start, (start + len).min(before.len()))
+            };
+            let out = format!("{}{insert}{}", &before[..start], &before[end..]);
+            let edited = Doc::new(&before).edited(&out, start..end);
+            let read = Doc::new(&out);
+            let fields = |lines: &[Line]| {
+                lines.iter().map(|l| (l.start, l.end, l.next, l.indent, l.kind)).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(fields(&edited.lines), fields(&read.lines));
+            prop_assert_eq!(edited.block_scalars, read.block_scalars);
+        }
+    }
 
     fn keys(doc: &Doc, node: Node) -> Vec<(String, usize, usize)> {
         doc.entries(node)
@@ -711,6 +872,30 @@ mod tests {
             kinds,
             [
                 Comment, Marker, Content, Content, Blank, Content, Content, Comment, Marker, Marker
+            ]
+        );
+    }
+
+    #[test]
+    fn line_ends_are_those_of_the_file() {
+        let eol = |text: &str| Doc::new(text).style.eol;
+        assert_eq!(eol("a: 1\r\nb: 2\r\n"), "\r\n");
+        assert_eq!(eol("a: 1\nb: 2\r\n"), "\r\n");
+        assert_eq!(eol("a: 1\rb\nc: 2\r"), "\n");
+    }
+
+    #[test]
+    fn block_scalars_are_found_among_other_indicators() {
+        // `|` and `>` in plain text, several on a line, and block scalars after them.
+        let text =
+            "a: x|y > z\nb: >\n  | x >\n  # text\nc:\n  - |-\n    # text\n# c\nd: a>b\n  # c\n";
+        let kinds: Vec<Kind> = Doc::new(text).lines.iter().map(|l| l.kind).collect();
+        use Kind::*;
+        assert_eq!(
+            kinds,
+            [
+                Content, Content, Content, Content, Content, Content, Content, Comment, Content,
+                Comment
             ]
         );
     }

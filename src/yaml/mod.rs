@@ -28,7 +28,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use locate::{Edit, apply};
+use locate::{Doc, Edit, Lines, apply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
@@ -76,6 +76,9 @@ struct Last {
     value: Rc<Value>,
     /// The nodes the quick reader counted, when the text is in its subset.
     nodes: Option<usize>,
+    /// The text's lines as the locator reads them, when an edit returned it: the next edit's
+    /// locator takes them.
+    lines: Option<Lines>,
 }
 
 thread_local! {
@@ -101,12 +104,38 @@ fn parse_counted(text: &str) -> Result<(Rc<Value>, Option<usize>), YamlError> {
     }
     let (value, nodes) = read(text)?;
     let value = Rc::new(value);
-    remember(text.to_string(), Rc::clone(&value), nodes);
+    remember(text.to_string(), Rc::clone(&value), nodes, None);
     Ok((value, nodes))
 }
 
-fn remember(text: String, value: Rc<Value>, nodes: Option<usize>) {
-    LAST.set(Some(Last { text, value, nodes }));
+/// The locator of `text`, from the lines the edit that returned it left (see [`Last::lines`]).
+fn locator(text: &str) -> Doc<'_> {
+    let lines = LAST.with_borrow_mut(|last| {
+        last.as_mut()
+            .filter(|last| last.text == text)
+            .and_then(|last| last.lines.take())
+    });
+    match lines {
+        Some(lines) => Doc::from_lines(text, lines),
+        None => Doc::new(text),
+    }
+}
+
+/// Lets go of the value kept for the next read without freeing it, for the end of the process:
+/// freeing a 5,000-line file's tree, thousands of small allocations, costs about as much as the
+/// step that read it, and the memory goes back to the system with the process anyway. Only the
+/// one value the process ends with is left behind; reads before it free theirs as usual.
+pub fn forget_cache() {
+    std::mem::forget(LAST.take());
+}
+
+fn remember(text: String, value: Rc<Value>, nodes: Option<usize>, lines: Option<Lines>) {
+    LAST.set(Some(Last {
+        text,
+        value,
+        nodes,
+        lines,
+    }));
 }
 
 /// A text's value, and the nodes the quick reader counted when it could read it.
@@ -206,10 +235,12 @@ impl Intended<'_> {
     }
 }
 
-/// Applies `edits` to gap.yaml's `text` and checks that the result means what they intend.
-fn verify(text: &str, edits: Vec<Edit>, intended: Intended) -> Result<String, YamlError> {
+/// Applies `edits` to gap.yaml's `text`, whose locator is `doc`, and checks that the result
+/// means what they intend.
+fn verify(text: &str, doc: Doc, edits: Vec<Edit>, intended: Intended) -> Result<String, YamlError> {
     let changed = locate::span(&edits);
     let out = apply(text, edits);
+    let lines = changed.clone().map(|changed| doc.edited(&out, changed));
     if let (Some(changed), Some(nodes), Some(want)) = (changed, intended.nodes, &intended.value)
         && let Some(reread) = fast::reread(
             text,
@@ -228,14 +259,18 @@ fn verify(text: &str, edits: Vec<Edit>, intended: Intended) -> Result<String, Ya
         LAST.take();
         let mut value = intended.base;
         Rc::make_mut(&mut value)["deployments"][intended.name] = reread.value;
-        remember(out.clone(), value, Some(reread.nodes));
+        remember(out.clone(), value, Some(reread.nodes), lines);
         return Ok(out);
     }
-    verify_text(out, &intended)
+    verify_text(out, &intended, lines)
 }
 
 /// Re-parses an edited gap.yaml and checks it means what the edit intended.
-fn verify_text(out: String, intended: &Intended) -> Result<String, YamlError> {
+fn verify_text(
+    out: String,
+    intended: &Intended,
+    lines: Option<Lines>,
+) -> Result<String, YamlError> {
     let (got, nodes) = read(&out).map_err(|e| YamlError::Verify(format!("edited file: {e}")))?;
     // Equal trees are the rule; only a mismatch pays for naming where it is.
     if !intended.is(&got)
@@ -243,7 +278,7 @@ fn verify_text(out: String, intended: &Intended) -> Result<String, YamlError> {
     {
         return Err(mismatch(&path));
     }
-    remember(out.clone(), Rc::new(got), nodes);
+    remember(out.clone(), Rc::new(got), nodes, lines);
     Ok(out)
 }
 
@@ -315,6 +350,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn forget_cache_lets_go_of_the_last_value_without_freeing_it() {
+        let (value, _) = parse_counted("a: 1\n").unwrap();
+        let kept = Rc::downgrade(&value);
+        drop(value);
+        forget_cache();
+        assert!(LAST.with_borrow(Option::is_none));
+        assert_eq!(kept.upgrade().as_deref(), Some(&json!({"a": 1})));
+    }
+
+    #[test]
     fn parse_reads_one_document() {
         assert_eq!(parse("a: 1\n").unwrap(), json!({"a": 1}));
         assert_eq!(
@@ -359,13 +404,20 @@ mod tests {
         let base = parse(BASE).unwrap();
         let added = format!("{BASE}  web-v1:\n    a: 2\n");
         let add = intended(&base, "web-v1", Some(json!({"a": 2})));
-        assert_eq!(verify_text(added.clone(), &add).unwrap(), added);
+        assert_eq!(verify_text(added.clone(), &add, None).unwrap(), added);
         let changed = BASE.replace("a: 1", "a: 3");
-        assert!(verify_text(changed, &intended(&base, "web", Some(json!({"a": 3})))).is_ok());
+        assert!(
+            verify_text(
+                changed,
+                &intended(&base, "web", Some(json!({"a": 3}))),
+                None
+            )
+            .is_ok()
+        );
         let removed = BASE.replace("  worker:\n    b: 2\n", "");
-        assert!(verify_text(removed, &intended(&base, "worker", None)).is_ok());
+        assert!(verify_text(removed, &intended(&base, "worker", None), None).is_ok());
         // Nothing to remove, and nothing removed.
-        assert!(verify_text(BASE.into(), &intended(&base, "web-v1", None)).is_ok());
+        assert!(verify_text(BASE.into(), &intended(&base, "web-v1", None), None).is_ok());
     }
 
     #[test]
@@ -393,10 +445,10 @@ mod tests {
                 "deployments.extra",
             ),
         ] {
-            let err = verify_text(out, &intended(&base, "web", web.clone())).unwrap_err();
+            let err = verify_text(out, &intended(&base, "web", web.clone()), None).unwrap_err();
             assert!(err.to_string().contains(at), "{at}: {err}");
         }
-        let err = verify_text(BASE.into(), &intended(&base, "worker", None)).unwrap_err();
+        let err = verify_text(BASE.into(), &intended(&base, "worker", None), None).unwrap_err();
         assert!(err.to_string().contains("deployments.worker"), "{err}");
         let err = verify_all("a: [1]\n".into(), &[json!({"a": [2]})]).unwrap_err();
         assert!(err.to_string().contains("document 1.a[0]"), "{err}");
@@ -411,7 +463,24 @@ mod tests {
             name,
             value: Some(value),
         };
-        verify(BASE, vec![Edit::insert(at, new.into())], intended)
+        verify(
+            BASE,
+            Doc::new(BASE),
+            vec![Edit::insert(at, new.into())],
+            intended,
+        )
+    }
+
+    #[test]
+    fn an_edit_leaves_its_lines_to_the_next_locator() {
+        let twin = "  web-v1:\n    a: 2\n";
+        let out = verify_insert(BASE.len(), twin, "web-v1", json!({"a": 2})).unwrap();
+        let kept = || LAST.with_borrow(|last| last.as_ref().map(|last| last.lines.is_some()));
+        assert_eq!(kept(), Some(true));
+        let path = [Seg::Key("deployments".into()), Seg::Key("web-v1".into())];
+        assert_eq!(locator(&out).line_of(0, &path), Some(6));
+        assert_eq!(kept(), Some(false));
+        assert_eq!(locator(&out).line_of(0, &path), Some(6));
     }
 
     #[test]
