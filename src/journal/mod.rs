@@ -15,6 +15,14 @@ use crate::workflow::{Phase, Position};
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The columns [`release_from_row`] reads, in its order.
+macro_rules! release_columns {
+    () => {
+        "id, config, position, phase, step_in_progress, opened_at, updated_at, finished_at,
+         v2_weights"
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("{path} is not a canary journal (not an SQLite database); it was left untouched")]
@@ -431,42 +439,24 @@ impl Journal {
             ))
         })?;
         problems.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-        let mut stmt = self.conn.prepare(SELECT_RELEASE)?;
-        let rows = stmt.query_map([], release_from_row)?;
+        // The shape comes with the release, in the same row.
+        let mut stmt = self.conn.prepare(concat!(
+            "SELECT ",
+            release_columns!(),
+            ", shape FROM releases"
+        ))?;
+        let rows = stmt.query_map([], |row| {
+            Ok((release_from_row(row)?, row.get::<_, Option<String>>(9)?))
+        })?;
         for row in rows {
             match row? {
-                Err(detail) => {
+                (Err(detail), _) => {
                     problems.push(format!("a release that canary cannot read: {detail}"))
                 }
-                Ok(release) => problems.extend(self.listing_problem(&release)?),
+                (Ok(release), shape) => problems.extend(listing_problem(&release, shape)),
             }
         }
         Ok(problems)
-    }
-
-    /// What is wrong with the columns `list` reads instead of a release's configuration.
-    fn listing_problem(&self, release: &Release) -> Result<Option<String>> {
-        let shape: Option<String> = self.conn.query_row(
-            "SELECT shape FROM releases WHERE id = ?1",
-            [release.id],
-            |row| row.get(0),
-        )?;
-        let service = &release.config.service;
-        let recorded = shape.and_then(|s| serde_json::from_str::<crate::workflow::Shape>(&s).ok());
-        if recorded.as_ref() != Some(&release.config.shape()) {
-            return Ok(Some(format!(
-                "the release of {service} (id {}) lists another shape than its configuration has",
-                release.id
-            )));
-        }
-        let weights = release.v2_weights.as_ref();
-        if weights.is_some_and(|w| w.len() != release.config.environments.len()) {
-            return Ok(Some(format!(
-                "the release of {service} (id {}) records weights for another number of environments",
-                release.id
-            )));
-        }
-        Ok(None)
     }
 
     /// Every release with its events, as one JSON document, written as it is read so that a
@@ -651,8 +641,28 @@ fn not_a_journal(path: &Path, e: rusqlite::Error) -> JournalError {
     }
 }
 
-const SELECT_RELEASE: &str = "SELECT id, config, position, phase, step_in_progress, opened_at,
-    updated_at, finished_at, v2_weights FROM releases";
+/// What is wrong with the columns `list` reads instead of a release's configuration: its
+/// `shape`, and its recorded weights.
+fn listing_problem(release: &Release, shape: Option<String>) -> Option<String> {
+    let service = &release.config.service;
+    let recorded = shape.and_then(|s| serde_json::from_str::<crate::workflow::Shape>(&s).ok());
+    if recorded.as_ref() != Some(&release.config.shape()) {
+        return Some(format!(
+            "the release of {service} (id {}) lists another shape than its configuration has",
+            release.id
+        ));
+    }
+    let weights = release.v2_weights.as_ref();
+    if weights.is_some_and(|w| w.len() != release.config.environments.len()) {
+        return Some(format!(
+            "the release of {service} (id {}) records weights for another number of environments",
+            release.id
+        ));
+    }
+    None
+}
+
+const SELECT_RELEASE: &str = concat!("SELECT ", release_columns!(), " FROM releases");
 
 // The read queries' filters, each answered through an index (see `read_queries_use_indexes`):
 // what a command reads grows with what it shows, never with the journal's history.
