@@ -95,11 +95,7 @@ fn parse_shared(text: &str) -> Result<Rc<Value>, YamlError> {
 
 /// [`parse_shared`], with the quick reader's node count (see [`Last::nodes`]).
 fn parse_counted(text: &str) -> Result<(Rc<Value>, Option<usize>), YamlError> {
-    if let Some(found) = LAST.with_borrow(|last| {
-        last.as_ref()
-            .filter(|last| last.text == text)
-            .map(|last| (Rc::clone(&last.value), last.nodes))
-    }) {
+    if let Some(found) = last_of(text, |last| (Rc::clone(&last.value), last.nodes)) {
         return Ok(found);
     }
     let (value, nodes) = read(text)?;
@@ -110,15 +106,15 @@ fn parse_counted(text: &str) -> Result<(Rc<Value>, Option<usize>), YamlError> {
 
 /// The locator of `text`, from the lines the edit that returned it left (see [`Last::lines`]).
 fn locator(text: &str) -> Doc<'_> {
-    let lines = LAST.with_borrow_mut(|last| {
-        last.as_mut()
-            .filter(|last| last.text == text)
-            .and_then(|last| last.lines.take())
-    });
-    match lines {
+    match last_of(text, |last| last.lines.take()).flatten() {
         Some(lines) => Doc::from_lines(text, lines),
         None => Doc::new(text),
     }
+}
+
+/// `f` of what is kept of the last text, when that text is `text`.
+fn last_of<R>(text: &str, f: impl FnOnce(&mut Last) -> R) -> Option<R> {
+    LAST.with_borrow_mut(|last| last.as_mut().filter(|last| last.text == text).map(f))
 }
 
 /// Lets go of the value kept for the next read without freeing it, for the end of the process:
