@@ -101,7 +101,8 @@ make_repo() {
 start() {
   "$canary" --journal "$1" start "$2" --repo "$3" --namespace relational-data --yes \
     --v1-image "registry.example/gap-images/$2@sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f" \
-    --host "staging=$2-staging.example.com" --host "production=$2.example.net" >/dev/null 2>&1
+    --host "staging=$2-staging.example.com" --host "production=$2.example.net" --no-remote \
+    >/dev/null 2>&1
 }
 
 # walk JOURNAL SERVICE REPO TARGET STOP: walk a release with canary (`next --yes --commit`),
@@ -213,8 +214,8 @@ INSERT INTO events (id, release_id, at, operator, kind, phase, detail)
          replace(detail, 'bench-template', svc)
   FROM gen JOIN tev ON tev.tmpl = gen.tmpl
   ORDER BY 1;
-INSERT INTO written_files (release_id, path, sha256, event_id)
-  SELECT rid, w.path, w.sha256, base + tev.k * $services + n + 1
+INSERT INTO written_files (release_id, path, sha256, event_id, commit_id)
+  SELECT rid, w.path, w.sha256, base + tev.k * $services + n + 1, w.commit_id
   FROM gen JOIN t.written_files w ON w.release_id = gen.tmpl
            JOIN tev ON tev.tid = w.event_id;
 COMMIT;
@@ -252,11 +253,12 @@ check=$work/check.db
 walk "$check" svc-0001 "$work/repos/check" $finished_events done
 # dump DB RELEASE_ID REPO: a release's rows, ids, times, hashes, commits and repo path masked.
 dump() {
-  sqlite3 "$1" <<SQL | sed -E 's/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g' | sed "s#$3#REPO#g"
+  sqlite3 "$1" <<SQL | sed -E 's/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g; s/\b[0-9a-f]{40}\b/C/g' |
+    sed "s#$3#REPO#g"
 SELECT service, config, position, phase, coalesce(step_in_progress, 'NULL'),
        finished_at IS NULL, v2_weights, shape FROM releases WHERE id = $2;
 SELECT operator, kind, phase, detail FROM events WHERE release_id = $2 ORDER BY id;
-SELECT path, coalesce(sha256, 'NULL'),
+SELECT path, coalesce(sha256, 'NULL'), coalesce(commit_id, 'NULL'),
        (SELECT count(*) FROM events e WHERE e.release_id = w.release_id AND e.id <= w.event_id)
 FROM written_files w WHERE release_id = $2 ORDER BY path;
 SQL

@@ -5,6 +5,8 @@ pub mod exit {
     pub const FAILURE: i32 = 1;
     pub const BAD_INPUT: i32 = 2;
     pub const REFUSED: i32 = 3;
+    /// Another process got there first (another canary, or an edit of a file canary was
+    /// about to write): running the command again is the answer.
     pub const BUSY: i32 = 75;
 }
 
@@ -22,6 +24,12 @@ pub enum Error {
         /// The command that takes it.
         run: Option<String>,
     },
+    /// A file no longer holds the bytes a plan was made from, so nothing was written.
+    #[error(
+        "{path} changed since canary read it (an editor's save or a pull, say); nothing was \
+         written. Run the command again: it plans on the new content"
+    )]
+    Stale { path: String },
     /// Another canary process holds this release.
     #[error(
         "another canary process{holder} is working on {service} right now; try again when it is done"
@@ -50,7 +58,7 @@ impl Error {
         match self {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } => exit::REFUSED,
-            Error::Busy { .. } => exit::BUSY,
+            Error::Busy { .. } | Error::Stale { .. } => exit::BUSY,
             Error::Declined(_) | Error::Mismatch(_) | Error::Broken { .. } | Error::Found(_) => {
                 exit::FAILURE
             }

@@ -85,6 +85,31 @@ pub struct ReleaseConfig {
     pub environments: Vec<Environment>,
     pub schedule: Vec<u8>,
     pub v1_image: Image,
+    /// How canary's commits reach the branch that Argo CD deploys. Absent from releases
+    /// journaled before it existed, which get the default.
+    #[serde(default, skip_serializing_if = "Remote::is_default")]
+    pub remote: Remote,
+}
+
+/// How a release's commits reach the remote branch that Argo CD deploys from. Whichever, a
+/// deploy is confirmed only once the branch holds canary's commits, and the remote too unless
+/// there is none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Remote {
+    /// The operator pushes; a deploy waits until the upstream has canary's commits.
+    #[default]
+    Operator,
+    /// canary pushes each of its commits to the upstream itself (`start --push`).
+    Push,
+    /// The repository has no remote (`start --no-remote`): only the commit is checked.
+    None,
+}
+
+impl Remote {
+    fn is_default(&self) -> bool {
+        *self == Remote::default()
+    }
 }
 
 impl ReleaseConfig {

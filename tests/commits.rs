@@ -1,5 +1,5 @@
 //! What canary commits: each step's files, and files an earlier step wrote but left
-//! uncommitted (declined, or the process died before committing).
+//! uncommitted (declined, or the process died before committing), before their deploy.
 
 mod common;
 
@@ -10,7 +10,7 @@ fn uncommitted(sandbox: &Sandbox) -> String {
 }
 
 #[test]
-fn files_left_uncommitted_by_an_earlier_step_go_into_the_next_commit() {
+fn files_left_uncommitted_by_an_earlier_step_are_committed_before_their_deploy() {
     let sandbox = Sandbox::new();
     sandbox.start();
     sandbox.walk_to("route-to-v1");
@@ -27,16 +27,25 @@ fn files_left_uncommitted_by_an_earlier_step_go_into_the_next_commit() {
         left.contains("gap/production/gap_patch_canary_virtual_service.yaml"),
         "{left}"
     );
+    // The deploy of route-to-v1 commits them first, under route-to-v1's subject: they reach
+    // Argo CD before the deploy is confirmed, not with a later step's commit.
+    sandbox.next();
+    assert_eq!(uncommitted(&sandbox), "");
+    let files = sandbox.git(&["show", "--name-only", "--format=%s", "HEAD"]);
+    assert_eq!(
+        files,
+        "canary(my-service): route-to-v1: route 100% of traffic to v1\n\n\
+         gap/production/gap_patch_canary_virtual_service.yaml\n\
+         gap/staging/gap_patch_canary_virtual_service.yaml\n"
+    );
     while sandbox.weights()[1].1 != Some(1) {
         sandbox.next();
     }
-    // The 1% step wrote only production's file; staging's, left by route-to-v1, went with it.
-    assert_eq!(uncommitted(&sandbox), "");
     let files = sandbox.git(&["show", "--name-only", "--format=%s", "HEAD"]);
-    assert!(files.starts_with("canary(my-service): ramp: send 1% of production traffic to v2"));
-    assert!(
-        files.contains("gap/staging/gap_patch_canary_virtual_service.yaml"),
-        "{files}"
+    assert_eq!(
+        files,
+        "canary(my-service): ramp: send 1% of production traffic to v2\n\n\
+         gap/production/gap_patch_canary_virtual_service.yaml\n"
     );
 }
 

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("creating the demo directory")?
         .keep();
     let repo = dir.join("repo");
-    make_repo(&repo)?;
+    make_repo(&repo, &dir.join("remote.git"))?;
     let globals = Globals {
         journal: dir.join("journal.db"),
         operator: "demo".into(),
@@ -70,6 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         contexts: Vec::new(),
         steps: "1,5,10,25,50,100".into(),
         yes: args.yes,
+        // The demo's repository has a bare remote standing for the one Argo CD deploys from,
+        // so that the demo shows the real flow: commit, push, then deploy.
+        push: true,
+        no_remote: false,
         adopt: false,
     };
     let mut prompt = prompt::for_process(args.yes);
@@ -96,7 +100,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn make_repo(repo: &Path) -> anyhow::Result<()> {
+/// The seed example committed on `main`, which tracks `main` of a bare repository beside it.
+fn make_repo(repo: &Path, remote: &Path) -> anyhow::Result<()> {
     for (path, text) in EXAMPLE {
         let file = repo.join(path);
         std::fs::create_dir_all(file.parent().expect("in a directory"))?;
@@ -109,6 +114,18 @@ fn make_repo(repo: &Path) -> anyhow::Result<()> {
     git(
         repo,
         &["commit", "--quiet", "-m", "The seed's example service"],
+    )?;
+    let remote = remote
+        .to_str()
+        .context("the demo directory's path is not UTF-8")?;
+    git(
+        repo,
+        &["init", "--quiet", "--bare", "--initial-branch=main", remote],
+    )?;
+    git(repo, &["remote", "add", "origin", remote])?;
+    git(
+        repo,
+        &["push", "--quiet", "--set-upstream", "origin", "main"],
     )?;
     Ok(())
 }

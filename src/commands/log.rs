@@ -60,10 +60,17 @@ pub fn summary(detail: &serde_json::Value) -> String {
     if let Some(service) = field("service") {
         return format!("service {service}");
     }
-    [field("step"), field("env"), field("commit"), field("to")]
-        .into_iter()
-        .flatten()
-        .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
-        .collect::<Vec<_>>()
-        .join("  ")
+    // Commits are journaled by their full id; people read the short one.
+    let commit = field("commit").map(|c| c.chars().take(12).collect());
+    [
+        field("step"),
+        field("env"),
+        commit,
+        field("to").map(|to| format!("to {to}")),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
+    .collect::<Vec<_>>()
+    .join("  ")
 }

@@ -13,7 +13,7 @@ use crate::output;
 use crate::prompt;
 use crate::release::Image;
 use crate::repo::Repo;
-use crate::runner::{Commit, Runner};
+use crate::runner::{Commit, Runner, unpublished};
 use crate::workflow::{Action, Edit, NextStep, Phase, Step, describe_step, plan};
 
 /// Take exactly one step of a release and say what comes next.
@@ -223,6 +223,8 @@ fn deploy(
     phase: Phase,
     checks: &Checks,
 ) -> anyhow::Result<Release> {
+    // Argo CD deploys what the remote branch has: nothing is confirmed for files it lacks.
+    let release = &runner.ready_to_deploy(release)?;
     let config = &release.config;
     let name = &config.environments[env].name;
     let last = env == config.environments.len() - 1;
@@ -418,7 +420,26 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     }
     output::status("Would", release.position.describe_next(&shape, &plan));
-    if let NextStep::Planned(_, Step::Edit { edit }) = release.position.next(&plan) {
+    let next = release.position.next(&plan);
+    if matches!(
+        next,
+        NextStep::Pending { .. } | NextStep::Planned(_, Step::Deploy { .. })
+    ) {
+        // What `next` would commit, push or refuse before the deploy.
+        let repo = Repo::open(&config.repo)?;
+        if let Some(state) = unpublished(&journal, &release, &repo)? {
+            if !state.uncommitted.is_empty() {
+                output::status(
+                    "Would",
+                    format!("first commit {}", state.uncommitted.join(", ")),
+                );
+            }
+            if state.must_push(config.remote)? {
+                output::status("Would", "then push");
+            }
+        }
+    }
+    if let NextStep::Planned(_, Step::Edit { edit }) = next {
         // Reading is all a dry run does: no git question needs asking.
         let repo = Repo::for_reading(&config.repo)?;
         let changes = edits::plan(&Job::Step { edit }, config, &repo)?;
@@ -494,6 +515,7 @@ mod tests {
                 .to_vec(),
             schedule: vec![50, 100],
             v1_image: format!("registry/my-service@{DIGEST}").parse().unwrap(),
+            remote: crate::release::Remote::None,
         };
         let mut journal = Journal::open(&dir.path().join("journal.db"), "test").unwrap();
         let release = journal

@@ -9,7 +9,7 @@ use crate::journal::Journal;
 use crate::output;
 use crate::prompt::{self, Prompt};
 use crate::release::{
-    self, DEFAULT_ENVIRONMENTS, Environment, Image, ReleaseConfig, check_host, check_label,
+    self, DEFAULT_ENVIRONMENTS, Environment, Image, ReleaseConfig, Remote, check_host, check_label,
 };
 use crate::repo::Repo;
 use crate::workflow::Position;
@@ -56,6 +56,13 @@ pub struct Args {
     /// Answer yes to every question; values must then come from the flags
     #[arg(long)]
     pub yes: bool,
+    /// Push each of canary's commits to the branch's upstream (otherwise the operator
+    /// pushes, and a deploy waits until the upstream has canary's commits)
+    #[arg(long, conflicts_with = "no_remote")]
+    pub push: bool,
+    /// The repository has no remote: a deploy needs canary's commits on the branch only
+    #[arg(long)]
+    pub no_remote: bool,
     /// Open the release where the repository files show it stands (begun by hand): after the
     /// last edit they show, its deploys still to confirm. The v1 image defaults to web-v1's
     #[arg(long)]
@@ -194,6 +201,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
             .into(),
     };
     let repo = Repo::open(&repo_dir)?;
+    let remote = remote(&repo, args.push, args.no_remote)?;
     let gap = repo.read(crate::edits::GAP_YAML)?.unwrap_or_default();
     let named = yaml::service_name(&gap).map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
     if named != service {
@@ -244,7 +252,26 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         environments,
         schedule,
         v1_image,
+        remote,
     })
+}
+
+/// How the release's commits reach what Argo CD deploys, refusing a repository where they
+/// could not: a detached HEAD, or a branch with no upstream unless there is no remote.
+fn remote(repo: &Repo, push: bool, no_remote: bool) -> Result<Remote, Error> {
+    let branch = repo.branch()?;
+    if no_remote {
+        return Ok(Remote::None);
+    }
+    if branch.upstream.is_none() {
+        return Err(bad_input(format!(
+            "branch {} of {} has no upstream: Argo CD deploys from a remote, and canary confirms              a deploy only once its commits are there. Set one (`git push --set-upstream              origin {}`), or start with --no-remote if the repository has no remote",
+            branch.name,
+            repo.root().display(),
+            branch.name
+        )));
+    }
+    Ok(if push { Remote::Push } else { Remote::Operator })
 }
 
 fn environments(

@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_listing_columns.sql",
         include_str!("../../migrations/0004_listing_columns.sql"),
     ),
+    (
+        "0005_pushes.sql",
+        include_str!("../../migrations/0005_pushes.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

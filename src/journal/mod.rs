@@ -146,6 +146,18 @@ pub struct Update {
     pub config: Option<ReleaseConfig>,
     /// Each environment's v2 weight, after files were written.
     pub v2_weights: Option<Vec<Option<u8>>>,
+    /// A commit canary made, and the files whose last written content it holds.
+    pub committed: Option<(String, Vec<String>)>,
+}
+
+/// A file canary wrote in a release, as it last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub path: String,
+    /// sha256 of the content; `None`: canary deleted the file.
+    pub sha256: Option<String>,
+    /// The full id of the commit canary made of it; `None` until it commits it.
+    pub commit: Option<String>,
 }
 
 pub struct Journal {
@@ -495,12 +507,18 @@ impl Journal {
         Ok(())
     }
 
-    /// Every path canary wrote in this release, with the sha256 it last wrote (`None`: deleted).
-    pub fn written_files(&self, release_id: i64) -> Result<Vec<(String, Option<String>)>> {
+    /// Every path canary wrote in this release: what it last wrote and the commit holding it.
+    pub fn written_files(&self, release_id: i64) -> Result<Vec<WrittenFile>> {
         let mut stmt = self.conn.prepare(
-            "SELECT path, sha256 FROM written_files WHERE release_id = ?1 ORDER BY path",
+            "SELECT path, sha256, commit_id FROM written_files WHERE release_id = ?1 ORDER BY path",
         )?;
-        let rows = stmt.query_map([release_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = stmt.query_map([release_id], |row| {
+            Ok(WrittenFile {
+                path: row.get(0)?,
+                sha256: row.get(1)?,
+                commit: row.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -547,10 +565,19 @@ impl Journal {
                         "INSERT INTO written_files (release_id, path, sha256, event_id)
                          VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (release_id, path)
-                         DO UPDATE SET sha256 = excluded.sha256, event_id = excluded.event_id",
+                         DO UPDATE SET sha256 = excluded.sha256, event_id = excluded.event_id,
+                                       commit_id = NULL",
                         params![release.id, path, sha, event_id],
                     )?;
                 }
+            }
+        }
+        if let Some((commit, paths)) = &update.committed {
+            for path in paths {
+                tx.execute(
+                    "UPDATE written_files SET commit_id = ?3 WHERE release_id = ?1 AND path = ?2",
+                    params![release.id, path, commit],
+                )?;
             }
         }
         let in_progress = match &update.in_progress {

@@ -16,6 +16,7 @@ fn config(service: &str) -> ReleaseConfig {
             repository: "r/s".into(),
             digest: format!("sha256:{}", "a".repeat(64)),
         },
+        remote: Default::default(),
     }
 }
 
@@ -112,6 +113,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         written: vec![("gap/gap.yaml".into(), Some("ab".into()))],
         config: None,
         v2_weights: Some(vec![Some(30)]),
+        committed: None,
     };
     assert_eq!(release.v2_weights, Some(vec![None]));
     let after = journal.record(&release, update()).unwrap();
@@ -127,6 +129,54 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         Err(JournalError::Corrupt { .. })
     ));
     assert_eq!(journal.events(release.id).unwrap().len(), 2);
+}
+
+#[test]
+fn a_commit_is_recorded_for_the_content_it_holds_and_forgotten_when_the_file_is_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
+    let release = journal
+        .open_release(&config("svc"), &Position::default(), &[None])
+        .unwrap();
+    let write = |sha: &str| Update {
+        events: vec![NewEvent::new("files-written", serde_json::json!({}))],
+        written: vec![
+            ("gap/gap.yaml".into(), Some(sha.into())),
+            ("gap/old.yaml".into(), None),
+        ],
+        ..Update::default()
+    };
+    let commit = |id: &str| Update {
+        events: vec![NewEvent::new(
+            "committed",
+            serde_json::json!({ "commit": id }),
+        )],
+        committed: Some((
+            id.into(),
+            vec!["gap/gap.yaml".into(), "gap/old.yaml".into()],
+        )),
+        ..Update::default()
+    };
+    let files = |journal: &Journal| -> Vec<(Option<String>, Option<String>)> {
+        journal
+            .written_files(release.id)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.sha256, f.commit))
+            .collect()
+    };
+    let release = journal.record(&release, write("ab")).unwrap();
+    assert_eq!(files(&journal), [(Some("ab".into()), None), (None, None)]);
+    let release = journal.record(&release, commit("c1")).unwrap();
+    assert_eq!(
+        files(&journal),
+        [
+            (Some("ab".into()), Some("c1".into())),
+            (None, Some("c1".into()))
+        ]
+    );
+    journal.record(&release, write("cd")).unwrap();
+    assert_eq!(files(&journal), [(Some("cd".into()), None), (None, None)]);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! TMP/repo/         the git work tree (copy of tests/fixtures/seed-example, one commit)
+//! TMP/remote.git/   a bare repository, the upstream of the work tree's `main` (origin)
 //! TMP/journal.db    the journal (CANARY_JOURNAL)
 //! TMP/home/         HOME and the XDG directories
 //! ```
@@ -132,6 +133,8 @@ impl std::fmt::Display for Output {
 pub struct Sandbox {
     pub tmp: tempfile::TempDir,
     pub repo: PathBuf,
+    /// The bare repository that stands for the remote Argo CD deploys from.
+    pub remote: PathBuf,
     pub journal: PathBuf,
     pub home: PathBuf,
 }
@@ -142,7 +145,8 @@ impl Sandbox {
         Sandbox::with_fixture("seed-example")
     }
 
-    /// A fresh repository holding `tests/fixtures/NAME`, committed on `main`.
+    /// A fresh repository holding `tests/fixtures/NAME`, committed on `main` and pushed to
+    /// the bare `origin`, which `main` tracks.
     pub fn with_fixture(name: &str) -> Sandbox {
         let tmp = tempfile::Builder::new()
             .prefix("canary-test-")
@@ -155,6 +159,7 @@ impl Sandbox {
         copy_tree(&fixtures().join(name), &repo);
         let sandbox = Sandbox {
             journal: tmp.path().join("journal.db"),
+            remote: tmp.path().join("remote.git"),
             repo,
             home,
             tmp,
@@ -168,7 +173,67 @@ impl Sandbox {
             "-m",
             "The seed's example service",
         ]);
+        let remote = sandbox.remote.to_str().unwrap().to_string();
+        sandbox.git(&["init", "-q", "--bare", "-b", "main", &remote]);
+        sandbox.git(&["remote", "add", "origin", &remote]);
+        sandbox.git(&["push", "-q", "--set-upstream", "origin", "main"]);
         sandbox
+    }
+
+    /// A colleague's clone of the remote (made on first use, pulled after) commits
+    /// `edit(current content)` to `rel` and pushes it; the sandbox's own repository does not
+    /// see it until it pulls.
+    pub fn colleague_pushes(&self, rel: &str, edit: impl FnOnce(&str) -> String, message: &str) {
+        let clone = self.tmp.path().join("colleague");
+        let run = |dir: &Path, args: &[&str]| {
+            let mut cmd = Command::new("git");
+            cmd.arg("-C").arg(dir).args(args);
+            self.env(&mut cmd);
+            let out = cmd.output().expect("running git");
+            assert!(
+                out.status.success(),
+                "git {args:?} in the colleague's clone failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        if clone.exists() {
+            run(&clone, &["pull", "-q", "--ff-only"]);
+        } else {
+            run(
+                self.tmp.path(),
+                &["clone", "-q", self.remote.to_str().unwrap(), "colleague"],
+            );
+        }
+        let path = clone.join(rel);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, edit(&current)).unwrap();
+        run(&clone, &["add", "-A"]);
+        run(&clone, &["commit", "-q", "-m", message]);
+        run(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    }
+
+    /// `canary --journal JOURNAL ARGS` on a pseudo-terminal of its own, as a person runs it.
+    pub fn on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
+        let mut cmd = self.canary_command(args);
+        cmd.env("TERM", "dumb");
+        let mut session = expectrl::session::OsSession::spawn(cmd).expect("a pseudo-terminal");
+        session.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+        session
+    }
+
+    /// Run git in the bare remote; panics if it fails. Returns its stdout.
+    pub fn remote_git(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        cmd.arg("--git-dir").arg(&self.remote).args(args);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("running git");
+        assert!(
+            out.status.success(),
+            "git {args:?} in the remote failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("git prints UTF-8")
     }
 
     /// The environment every spawned process gets: no colour, a fixed operator, a git identity
@@ -248,7 +313,8 @@ impl Sandbox {
         cmd
     }
 
-    /// The arguments of the usual `canary start`, with the repository of this sandbox.
+    /// The arguments of the usual `canary start`, with the repository of this sandbox; canary
+    /// pushes its commits to the sandbox's remote (`--push`).
     pub fn start_args(&self) -> Vec<String> {
         [
             "start",
@@ -263,6 +329,7 @@ impl Sandbox {
             STAGING_HOST,
             "--host",
             PRODUCTION_HOST,
+            "--push",
             "--yes",
         ]
         .map(String::from)
@@ -569,6 +636,20 @@ pub fn assert_unchanged(before: &Snapshot, after: &Snapshot, what: &str) {
         journal(&before.1),
         journal(&after.1)
     );
+}
+
+/// The exit code of a process run on a pseudo-terminal, once it has printed everything.
+pub fn exit_code(session: &mut expectrl::session::OsSession) -> i32 {
+    use expectrl::Expect;
+    session.expect(expectrl::Eof).expect("the process ends");
+    match session
+        .get_process_mut()
+        .wait()
+        .expect("waiting for the process")
+    {
+        expectrl::process::unix::WaitStatus::Exited(_, code) => code,
+        other => panic!("the process did not exit: {other:?}"),
+    }
 }
 
 /// The golden tree `tests/fixtures/expected/NAME`.

@@ -1,12 +1,16 @@
-//! The user's GitOps repository: paths that cannot escape it, atomic writes, and the few git
-//! questions canary asks (is this a work tree, which files have uncommitted changes, commit).
+//! The user's GitOps repository: paths that cannot escape it, atomic compare-and-swap writes;
+//! what canary asks of git and does with it is in [`git`].
+
+mod git;
+
+pub use git::{Branch, Content, Upstream};
 
 use std::cell::OnceCell;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, bad_input};
@@ -143,9 +147,35 @@ impl Repo {
             .map_err(|_| bad_input(format!("{rel} is not UTF-8 text")))
     }
 
+    /// Compare and swap: replace the file (or with `None`, delete it) only if it still holds
+    /// `expected` (`None`: it does not exist), the content a plan was made from. A file that
+    /// changed since (an editor's save, a pull) is left as it is and named in the error.
+    ///
+    /// The comparison and the rename are two system calls, so a write landing between them is
+    /// not caught; what a person or a `git pull` changes while canary waits at a prompt is.
+    pub fn replace(
+        &self,
+        rel: &str,
+        expected: Option<&str>,
+        content: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.unchanged(rel, expected)?;
+        self.write(rel, content)
+    }
+
+    /// Refuse, naming the file, when it no longer holds `expected`.
+    pub fn unchanged(&self, rel: &str, expected: Option<&str>) -> Result<(), Error> {
+        if self.read(rel)?.as_deref() != expected {
+            return Err(Error::Stale {
+                path: rel.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Replace (or with `None`, delete) a file atomically: a temporary file in the same
     /// directory, flushed, then renamed over the target, and the directory flushed.
-    pub fn write(&self, rel: &str, content: Option<&str>) -> anyhow::Result<()> {
+    fn write(&self, rel: &str, content: Option<&str>) -> anyhow::Result<()> {
         let path = self.resolve(rel)?;
         let dir = path.parent().context("a file has a directory")?;
         match content {
@@ -178,86 +208,14 @@ impl Repo {
             .with_context(|| format!("flushing {rel}'s directory"))?;
         Ok(())
     }
-
-    /// Which of these paths git sees as changed, added or deleted and not committed.
-    pub fn uncommitted(&self, rels: &[&str]) -> anyhow::Result<Vec<String>> {
-        if rels.is_empty() {
-            return Ok(Vec::new());
-        }
-        let prefix = self.prefix()?;
-        let out = run_git(
-            self.git()
-                .args([
-                    "status",
-                    "--porcelain=v1",
-                    "-z",
-                    "--untracked-files=all",
-                    "--",
-                ])
-                .args(rels),
-            "status",
-        )?;
-        Ok(out
-            .split(|&b| b == 0)
-            .filter(|entry| entry.len() > 3)
-            .map(|entry| String::from_utf8_lossy(&entry[3..]).into_owned())
-            .map(|path| {
-                path.strip_prefix(prefix.as_str())
-                    .map_or(path.clone(), str::to_string)
-            })
-            .collect())
-    }
-
-    /// Where `root` sits in the git work tree, as git prints paths.
-    fn prefix(&self) -> anyhow::Result<&String> {
-        if let Some(prefix) = self.prefix.get() {
-            return Ok(prefix);
-        }
-        let out = run_git(self.git().args(["rev-parse", "--show-prefix"]), "rev-parse")?;
-        let stdout = String::from_utf8_lossy(&out);
-        let prefix = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
-        Ok(self.prefix.get_or_init(|| prefix))
-    }
-
-    /// Commit exactly these paths (added, changed or deleted); returns the new commit's id.
-    pub fn commit(&self, rels: &[&str], message: &str) -> anyhow::Result<String> {
-        run_git(self.git().args(["add", "--all", "--"]).args(rels), "add")?;
-        run_git(
-            self.git()
-                .args(["commit", "--quiet", "--no-verify", "-m", message, "--"])
-                .args(rels),
-            "commit",
-        )?;
-        let id = run_git(
-            self.git().args(["rev-parse", "--short", "HEAD"]),
-            "rev-parse",
-        )?;
-        Ok(String::from_utf8_lossy(&id).trim().to_string())
-    }
-
-    fn git(&self) -> Command {
-        let mut cmd = Command::new("git");
-        cmd.arg("-C").arg(&self.root);
-        cmd
-    }
-}
-
-/// Run a git command; its standard output, or an error that says what git said.
-fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("running git {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "git {what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.stdout)
 }
 
 pub fn sha256(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
+    sha256_bytes(text.as_bytes())
+}
+
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -2,6 +2,10 @@
 //! started, writes the files, records it as done. A process killed anywhere in between leaves a
 //! step in progress that the next command finishes without applying any edit twice.
 
+mod publish;
+
+pub use publish::{Unpublished, unpublished};
+
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -148,12 +152,20 @@ impl Runner<'_> {
             )?);
         }
         self.refuse_foreign_changes(release, &repo, &changes)?;
+        // What is written is committed to the branch Argo CD deploys; on a detached HEAD that
+        // commit would belong to no branch.
+        repo.branch()?;
         for change in &changes {
             print!("{}", output::diff(change));
         }
         let question = format!("Write {} ({} files)?", what, changes.len());
         if !self.prompt.confirm(&question)? {
             return Err(Error::Declined("declined; nothing was written".into()).into());
+        }
+        // A colleague's commit pulled, or an editor's save, while the question waited: the
+        // plan is of bytes that are gone, and writing it would revert theirs.
+        for change in &changes {
+            repo.unchanged(&change.path, change.before.as_deref())?;
         }
         let in_progress = InProgress {
             job,
@@ -243,7 +255,11 @@ impl Runner<'_> {
 
     fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> anyhow::Result<()> {
         for (i, change) in changes.iter().enumerate() {
-            repo.write(&change.path, change.after.as_deref())?;
+            repo.replace(
+                &change.path,
+                change.before.as_deref(),
+                change.after.as_deref(),
+            )?;
             if i == 0 {
                 failpoint("after-first-file-written");
             }
@@ -288,6 +304,7 @@ impl Runner<'_> {
                     _ => None,
                 },
                 v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
+                committed: None,
             },
         )?;
         failpoint("after-step-done");
@@ -299,8 +316,7 @@ impl Runner<'_> {
                 file_list(step.files.iter().map(|f| &f.path))
             ),
         );
-        self.offer_commit(&done, repo, &step)?;
-        Ok(done)
+        self.offer_commit(&done, repo, &step)
     }
 
     /// Finish a step that a killed process left half done: the files it had written are kept,
@@ -365,69 +381,32 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Files an earlier step wrote but did not commit (it was declined, or the process died
-    /// between recording the step and committing), still as canary left them.
-    fn left_uncommitted(
-        &self,
-        release: &Release,
-        repo: &Repo,
-        already: &[String],
-    ) -> anyhow::Result<Vec<String>> {
-        let written = self.journal.written_files(release.id)?;
-        let others: Vec<&str> = written
-            .iter()
-            .map(|(path, _)| path.as_str())
-            .filter(|path| !already.iter().any(|a| a == path))
-            .collect();
-        let mut left = Vec::new();
-        for path in repo.uncommitted(&others)? {
-            let recorded = written.iter().find(|(p, _)| *p == path).map(|(_, sha)| sha);
-            if recorded == Some(&hash(&repo.read(&path)?)) {
-                left.push(path);
-            }
-        }
-        Ok(left)
-    }
-
+    /// Offer to commit what the step wrote (and whatever earlier steps left uncommitted).
     fn offer_commit(
         &mut self,
         release: &Release,
         repo: &Repo,
         step: &InProgress,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Release> {
         let commit = match self.commit {
             Commit::Never => false,
             Commit::Always => true,
             Commit::Ask => self.prompt.confirm("Commit these files?")?,
         };
         if !commit {
-            return Ok(());
+            return Ok(release.clone());
         }
         let mut paths: Vec<String> = step.files.iter().map(|f| f.path.clone()).collect();
-        paths.extend(self.left_uncommitted(release, repo, &paths)?);
-        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        for left in self.left_uncommitted(release, repo)? {
+            if !paths.contains(&left) {
+                paths.push(left);
+            }
+        }
         let message = format!(
             "canary({}): {}: {}",
             release.config.service, step.phase, step.what
         );
-        match repo.commit(&paths, &message) {
-            Ok(id) => {
-                output::status("Committed", format!("{id} {message}"));
-                self.journal.record(
-                    release,
-                    Update {
-                        events: vec![NewEvent::new(
-                            "committed",
-                            json!({ "commit": id, "message": message }),
-                        )],
-                        ..Update::default()
-                    },
-                )?;
-            }
-            // The step is done and recorded; a failed commit only leaves the files to commit.
-            Err(e) => output::note(format!("the files are written but not committed: {e:#}")),
-        }
-        Ok(())
+        self.commit_written(release, repo, &paths, &message)
     }
 }
 

@@ -1,0 +1,366 @@
+//! What canary asks of git and does with it: which files are uncommitted, the branch and its
+//! upstream, what a commit holds, a commit of exactly the bytes canary wrote, and a push.
+//!
+//! A commit is built from a temporary index holding HEAD's tree and canary's blobs, and HEAD
+//! moves to it by `git update-ref NEW OLD`: whatever else is staged or changed in the work tree
+//! stays out of it, and a commit that lands meanwhile (a colleague's, pulled in another
+//! terminal) makes canary's fail rather than be reverted by it.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+use super::{Repo, sha256_bytes};
+use crate::error::{Error, bad_input};
+
+/// The branch HEAD is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    /// Its short name (`main`).
+    pub name: String,
+    pub upstream: Option<Upstream>,
+}
+
+/// Where a branch is pushed to, as `branch.NAME.remote` and `branch.NAME.merge` say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub remote: String,
+    /// The remote's ref (`refs/heads/main`).
+    pub merge: String,
+    /// The remote-tracking ref that stands for it here (`origin/main`), as people name it.
+    pub tracking: String,
+}
+
+/// A file as a commit should hold it: its content, or `None` for a deleted file.
+pub struct Content<'a> {
+    pub path: &'a str,
+    pub text: Option<&'a str>,
+}
+
+impl Repo {
+    /// Which of these paths git sees as changed, added or deleted and not committed.
+    pub fn uncommitted(&self, rels: &[&str]) -> anyhow::Result<Vec<String>> {
+        if rels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = self.prefix()?;
+        let out = run_git(
+            self.git()
+                .args([
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--",
+                ])
+                .args(rels),
+            "status",
+        )?;
+        Ok(out
+            .split(|&b| b == 0)
+            .filter(|entry| entry.len() > 3)
+            .map(|entry| String::from_utf8_lossy(&entry[3..]).into_owned())
+            .map(|path| {
+                path.strip_prefix(prefix.as_str())
+                    .map_or(path.clone(), str::to_string)
+            })
+            .collect())
+    }
+
+    /// Where `root` sits in the git work tree, as git prints paths.
+    fn prefix(&self) -> anyhow::Result<&String> {
+        if let Some(prefix) = self.prefix.get() {
+            return Ok(prefix);
+        }
+        let out = run_git(self.git().args(["rev-parse", "--show-prefix"]), "rev-parse")?;
+        let stdout = String::from_utf8_lossy(&out);
+        let prefix = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
+        Ok(self.prefix.get_or_init(|| prefix))
+    }
+
+    /// The branch HEAD is on and its upstream; a detached HEAD is refused, since Argo CD
+    /// deploys a branch and a commit made there belongs to none.
+    pub fn branch(&self) -> Result<Branch, Error> {
+        let out = self
+            .git()
+            .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .output()
+            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(bad_input(format!(
+                "HEAD is detached in {}: canary commits to the branch Argo CD deploys; check it \
+                 out first (`git switch BRANCH`)",
+                self.root.display()
+            )));
+        }
+        let name = line(&out.stdout);
+        let config = |key: &str| -> Option<String> {
+            let out = self
+                .git()
+                .args(["config", "--get", &format!("branch.{name}.{key}")])
+                .output()
+                .ok()?;
+            let value = line(&out.stdout);
+            (out.status.success() && !value.is_empty()).then_some(value)
+        };
+        let upstream = match (config("remote"), config("merge")) {
+            // `.` is the repository itself: a branch tracking a local branch reaches no remote.
+            (Some(remote), Some(merge)) if remote != "." => {
+                let short = merge.strip_prefix("refs/heads/").unwrap_or(&merge);
+                Some(Upstream {
+                    tracking: format!("{remote}/{short}"),
+                    remote,
+                    merge,
+                })
+            }
+            _ => None,
+        };
+        Ok(Branch { name, upstream })
+    }
+
+    /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
+    /// `None` for every path when `rev` names no commit here.
+    pub fn contents_at(&self, rev: &str, rels: &[&str]) -> anyhow::Result<Vec<Option<String>>> {
+        let mut input = String::new();
+        for rel in rels {
+            // `./` makes the path relative to the repository's directory, not the work tree's
+            // top, which the repository may sit below.
+            input.push_str(&format!("{rev}:./{rel}\n"));
+        }
+        let out = run_git_with_input(
+            self.git().args(["cat-file", "--batch"]),
+            input.into_bytes(),
+            "cat-file",
+        )?;
+        let mut rest = out.as_slice();
+        let mut found = Vec::with_capacity(rels.len());
+        for _ in rels {
+            let end = memchr::memchr(b'\n', rest).context("git cat-file stopped short")?;
+            let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+            rest = &rest[end + 1..];
+            match header.split(' ').collect::<Vec<_>>()[..] {
+                [_, "blob", size] => {
+                    let size: usize = size.parse().context("git cat-file's size")?;
+                    let blob = rest.get(..size).context("git cat-file stopped short")?;
+                    found.push(Some(sha256_bytes(blob)));
+                    rest = &rest[(size + 1).min(rest.len())..];
+                }
+                [_, "missing"] | [_, "ambiguous"] => found.push(None),
+                // A directory or a submodule where canary expects a file: not its content.
+                [_, _, size] => {
+                    let size: usize = size.parse().context("git cat-file's size")?;
+                    found.push(None);
+                    rest = &rest[(size + 1).min(rest.len())..];
+                }
+                _ => bail!("git cat-file answered {header:?}"),
+            }
+        }
+        Ok(found)
+    }
+
+    /// The full id of HEAD's commit.
+    pub fn head(&self) -> anyhow::Result<String> {
+        let out = run_git(
+            self.git().args(["rev-parse", "--verify", "HEAD^{commit}"]),
+            "rev-parse",
+        )?;
+        Ok(line(&out))
+    }
+
+    /// The commits a push of the branch would send: on HEAD and not on its upstream.
+    pub fn unpushed_commits(&self, branch: &Branch) -> anyhow::Result<Vec<String>> {
+        let out = run_git(
+            self.git()
+                .args(["rev-list", &format!("{}@{{upstream}}..HEAD", branch.name)]),
+            "rev-list",
+        )?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Whether `commit` is `rev` or one of its ancestors.
+    pub fn is_ancestor(&self, commit: &str, rev: &str) -> anyhow::Result<bool> {
+        let status = self
+            .git()
+            .args(["merge-base", "--is-ancestor", commit, rev])
+            .stderr(Stdio::null())
+            .status()
+            .context("running git merge-base")?;
+        Ok(status.success())
+    }
+
+    /// Commit exactly these contents on top of HEAD, on its branch, and nothing else; returns
+    /// the new commit's full id. Fails, changing nothing, when HEAD moves meanwhile.
+    pub fn commit_exact(&self, files: &[Content], message: &str) -> anyhow::Result<String> {
+        let branch = self.branch()?;
+        let head = self.head()?;
+        let prefix = self.prefix()?.clone();
+        let index = tempfile::Builder::new()
+            .prefix("canary-index-")
+            .tempfile()
+            .context("creating a temporary index")?;
+        // Every command below works on the temporary index, never on the person's.
+        let indexed = || {
+            let mut cmd = self.git();
+            cmd.env("GIT_INDEX_FILE", index.path());
+            cmd
+        };
+        run_git(indexed().args(["read-tree", &head]), "read-tree")?;
+        let mut entries = String::new();
+        for file in files {
+            let top_path = format!("{prefix}{}", file.path);
+            match file.text {
+                Some(text) => {
+                    let blob = self.write_blob(file.path, text)?;
+                    let mode = if self.is_executable(file.path) {
+                        "100755"
+                    } else {
+                        "100644"
+                    };
+                    entries.push_str(&format!("{mode} {blob}\t{top_path}\n"));
+                }
+                // Mode 0 removes the path from the index.
+                None => entries.push_str(&format!(
+                    "0 0000000000000000000000000000000000000000\t{top_path}\n"
+                )),
+            }
+        }
+        run_git_with_input(
+            indexed().args(["update-index", "--index-info"]),
+            entries.into_bytes(),
+            "update-index",
+        )?;
+        let tree = line(&run_git(indexed().arg("write-tree"), "write-tree")?);
+        let mut commit_tree = self.git();
+        commit_tree.args(["commit-tree", &tree, "-p", &head, "-m", message]);
+        // commit-tree does not read commit.gpgSign itself; a team that signs keeps signing.
+        if self.config_bool("commit.gpgSign") {
+            commit_tree.arg("-S");
+        }
+        let commit = line(&run_git(&mut commit_tree, "commit-tree")?);
+        let reference = format!("refs/heads/{}", branch.name);
+        let moved = self
+            .git()
+            .args([
+                "update-ref",
+                "-m",
+                &format!("commit: {message}"),
+                &reference,
+                &commit,
+                &head,
+            ])
+            .output()
+            .context("running git update-ref")?;
+        if !moved.status.success() {
+            bail!(
+                "{} moved while canary was committing (a commit landed meanwhile); nothing was \
+                 committed: {}",
+                branch.name,
+                String::from_utf8_lossy(&moved.stderr).trim()
+            );
+        }
+        // The real index now follows the new HEAD for canary's files, and only for them.
+        let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
+        run_git(
+            self.git().args(["reset", "--quiet", "--"]).args(&paths),
+            "reset",
+        )?;
+        Ok(commit)
+    }
+
+    /// Store `text` as a blob, filtered as `git add` would filter the file at `rel`.
+    fn write_blob(&self, rel: &str, text: &str) -> anyhow::Result<String> {
+        let out = run_git_with_input(
+            self.git()
+                .args(["hash-object", "-w", "--stdin", "--path"])
+                .arg(rel),
+            text.as_bytes().to_vec(),
+            "hash-object",
+        )?;
+        Ok(line(&out))
+    }
+
+    fn is_executable(&self, rel: &str) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.root.join(rel)).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    }
+
+    fn config_bool(&self, key: &str) -> bool {
+        self.git()
+            .args(["config", "--type=bool", "--get", key])
+            .output()
+            .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"true"))
+    }
+
+    /// Push HEAD to the branch's upstream. A rejected push changes nothing here.
+    pub fn push(&self, upstream: &Upstream) -> anyhow::Result<()> {
+        let out = self
+            .git()
+            .args(["push", "--quiet", &upstream.remote])
+            .arg(format!("HEAD:{}", upstream.merge))
+            .stdin(Stdio::null())
+            .output()
+            .context("running git push")?;
+        if !out.status.success() {
+            bail!(
+                "git push to {} was rejected, and the commit stays here unpushed: {}",
+                upstream.tracking,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn git(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(&self.root);
+        cmd
+    }
+}
+
+/// Run a git command; its standard output, or an error that says what git said.
+pub(super) fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running git {what}"))?;
+    succeeded(out, what)
+}
+
+/// The same, with `input` on its standard input.
+fn run_git_with_input(cmd: &mut Command, input: Vec<u8>, what: &str) -> anyhow::Result<Vec<u8>> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running git {what}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    // A thread feeds git while its answers are read, so that neither side's pipe fills.
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("running git {what}"))?;
+    feeder
+        .join()
+        .expect("writing to a pipe does not panic")
+        .with_context(|| format!("writing to git {what}"))?;
+    succeeded(out, what)
+}
+
+fn succeeded(out: std::process::Output, what: &str) -> anyhow::Result<Vec<u8>> {
+    if !out.status.success() {
+        bail!(
+            "git {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// A command's one line of output (an id, a name), without its line break.
+fn line(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).trim().to_string()
+}

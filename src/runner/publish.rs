@@ -1,0 +1,357 @@
+//! From files on disk to what Argo CD deploys: canary commits exactly the bytes it wrote,
+//! pushes where the release says it pushes, and confirms a deploy only once the branch, and its
+//! upstream unless the release has no remote, hold every file canary wrote.
+
+use serde_json::json;
+
+use super::{Commit, Runner, file_list};
+use crate::error::Error;
+use crate::journal::{Journal, NewEvent, Release, Update, WrittenFile};
+use crate::output;
+use crate::release::Remote;
+use crate::repo::{Branch, Content, Repo, Upstream, sha256};
+
+/// What stands between the files canary wrote and a deploy of them.
+#[derive(Debug)]
+pub struct Unpublished {
+    /// Files still on disk as canary wrote them but not committed.
+    pub uncommitted: Vec<String>,
+    /// Whether the upstream lacks any of canary's files (after committing the above).
+    pub unpushed: bool,
+    branch: Branch,
+}
+
+impl Unpublished {
+    /// Whether canary is to push before the deploy (once it has committed what is
+    /// uncommitted); the refusal that names the push, where the operator pushes.
+    pub fn must_push(&self, remote: Remote) -> Result<bool, Error> {
+        let behind = self.unpushed || !self.uncommitted.is_empty();
+        match remote {
+            Remote::None => Ok(false),
+            Remote::Push => Ok(behind),
+            Remote::Operator if !behind => Ok(false),
+            Remote::Operator => {
+                let upstream = upstream_of(&self.branch)?;
+                Err(Error::Refused {
+                    reason: format!(
+                        "canary's commits are not on {} yet, and Argo CD deploys what the remote \
+                         branch has",
+                        upstream.tracking
+                    ),
+                    first: Some(format!(
+                        "push {} to {}",
+                        self.branch.name, upstream.tracking
+                    )),
+                    run: Some("git push".into()),
+                })
+            }
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// Files canary wrote that git sees uncommitted and that still hold what canary wrote: an
+    /// earlier step's commit was declined, or the process died before it.
+    pub(super) fn left_uncommitted(
+        &self,
+        release: &Release,
+        repo: &Repo,
+    ) -> anyhow::Result<Vec<String>> {
+        let written = self.journal.written_files(release.id)?;
+        let paths: Vec<&str> = written.iter().map(|f| f.path.as_str()).collect();
+        let mut left = Vec::new();
+        for path in repo.uncommitted(&paths)? {
+            let file = written.iter().find(|f| f.path == path);
+            if file.is_some_and(|f| as_written(repo, f).unwrap_or(false)) {
+                left.push(path);
+            }
+        }
+        Ok(left)
+    }
+
+    /// Commit what canary last wrote to `paths`, exactly those bytes and nothing else, then
+    /// push it if the release pushes. A file that changed after canary wrote it is not
+    /// committed: it is refused by name, and nothing is committed.
+    pub(super) fn commit_written(
+        &mut self,
+        release: &Release,
+        repo: &Repo,
+        paths: &[String],
+        message: &str,
+    ) -> anyhow::Result<Release> {
+        let service = &release.config.service;
+        let written = self.journal.written_files(release.id)?;
+        let mut texts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = repo.read(path)?;
+            let recorded = written.iter().find(|f| &f.path == path);
+            if recorded.is_none_or(|f| text.as_deref().map(sha256) != f.sha256) {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "{path} changed after canary wrote it, and canary commits only what it \
+                         wrote; nothing was committed"
+                    ),
+                    first: Some(format!(
+                        "put back canary's version of {path} (`git diff -- {path}` shows the \
+                         change), or commit the file yourself"
+                    )),
+                    run: Some(format!("canary next {service}")),
+                }
+                .into());
+            }
+            texts.push(text);
+        }
+        let contents: Vec<Content> = paths
+            .iter()
+            .zip(&texts)
+            .map(|(path, text)| Content {
+                path,
+                text: text.as_deref(),
+            })
+            .collect();
+        let commit = repo.commit_exact(&contents, message).map_err(|e| {
+            e.context(format!(
+                "the files are written but not committed; fix that, then `canary next {service}` \
+                 commits them"
+            ))
+        })?;
+        output::status("Committed", format!("{} {message}", short(&commit)));
+        let release = self.journal.record(
+            release,
+            Update {
+                events: vec![NewEvent::new(
+                    "committed",
+                    json!({ "commit": commit, "message": message, "paths": paths }),
+                )],
+                committed: Some((commit, paths.to_vec())),
+                ..Update::default()
+            },
+        )?;
+        if release.config.remote != Remote::Push {
+            return Ok(release);
+        }
+        let branch = repo.branch()?;
+        self.push(&release, repo, &branch)
+    }
+
+    /// Push the branch to its upstream, provided every commit that would go is canary's own:
+    /// what a person committed and has not pushed is theirs to push.
+    fn push(&mut self, release: &Release, repo: &Repo, branch: &Branch) -> anyhow::Result<Release> {
+        let upstream = upstream_of(branch)?;
+        let ours: Vec<String> = self
+            .journal
+            .events(release.id)?
+            .iter()
+            .filter(|e| e.kind == "committed")
+            .filter_map(|e| e.detail["commit"].as_str().map(str::to_string))
+            .collect();
+        let theirs: Vec<String> = repo
+            .unpushed_commits(branch)?
+            .into_iter()
+            .filter(|c| !ours.contains(c))
+            .collect();
+        if !theirs.is_empty() {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{} has commits that canary did not make and that are not on {} ({}); \
+                     canary pushes only its own",
+                    branch.name,
+                    upstream.tracking,
+                    theirs
+                        .iter()
+                        .map(|c| short(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                first: Some(format!(
+                    "push {} yourself, or move those commits off it",
+                    branch.name
+                )),
+                run: Some("git push".into()),
+            }
+            .into());
+        }
+        repo.push(upstream).map_err(|e| {
+            e.context(format!(
+                "bring in what {} has (`git pull --rebase`), then `canary next {}` pushes again",
+                upstream.tracking, release.config.service
+            ))
+        })?;
+        let head = repo.head()?;
+        output::status(
+            "Pushed",
+            format!("{} {} to {}", short(&head), branch.name, upstream.tracking),
+        );
+        Ok(self.journal.record(
+            release,
+            Update {
+                events: vec![NewEvent::new(
+                    "pushed",
+                    json!({ "commit": head, "branch": branch.name, "to": upstream.tracking }),
+                )],
+                ..Update::default()
+            },
+        )?)
+    }
+
+    /// Before a deploy is confirmed (asked, or waited for on the cluster): commit what canary
+    /// left uncommitted, push where the release pushes, and otherwise refuse, naming the fix,
+    /// unless every file canary wrote is on the branch and the upstream as canary wrote it.
+    pub fn ready_to_deploy(&mut self, release: &Release) -> anyhow::Result<Release> {
+        let repo = Repo::open(&release.config.repo)?;
+        let Some(state) = unpublished(self.journal, release, &repo)? else {
+            return Ok(release.clone());
+        };
+        let service = &release.config.service;
+        let mut release = release.clone();
+        if !state.uncommitted.is_empty() {
+            let files = file_list(state.uncommitted.iter());
+            let commit = match self.commit {
+                Commit::Always => true,
+                Commit::Ask => self.prompt.confirm(&format!(
+                    "Argo CD deploys only what is committed. Commit {files}, which canary wrote?"
+                ))?,
+                Commit::Never => false,
+            };
+            if !commit {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "{files} written by canary but not committed, and Argo CD deploys only \
+                         what is committed and pushed"
+                    ),
+                    first: Some("commit the files canary wrote".into()),
+                    run: Some(format!("canary next {service}")),
+                }
+                .into());
+            }
+            let message = self.left_uncommitted_message(&release)?;
+            release = self.commit_written(&release, &repo, &state.uncommitted, &message)?;
+            if release.config.remote == Remote::Push {
+                return Ok(release);
+            }
+        }
+        if state.must_push(release.config.remote)? {
+            return self.push(&release, &repo, &state.branch);
+        }
+        Ok(release)
+    }
+
+    /// The subject of a commit of files an earlier step left: that step's own.
+    fn left_uncommitted_message(&self, release: &Release) -> anyhow::Result<String> {
+        let events = self.journal.events(release.id)?;
+        let step = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "step-done" && e.detail["changed"] == true);
+        Ok(match step {
+            Some(e) => format!(
+                "canary({}): {}: {}",
+                release.config.service,
+                e.phase,
+                e.detail["step"].as_str().unwrap_or("files canary wrote")
+            ),
+            None => format!("canary({}): files canary wrote", release.config.service),
+        })
+    }
+}
+
+/// What keeps canary's files from a deploy, `None` when nothing does; refuses what no
+/// commit or push by canary can mend (a detached HEAD, a file changed since canary wrote
+/// it, no upstream). Reads only: `next --dry-run` says from it what `next` would do.
+pub fn unpublished(
+    journal: &Journal,
+    release: &Release,
+    repo: &Repo,
+) -> anyhow::Result<Option<Unpublished>> {
+    let written = journal.written_files(release.id)?;
+    if written.is_empty() {
+        return Ok(None);
+    }
+    let branch = repo.branch()?;
+    let service = &release.config.service;
+    let paths: Vec<&str> = written.iter().map(|f| f.path.as_str()).collect();
+    let at_head = repo.contents_at("HEAD", &paths)?;
+    let mut uncommitted = Vec::new();
+    for (file, at) in written.iter().zip(at_head) {
+        if held(repo, file, at, "HEAD")? {
+            continue;
+        }
+        if !as_written(repo, file)? {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{} no longer holds what canary wrote, and no commit on {} does: a \
+                     deploy now would not be the one canary planned",
+                    file.path, branch.name
+                ),
+                first: Some(format!(
+                    "put back canary's version of {} (`git diff -- {}` shows the change) \
+                     or commit it",
+                    file.path, file.path
+                )),
+                run: Some(format!("canary next {service}")),
+            }
+            .into());
+        }
+        uncommitted.push(file.path.clone());
+    }
+    let unpushed = match release.config.remote {
+        Remote::None => false,
+        Remote::Operator | Remote::Push => {
+            upstream_of(&branch)?;
+            let rev = format!("{}@{{upstream}}", branch.name);
+            let at_upstream = repo.contents_at(&rev, &paths)?;
+            let mut unpushed = false;
+            for (file, at) in written.iter().zip(at_upstream) {
+                if !held(repo, file, at, &rev)? {
+                    unpushed = true;
+                    break;
+                }
+            }
+            unpushed
+        }
+    };
+    if uncommitted.is_empty() && !unpushed {
+        return Ok(None);
+    }
+    Ok(Some(Unpublished {
+        uncommitted,
+        unpushed,
+        branch,
+    }))
+}
+
+/// Whether `rev` holds what canary last wrote to the file: the same content (`at`), or, where
+/// the file changed since (a colleague's commit on top), canary's commit of it among its
+/// ancestors.
+fn held(repo: &Repo, file: &WrittenFile, at: Option<String>, rev: &str) -> anyhow::Result<bool> {
+    if at == file.sha256 {
+        return Ok(true);
+    }
+    match &file.commit {
+        Some(commit) => repo.is_ancestor(commit, rev),
+        None => Ok(false),
+    }
+}
+
+/// Whether the file on disk is what canary last wrote to it.
+fn as_written(repo: &Repo, file: &WrittenFile) -> anyhow::Result<bool> {
+    Ok(repo.read(&file.path)?.as_deref().map(sha256) == file.sha256)
+}
+
+fn upstream_of(branch: &Branch) -> Result<&Upstream, Error> {
+    branch.upstream.as_ref().ok_or_else(|| Error::Refused {
+        reason: format!(
+            "{} has no upstream, so canary cannot tell whether Argo CD sees its commits",
+            branch.name
+        ),
+        first: Some(format!(
+            "give {} an upstream, or start the release with --no-remote",
+            branch.name
+        )),
+        run: Some(format!("git push --set-upstream origin {}", branch.name)),
+    })
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
