@@ -185,32 +185,23 @@ impl Sandbox {
     /// see it until it pulls.
     pub fn colleague_pushes(&self, rel: &str, edit: impl FnOnce(&str) -> String, message: &str) {
         let clone = self.tmp.path().join("colleague");
-        let run = |dir: &Path, args: &[&str]| {
-            let mut cmd = Command::new("git");
-            cmd.arg("-C").arg(dir).args(args);
-            self.env(&mut cmd);
-            let out = cmd.output().expect("running git");
-            assert!(
-                out.status.success(),
-                "git {args:?} in the colleague's clone failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let dir = clone.to_str().unwrap();
         if clone.exists() {
-            run(&clone, &["pull", "-q", "--ff-only"]);
+            self.git_in(&["-C", dir], &["pull", "-q", "--ff-only"]);
         } else {
-            run(
-                self.tmp.path(),
-                &["clone", "-q", self.remote.to_str().unwrap(), "colleague"],
-            );
+            self.git_in(&[], &["clone", "-q", self.remote.to_str().unwrap(), dir]);
         }
         let path = clone.join(rel);
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, edit(&current)).unwrap();
-        run(&clone, &["add", "-A"]);
-        run(&clone, &["commit", "-q", "-m", message]);
-        run(&clone, &["push", "-q", "origin", "HEAD:main"]);
+        for args in [
+            &["add", "-A"][..],
+            &["commit", "-q", "-m", message],
+            &["push", "-q", "origin", "HEAD:main"],
+        ] {
+            self.git_in(&["-C", dir], args);
+        }
     }
 
     /// `canary --journal JOURNAL ARGS` on a pseudo-terminal of its own, as a person runs it.
@@ -224,16 +215,7 @@ impl Sandbox {
 
     /// Run git in the bare remote; panics if it fails. Returns its stdout.
     pub fn remote_git(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.arg("--git-dir").arg(&self.remote).args(args);
-        self.env(&mut cmd);
-        let out = cmd.output().expect("running git");
-        assert!(
-            out.status.success(),
-            "git {args:?} in the remote failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("git prints UTF-8")
+        self.git_in(&["--git-dir", self.remote.to_str().unwrap()], args)
     }
 
     /// The environment every spawned process gets: no colour, a fixed operator, a git identity
@@ -273,13 +255,21 @@ impl Sandbox {
 
     /// Run git in the repository; panics if it fails. Returns its stdout.
     pub fn git(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.arg("-C").arg(&self.repo).args(args);
-        self.env(&mut cmd);
-        let out = cmd.output().expect("running git");
+        self.git_in(&["-C", self.repo.to_str().unwrap()], args)
+    }
+
+    /// Run git with `place` (`-C DIR`, `--git-dir DIR`) before `args`; panics if it fails.
+    /// Returns its stdout.
+    fn git_in(&self, place: &[&str], args: &[&str]) -> String {
+        let out = self
+            .command("git")
+            .args(place)
+            .args(args)
+            .output()
+            .expect("running git");
         assert!(
             out.status.success(),
-            "git {args:?} failed: {}",
+            "git {place:?} {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("git prints UTF-8")
