@@ -253,8 +253,8 @@ check=$work/check.db
 walk "$check" svc-0001 "$work/repos/check" $finished_events done
 # dump DB RELEASE_ID REPO: a release's rows, ids, times, hashes, commits and repo path masked.
 dump() {
-  sqlite3 "$1" <<SQL | sed -E 's/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g; s/\b[0-9a-f]{40}\b/C/g' |
-    sed "s#$3#REPO#g"
+  local mask='s/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g; s/\b[0-9a-f]{40}\b/C/g'
+  sqlite3 "$1" <<SQL | sed -E "$mask" | sed "s#$3#REPO#g"
 SELECT service, config, position, phase, coalesce(step_in_progress, 'NULL'),
        finished_at IS NULL, v2_weights, shape FROM releases WHERE id = $2;
 SELECT operator, kind, phase, detail FROM events WHERE release_id = $2 ORDER BY id;
