@@ -266,3 +266,27 @@ fn the_demo_pushes_to_a_bare_remote_as_a_real_release_would() {
     assert_eq!(out.stdout.matches("Pushed").count(), 14, "{out}");
     std::fs::remove_dir_all(repo.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_repository_below_the_top_of_its_work_tree_commits_and_pushes_its_own_paths() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.repo.join("services/my-service")).unwrap();
+    sandbox.git(&["mv", "gap", "services/my-service/gap"]);
+    sandbox.git(&["commit", "-q", "-m", "A monorepo"]);
+    sandbox.git(&["push", "-q"]);
+    let dir = sandbox.repo.join("services/my-service");
+    let mut args = sandbox.start_args();
+    let at = args.iter().position(|a| a == "--repo").unwrap() + 1;
+    args[at] = dir.to_str().unwrap().to_string();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.canary(&args).ok();
+    sandbox.next();
+    sandbox.next();
+    assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
+    assert_eq!(
+        sandbox.git(&["show", "--name-only", "--format=", "HEAD"]),
+        "services/my-service/gap/gap.yaml\n"
+    );
+    assert_eq!(remote_head(&sandbox), sandbox.git(&["rev-parse", "HEAD"]));
+    assert_eq!(sandbox.git(&["status", "--porcelain"]), "");
+}
