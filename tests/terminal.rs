@@ -197,18 +197,50 @@ fn a_bare_enter_at_a_deploy_question_confirms_nothing_and_asks_again() {
     );
 }
 
-#[test]
-fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_again() {
+/// `canary next` up to the v1 image check of route-to-v1.
+fn at_the_v1_image_check() -> Sandbox {
     let sandbox = Sandbox::new();
     sandbox.start();
     while sandbox.status()["step"] != "route-to-v1: check that web-v1 runs the pinned image" {
         sandbox.next();
     }
+    sandbox
+}
+
+#[test]
+fn n_at_the_v1_image_question_asks_for_another_image_and_checks_nothing() {
+    let sandbox = at_the_v1_image_check();
+    let before = sandbox.snapshot();
+    let mut term = terminal(&sandbox, &["next", "my-service"]);
+    term.expect("Does the deployed web-v1 run the pinned image? [y/n] ")
+        .unwrap();
+    term.send_line("n").unwrap();
+    term.expect("The image web-v1 should run").unwrap();
+    common::assert_unchanged(&before, &sandbox.snapshot(), "after n");
+    // Ctrl-C at the image: no answer, nothing recorded.
+    term.send("\x03").unwrap();
+    term.expect(Eof).unwrap();
+    let status = term.get_process_mut().wait().unwrap();
+    assert!(
+        format!("{status:?}").contains("SIGINT"),
+        "not ended by Ctrl-C: {status:?}"
+    );
+    common::assert_unchanged(&before, &sandbox.snapshot(), "after Ctrl-C");
+    assert!(
+        !details(&sandbox, "step-done")
+            .iter()
+            .any(|d| d["step"] == "v1 image checked"),
+        "the v1 image was recorded as checked"
+    );
+}
+
+#[test]
+fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_again() {
+    let sandbox = at_the_v1_image_check();
     let mut term = terminal(&sandbox, &["next", "my-service"]);
     term.expect("Does the deployed web-v1 run the pinned image?")
         .unwrap();
-    term.send("\x1b[B").unwrap(); // down: "no, pin web-v1 to another image"
-    term.send("\r").unwrap();
+    term.send_line("no").unwrap();
     term.expect("The image web-v1 should run").unwrap();
     let repository = V1_IMAGE.split('@').next().unwrap();
     term.send_line(format!("{repository}@{NEW_DIGEST}"))
@@ -232,4 +264,17 @@ fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_a
         sandbox.status()["step"],
         "route-to-v1: check that web-v1 runs the pinned image"
     );
+
+    // Yes, typed, checks the new image, and the journal says so.
+    let mut term = terminal(&sandbox, &["next", "my-service"]);
+    term.expect("Does the deployed web-v1 run the pinned image?")
+        .unwrap();
+    term.send_line("y").unwrap();
+    exited_ok(&mut term);
+    let checked: Vec<_> = details(&sandbox, "step-done")
+        .into_iter()
+        .filter(|d| d["step"] == "v1 image checked")
+        .collect();
+    assert_eq!(checked.len(), 1, "{checked:?}");
+    assert_eq!(checked[0]["image"], format!("{repository}@{NEW_DIGEST}"))
 }

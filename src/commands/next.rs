@@ -359,25 +359,23 @@ fn check_v1_image(
             );
         }
     }
-    let choices = [
-        format!("yes, web-v1 runs {pinned}"),
-        "no, pin web-v1 to another image".to_string(),
-    ];
-    let choices: Vec<&str> = choices.iter().map(String::as_str).collect();
-    let answer = runner
+    output::note(format!(
+        "the pinned image is {pinned}; answering no pins web-v1 to another one"
+    ));
+    if !runner
         .prompt
-        .select("Does the deployed web-v1 run the pinned image?", &choices)?;
-    if answer == 0 {
-        return runner.confirm(
-            release,
-            Action::Complete { changed: true },
-            NewEvent::new(
-                "step-done",
-                json!({ "step": "v1 image checked", "image": pinned.to_string() }),
-            ),
-        );
+        .confirm("Does the deployed web-v1 run the pinned image?")?
+    {
+        return repin(runner, release);
     }
-    repin(runner, release)
+    runner.confirm(
+        release,
+        Action::Complete { changed: true },
+        NewEvent::new(
+            "step-done",
+            json!({ "step": "v1 image checked", "image": pinned.to_string() }),
+        ),
+    )
 }
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
@@ -570,12 +568,7 @@ mod tests {
         }
         let other = format!("registry/my-service@sha256:{}", "1".repeat(64));
         setup
-            .step(&mut Scripted::new(&[
-                "no, pin web-v1 to another image",
-                &other,
-                "y",
-                "y",
-            ]))
+            .step(&mut Scripted::new(&["n", &other, "y", "y"]))
             .unwrap();
         assert!(
             setup
