@@ -19,6 +19,11 @@ pub trait Prompt {
         flag: &str,
         check: &dyn Fn(&str) -> Result<(), Error>,
     ) -> Result<String, Error>;
+    /// How a yes of this prompt is given, for the journal to record beside what it confirms:
+    /// typed at a `"terminal"`, or `"--yes"`. `None` where no one answers for real.
+    fn answered_by(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The prompt for this process: `--yes` answers for the operator; otherwise a terminal is needed.
@@ -54,6 +59,10 @@ impl Prompt for Terminal {
             .interact_text()
             .map_err(interrupted)?;
         Ok(yes_or_no(&answer).expect("the answer was checked"))
+    }
+
+    fn answered_by(&self) -> Option<&'static str> {
+        Some("terminal")
     }
 
     fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error> {
@@ -151,6 +160,10 @@ impl Prompt for AssumeYes {
         _check: &dyn Fn(&str) -> Result<(), Error>,
     ) -> Result<String, Error> {
         Err(bad_input(format!("{question}: give it with {flag}")))
+    }
+
+    fn answered_by(&self) -> Option<&'static str> {
+        Some("--yes")
     }
 }
 

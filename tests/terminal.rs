@@ -195,6 +195,18 @@ fn a_bare_enter_at_a_deploy_question_confirms_nothing_and_asks_again() {
         sandbox.status()["step"],
         "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy"
     );
+    // How each deploy was confirmed: staging by `--yes`, production typed at the terminal.
+    let confirmed: Vec<_> = details(&sandbox, "deploy-confirmed")
+        .iter()
+        .map(|d| (d["env"].clone(), d["answered"].clone()))
+        .collect();
+    assert_eq!(
+        confirmed,
+        [
+            ("staging".into(), "--yes".into()),
+            ("production".into(), "terminal".into())
+        ]
+    );
 }
 
 /// `canary next` up to the v1 image check of route-to-v1.
@@ -276,5 +288,6 @@ fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_a
         .filter(|d| d["step"] == "v1 image checked")
         .collect();
     assert_eq!(checked.len(), 1, "{checked:?}");
-    assert_eq!(checked[0]["image"], format!("{repository}@{NEW_DIGEST}"))
+    assert_eq!(checked[0]["image"], format!("{repository}@{NEW_DIGEST}"));
+    assert_eq!(checked[0]["answered"], "terminal");
 }

@@ -288,7 +288,17 @@ fn ask(
     if !runner.prompt.confirm(question)? {
         return Err(Error::Declined("not confirmed; the release stays where it is".into()).into());
     }
+    let event = answered(runner.prompt, event);
     runner.confirm(release, Action::Complete { changed: true }, event)
+}
+
+/// A confirmation's event, with how the yes was given: an audit tells a person's word on a
+/// deploy from a pipeline's `--yes`.
+fn answered(prompt: &dyn prompt::Prompt, mut event: NewEvent) -> NewEvent {
+    if let (Some(how), Some(detail)) = (prompt.answered_by(), event.detail.as_object_mut()) {
+        detail.insert("answered".into(), how.into());
+    }
+    event
 }
 
 /// The seed's "ensure that the v1 version is running the correct image; if not, perform one
@@ -368,14 +378,12 @@ fn check_v1_image(
     {
         return repin(runner, release);
     }
-    runner.confirm(
-        release,
-        Action::Complete { changed: true },
-        NewEvent::new(
-            "step-done",
-            json!({ "step": "v1 image checked", "image": pinned.to_string() }),
-        ),
-    )
+    let event = NewEvent::new(
+        "step-done",
+        json!({ "step": "v1 image checked", "image": pinned.to_string() }),
+    );
+    let event = answered(runner.prompt, event);
+    runner.confirm(release, Action::Complete { changed: true }, event)
 }
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
