@@ -22,8 +22,10 @@ const EXAMPLE: &[(&str, &str)] = &[
 const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:\
                         be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
 
-/// Walk a whole release on a copy of the seed's example repository, in a new temporary
-/// directory with its own journal: interactive on a terminal, or unattended with --yes.
+/// Walk a whole release on a copy of the seed's example repository.
+///
+/// The copy goes into a new temporary directory, with a journal of its own. Interactive on a
+/// terminal, or unattended with --yes.
 ///
 /// Example:
 ///   canary demo --yes

@@ -4,8 +4,10 @@ use std::io::Write;
 
 use crate::cli::Globals;
 
-/// Show the journal of a release: every step started and done, every file written with its
-/// hash, every deploy confirmed, weight changed and abort, with time and operator.
+/// Show the journal of a release, oldest event first.
+///
+/// Every step started and done, every file written with its hash, every deploy confirmed,
+/// weight changed and abort, with time and operator.
 ///
 /// Examples:
 ///   canary log my-service

@@ -15,7 +15,9 @@ use crate::repo::Repo;
 use crate::workflow::Position;
 use crate::yaml;
 
-/// Open a release of SERVICE (the `name:` in gap/gap.yaml) in a GitOps repository.
+/// Open a release of SERVICE in a GitOps repository.
+///
+/// SERVICE is the `name:` in the repository's gap/gap.yaml.
 ///
 /// Environments are deployed in the order given; the last one is production, the one whose
 /// weight is ramped. Each needs at least one public host; the in-cluster host

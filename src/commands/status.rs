@@ -13,8 +13,10 @@ use crate::release::{Image, ReleaseConfig};
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Plans};
 
-/// Show a release's phase, its next step, and each environment's v2 weight as the repository
-/// files say it; with --live, also as each cluster (with a kubeconfig context) has it.
+/// Show where a release stands and what comes next.
+///
+/// Its phase, its next step, and each environment's v2 weight as the repository files say it;
+/// with --live, also as each cluster (with a kubeconfig context) has it.
 ///
 /// Examples:
 ///   canary status
