@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands;
+use crate::operator::Operator;
 
 /// The phase map and the exit codes, below the command list of `canary --help`.
 fn after_help() -> String {
@@ -65,7 +66,8 @@ pub enum Command {
 /// What every command needs to know about its surroundings.
 pub struct Globals {
     pub journal: PathBuf,
-    pub operator: String,
+    /// Worked out only when the journal is written (see [`Operator`]).
+    pub operator: Operator,
 }
 
 impl Globals {
@@ -78,11 +80,10 @@ impl Globals {
                 )
             })?,
         };
-        let operator = ["CANARY_OPERATOR", "USER", "USERNAME"]
-            .iter()
-            .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| "unknown".into());
-        Ok(Globals { journal, operator })
+        Ok(Globals {
+            journal,
+            operator: Operator::from_env(),
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
+use crate::operator::Operator;
 use crate::release::ReleaseConfig;
 use crate::workflow::{Phase, Position};
 
@@ -150,7 +151,7 @@ pub struct Update {
 
 pub struct Journal {
     conn: Connection,
-    operator: String,
+    operator: Operator,
 }
 
 const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
@@ -161,11 +162,15 @@ const READ_MAP_BYTES: i64 = 1 << 30;
 impl Journal {
     /// Open (creating if needed) and migrate the journal. A file that is not SQLite, or whose
     /// schema is newer than this binary knows, is refused before anything is written to it.
-    pub fn open(path: &Path, operator: &str) -> Result<Journal> {
+    pub fn open(path: &Path, operator: impl Into<Operator>) -> Result<Journal> {
         Journal::open_with(path, operator, migrate::MIGRATIONS)
     }
 
-    fn open_with(path: &Path, operator: &str, migrations: &migrate::Migrations) -> Result<Journal> {
+    fn open_with(
+        path: &Path,
+        operator: impl Into<Operator>,
+        migrations: &migrate::Migrations,
+    ) -> Result<Journal> {
         let latest = migrations.len() as u32;
         let io = |source| JournalError::Io {
             path: path.display().to_string(),
@@ -193,12 +198,12 @@ impl Journal {
         migrate::migrate(&mut conn, migrations)?;
         Ok(Journal {
             conn,
-            operator: operator.to_string(),
+            operator: operator.into(),
         })
     }
 
     /// Open for reading only; `None` when there is no journal yet (nothing was ever started).
-    pub fn open_read_only(path: &Path, operator: &str) -> Result<Option<Journal>> {
+    pub fn open_read_only(path: &Path, operator: impl Into<Operator>) -> Result<Option<Journal>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -227,7 +232,7 @@ impl Journal {
         }
         Ok(Some(Journal {
             conn,
-            operator: operator.to_string(),
+            operator: operator.into(),
         }))
     }
 
@@ -248,6 +253,8 @@ impl Journal {
         position: &Position,
         v2_weights: &[Option<u8>],
     ) -> Result<Release> {
+        // Before the transaction: working the name out may run git.
+        let operator = self.operator.name(Some(&config.repo));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -271,7 +278,7 @@ impl Journal {
         insert_event(
             &tx,
             id,
-            &self.operator,
+            operator,
             phase,
             &NewEvent::new(
                 "opened",
@@ -520,6 +527,8 @@ impl Journal {
     /// Apply an update in one transaction, provided the release is still where the caller saw
     /// it. Returns the release as it now stands.
     pub fn record(&mut self, release: &Release, update: Update) -> Result<Release> {
+        // Before the transaction: working the name out may run git.
+        let operator = self.operator.name(Some(&release.config.repo));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -540,7 +549,7 @@ impl Journal {
             .unwrap_or_else(|| (release.position.clone(), release.phase));
         // An event belongs to the phase it happened in, not to the one it moved the release to.
         for event in &update.events {
-            let event_id = insert_event(&tx, release.id, &self.operator, release.phase, event)?;
+            let event_id = insert_event(&tx, release.id, operator, release.phase, event)?;
             if event.kind == "files-written" {
                 for (path, sha) in &update.written {
                     tx.execute(
@@ -562,7 +571,7 @@ impl Journal {
             insert_event(
                 &tx,
                 release.id,
-                &self.operator,
+                operator,
                 phase,
                 &NewEvent::new("finished", serde_json::json!({})),
             )?;
