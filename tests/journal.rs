@@ -330,3 +330,80 @@ fn only_a_command_that_writes_asks_git_for_the_operator() {
     assert_eq!(asked(), 1, "a step asks git for the operator once");
     assert_eq!(operators(&sandbox).last().unwrap(), "Ada Lovelace");
 }
+
+#[test]
+fn log_and_status_without_service_show_the_only_release_in_flight_and_name_several() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.next();
+    for (bare, named) in [
+        (&["log", "--json"][..], &["log", SERVICE, "--json"][..]),
+        (&["status", "--json"], &["status", SERVICE, "--json"]),
+    ] {
+        let shown = sandbox.canary(bare).ok().json();
+        assert_eq!(
+            shown,
+            sandbox.canary(named).ok().json(),
+            "`canary {bare:?}`"
+        );
+    }
+    assert!(
+        sandbox.canary(&["log"]).ok().stdout.contains("opened"),
+        "plain `canary log`"
+    );
+
+    // A second service in flight in the same journal: which one is meant is not guessed.
+    let other = sandbox.tmp.path().join("other");
+    common::copy_tree(&sandbox.repo, &other);
+    let gap = other.join("gap/gap.yaml");
+    let text = std::fs::read_to_string(&gap).unwrap();
+    std::fs::write(
+        &gap,
+        text.replace("name: my-service", "name: other-service"),
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &["commit", "-q", "-m", "another service"],
+    ] {
+        let ok = sandbox
+            .command("git")
+            .arg("-C")
+            .arg(&other)
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+    let mut start = sandbox.start_args();
+    start[1] = "other-service".into();
+    start[3] = other.to_str().unwrap().into();
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    sandbox.canary(&start).ok();
+    for bare in [
+        &["log"][..],
+        &["status"],
+        &["log", "--json"],
+        &["status", "--json"],
+    ] {
+        let before = sandbox.snapshot();
+        let out = sandbox.canary(bare);
+        assert_eq!(out.code, 2, "`canary {bare:?}`:\n{out}");
+        assert!(
+            out.stderr
+                .contains("2 releases are in flight (my-service, other-service); name the service"),
+            "`canary {bare:?}`:\n{out}"
+        );
+        common::assert_unchanged(&before, &sandbox.snapshot(), &format!("{bare:?}"));
+    }
+    // Named, each is shown.
+    assert_eq!(
+        sandbox
+            .canary(&["status", "other-service", "--json"])
+            .ok()
+            .json()["service"],
+        "other-service"
+    );
+}
