@@ -88,8 +88,14 @@ impl Globals {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        // The demo needs no default journal path: unless one is named, its journal goes beside
+        // its repository.
+        Command::Demo(args) => return commands::demo::run(cli.journal, args),
+        command => command,
+    };
     let globals = Globals::from_env(cli.journal)?;
-    match cli.command {
+    match command {
         Command::Start(args) => commands::start::run(&globals, args),
         Command::Next(args) => commands::next::run(&globals, args),
         Command::Status(args) => commands::status::run(&globals, args),
@@ -100,7 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Context(args) => commands::context::run(&globals, args),
         Command::Check(args) => commands::check::run(&globals, args),
         Command::Log(args) => commands::log::run(&globals, args),
-        Command::Demo(args) => commands::demo::run(args),
+        Command::Demo(_) => unreachable!("the demo ran above"),
         Command::Explain(args) => commands::explain::run(&globals, args),
         Command::Journal(args) => commands::journal::run(&globals, args),
         Command::Completions(args) => commands::completions::run(args),

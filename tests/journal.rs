@@ -407,3 +407,74 @@ fn log_and_status_without_service_show_the_only_release_in_flight_and_name_sever
         "other-service"
     );
 }
+
+/// `canary demo --yes` with `env` and `args` before `demo`, its temporary directory inside
+/// the sandbox.
+fn demo(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> common::Output {
+    let tmp = sandbox.tmp.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_canary"));
+    cmd.args(args)
+        .args(["demo", "--yes"])
+        .env("TMPDIR", &tmp)
+        .current_dir(sandbox.tmp.path())
+        .stdin(std::process::Stdio::null());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    common::Output::new(args, cmd.output().unwrap()).ok()
+}
+
+#[test]
+fn the_demo_records_its_release_in_the_journal_named_or_else_in_its_own() {
+    let sandbox = Sandbox::new();
+    let default = sandbox.home.join(".local/share/canary/journal.db");
+    let named = sandbox.tmp.path().join("named.db");
+    let from_env = sandbox.tmp.path().join("from-env.db");
+    for (journal, args, env) in [
+        (&named, vec!["--journal", named.to_str().unwrap()], vec![]),
+        (
+            &from_env,
+            vec![],
+            vec![("CANARY_JOURNAL", from_env.to_str().unwrap())],
+        ),
+    ] {
+        let out = demo(&sandbox, &args, &env);
+        let hint = format!("canary --journal {} log my-service", journal.display());
+        assert!(out.stdout.contains(&hint), "{out}");
+        let log = sandbox
+            .canary_raw(&[
+                "--journal",
+                journal.to_str().unwrap(),
+                "log",
+                SERVICE,
+                "--json",
+            ])
+            .ok()
+            .json();
+        let kinds: Vec<&str> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            (kinds.first(), kinds.last()),
+            (Some(&"opened"), Some(&"finished"))
+        );
+    }
+    // Named by neither: the demo's own journal, beside its repository; never the default one.
+    let out = demo(&sandbox, &[], &[]);
+    assert!(!default.exists(), "the demo wrote the default journal");
+    let own = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Inspect the journal with: canary --journal "))
+        .and_then(|l| l.strip_suffix(" log my-service"))
+        .unwrap_or_else(|| panic!("no journal named:\n{out}"));
+    assert!(
+        own.starts_with(sandbox.tmp.path().join("tmp").to_str().unwrap())
+            && own.ends_with("journal.db"),
+        "{own}"
+    );
+}

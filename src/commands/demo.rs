@@ -1,6 +1,6 @@
 //! `canary demo`: a whole release on a copy of the seed's example repository.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -24,8 +24,8 @@ const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha25
 
 /// Walk a whole release on a copy of the seed's example repository.
 ///
-/// The copy goes into a new temporary directory, with a journal of its own. Interactive on a
-/// terminal, or unattended with --yes.
+/// The copy goes into a new temporary directory, with a journal of its own unless --journal
+/// (or CANARY_JOURNAL) names one. Interactive on a terminal, or unattended with --yes.
 ///
 /// Example:
 ///   canary demo --yes
@@ -37,7 +37,8 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// `journal`: the journal `--journal` names, if it does.
+pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     if !args.yes && !prompt::terminal_available() {
         return Err(crate::error::bad_input(
             "the demo asks questions and there is no terminal; run `canary demo --yes`",
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let repo = dir.join("repo");
     make_repo(&repo)?;
     let globals = Globals {
-        journal: dir.join("journal.db"),
+        journal: journal.unwrap_or_else(|| dir.join("journal.db")),
         operator: "demo".into(),
     };
     crate::output::status(
