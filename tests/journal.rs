@@ -353,30 +353,7 @@ fn log_and_status_without_service_show_the_only_release_in_flight_and_name_sever
     );
 
     // A second service in flight in the same journal: which one is meant is not guessed.
-    let other = sandbox.tmp.path().join("other");
-    common::copy_tree(&sandbox.repo, &other);
-    let gap = other.join("gap/gap.yaml");
-    let text = std::fs::read_to_string(&gap).unwrap();
-    std::fs::write(
-        &gap,
-        text.replace("name: my-service", "name: other-service"),
-    )
-    .unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "-A"],
-        &["commit", "-q", "-m", "another service"],
-    ] {
-        let ok = sandbox
-            .command("git")
-            .arg("-C")
-            .arg(&other)
-            .args(args)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    }
+    let other = sandbox.another_service("other-service");
     let mut start = sandbox.start_args();
     start[1] = "other-service".into();
     start[3] = other.to_str().unwrap().into();

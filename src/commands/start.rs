@@ -66,9 +66,13 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     // Say that a release is already in flight before asking for, or complaining about, values.
-    if let (Some(service), Some(journal)) = (&args.service, super::read_journal(globals)?) {
+    // Only reading, never migrating: a start refused for its values leaves the journal as it
+    // was. An empty or older journal is checked when the release is recorded.
+    if let Some(service) = &args.service {
         release::check_service(service)?;
-        if let Some(existing) = journal.in_flight(service)? {
+        if let Some(journal) = Journal::open_if_current(&globals.journal, &globals.operator)?
+            && let Some(existing) = journal.in_flight(service)?
+        {
             return Err(already_in_flight(&existing).into());
         }
     }

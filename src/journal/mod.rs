@@ -204,6 +204,30 @@ impl Journal {
 
     /// Open for reading only; `None` when there is no journal yet (nothing was ever started).
     pub fn open_read_only(path: &Path, operator: impl Into<Operator>) -> Result<Option<Journal>> {
+        let Some((journal, version)) = Journal::open_as_it_is(path, operator)? else {
+            return Ok(None);
+        };
+        if version < migrate::latest() {
+            // An older journal is migrated by the next command that writes; until then, read
+            // through a migrated connection so that queries see the current schema.
+            let Journal { conn, operator } = journal;
+            drop(conn);
+            return Journal::open(path, operator).map(Some);
+        }
+        Ok(Some(journal))
+    }
+
+    /// Open for reading only, and never migrate: `None` when there is no journal yet, or when
+    /// its schema is older than this canary's, or it has none (an empty file): reading it
+    /// would mean migrating it, a write.
+    pub fn open_if_current(path: &Path, operator: impl Into<Operator>) -> Result<Option<Journal>> {
+        Ok(Journal::open_as_it_is(path, operator)?
+            .and_then(|(journal, version)| (version == migrate::latest()).then_some(journal)))
+    }
+
+    /// The journal opened read-only as it is, with its schema version (0: none yet); `None`
+    /// when there is no file. A journal newer than this canary is refused.
+    fn open_as_it_is(path: &Path, operator: impl Into<Operator>) -> Result<Option<(Journal, u32)>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -224,16 +248,11 @@ impl Journal {
                 known: migrate::latest(),
             });
         }
-        if version < migrate::latest() {
-            // An older journal is migrated by the next command that writes; until then, read
-            // through a migrated connection so that queries see the current schema.
-            drop(conn);
-            return Journal::open(path, operator).map(Some);
-        }
-        Ok(Some(Journal {
+        let journal = Journal {
             conn,
             operator: operator.into(),
-        }))
+        };
+        Ok(Some((journal, version)))
     }
 
     /// Read through a memory map from here on. For a command that reads many rows in a row

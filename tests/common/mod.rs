@@ -395,6 +395,29 @@ impl Sandbox {
         std::fs::write(path, content).unwrap();
     }
 
+    /// A second repository, `TMP/NAME`: the seed example for service `name`, committed. For a
+    /// journal that holds more than one release.
+    pub fn another_service(&self, name: &str) -> PathBuf {
+        let repo = self.tmp.path().join(name);
+        copy_tree(&fixtures().join("seed-example"), &repo);
+        let gap = repo.join("gap/gap.yaml");
+        let text = std::fs::read_to_string(&gap).unwrap();
+        std::fs::write(
+            &gap,
+            text.replace("name: my-service", &format!("name: {name}")),
+        )
+        .unwrap();
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "-A"],
+            &["commit", "-q", "--no-verify", "-m", "Another service"],
+        ] {
+            let out = self.command("git").arg("-C").arg(&repo).args(args).output();
+            assert!(out.unwrap().status.success(), "git {args:?} in {name}");
+        }
+        repo
+    }
+
     /// Subjects of the commits on HEAD, newest first.
     pub fn commit_subjects(&self) -> Vec<String> {
         self.git(&["log", "--format=%s"])
