@@ -279,12 +279,7 @@ fn a_refused_start_leaves_an_absent_an_empty_or_an_existing_journal_as_it_was() 
         ("empty", |s| std::fs::write(&s.journal, "").unwrap()),
         ("existing", |s| {
             // Another service's release, so that my-service's values are what is refused.
-            let other = s.another_service("other-service");
-            let mut args = s.start_args();
-            args[1] = "other-service".into();
-            args[3] = other.to_str().unwrap().into();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            s.canary(&args).ok();
+            s.start_another("other-service");
             s.canary(&["next", "other-service", "--yes"]).ok();
         }),
     ];

@@ -395,9 +395,9 @@ impl Sandbox {
         std::fs::write(path, content).unwrap();
     }
 
-    /// A second repository, `TMP/NAME`: the seed example for service `name`, committed. For a
-    /// journal that holds more than one release.
-    pub fn another_service(&self, name: &str) -> PathBuf {
+    /// `canary start` of a second service in this sandbox's journal, with the usual values; its
+    /// repository is `TMP/NAME`, the seed example for service `name`, committed.
+    pub fn start_another(&self, name: &str) -> Output {
         let repo = self.tmp.path().join(name);
         copy_tree(&fixtures().join("seed-example"), &repo);
         let gap = repo.join("gap/gap.yaml");
@@ -415,7 +415,11 @@ impl Sandbox {
             let out = self.command("git").arg("-C").arg(&repo).args(args).output();
             assert!(out.unwrap().status.success(), "git {args:?} in {name}");
         }
-        repo
+        let mut args = self.start_args();
+        args[1] = name.to_string();
+        args[3] = repo.to_str().unwrap().to_string();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.canary(&args).ok()
     }
 
     /// Subjects of the commits on HEAD, newest first.
