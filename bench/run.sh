@@ -111,7 +111,10 @@ start() {
 # until the release has TARGET events. Fails unless it has exactly TARGET events.
 walk() {
   local db=$1 service=$2 repo=$3 target=$4 stop=$5
-  local q="SELECT e.kind || ' ' || e.detail FROM events e JOIN releases r ON r.id = e.release_id
+  # Without how a confirmation was answered (always --yes here), so that the cases below read
+  # what was confirmed.
+  local q="SELECT e.kind || ' ' || json_remove(e.detail, '$.answered') FROM events e
+           JOIN releases r ON r.id = e.release_id
            WHERE r.service = '$service' ORDER BY e.id DESC LIMIT 1"
   local count="SELECT count(*) FROM events e JOIN releases r ON r.id = e.release_id
                WHERE r.service = '$service' AND r.id = (SELECT max(id) FROM releases WHERE service = '$service')"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands;
+use crate::operator::Operator;
 
 /// The phase map and the exit codes, below the command list of `canary --help`.
 fn after_help() -> String {
@@ -65,7 +66,8 @@ pub enum Command {
 /// What every command needs to know about its surroundings.
 pub struct Globals {
     pub journal: PathBuf,
-    pub operator: String,
+    /// Worked out only when the journal is written (see [`Operator`]).
+    pub operator: Operator,
 }
 
 impl Globals {
@@ -78,17 +80,22 @@ impl Globals {
                 )
             })?,
         };
-        let operator = ["CANARY_OPERATOR", "USER", "USERNAME"]
-            .iter()
-            .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| "unknown".into());
-        Ok(Globals { journal, operator })
+        Ok(Globals {
+            journal,
+            operator: Operator::from_env(),
+        })
     }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        // The demo needs no default journal path: unless one is named, its journal goes beside
+        // its repository.
+        Command::Demo(args) => return commands::demo::run(cli.journal, args),
+        command => command,
+    };
     let globals = Globals::from_env(cli.journal)?;
-    match cli.command {
+    match command {
         Command::Start(args) => commands::start::run(&globals, args),
         Command::Next(args) => commands::next::run(&globals, args),
         Command::Status(args) => commands::status::run(&globals, args),
@@ -99,7 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Context(args) => commands::context::run(&globals, args),
         Command::Check(args) => commands::check::run(&globals, args),
         Command::Log(args) => commands::log::run(&globals, args),
-        Command::Demo(args) => commands::demo::run(args),
+        Command::Demo(_) => unreachable!("the demo ran above"),
         Command::Explain(args) => commands::explain::run(&globals, args),
         Command::Journal(args) => commands::journal::run(&globals, args),
         Command::Completions(args) => commands::completions::run(args),

@@ -13,6 +13,7 @@ pub mod explain;
 pub mod finding;
 pub mod journal;
 pub mod lock;
+pub mod operator;
 pub mod output;
 pub mod prompt;
 pub mod release;

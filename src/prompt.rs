@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::error::{Error, bad_input};
 
 pub trait Prompt {
-    /// A yes/no question; `Ok(false)` is a "no".
+    /// A yes/no question; `Ok(false)` is a "no". It has no default: a person types the answer.
     fn confirm(&mut self, question: &str) -> Result<bool, Error>;
     /// Pick one of `choices` (the first is the default); returns its index.
     fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error>;
@@ -19,6 +19,11 @@ pub trait Prompt {
         flag: &str,
         check: &dyn Fn(&str) -> Result<(), Error>,
     ) -> Result<String, Error>;
+    /// How a yes of this prompt is given, for the journal to record beside what it confirms:
+    /// typed at a `"terminal"`, or `"--yes"`. `None` where no one answers for real.
+    fn answered_by(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The prompt for this process: `--yes` answers for the operator; otherwise a terminal is needed.
@@ -41,12 +46,23 @@ pub fn terminal_available() -> bool {
 pub struct Terminal;
 
 impl Prompt for Terminal {
+    /// The whole line is read after Enter: one key answers nothing, so that a key meant for
+    /// another prompt (or an Enter typed ahead) never answers this one, and nothing is assumed
+    /// for a bare Enter.
     fn confirm(&mut self, question: &str) -> Result<bool, Error> {
-        dialoguer::Confirm::new()
+        let answer = dialoguer::Input::<String>::with_theme(&YesNo)
             .with_prompt(question)
-            .default(true)
-            .interact()
-            .map_err(interrupted)
+            // A bare Enter reaches the check, which says what to type, instead of being
+            // silently asked again.
+            .allow_empty(true)
+            .validate_with(|s: &String| yes_or_no(s).map(drop).ok_or(YES_OR_NO_HINT))
+            .interact_text()
+            .map_err(interrupted)?;
+        Ok(yes_or_no(&answer).expect("the answer was checked"))
+    }
+
+    fn answered_by(&self) -> Option<&'static str> {
+        Some("terminal")
     }
 
     fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error> {
@@ -70,6 +86,42 @@ impl Prompt for Terminal {
             .interact_text()
             .map(|s| s.trim().to_string())
             .map_err(interrupted)
+    }
+}
+
+/// What a yes/no question accepts: y, yes, n or no, in any case, spaces around ignored.
+fn yes_or_no(answer: &str) -> Option<bool> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Some(true),
+        "n" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// What a yes/no question says to anything else, and asks again.
+const YES_OR_NO_HINT: &str = "type y or n (yes or no), then Enter";
+
+/// A yes/no question drawn as dialoguer draws a confirmation (`QUESTION [y/n] `, then
+/// `QUESTION yes`), though it is read as a line of text.
+struct YesNo;
+
+impl dialoguer::theme::Theme for YesNo {
+    fn format_input_prompt(
+        &self,
+        f: &mut dyn std::fmt::Write,
+        prompt: &str,
+        _default: Option<&str>,
+    ) -> std::fmt::Result {
+        self.format_confirm_prompt(f, prompt, None)
+    }
+
+    fn format_input_prompt_selection(
+        &self,
+        f: &mut dyn std::fmt::Write,
+        prompt: &str,
+        answer: &str,
+    ) -> std::fmt::Result {
+        self.format_confirm_prompt_selection(f, prompt, yes_or_no(answer))
     }
 }
 
@@ -108,6 +160,10 @@ impl Prompt for AssumeYes {
         _check: &dyn Fn(&str) -> Result<(), Error>,
     ) -> Result<String, Error> {
         Err(bad_input(format!("{question}: give it with {flag}")))
+    }
+
+    fn answered_by(&self) -> Option<&'static str> {
+        Some("--yes")
     }
 }
 
@@ -174,7 +230,9 @@ impl Drop for Scripted {
 
 impl Prompt for Scripted {
     fn confirm(&mut self, question: &str) -> Result<bool, Error> {
-        Ok(self.next(question) == "y")
+        let answer = self.next(question);
+        Ok(yes_or_no(&answer)
+            .unwrap_or_else(|| panic!("{answer:?} is no answer to {question:?}: {YES_OR_NO_HINT}")))
     }
 
     fn select(&mut self, question: &str, choices: &[&str]) -> Result<usize, Error> {
@@ -194,5 +252,31 @@ impl Prompt for Scripted {
         let answer = self.next(question);
         check(&answer)?;
         Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_yes_or_no_is_the_whole_answer_in_any_case_and_nothing_else_is() {
+        for yes in ["y", "Y", "yes", "YES", " Yes ", "y\t"] {
+            assert_eq!(yes_or_no(yes), Some(true), "{yes:?}");
+        }
+        for no in ["n", "N", "no", "NO", "  nO"] {
+            assert_eq!(yes_or_no(no), Some(false), "{no:?}");
+        }
+        for neither in [
+            "", " ", "ye", "yess", "nope", "y n", "yn", "1", "true", "\n",
+        ] {
+            assert_eq!(yes_or_no(neither), None, "{neither:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "is no answer")]
+    fn a_scripted_confirmation_that_is_neither_yes_nor_no_fails_the_test() {
+        let _ = Scripted::new(&["maybe"]).confirm("Go on?");
     }
 }

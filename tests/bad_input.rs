@@ -268,6 +268,77 @@ fn start_refuses_a_directory_that_is_not_a_seed_repository() {
     }
 }
 
+/// A start refused for its values finds the journal as it was and leaves it so: no file where
+/// there was none, an empty file empty, a journal in use byte for byte. The values are checked
+/// before the journal is opened to record the release.
+#[test]
+fn a_refused_start_leaves_an_absent_an_empty_or_an_existing_journal_as_it_was() {
+    type Prepare = fn(&Sandbox);
+    let journals: &[(&str, Prepare)] = &[
+        ("absent", |_| {}),
+        ("empty", |s| std::fs::write(&s.journal, "").unwrap()),
+        ("existing", |s| {
+            // Another service's release, so that my-service's values are what is refused.
+            s.start_another("other-service");
+            s.canary(&["next", "other-service", "--yes"]).ok();
+        }),
+    ];
+    let refusals: &[(&str, &str, &str, &str)] = &[
+        (
+            "image by tag",
+            "--v1-image",
+            "my-service:latest",
+            "has no digest",
+        ),
+        ("steps", "--steps", "1,50", "does not end at 100"),
+        (
+            "host of no env",
+            "--host",
+            "qa=qa.example.com",
+            "environment \"qa\"",
+        ),
+        (
+            "service gap.yaml does not name",
+            "SERVICE",
+            "another",
+            "is for service \"my-service\"",
+        ),
+        (
+            "missing repository",
+            "--repo",
+            "/nonexistent",
+            "does not exist",
+        ),
+    ];
+    for (journal, prepare) in journals {
+        for &(case, flag, value, names) in refusals {
+            let sandbox = Sandbox::new();
+            prepare(&sandbox);
+            let args = start_with(&sandbox, flag, value);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            assert_bad_input(
+                &sandbox,
+                &format!("{journal} journal, {case}"),
+                &args,
+                names,
+            );
+        }
+    }
+    // The same values, well-formed, are accepted in an empty journal: the cases above fail for
+    // their value alone.
+    let sandbox = Sandbox::new();
+    std::fs::write(&sandbox.journal, "").unwrap();
+    sandbox.start();
+    // And a release already in flight is refused (exit 3), its journal as it was.
+    let before = sandbox.snapshot();
+    let args = sandbox.start_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(out.stderr.contains("already in flight"), "{out}");
+    assert_unchanged(&before, &sandbox.snapshot(), "start of a release in flight");
+}
+
 /// Weights and environments, against a release at deploy-v2 where `weight staging` is allowed:
 /// only the bad value stands in the way.
 #[test]

@@ -213,3 +213,233 @@ fn journal_check_finds_listing_columns_that_disagree() {
     assert_eq!(check.code, 1, "{check}");
     assert!(check.stdout.contains("lists another shape"), "{check}");
 }
+
+/// `canary ARGS` with the sandbox's journal but no `CANARY_OPERATOR`, with `env` added.
+fn without_operator(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> common::Output {
+    let mut cmd = sandbox.canary_command(args);
+    cmd.env_remove("CANARY_OPERATOR")
+        .stdin(std::process::Stdio::null());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    common::Output::new(args, cmd.output().unwrap()).ok()
+}
+
+/// The operator of every event of the release, oldest first.
+fn operators(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .log()
+        .iter()
+        .map(|e| e["operator"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `start` and a step, without `CANARY_OPERATOR`; the operator of every event they wrote.
+fn operators_of_a_start_and_a_step(sandbox: &Sandbox, env: &[(&str, &str)]) -> Vec<String> {
+    let start = sandbox.start_args();
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    without_operator(sandbox, &start, env);
+    without_operator(sandbox, &["next", SERVICE, "--yes"], env);
+    operators(sandbox)
+}
+
+#[test]
+fn the_operator_is_git_s_user_name_of_the_release_s_repository_else_the_global_one() {
+    let sandbox = Sandbox::new();
+    sandbox.git(&["config", "--global", "user.name", "Grace Hopper"]);
+    sandbox.git(&["config", "user.name", "Ada Lovelace"]);
+    let names = operators_of_a_start_and_a_step(&sandbox, &[("USER", "login")]);
+    assert!(names.len() > 1, "{names:?}");
+    assert!(names.iter().all(|n| n == "Ada Lovelace"), "{names:?}");
+
+    let sandbox = Sandbox::new();
+    sandbox.git(&["config", "--global", "user.name", "Grace Hopper"]);
+    let names = operators_of_a_start_and_a_step(&sandbox, &[("USER", "login")]);
+    assert!(names.iter().all(|n| n == "Grace Hopper"), "{names:?}");
+}
+
+#[test]
+fn the_operator_is_the_login_name_when_git_knows_none_and_canary_operator_comes_first() {
+    let sandbox = Sandbox::new();
+    let names = operators_of_a_start_and_a_step(&sandbox, &[("USER", "login")]);
+    assert!(names.iter().all(|n| n == "login"), "{names:?}");
+
+    let sandbox = Sandbox::new();
+    sandbox.git(&["config", "user.name", "Ada Lovelace"]);
+    let names = operators_of_a_start_and_a_step(&sandbox, &[("CANARY_OPERATOR", "pipeline")]);
+    assert!(names.iter().all(|n| n == "pipeline"), "{names:?}");
+}
+
+/// Read commands are measured against the sqlite3 tool: they must not run git to learn a name
+/// they never write. A command that writes asks git once.
+#[test]
+fn only_a_command_that_writes_asks_git_for_the_operator() {
+    let sandbox = Sandbox::new();
+    sandbox.git(&["config", "user.name", "Ada Lovelace"]);
+    sandbox.start();
+    sandbox.next();
+    // A git that notes its arguments, then runs the real one.
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("git"))
+        .find(|git| git.is_file())
+        .expect("git on PATH");
+    let bin = sandbox.tmp.path().join("bin");
+    let calls = sandbox.tmp.path().join("git-calls");
+    std::fs::create_dir(&bin).unwrap();
+    let script = bin.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let asked = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("config user.name"))
+            .count()
+    };
+
+    for args in [
+        &["status", SERVICE][..],
+        &["status"],
+        &["list"],
+        &["log", SERVICE],
+        &["next", SERVICE, "--dry-run"],
+    ] {
+        without_operator(&sandbox, args, &[("PATH", path)]);
+        assert_eq!(
+            asked(),
+            0,
+            "`canary {}` asked git for the operator",
+            args.join(" ")
+        );
+    }
+    without_operator(&sandbox, &["next", SERVICE, "--yes"], &[("PATH", path)]);
+    assert_eq!(asked(), 1, "a step asks git for the operator once");
+    assert_eq!(operators(&sandbox).last().unwrap(), "Ada Lovelace");
+}
+
+#[test]
+fn log_and_status_without_service_show_the_only_release_in_flight_and_name_several() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.next();
+    for (bare, named) in [
+        (&["log", "--json"][..], &["log", SERVICE, "--json"][..]),
+        (&["status", "--json"], &["status", SERVICE, "--json"]),
+    ] {
+        let shown = sandbox.canary(bare).ok().json();
+        assert_eq!(
+            shown,
+            sandbox.canary(named).ok().json(),
+            "`canary {bare:?}`"
+        );
+    }
+    assert!(
+        sandbox.canary(&["log"]).ok().stdout.contains("opened"),
+        "plain `canary log`"
+    );
+
+    // A second service in flight in the same journal: which one is meant is not guessed.
+    sandbox.start_another("other-service");
+    for bare in [
+        &["log"][..],
+        &["status"],
+        &["log", "--json"],
+        &["status", "--json"],
+    ] {
+        let before = sandbox.snapshot();
+        let out = sandbox.canary(bare);
+        assert_eq!(out.code, 2, "`canary {bare:?}`:\n{out}");
+        assert!(
+            out.stderr
+                .contains("2 releases are in flight (my-service, other-service); name the service"),
+            "`canary {bare:?}`:\n{out}"
+        );
+        common::assert_unchanged(&before, &sandbox.snapshot(), &format!("{bare:?}"));
+    }
+    // Named, each is shown.
+    assert_eq!(
+        sandbox
+            .canary(&["status", "other-service", "--json"])
+            .ok()
+            .json()["service"],
+        "other-service"
+    );
+}
+
+/// `canary demo --yes` with `env` and `args` before `demo`, its temporary directory inside
+/// the sandbox.
+fn demo(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> common::Output {
+    let tmp = sandbox.tmp.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_canary"));
+    cmd.args(args)
+        .args(["demo", "--yes"])
+        .env("TMPDIR", &tmp)
+        .current_dir(sandbox.tmp.path())
+        .stdin(std::process::Stdio::null());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    common::Output::new(args, cmd.output().unwrap()).ok()
+}
+
+#[test]
+fn the_demo_records_its_release_in_the_journal_named_or_else_in_its_own() {
+    let sandbox = Sandbox::new();
+    let default = sandbox.home.join(".local/share/canary/journal.db");
+    let named = sandbox.tmp.path().join("named.db");
+    let from_env = sandbox.tmp.path().join("from-env.db");
+    for (journal, args, env) in [
+        (&named, vec!["--journal", named.to_str().unwrap()], vec![]),
+        (
+            &from_env,
+            vec![],
+            vec![("CANARY_JOURNAL", from_env.to_str().unwrap())],
+        ),
+    ] {
+        let out = demo(&sandbox, &args, &env);
+        let hint = format!("canary --journal {} log my-service", journal.display());
+        assert!(out.stdout.contains(&hint), "{out}");
+        let log = sandbox
+            .canary_raw(&[
+                "--journal",
+                journal.to_str().unwrap(),
+                "log",
+                SERVICE,
+                "--json",
+            ])
+            .ok()
+            .json();
+        let events = log.as_array().unwrap();
+        assert_eq!(events.first().unwrap()["kind"], "opened");
+        assert_eq!(events.last().unwrap()["kind"], "finished");
+    }
+    // Named by neither: the demo's own journal, beside its repository; never the default one.
+    let out = demo(&sandbox, &[], &[]);
+    assert!(!default.exists(), "the demo wrote the default journal");
+    let own = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Inspect the journal with: canary --journal "))
+        .and_then(|l| l.strip_suffix(" log my-service"))
+        .unwrap_or_else(|| panic!("no journal named:\n{out}"));
+    assert!(
+        own.starts_with(sandbox.tmp.path().join("tmp").to_str().unwrap())
+            && own.ends_with("journal.db"),
+        "{own}"
+    );
+}

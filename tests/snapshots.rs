@@ -77,6 +77,53 @@ fn help_of_every_command() {
     }
 }
 
+/// The command lists of `canary --help` and `canary journal --help`, at 80 and 100 columns:
+/// one line per subcommand, holding its whole summary (a summary that wraps leaves the rest of
+/// its sentence on a line of its own).
+#[test]
+fn every_summary_of_a_command_list_fits_on_its_line() {
+    use clap::CommandFactory;
+    let sandbox = Sandbox::new();
+    let cli = canary::cli::Cli::command();
+    for (args, command) in [
+        (&[][..], &cli),
+        (&["journal"][..], cli.find_subcommand("journal").unwrap()),
+    ] {
+        let mut expected: Vec<(String, String)> = command
+            .get_subcommands()
+            .map(|c| (c.get_name().to_string(), c.get_about().unwrap().to_string()))
+            .collect();
+        expected.push((
+            "help".into(),
+            "Print this message or the help of the given subcommand(s)".into(),
+        ));
+        for width in ["80", "100"] {
+            let help = run(
+                &sandbox,
+                &[args, &["--help"]].concat(),
+                &[("COLUMNS", width)],
+            );
+            let list = help
+                .split_once("Commands:\n")
+                .and_then(|(_, rest)| rest.split("\n\n").next())
+                .unwrap_or_else(|| panic!("no command list:\n{help}"));
+            let listed: Vec<(String, String)> = list
+                .lines()
+                .map(|line| {
+                    let (name, summary) = line.trim_start().split_once(' ').unwrap_or((line, ""));
+                    (name.to_string(), summary.trim().to_string())
+                })
+                .collect();
+            assert_eq!(
+                listed,
+                expected,
+                "`canary {}--help` at {width} columns:\n{list}",
+                args.iter().map(|a| format!("{a} ")).collect::<String>()
+            );
+        }
+    }
+}
+
 #[test]
 fn status_list_and_explain_in_the_middle_of_a_ramp() {
     let sandbox = mid_ramp();

@@ -187,6 +187,8 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
         EDIT_STEPS.len()
     );
     assert!(events.iter().all(|e| e["operator"] == "test"));
+    // With none in flight, `log` without SERVICE shows the release that moved last.
+    assert_eq!(sandbox.canary(&["log", "--json"]).ok().json(), log);
 
     // `next` once more: nothing left, not an error, nothing touched.
     let before = sandbox.snapshot();

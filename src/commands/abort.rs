@@ -8,7 +8,9 @@ use crate::edits::{Job, virtual_service_patch};
 use crate::journal::NewEvent;
 use crate::workflow::Action;
 
-/// Send all traffic of every environment back to v1, during deploy-v2 or ramp.
+/// Send all traffic back to v1, during deploy-v2 or ramp.
+///
+/// Every environment's traffic goes back to v1.
 ///
 /// The VirtualService patches go to 100% v1; the deploys follow as the next steps. Then v2 is
 /// deployed (fixed) and tested again before the ramp may start over.

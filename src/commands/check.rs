@@ -9,7 +9,9 @@ use crate::journal::Release;
 use crate::output;
 use crate::repo::Repo;
 
-/// Check canary's objects in a repository, offline, as `istioctl analyze` would.
+/// Check canary's objects in a repository, offline.
+///
+/// The objects are checked as `istioctl analyze` would check them.
 ///
 /// Every object validates against the Istio CRD schemas and Kubernetes' Service type; the
 /// routes name only subsets the DestinationRule defines; each subset selects the pods of one

@@ -8,7 +8,9 @@ use crate::journal::{NewEvent, Update};
 use crate::output;
 use crate::release::{self, ReleaseConfig};
 
-/// Set (or with --unset remove) the kubeconfig context that reaches ENV's cluster.
+/// Set or remove the kubeconfig context of an environment's cluster.
+///
+/// The context reaches ENV's cluster; --unset removes it.
 ///
 /// With a context, canary checks each deploy to ENV against the cluster, `canary verify` reads
 /// it and `canary weight --live` edits it. The context is looked up in the kubeconfig as kubectl

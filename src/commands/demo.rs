@@ -1,6 +1,6 @@
 //! `canary demo`: a whole release on a copy of the seed's example repository.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -22,8 +22,10 @@ const EXAMPLE: &[(&str, &str)] = &[
 const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:\
                         be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
 
-/// Walk a whole release on a copy of the seed's example repository, in a new temporary
-/// directory with its own journal: interactive on a terminal, or unattended with --yes.
+/// Walk a whole release on a copy of the seed's example repository.
+///
+/// The copy goes into a new temporary directory, with a journal of its own unless --journal
+/// (or CANARY_JOURNAL) names one. Interactive on a terminal, or unattended with --yes.
 ///
 /// Example:
 ///   canary demo --yes
@@ -35,7 +37,8 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// `journal`: the journal `--journal` names, if it does.
+pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     if !args.yes && !prompt::terminal_available() {
         return Err(crate::error::bad_input(
             "the demo asks questions and there is no terminal; run `canary demo --yes`",
@@ -50,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let repo = dir.join("repo");
     make_repo(&repo, &dir.join("remote.git"))?;
     let globals = Globals {
-        journal: dir.join("journal.db"),
+        journal: journal.unwrap_or_else(|| dir.join("journal.db")),
         operator: "demo".into(),
     };
     crate::output::status(

@@ -6,9 +6,11 @@ use crate::cli::Globals;
 use crate::explain::{self, PHASES};
 use crate::workflow::Phase;
 
-/// Explain a phase: what it does, the files it touches, why it comes where it does, and the
-/// words of the seed process it implements. Without a phase: the whole map, with the position of
-/// the release in flight marked.
+/// Explain a phase of a release, or the whole map of phases.
+///
+/// A phase: what it does, the files it touches, why it comes where it does, and the words of
+/// the seed process it implements. Without a phase: the whole map, with the position of the
+/// release in flight marked.
 ///
 /// Examples:
 ///   canary explain

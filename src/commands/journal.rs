@@ -19,7 +19,10 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JournalCommand {
-    /// Run SQLite's integrity and foreign-key checks and read every release; exit 1 on a problem
+    /// Check the journal's integrity and every release in it
+    ///
+    /// Runs SQLite's integrity and foreign-key checks and reads every release; exit 1 on a
+    /// problem.
     ///
     /// Example:
     ///   canary journal check

@@ -4,28 +4,37 @@ use std::io::Write;
 
 use crate::cli::Globals;
 
-/// Show the journal of a release: every step started and done, every file written with its
-/// hash, every deploy confirmed, weight changed and abort, with time and operator.
+/// Show the journal of a release, oldest event first.
+///
+/// Every step started and done, every file written with its hash, every deploy confirmed,
+/// weight changed and abort, with time and operator.
 ///
 /// Examples:
+///   canary log                # the only release in flight
 ///   canary log my-service
 ///   canary log my-service --json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The service; its most recent release is shown
-    pub service: String,
+    /// The service, whose most recent release is shown; may be left out when exactly one
+    /// release is in flight (or none is: then the one that moved last)
+    pub service: Option<String>,
     /// Print a JSON array of events for scripts
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
-    crate::release::check_service(&args.service)?;
-    let no_release =
-        || crate::error::bad_input(format!("no release of {} in the journal", args.service));
-    let journal = super::read_journal(globals)?.ok_or_else(no_release)?;
-    let release = journal.latest(&args.service)?.ok_or_else(no_release)?;
+    if let Some(service) = &args.service {
+        crate::release::check_service(service)?;
+    }
+    let journal = super::read_journal(globals)?.ok_or_else(|| {
+        crate::error::bad_input(match &args.service {
+            Some(service) => format!("no release of {service} in the journal"),
+            None => "the journal holds no release; `canary start SERVICE` opens one".into(),
+        })
+    })?;
+    let release = super::shown_release(&journal, args.service.as_deref())?;
     let events = journal.events(release.id)?;
     // One write for the whole log, not one a line: stdout flushes at each newline.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

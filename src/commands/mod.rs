@@ -74,15 +74,39 @@ pub fn find_release(journal: &Journal, service: Option<&str>) -> Result<Release,
     match in_flight.len() {
         1 => Ok(in_flight.remove(0)),
         0 => Err(bad_input("no release is in flight; `canary start SERVICE` opens one").into()),
-        _ => {
-            let names: Vec<String> = in_flight.into_iter().map(|r| r.config.service).collect();
-            Err(bad_input(format!(
-                "{} releases are in flight ({}); name the service",
-                names.len(),
-                names.join(", ")
-            ))
-            .into())
-        }
+        _ => Err(several_in_flight(&in_flight).into()),
+    }
+}
+
+fn several_in_flight(in_flight: &[Release]) -> Error {
+    let names: Vec<&str> = in_flight
+        .iter()
+        .map(|r| r.config.service.as_str())
+        .collect();
+    bad_input(format!(
+        "{} releases are in flight ({}); name the service",
+        names.len(),
+        names.join(", ")
+    ))
+}
+
+/// The release a command that only shows it (`status`, `log`) is about: the service's latest,
+/// finished or not; with no service named, the only release in flight, or the one that moved
+/// last when none is in flight. With several in flight, the message names them.
+pub fn shown_release(journal: &Journal, service: Option<&str>) -> anyhow::Result<Release> {
+    if let Some(service) = service {
+        crate::release::check_service(service)?;
+        return journal
+            .latest(service)?
+            .ok_or_else(|| bad_input(format!("no release of {service} in the journal")).into());
+    }
+    let mut in_flight = journal.releases(false)?;
+    match in_flight.len() {
+        1 => Ok(in_flight.remove(0)),
+        0 => journal.newest()?.ok_or_else(|| {
+            bad_input("the journal holds no release; `canary start SERVICE` opens one").into()
+        }),
+        _ => Err(several_in_flight(&in_flight).into()),
     }
 }
 

@@ -290,7 +290,17 @@ fn ask(
     if !runner.prompt.confirm(question)? {
         return Err(Error::Declined("not confirmed; the release stays where it is".into()).into());
     }
+    let event = answered(runner.prompt, event);
     runner.confirm(release, Action::Complete { changed: true }, event)
+}
+
+/// A confirmation's event, with how the yes was given: an audit tells a person's word on a
+/// deploy from a pipeline's `--yes`.
+fn answered(prompt: &dyn prompt::Prompt, mut event: NewEvent) -> NewEvent {
+    if let (Some(how), Some(detail)) = (prompt.answered_by(), event.detail.as_object_mut()) {
+        detail.insert("answered".into(), how.into());
+    }
+    event
 }
 
 /// The seed's "ensure that the v1 version is running the correct image; if not, perform one
@@ -361,25 +371,21 @@ fn check_v1_image(
             );
         }
     }
-    let choices = [
-        format!("yes, web-v1 runs {pinned}"),
-        "no, pin web-v1 to another image".to_string(),
-    ];
-    let choices: Vec<&str> = choices.iter().map(String::as_str).collect();
-    let answer = runner
+    output::note(format!(
+        "the pinned image is {pinned}; answering no pins web-v1 to another one"
+    ));
+    if !runner
         .prompt
-        .select("Does the deployed web-v1 run the pinned image?", &choices)?;
-    if answer == 0 {
-        return runner.confirm(
-            release,
-            Action::Complete { changed: true },
-            NewEvent::new(
-                "step-done",
-                json!({ "step": "v1 image checked", "image": pinned.to_string() }),
-            ),
-        );
+        .confirm("Does the deployed web-v1 run the pinned image?")?
+    {
+        return repin(runner, release);
     }
-    repin(runner, release)
+    let event = NewEvent::new(
+        "step-done",
+        json!({ "step": "v1 image checked", "image": pinned.to_string() }),
+    );
+    let event = answered(runner.prompt, event);
+    runner.confirm(release, Action::Complete { changed: true }, event)
 }
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
@@ -592,12 +598,7 @@ mod tests {
         }
         let other = format!("registry/my-service@sha256:{}", "1".repeat(64));
         setup
-            .step(&mut Scripted::new(&[
-                "no, pin web-v1 to another image",
-                &other,
-                "y",
-                "y",
-            ]))
+            .step(&mut Scripted::new(&["n", &other, "y", "y"]))
             .unwrap();
         assert!(
             setup

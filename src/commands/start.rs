@@ -15,7 +15,9 @@ use crate::repo::Repo;
 use crate::workflow::Position;
 use crate::yaml;
 
-/// Open a release of SERVICE (the `name:` in gap/gap.yaml) in a GitOps repository.
+/// Open a release of SERVICE in a GitOps repository.
+///
+/// SERVICE is the `name:` in the repository's gap/gap.yaml.
 ///
 /// Environments are deployed in the order given; the last one is production, the one whose
 /// weight is ramped. Each needs at least one public host; the in-cluster host
@@ -71,9 +73,13 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     // Say that a release is already in flight before asking for, or complaining about, values.
-    if let (Some(service), Some(journal)) = (&args.service, super::read_journal(globals)?) {
+    // Only reading, never migrating: a start refused for its values leaves the journal as it
+    // was. An empty or older journal is checked when the release is recorded.
+    if let Some(service) = &args.service {
         release::check_service(service)?;
-        if let Some(existing) = journal.in_flight(service)? {
+        if let Some(journal) = Journal::open_if_current(&globals.journal, &globals.operator)?
+            && let Some(existing) = journal.in_flight(service)?
+        {
             return Err(already_in_flight(&existing).into());
         }
     }
@@ -265,7 +271,9 @@ fn remote(repo: &Repo, push: bool, no_remote: bool) -> Result<Remote, Error> {
     }
     if branch.upstream.is_none() {
         return Err(bad_input(format!(
-            "branch {} of {} has no upstream: Argo CD deploys from a remote, and canary confirms              a deploy only once its commits are there. Set one (`git push --set-upstream              origin {}`), or start with --no-remote if the repository has no remote",
+            "branch {} of {} has no upstream: Argo CD deploys from a remote, and canary confirms \
+             a deploy only once its commits are there. Set one (`git push --set-upstream \
+             origin {}`), or start with --no-remote if the repository has no remote",
             branch.name,
             repo.root().display(),
             branch.name

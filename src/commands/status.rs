@@ -13,8 +13,11 @@ use crate::release::{Image, ReleaseConfig};
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Plans};
 
-/// Show a release's phase, its next step, and each environment's v2 weight as the repository
-/// files say it; with --live, also as each cluster (with a kubeconfig context) has it.
+/// Show where a release stands and what comes next.
+///
+/// Its phase, its next step, and each environment's v2 weight as the repository files say it;
+/// with --live, also as each cluster (with a kubeconfig context) has it. Without SERVICE: the
+/// only release in flight or, when none is, the one that moved last.
 ///
 /// Examples:
 ///   canary status
@@ -126,19 +129,7 @@ pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let journal = super::read_journal(globals)?
         .ok_or_else(|| crate::error::bad_input("no release is in flight; the journal is empty"))?;
-    let release = match &args.service {
-        Some(service) => {
-            crate::release::check_service(service)?;
-            journal.latest(service)?.ok_or_else(|| {
-                crate::error::bad_input(format!("no release of {service} in the journal"))
-            })?
-        }
-        // With nothing in flight, the release that finished last is still worth showing.
-        None => match super::find_release(&journal, None) {
-            Ok(release) => release,
-            Err(err) => journal.newest()?.ok_or(err)?,
-        },
-    };
+    let release = super::shown_release(&journal, args.service.as_deref())?;
     let mut status = status_of(&release, Weights::Files, &mut Plans::default());
     if args.live {
         read_live(&release, &mut status)?;

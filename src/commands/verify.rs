@@ -9,8 +9,10 @@ use crate::output;
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
 
-/// Read the cluster of every environment that has a kubeconfig context (or only ENV) and
-/// report each difference from the repository files: the web and web-v1 Deployments and
+/// Report where each cluster differs from the repository files.
+///
+/// Reads the cluster of every environment that has a kubeconfig context (or only ENV's) and
+/// reports each difference from the repository files: the web and web-v1 Deployments and
 /// their ready replicas, the image digest the v1 pods run against the pinned one, the live
 /// VirtualService weights against the patch file, the DestinationRule and its subsets, the
 /// Service selector and web-v1's AuthorizationPolicy.

@@ -15,7 +15,9 @@ use crate::repo::Repo;
 use crate::runner::advance;
 use crate::workflow::Action;
 
-/// Set ENV's v2 weight (v1 gets the rest) in its VirtualService patch file.
+/// Set an environment's v2 weight; v1 gets the rest.
+///
+/// The weight is written to ENV's VirtualService patch file.
 ///
 /// Allowed for staging (every environment but the last) during deploy-v2 and ramp, to test v2,
 /// and for production during ramp. The deploy of that environment follows as the next step.

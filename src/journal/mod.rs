@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
+use crate::operator::Operator;
 use crate::release::ReleaseConfig;
 use crate::workflow::{Phase, Position};
 
@@ -162,7 +163,7 @@ pub struct WrittenFile {
 
 pub struct Journal {
     conn: Connection,
-    operator: String,
+    operator: Operator,
 }
 
 const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
@@ -173,11 +174,15 @@ const READ_MAP_BYTES: i64 = 1 << 30;
 impl Journal {
     /// Open (creating if needed) and migrate the journal. A file that is not SQLite, or whose
     /// schema is newer than this binary knows, is refused before anything is written to it.
-    pub fn open(path: &Path, operator: &str) -> Result<Journal> {
+    pub fn open(path: &Path, operator: impl Into<Operator>) -> Result<Journal> {
         Journal::open_with(path, operator, migrate::MIGRATIONS)
     }
 
-    fn open_with(path: &Path, operator: &str, migrations: &migrate::Migrations) -> Result<Journal> {
+    fn open_with(
+        path: &Path,
+        operator: impl Into<Operator>,
+        migrations: &migrate::Migrations,
+    ) -> Result<Journal> {
         let latest = migrations.len() as u32;
         let io = |source| JournalError::Io {
             path: path.display().to_string(),
@@ -205,12 +210,36 @@ impl Journal {
         migrate::migrate(&mut conn, migrations)?;
         Ok(Journal {
             conn,
-            operator: operator.to_string(),
+            operator: operator.into(),
         })
     }
 
     /// Open for reading only; `None` when there is no journal yet (nothing was ever started).
-    pub fn open_read_only(path: &Path, operator: &str) -> Result<Option<Journal>> {
+    pub fn open_read_only(path: &Path, operator: impl Into<Operator>) -> Result<Option<Journal>> {
+        let Some((journal, version)) = Journal::open_as_it_is(path, operator)? else {
+            return Ok(None);
+        };
+        if version < migrate::latest() {
+            // An older journal is migrated by the next command that writes; until then, read
+            // through a migrated connection so that queries see the current schema.
+            let Journal { conn, operator } = journal;
+            drop(conn);
+            return Journal::open(path, operator).map(Some);
+        }
+        Ok(Some(journal))
+    }
+
+    /// Open for reading only, and never migrate: `None` when there is no journal yet, or when
+    /// its schema is older than this canary's, or it has none (an empty file): reading it
+    /// would mean migrating it, a write.
+    pub fn open_if_current(path: &Path, operator: impl Into<Operator>) -> Result<Option<Journal>> {
+        Ok(Journal::open_as_it_is(path, operator)?
+            .and_then(|(journal, version)| (version == migrate::latest()).then_some(journal)))
+    }
+
+    /// The journal opened read-only as it is, with its schema version (0: none yet); `None`
+    /// when there is no file. A journal newer than this canary is refused.
+    fn open_as_it_is(path: &Path, operator: impl Into<Operator>) -> Result<Option<(Journal, u32)>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -231,16 +260,11 @@ impl Journal {
                 known: migrate::latest(),
             });
         }
-        if version < migrate::latest() {
-            // An older journal is migrated by the next command that writes; until then, read
-            // through a migrated connection so that queries see the current schema.
-            drop(conn);
-            return Journal::open(path, operator).map(Some);
-        }
-        Ok(Some(Journal {
+        let journal = Journal {
             conn,
-            operator: operator.to_string(),
-        }))
+            operator: operator.into(),
+        };
+        Ok(Some((journal, version)))
     }
 
     /// Read through a memory map from here on. For a command that reads many rows in a row
@@ -260,6 +284,8 @@ impl Journal {
         position: &Position,
         v2_weights: &[Option<u8>],
     ) -> Result<Release> {
+        // Before the transaction: working the name out may run git.
+        let operator = self.operator.name(Some(&config.repo));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -283,7 +309,7 @@ impl Journal {
         insert_event(
             &tx,
             id,
-            &self.operator,
+            operator,
             phase,
             &NewEvent::new(
                 "opened",
@@ -538,6 +564,8 @@ impl Journal {
     /// Apply an update in one transaction, provided the release is still where the caller saw
     /// it. Returns the release as it now stands.
     pub fn record(&mut self, release: &Release, update: Update) -> Result<Release> {
+        // Before the transaction: working the name out may run git.
+        let operator = self.operator.name(Some(&release.config.repo));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -558,7 +586,7 @@ impl Journal {
             .unwrap_or_else(|| (release.position.clone(), release.phase));
         // An event belongs to the phase it happened in, not to the one it moved the release to.
         for event in &update.events {
-            let event_id = insert_event(&tx, release.id, &self.operator, release.phase, event)?;
+            let event_id = insert_event(&tx, release.id, operator, release.phase, event)?;
             if event.kind == "files-written" {
                 for (path, sha) in &update.written {
                     tx.execute(
@@ -589,7 +617,7 @@ impl Journal {
             insert_event(
                 &tx,
                 release.id,
-                &self.operator,
+                operator,
                 phase,
                 &NewEvent::new("finished", serde_json::json!({})),
             )?;

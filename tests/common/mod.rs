@@ -452,6 +452,38 @@ impl Sandbox {
         std::fs::write(path, content).unwrap();
     }
 
+    /// `canary start` of a second service in this sandbox's journal, with the usual values; its
+    /// repository is `TMP/NAME`, the seed example for service `name`, committed and pushed to
+    /// its own bare remote `TMP/NAME.git`.
+    pub fn start_another(&self, name: &str) -> Output {
+        let repo = self.tmp.path().join(name);
+        copy_tree(&fixtures().join("seed-example"), &repo);
+        let gap = repo.join("gap/gap.yaml");
+        let text = std::fs::read_to_string(&gap).unwrap();
+        std::fs::write(
+            &gap,
+            text.replace("name: my-service", &format!("name: {name}")),
+        )
+        .unwrap();
+        let remote = self.tmp.path().join(format!("{name}.git"));
+        let remote = remote.to_str().unwrap();
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "-A"],
+            &["commit", "-q", "--no-verify", "-m", "Another service"],
+            &["init", "-q", "--bare", "-b", "main", remote],
+            &["remote", "add", "origin", remote],
+            &["push", "-q", "--set-upstream", "origin", "main"],
+        ] {
+            self.git_in(&["-C", repo.to_str().unwrap()], args);
+        }
+        let mut args = self.start_args();
+        args[1] = name.to_string();
+        args[3] = repo.to_str().unwrap().to_string();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.canary(&args).ok()
+    }
+
     /// Subjects of the commits on HEAD, newest first.
     pub fn commit_subjects(&self) -> Vec<String> {
         self.git(&["log", "--format=%s"])
