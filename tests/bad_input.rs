@@ -584,3 +584,22 @@ fn a_journal_locked_past_the_busy_timeout_is_reported_as_busy_and_nothing_change
     lock.execute_batch("ROLLBACK").unwrap();
     sandbox.next();
 }
+
+#[test]
+fn every_command_on_an_empty_journal_file_leaves_it_empty() {
+    let sandbox = Sandbox::new();
+    std::fs::write(&sandbox.journal, "").unwrap();
+    for args in [
+        &["next", SERVICE, "--yes"][..],
+        &["next", "--dry-run"],
+        &["weight", SERVICE, "staging", "50", "--yes"],
+        &["abort", SERVICE, "--yes"],
+        &["status", SERVICE],
+        &["log", SERVICE],
+    ] {
+        assert_bad_input(&sandbox, &args.join(" "), args, "no release");
+    }
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["list"]).ok();
+    assert_unchanged(&before, &sandbox.snapshot(), &out.args);
+}

@@ -34,9 +34,9 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
     if let Some(service) = service {
         crate::release::check_service(service)?;
     }
-    if !globals.journal.exists() {
-        // Nothing was ever started, and opening the journal would create it: an error must
-        // leave everything as it was.
+    if read_journal(globals)?.is_none() {
+        // Nothing was ever started, and opening the journal would create it (or write its
+        // schema into an empty file): an error must leave everything as it was.
         return Err(bad_input(match service {
             Some(s) => format!("no release of {s} is in flight; `canary start {s}` opens one"),
             None => "no release is in flight; `canary start SERVICE` opens one".into(),

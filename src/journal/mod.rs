@@ -219,6 +219,11 @@ impl Journal {
         let Some((journal, version)) = Journal::open_as_it_is(path, operator)? else {
             return Ok(None);
         };
+        // No schema at all (an empty file): nothing was ever started, and a read must not
+        // write one.
+        if version == 0 {
+            return Ok(None);
+        }
         if version < migrate::latest() {
             // An older journal is migrated by the next command that writes; until then, read
             // through a migrated connection so that queries see the current schema.
