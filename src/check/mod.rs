@@ -16,11 +16,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::edits::{self, FileChange};
+use crate::edits;
 use crate::error::Error;
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
 use crate::yaml::{self, Seg};
+
+/// Where the analysis reads files: the repository, or the repository as a step would leave it.
+pub use crate::source::{Overlay, Source};
 
 /// How bad a finding is: an error fails `canary check` and stops `canary next`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -127,32 +130,6 @@ impl std::fmt::Display for Finding {
 
 pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
-}
-
-/// Where the analysis reads files: the repository, or the repository as a step would leave it.
-pub trait Source {
-    fn read(&self, path: &str) -> Result<Option<String>, Error>;
-}
-
-impl Source for Repo {
-    fn read(&self, path: &str) -> Result<Option<String>, Error> {
-        Repo::read(self, path)
-    }
-}
-
-/// The repository with a step's changes applied, without writing them.
-pub struct Overlay<'a> {
-    pub repo: &'a Repo,
-    pub changes: &'a [FileChange],
-}
-
-impl Source for Overlay<'_> {
-    fn read(&self, path: &str) -> Result<Option<String>, Error> {
-        match self.changes.iter().find(|c| c.path == path) {
-            Some(change) => Ok(change.after.clone()),
-            None => self.repo.read(path),
-        }
-    }
 }
 
 /// What the analysis is about: the service, where it runs, and its environments.

@@ -11,6 +11,19 @@ impl Source for Files {
     fn read(&self, path: &str) -> Result<Option<String>, Error> {
         Ok(self.0.get(path).cloned())
     }
+
+    fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error> {
+        let prefix = format!("{dir}/");
+        Ok(self
+            .0
+            .keys()
+            .filter(|p| {
+                p.strip_prefix(&prefix)
+                    .is_some_and(|name| !name.contains('/'))
+            })
+            .cloned()
+            .collect())
+    }
 }
 
 #[test]
