@@ -1,12 +1,14 @@
 //! `canary check`: offline analysis of what canary owns in a repository, in the spirit of
 //! `istioctl analyze`. Every object validates against its schema, the objects agree with each
 //! other (subsets, hosts, selectors, weights, the v1 AuthorizationPolicy, the pinned image),
-//! and, where the journal knows the release, the files agree with its position.
+//! nothing in the repository stands in the way of the release (`conflicts`), and, where the
+//! journal knows the release, the files agree with its position.
 //!
 //! The same analysis runs inside `canary next` on the state a step is about to produce, so a
 //! step never writes a broken state; and `canary start --adopt` uses [`state`] to read a
 //! release's position off the files.
 
+mod conflicts;
 mod rules;
 pub mod schema;
 pub mod state;
@@ -52,10 +54,14 @@ pub enum Code {
     Unexpected,
     WeightMoved,
     ImageDiffers,
+    NoIngress,
+    WebLabels,
+    LabelsTaken,
+    AnchorInWeb,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 20] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -72,6 +78,10 @@ impl Code {
         Code::Unexpected,
         Code::WeightMoved,
         Code::ImageDiffers,
+        Code::NoIngress,
+        Code::WebLabels,
+        Code::LabelsTaken,
+        Code::AnchorInWeb,
     ];
 
     pub fn id(self) -> &'static str {
@@ -92,6 +102,10 @@ impl Code {
             Code::Unexpected => "CANARY-E021",
             Code::WeightMoved => "CANARY-E022",
             Code::ImageDiffers => "CANARY-W030",
+            Code::NoIngress => "CANARY-E040",
+            Code::WebLabels => "CANARY-E042",
+            Code::LabelsTaken => "CANARY-E043",
+            Code::AnchorInWeb => "CANARY-E044",
         }
     }
 
@@ -278,6 +292,7 @@ pub fn analyze(
     let loaded = load(src, scope, &mut findings)?;
     schemas(&loaded, &mut findings);
     rules::cross_references(&loaded, scope, &mut findings);
+    conflicts::conflicts(&loaded, &mut findings);
     if let Some(journal) = journal {
         state::agreement(&loaded, scope, journal, &mut findings);
     }

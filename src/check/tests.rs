@@ -57,3 +57,101 @@ fn a_file_that_does_not_parse_is_e001_with_its_line() {
     assert_eq!(findings[0].code, "CANARY-E001");
     assert!(findings[0].line.is_some(), "{findings:?}");
 }
+
+const SEED_GAP: &str = "name: s\ndeployments:\n  web:\n    ingress:\n      enabled: true\n    command:\n      - start\n";
+
+fn scope() -> Scope {
+    Scope {
+        service: "s".into(),
+        namespace: Some("ns".into()),
+        environments: vec!["staging".into(), "production".into()],
+    }
+}
+
+/// `(code, line)` of every finding the analysis makes of these files, without a journal.
+fn findings_of(files: &[(&str, &str)]) -> Vec<(&'static str, Option<usize>)> {
+    let files = Files(
+        files
+            .iter()
+            .map(|(path, text)| (path.to_string(), text.to_string()))
+            .collect(),
+    );
+    analyze(&files, &scope(), None)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.code, f.line))
+        .collect()
+}
+
+#[test]
+fn a_web_without_its_ingress_is_e040() {
+    assert_eq!(findings_of(&[(edits::GAP_YAML, SEED_GAP)]), []);
+    let off = SEED_GAP.replace("enabled: true", "enabled: false");
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, &off)]),
+        [("CANARY-E040", Some(5))]
+    );
+    let quoted = SEED_GAP.replace("enabled: true", "enabled: \"true\"");
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, &quoted)]),
+        [("CANARY-E040", Some(5))]
+    );
+    let absent = "name: s\ndeployments:\n  web:\n    command:\n      - start\n";
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, absent)]),
+        [("CANARY-E040", Some(3))]
+    );
+}
+
+#[test]
+fn labels_canary_sets_or_selects_by_are_e042_on_web_and_e043_elsewhere() {
+    let labelled = |web: &str, worker: &str| {
+        format!(
+            "name: s\ndeployments:\n  web:\n    podLabels: {web}\n    ingress:\n      enabled: \
+             true\n  worker:\n    podLabels: {worker}\n  web-v1:\n    podLabels: {{version: \
+             v1, canary: enabled}}\n    image: {{repository: r, tag: \"sha256:{digest}\"}}\n",
+            digest = "a".repeat(64)
+        )
+    };
+    let cases = [
+        // canary's own values, and labels of no concern to it
+        (
+            "{version: v2, canary: enabled}",
+            "{team: x, version: v3}",
+            vec![],
+        ),
+        ("{version: v1}", "{}", vec!["CANARY-E042"]),
+        ("{canary: \"true\"}", "{}", vec!["CANARY-E042"]),
+        (
+            "{version: 2, canary: on}",
+            "{}",
+            vec!["CANARY-E042", "CANARY-E042"],
+        ),
+        ("{}", "{canary: enabled}", vec!["CANARY-E043"]),
+        ("{}", "{version: v2}", vec!["CANARY-E043"]),
+        (
+            "{}",
+            "{version: v1, canary: enabled}",
+            vec!["CANARY-E043", "CANARY-E043"],
+        ),
+    ];
+    for (web, worker, want) in cases {
+        let text = labelled(web, worker);
+        let got: Vec<&str> = findings_of(&[(edits::GAP_YAML, &text)])
+            .into_iter()
+            .map(|(code, _)| code)
+            .collect();
+        assert_eq!(got, want, "web {web}, worker {worker}");
+    }
+}
+
+#[test]
+fn an_anchor_in_web_is_e044_and_an_alias_to_one_outside_is_not() {
+    let outside = "name: s\nx: &env [A]\ndeployments:\n  web:\n    ingress:\n      enabled: true\n    env: *env\n";
+    assert_eq!(findings_of(&[(edits::GAP_YAML, outside)]), []);
+    let inside = "name: s\ndeployments:\n  web:\n    ingress:\n      enabled: true\n    env: &env [A]\n  worker:\n    env: *env\n";
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, inside)]),
+        [("CANARY-E044", Some(6))]
+    );
+}
