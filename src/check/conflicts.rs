@@ -1,7 +1,7 @@
 //! What in the repository stands in the way of the release itself rather than of one of
-//! canary's objects: a web without the ingress whose VirtualService canary patches, labels
-//! that canary's selectors would also match, and YAML in web that canary cannot copy into
-//! web-v1 as it is written.
+//! canary's objects: a web without the ingress whose VirtualService canary patches, other
+//! patches of the objects canary patches, labels that canary's selectors would also match,
+//! and YAML in web that canary cannot copy into web-v1 as it is written.
 //!
 //! These hold in every state of a release, so `canary check` on a repository that no release
 //! has touched lists what would otherwise stop one halfway, and `canary next` stops on any of
@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{Code, Findings, Loaded, Object};
+use super::{Code, Findings, Loaded, Object, PatchFile, Scope};
 use crate::release::{WEB, WEB_V1};
 use crate::yaml::{self, Seg};
 
@@ -17,11 +17,14 @@ fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
 }
 
-pub(super) fn conflicts(l: &Loaded, out: &mut Findings) {
+pub(super) fn conflicts(l: &Loaded, scope: &Scope, out: &mut Findings) {
     if let Some(gap) = &l.gap {
         ingress(gap, out);
         labels(gap, out);
         anchors(gap, out);
+    }
+    for patch in &l.patches {
+        patched_twice(patch, scope, out);
     }
 }
 
@@ -129,6 +132,59 @@ fn anchors(gap: &Object, out: &mut Findings) {
                  anchored value out of {WEB} (to a top-level key) and refer to it from {WEB} \
                  with *{name}",
                 name = anchor.name
+            ),
+        );
+    }
+}
+
+/// A patch of someone else's that sets what one of canary's patches sets, on the same object:
+/// the VirtualService's `hosts` and `http` lists, which a patch replaces whole (canary's routes
+/// would be lost, or this patch's timeouts and retries), or the Service's selector, which this
+/// patch could give `app:` back (web-v1's pods would never serve).
+fn patched_twice(patch: &PatchFile, scope: &Scope, out: &mut Findings) {
+    let virtual_service = format!("{}--web", scope.service);
+    let service = scope.service_name();
+    // canary's own VirtualService patch beside this one; every environment's for one in gap/.
+    let dir = patch.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let routes = match scope
+        .environments
+        .iter()
+        .find(|env| dir == format!("gap/{env}"))
+    {
+        Some(env) => crate::edits::virtual_service_patch(env),
+        None => crate::edits::virtual_service_patch("ENV"),
+    };
+    for (i, doc) in patch.docs.iter().enumerate() {
+        let name = &doc["metadata"]["name"];
+        let (fields, object, canary, after): (&[&str], _, _, _) = match doc["kind"].as_str() {
+            Some("VirtualService") if name == virtual_service.as_str() => (
+                &["http", "hosts"],
+                &virtual_service,
+                routes.as_str(),
+                "cleanup-2",
+            ),
+            Some("Service") if name == service.as_str() => (
+                &["selector"],
+                &service,
+                crate::edits::SERVICE_PATCH,
+                "cleanup-1",
+            ),
+            _ => continue,
+        };
+        let Some(field) = fields.iter().find(|f| !doc["spec"][**f].is_null()) else {
+            continue;
+        };
+        let path = [key("spec"), key(field)];
+        out.add(
+            Code::PatchedTwice,
+            &patch.path,
+            yaml::line_of(&patch.text, i, &path),
+            format!(
+                "patches {kind} {object}'s spec.{field}, which canary's patch ({canary}) sets \
+                 during the release: one patch's value would replace the other's; take \
+                 spec.{field} out of {file} for the release (it may come back after {after})",
+                kind = doc["kind"].as_str().unwrap_or_default(),
+                file = patch.path,
             ),
         );
     }

@@ -68,8 +68,11 @@ fn scope() -> Scope {
     }
 }
 
+/// `(code, line)` of findings.
+type Found = Vec<(&'static str, Option<usize>)>;
+
 /// `(code, line)` of every finding the analysis makes of these files, without a journal.
-fn findings_of(files: &[(&str, &str)]) -> Vec<(&'static str, Option<usize>)> {
+fn findings_of(files: &[(&str, &str)]) -> Found {
     let files = Files(
         files
             .iter()
@@ -153,5 +156,66 @@ fn an_anchor_in_web_is_e044_and_an_alias_to_one_outside_is_not() {
     assert_eq!(
         findings_of(&[(edits::GAP_YAML, inside)]),
         [("CANARY-E044", Some(6))]
+    );
+}
+
+#[test]
+fn another_patch_of_canary_s_routes_or_selector_is_e041() {
+    let vs = |spec: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: \
+             s--web\nspec:\n{spec}"
+        )
+    };
+    let timeouts = vs("  http:\n    - timeout: 5s\n");
+    let gateways = vs("  gateways: [mesh]\n");
+    let selector = "kind: Service\nmetadata:\n  name: s-web\nspec:\n  selector:\n    app: s-web\n";
+    let ports = "kind: Service\nmetadata:\n  name: s-web\nspec:\n  ports: []\n";
+    let many = format!("kind: ConfigMap\nmetadata:\n  name: s\n---\n{selector}");
+    let other = selector.replace("name: s-web", "name: s-worker");
+    let cases: [(&str, &str, Found); 7] = [
+        (
+            "gap/production/timeouts.yaml",
+            &timeouts,
+            vec![("CANARY-E041", Some(6))],
+        ),
+        (
+            "gap/timeouts.yml",
+            &timeouts,
+            vec![("CANARY-E041", Some(6))],
+        ),
+        // What canary's patches do not set merges with them.
+        ("gap/production/gateways.yaml", &gateways, vec![]),
+        (
+            "gap/selector.yaml",
+            selector,
+            vec![("CANARY-E041", Some(5))],
+        ),
+        ("gap/ports.yaml", ports, vec![]),
+        (
+            "gap/staging/many.yaml",
+            &many,
+            vec![("CANARY-E041", Some(9))],
+        ),
+        ("gap/worker.yaml", &other, vec![]),
+    ];
+    for (path, text, want) in cases {
+        assert_eq!(
+            findings_of(&[(edits::GAP_YAML, SEED_GAP), (path, text)]),
+            want,
+            "{path}"
+        );
+    }
+    // Where gap does not read patches for this release, and canary's own files, are not others'.
+    let ours = vs(
+        "  hosts: [a]\n  http:\n    - route:\n        - destination:\n            host: s-web.ns.svc.cluster.local\n",
+    );
+    assert_eq!(
+        findings_of(&[
+            (edits::GAP_YAML, SEED_GAP),
+            ("gap/qa/timeouts.yaml", &timeouts),
+            ("gap/staging/gap_patch_canary_virtual_service.yaml", &ours),
+        ]),
+        []
     );
 }

@@ -28,6 +28,13 @@ pub fn virtual_service_patch(env: &str) -> String {
     format!("gap/{env}/gap_patch_canary_virtual_service.yaml")
 }
 
+/// The directories gap reads patches from: `gap/` and each environment's.
+pub fn patch_dirs<'a>(environments: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    std::iter::once("gap".to_string())
+        .chain(environments.into_iter().map(|env| format!("gap/{env}")))
+        .collect()
+}
+
 /// Each environment's v2 weight as its VirtualService patch file says it; `None` where the
 /// environment has no patch, no v2 route, or a file that cannot be read (all of them without
 /// a repository).

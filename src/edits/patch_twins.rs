@@ -7,21 +7,9 @@ use crate::release::ReleaseConfig;
 use crate::source::Source;
 use crate::yaml;
 
-use super::GAP_YAML;
+use super::{GAP_YAML, patch_dirs};
 
 const TWIN_SUFFIX: &str = "_canary_v1.yaml";
-
-/// The directories gap reads patches from: `gap/` and each environment's.
-fn patch_dirs(config: &ReleaseConfig) -> Vec<String> {
-    std::iter::once("gap".to_string())
-        .chain(
-            config
-                .environments
-                .iter()
-                .map(|e| format!("gap/{}", e.name)),
-        )
-        .collect()
-}
 
 fn is_canary_file(path: &str) -> bool {
     path == GAP_YAML || path.contains("_canary_") || path.ends_with(TWIN_SUFFIX)
@@ -32,7 +20,7 @@ pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(St
     let web = config.service_name();
     let web_v1 = format!("{web}-v1");
     let mut twins = Vec::new();
-    for dir in patch_dirs(config) {
+    for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
         for path in src.yaml_files(&dir)? {
             if is_canary_file(&path) {
                 continue;
@@ -74,7 +62,7 @@ pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(St
 /// The twins present in the repository.
 pub fn existing_twins(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
     let mut found = Vec::new();
-    for dir in patch_dirs(config) {
+    for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
         found.extend(
             src.yaml_files(&dir)?
                 .into_iter()
