@@ -5,13 +5,15 @@
 //! journal knows the release, the files agree with its position.
 //!
 //! The same analysis runs inside `canary next` on the state a step is about to produce, so a
-//! step never writes a broken state; and `canary start --adopt` uses [`state`] to read a
+//! step never writes a broken state; `canary start` runs it on every state of the whole
+//! release, planned in memory ([`walk`]); and `canary start --adopt` uses [`state`] to read a
 //! release's position off the files.
 
 mod conflicts;
 mod rules;
 pub mod schema;
 pub mod state;
+pub mod walk;
 
 use std::collections::BTreeMap;
 
