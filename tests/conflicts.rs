@@ -32,6 +32,12 @@ fn append(sandbox: &Sandbox, rel: &str, more: &str) {
     sandbox.write(rel, &format!("{text}{more}"));
 }
 
+/// A worker with this pod label, after the other deployments.
+fn worker_labelled(sandbox: &Sandbox, label: &str) {
+    let worker = format!("  worker:\n    podLabels:\n      {label}\n    command:\n      - work\n");
+    append(sandbox, GAP, &worker);
+}
+
 /// The fixture's files that are not gap.yaml (its other patches), copied into the repository.
 fn copy_patches(sandbox: &Sandbox, fixture: &str) {
     let files = common::read_tree(&common::fixtures().join("conflicts").join(fixture));
@@ -90,13 +96,7 @@ const CASES: [Case; 8] = [
         file: GAP,
         line: 11,
         fix: "remove the label from worker",
-        bring_in: |s, _| {
-            append(
-                s,
-                GAP,
-                "  worker:\n    podLabels:\n      canary: enabled\n    command:\n      - work\n",
-            )
-        },
+        bring_in: |s, _| worker_labelled(s, "canary: enabled"),
     },
     Case {
         fixture: "version-labelled-worker",
@@ -104,13 +104,7 @@ const CASES: [Case; 8] = [
         file: GAP,
         line: 11,
         fix: "remove the label from worker",
-        bring_in: |s, _| {
-            append(
-                s,
-                GAP,
-                "  worker:\n    podLabels:\n      version: v1\n    command:\n      - work\n",
-            )
-        },
+        bring_in: |s, _| worker_labelled(s, "version: v1"),
     },
     Case {
         fixture: "anchor-in-web",
@@ -217,11 +211,7 @@ fn listed(sandbox: &Sandbox, args: &[&str]) -> Vec<(String, String, u64)> {
 /// A release in ramp, production at 1% v2 and its deploy next: every object exists.
 fn in_ramp() -> Sandbox {
     let sandbox = Sandbox::new();
-    sandbox.start();
-    sandbox.walk_to("ramp");
-    while sandbox.weights()[1].1 != Some(1) {
-        sandbox.next();
-    }
+    sandbox.start_into_ramp();
     sandbox
 }
 
@@ -319,15 +309,6 @@ fn what_a_later_step_would_refuse_is_refused_at_start_naming_the_step() {
     assert_unchanged(&before, &sandbox.snapshot(), "a refused start");
 }
 
-/// `canary start --adopt` with the usual arguments, the v1 image read from web-v1.
-fn adopt(sandbox: &Sandbox) -> common::Output {
-    let mut args = sandbox.start_args();
-    args.retain(|a| a != "--v1-image" && a != common::V1_IMAGE);
-    args.push("--adopt".into());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sandbox.canary(&args)
-}
-
 #[test]
 fn an_adopted_release_is_walked_from_where_the_files_stand() {
     // Begun by hand: web-v1 made with one replica, which canary's deploy-v1 would not write
@@ -336,7 +317,7 @@ fn an_adopted_release_is_walked_from_where_the_files_stand() {
     edit(&sandbox, GAP, "  web-v1:\n", "  web-v1:\n    replicas: 1\n");
     sandbox.git(&["commit", "-qam", "web-v1 by hand"]);
     std::fs::remove_file(&sandbox.journal).unwrap();
-    let out = adopt(&sandbox).ok();
+    let out = sandbox.adopt().ok();
     assert!(out.stdout.contains("Adopted"), "{out}");
     assert_eq!(sandbox.status()["step"], "ramp: deploy to production");
     sandbox.walk_to("done");
@@ -358,7 +339,7 @@ fn an_adopted_release_is_walked_from_where_the_files_stand() {
     sandbox.git(&["commit", "-qam", "production's routes by hand"]);
     std::fs::remove_file(&sandbox.journal).unwrap();
     let before = sandbox.snapshot();
-    let out = adopt(&sandbox);
+    let out = sandbox.adopt();
     assert_refused(
         &out,
         "routes canary cannot edit",
