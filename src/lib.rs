@@ -20,5 +20,6 @@ pub mod release;
 pub mod repo;
 pub mod report;
 pub mod runner;
+pub mod source;
 pub mod workflow;
 pub mod yaml;

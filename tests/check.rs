@@ -48,11 +48,7 @@ fn restore(sandbox: &Sandbox) {
 /// A release in ramp, production at 1% v2: every object exists.
 fn in_ramp() -> Sandbox {
     let sandbox = Sandbox::new();
-    sandbox.start();
-    sandbox.walk_to("ramp");
-    while sandbox.weights()[1].1 != Some(1) {
-        sandbox.next();
-    }
+    sandbox.start_into_ramp();
     assert!(codes(&sandbox).is_empty());
     sandbox
 }
@@ -220,16 +216,6 @@ fn check_without_a_journal_infers_the_scope_and_prints_findings() {
     assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
 }
 
-/// `canary start --adopt` with the usual arguments (the v1 image read from web-v1 when it is
-/// there).
-fn adopt(sandbox: &Sandbox) -> common::Output {
-    let mut args = sandbox.start_args();
-    args.retain(|a| a != "--v1-image" && a != common::V1_IMAGE);
-    args.push("--adopt".into());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sandbox.canary(&args)
-}
-
 #[test]
 fn adopting_a_release_begun_by_hand_opens_it_where_the_files_stand() {
     let sandbox = in_ramp();
@@ -238,7 +224,7 @@ fn adopting_a_release_begun_by_hand_opens_it_where_the_files_stand() {
     sandbox.next(); // production 5% written
     // The journal is lost: the files are all there is.
     std::fs::remove_file(&sandbox.journal).unwrap();
-    let out = adopt(&sandbox).ok();
+    let out = sandbox.adopt().ok();
     assert!(out.stdout.contains("Adopted"), "{out}");
     let status = sandbox.status();
     assert_eq!(status["phase"], "ramp");
@@ -266,7 +252,7 @@ fn files_that_fit_no_position_are_refused_with_what_was_found() {
     let sandbox = in_ramp();
     std::fs::remove_file(sandbox.repo.join(SERVICE_PATCH)).unwrap();
     std::fs::remove_file(&sandbox.journal).unwrap();
-    let out = adopt(&sandbox);
+    let out = sandbox.adopt();
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr.contains("they fit no position of the release"),

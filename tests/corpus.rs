@@ -154,17 +154,18 @@ fn walk(member: &str, step: usize) {
     assert_eq!(sandbox.phase(), "done");
 }
 
-/// A repository canary cannot take over says what it found, and where.
+/// A repository canary cannot take over says what it found, and where: at `start`, which
+/// walks the release in memory, before anything is written or journaled.
 #[test]
 fn an_existing_twin_or_another_version_label_is_refused_with_its_place() {
     let cases = [
         (
             "    podLabels:\n      version: v3\n",
-            "gap/gap.yaml: deployments.web.podLabels.version is \"v3\" (line 6); canary needs \"v2\"",
+            "error[CANARY-E042] gap/gap.yaml:6: web is labelled version: v3, where canary labels it version: v2",
         ),
         (
             "  web-v1:\n    replicas: 1\n",
-            "gap/gap.yaml: deployments.web-v1 already exists (line 9) and differs from what canary writes",
+            "error[CANARY-E017] gap/gap.yaml:9: web-v1's image tag is \"\", not a sha256 digest",
         ),
     ];
     for (extra, message) in cases {
@@ -177,11 +178,12 @@ fn an_existing_twin_or_another_version_label_is_refused_with_its_place() {
         };
         sandbox.write(GAP, &gap);
         sandbox.git(&["commit", "-qam", "by hand"]);
-        sandbox.start();
         let before = sandbox.snapshot();
-        let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+        let args = sandbox.start_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sandbox.canary(&args);
         assert_eq!(out.code, 2, "{out}");
         assert!(out.stderr.contains(message), "{out}");
-        common::assert_unchanged(&before, &sandbox.snapshot(), "a refused deploy-v1");
+        common::assert_unchanged(&before, &sandbox.snapshot(), "a refused start");
     }
 }

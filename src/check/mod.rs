@@ -1,26 +1,33 @@
 //! `canary check`: offline analysis of what canary owns in a repository, in the spirit of
 //! `istioctl analyze`. Every object validates against its schema, the objects agree with each
 //! other (subsets, hosts, selectors, weights, the v1 AuthorizationPolicy, the pinned image),
-//! and, where the journal knows the release, the files agree with its position.
+//! nothing in the repository stands in the way of the release (`conflicts`), and, where the
+//! journal knows the release, the files agree with its position.
 //!
 //! The same analysis runs inside `canary next` on the state a step is about to produce, so a
-//! step never writes a broken state; and `canary start --adopt` uses [`state`] to read a
+//! step never writes a broken state; `canary start` runs it on every state of the whole
+//! release, planned in memory ([`walk`]); and `canary start --adopt` uses [`state`] to read a
 //! release's position off the files.
 
+mod conflicts;
 mod rules;
 pub mod schema;
 pub mod state;
+pub mod walk;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::edits::{self, FileChange};
+use crate::edits;
 use crate::error::Error;
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
 use crate::yaml::{self, Seg};
+
+/// Where the analysis reads files: the repository, or the repository as a step would leave it.
+pub use crate::source::{Overlay, Source};
 
 /// How bad a finding is: an error fails `canary check` and stops `canary next`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -49,10 +56,15 @@ pub enum Code {
     Unexpected,
     WeightMoved,
     ImageDiffers,
+    NoIngress,
+    PatchedTwice,
+    WebLabels,
+    LabelsTaken,
+    AnchorInWeb,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 21] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -69,6 +81,11 @@ impl Code {
         Code::Unexpected,
         Code::WeightMoved,
         Code::ImageDiffers,
+        Code::NoIngress,
+        Code::PatchedTwice,
+        Code::WebLabels,
+        Code::LabelsTaken,
+        Code::AnchorInWeb,
     ];
 
     pub fn id(self) -> &'static str {
@@ -89,6 +106,11 @@ impl Code {
             Code::Unexpected => "CANARY-E021",
             Code::WeightMoved => "CANARY-E022",
             Code::ImageDiffers => "CANARY-W030",
+            Code::NoIngress => "CANARY-E040",
+            Code::PatchedTwice => "CANARY-E041",
+            Code::WebLabels => "CANARY-E042",
+            Code::LabelsTaken => "CANARY-E043",
+            Code::AnchorInWeb => "CANARY-E044",
         }
     }
 
@@ -129,32 +151,6 @@ pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
 }
 
-/// Where the analysis reads files: the repository, or the repository as a step would leave it.
-pub trait Source {
-    fn read(&self, path: &str) -> Result<Option<String>, Error>;
-}
-
-impl Source for Repo {
-    fn read(&self, path: &str) -> Result<Option<String>, Error> {
-        Repo::read(self, path)
-    }
-}
-
-/// The repository with a step's changes applied, without writing them.
-pub struct Overlay<'a> {
-    pub repo: &'a Repo,
-    pub changes: &'a [FileChange],
-}
-
-impl Source for Overlay<'_> {
-    fn read(&self, path: &str) -> Result<Option<String>, Error> {
-        match self.changes.iter().find(|c| c.path == path) {
-            Some(change) => Ok(change.after.clone()),
-            None => self.repo.read(path),
-        }
-    }
-}
-
 /// What the analysis is about: the service, where it runs, and its environments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -174,31 +170,36 @@ impl Scope {
     }
 
     /// Without a release in the journal: the service from gap.yaml, the environments from the
-    /// directories under gap/ that hold a VirtualService patch, the namespace from the
+    /// directories under gap/ that hold a VirtualService patch (all of them when none does: the
+    /// release has not begun, and any of them may become one), the namespace from the
     /// DestinationRule's host.
     pub fn infer(repo: &Repo) -> anyhow::Result<Scope> {
         let gap = repo.read(edits::GAP_YAML)?.unwrap_or_default();
         let service = yaml::service_name(&gap)
             .map_err(|e| crate::error::bad_input(format!("{}: {e}", edits::GAP_YAML)))?;
-        let mut environments = Vec::new();
+        let mut directories = Vec::new();
         let gap_dir = repo.resolve("gap")?;
         if let Ok(entries) = std::fs::read_dir(&gap_dir) {
             for entry in entries.filter_map(Result::ok) {
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                if entry.file_type().is_ok_and(|t| t.is_dir())
-                    && repo
-                        .read(&edits::virtual_service_patch(&name))
-                        .ok()
-                        .flatten()
-                        .is_some()
+                if let Ok(name) = entry.file_name().into_string()
+                    && entry.file_type().is_ok_and(|t| t.is_dir())
                 {
-                    environments.push(name);
+                    directories.push(name);
                 }
             }
         }
-        environments.sort();
+        directories.sort();
+        let routed = |env: &String| {
+            repo.read(&edits::virtual_service_patch(env))
+                .ok()
+                .flatten()
+                .is_some()
+        };
+        let mut environments: Vec<String> =
+            directories.iter().filter(|d| routed(d)).cloned().collect();
+        if environments.is_empty() {
+            environments = directories;
+        }
         let host_prefix = format!("{service}-web.");
         let namespace = dr_path(repo)?
             .and_then(|path| repo.read(path).ok().flatten())
@@ -259,6 +260,15 @@ pub(crate) struct Loaded {
     /// Per environment, in scope order.
     pub routes: Vec<(String, Option<Object>)>,
     pub service_patch: Option<Object>,
+    /// The other YAML files where gap reads patches, for what they patch.
+    pub patches: Vec<PatchFile>,
+}
+
+/// A file of someone else's where gap reads patches, read and parsed into its documents.
+pub(crate) struct PatchFile {
+    pub path: String,
+    pub text: String,
+    pub docs: Vec<Value>,
 }
 
 /// Collects findings, each with its code's severity.
@@ -301,6 +311,7 @@ pub fn analyze(
     let loaded = load(src, scope, &mut findings)?;
     schemas(&loaded, &mut findings);
     rules::cross_references(&loaded, scope, &mut findings);
+    conflicts::conflicts(&loaded, scope, &mut findings);
     if let Some(journal) = journal {
         state::agreement(&loaded, scope, journal, &mut findings);
     }
@@ -353,7 +364,43 @@ fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> anyhow::Res
         destination_rule,
         routes,
         service_patch,
+        patches: patches(src, scope)?,
     })
+}
+
+/// The YAML files in gap's patch directories that canary does not write. One that does not
+/// parse is left out: it is not canary's to judge, and gap reports it.
+fn patches(src: &dyn Source, scope: &Scope) -> anyhow::Result<Vec<PatchFile>> {
+    let routes: Vec<String> = scope
+        .environments
+        .iter()
+        .map(|env| edits::virtual_service_patch(env))
+        .collect();
+    let canary = |path: &str| {
+        [
+            edits::GAP_YAML,
+            edits::DESTINATION_RULE,
+            edits::DESTINATION_RULE_ALT,
+            edits::SERVICE_PATCH,
+        ]
+        .contains(&path)
+            || routes.iter().any(|r| r == path)
+    };
+    let mut out = Vec::new();
+    for dir in edits::patch_dirs(scope.environments.iter().map(String::as_str)) {
+        for path in src.yaml_files(&dir)? {
+            if canary(&path) {
+                continue;
+            }
+            let Some(text) = src.read(&path)? else {
+                continue;
+            };
+            if let Ok(docs) = yaml::parse_all(&text) {
+                out.push(PatchFile { path, text, docs });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A canary-owned file holding exactly one object of `kind`.

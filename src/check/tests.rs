@@ -11,6 +11,19 @@ impl Source for Files {
     fn read(&self, path: &str) -> Result<Option<String>, Error> {
         Ok(self.0.get(path).cloned())
     }
+
+    fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error> {
+        let prefix = format!("{dir}/");
+        Ok(self
+            .0
+            .keys()
+            .filter(|p| {
+                p.strip_prefix(&prefix)
+                    .is_some_and(|name| !name.contains('/'))
+            })
+            .cloned()
+            .collect())
+    }
 }
 
 #[test]
@@ -43,4 +56,166 @@ fn a_file_that_does_not_parse_is_e001_with_its_line() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0].code, "CANARY-E001");
     assert!(findings[0].line.is_some(), "{findings:?}");
+}
+
+const SEED_GAP: &str = "name: s\ndeployments:\n  web:\n    ingress:\n      enabled: true\n    command:\n      - start\n";
+
+fn scope() -> Scope {
+    Scope {
+        service: "s".into(),
+        namespace: Some("ns".into()),
+        environments: vec!["staging".into(), "production".into()],
+    }
+}
+
+/// `(code, line)` of findings.
+type Found = Vec<(&'static str, Option<usize>)>;
+
+/// `(code, line)` of every finding the analysis makes of these files, without a journal.
+fn findings_of(files: &[(&str, &str)]) -> Found {
+    let files = Files(
+        files
+            .iter()
+            .map(|(path, text)| (path.to_string(), text.to_string()))
+            .collect(),
+    );
+    analyze(&files, &scope(), None)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.code, f.line))
+        .collect()
+}
+
+#[test]
+fn a_web_without_its_ingress_is_e040() {
+    assert_eq!(findings_of(&[(edits::GAP_YAML, SEED_GAP)]), []);
+    let off = SEED_GAP.replace("enabled: true", "enabled: false");
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, &off)]),
+        [("CANARY-E040", Some(5))]
+    );
+    let quoted = SEED_GAP.replace("enabled: true", "enabled: \"true\"");
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, &quoted)]),
+        [("CANARY-E040", Some(5))]
+    );
+    let absent = "name: s\ndeployments:\n  web:\n    command:\n      - start\n";
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, absent)]),
+        [("CANARY-E040", Some(3))]
+    );
+}
+
+#[test]
+fn labels_canary_sets_or_selects_by_are_e042_on_web_and_e043_elsewhere() {
+    let labelled = |web: &str, worker: &str| {
+        format!(
+            "name: s\ndeployments:\n  web:\n    podLabels: {web}\n    ingress:\n      enabled: \
+             true\n  worker:\n    podLabels: {worker}\n  web-v1:\n    podLabels: {{version: \
+             v1, canary: enabled}}\n    image: {{repository: r, tag: \"sha256:{digest}\"}}\n",
+            digest = "a".repeat(64)
+        )
+    };
+    let cases = [
+        // canary's own values, and labels of no concern to it
+        (
+            "{version: v2, canary: enabled}",
+            "{team: x, version: v3}",
+            vec![],
+        ),
+        ("{version: v1}", "{}", vec!["CANARY-E042"]),
+        ("{canary: \"true\"}", "{}", vec!["CANARY-E042"]),
+        (
+            "{version: 2, canary: on}",
+            "{}",
+            vec!["CANARY-E042", "CANARY-E042"],
+        ),
+        ("{}", "{canary: enabled}", vec!["CANARY-E043"]),
+        ("{}", "{version: v2}", vec!["CANARY-E043"]),
+        (
+            "{}",
+            "{version: v1, canary: enabled}",
+            vec!["CANARY-E043", "CANARY-E043"],
+        ),
+    ];
+    for (web, worker, want) in cases {
+        let text = labelled(web, worker);
+        let got: Vec<&str> = findings_of(&[(edits::GAP_YAML, &text)])
+            .into_iter()
+            .map(|(code, _)| code)
+            .collect();
+        assert_eq!(got, want, "web {web}, worker {worker}");
+    }
+}
+
+#[test]
+fn an_anchor_in_web_is_e044_and_an_alias_to_one_outside_is_not() {
+    let outside = "name: s\nx: &env [A]\ndeployments:\n  web:\n    ingress:\n      enabled: true\n    env: *env\n";
+    assert_eq!(findings_of(&[(edits::GAP_YAML, outside)]), []);
+    let inside = "name: s\ndeployments:\n  web:\n    ingress:\n      enabled: true\n    env: &env [A]\n  worker:\n    env: *env\n";
+    assert_eq!(
+        findings_of(&[(edits::GAP_YAML, inside)]),
+        [("CANARY-E044", Some(6))]
+    );
+}
+
+#[test]
+fn another_patch_of_canary_s_routes_or_selector_is_e041() {
+    let vs = |spec: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: \
+             s--web\nspec:\n{spec}"
+        )
+    };
+    let timeouts = vs("  http:\n    - timeout: 5s\n");
+    let gateways = vs("  gateways: [mesh]\n");
+    let selector = "kind: Service\nmetadata:\n  name: s-web\nspec:\n  selector:\n    app: s-web\n";
+    let ports = "kind: Service\nmetadata:\n  name: s-web\nspec:\n  ports: []\n";
+    let many = format!("kind: ConfigMap\nmetadata:\n  name: s\n---\n{selector}");
+    let other = selector.replace("name: s-web", "name: s-worker");
+    let cases: [(&str, &str, Found); 7] = [
+        (
+            "gap/production/timeouts.yaml",
+            &timeouts,
+            vec![("CANARY-E041", Some(6))],
+        ),
+        (
+            "gap/timeouts.yml",
+            &timeouts,
+            vec![("CANARY-E041", Some(6))],
+        ),
+        // What canary's patches do not set merges with them.
+        ("gap/production/gateways.yaml", &gateways, vec![]),
+        (
+            "gap/selector.yaml",
+            selector,
+            vec![("CANARY-E041", Some(5))],
+        ),
+        ("gap/ports.yaml", ports, vec![]),
+        (
+            "gap/staging/many.yaml",
+            &many,
+            vec![("CANARY-E041", Some(9))],
+        ),
+        ("gap/worker.yaml", &other, vec![]),
+    ];
+    for (path, text, want) in cases {
+        assert_eq!(
+            findings_of(&[(edits::GAP_YAML, SEED_GAP), (path, text)]),
+            want,
+            "{path}"
+        );
+    }
+    // Where gap does not read patches for this release, and canary's own files, are not others'.
+    let ours = vs(
+        "  hosts: [a]\n  http:\n    - route:\n        - destination:\n            host: s-web.ns.svc.cluster.local\n",
+    );
+    assert_eq!(
+        findings_of(&[
+            (edits::GAP_YAML, SEED_GAP),
+            ("gap/qa/timeouts.yaml", &timeouts),
+            ("gap/staging/gap_patch_canary_virtual_service.yaml", &ours),
+        ]),
+        []
+    );
 }

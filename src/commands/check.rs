@@ -17,9 +17,11 @@ use crate::repo::Repo;
 /// routes name only subsets the DestinationRule defines; each subset selects the pods of one
 /// deployment; the Service patch selects web and web-v1 only; weights are whole numbers that
 /// add up to 100; web-v1 admits what web admits plus the ingress and runs a pinned digest.
-/// Where the journal knows the release, the files must agree with its position. Each
-/// finding has a stable code (docs/check.md lists them). Exit 0 when no error is found, 1
-/// when one is.
+/// Nothing may stand in the way of a release: web takes ingress traffic, no other patch sets
+/// what canary's patches set, no other deployment carries the labels canary selects by, web
+/// defines no anchor. Where the journal knows the release, the files must agree with its
+/// position. Each finding has a stable code (docs/check.md lists them). Exit 0 when no error
+/// is found, 1 when one is.
 ///
 /// Examples:
 ///   canary check                      # the only release in flight

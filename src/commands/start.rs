@@ -89,7 +89,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let position = if adopt {
         adopted_position(&config)?
     } else {
-        Position::default()
+        let position = Position::default();
+        check::walk::walk(&config, &position)?;
+        position
     };
     let release = open(globals, &config, &position)?;
     output::status(
@@ -126,7 +128,8 @@ pub fn open(
     Ok(journal.open_release(config, position, &weights)?)
 }
 
-/// The one position the repository's files fit, checked like any state canary writes.
+/// The one position the repository's files fit, with the rest of the release walked from there
+/// as `start` walks a new one.
 fn adopted_position(config: &ReleaseConfig) -> anyhow::Result<Position> {
     let repo = Repo::open(&config.repo)?;
     let scope = check::Scope::of(config);
@@ -152,23 +155,7 @@ fn adopted_position(config: &ReleaseConfig) -> anyhow::Result<Position> {
             .into());
         }
     };
-    let journaled = check::Journaled {
-        config: config.clone(),
-        position: position.clone(),
-        written: Default::default(),
-    };
-    let findings = check::analyze(&repo, &scope, Some(&journaled))?;
-    if check::has_errors(&findings) {
-        return Err(Error::Broken {
-            what: format!(
-                "adopt the release at {}",
-                position.describe_next(&shape, &plan)
-            ),
-            findings: findings.iter().map(ToString::to_string).collect(),
-            run: format!("canary check --repo {}", repo.root().display()),
-        }
-        .into());
-    }
+    check::walk::walk(config, &position)?;
     output::status(
         "Adopted",
         format!("the files fit {}", position.phase(&plan)),

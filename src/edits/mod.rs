@@ -14,6 +14,7 @@ use crate::release::{
     INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, ReleaseConfig, WEB, WEB_V1,
 };
 use crate::repo::Repo;
+use crate::source::Source;
 use crate::workflow::Edit;
 use crate::yaml::{self, YamlError};
 
@@ -25,6 +26,13 @@ pub const SERVICE_PATCH: &str = "gap/gap_patch_canary_service.yaml";
 
 pub fn virtual_service_patch(env: &str) -> String {
     format!("gap/{env}/gap_patch_canary_virtual_service.yaml")
+}
+
+/// The directories gap reads patches from: `gap/` and each environment's.
+pub fn patch_dirs<'a>(environments: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    std::iter::once("gap".to_string())
+        .chain(environments.into_iter().map(|env| format!("gap/{env}")))
+        .collect()
 }
 
 /// Each environment's v2 weight as its VirtualService patch file says it; `None` where the
@@ -64,7 +72,7 @@ pub enum Job {
 
 /// The files as they would be after the job, read once each.
 struct Draft<'a> {
-    repo: &'a Repo,
+    src: &'a dyn Source,
     /// Each file as it is, and as the job leaves it once the job has set it. Nothing is copied
     /// until the job sets a file: a gap.yaml runs to 100 kB.
     files: BTreeMap<String, (Option<String>, Option<Option<String>>)>,
@@ -73,7 +81,7 @@ struct Draft<'a> {
 impl<'a> Draft<'a> {
     fn get(&mut self, path: &str) -> Result<Option<&str>, Error> {
         if !self.files.contains_key(path) {
-            let text = self.repo.read(path)?;
+            let text = self.src.read(path)?;
             self.files.insert(path.to_string(), (text, None));
         }
         let (before, after) = &self.files[path];
@@ -150,10 +158,15 @@ fn in_file(path: &str, e: YamlError) -> anyhow::Error {
     }
 }
 
-/// The changes a job makes to the repository as it stands; empty when it is already applied.
-pub fn plan(job: &Job, config: &ReleaseConfig, repo: &Repo) -> anyhow::Result<Vec<FileChange>> {
+/// The changes a job makes to the files `src` shows (the repository as it stands, or as the
+/// steps before it would leave it); empty when it is already applied.
+pub fn plan(
+    job: &Job,
+    config: &ReleaseConfig,
+    src: &dyn Source,
+) -> anyhow::Result<Vec<FileChange>> {
     let mut draft = Draft {
-        repo,
+        src,
         files: BTreeMap::new(),
     };
     let last = config.environments.len() - 1;
@@ -218,7 +231,7 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
             e => e,
         })
     })?;
-    for (path, text) in patch_twins::twins(draft.repo, config)? {
+    for (path, text) in patch_twins::twins(draft.src, config)? {
         draft.create(&path, text)?;
     }
     Ok(())
@@ -299,7 +312,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     draft.edit(GAP_YAML, "the repository", |text| {
         yaml::remove_deployment(text, WEB_V1)
     })?;
-    for path in patch_twins::existing_twins(draft.repo, config)? {
+    for path in patch_twins::existing_twins(draft.src, config)? {
         draft.set(&path, None)?;
     }
     Ok(())

@@ -4,59 +4,28 @@
 
 use crate::error::{Error, bad_input};
 use crate::release::ReleaseConfig;
-use crate::repo::Repo;
+use crate::source::Source;
 use crate::yaml;
 
-use super::GAP_YAML;
+use super::{GAP_YAML, patch_dirs};
 
 const TWIN_SUFFIX: &str = "_canary_v1.yaml";
-
-/// The directories gap reads patches from: `gap/` and each environment's.
-fn patch_dirs(config: &ReleaseConfig) -> Vec<String> {
-    std::iter::once("gap".to_string())
-        .chain(
-            config
-                .environments
-                .iter()
-                .map(|e| format!("gap/{}", e.name)),
-        )
-        .collect()
-}
-
-/// Repo-relative YAML files directly in `dir`, sorted.
-fn yaml_files(repo: &Repo, dir: &str) -> Result<Vec<String>, Error> {
-    let path = repo.resolve(dir)?;
-    let entries = match std::fs::read_dir(&path) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(bad_input(format!("{dir}: {e}"))),
-    };
-    let mut files: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
-        .map(|name| format!("{dir}/{name}"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
 
 fn is_canary_file(path: &str) -> bool {
     path == GAP_YAML || path.contains("_canary_") || path.ends_with(TWIN_SUFFIX)
 }
 
 /// The twin of every patch that targets the web Deployment: (path, content).
-pub fn twins(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Vec<(String, String)>> {
+pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(String, String)>> {
     let web = config.service_name();
     let web_v1 = format!("{web}-v1");
     let mut twins = Vec::new();
-    for dir in patch_dirs(config) {
-        for path in yaml_files(repo, &dir)? {
+    for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
+        for path in src.yaml_files(&dir)? {
             if is_canary_file(&path) {
                 continue;
             }
-            let Some(text) = repo.read(&path)? else {
+            let Some(text) = src.read(&path)? else {
                 continue;
             };
             let Ok(docs) = yaml::parse_all(&text) else {
@@ -91,11 +60,11 @@ pub fn twins(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Vec<(String,
 }
 
 /// The twins present in the repository.
-pub fn existing_twins(repo: &Repo, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
+pub fn existing_twins(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
     let mut found = Vec::new();
-    for dir in patch_dirs(config) {
+    for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
         found.extend(
-            yaml_files(repo, &dir)?
+            src.yaml_files(&dir)?
                 .into_iter()
                 .filter(|p| p.ends_with(TWIN_SUFFIX)),
         );

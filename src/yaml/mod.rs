@@ -9,6 +9,7 @@
 //! re-reads only that deployment's lines when `fast::reread` can show that a full
 //! re-parse would give the same.)
 
+mod anchors;
 mod emit;
 mod fast;
 mod flow;
@@ -16,6 +17,7 @@ pub mod gap;
 mod locate;
 pub mod virtual_service;
 
+pub use anchors::{Anchor, anchors_in_deployment};
 pub use gap::{
     deployment_value, ensure_ingress_authorization, ensure_pod_labels, ensure_twin_deployment,
     remove_deployment, service_name, set_twin_image,

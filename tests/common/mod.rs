@@ -386,6 +386,26 @@ impl Sandbox {
         panic!("the release never reached {phase} in {MAX_STEPS} steps");
     }
 
+    /// Start a release and walk it into ramp, up to production's first weight written (its
+    /// deploy comes next): every object of the release exists.
+    pub fn start_into_ramp(&self) {
+        self.start();
+        self.walk_to("ramp");
+        while self.weights().last().and_then(|(_, w)| *w) != Some(1) {
+            self.next();
+        }
+    }
+
+    /// `canary start --adopt` with the usual arguments, the v1 image left for canary to read
+    /// off web-v1; may fail.
+    pub fn adopt(&self) -> Output {
+        let mut args = self.start_args();
+        args.retain(|a| a != "--v1-image" && a != V1_IMAGE);
+        args.push("--adopt".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.canary(&args)
+    }
+
     /// Every file of the repository except what is under `.git`.
     pub fn files(&self) -> Files {
         read_tree(&self.repo)

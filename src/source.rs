@@ -1,0 +1,138 @@
+//! Where canary reads a repository's files: the work tree itself, or the work tree as steps
+//! would leave it ([`Overlay`]). A step is planned and checked on a [`Source`], so that it can
+//! be planned on a state nothing has written yet: the state the step before it would leave.
+
+use crate::edits::FileChange;
+use crate::error::{Error, bad_input};
+use crate::repo::Repo;
+
+pub trait Source {
+    /// The file's text, or `None` when it does not exist.
+    fn read(&self, path: &str) -> Result<Option<String>, Error>;
+
+    /// The YAML files directly in `dir` (repo-relative paths), sorted; none when `dir` is not
+    /// there.
+    fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error>;
+}
+
+fn is_yaml(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+impl Source for Repo {
+    fn read(&self, path: &str) -> Result<Option<String>, Error> {
+        Repo::read(self, path)
+    }
+
+    fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error> {
+        let path = self.resolve(dir)?;
+        let entries = match std::fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(bad_input(format!("{dir}: {e}"))),
+        };
+        let mut files: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| is_yaml(name))
+            .map(|name| format!("{dir}/{name}"))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+}
+
+/// The repository with changes applied, without writing them: a step's changes, or (for
+/// `canary start`'s walk) every change of the steps so far, each path once.
+pub struct Overlay<'a> {
+    pub repo: &'a Repo,
+    pub changes: &'a [FileChange],
+}
+
+impl Source for Overlay<'_> {
+    fn read(&self, path: &str) -> Result<Option<String>, Error> {
+        match self.changes.iter().find(|c| c.path == path) {
+            Some(change) => Ok(change.after.clone()),
+            None => self.repo.read(path),
+        }
+    }
+
+    fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error> {
+        let in_dir = |path: &str| {
+            path.strip_prefix(dir)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| !name.contains('/') && is_yaml(name))
+        };
+        let mut files = self.repo.yaml_files(dir)?;
+        for change in self.changes.iter().filter(|c| in_dir(&c.path)) {
+            let listed = files.iter().position(|f| *f == change.path);
+            match (listed, &change.after) {
+                (None, Some(_)) => files.push(change.path.clone()),
+                (Some(i), None) => {
+                    files.remove(i);
+                }
+                _ => {}
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_lists_the_files_its_changes_create_and_not_those_they_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("gap/staging")).unwrap();
+        for file in [
+            "gap/gap.yaml",
+            "gap/a.yaml",
+            "gap/notes.txt",
+            "gap/staging/b.yml",
+        ] {
+            std::fs::write(dir.path().join(file), "x: 1\n").unwrap();
+        }
+        let repo = Repo::for_reading(dir.path()).unwrap();
+        let change = |path: &str, after: Option<&str>| FileChange {
+            path: path.into(),
+            before: None,
+            after: after.map(str::to_string),
+        };
+        let changes = [
+            change("gap/a.yaml", None),
+            change("gap/c.yaml", Some("y: 2\n")),
+            change("gap/staging/d.yaml", Some("z: 3\n")),
+            change("gap/gap.yaml", Some("name: x\n")),
+        ];
+        let overlay = Overlay {
+            repo: &repo,
+            changes: &changes,
+        };
+        assert_eq!(
+            repo.yaml_files("gap").unwrap(),
+            ["gap/a.yaml", "gap/gap.yaml"]
+        );
+        assert_eq!(
+            overlay.yaml_files("gap").unwrap(),
+            ["gap/c.yaml", "gap/gap.yaml"]
+        );
+        assert_eq!(
+            overlay.yaml_files("gap/staging").unwrap(),
+            ["gap/staging/b.yml", "gap/staging/d.yaml"]
+        );
+        assert_eq!(
+            overlay.yaml_files("gap/nowhere").unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(overlay.read("gap/a.yaml").unwrap(), None);
+        assert_eq!(overlay.read("gap/gap.yaml").unwrap().unwrap(), "name: x\n");
+        assert_eq!(
+            overlay.read("gap/staging/b.yml").unwrap().unwrap(),
+            "x: 1\n"
+        );
+    }
+}
