@@ -316,6 +316,8 @@ fn an_adopted_release_is_walked_from_where_the_files_stand() {
     let sandbox = in_ramp();
     edit(&sandbox, GAP, "  web-v1:\n", "  web-v1:\n    replicas: 1\n");
     sandbox.git(&["commit", "-qam", "web-v1 by hand"]);
+    // canary pushes only its own commits: the person pushes theirs.
+    sandbox.git(&["push", "-q"]);
     std::fs::remove_file(&sandbox.journal).unwrap();
     let out = sandbox.adopt().ok();
     assert!(out.stdout.contains("Adopted"), "{out}");
