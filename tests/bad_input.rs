@@ -603,3 +603,26 @@ fn every_command_on_an_empty_journal_file_leaves_it_empty() {
     let out = sandbox.canary(&["list"]).ok();
     assert_unchanged(&before, &sandbox.snapshot(), &out.args);
 }
+
+#[test]
+fn a_person_s_uncommitted_change_to_a_file_the_release_writes_is_refused_at_start() {
+    let sandbox = Sandbox::new();
+    let gap = std::fs::read_to_string(sandbox.repo.join("gap/gap.yaml")).unwrap();
+    sandbox.write("gap/gap.yaml", &format!("{gap}# mine, not committed\n"));
+    let args = sandbox.start_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_bad_input(
+        &sandbox,
+        "uncommitted gap.yaml",
+        &args,
+        "gap/gap.yaml has uncommitted changes, and the release writes that file",
+    );
+    // Staged is not committed either.
+    sandbox.git(&["add", "gap/gap.yaml"]);
+    assert_bad_input(
+        &sandbox,
+        "staged gap.yaml",
+        &args,
+        "gap/gap.yaml has uncommitted changes",
+    );
+}

@@ -17,8 +17,9 @@ use crate::repo::Repo;
 use crate::workflow::{Position, Step, plan};
 
 /// Plan and check every edit from `from` to the end of the release; a bad-input error naming
-/// the step, the file, the line and the fix when one would be refused.
-pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<()> {
+/// the step, the file, the line and the fix when one would be refused. Returns every path the
+/// edits write, in order.
+pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<Vec<String>> {
     let repo = Repo::for_reading(&config.repo)?;
     let shape = config.shape();
     let plan = plan(&shape);
@@ -30,6 +31,7 @@ pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<()> {
     };
     // Each file the edits so far changed, once: as it is on disk, and as they leave it.
     let mut state: Vec<FileChange> = Vec::new();
+    let mut written: Vec<String> = Vec::new();
     let refusing = if from.index == 0 {
         "refusing to start".to_string()
     } else {
@@ -58,6 +60,9 @@ pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<()> {
         let changes = edits::plan(&Job::Step { edit }, config, &overlay)
             .map_err(|e| bad_input(format!("{refusing}: {what} would be refused: {e:#}")))?;
         for change in changes {
+            if !written.contains(&change.path) {
+                written.push(change.path.clone());
+            }
             journaled.written.insert(
                 change.path.clone(),
                 state::record(&change.path, change.after.as_deref()),
@@ -76,7 +81,7 @@ pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<()> {
             &format!("{refusing}: after {what}, `canary check` would find"),
         )?;
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Fold one more change of a file into the state: the file as it was on disk, and as it is now.

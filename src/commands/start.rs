@@ -90,7 +90,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         adopted_position(&config)?
     } else {
         let position = Position::default();
-        check::walk::walk(&config, &position)?;
+        refuse_uncommitted(&config, &check::walk::walk(&config, &position)?)?;
         position
     };
     let release = open(globals, &config, &position)?;
@@ -155,12 +155,27 @@ fn adopted_position(config: &ReleaseConfig) -> anyhow::Result<Position> {
             .into());
         }
     };
-    check::walk::walk(config, &position)?;
+    refuse_uncommitted(config, &check::walk::walk(config, &position)?)?;
     output::status(
         "Adopted",
         format!("the files fit {}", position.phase(&plan)),
     );
     Ok(position)
+}
+
+/// A person's uncommitted change to a file the release will write: `next` would refuse to
+/// write over it (or commit it), so `start` does.
+fn refuse_uncommitted(config: &ReleaseConfig, paths: &[String]) -> anyhow::Result<()> {
+    let repo = Repo::open(&config.repo)?;
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    if let Some(path) = repo.uncommitted(&paths)?.first() {
+        return Err(bad_input(format!(
+            "{path} has uncommitted changes, and the release writes that file; commit or stash \
+             them first, then start again"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn already_in_flight(existing: &crate::journal::Release) -> Error {
