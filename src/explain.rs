@@ -60,7 +60,9 @@ pub const PHASES: [Explanation; 9] = [
         summary: "100% of traffic to v1",
         does: "First the operator confirms that the deployed web-v1 runs the pinned image, or \
                pins another one, which is deployed before the check is asked again. Then every \
-               VirtualService patch routes v1 100, v2 0; deploy everywhere.",
+               VirtualService patch routes v1 100, v2 0; deploy everywhere. If the pinned v1 \
+               misbehaves, `canary abort` routes everything back to v2 100, as add-routing left \
+               it; once that is deployed, the release is back at the image check.",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
         why_here: "v1 can take the traffic only once it is deployed, routed and allowed \
                    everywhere; v2 must carry none before the new code lands in it.",

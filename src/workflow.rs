@@ -81,8 +81,11 @@ pub enum Edit {
     RampOthers,
     /// Weights set by hand with `canary weight`.
     SetWeight(u8),
-    /// `canary abort`: every environment back to 100% v1.
+    /// `canary abort` during deploy-v2 and ramp: every environment back to 100% v1.
     Abort,
+    /// `canary abort` during route-to-v1: every environment back to 100% v2, the routes as
+    /// add-routing left them (v1 has had no traffic before).
+    AbortToV2,
     /// Drop the v1 destination, the Service patch, web-v1 and its patch twins.
     Cleanup1,
     /// Drop the VirtualService patches.
@@ -109,6 +112,7 @@ impl Edit {
             Edit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
             Edit::SetWeight(w) => format!("set the v2 weight to {w}%"),
             Edit::Abort => "route 100% of traffic back to v1".into(),
+            Edit::AbortToV2 => "route 100% of traffic back to v2".into(),
             Edit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
             Edit::Cleanup2 => "remove the VirtualService patches".into(),
             Edit::Cleanup3 => "remove the DestinationRule".into(),
@@ -248,8 +252,8 @@ pub enum Action {
         percent: u8,
         changed: bool,
     },
-    /// Every environment back to 100% v1 (`canary abort`); `changed` lists the environments
-    /// whose files changed.
+    /// Every environment back to the last routes known good (`canary abort`; see
+    /// [`Position::abort_edit`]); `changed` lists the environments whose files changed.
     Abort { changed: Vec<usize> },
     /// Pin web-v1 to another image at the v1 image check.
     RepinV1,
@@ -279,6 +283,15 @@ impl Position {
     pub fn phase(&self, plan: &[(Phase, Step)]) -> Phase {
         plan.get(self.index)
             .map_or(Phase::Done, |&(phase, _)| phase)
+    }
+
+    /// What `canary abort` writes from here: back to 100% v1 once v2 may have traffic, back to
+    /// 100% v2 while route-to-v1 moves traffic onto the pinned v1.
+    pub fn abort_edit(&self, plan: &[(Phase, Step)]) -> Edit {
+        match self.phase(plan) {
+            Phase::RouteToV1 => Edit::AbortToV2,
+            _ => Edit::Abort,
+        }
     }
 
     /// Apply an action, or say why it may not happen now.
@@ -397,22 +410,39 @@ impl Position {
         changed: &[usize],
     ) -> Result<Position, Refusal> {
         let phase = self.phase(plan);
-        if !matches!(phase, Phase::DeployV2 | Phase::Ramp) {
-            return Err(self.refuse(
-                shape,
-                plan,
-                format!(
-                    "abort puts traffic back on v1, which is possible only during deploy-v2 and \
-                     ramp; the release is in {phase}"
-                ),
-            ));
-        }
+        let restart = match phase {
+            // v2 has to be deployed (fixed) and tested again before the ramp may start over.
+            Phase::DeployV2 | Phase::Ramp => Phase::DeployV2,
+            // The pinned v1 is checked (and re-pinned if need be) before traffic moves to it
+            // again.
+            Phase::RouteToV1 if self.index > step_index(plan, Edit::RouteToV1) => Phase::RouteToV1,
+            Phase::RouteToV1 => {
+                return Err(self.refuse(
+                    shape,
+                    plan,
+                    "abort has nothing to undo: route-to-v1 has not moved any route to v1, so \
+                     the files still send 100% to v2; the release is in route-to-v1"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(self.refuse(
+                    shape,
+                    plan,
+                    format!(
+                        "abort routes traffic back to where it was known good, which is possible \
+                         only once route-to-v1 has written its routes (back to 100% v2) and \
+                         during deploy-v2 and ramp (back to 100% v1); the release is in {phase}"
+                    ),
+                ));
+            }
+        };
+        let edit = self.abort_edit(plan);
         let mut next = self.clone();
         for &env in changed {
-            next.add_pending(env, Edit::Abort);
+            next.add_pending(env, edit);
         }
-        // v2 has to be deployed (fixed) and tested again before the ramp may start over.
-        next.index = phase_start(plan, Phase::DeployV2);
+        next.index = phase_start(plan, restart);
         Ok(next)
     }
 
@@ -478,6 +508,13 @@ fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
     plan.iter()
         .position(|(p, _)| *p == phase)
         .expect("every plan has every phase")
+}
+
+/// Where the plan makes an edit that every plan makes once.
+fn step_index(plan: &[(Phase, Step)], edit: Edit) -> usize {
+    plan.iter()
+        .position(|(_, s)| *s == Step::Edit { edit })
+        .expect("every plan makes this edit")
 }
 
 /// A step in words.

@@ -30,6 +30,10 @@ struct World {
     v2_tested: bool,
 }
 
+fn v1_share(f: &Files) -> u8 {
+    f.route.and_then(|(v1, _)| v1).unwrap_or(0)
+}
+
 impl World {
     fn new(shape: &Shape) -> World {
         let n = shape.environments.len();
@@ -63,6 +67,7 @@ impl World {
                 // Each re-pin writes a new digest; two suffice to tell one from the next.
                 Edit::RepinV1 => f.image_pins = (f.image_pins + 1) % 2,
                 Edit::RouteToV1 | Edit::Abort => set(f, 0),
+                Edit::AbortToV2 => set(f, 100),
                 Edit::RampLast(w) if env == last => set(f, w),
                 Edit::RampOthers if env != last => set(f, 100),
                 Edit::SetWeight(w) if Some(env) == target => set(f, w),
@@ -87,7 +92,18 @@ impl World {
     }
 
     /// What must hold in every environment at every moment.
-    fn check_invariants(&self, shape: &Shape) -> Result<(), String> {
+    fn check_invariants(&self, shape: &Shape, plan: &[(Phase, Step)]) -> Result<(), String> {
+        // The v1 image is checked, and web-v1 re-pinned, only where v1 has no traffic: at the
+        // start, and back there after an abort of route-to-v1 and its deploys.
+        if self.position.next(plan) == NextStep::Planned(Phase::RouteToV1, Step::CheckV1Image)
+            && let Some(env) = (0..self.files.len())
+                .find(|&e| v1_share(&self.files[e]) > 0 || v1_share(&self.deployed[e]) > 0)
+        {
+            return Err(format!(
+                "{}: at the v1 image check, v1 has traffic",
+                shape.environments[env]
+            ));
+        }
         for (env, d) in self.deployed.iter().enumerate() {
             let name = &shape.environments[env];
             if d.route.is_some() && !d.destination_rule {
@@ -164,8 +180,15 @@ impl World {
             ActionKind::Abort => {
                 self.position
                     .apply(shape, plan, Action::Abort { changed: vec![] })?;
+                // Back to what was known good: before v2 code has production traffic, that is
+                // the routes add-routing left; after, v1.
+                let edit = match self.position.phase(plan) {
+                    Phase::RouteToV1 => Edit::AbortToV2,
+                    _ => Edit::Abort,
+                };
+                assert_eq!(self.position.abort_edit(plan), edit);
                 Action::Abort {
-                    changed: world.edit(shape, Edit::Abort, None),
+                    changed: world.edit(shape, edit, None),
                 }
             }
             ActionKind::Repin => {
@@ -248,7 +271,11 @@ fn allowed_by_rules(
         ActionKind::Weight { env, .. } => {
             phase == Phase::Ramp || (phase == Phase::DeployV2 && env != shape.last_env())
         }
-        ActionKind::Abort => matches!(phase, Phase::DeployV2 | Phase::Ramp),
+        // In route-to-v1, only once its edit sent traffic to v1.
+        ActionKind::Abort => {
+            matches!(phase, Phase::DeployV2 | Phase::Ramp)
+                || (phase == Phase::RouteToV1 && world.files.iter().any(|f| v1_share(f) > 0))
+        }
         ActionKind::Repin => {
             world.position.pending.is_empty()
                 && plan.get(world.position.index).map(|(_, s)| *s) == Some(Step::CheckV1Image)
@@ -273,7 +300,7 @@ fn every_position_and_action_follows_the_rules_and_keeps_the_invariants() {
                     Ok(next) => {
                         assert!(expected, "{kind:?} allowed at {:?}", world.position);
                         allowed += 1;
-                        if let Err(e) = next.check_invariants(&shape) {
+                        if let Err(e) = next.check_invariants(&shape, &plan) {
                             panic!("{e} after {kind:?} from {world:?}");
                         }
                         if seen.insert(next.clone()) {
@@ -457,6 +484,117 @@ fn a_production_weight_set_by_hand_moves_the_ramp_to_the_next_scheduled_value() 
             }
         )
     );
+}
+
+/// The position right before `step` of the plan, owing nothing.
+fn before(plan: &[(Phase, Step)], step: Step) -> Position {
+    Position {
+        index: plan.iter().position(|(_, s)| *s == step).expect("planned"),
+        ..Position::default()
+    }
+}
+
+/// `next` from `position` until it reaches `until`, with the steps taken on the way.
+fn steps_until(
+    shape: &Shape,
+    plan: &[(Phase, Step)],
+    mut position: Position,
+    until: NextStep,
+) -> Vec<NextStep> {
+    let mut taken = Vec::new();
+    while position.next(plan) != until {
+        taken.push(position.next(plan));
+        position = position
+            .apply(shape, plan, Action::Complete { changed: true })
+            .unwrap();
+        assert!(taken.len() <= plan.len(), "never reached {until:?}");
+    }
+    taken
+}
+
+#[test]
+fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
+    for shape in shapes() {
+        let plan = plan(&shape);
+        let n = shape.environments.len();
+        let check = before(&plan, Step::CheckV1Image);
+        let edit = before(
+            &plan,
+            Step::Edit {
+                edit: Edit::RouteToV1,
+            },
+        );
+        let every = (0..n).collect::<Vec<_>>();
+        // Before the routes move there is nothing to undo.
+        for at in [&check, &edit] {
+            let refusal = at
+                .apply(
+                    &shape,
+                    &plan,
+                    Action::Abort {
+                        changed: every.clone(),
+                    },
+                )
+                .unwrap_err();
+            assert!(
+                refusal.reason.starts_with("abort has nothing to undo"),
+                "{refusal}"
+            );
+            assert_eq!(refusal.first, Some(at.describe_next(&shape, &plan)));
+        }
+        // Written, deployed to none, some or all but the last environment.
+        for deployed in 0..n {
+            let at = Position {
+                index: edit.index + 1 + deployed,
+                ..Position::default()
+            };
+            assert_eq!(at.phase(&plan), Phase::RouteToV1);
+            assert_eq!(at.abort_edit(&plan), Edit::AbortToV2);
+            let aborted = at
+                .apply(
+                    &shape,
+                    &plan,
+                    Action::Abort {
+                        changed: every.clone(),
+                    },
+                )
+                .unwrap();
+            assert_eq!(
+                aborted.pending,
+                every
+                    .iter()
+                    .map(|&e| (e, Edit::AbortToV2))
+                    .collect::<Vec<_>>()
+            );
+            // Its deploys, then the v1 image check, where web-v1 may be re-pinned.
+            let taken = steps_until(
+                &shape,
+                &plan,
+                aborted.clone(),
+                NextStep::Planned(Phase::RouteToV1, Step::CheckV1Image),
+            );
+            assert_eq!(taken.len(), n);
+            let back = Position {
+                pending: vec![],
+                ..aborted
+            };
+            assert_eq!(back, check);
+            assert!(back.apply(&shape, &plan, Action::RepinV1).is_ok());
+            assert_eq!(
+                at.apply(&shape, &plan, Action::Abort { changed: vec![] })
+                    .unwrap(),
+                check,
+                "a file already back at 100% v2 owes no deploy"
+            );
+        }
+        // Once every environment runs 100% v1, v2 is next and abort means back to v1.
+        let deploy_v2 = Position {
+            index: edit.index + 1 + n,
+            ..Position::default()
+        };
+        assert_eq!(deploy_v2.phase(&plan), Phase::DeployV2);
+        assert_eq!(deploy_v2.abort_edit(&plan), Edit::Abort);
+    }
 }
 
 #[test]
