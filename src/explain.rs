@@ -89,7 +89,8 @@ pub const PHASES: [Explanation; 9] = [
         does: "For each weight of the schedule (1, 5, 10, 25, 50, 100 by default): edit \
                production's VirtualService patch, deploy, observe, confirm. Then every other \
                environment goes to v2 100. `canary abort` sends everything back to v1 at any \
-               point; `canary weight` sets a weight by hand.",
+               point; `canary weight` sets a weight by hand, which is deployed and observed \
+               before production's weight goes up again.",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
         why_here: "Only now is v2 deployed everywhere and tested; small steps first limit what a \
                    bad v2 can hurt.",

@@ -3,7 +3,8 @@
 //!
 //! A release walks a fixed *plan* (a list of steps derived from its environments and ramp
 //! schedule). Its position is an index into that plan plus the environments whose files changed
-//! out of band (`canary weight`, `canary abort`, a re-pinned v1 image) and still wait for a deploy.
+//! out of band (`canary weight`, `canary abort`, a re-pinned v1 image) and still wait for a deploy,
+//! and the observation that a production weight set by hand owes before the ramp goes on.
 
 use std::fmt;
 
@@ -226,6 +227,11 @@ pub struct Position {
     /// Environments whose files an out-of-band edit changed, waiting for their deploy, with
     /// the edit that changed them. Kept in environment order.
     pub pending: Vec<(usize, Edit)>,
+    /// A production v2 weight set by hand during the ramp: once its deploy is confirmed, v2 is
+    /// observed at it before the plan goes on, as at every scheduled weight. Absent from
+    /// journals written before it was kept, which read as owing nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe: Option<u8>,
 }
 
 /// What `canary next` does from a position.
@@ -233,6 +239,8 @@ pub struct Position {
 pub enum NextStep {
     /// A deploy owed by an out-of-band edit comes before the plan goes on.
     Pending { env: usize, after: Edit },
+    /// The observation owed by a production weight set by hand, once it is deployed.
+    Observe { weight: u8 },
     /// The plan's own step.
     Planned(Phase, Step),
     /// Nothing left.
@@ -273,14 +281,21 @@ impl Position {
         if let Some(&(env, after)) = self.pending.first() {
             return NextStep::Pending { env, after };
         }
+        if let Some(weight) = self.observe {
+            return NextStep::Observe { weight };
+        }
         match plan.get(self.index) {
             Some(&(phase, step)) => NextStep::Planned(phase, step),
             None => NextStep::Done,
         }
     }
 
-    /// The phase the release is in.
+    /// The phase the release is in. An owed observation keeps it in the ramp, even where the
+    /// ramp's own steps are all behind it (production set to 100% by hand).
     pub fn phase(&self, plan: &[(Phase, Step)]) -> Phase {
+        if self.observe.is_some() {
+            return Phase::Ramp;
+        }
         plan.get(self.index)
             .map_or(Phase::Done, |&(phase, _)| phase)
     }
@@ -325,6 +340,7 @@ impl Position {
             NextStep::Pending { .. } => {
                 next.pending.remove(0);
             }
+            NextStep::Observe { .. } => next.observe = None,
             NextStep::Planned(_, step) => {
                 next.index += 1;
                 if let (Step::Edit { edit }, false) = (step, changed) {
@@ -369,10 +385,24 @@ impl Position {
                 ),
             ));
         }
-        let mut next = self.clone();
-        if changed {
-            next.add_pending(env, Edit::SetWeight(percent));
+        if is_last && let Some(owed) = self.unobserved(plan).filter(|&owed| percent > owed) {
+            return Err(self.refuse(
+                shape,
+                plan,
+                format!(
+                    "{}'s v2 weight may go above {owed}% only once v2 at {owed}% is deployed \
+                     there and observed; the release is in {phase}",
+                    shape.environments[env]
+                ),
+            ));
         }
+        if !changed {
+            // The file already says so: nothing to deploy, nothing new to observe, and no step
+            // of the plan may be skipped for it.
+            return Ok(self.clone());
+        }
+        let mut next = self.clone();
+        next.add_pending(env, Edit::SetWeight(percent));
         if phase == Phase::Ramp {
             let ramp_others = plan
                 .iter()
@@ -383,7 +413,9 @@ impl Position {
                 })
                 .unwrap_or_else(|| phase_start(plan, Phase::Cleanup1));
             if is_last {
-                // The ramp goes on from the first scheduled weight above the one set by hand.
+                // v2 is observed at the weight set by hand; then the ramp goes on from the
+                // first scheduled weight above it.
+                next.observe = Some(percent);
                 next.index =
                     shape
                         .schedule
@@ -401,6 +433,22 @@ impl Position {
             }
         }
         Ok(next)
+    }
+
+    /// The production v2 weight still to be deployed or observed before it may go up: one set
+    /// by hand, or a scheduled one between its edit and its observation.
+    fn unobserved(&self, plan: &[(Phase, Step)]) -> Option<u8> {
+        self.observe.or(match plan.get(self.index) {
+            Some(&(
+                _,
+                Step::Deploy {
+                    after: Edit::RampLast(w),
+                    ..
+                }
+                | Step::Observe { weight: w },
+            )) => Some(w),
+            _ => None,
+        })
     }
 
     fn abort(
@@ -443,6 +491,7 @@ impl Position {
             next.add_pending(env, edit);
         }
         next.index = phase_start(plan, restart);
+        next.observe = None;
         Ok(next)
     }
 
@@ -498,6 +547,7 @@ impl Position {
                 shape.environments[env],
                 after.describe(shape)
             ),
+            NextStep::Observe { weight } => describe_step(shape, Step::Observe { weight }),
             NextStep::Planned(_, step) => describe_step(shape, step),
             NextStep::Done => "done".into(),
         }

@@ -392,7 +392,7 @@ pub fn adopt(
         .into_iter()
         .map(|index| Position {
             index,
-            pending: Vec::new(),
+            ..Position::default()
         })
         .collect();
     Ok((seen, positions))

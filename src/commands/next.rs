@@ -152,6 +152,12 @@ pub fn take_step(
             runner.refuse_broken_repo(release, &format!("deploy to {}", env_name(env)))?;
             deploy(runner, release, env, after, release.phase, checks)
         }
+        NextStep::Observe { weight } => {
+            let what = describe_step(&shape, Step::Observe { weight });
+            output::status("Step", format!("{}: {what}", release.phase));
+            runner.refuse_broken_repo(release, &what)?;
+            observe(runner, release, weight)
+        }
         NextStep::Planned(phase, step) => {
             output::status("Step", format!("{phase}: {}", describe_step(&shape, step)));
             if !matches!(step, Step::Edit { .. }) {
@@ -199,17 +205,7 @@ pub fn take_step(
                         json!({ "step": "v2 tested", "env": env_name(0) }),
                     ),
                 ),
-                Step::Observe { weight } => ask(
-                    runner,
-                    release,
-                    &format!(
-                        "Watch v2 at {weight}% in {}. Does it work well enough to go on? (If \
-                         not, `canary abort {}` sends all traffic back to v1.)",
-                        env_name(shape.last_env()),
-                        config.service
-                    ),
-                    NewEvent::new("step-done", json!({ "step": "observed", "weight": weight })),
-                ),
+                Step::Observe { weight } => observe(runner, release, weight),
             }
         }
     }
@@ -275,6 +271,22 @@ fn deploy(
         release,
         Action::Complete { changed: true },
         event(json!({ "verified": true, "context": target.context })),
+    )
+}
+
+/// The operator watches v2 at production's weight, scheduled or set by hand, before it goes up.
+fn observe(runner: &mut Runner, release: &Release, weight: u8) -> anyhow::Result<Release> {
+    let config = &release.config;
+    ask(
+        runner,
+        release,
+        &format!(
+            "Watch v2 at {weight}% in {}. Does it work well enough to go on? (If not, `canary \
+             abort {}` sends all traffic back to v1.)",
+            config.environments[config.shape().last_env()].name,
+            config.service
+        ),
+        NewEvent::new("step-done", json!({ "step": "observed", "weight": weight })),
     )
 }
 
