@@ -99,10 +99,11 @@ pub const PHASES: [Explanation; 9] = [
     },
     Explanation {
         phase: Phase::Cleanup1,
-        summary: "remove v1: its route, the Service patch, web-v1 and its twins",
+        summary: "remove v1: its route, the Service patch, web-v1 and its patches",
         does: "The v1 destination leaves every VirtualService patch, the Service patch goes, \
-               web-v1 and its patch twins go. Deploy everywhere; on production, deleted \
-               resources must be pruned (Argo CD's Prune) or deleted by hand.",
+               web-v1 and every patch of it go (its twins, and any patch of web-v1 made by \
+               hand). Deploy everywhere; on production, deleted resources must be pruned \
+               (Argo CD's Prune) or deleted by hand.",
         files: &[
             "gap/ENV/gap_patch_canary_virtual_service.yaml",
             "gap/gap_patch_canary_service.yaml",

@@ -87,7 +87,7 @@ pub enum Edit {
     /// `canary abort` during route-to-v1: every environment back to 100% v2, the routes as
     /// add-routing left them (v1 has had no traffic before).
     AbortToV2,
-    /// Drop the v1 destination, the Service patch, web-v1 and its patch twins.
+    /// Drop the v1 destination, the Service patch, web-v1 and every patch of it.
     Cleanup1,
     /// Drop the VirtualService patches.
     Cleanup2,

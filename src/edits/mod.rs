@@ -302,7 +302,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     draft.edit(GAP_YAML, "the repository", |text| {
         yaml::remove_deployment(text, WEB_V1)
     })?;
-    for path in patch_twins::existing_twins(draft.repo, config)? {
+    for path in patch_twins::web_v1_patches(draft.repo, config)? {
         draft.set(&path, None)?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! "Don't forget to apply already existing patches to the v1 deployment as well": every patch
 //! file that targets the web Deployment gets a twin beside it that targets web-v1. Twins are
-//! named `<patch>_canary_v1.yaml`, which is how cleanup-1 finds them again.
+//! named `<patch>_canary_v1.yaml`. Cleanup-1 ("don't forget about potential patches for the
+//! canary deployment") finds them again by name, and any other patch of web-v1 by its target.
 
 use crate::error::{Error, bad_input};
 use crate::release::ReleaseConfig;
@@ -23,23 +24,33 @@ fn patch_dirs(config: &ReleaseConfig) -> Vec<String> {
         .collect()
 }
 
-/// Repo-relative YAML files directly in `dir`, sorted.
-fn yaml_files(repo: &Repo, dir: &str) -> Result<Vec<String>, Error> {
+/// Repo-relative YAML files directly in `dir`, sorted; with `deep`, in its subdirectories too.
+/// Links are not followed: canary reads and writes regular files only.
+fn yaml_files(repo: &Repo, dir: &str, deep: bool) -> Result<Vec<String>, Error> {
     let path = repo.resolve(dir)?;
     let entries = match std::fs::read_dir(&path) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(bad_input(format!("{dir}: {e}"))),
     };
-    let mut files: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
-        .map(|name| format!("{dir}/{name}"))
-        .collect();
+    let mut files = Vec::new();
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let (Ok(kind), Ok(name)) = (entry.file_type(), entry.file_name().into_string()) else {
+            continue;
+        };
+        if kind.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+            files.push(format!("{dir}/{name}"));
+        } else if deep && kind.is_dir() {
+            files.extend(yaml_files(repo, &format!("{dir}/{name}"), deep)?);
+        }
+    }
     files.sort();
     Ok(files)
+}
+
+/// Every YAML file under `gap/`, at any depth, sorted: where a patch of the service may be.
+pub fn gap_yaml_files(repo: &Repo) -> Result<Vec<String>, Error> {
+    yaml_files(repo, "gap", true)
 }
 
 fn is_canary_file(path: &str) -> bool {
@@ -52,7 +63,7 @@ pub fn twins(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Vec<(String,
     let web_v1 = format!("{web}-v1");
     let mut twins = Vec::new();
     for dir in patch_dirs(config) {
-        for path in yaml_files(repo, &dir)? {
+        for path in yaml_files(repo, &dir, false)? {
             if is_canary_file(&path) {
                 continue;
             }
@@ -90,15 +101,37 @@ pub fn twins(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Vec<(String,
     Ok(twins)
 }
 
-/// The twins present in the repository.
-pub fn existing_twins(repo: &Repo, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
+/// Every patch of the web-v1 Deployment in the repository, sorted: canary's twins, and any file
+/// under `gap/` that patches web-v1 and nothing else (one a person made during the release).
+/// A file that patches web-v1 among other documents is refused: taking the file away would
+/// take the others with it.
+pub fn web_v1_patches(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Vec<String>> {
+    let web_v1 = format!("{}-v1", config.service_name());
     let mut found = Vec::new();
-    for dir in patch_dirs(config) {
-        found.extend(
-            yaml_files(repo, &dir)?
-                .into_iter()
-                .filter(|p| p.ends_with(TWIN_SUFFIX)),
-        );
+    for path in gap_yaml_files(repo)? {
+        if path == GAP_YAML {
+            continue;
+        }
+        let docs = match repo.read(&path)? {
+            Some(text) => yaml::parse_all(&text).unwrap_or_default(),
+            None => continue,
+        };
+        let patches = docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == web_v1.as_str())
+            .count();
+        if patches > 0 && patches < docs.len() {
+            return Err(bad_input(format!(
+                "{path} patches {web_v1} among other documents; cleanup-1 removes {web_v1} and \
+                 every patch of it, so move that patch to a file of its own (or take it out), \
+                 then run this again"
+            ))
+            .into());
+        }
+        // A twin is canary's even when it no longer parses.
+        if patches > 0 || path.ends_with(TWIN_SUFFIX) {
+            found.push(path);
+        }
     }
     Ok(found)
 }

@@ -1,0 +1,103 @@
+//! Patches of web-v1 that a person made during the release: cleanup-1 removes every one of them
+//! with web-v1 ("don't forget about potential patches for the canary deployment"), and refuses a
+//! file it cannot take away whole.
+
+mod common;
+
+use common::{SERVICE, Sandbox, assert_unchanged, golden};
+
+/// A strategic-merge patch of one Deployment, as a person writes it.
+fn deployment_patch(name: &str) -> String {
+    format!(
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  \
+         template:\n    spec:\n      containers:\n        - name: app\n          resources:\n            \
+         limits:\n              memory: 1Gi\n"
+    )
+}
+
+const CONFIG_MAP: &str = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n";
+
+/// Hand-made patches of web-v1, committed as a colleague would.
+const BY_HAND: [&str; 2] = [
+    "gap/production/gap_patch_memory_v1.yaml",
+    "gap/production/limits/web_v1.yml",
+];
+
+fn commit_by_hand(sandbox: &Sandbox, files: &[(&str, String)]) {
+    for (path, text) in files {
+        sandbox.write(path, text);
+    }
+    sandbox.git(&["add", "-A"]);
+    sandbox.git(&["commit", "-q", "--no-verify", "-m", "by hand"]);
+}
+
+#[test]
+fn cleanup_1_removes_every_patch_of_web_v1_made_by_hand() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    let patch = deployment_patch("my-service-web-v1");
+    commit_by_hand(&sandbox, &BY_HAND.map(|path| (path, patch.clone())));
+    // While web-v1 exists, its patches have a target.
+    sandbox.canary(&["check", SERVICE]).ok();
+    sandbox.walk_to("cleanup-1");
+    let out = sandbox.next();
+    for path in BY_HAND {
+        assert!(
+            out.stdout
+                .contains(&format!("--- a/{path}\n+++ /dev/null\n")),
+            "cleanup-1 does not show {path} going:\n{out}"
+        );
+        assert!(
+            !sandbox.repo.join(path).exists(),
+            "{path} survived cleanup-1"
+        );
+    }
+    sandbox.walk_to("done");
+    assert!(
+        sandbox.files() == golden("done"),
+        "{}",
+        common::describe_difference(&golden("done"), &sandbox.files())
+    );
+    sandbox.canary(&["check", SERVICE]).ok();
+}
+
+#[test]
+fn cleanup_1_refuses_a_file_that_patches_web_v1_among_other_documents() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    let path = "gap/gap_patch_memory.yaml";
+    commit_by_hand(
+        &sandbox,
+        &[(
+            path,
+            format!("{}{CONFIG_MAP}", deployment_patch("my-service-web-v1")),
+        )],
+    );
+    sandbox.walk_to("cleanup-1");
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: {path} patches my-service-web-v1 among other documents; cleanup-1 removes \
+             my-service-web-v1 and every patch of it, so move that patch to a file of its own \
+             (or take it out), then run this again\n"
+        )
+    );
+    assert_unchanged(&before, &sandbox.snapshot(), "a refused cleanup-1");
+
+    // Moved to a file of its own, it goes with web-v1.
+    commit_by_hand(
+        &sandbox,
+        &[
+            (path, CONFIG_MAP.to_string()),
+            (BY_HAND[0], deployment_patch("my-service-web-v1")),
+        ],
+    );
+    sandbox.next();
+    assert!(!sandbox.repo.join(BY_HAND[0]).exists());
+    assert!(sandbox.repo.join(path).exists(), "the ConfigMap stays");
+}
