@@ -1,6 +1,6 @@
 //! Patches of web-v1 that a person made during the release: cleanup-1 removes every one of them
-//! with web-v1 ("don't forget about potential patches for the canary deployment"), and refuses a
-//! file it cannot take away whole.
+//! with web-v1 ("don't forget about potential patches for the canary deployment"), refuses a
+//! file it cannot take away whole, and `canary check` flags any patch whose target is gone.
 
 mod common;
 
@@ -29,6 +29,20 @@ fn commit_by_hand(sandbox: &Sandbox, files: &[(&str, String)]) {
     }
     sandbox.git(&["add", "-A"]);
     sandbox.git(&["commit", "-q", "--no-verify", "-m", "by hand"]);
+}
+
+fn codes(out: &common::Output) -> Vec<(String, String)> {
+    out.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["file"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -100,4 +114,55 @@ fn cleanup_1_refuses_a_file_that_patches_web_v1_among_other_documents() {
     sandbox.next();
     assert!(!sandbox.repo.join(BY_HAND[0]).exists());
     assert!(sandbox.repo.join(path).exists(), "the ConfigMap stays");
+}
+
+#[test]
+fn check_flags_a_patch_whose_target_is_gone_and_next_refuses_to_build_on_it() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("cleanup-2");
+    let left = BY_HAND[1];
+    sandbox.write(left, &deployment_patch("my-service-web-v1"));
+    sandbox.write(
+        "gap/gap_patch_worker.yaml",
+        &deployment_patch("my-service-worker"),
+    );
+    // web's own patches, and objects that are not Deployments of the service, are fine.
+    sandbox.write(
+        "gap/gap_patch_web.yaml",
+        &deployment_patch("my-service-web"),
+    );
+    sandbox.write("gap/other.yaml", &deployment_patch("other-service-web-v1"));
+
+    let out = sandbox.canary(&["check", SERVICE, "--json"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(
+        codes(&out),
+        [
+            (
+                "CANARY-E040".to_string(),
+                "gap/gap_patch_worker.yaml".to_string()
+            ),
+            ("CANARY-E040".to_string(), left.to_string()),
+        ]
+    );
+    let text = sandbox.canary(&["check", SERVICE]);
+    assert!(
+        text.stdout.contains(&format!(
+            "error[CANARY-E040] {left}:5: patches the Deployment my-service-web-v1, but \
+             gap/gap.yaml defines no deployment web-v1: the patch has no target; remove it"
+        )),
+        "{text}"
+    );
+    // Without the journal (--repo), the same.
+    let repo = sandbox.repo.to_str().unwrap().to_string();
+    let bare = sandbox.canary(&["check", "--repo", &repo, "--json"]);
+    assert_eq!(codes(&bare), codes(&out), "{bare}");
+
+    // `next` sees what `check` sees.
+    let before = sandbox.snapshot();
+    let refused = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(refused.stderr.contains("CANARY-E040"), "{refused}");
+    assert_unchanged(&before, &sandbox.snapshot(), "next on a dangling patch");
 }

@@ -7,6 +7,7 @@
 //! step never writes a broken state; and `canary start --adopt` uses [`state`] to read a
 //! release's position off the files.
 
+mod patches;
 mod rules;
 pub mod schema;
 pub mod state;
@@ -49,10 +50,11 @@ pub enum Code {
     Unexpected,
     WeightMoved,
     ImageDiffers,
+    PatchTargetGone,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -69,6 +71,7 @@ impl Code {
         Code::Unexpected,
         Code::WeightMoved,
         Code::ImageDiffers,
+        Code::PatchTargetGone,
     ];
 
     pub fn id(self) -> &'static str {
@@ -89,6 +92,7 @@ impl Code {
             Code::Unexpected => "CANARY-E021",
             Code::WeightMoved => "CANARY-E022",
             Code::ImageDiffers => "CANARY-W030",
+            Code::PatchTargetGone => "CANARY-E040",
         }
     }
 
@@ -132,11 +136,17 @@ pub fn has_errors(findings: &[Finding]) -> bool {
 /// Where the analysis reads files: the repository, or the repository as a step would leave it.
 pub trait Source {
     fn read(&self, path: &str) -> Result<Option<String>, Error>;
+    /// Every YAML file under `gap/`, at any depth, sorted.
+    fn gap_files(&self) -> Result<Vec<String>, Error>;
 }
 
 impl Source for Repo {
     fn read(&self, path: &str) -> Result<Option<String>, Error> {
         Repo::read(self, path)
+    }
+
+    fn gap_files(&self) -> Result<Vec<String>, Error> {
+        edits::gap_yaml_files(self)
     }
 }
 
@@ -152,6 +162,19 @@ impl Source for Overlay<'_> {
             Some(change) => Ok(change.after.clone()),
             None => self.repo.read(path),
         }
+    }
+
+    fn gap_files(&self) -> Result<Vec<String>, Error> {
+        let mut files = self.repo.gap_files()?;
+        files.retain(|path| !self.changes.iter().any(|c| c.path == *path));
+        files.extend(
+            self.changes
+                .iter()
+                .filter(|c| c.after.is_some() && c.path.starts_with("gap/"))
+                .map(|c| c.path.clone()),
+        );
+        files.sort();
+        Ok(files)
     }
 }
 
@@ -301,6 +324,7 @@ pub fn analyze(
     let loaded = load(src, scope, &mut findings)?;
     schemas(&loaded, &mut findings);
     rules::cross_references(&loaded, scope, &mut findings);
+    patches::targets(src, &loaded, scope, &mut findings)?;
     if let Some(journal) = journal {
         state::agreement(&loaded, scope, journal, &mut findings);
     }

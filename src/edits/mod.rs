@@ -5,6 +5,8 @@
 mod patch_twins;
 pub mod templates;
 
+pub use patch_twins::gap_yaml_files;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
