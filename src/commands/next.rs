@@ -222,11 +222,8 @@ fn deploy(
     let config = &release.config;
     let name = &config.environments[env].name;
     let last = env == config.environments.len() - 1;
-    if matches!(phase, Phase::Cleanup1 | Phase::Cleanup2 | Phase::Cleanup3) && last {
-        output::note(format!(
-            "deleted resources are not removed from {name} by themselves: sync with Argo CD's \
-             Prune option, or delete web-v1's Deployment and the removed patches by hand"
-        ));
+    if last && let Some(note) = deleted_by(runner, release, phase)? {
+        output::note(note);
     }
     let what = after.describe(&config.shape());
     let event = |detail: serde_json::Value| {
@@ -288,6 +285,83 @@ fn observe(runner: &mut Runner, release: &Release, weight: u8) -> anyhow::Result
         ),
         NewEvent::new("step-done", json!({ "step": "observed", "weight": weight })),
     )
+}
+
+/// What a cleanup phase deleted, for the note at its production deploy: there, Argo CD removes
+/// a deleted resource only when the sync prunes. `None` outside the cleanup.
+fn deleted_by(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Result<Option<String>> {
+    let config = &release.config;
+    let name = &config.environments[config.environments.len() - 1].name;
+    let ns = &config.namespace;
+    let prune = |what: &str, delete: &str| {
+        format!(
+            "{name} keeps {what} until it is pruned: sync with Argo CD's Prune option, or \
+             {delete} by hand"
+        )
+    };
+    Ok(Some(match phase {
+        Phase::Cleanup1 => {
+            let web_v1 = format!("{}-v1", config.service_name());
+            let patches: Vec<String> = deleted_files(runner, release, phase)?
+                .into_iter()
+                .filter(|path| path != edits::SERVICE_PATCH)
+                .collect();
+            let with_patches = if patches.is_empty() {
+                String::new()
+            } else {
+                format!(" (its patches went with it: {})", patches.join(", "))
+            };
+            format!(
+                "cleanup-1 deleted the Deployment {web_v1}{with_patches} and web-v1's \
+                 AuthorizationPolicy; {}. The Service patch went too: the sync gives the Service \
+                 {} its own selector back",
+                prune(
+                    "them",
+                    &format!(
+                        "`kubectl -n {ns} delete deployment {web_v1}` and delete web-v1's \
+                         AuthorizationPolicy"
+                    )
+                ),
+                config.service_name()
+            )
+        }
+        Phase::Cleanup2 => {
+            let paths: Vec<String> = config
+                .environments
+                .iter()
+                .map(|env| edits::virtual_service_patch(&env.name))
+                .collect();
+            format!(
+                "cleanup-2 deleted the VirtualService patches ({}); no resource goes with them: \
+                 the sync gives the VirtualService {} its own routes back, with nothing to prune",
+                paths.join(", "),
+                config.virtual_service_name()
+            )
+        }
+        Phase::Cleanup3 => {
+            let rule = config.destination_rule_name();
+            format!(
+                "cleanup-3 deleted the DestinationRule {rule}; {}",
+                prune(
+                    "it",
+                    &format!("`kubectl -n {ns} delete destinationrule {rule}`")
+                )
+            )
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The files that the edits of `phase` deleted, as the journal recorded them.
+fn deleted_files(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Result<Vec<String>> {
+    let events = runner.journal.events(release.id)?;
+    Ok(events
+        .iter()
+        .filter(|e| e.kind == "files-written" && e.phase == phase.name())
+        .flat_map(|e| e.detail["files"].as_array().into_iter().flatten())
+        .filter(|file| file["after"].is_null())
+        .filter_map(|file| file["path"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// A question whose yes moves the release on and whose no leaves it where it is.

@@ -1,6 +1,7 @@
-//! Patches of web-v1 that a person made during the release: cleanup-1 removes every one of them
-//! with web-v1 ("don't forget about potential patches for the canary deployment"), refuses a
-//! file it cannot take away whole, and `canary check` flags any patch whose target is gone.
+//! The cleanup: patches of web-v1 that a person made during the release go with web-v1 at
+//! cleanup-1 ("don't forget about potential patches for the canary deployment"), a file it cannot
+//! take away whole is refused, `canary check` flags any patch whose target is gone, and each
+//! cleanup's production deploy names what that phase deleted.
 
 mod common;
 
@@ -165,4 +166,75 @@ fn check_flags_a_patch_whose_target_is_gone_and_next_refuses_to_build_on_it() {
     assert_eq!(refused.code, 1, "{refused}");
     assert!(refused.stderr.contains("CANARY-E040"), "{refused}");
     assert_unchanged(&before, &sandbox.snapshot(), "next on a dangling patch");
+}
+
+/// The note each cleanup's production deploy prints: what that phase deleted, and what to prune.
+#[test]
+fn each_cleanup_names_what_it_deleted_at_its_production_deploy() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    commit_by_hand(
+        &sandbox,
+        &[(BY_HAND[0], deployment_patch("my-service-web-v1"))],
+    );
+    let notes = [
+        (
+            "cleanup-1",
+            format!(
+                "cleanup-1 deleted the Deployment my-service-web-v1 (its patches went with it: \
+                 {}) and web-v1's AuthorizationPolicy; production keeps them until it is pruned: \
+                 sync with Argo CD's Prune option, or `kubectl -n relational-data delete \
+                 deployment my-service-web-v1` and delete web-v1's AuthorizationPolicy by hand. \
+                 The Service patch went too: the sync gives the Service my-service-web its own \
+                 selector back",
+                BY_HAND[0]
+            ),
+        ),
+        (
+            "cleanup-2",
+            "cleanup-2 deleted the VirtualService patches \
+             (gap/staging/gap_patch_canary_virtual_service.yaml, \
+             gap/production/gap_patch_canary_virtual_service.yaml); no resource goes with them: \
+             the sync gives the VirtualService my-service--web its own routes back, with nothing \
+             to prune"
+                .to_string(),
+        ),
+        (
+            "cleanup-3",
+            "cleanup-3 deleted the DestinationRule my-service--web; production keeps it until it \
+             is pruned: sync with Argo CD's Prune option, or `kubectl -n relational-data delete \
+             destinationrule my-service--web` by hand"
+                .to_string(),
+        ),
+    ];
+    for (phase, note) in notes {
+        sandbox.walk_to(phase);
+        let mut seen = Vec::new();
+        while sandbox.phase() == phase {
+            let out = sandbox.next();
+            let step = out
+                .stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let noted: Vec<&str> = out
+                .stdout
+                .lines()
+                .filter_map(|l| l.trim_start().strip_prefix("Note "))
+                .collect();
+            seen.push((step, noted.join("\n")));
+        }
+        let steps = [
+            format!("Step {phase}: "),
+            format!("Step {phase}: deploy to staging"),
+            format!("Step {phase}: deploy to production"),
+        ];
+        assert_eq!(seen.len(), 3, "{phase}: {seen:?}");
+        assert!(seen[0].0.starts_with(&steps[0]), "{phase}: {seen:?}");
+        assert_eq!(seen[1], (steps[1].clone(), String::new()), "{phase}");
+        assert_eq!(seen[2], (steps[2].clone(), note), "{phase}");
+    }
 }
