@@ -317,3 +317,53 @@ fn every_hint_of_every_refusal_is_accepted_where_it_is_given() {
     assert_eq!(positions, 45);
     assert_eq!(hints_run, positions);
 }
+
+/// A hand edit that moved a weight (CANARY-E022) names the `canary weight` that puts it back
+/// only where the workflow accepts it: run, it exits 0 and the finding is gone.
+#[test]
+fn the_weight_a_finding_names_to_put_back_is_accepted() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    for (phase, env, named) in [
+        ("deploy-v2", "staging", true),
+        // Production's weight moves only in the ramp: only `git checkout` is named.
+        ("deploy-v2", "production", false),
+        ("ramp", "staging", true),
+        ("ramp", "production", true),
+    ] {
+        sandbox.walk_to(phase);
+        let case = format!("{env} moved by hand in {phase}");
+        let path = format!("gap/{env}/gap_patch_canary_virtual_service.yaml");
+        let text = std::fs::read_to_string(sandbox.repo.join(&path)).unwrap();
+        let moved = text
+            .replace("weight: 100\n", "weight: 60\n")
+            .replace("weight: 0\n", "weight: 40\n");
+        assert_ne!(moved, text, "{case}");
+        // A colleague's commit, say.
+        sandbox.write(&path, &moved);
+        sandbox.git(&["commit", "-qam", "by hand"]);
+        let out = sandbox.canary(&["check", SERVICE]);
+        let finding = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("error[CANARY-E022]"))
+            .unwrap_or_else(|| panic!("{case}: no CANARY-E022:\n{out}"))
+            .to_string();
+        let hint = finding
+            .split_once(" or `")
+            .map(|(_, rest)| rest.trim_end_matches('`').to_string());
+        assert_eq!(hint.is_some(), named, "{case}: {finding}");
+        match hint {
+            Some(hint) => {
+                let mut args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+                args.push("--yes");
+                let run = sandbox.canary(&args);
+                assert_eq!(run.code, 0, "{case}: `{hint}` is not accepted:\n{run}");
+                sandbox.canary(&["check", SERVICE]).ok();
+            }
+            None => {
+                sandbox.git(&["reset", "-q", "--hard", "HEAD~1"]);
+            }
+        }
+    }
+}
