@@ -37,7 +37,8 @@ pub struct Args {
     /// Answer yes to every question (for pipelines that deploy on their own)
     #[arg(long)]
     pub yes: bool,
-    /// Show what the step would do, and change nothing
+    /// Show what the step would do, and change nothing; what `next` would refuse before it
+    /// asks is refused, with the same exit code
     #[arg(long)]
     pub dry_run: bool,
     /// Commit the step's files without asking
@@ -111,6 +112,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             ..Checks::default().wait
         },
     };
+    announce(&locked.release);
     let release = take_step(&mut runner, &locked.release, &checks)?;
     super::print_next(&release);
     Ok(())
@@ -125,6 +127,22 @@ fn finished(globals: &Globals, service: Option<&str>) -> anyhow::Result<Option<R
         return Ok(None);
     }
     Ok(journal.latest(service)?.filter(|r| r.finished_at.is_some()))
+}
+
+/// Name the step that [`take_step`] takes from here, when it is one of the plan's or an
+/// observation (a deploy owed names itself in its question, an interrupted step in `Resuming`).
+pub fn announce(release: &Release) {
+    if release.in_progress.is_some() {
+        return;
+    }
+    let shape = release.config.shape();
+    let plan = plan(&shape);
+    if matches!(
+        release.position.next(&plan),
+        NextStep::Planned(..) | NextStep::Observe { .. }
+    ) {
+        output::status("Step", release.position.describe_next(&shape, &plan));
+    }
 }
 
 /// One step: the interrupted one if there is one, else the next of the plan.
@@ -153,13 +171,10 @@ pub fn take_step(
             deploy(runner, release, env, after, release.phase, checks)
         }
         NextStep::Observe { weight } => {
-            let what = describe_step(&shape, Step::Observe { weight });
-            output::status("Step", format!("{}: {what}", release.phase));
-            runner.refuse_broken_repo(release, &what)?;
+            runner.refuse_broken_repo(release, &describe_step(&shape, Step::Observe { weight }))?;
             observe(runner, release, weight)
         }
         NextStep::Planned(phase, step) => {
-            output::status("Step", format!("{phase}: {}", describe_step(&shape, step)));
             if !matches!(step, Step::Edit { .. }) {
                 // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
                 runner.refuse_broken_repo(release, &describe_step(&shape, step))?;
@@ -490,12 +505,28 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
     )
 }
 
-/// Show what `next` would do, and change nothing.
+/// Show what `next` would do, change nothing, and refuse what `next` would refuse before it asks
+/// anything, with the same exit code. A step that writes is planned and shown, reading only: the
+/// analysis of the files it would write and git's word on them cost more than the plan itself
+/// on a large gap.yaml, so they are left to `next`, which runs them before it writes (the
+/// workflow never refuses an edit `next` offers). Any other step is taken as `next` takes it,
+/// every check included, up to its first question, which ends it: nothing is written or
+/// recorded before a question (and the cluster is not waited on).
 fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
-    let journal = super::read_journal(globals)?.ok_or_else(|| {
+    let mut journal = super::read_journal(globals)?.ok_or_else(|| {
         crate::error::bad_input("no release is in flight; `canary start SERVICE` opens one")
     })?;
-    let release = super::find_release(&journal, service)?;
+    let release = match super::find_release(&journal, service) {
+        Ok(release) => release,
+        // As `next`: nothing left is not an error.
+        Err(err) => match finished(globals, service)? {
+            Some(release) => {
+                super::print_next(&release);
+                return Ok(());
+            }
+            None => return Err(err),
+        },
+    };
     let config = &release.config;
     let shape = config.shape();
     let plan = plan(&shape);
@@ -505,7 +536,6 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
     }
     output::status("Would", release.position.describe_next(&shape, &plan));
     if let NextStep::Planned(_, Step::Edit { edit }) = release.position.next(&plan) {
-        // Reading is all a dry run does: no git question needs asking.
         let repo = Repo::for_reading(&config.repo)?;
         let changes = edits::plan(&Job::Step { edit }, config, &repo)?;
         if changes.is_empty() {
@@ -514,9 +544,59 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         for change in &changes {
             print!("{}", output::diff(change));
         }
+        output::note("dry run: nothing was written");
+        return Ok(());
     }
-    output::note("dry run: nothing was written");
+    let mut prompt = UpToTheQuestion(None);
+    let mut runner = Runner {
+        journal: &mut journal,
+        prompt: &mut prompt,
+        commit: Commit::Never,
+    };
+    let checks = Checks {
+        verify: false,
+        ..Checks::default()
+    };
+    let taken = take_step(&mut runner, &release, &checks);
+    match (taken, prompt.0) {
+        (Err(_), Some(question)) => output::note(format!(
+            "dry run: `next` would ask \"{question}\"; nothing was written"
+        )),
+        (Err(err), None) => return Err(err),
+        // Every step but an edit asks before it records anything, and the journal is open for
+        // reading only: nothing was recorded.
+        (Ok(_), _) => output::note("dry run: nothing was written"),
+    }
     Ok(())
+}
+
+/// The prompt of a dry run: the first question ends the step, before anything is written.
+struct UpToTheQuestion(Option<String>);
+
+impl UpToTheQuestion {
+    fn stop<T>(&mut self, question: &str) -> Result<T, Error> {
+        self.0 = Some(question.to_string());
+        Err(Error::Declined("dry run: not asked".into()))
+    }
+}
+
+impl prompt::Prompt for UpToTheQuestion {
+    fn confirm(&mut self, question: &str) -> Result<bool, Error> {
+        self.stop(question)
+    }
+
+    fn select(&mut self, question: &str, _choices: &[&str]) -> Result<usize, Error> {
+        self.stop(question)
+    }
+
+    fn input(
+        &mut self,
+        question: &str,
+        _flag: &str,
+        _check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error> {
+        self.stop(question)
+    }
 }
 
 #[cfg(test)]
