@@ -313,7 +313,7 @@ fn every_hint_of_every_refusal_is_accepted_where_it_is_given() {
     }
     assert_eq!(sandbox.status()["done"], true, "the walk never ended");
     assert!(interrupted, "no step was cut short");
-    // 44 steps in the plan, and the one cut short once more.
+    // The plan's 45 steps, one of them cut short and finished by the hint.
     assert_eq!(positions, 45);
     assert_eq!(hints_run, positions);
 }
