@@ -60,7 +60,9 @@ pub const PHASES: [Explanation; 9] = [
         summary: "100% of traffic to v1",
         does: "First the operator confirms that the deployed web-v1 runs the pinned image, or \
                pins another one, which is deployed before the check is asked again. Then every \
-               VirtualService patch routes v1 100, v2 0; deploy everywhere.",
+               VirtualService patch routes v1 100, v2 0; deploy everywhere. If the pinned v1 \
+               misbehaves, `canary abort` routes everything back to v2 100, as add-routing left \
+               it; once that is deployed, the release is back at the image check.",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
         why_here: "v1 can take the traffic only once it is deployed, routed and allowed \
                    everywhere; v2 must carry none before the new code lands in it.",
@@ -87,7 +89,8 @@ pub const PHASES: [Explanation; 9] = [
         does: "For each weight of the schedule (1, 5, 10, 25, 50, 100 by default): edit \
                production's VirtualService patch, deploy, observe, confirm. Then every other \
                environment goes to v2 100. `canary abort` sends everything back to v1 at any \
-               point; `canary weight` sets a weight by hand.",
+               point; `canary weight` sets a weight by hand, which is deployed and observed \
+               before production's weight goes up again.",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
         why_here: "Only now is v2 deployed everywhere and tested; small steps first limit what a \
                    bad v2 can hurt.",
@@ -96,10 +99,11 @@ pub const PHASES: [Explanation; 9] = [
     },
     Explanation {
         phase: Phase::Cleanup1,
-        summary: "remove v1: its route, the Service patch, web-v1 and its twins",
+        summary: "remove v1: its route, the Service patch, web-v1 and its patches",
         does: "The v1 destination leaves every VirtualService patch, the Service patch goes, \
-               web-v1 and its patch twins go. Deploy everywhere; on production, deleted \
-               resources must be pruned (Argo CD's Prune) or deleted by hand.",
+               web-v1 and every patch of it go (its twins, and any patch of web-v1 made by \
+               hand). Deploy everywhere; on production, deleted resources must be pruned \
+               (Argo CD's Prune) or deleted by hand.",
         files: &[
             "gap/ENV/gap_patch_canary_virtual_service.yaml",
             "gap/gap_patch_canary_service.yaml",

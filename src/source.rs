@@ -13,6 +13,9 @@ pub trait Source {
     /// The YAML files directly in `dir` (repo-relative paths), sorted; none when `dir` is not
     /// there.
     fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error>;
+
+    /// Every YAML file under `gap/`, at any depth, sorted: where a patch of the service may be.
+    fn gap_files(&self) -> Result<Vec<String>, Error>;
 }
 
 fn is_yaml(name: &str) -> bool {
@@ -25,22 +28,36 @@ impl Source for Repo {
     }
 
     fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error> {
-        let path = self.resolve(dir)?;
-        let entries = match std::fs::read_dir(&path) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(bad_input(format!("{dir}: {e}"))),
-        };
-        let mut files: Vec<String> = entries
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| is_yaml(name))
-            .map(|name| format!("{dir}/{name}"))
-            .collect();
-        files.sort();
-        Ok(files)
+        list_yaml(self, dir, false)
     }
+
+    fn gap_files(&self) -> Result<Vec<String>, Error> {
+        list_yaml(self, "gap", true)
+    }
+}
+
+/// Repo-relative YAML files directly in `dir`, sorted; with `deep`, in its subdirectories too.
+/// Links are not followed: canary reads and writes regular files only.
+fn list_yaml(repo: &Repo, dir: &str, deep: bool) -> Result<Vec<String>, Error> {
+    let path = repo.resolve(dir)?;
+    let entries = match std::fs::read_dir(&path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(bad_input(format!("{dir}: {e}"))),
+    };
+    let mut files = Vec::new();
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let (Ok(kind), Ok(name)) = (entry.file_type(), entry.file_name().into_string()) else {
+            continue;
+        };
+        if kind.is_file() && is_yaml(&name) {
+            files.push(format!("{dir}/{name}"));
+        } else if deep && kind.is_dir() {
+            files.extend(list_yaml(repo, &format!("{dir}/{name}"), deep)?);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// The repository with changes applied, without writing them: a step's changes, or (for
@@ -64,8 +81,20 @@ impl Source for Overlay<'_> {
                 .and_then(|rest| rest.strip_prefix('/'))
                 .is_some_and(|name| !name.contains('/') && is_yaml(name))
         };
-        let mut files = self.repo.yaml_files(dir)?;
-        for change in self.changes.iter().filter(|c| in_dir(&c.path)) {
+        Ok(self.with_changes(self.repo.yaml_files(dir)?, in_dir))
+    }
+
+    fn gap_files(&self) -> Result<Vec<String>, Error> {
+        let in_gap = |path: &str| path.starts_with("gap/") && is_yaml(path);
+        Ok(self.with_changes(self.repo.gap_files()?, in_gap))
+    }
+}
+
+impl Overlay<'_> {
+    /// The repository's files of a listing, with those the changes create (where `listed`
+    /// says a path belongs to it) and without those they delete.
+    fn with_changes(&self, mut files: Vec<String>, listed: impl Fn(&str) -> bool) -> Vec<String> {
+        for change in self.changes.iter().filter(|c| listed(&c.path)) {
             let listed = files.iter().position(|f| *f == change.path);
             match (listed, &change.after) {
                 (None, Some(_)) => files.push(change.path.clone()),
@@ -76,7 +105,7 @@ impl Source for Overlay<'_> {
             }
         }
         files.sort();
-        Ok(files)
+        files
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! A release walks a fixed *plan* (a list of steps derived from its environments and ramp
 //! schedule). Its position is an index into that plan plus the environments whose files changed
-//! out of band (`canary weight`, `canary abort`, a re-pinned v1 image) and still wait for a deploy.
+//! out of band (`canary weight`, `canary abort`, a re-pinned v1 image) and still wait for a deploy,
+//! and the observation that a production weight set by hand owes before the ramp goes on.
 
 use std::fmt;
 
@@ -81,9 +82,12 @@ pub enum Edit {
     RampOthers,
     /// Weights set by hand with `canary weight`.
     SetWeight(u8),
-    /// `canary abort`: every environment back to 100% v1.
+    /// `canary abort` during deploy-v2 and ramp: every environment back to 100% v1.
     Abort,
-    /// Drop the v1 destination, the Service patch, web-v1 and its patch twins.
+    /// `canary abort` during route-to-v1: every environment back to 100% v2, the routes as
+    /// add-routing left them (v1 has had no traffic before).
+    AbortToV2,
+    /// Drop the v1 destination, the Service patch, web-v1 and every patch of it.
     Cleanup1,
     /// Drop the VirtualService patches.
     Cleanup2,
@@ -109,6 +113,7 @@ impl Edit {
             Edit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
             Edit::SetWeight(w) => format!("set the v2 weight to {w}%"),
             Edit::Abort => "route 100% of traffic back to v1".into(),
+            Edit::AbortToV2 => "route 100% of traffic back to v2".into(),
             Edit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
             Edit::Cleanup2 => "remove the VirtualService patches".into(),
             Edit::Cleanup3 => "remove the DestinationRule".into(),
@@ -222,6 +227,11 @@ pub struct Position {
     /// Environments whose files an out-of-band edit changed, waiting for their deploy, with
     /// the edit that changed them. Kept in environment order.
     pub pending: Vec<(usize, Edit)>,
+    /// A production v2 weight set by hand during the ramp: once its deploy is confirmed, v2 is
+    /// observed at it before the plan goes on, as at every scheduled weight. Absent from
+    /// journals written before it was kept, which read as owing nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe: Option<u8>,
 }
 
 /// What `canary next` does from a position.
@@ -229,6 +239,8 @@ pub struct Position {
 pub enum NextStep {
     /// A deploy owed by an out-of-band edit comes before the plan goes on.
     Pending { env: usize, after: Edit },
+    /// The observation owed by a production weight set by hand, once it is deployed.
+    Observe { weight: u8 },
     /// The plan's own step.
     Planned(Phase, Step),
     /// Nothing left.
@@ -248,8 +260,8 @@ pub enum Action {
         percent: u8,
         changed: bool,
     },
-    /// Every environment back to 100% v1 (`canary abort`); `changed` lists the environments
-    /// whose files changed.
+    /// Every environment back to the last routes known good (`canary abort`; see
+    /// [`Position::abort_edit`]); `changed` lists the environments whose files changed.
     Abort { changed: Vec<usize> },
     /// Pin web-v1 to another image at the v1 image check.
     RepinV1,
@@ -269,16 +281,32 @@ impl Position {
         if let Some(&(env, after)) = self.pending.first() {
             return NextStep::Pending { env, after };
         }
+        if let Some(weight) = self.observe {
+            return NextStep::Observe { weight };
+        }
         match plan.get(self.index) {
             Some(&(phase, step)) => NextStep::Planned(phase, step),
             None => NextStep::Done,
         }
     }
 
-    /// The phase the release is in.
+    /// The phase the release is in. An owed observation keeps it in the ramp, even where the
+    /// ramp's own steps are all behind it (production set to 100% by hand).
     pub fn phase(&self, plan: &[(Phase, Step)]) -> Phase {
+        if self.observe.is_some() {
+            return Phase::Ramp;
+        }
         plan.get(self.index)
             .map_or(Phase::Done, |&(phase, _)| phase)
+    }
+
+    /// What `canary abort` writes from here: back to 100% v1 once v2 may have traffic, back to
+    /// 100% v2 while route-to-v1 moves traffic onto the pinned v1.
+    pub fn abort_edit(&self, plan: &[(Phase, Step)]) -> Edit {
+        match self.phase(plan) {
+            Phase::RouteToV1 => Edit::AbortToV2,
+            _ => Edit::Abort,
+        }
     }
 
     /// Apply an action, or say why it may not happen now.
@@ -312,6 +340,7 @@ impl Position {
             NextStep::Pending { .. } => {
                 next.pending.remove(0);
             }
+            NextStep::Observe { .. } => next.observe = None,
             NextStep::Planned(_, step) => {
                 next.index += 1;
                 if let (Step::Edit { edit }, false) = (step, changed) {
@@ -356,10 +385,24 @@ impl Position {
                 ),
             ));
         }
-        let mut next = self.clone();
-        if changed {
-            next.add_pending(env, Edit::SetWeight(percent));
+        if is_last && let Some(owed) = self.unobserved(plan).filter(|&owed| percent > owed) {
+            return Err(self.refuse(
+                shape,
+                plan,
+                format!(
+                    "{}'s v2 weight may go above {owed}% only once v2 at {owed}% is deployed \
+                     there and observed; the release is in {phase}",
+                    shape.environments[env]
+                ),
+            ));
         }
+        if !changed {
+            // The file already says so: nothing to deploy, nothing new to observe, and no step
+            // of the plan may be skipped for it.
+            return Ok(self.clone());
+        }
+        let mut next = self.clone();
+        next.add_pending(env, Edit::SetWeight(percent));
         if phase == Phase::Ramp {
             let ramp_others = plan
                 .iter()
@@ -370,7 +413,9 @@ impl Position {
                 })
                 .unwrap_or_else(|| phase_start(plan, Phase::Cleanup1));
             if is_last {
-                // The ramp goes on from the first scheduled weight above the one set by hand.
+                // v2 is observed at the weight set by hand; then the ramp goes on from the
+                // first scheduled weight above it.
+                next.observe = Some(percent);
                 next.index =
                     shape
                         .schedule
@@ -390,6 +435,22 @@ impl Position {
         Ok(next)
     }
 
+    /// The production v2 weight still to be deployed or observed before it may go up: one set
+    /// by hand, or a scheduled one between its edit and its observation.
+    fn unobserved(&self, plan: &[(Phase, Step)]) -> Option<u8> {
+        self.observe.or(match plan.get(self.index) {
+            Some(&(
+                _,
+                Step::Deploy {
+                    after: Edit::RampLast(w),
+                    ..
+                }
+                | Step::Observe { weight: w },
+            )) => Some(w),
+            _ => None,
+        })
+    }
+
     fn abort(
         &self,
         shape: &Shape,
@@ -397,22 +458,40 @@ impl Position {
         changed: &[usize],
     ) -> Result<Position, Refusal> {
         let phase = self.phase(plan);
-        if !matches!(phase, Phase::DeployV2 | Phase::Ramp) {
-            return Err(self.refuse(
-                shape,
-                plan,
-                format!(
-                    "abort puts traffic back on v1, which is possible only during deploy-v2 and \
-                     ramp; the release is in {phase}"
-                ),
-            ));
-        }
+        let restart = match phase {
+            // v2 has to be deployed (fixed) and tested again before the ramp may start over.
+            Phase::DeployV2 | Phase::Ramp => Phase::DeployV2,
+            // The pinned v1 is checked (and re-pinned if need be) before traffic moves to it
+            // again.
+            Phase::RouteToV1 if self.index > step_index(plan, Edit::RouteToV1) => Phase::RouteToV1,
+            Phase::RouteToV1 => {
+                return Err(self.refuse(
+                    shape,
+                    plan,
+                    "abort has nothing to undo: route-to-v1 has not moved any route to v1, so \
+                     the files still send 100% to v2; the release is in route-to-v1"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(self.refuse(
+                    shape,
+                    plan,
+                    format!(
+                        "abort routes traffic back to where it was known good, which is possible \
+                         only once route-to-v1 has written its routes (back to 100% v2) and \
+                         during deploy-v2 and ramp (back to 100% v1); the release is in {phase}"
+                    ),
+                ));
+            }
+        };
+        let edit = self.abort_edit(plan);
         let mut next = self.clone();
         for &env in changed {
-            next.add_pending(env, Edit::Abort);
+            next.add_pending(env, edit);
         }
-        // v2 has to be deployed (fixed) and tested again before the ramp may start over.
-        next.index = phase_start(plan, Phase::DeployV2);
+        next.index = phase_start(plan, restart);
+        next.observe = None;
         Ok(next)
     }
 
@@ -468,6 +547,7 @@ impl Position {
                 shape.environments[env],
                 after.describe(shape)
             ),
+            NextStep::Observe { weight } => describe_step(shape, Step::Observe { weight }),
             NextStep::Planned(_, step) => describe_step(shape, step),
             NextStep::Done => "done".into(),
         }
@@ -478,6 +558,13 @@ fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
     plan.iter()
         .position(|(p, _)| *p == phase)
         .expect("every plan has every phase")
+}
+
+/// Where the plan makes an edit that every plan makes once.
+fn step_index(plan: &[(Phase, Step)], edit: Edit) -> usize {
+    plan.iter()
+        .position(|(_, s)| *s == Step::Edit { edit })
+        .expect("every plan makes this edit")
 }
 
 /// A step in words.

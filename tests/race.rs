@@ -194,7 +194,8 @@ fn weight_abort_and_start_race_next_during_deploy_v2_and_ramp() {
             let percent = ["25", "50", "75"][rounds % 3];
             commands.push(args(&["weight", SERVICE, "staging", percent, "--yes"]));
             if rounds % 4 == 0 {
-                // Refused during deploy-v2; during ramp it moves the ramp to the next weight.
+                // Refused during deploy-v2 and, in the ramp, while a lower weight is still to
+                // observe; otherwise it moves the ramp to the next weight, after its observation.
                 commands.push(args(&["weight", SERVICE, "production", "30", "--yes"]));
             }
             // Two aborts at most, each sending the release back to deploy-v2.

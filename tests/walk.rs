@@ -330,12 +330,12 @@ fn a_staging_weight_and_an_abort_restart_the_ramp_and_the_release_still_ends() {
     assert_eq!(sandbox.status()["done"], true);
 }
 
-/// The diff a dry run prints: the lines between its `Would` line and its closing note.
+/// The diff a dry run prints: the lines between its `Would` line and its first note.
 fn dry_run_diff(stdout: &str) -> String {
     stdout
         .lines()
         .skip(1)
-        .take_while(|l| !l.trim_start().starts_with("Note dry run"))
+        .take_while(|l| !l.trim_start().starts_with("Note "))
         .map(|l| format!("{l}\n"))
         .collect()
 }
@@ -387,6 +387,85 @@ fn a_dry_run_changes_neither_the_files_nor_the_journal() {
     let dry = sandbox.canary(&["next", SERVICE, "--dry-run"]).ok();
     assert!(dry.stdout.contains("deploy to production"), "{dry}");
     common::assert_unchanged(&before, &sandbox.snapshot(), "dry run of a pending deploy");
+}
+
+/// `next --dry-run`, then `next`, from the same state: the same exit code and, when `next`
+/// fails, the same error; the dry run changes nothing either way.
+#[track_caller]
+fn assert_dry_run_exits_as_next(sandbox: &Sandbox, case: &str) -> common::Output {
+    let before = sandbox.snapshot();
+    let dry = sandbox.canary(&["next", SERVICE, "--dry-run"]);
+    common::assert_unchanged(&before, &sandbox.snapshot(), &format!("dry run {case}"));
+    let real = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(
+        dry.code, real.code,
+        "{case}: the dry run and next exit differently:\n--- dry run\n{dry}\n--- next\n{real}"
+    );
+    if real.code != 0 {
+        assert_eq!(dry.stderr, real.stderr, "{case}: not the same refusal");
+        common::assert_unchanged(&before, &sandbox.snapshot(), &format!("next {case}"));
+    }
+    real
+}
+
+#[test]
+fn a_dry_run_exits_as_next_would_at_every_step_and_on_every_refusal() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut steps = 0;
+    while sandbox.status()["done"] != true {
+        let step = sandbox.status()["step"].as_str().unwrap().to_string();
+        let dry = sandbox.canary(&["next", SERVICE, "--dry-run"]).ok();
+        assert!(
+            dry.stdout.starts_with(&format!("       Would {step}\n")),
+            "the dry run at {step:?} names another step:\n{dry}"
+        );
+        assert_eq!(assert_dry_run_exits_as_next(&sandbox, &step).code, 0);
+        steps += 1;
+    }
+    assert_eq!(steps, 45);
+    // Done: `next` has nothing left to do, and that is not an error.
+    let done = assert_dry_run_exits_as_next(&sandbox, "once done");
+    assert_eq!(done.code, 0);
+    assert!(
+        done.stdout
+            .contains("Done the release of my-service is complete"),
+        "{done}"
+    );
+}
+
+#[test]
+fn a_dry_run_refuses_a_broken_repository_as_next_does() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("ramp");
+    let staging = "gap/staging/gap_patch_canary_virtual_service.yaml";
+    let text = file(&sandbox.files(), staging);
+    let moved = text
+        .replace("weight: 100\n", "weight: 90\n")
+        .replace("weight: 0\n", "weight: 10\n");
+    sandbox.next();
+    // A hand edit moves staging's weight: neither a deploy nor a go-ahead builds on it.
+    for step in [
+        "ramp: deploy to production",
+        "ramp: observe v2 at 1% in production",
+    ] {
+        assert_eq!(sandbox.status()["step"], step);
+        sandbox.write(staging, &moved);
+        let refused = assert_dry_run_exits_as_next(&sandbox, step);
+        assert_eq!(refused.code, 1, "{step}: {refused}");
+        assert!(refused.stderr.contains("CANARY-E022"), "{step}: {refused}");
+        // Put back, the step goes ahead.
+        sandbox.write(staging, &text);
+        sandbox.next();
+    }
+    // Without a work tree, `next` cannot check the repository before a deploy: neither can
+    // the dry run, which takes the same path up to the question.
+    sandbox.next();
+    assert_eq!(sandbox.status()["step"], "ramp: deploy to production");
+    std::fs::rename(sandbox.repo.join(".git"), sandbox.tmp.path().join("git")).unwrap();
+    let no_git = assert_dry_run_exits_as_next(&sandbox, "without .git");
+    assert_eq!(no_git.code, 2, "{no_git}");
 }
 
 /// The golden files themselves say what the seed says, so that a careless re-bless cannot

@@ -10,6 +10,7 @@
 //! release's position off the files.
 
 mod conflicts;
+mod patches;
 mod rules;
 pub mod schema;
 pub mod state;
@@ -61,10 +62,11 @@ pub enum Code {
     WebLabels,
     LabelsTaken,
     AnchorInWeb,
+    PatchTargetGone,
 }
 
 impl Code {
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 22] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -86,6 +88,7 @@ impl Code {
         Code::WebLabels,
         Code::LabelsTaken,
         Code::AnchorInWeb,
+        Code::PatchTargetGone,
     ];
 
     pub fn id(self) -> &'static str {
@@ -111,6 +114,7 @@ impl Code {
             Code::WebLabels => "CANARY-E042",
             Code::LabelsTaken => "CANARY-E043",
             Code::AnchorInWeb => "CANARY-E044",
+            Code::PatchTargetGone => "CANARY-E045",
         }
     }
 
@@ -312,6 +316,7 @@ pub fn analyze(
     schemas(&loaded, &mut findings);
     rules::cross_references(&loaded, scope, &mut findings);
     conflicts::conflicts(&loaded, scope, &mut findings);
+    patches::targets(src, &loaded, scope, &mut findings)?;
     if let Some(journal) = journal {
         state::agreement(&loaded, scope, journal, &mut findings);
     }

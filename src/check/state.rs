@@ -238,7 +238,9 @@ pub(super) fn agreement(l: &Loaded, scope: &Scope, journal: &Journaled, out: &mu
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let movable = matches!(phase, Phase::DeployV2 | Phase::Ramp);
+            // Only where `canary weight` would take it: production's weight moves in the ramp.
+            let last = scope.environments.last() == Some(env);
+            let movable = phase == Phase::Ramp || (phase == Phase::DeployV2 && !last);
             let again = v2_weight(wrote)
                 .filter(|_| movable)
                 .map_or(String::new(), |w| {
@@ -392,7 +394,7 @@ pub fn adopt(
         .into_iter()
         .map(|index| Position {
             index,
-            pending: Vec::new(),
+            ..Position::default()
         })
         .collect();
     Ok((seen, positions))

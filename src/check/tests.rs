@@ -24,6 +24,15 @@ impl Source for Files {
             .cloned()
             .collect())
     }
+
+    fn gap_files(&self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .0
+            .keys()
+            .filter(|p| p.starts_with("gap/"))
+            .cloned()
+            .collect())
+    }
 }
 
 #[test]
@@ -218,4 +227,34 @@ fn another_patch_of_canary_s_routes_or_selector_is_e041() {
         ]),
         []
     );
+}
+
+#[test]
+fn a_deployment_patch_is_e045_exactly_when_gap_yaml_lacks_its_deployment() {
+    let patch = |name: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec: {{}}\n")
+    };
+    let scope = Scope {
+        service: "x".into(),
+        namespace: None,
+        environments: vec![],
+    };
+    let findings = |gap: &str| {
+        let files = Files(BTreeMap::from([
+            (edits::GAP_YAML.to_string(), gap.to_string()),
+            ("gap/a.yaml".to_string(), patch("x-web-v1")),
+            ("gap/prod/deep/b.yaml".to_string(), patch("x-web")),
+            ("gap/c.yaml".to_string(), patch("y-web-v1")),
+        ]));
+        let mut found = analyze(&files, &scope, None).unwrap();
+        found.retain(|f| f.code == "CANARY-E045");
+        found
+    };
+    let gone = findings("name: x\ndeployments:\n  web: {}\n");
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(
+        (gone[0].code, gone[0].file.as_str(), gone[0].line),
+        ("CANARY-E045", "gap/a.yaml", Some(4))
+    );
+    assert!(findings("name: x\ndeployments:\n  web: {}\n  web-v1: {}\n").is_empty());
 }

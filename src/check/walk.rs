@@ -71,7 +71,7 @@ pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<Vec<Strin
         }
         journaled.position = Position {
             index: index + 1,
-            pending: Vec::new(),
+            ..Position::default()
         };
         refuse_broken(
             &repo,

@@ -1,4 +1,4 @@
-//! `canary abort`: every environment back to 100% v1.
+//! `canary abort`: every environment back to the last routes known good.
 
 use serde_json::json;
 
@@ -6,14 +6,21 @@ use super::OutOfBand;
 use crate::cli::Globals;
 use crate::edits::{Job, virtual_service_patch};
 use crate::journal::NewEvent;
-use crate::workflow::Action;
+use crate::workflow::{Action, Edit, plan};
 
-/// Send all traffic back to v1, during deploy-v2 or ramp.
+/// Send all traffic back to where it was last known good.
 ///
-/// Every environment's traffic goes back to v1.
+/// In route-to-v1, once its edit has moved the routes to v1 (the pinned v1 misbehaves): every
+/// VirtualService patch goes back to 100% v2, as add-routing left it. The deploys follow as the
+/// next steps, then the release is back at the v1 image check, where web-v1 may be re-pinned
+/// before traffic moves to it again.
 ///
-/// The VirtualService patches go to 100% v1; the deploys follow as the next steps. Then v2 is
-/// deployed (fixed) and tested again before the ramp may start over.
+/// In deploy-v2 and ramp (v2 misbehaves): every VirtualService patch goes back to 100% v1. The
+/// deploys follow as the next steps, then v2 is deployed (fixed) and tested again before the
+/// ramp starts over.
+///
+/// Before route-to-v1 has moved a route, and from cleanup-1 on, there is nothing to go back to,
+/// and abort is refused.
 ///
 /// Example:
 ///   canary abort my-service
@@ -35,15 +42,19 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             .iter()
             .map(|env| virtual_service_patch(&env.name))
             .collect();
+        let (job, to) = match release.position.abort_edit(&plan(&release.config.shape())) {
+            Edit::AbortToV2 => (Job::AbortToV2, "v2"),
+            _ => (Job::Abort, "v1"),
+        };
         Ok(OutOfBand {
-            job: Job::Abort,
-            what: "send all traffic back to v1".into(),
+            job,
+            what: format!("send all traffic back to {to}"),
             action: Box::new(move |changes| Action::Abort {
                 changed: (0..paths.len())
                     .filter(|&env| changes.iter().any(|c| c.path == paths[env]))
                     .collect(),
             }),
-            event: NewEvent::new("aborted", json!({})),
+            event: NewEvent::new("aborted", json!({ "to": to })),
         })
     })
 }

@@ -90,6 +90,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         commit: Commit::Always,
     };
     while release.position.next(&plan) != NextStep::Done {
+        next::announce(&release);
         release = next::take_step(&mut runner, &release, &next::Checks::default())?;
     }
     crate::output::status("Done", "the demo release walked every phase");

@@ -37,7 +37,8 @@ pub struct Args {
     /// Answer yes to every question (for pipelines that deploy on their own)
     #[arg(long)]
     pub yes: bool,
-    /// Show what the step would do, and change nothing
+    /// Show what the step would do, and change nothing; what `next` would refuse before it
+    /// asks is refused, with the same exit code
     #[arg(long)]
     pub dry_run: bool,
     /// Commit the step's files without asking
@@ -111,6 +112,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             ..Checks::default().wait
         },
     };
+    announce(&locked.release);
     let release = take_step(&mut runner, &locked.release, &checks)?;
     super::print_next(&release);
     Ok(())
@@ -125,6 +127,22 @@ fn finished(globals: &Globals, service: Option<&str>) -> anyhow::Result<Option<R
         return Ok(None);
     }
     Ok(journal.latest(service)?.filter(|r| r.finished_at.is_some()))
+}
+
+/// Name the step that [`take_step`] takes from here, when it is one of the plan's or an
+/// observation (a deploy owed names itself in its question, an interrupted step in `Resuming`).
+pub fn announce(release: &Release) {
+    if release.in_progress.is_some() {
+        return;
+    }
+    let shape = release.config.shape();
+    let plan = plan(&shape);
+    if matches!(
+        release.position.next(&plan),
+        NextStep::Planned(..) | NextStep::Observe { .. }
+    ) {
+        output::status("Step", release.position.describe_next(&shape, &plan));
+    }
 }
 
 /// One step: the interrupted one if there is one, else the next of the plan.
@@ -152,8 +170,11 @@ pub fn take_step(
             runner.refuse_broken_repo(release, &format!("deploy to {}", env_name(env)))?;
             deploy(runner, release, env, after, release.phase, checks)
         }
+        NextStep::Observe { weight } => {
+            runner.refuse_broken_repo(release, &describe_step(&shape, Step::Observe { weight }))?;
+            observe(runner, release, weight)
+        }
         NextStep::Planned(phase, step) => {
-            output::status("Step", format!("{phase}: {}", describe_step(&shape, step)));
             if !matches!(step, Step::Edit { .. }) {
                 // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
                 runner.refuse_broken_repo(release, &describe_step(&shape, step))?;
@@ -199,17 +220,7 @@ pub fn take_step(
                         json!({ "step": "v2 tested", "env": env_name(0) }),
                     ),
                 ),
-                Step::Observe { weight } => ask(
-                    runner,
-                    release,
-                    &format!(
-                        "Watch v2 at {weight}% in {}. Does it work well enough to go on? (If \
-                         not, `canary abort {}` sends all traffic back to v1.)",
-                        env_name(shape.last_env()),
-                        config.service
-                    ),
-                    NewEvent::new("step-done", json!({ "step": "observed", "weight": weight })),
-                ),
+                Step::Observe { weight } => observe(runner, release, weight),
             }
         }
     }
@@ -228,11 +239,8 @@ fn deploy(
     let config = &release.config;
     let name = &config.environments[env].name;
     let last = env == config.environments.len() - 1;
-    if matches!(phase, Phase::Cleanup1 | Phase::Cleanup2 | Phase::Cleanup3) && last {
-        output::note(format!(
-            "deleted resources are not removed from {name} by themselves: sync with Argo CD's \
-             Prune option, or delete web-v1's Deployment and the removed patches by hand"
-        ));
+    if last && let Some(note) = deleted_by(runner, release, phase)? {
+        output::note(note);
     }
     let what = after.describe(&config.shape());
     let event = |detail: serde_json::Value| {
@@ -278,6 +286,99 @@ fn deploy(
         Action::Complete { changed: true },
         event(json!({ "verified": true, "context": target.context })),
     )
+}
+
+/// The operator watches v2 at production's weight, scheduled or set by hand, before it goes up.
+fn observe(runner: &mut Runner, release: &Release, weight: u8) -> anyhow::Result<Release> {
+    let config = &release.config;
+    ask(
+        runner,
+        release,
+        &format!(
+            "Watch v2 at {weight}% in {}. Does it work well enough to go on? (If not, `canary \
+             abort {}` sends all traffic back to v1.)",
+            config.environments[config.shape().last_env()].name,
+            config.service
+        ),
+        NewEvent::new("step-done", json!({ "step": "observed", "weight": weight })),
+    )
+}
+
+/// What a cleanup phase deleted, for the note at its production deploy: there, Argo CD removes
+/// a deleted resource only when the sync prunes. `None` outside the cleanup.
+fn deleted_by(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Result<Option<String>> {
+    let config = &release.config;
+    let name = &config.environments[config.environments.len() - 1].name;
+    let ns = &config.namespace;
+    let prune = |what: &str, delete: &str| {
+        format!(
+            "{name} keeps {what} until it is pruned: sync with Argo CD's Prune option, or \
+             {delete} by hand"
+        )
+    };
+    Ok(Some(match phase {
+        Phase::Cleanup1 => {
+            let web_v1 = format!("{}-v1", config.service_name());
+            let patches: Vec<String> = deleted_files(runner, release, phase)?
+                .into_iter()
+                .filter(|path| path != edits::SERVICE_PATCH)
+                .collect();
+            let with_patches = if patches.is_empty() {
+                String::new()
+            } else {
+                format!(" (its patches went with it: {})", patches.join(", "))
+            };
+            format!(
+                "cleanup-1 deleted the Deployment {web_v1}{with_patches} and web-v1's \
+                 AuthorizationPolicy; {}. The Service patch went too: the sync gives the Service \
+                 {} its own selector back",
+                prune(
+                    "them",
+                    &format!(
+                        "`kubectl -n {ns} delete deployment {web_v1}` and delete web-v1's \
+                         AuthorizationPolicy"
+                    )
+                ),
+                config.service_name()
+            )
+        }
+        Phase::Cleanup2 => {
+            let paths: Vec<String> = config
+                .environments
+                .iter()
+                .map(|env| edits::virtual_service_patch(&env.name))
+                .collect();
+            format!(
+                "cleanup-2 deleted the VirtualService patches ({}); no resource goes with them: \
+                 the sync gives the VirtualService {} its own routes back, with nothing to prune",
+                paths.join(", "),
+                config.virtual_service_name()
+            )
+        }
+        Phase::Cleanup3 => {
+            let rule = config.destination_rule_name();
+            format!(
+                "cleanup-3 deleted the DestinationRule {rule}; {}",
+                prune(
+                    "it",
+                    &format!("`kubectl -n {ns} delete destinationrule {rule}`")
+                )
+            )
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The files that the edits of `phase` deleted, as the journal recorded them.
+fn deleted_files(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Result<Vec<String>> {
+    let events = runner.journal.events(release.id)?;
+    Ok(events
+        .iter()
+        .filter(|e| e.kind == "files-written" && e.phase == phase.name())
+        .flat_map(|e| e.detail["files"].as_array().into_iter().flatten())
+        .filter(|file| file["after"].is_null())
+        .filter_map(|file| file["path"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// A question whose yes moves the release on and whose no leaves it where it is.
@@ -412,12 +513,28 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
     )
 }
 
-/// Show what `next` would do, and change nothing.
+/// Show what `next` would do, change nothing, and refuse what `next` would refuse before it asks
+/// anything, with the same exit code. A step that writes is planned and shown, reading only: the
+/// analysis of the files it would write and git's word on them cost more than the plan itself
+/// on a large gap.yaml, so they are left to `next`, which runs them before it writes (the
+/// workflow never refuses an edit `next` offers). Any other step is taken as `next` takes it,
+/// every check included, up to its first question, which ends it: nothing is written or
+/// recorded before a question (and the cluster is not waited on).
 fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
-    let journal = super::read_journal(globals)?.ok_or_else(|| {
+    let mut journal = super::read_journal(globals)?.ok_or_else(|| {
         crate::error::bad_input("no release is in flight; `canary start SERVICE` opens one")
     })?;
-    let release = super::find_release(&journal, service)?;
+    let release = match super::find_release(&journal, service) {
+        Ok(release) => release,
+        // As `next`: nothing left is not an error.
+        Err(err) => match finished(globals, service)? {
+            Some(release) => {
+                super::print_next(&release);
+                return Ok(());
+            }
+            None => return Err(err),
+        },
+    };
     let config = &release.config;
     let shape = config.shape();
     let plan = plan(&shape);
@@ -431,7 +548,8 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         next,
         NextStep::Pending { .. } | NextStep::Planned(_, Step::Deploy { .. })
     ) {
-        // What `next` would commit, push or refuse before the deploy.
+        // What `next` would commit, push or refuse before the deploy, said without doing it:
+        // taking the step below would commit or push.
         let repo = Repo::open(&config.repo)?;
         if let Some(state) = unpublished(&journal, &release, &repo)? {
             if !state.uncommitted.is_empty() {
@@ -443,10 +561,11 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
             if state.must_push(config.remote)? {
                 output::status("Would", "then push");
             }
+            output::note("dry run: nothing was written");
+            return Ok(());
         }
     }
     if let NextStep::Planned(_, Step::Edit { edit }) = next {
-        // Reading is all a dry run does: no git question needs asking.
         let repo = Repo::for_reading(&config.repo)?;
         let changes = edits::plan(&Job::Step { edit }, config, &repo)?;
         if changes.is_empty() {
@@ -455,9 +574,59 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         for change in &changes {
             print!("{}", output::diff(change));
         }
+        output::note("dry run: nothing was written");
+        return Ok(());
     }
-    output::note("dry run: nothing was written");
+    let mut prompt = UpToTheQuestion(None);
+    let mut runner = Runner {
+        journal: &mut journal,
+        prompt: &mut prompt,
+        commit: Commit::Never,
+    };
+    let checks = Checks {
+        verify: false,
+        ..Checks::default()
+    };
+    let taken = take_step(&mut runner, &release, &checks);
+    match (taken, prompt.0) {
+        (Err(_), Some(question)) => output::note(format!(
+            "dry run: `next` would ask \"{question}\"; nothing was written"
+        )),
+        (Err(err), None) => return Err(err),
+        // Every step but an edit asks before it records anything, and the journal is open for
+        // reading only: nothing was recorded.
+        (Ok(_), _) => output::note("dry run: nothing was written"),
+    }
     Ok(())
+}
+
+/// The prompt of a dry run: the first question ends the step, before anything is written.
+struct UpToTheQuestion(Option<String>);
+
+impl UpToTheQuestion {
+    fn stop<T>(&mut self, question: &str) -> Result<T, Error> {
+        self.0 = Some(question.to_string());
+        Err(Error::Declined("dry run: not asked".into()))
+    }
+}
+
+impl prompt::Prompt for UpToTheQuestion {
+    fn confirm(&mut self, question: &str) -> Result<bool, Error> {
+        self.stop(question)
+    }
+
+    fn select(&mut self, question: &str, _choices: &[&str]) -> Result<usize, Error> {
+        self.stop(question)
+    }
+
+    fn input(
+        &mut self,
+        question: &str,
+        _flag: &str,
+        _check: &dyn Fn(&str) -> Result<(), Error>,
+    ) -> Result<String, Error> {
+        self.stop(question)
+    }
 }
 
 #[cfg(test)]

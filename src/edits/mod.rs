@@ -60,13 +60,15 @@ pub struct FileChange {
     pub after: Option<String>,
 }
 
-/// A change to the files: a planned step's edit, or one of the edits made out of band.
+/// A change to the files: a planned step's edit, or one of the edits made out of band
+/// (`Abort` sends every environment back to 100% v1, `AbortToV2` back to 100% v2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "job")]
 pub enum Job {
     Step { edit: Edit },
     Weight { env: usize, percent: u8 },
     Abort,
+    AbortToV2,
     Repin { image: Image },
 }
 
@@ -190,12 +192,13 @@ pub fn plan(
                     draft.set(path, None)?;
                 }
             }
-            Edit::SetWeight(_) | Edit::RepinV1 | Edit::Abort => {
+            Edit::SetWeight(_) | Edit::RepinV1 | Edit::Abort | Edit::AbortToV2 => {
                 unreachable!("{edit:?} is made by its own job, never planned")
             }
         },
         Job::Weight { env, percent } => set_weights(&mut draft, config, *env..=*env, *percent)?,
         Job::Abort => set_weights(&mut draft, config, 0..=last, 0)?,
+        Job::AbortToV2 => set_weights(&mut draft, config, 0..=last, 100)?,
         Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |text| {
             yaml::set_twin_image(text, WEB_V1, &image.repository, &image.digest)
         })?,
@@ -312,7 +315,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     draft.edit(GAP_YAML, "the repository", |text| {
         yaml::remove_deployment(text, WEB_V1)
     })?;
-    for path in patch_twins::existing_twins(draft.src, config)? {
+    for path in patch_twins::web_v1_patches(draft.src, config)? {
         draft.set(&path, None)?;
     }
     Ok(())

@@ -1,8 +1,9 @@
 //! "Don't forget to apply already existing patches to the v1 deployment as well": every patch
 //! file that targets the web Deployment gets a twin beside it that targets web-v1. Twins are
-//! named `<patch>_canary_v1.yaml`, which is how cleanup-1 finds them again.
+//! named `<patch>_canary_v1.yaml`. Cleanup-1 ("don't forget about potential patches for the
+//! canary deployment") finds them again by name, and any other patch of web-v1 by its target.
 
-use crate::error::{Error, bad_input};
+use crate::error::bad_input;
 use crate::release::ReleaseConfig;
 use crate::source::Source;
 use crate::yaml;
@@ -59,15 +60,37 @@ pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(St
     Ok(twins)
 }
 
-/// The twins present in the repository.
-pub fn existing_twins(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
+/// Every patch of the web-v1 Deployment in the repository, sorted: canary's twins, and any file
+/// under `gap/` that patches web-v1 and nothing else (one a person made during the release).
+/// A file that patches web-v1 among other documents is refused: taking the file away would
+/// take the others with it.
+pub fn web_v1_patches(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<String>> {
+    let web_v1 = format!("{}-v1", config.service_name());
     let mut found = Vec::new();
-    for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
-        found.extend(
-            src.yaml_files(&dir)?
-                .into_iter()
-                .filter(|p| p.ends_with(TWIN_SUFFIX)),
-        );
+    for path in src.gap_files()? {
+        if path == GAP_YAML {
+            continue;
+        }
+        let docs = match src.read(&path)? {
+            Some(text) => yaml::parse_all(&text).unwrap_or_default(),
+            None => continue,
+        };
+        let patches = docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == web_v1.as_str())
+            .count();
+        if patches > 0 && patches < docs.len() {
+            return Err(bad_input(format!(
+                "{path} patches {web_v1} among other documents; cleanup-1 removes {web_v1} and \
+                 every patch of it, so move that patch to a file of its own (or take it out), \
+                 then run this again"
+            ))
+            .into());
+        }
+        // A twin is canary's even when it no longer parses.
+        if patches > 0 || path.ends_with(TWIN_SUFFIX) {
+            found.push(path);
+        }
     }
     Ok(found)
 }

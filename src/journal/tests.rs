@@ -104,7 +104,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         .unwrap();
     let moved = Position {
         index: 1,
-        pending: vec![],
+        ..Position::default()
     };
     let update = || Update {
         events: vec![NewEvent::new("files-written", serde_json::json!({}))],

@@ -1,7 +1,8 @@
 //! Exhaustive tests of the workflow: every reachable position of several release shapes, every
 //! action from each, checked against a model of the repository files and of what each
 //! environment runs. The model is written independently of the transition function: it knows
-//! what each edit does to the files, and the invariants say what production must never see.
+//! what each edit does to the files, and the invariants say what production must never see,
+//! at any moment and at any change.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -28,6 +29,20 @@ struct World {
     deployed: Vec<Files>,
     v2_code: Vec<bool>,
     v2_tested: bool,
+    /// Production's v2 weight, once the operator watched v2 at it as deployed; any change of
+    /// production's file forgets it, as a new weight has to be deployed and watched.
+    watched: Option<u8>,
+    /// The first change that broke a rule of the ramp, for [`World::check_invariants`].
+    broken: Option<String>,
+}
+
+/// v2's share of an environment's traffic: without a route, web (which becomes v2) has it all.
+fn v2_share(f: &Files) -> u8 {
+    f.route.map_or(100, |(_, v2)| v2)
+}
+
+fn v1_share(f: &Files) -> u8 {
+    f.route.and_then(|(v1, _)| v1).unwrap_or(0)
 }
 
 impl World {
@@ -39,7 +54,19 @@ impl World {
             deployed: vec![Files::default(); n],
             v2_code: vec![false; n],
             v2_tested: false,
+            watched: None,
+            broken: None,
         }
+    }
+
+    fn observe(&mut self, shape: &Shape, weight: u8) {
+        let deployed = v2_share(&self.deployed[shape.last_env()]);
+        if deployed != weight && self.broken.is_none() {
+            self.broken = Some(format!(
+                "asked to observe v2 at {weight}% while production runs {deployed}%"
+            ));
+        }
+        self.watched = Some(deployed);
     }
 
     /// What an edit does to the files, as the seed describes it.
@@ -63,6 +90,7 @@ impl World {
                 // Each re-pin writes a new digest; two suffice to tell one from the next.
                 Edit::RepinV1 => f.image_pins = (f.image_pins + 1) % 2,
                 Edit::RouteToV1 | Edit::Abort => set(f, 0),
+                Edit::AbortToV2 => set(f, 100),
                 Edit::RampLast(w) if env == last => set(f, w),
                 Edit::RampOthers if env != last => set(f, 100),
                 Edit::SetWeight(w) if Some(env) == target => set(f, w),
@@ -77,9 +105,25 @@ impl World {
                 Edit::Cleanup3 => f.destination_rule = false,
             }
         }
+        let (was, now) = (v2_share(&before[last]), v2_share(&self.files[last]));
+        if was != now {
+            if self.v2_code[last] && now > was && !self.may_increase_from(shape, was) {
+                self.broken.get_or_insert(format!(
+                    "{edit:?} raised production's v2 weight from {was}% to {now}% before v2 was \
+                     deployed and watched at {was}%"
+                ));
+            }
+            self.watched = None;
+        }
         (0..self.files.len())
             .filter(|&env| self.files[env] != before[env])
             .collect()
+    }
+
+    /// Whether production's v2 weight may go up from `was`: only from a weight that is
+    /// deployed and was watched there.
+    fn may_increase_from(&self, shape: &Shape, was: u8) -> bool {
+        v2_share(&self.deployed[shape.last_env()]) == was && self.watched == Some(was)
     }
 
     fn deploy(&mut self, env: usize) {
@@ -87,7 +131,21 @@ impl World {
     }
 
     /// What must hold in every environment at every moment.
-    fn check_invariants(&self, shape: &Shape) -> Result<(), String> {
+    fn check_invariants(&self, shape: &Shape, plan: &[(Phase, Step)]) -> Result<(), String> {
+        if let Some(broken) = &self.broken {
+            return Err(broken.clone());
+        }
+        // The v1 image is checked, and web-v1 re-pinned, only where v1 has no traffic: at the
+        // start, and back there after an abort of route-to-v1 and its deploys.
+        if self.position.next(plan) == NextStep::Planned(Phase::RouteToV1, Step::CheckV1Image)
+            && let Some(env) = (0..self.files.len())
+                .find(|&e| v1_share(&self.files[e]) > 0 || v1_share(&self.deployed[e]) > 0)
+        {
+            return Err(format!(
+                "{}: at the v1 image check, v1 has traffic",
+                shape.environments[env]
+            ));
+        }
         for (env, d) in self.deployed.iter().enumerate() {
             let name = &shape.environments[env];
             if d.route.is_some() && !d.destination_rule {
@@ -136,6 +194,10 @@ impl World {
                         world.deploy(env);
                         true
                     }
+                    NextStep::Observe { weight } => {
+                        world.observe(shape, weight);
+                        true
+                    }
                     NextStep::Planned(_, step) => world.perform(shape, step),
                     NextStep::Done => false,
                 };
@@ -164,8 +226,15 @@ impl World {
             ActionKind::Abort => {
                 self.position
                     .apply(shape, plan, Action::Abort { changed: vec![] })?;
+                // Back to what was known good: before v2 code has production traffic, that is
+                // the routes add-routing left; after, v1.
+                let edit = match self.position.phase(plan) {
+                    Phase::RouteToV1 => Edit::AbortToV2,
+                    _ => Edit::Abort,
+                };
+                assert_eq!(self.position.abort_edit(plan), edit);
                 Action::Abort {
-                    changed: world.edit(shape, Edit::Abort, None),
+                    changed: world.edit(shape, edit, None),
                 }
             }
             ActionKind::Repin => {
@@ -180,6 +249,7 @@ impl World {
 
     /// Carry out a planned step in the model; returns whether it changed a file.
     fn perform(&mut self, shape: &Shape, step: Step) -> bool {
+        let last = shape.last_env();
         match step {
             Step::Edit { edit } => !self.edit(shape, edit, None).is_empty(),
             Step::Deploy { env, .. } => {
@@ -192,9 +262,15 @@ impl World {
             }
             Step::ConfirmV2Tested => {
                 self.v2_tested = true;
+                // v2 at production's weight (none) is what was tested: the ramp starts there.
+                self.watched = Some(v2_share(&self.deployed[last]));
                 true
             }
-            Step::CheckV1Image | Step::Observe { .. } => true,
+            Step::Observe { weight } => {
+                self.observe(shape, weight);
+                true
+            }
+            Step::CheckV1Image => true,
         }
     }
 }
@@ -245,10 +321,16 @@ fn allowed_by_rules(
     let phase = world.position.phase(plan);
     match kind {
         ActionKind::Next => phase != Phase::Done,
-        ActionKind::Weight { env, .. } => {
-            phase == Phase::Ramp || (phase == Phase::DeployV2 && env != shape.last_env())
+        ActionKind::Weight { env, percent } if env == shape.last_env() => {
+            let now = v2_share(&world.files[env]);
+            phase == Phase::Ramp && (percent <= now || world.may_increase_from(shape, now))
         }
-        ActionKind::Abort => matches!(phase, Phase::DeployV2 | Phase::Ramp),
+        ActionKind::Weight { .. } => matches!(phase, Phase::Ramp | Phase::DeployV2),
+        // In route-to-v1, only once its edit sent traffic to v1.
+        ActionKind::Abort => {
+            matches!(phase, Phase::DeployV2 | Phase::Ramp)
+                || (phase == Phase::RouteToV1 && world.files.iter().any(|f| v1_share(f) > 0))
+        }
         ActionKind::Repin => {
             world.position.pending.is_empty()
                 && plan.get(world.position.index).map(|(_, s)| *s) == Some(Step::CheckV1Image)
@@ -273,7 +355,7 @@ fn every_position_and_action_follows_the_rules_and_keeps_the_invariants() {
                     Ok(next) => {
                         assert!(expected, "{kind:?} allowed at {:?}", world.position);
                         allowed += 1;
-                        if let Err(e) = next.check_invariants(&shape) {
+                        if let Err(e) = next.check_invariants(&shape, &plan) {
                             panic!("{e} after {kind:?} from {world:?}");
                         }
                         if seen.insert(next.clone()) {
@@ -386,7 +468,7 @@ fn an_edit_that_changed_nothing_skips_its_deploys() {
         .unwrap();
     let position = Position {
         index: at,
-        pending: vec![],
+        ..Position::default()
     };
     let next = position
         .apply(shape, &plan, Action::Complete { changed: false })
@@ -407,56 +489,320 @@ fn an_edit_that_changed_nothing_skips_its_deploys() {
     );
 }
 
+/// The position right before `step` of the plan, owing nothing.
+fn before(plan: &[(Phase, Step)], step: Step) -> Position {
+    Position {
+        index: plan.iter().position(|(_, s)| *s == step).expect("planned"),
+        ..Position::default()
+    }
+}
+
+fn set_weight(env: usize, percent: u8) -> Action {
+    Action::SetWeight {
+        env,
+        percent,
+        changed: true,
+    }
+}
+
+/// `next` from `position` until it reaches `until`, with the steps taken on the way.
+fn steps_until(
+    shape: &Shape,
+    plan: &[(Phase, Step)],
+    mut position: Position,
+    until: NextStep,
+) -> Vec<NextStep> {
+    let mut taken = Vec::new();
+    while position.next(plan) != until {
+        taken.push(position.next(plan));
+        position = position
+            .apply(shape, plan, Action::Complete { changed: true })
+            .unwrap();
+        assert!(taken.len() <= plan.len(), "never reached {until:?}");
+    }
+    taken
+}
+
 #[test]
-fn a_production_weight_set_by_hand_moves_the_ramp_to_the_next_scheduled_value() {
+fn a_production_weight_set_by_hand_is_deployed_and_observed_before_the_ramp_goes_on() {
     let shape = &shapes()[1];
     let plan = plan(shape);
-    let ramp = plan.iter().position(|(p, _)| *p == Phase::Ramp).unwrap();
-    let position = Position {
-        index: ramp,
-        pending: vec![],
+    let ramp_last = |w| Step::Edit {
+        edit: Edit::RampLast(w),
     };
-    let set = |percent| {
-        position
-            .apply(
+    // Up from the start of the ramp, and down from between 50%'s edit and its deploy.
+    for from in [
+        ramp_last(1),
+        Step::Deploy {
+            env: 1,
+            after: Edit::RampLast(50),
+        },
+    ] {
+        let after_30 = before(&plan, from)
+            .apply(shape, &plan, set_weight(1, 30))
+            .unwrap();
+        assert_eq!(after_30.pending, vec![(1, Edit::SetWeight(30))]);
+        assert_eq!(after_30.observe, Some(30));
+        assert_eq!(
+            steps_until(
                 shape,
                 &plan,
-                Action::SetWeight {
+                after_30.clone(),
+                NextStep::Planned(Phase::Ramp, ramp_last(50))
+            ),
+            [
+                NextStep::Pending {
                     env: 1,
-                    percent,
-                    changed: true,
+                    after: Edit::SetWeight(30)
                 },
+                NextStep::Observe { weight: 30 },
+            ],
+            "from {from:?}"
+        );
+        assert_eq!(
+            after_30.describe_next(shape, &plan),
+            "ramp: deploy to production (set the v2 weight to 30%)"
+        );
+        let deployed = after_30
+            .apply(shape, &plan, Action::Complete { changed: true })
+            .unwrap();
+        assert_eq!(
+            deployed.describe_next(shape, &plan),
+            "ramp: observe v2 at 30% in production"
+        );
+    }
+    // 100% by hand is observed before the other environments go to v2.
+    let after_100 = before(&plan, ramp_last(1))
+        .apply(shape, &plan, set_weight(1, 100))
+        .unwrap();
+    assert_eq!(
+        steps_until(
+            shape,
+            &plan,
+            after_100,
+            NextStep::Planned(
+                Phase::Ramp,
+                Step::Edit {
+                    edit: Edit::RampOthers
+                }
             )
-            .unwrap()
-    };
-    let after_30 = set(30);
-    assert_eq!(after_30.pending, vec![(1, Edit::SetWeight(30))]);
+        )
+        .last(),
+        Some(&NextStep::Observe { weight: 100 })
+    );
+}
+
+#[test]
+fn with_production_alone_an_observation_owed_after_the_ramp_keeps_the_release_in_it() {
+    let shape = &shapes()[0];
+    let plan = plan(shape);
+    let set = before(
+        &plan,
+        Step::Edit {
+            edit: Edit::RampLast(100),
+        },
+    )
+    .apply(shape, &plan, set_weight(0, 100))
+    .unwrap();
+    assert_eq!(set.index, phase_start(&plan, Phase::Cleanup1));
+    assert_eq!(set.phase(&plan), Phase::Ramp);
+    let deployed = set
+        .apply(shape, &plan, Action::Complete { changed: true })
+        .unwrap();
     assert_eq!(
-        Position {
-            pending: vec![],
-            ..after_30
+        deployed.describe_next(shape, &plan),
+        "ramp: observe v2 at 100% in production"
+    );
+    // Still in the ramp, so its weight may still come down, or the release abort.
+    assert!(deployed.apply(shape, &plan, set_weight(0, 30)).is_ok());
+    assert!(
+        deployed
+            .apply(shape, &plan, Action::Abort { changed: vec![0] })
+            .is_ok_and(|p| p.observe.is_none() && p.phase(&plan) == Phase::DeployV2)
+    );
+    let observed = deployed
+        .apply(shape, &plan, Action::Complete { changed: true })
+        .unwrap();
+    assert_eq!(observed.phase(&plan), Phase::Cleanup1);
+}
+
+#[test]
+fn production_goes_up_by_hand_only_from_a_weight_deployed_and_observed() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    let observe_10 = before(&plan, Step::Observe { weight: 10 });
+    let deploy_10 = before(
+        &plan,
+        Step::Deploy {
+            env: 1,
+            after: Edit::RampLast(10),
+        },
+    );
+    let owed_30 = before(
+        &plan,
+        Step::Edit {
+            edit: Edit::RampLast(1),
+        },
+    )
+    .apply(shape, &plan, set_weight(1, 30))
+    .unwrap();
+    let owed_30_deployed = owed_30
+        .apply(shape, &plan, Action::Complete { changed: true })
+        .unwrap();
+    for (owed, at) in [
+        (10, &observe_10),
+        (10, &deploy_10),
+        (30, &owed_30),
+        (30, &owed_30_deployed),
+    ] {
+        let refusal = at.apply(shape, &plan, set_weight(1, owed + 1)).unwrap_err();
+        assert_eq!(
+            refusal.reason,
+            format!(
+                "production's v2 weight may go above {owed}% only once v2 at {owed}% is \
+                 deployed there and observed; the release is in ramp"
+            )
+        );
+        assert_eq!(refusal.first, Some(at.describe_next(shape, &plan)));
+        // Down is always a way back; staging is not held up.
+        let down = at.apply(shape, &plan, set_weight(1, owed - 5)).unwrap();
+        assert_eq!(down.observe, Some(owed - 5));
+        assert!(at.apply(shape, &plan, set_weight(0, 100)).is_ok());
+    }
+    // Once 10% is observed, the next increase may be by hand.
+    let observed = observe_10
+        .apply(shape, &plan, Action::Complete { changed: true })
+        .unwrap();
+    assert!(observed.apply(shape, &plan, set_weight(1, 30)).is_ok());
+}
+
+#[test]
+fn a_weight_the_file_already_has_changes_nothing_and_skips_no_step() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    for (index, _) in plan.iter().enumerate() {
+        let at = Position {
+            index,
+            ..Position::default()
+        };
+        for env in 0..2 {
+            let same = Action::SetWeight {
+                env,
+                percent: 10,
+                changed: false,
+            };
+            if let Ok(next) = at.apply(shape, &plan, same) {
+                assert_eq!(next, at, "at {:?}", plan[index]);
+            }
         }
-        .next(&plan),
-        NextStep::Planned(
-            Phase::Ramp,
-            Step::Edit {
-                edit: Edit::RampLast(50)
-            }
-        )
-    );
-    let after_100 = Position {
-        pending: vec![],
-        ..set(100)
-    };
+    }
+}
+
+#[test]
+fn a_position_without_an_owed_observation_reads_and_writes_as_before() {
+    let old = r#"{"index":20,"pending":[[1,{"edit":"set-weight","weight":30}]]}"#;
+    let position: Position = serde_json::from_str(old).unwrap();
     assert_eq!(
-        after_100.next(&plan),
-        NextStep::Planned(
-            Phase::Ramp,
-            Step::Edit {
-                edit: Edit::RampOthers
-            }
-        )
+        position,
+        Position {
+            index: 20,
+            pending: vec![(1, Edit::SetWeight(30))],
+            observe: None,
+        }
     );
+    assert_eq!(serde_json::to_string(&position).unwrap(), old);
+    let owed = Position {
+        observe: Some(30),
+        ..position
+    };
+    let json = serde_json::to_string(&owed).unwrap();
+    assert!(json.ends_with(r#","observe":30}"#), "{json}");
+    assert_eq!(serde_json::from_str::<Position>(&json).unwrap(), owed);
+}
+
+#[test]
+fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
+    for shape in shapes() {
+        let plan = plan(&shape);
+        let n = shape.environments.len();
+        let check = before(&plan, Step::CheckV1Image);
+        let edit = before(
+            &plan,
+            Step::Edit {
+                edit: Edit::RouteToV1,
+            },
+        );
+        let every = (0..n).collect::<Vec<_>>();
+        // Before the routes move there is nothing to undo.
+        for at in [&check, &edit] {
+            let refusal = at
+                .apply(
+                    &shape,
+                    &plan,
+                    Action::Abort {
+                        changed: every.clone(),
+                    },
+                )
+                .unwrap_err();
+            assert!(
+                refusal.reason.starts_with("abort has nothing to undo"),
+                "{refusal}"
+            );
+            assert_eq!(refusal.first, Some(at.describe_next(&shape, &plan)));
+        }
+        // Written, deployed to none, some or all but the last environment.
+        for deployed in 0..n {
+            let at = Position {
+                index: edit.index + 1 + deployed,
+                ..Position::default()
+            };
+            assert_eq!(at.phase(&plan), Phase::RouteToV1);
+            assert_eq!(at.abort_edit(&plan), Edit::AbortToV2);
+            let aborted = at
+                .apply(
+                    &shape,
+                    &plan,
+                    Action::Abort {
+                        changed: every.clone(),
+                    },
+                )
+                .unwrap();
+            assert_eq!(
+                aborted.pending,
+                every
+                    .iter()
+                    .map(|&e| (e, Edit::AbortToV2))
+                    .collect::<Vec<_>>()
+            );
+            // Its deploys, then the v1 image check, where web-v1 may be re-pinned.
+            let taken = steps_until(
+                &shape,
+                &plan,
+                aborted.clone(),
+                NextStep::Planned(Phase::RouteToV1, Step::CheckV1Image),
+            );
+            assert_eq!(taken.len(), n);
+            let back = Position {
+                pending: vec![],
+                ..aborted
+            };
+            assert_eq!(back, check);
+            assert!(back.apply(&shape, &plan, Action::RepinV1).is_ok());
+            assert_eq!(
+                at.apply(&shape, &plan, Action::Abort { changed: vec![] })
+                    .unwrap(),
+                check,
+                "a file already back at 100% v2 owes no deploy"
+            );
+        }
+        // Once every environment runs 100% v1, v2 is next and abort means back to v1.
+        let deploy_v2 = Position {
+            index: edit.index + 1 + n,
+            ..Position::default()
+        };
+        assert_eq!(deploy_v2.phase(&plan), Phase::DeployV2);
+        assert_eq!(deploy_v2.abort_edit(&plan), Edit::Abort);
+    }
 }
 
 #[test]
