@@ -1,9 +1,11 @@
 //! Issue 17: git and the filesystem as they really are. A git step that fails is a failure
-//! and the step waits, written and not committed, for a commit before its deploy.
+//! and the step waits, written and not committed, for a commit before its deploy; someone
+//! else's git operation in progress is refused before anything is written.
 
 mod common;
 
-use common::{SERVICE, Sandbox};
+use common::{SERVICE, Sandbox, assert_unchanged, exit_code};
+use expectrl::Expect;
 
 const EDITED: &str = "deploy-v1: add the pinned web-v1 deployment and the version labels";
 const FIRST_DEPLOY: &str = "deploy-v1: deploy to staging";
@@ -22,6 +24,20 @@ fn kinds(sandbox: &Sandbox) -> Vec<String> {
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A git command in the repository that may fail (a conflict is the point); its success.
+fn try_git(sandbox: &Sandbox, args: &[&str]) -> bool {
+    let mut cmd = sandbox.command("git");
+    cmd.arg("-C").arg(&sandbox.repo).args(args);
+    cmd.output().expect("running git").status.success()
+}
+
+/// Commit `content` to `notes.txt` on the current branch.
+fn commit_note(sandbox: &Sandbox, content: &str, message: &str) {
+    sandbox.write("notes.txt", content);
+    sandbox.git(&["add", "notes.txt"]);
+    sandbox.git(&["commit", "-q", "--no-verify", "-m", message]);
 }
 
 /// The step's files are on disk and in the journal, not in a commit, and its deploy waits:
@@ -57,6 +73,28 @@ fn committed_then_deployed(sandbox: &Sandbox) {
 // Case 1: a git step that fails is a failure.
 
 #[test]
+fn an_index_lock_taken_at_the_commit_question_fails_the_commit_and_holds_the_deploy() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = head(&sandbox);
+    let mut term = sandbox.on_terminal(&["next", SERVICE]);
+    term.expect("Write add the pinned web-v1 deployment")
+        .unwrap();
+    term.send_line("y").unwrap();
+    term.expect("Commit these files?").unwrap();
+    // Another git process (an editor's, a `git gc`) takes the index meanwhile.
+    let lock = sandbox.repo.join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    term.send_line("y").unwrap();
+    term.expect("index.lock exists").unwrap();
+    assert_eq!(exit_code(&mut term), 75);
+    written_not_committed(&sandbox, &before, 75, "index.lock exists");
+
+    std::fs::remove_file(&lock).unwrap();
+    committed_then_deployed(&sandbox);
+}
+
+#[test]
 fn commit_gpgsign_without_a_working_key_fails_the_commit_and_holds_the_deploy() {
     let sandbox = Sandbox::new();
     sandbox.start();
@@ -75,4 +113,102 @@ fn commit_gpgsign_without_a_working_key_fails_the_commit_and_holds_the_deploy() 
 
     sandbox.git(&["config", "--unset", "commit.gpgSign"]);
     committed_then_deployed(&sandbox);
+}
+
+// Case 2: someone else's git operation in progress is refused before anything is written.
+
+/// Leave the repository inside a conflicted `operation`, on the notes of two branches.
+fn conflict(sandbox: &Sandbox, operation: &str) {
+    commit_note(sandbox, "base\n", "Notes");
+    sandbox.git(&["branch", "other"]);
+    commit_note(sandbox, "ours\n", "Our notes");
+    commit_note(sandbox, "ours, again\n", "Our notes again");
+    sandbox.git(&["switch", "-q", "other"]);
+    commit_note(sandbox, "theirs\n", "Their notes");
+    sandbox.git(&["switch", "-q", "main"]);
+    let args: &[&str] = match operation {
+        "merge" => &["merge", "other"],
+        "rebase" => &["rebase", "other"],
+        "cherry-pick" => &["cherry-pick", "other"],
+        "revert" => &["revert", "--no-edit", "HEAD~1"],
+        "bisect" => &["bisect", "start"],
+        other => panic!("no such operation: {other}"),
+    };
+    // A bisect starts cleanly; the others stop on the conflict.
+    assert_eq!(try_git(sandbox, args), operation == "bisect", "{operation}");
+}
+
+#[test]
+fn next_inside_a_merge_rebase_cherry_pick_revert_or_bisect_is_refused_before_writing() {
+    for (operation, finish) in [
+        ("merge", "git merge --continue, or git merge --abort"),
+        ("rebase", "git rebase --continue, or git rebase --abort"),
+        (
+            "cherry-pick",
+            "git cherry-pick --continue, or git cherry-pick --abort",
+        ),
+        ("revert", "git revert --continue, or git revert --abort"),
+        ("bisect", "git bisect reset"),
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.start();
+        conflict(&sandbox, operation);
+        let before = sandbox.snapshot();
+        let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+        assert_eq!(out.code, 3, "{operation}: {out}");
+        assert!(
+            out.stderr
+                .contains(&format!("a {operation} is in progress in")),
+            "{operation}: {out}"
+        );
+        assert!(
+            out.stderr.contains(&format!("run:   {finish}")),
+            "{operation}: {out}"
+        );
+        assert_unchanged(&before, &sandbox.snapshot(), operation);
+        assert_eq!(step(&sandbox), EDITED, "{operation}");
+    }
+}
+
+#[test]
+fn the_release_goes_on_once_the_rebase_is_aborted() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    conflict(&sandbox, "rebase");
+    assert_eq!(sandbox.canary(&["next", SERVICE, "--yes"]).code, 3);
+    sandbox.git(&["rebase", "--abort"]);
+    // Our notes are on main and not on origin: canary pushes only its own commits.
+    sandbox.git(&["push", "-q"]);
+    sandbox.next();
+    assert_eq!(step(&sandbox), FIRST_DEPLOY);
+    assert_eq!(
+        sandbox.git(&["log", "-1", "--format=%s"]).trim(),
+        format!("canary(my-service): {EDITED}")
+    );
+}
+
+#[test]
+fn start_inside_a_merge_or_with_the_index_locked_is_refused() {
+    let sandbox = Sandbox::new();
+    conflict(&sandbox, "merge");
+    let args = sandbox.start_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(out.stderr.contains("a merge is in progress"), "{out}");
+    assert!(out.stderr.contains("git merge --abort"), "{out}");
+    assert_unchanged(&before, &sandbox.snapshot(), "start inside a merge");
+
+    sandbox.git(&["merge", "--abort"]);
+    std::fs::write(sandbox.repo.join(".git/index.lock"), "").unwrap();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stderr
+            .contains("another git process is using the index"),
+        "{out}"
+    );
+    assert_unchanged(&before, &sandbox.snapshot(), "start with the index locked");
 }

@@ -79,9 +79,11 @@ impl Repo {
         Ok(self.prefix.get_or_init(|| prefix))
     }
 
-    /// The branch HEAD is on and its upstream; a detached HEAD is refused, since Argo CD
-    /// deploys a branch and a commit made there belongs to none.
+    /// The branch HEAD is on and its upstream. Refused: a git operation under way (see
+    /// [`Repo::refuse_git_operation`]), and a detached HEAD, since Argo CD deploys a branch and
+    /// a commit made there belongs to none.
     pub fn branch(&self) -> Result<Branch, Error> {
+        self.refuse_git_operation()?;
         let out = self
             .git()
             .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
@@ -117,6 +119,54 @@ impl Repo {
             _ => None,
         };
         Ok(Branch { name, upstream })
+    }
+
+    /// Refuse while someone else's git operation holds the repository: a merge, rebase, `git
+    /// am`, cherry-pick, revert or bisect in progress (canary's commit would land in the middle
+    /// of it, and a rebase's `--abort` drops it), or a git process holding the index. Named,
+    /// with how to finish or abort it.
+    pub fn refuse_git_operation(&self) -> Result<(), Error> {
+        let mut cmd = self.git();
+        cmd.args(["rev-parse", "--path-format=absolute"]);
+        for (marker, ..) in OPERATIONS {
+            cmd.args(["--git-path", marker]);
+        }
+        cmd.args(["--git-path", "index.lock"]);
+        let out = cmd
+            .output()
+            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(bad_input(format!(
+                "git cannot read the repository {}: {}",
+                self.root.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let exists = |path: &str| std::path::Path::new(path).exists();
+        let mut paths = stdout.lines();
+        for ((_, operation, finish), path) in OPERATIONS.iter().zip(&mut paths) {
+            if exists(path) {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "a {operation} is in progress in {}, and a commit canary made now \
+                         would land in the middle of it; canary wrote nothing",
+                        self.root.display()
+                    ),
+                    first: Some(format!("finish the {operation}, or abort it")),
+                    run: Some((*finish).to_string()),
+                });
+            }
+        }
+        match paths.next() {
+            Some(lock) if exists(lock) => Err(Error::GitBusy(format!(
+                "another git process is using the index of {} ({lock} exists); canary wrote \
+                 nothing. Run this again once it is done, or, if no git process is running, \
+                 remove {lock}",
+                self.root.display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
@@ -320,6 +370,43 @@ impl Repo {
         cmd
     }
 }
+
+/// What marks a git operation under way in the git directory, the operation, and how to
+/// finish or abort it. `rebase-apply` is `git am`'s as well as an old rebase's; `applying`
+/// inside it tells them apart, and comes first.
+const OPERATIONS: [(&str, &str, &str); 7] = [
+    (
+        "rebase-apply/applying",
+        "git am",
+        "git am --continue, or git am --abort",
+    ),
+    (
+        "rebase-merge",
+        "rebase",
+        "git rebase --continue, or git rebase --abort",
+    ),
+    (
+        "rebase-apply",
+        "rebase",
+        "git rebase --continue, or git rebase --abort",
+    ),
+    (
+        "MERGE_HEAD",
+        "merge",
+        "git merge --continue, or git merge --abort",
+    ),
+    (
+        "CHERRY_PICK_HEAD",
+        "cherry-pick",
+        "git cherry-pick --continue, or git cherry-pick --abort",
+    ),
+    (
+        "REVERT_HEAD",
+        "revert",
+        "git revert --continue, or git revert --abort",
+    ),
+    ("BISECT_LOG", "bisect", "git bisect reset"),
+];
 
 /// Run a git command; its standard output, or an error that says what git said.
 pub(super) fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> {

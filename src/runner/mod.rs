@@ -153,7 +153,8 @@ impl Runner<'_> {
         }
         self.refuse_foreign_changes(release, &repo, &changes)?;
         // What is written is committed to the branch Argo CD deploys; on a detached HEAD that
-        // commit would belong to no branch.
+        // commit would belong to no branch, and inside a rebase or merge to someone else's
+        // operation.
         repo.branch()?;
         for change in &changes {
             print!("{}", output::diff(change));
@@ -354,6 +355,8 @@ impl Runner<'_> {
             ))
             .into());
         }
+        // As for any step: not on a detached HEAD, nor inside someone else's git operation.
+        repo.branch()?;
         self.write_files(&repo, &remaining)?;
         self.finish(release, &repo, step, Vec::new())
     }
