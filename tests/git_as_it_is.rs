@@ -1,6 +1,7 @@
 //! Issue 17: git and the filesystem as they really are. A git step that fails is a failure
 //! and the step waits, written and not committed, for a commit before its deploy; someone
-//! else's git operation in progress is refused before anything is written.
+//! else's git operation in progress is refused before anything is written; the team's hooks
+//! run on canary's commits.
 
 mod common;
 
@@ -38,6 +39,14 @@ fn commit_note(sandbox: &Sandbox, content: &str, message: &str) {
     sandbox.write("notes.txt", content);
     sandbox.git(&["add", "notes.txt"]);
     sandbox.git(&["commit", "-q", "--no-verify", "-m", message]);
+}
+
+fn hook(sandbox: &Sandbox, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = sandbox.repo.join(".git/hooks").join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// The step's files are on disk and in the journal, not in a commit, and its deploy waits:
@@ -112,6 +121,32 @@ fn commit_gpgsign_without_a_working_key_fails_the_commit_and_holds_the_deploy() 
     written_not_committed(&sandbox, &before, 1, "gpg failed to sign");
 
     sandbox.git(&["config", "--unset", "commit.gpgSign"]);
+    committed_then_deployed(&sandbox);
+}
+
+#[test]
+fn a_rejecting_pre_commit_hook_fails_the_commit_and_holds_the_deploy() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = head(&sandbox);
+    hook(
+        &sandbox,
+        "pre-commit",
+        "echo 'secret scan: a token in gap/gap.yaml' >&2; exit 1",
+    );
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("pre-commit hook rejected the commit"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("secret scan: a token in gap/gap.yaml"),
+        "{out}"
+    );
+    written_not_committed(&sandbox, &before, 1, "pre-commit hook rejected the commit");
+
+    std::fs::remove_file(sandbox.repo.join(".git/hooks/pre-commit")).unwrap();
     committed_then_deployed(&sandbox);
 }
 
@@ -211,4 +246,100 @@ fn start_inside_a_merge_or_with_the_index_locked_is_refused() {
         "{out}"
     );
     assert_unchanged(&before, &sandbox.snapshot(), "start with the index locked");
+}
+
+// Case 3: the team's hooks run on canary's commits.
+
+#[test]
+fn pre_commit_runs_on_canary_s_files_and_the_message_hooks_may_add_to_the_message() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let seen = sandbox.tmp.path().join("pre-commit-saw");
+    hook(
+        &sandbox,
+        "pre-commit",
+        &format!("git diff --cached --name-only > '{}'", seen.display()),
+    );
+    hook(
+        &sandbox,
+        "prepare-commit-msg",
+        "[ \"$2\" = message ] && sed -i '1s/^/[OPS-7] /' \"$1\"",
+    );
+    hook(
+        &sandbox,
+        "commit-msg",
+        "printf '\\nSigned-off-by: Canary Test <canary-test@example.com>\\n' >> \"$1\"",
+    );
+    sandbox.next();
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "gap/gap.yaml\n",
+        "pre-commit saw the index canary commits, holding its file"
+    );
+    assert_eq!(
+        sandbox.git(&["log", "-1", "--format=%B"]),
+        format!(
+            "[OPS-7] canary(my-service): {EDITED}\n\nSigned-off-by: Canary Test \
+             <canary-test@example.com>\n\n"
+        )
+    );
+}
+
+#[test]
+fn a_pre_commit_hook_that_adds_to_the_commit_fails_it() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = head(&sandbox);
+    hook(
+        &sandbox,
+        "pre-commit",
+        "echo generated > generated.txt && git add generated.txt",
+    );
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("pre-commit hook changed what the commit would hold"),
+        "{out}"
+    );
+    assert_eq!(head(&sandbox), before, "nothing was committed");
+    assert_eq!(
+        sandbox.git(&["status", "--porcelain"]),
+        " M gap/gap.yaml\n?? generated.txt\n",
+        "the person's index is untouched"
+    );
+}
+
+#[test]
+fn a_rejecting_commit_msg_hook_fails_the_commit() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = head(&sandbox);
+    hook(
+        &sandbox,
+        "commit-msg",
+        "grep -q 'TICKET-[0-9]' \"$1\" || { echo 'no ticket id in the message'; exit 1; }",
+    );
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "commit-msg hook rejected the commit, and nothing was committed: no ticket id"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("commit them yourself"), "{out}");
+    written_not_committed(&sandbox, &before, 1, "commit-msg hook rejected the commit");
+
+    // The operator commits by hand, as the team's rules want; the deploy goes on from there.
+    sandbox.git(&[
+        "commit",
+        "-q",
+        "-m",
+        "TICKET-1 canary's first edit",
+        "gap/gap.yaml",
+    ]);
+    sandbox.git(&["push", "-q"]);
+    sandbox.next();
+    assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
 }

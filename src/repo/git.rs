@@ -4,7 +4,9 @@
 //! A commit is built from a temporary index holding HEAD's tree and canary's blobs, and HEAD
 //! moves to it by `git update-ref NEW OLD`: whatever else is staged or changed in the work tree
 //! stays out of it, and a commit that lands meanwhile (a colleague's, pulled in another
-//! terminal) makes canary's fail rather than be reverted by it.
+//! terminal) makes canary's fail rather than be reverted by it. The team's pre-commit,
+//! prepare-commit-msg and commit-msg hooks run on that index and message, as `git commit`
+//! runs them.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -283,9 +285,29 @@ impl Repo {
             entries.into_bytes(),
             "update-index",
         )?;
+        // The team's hooks run as `git commit -m` runs them: pre-commit on the index being
+        // committed, then prepare-commit-msg and commit-msg on the message, which they may
+        // change (a sign-off, a ticket id). What is committed stays exactly canary's files.
         let tree = line(&run_git(indexed().arg("write-tree"), "write-tree")?);
+        run_hook(indexed(), "pre-commit", &[])?;
+        if line(&run_git(indexed().arg("write-tree"), "write-tree")?) != tree {
+            bail!(
+                "the repository's pre-commit hook changed what the commit would hold, and canary \
+                 commits exactly the files it wrote; nothing was committed"
+            );
+        }
+        let mut message_file = tempfile::Builder::new()
+            .prefix("canary-message-")
+            .tempfile()
+            .context("creating a temporary commit message")?;
+        writeln!(message_file, "{message}").context("writing the commit message")?;
+        let file = message_file.path().as_os_str();
+        run_hook(indexed(), "prepare-commit-msg", &[file, "message".as_ref()])?;
+        run_hook(indexed(), "commit-msg", &[file])?;
         let mut commit_tree = self.git();
-        commit_tree.args(["commit-tree", &tree, "-p", &head, "-m", message]);
+        commit_tree
+            .args(["commit-tree", &tree, "-p", &head, "-F"])
+            .arg(message_file.path());
         // commit-tree does not read commit.gpgSign itself; a team that signs keeps signing.
         if self.config_bool("commit.gpgSign") {
             commit_tree.arg("-S");
@@ -407,6 +429,29 @@ const OPERATIONS: [(&str, &str, &str); 7] = [
     ),
     ("BISECT_LOG", "bisect", "git bisect reset"),
 ];
+
+/// Run one of the repository's hooks, if it has it, as `git commit` would; a hook that fails
+/// rejects the commit, in its own words.
+fn run_hook(mut cmd: Command, hook: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    cmd.args(["hook", "run", "--ignore-missing", hook, "--"]);
+    cmd.args(args);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running the {hook} hook"))?;
+    if !out.status.success() {
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bail!(
+            "the repository's {hook} hook rejected the commit, and nothing was committed: {}",
+            said.trim()
+        );
+    }
+    Ok(())
+}
 
 /// Run a git command; its standard output, or an error that says what git said.
 pub(super) fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> {
