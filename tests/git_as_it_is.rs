@@ -89,12 +89,13 @@ fn an_index_lock_taken_at_the_commit_question_fails_the_commit_and_holds_the_dep
     let mut term = sandbox.on_terminal(&["next", SERVICE]);
     term.expect("Write add the pinned web-v1 deployment")
         .unwrap();
-    term.send_line("y").unwrap();
+    // One key answers a question: a line's Enter would answer the next one too.
+    term.send("y").unwrap();
     term.expect("Commit these files?").unwrap();
     // Another git process (an editor's, a `git gc`) takes the index meanwhile.
     let lock = sandbox.repo.join(".git/index.lock");
     std::fs::write(&lock, "").unwrap();
-    term.send_line("y").unwrap();
+    term.send("y").unwrap();
     term.expect("index.lock exists").unwrap();
     assert_eq!(exit_code(&mut term), 75);
     written_not_committed(&sandbox, &before, 75, "index.lock exists");
