@@ -1,9 +1,11 @@
 //! Issue 17: git and the filesystem as they really are. A git step that fails is a failure
 //! and the step waits, written and not committed, for a commit before its deploy; someone
 //! else's git operation in progress is refused before anything is written; the team's hooks
-//! run on canary's commits.
+//! run on canary's commits; a symbolic link among the files canary reads is refused at start.
 
 mod common;
+
+use std::path::Path;
 
 use common::{SERVICE, Sandbox, assert_unchanged, exit_code};
 use expectrl::Expect;
@@ -343,4 +345,68 @@ fn a_rejecting_commit_msg_hook_fails_the_commit() {
     sandbox.git(&["push", "-q"]);
     sandbox.next();
     assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
+}
+
+// Case 4: a symbolic link among the files canary reads is refused at start.
+
+const WEB_PATCH: &str = "gap/production/gap_patch_web_replicas.yaml";
+const PATCH: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service-web\n\
+                     spec:\n  replicas: 3\n";
+
+fn link(sandbox: &Sandbox, target: &str, at: &str) {
+    std::os::unix::fs::symlink(Path::new(target), sandbox.repo.join(at)).unwrap();
+}
+
+#[test]
+fn a_patch_that_is_a_symbolic_link_is_refused_at_start() {
+    let sandbox = Sandbox::new();
+    sandbox.write("gap/patches/replicas.yaml", PATCH);
+    link(&sandbox, "../patches/replicas.yaml", WEB_PATCH);
+    sandbox.git(&["add", "-A"]);
+    sandbox.git(&["commit", "-qm", "A linked patch"]);
+    sandbox.git(&["push", "-q"]);
+    let args = sandbox.start_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("{WEB_PATCH} is a symbolic link")),
+        "{out}"
+    );
+    assert_unchanged(&before, &sandbox.snapshot(), "start with a linked patch");
+}
+
+#[test]
+fn a_twin_replaced_by_a_symbolic_link_is_refused_not_left_behind() {
+    let sandbox = Sandbox::new();
+    sandbox.write(WEB_PATCH, PATCH);
+    sandbox.git(&["add", "-A"]);
+    sandbox.git(&["commit", "-qm", "A patch of web"]);
+    sandbox.git(&["push", "-q"]);
+    sandbox.start();
+    sandbox.walk_to("cleanup-1");
+    let twin = "gap/production/gap_patch_web_replicas_canary_v1.yaml";
+    std::fs::rename(
+        sandbox.repo.join(twin),
+        sandbox.tmp.path().join("twin.yaml"),
+    )
+    .unwrap();
+    link(
+        &sandbox,
+        sandbox.tmp.path().join("twin.yaml").to_str().unwrap(),
+        twin,
+    );
+    sandbox.git(&["add", "-A"]);
+    sandbox.git(&["commit", "-qm", "The twin, linked"]);
+    sandbox.git(&["push", "-q"]);
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(&format!("{twin} is a symbolic link")),
+        "{out}"
+    );
+    assert_unchanged(&before, &sandbox.snapshot(), "cleanup-1 with a linked twin");
 }

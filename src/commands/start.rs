@@ -245,7 +245,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     };
     check_label("namespace", &namespace, 63)?;
     let environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
-    Ok(ReleaseConfig {
+    let config = ReleaseConfig {
         service,
         repo: repo.root().to_path_buf(),
         namespace,
@@ -253,7 +253,10 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         schedule,
         v1_image,
         remote,
-    })
+    };
+    // A step would refuse a patch that is a link; the release is refused before it begins.
+    crate::edits::refuse_links(&repo, &config)?;
+    Ok(config)
 }
 
 /// How the release's commits reach what Argo CD deploys, refusing a repository where they

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, bad_input};
 use crate::release::ReleaseConfig;
-use crate::repo::Repo;
+use crate::repo::{Repo, symbolic_link};
 use crate::yaml;
 
 use super::GAP_YAML;
@@ -23,7 +23,8 @@ fn patch_dirs(config: &ReleaseConfig) -> Vec<String> {
         .collect()
 }
 
-/// Repo-relative YAML files directly in `dir`, sorted.
+/// Repo-relative YAML files directly in `dir`, sorted. One that is a symbolic link is
+/// refused, not skipped: skipped, a patch would go without its twin, or a twin survive cleanup.
 fn yaml_files(repo: &Repo, dir: &str) -> Result<Vec<String>, Error> {
     let path = repo.resolve(dir)?;
     let entries = match std::fs::read_dir(&path) {
@@ -31,15 +32,32 @@ fn yaml_files(repo: &Repo, dir: &str) -> Result<Vec<String>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(bad_input(format!("{dir}: {e}"))),
     };
-    let mut files: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
-        .map(|name| format!("{dir}/{name}"))
-        .collect();
+    let mut files = Vec::new();
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            continue;
+        }
+        let rel = format!("{dir}/{name}");
+        match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => return Err(symbolic_link(&rel)),
+            Ok(kind) if kind.is_file() => files.push(rel),
+            _ => {}
+        }
+    }
     files.sort();
     Ok(files)
+}
+
+/// Refuse a release whose patch directories hold a YAML file that is a symbolic link, at its
+/// start rather than at the step that would read it.
+pub fn refuse_links(repo: &Repo, config: &ReleaseConfig) -> Result<(), Error> {
+    for dir in patch_dirs(config) {
+        yaml_files(repo, &dir)?;
+    }
+    Ok(())
 }
 
 fn is_canary_file(path: &str) -> bool {

@@ -110,11 +110,9 @@ impl Repo {
             at.push(part);
             match std::fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(bad_input(format!(
-                        "{} is a symbolic link; canary writes only regular files inside the \
-                         repository",
-                        at.strip_prefix(&self.root).unwrap_or(&at).display()
-                    )));
+                    return Err(symbolic_link(
+                        &at.strip_prefix(&self.root).unwrap_or(&at).display(),
+                    ));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
@@ -208,6 +206,14 @@ impl Repo {
             .with_context(|| format!("flushing {rel}'s directory"))?;
         Ok(())
     }
+}
+
+/// The refusal of a symbolic link where canary reads or writes a file: a link could lead out
+/// of the repository, or make two paths one file.
+pub fn symbolic_link(rel: &dyn std::fmt::Display) -> Error {
+    bad_input(format!(
+        "{rel} is a symbolic link; canary writes only regular files inside the repository"
+    ))
 }
 
 pub fn sha256(text: &str) -> String {
