@@ -410,3 +410,67 @@ fn a_twin_replaced_by_a_symbolic_link_is_refused_not_left_behind() {
     );
     assert_unchanged(&before, &sandbox.snapshot(), "cleanup-1 with a linked twin");
 }
+
+// Case 6: a write that fails says which file, what is left, and how it goes on.
+
+/// `canary next SERVICE --yes` with `CANARY_FAILPOINT` set to `failpoint`.
+fn next_with(sandbox: &Sandbox, failpoint: &str) -> common::Output {
+    let args = ["next", SERVICE, "--yes"];
+    let out = sandbox
+        .canary_command(&args)
+        .env("CANARY_FAILPOINT", failpoint)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running canary");
+    common::Output::new(&args, out)
+}
+
+#[test]
+fn a_file_write_on_a_full_disk_names_the_file_and_leaves_the_step_to_resume() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let files = sandbox.files();
+    let out = next_with(&sandbox, "disk-full-writing-files");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(!out.stderr.contains(".canary-"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "error: the step is marked interrupted, and once the cause is fixed `canary next \
+             my-service` resumes it: writing gap/gap.yaml: No space left on device"
+        ),
+        "{out}"
+    );
+    assert!(sandbox.files() == files, "no file was written");
+    assert_eq!(sandbox.status()["interrupted"], true);
+
+    let out = sandbox.next();
+    assert!(out.stdout.contains("Resuming"), "{out}");
+    assert_eq!(step(&sandbox), FIRST_DEPLOY);
+}
+
+#[test]
+fn a_journal_write_on_a_full_disk_after_the_files_says_they_are_written() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let out = next_with(&sandbox, "disk-full-before-step-done");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "error: the files are written, but the journal could not record the step as done; \
+             the step is marked interrupted, and once the cause is fixed `canary next \
+             my-service` resumes it: journal: database or disk is full"
+        ),
+        "{out}"
+    );
+    let gap = std::fs::read_to_string(sandbox.repo.join("gap/gap.yaml")).unwrap();
+    assert!(gap.contains("  web-v1:\n"), "{gap}");
+    assert_eq!(sandbox.status()["interrupted"], true);
+
+    let out = sandbox.next();
+    assert!(out.stdout.contains("Resuming"), "{out}");
+    assert_eq!(step(&sandbox), FIRST_DEPLOY);
+    assert_eq!(
+        sandbox.git(&["log", "-1", "--format=%s"]).trim(),
+        format!("canary(my-service): {EDITED}")
+    );
+}
