@@ -474,3 +474,50 @@ fn a_journal_write_on_a_full_disk_after_the_files_says_they_are_written() {
         format!("canary(my-service): {EDITED}")
     );
 }
+
+// Case 5, in part: the lock of a service lives in the repository, whatever the journal.
+
+#[test]
+fn two_journals_never_work_on_a_service_in_one_repository_at_once() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let with = |journal: &str, args: &[String]| {
+        let journal = sandbox.tmp.path().join(journal);
+        let mut full = vec!["--journal".to_string(), journal.display().to_string()];
+        full.extend(args.iter().cloned());
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        sandbox.canary_raw(&full)
+    };
+    // A second operator starts the same service in the same repository with a journal of
+    // their own, before the first goes on.
+    let mut start = sandbox.start_args();
+    start.retain(|a| a != "--push");
+    start.push("--no-remote".into());
+    with("other.db", &start).ok();
+
+    // While the first waits at its question, the second can neither take a step nor start.
+    let mut term = sandbox.on_terminal(&["next", SERVICE]);
+    term.expect("Write add the pinned web-v1 deployment")
+        .unwrap();
+    let before = sandbox.files();
+    let out = with("other.db", &["next".into(), SERVICE.into(), "--yes".into()]);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stderr.contains("is working on my-service right now"),
+        "{out}"
+    );
+    let out = with("third.db", &start);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        sandbox.files() == before,
+        "the second operator wrote nothing"
+    );
+
+    // The first one goes on; once it is done, the lock is free again.
+    term.send("y").unwrap();
+    term.expect("Commit these files?").unwrap();
+    term.send("y").unwrap();
+    assert_eq!(exit_code(&mut term), 0);
+    assert_eq!(step(&sandbox), FIRST_DEPLOY);
+    with("third.db", &start).ok();
+}

@@ -112,6 +112,7 @@ pub fn open(
 ) -> anyhow::Result<crate::journal::Release> {
     let mut journal = Journal::open(&globals.journal, &globals.operator)?;
     let _lock = crate::lock::lock(&globals.journal, &config.service)?;
+    let _repo_lock = crate::lock::lock_in_repo(&Repo::for_reading(&config.repo)?, &config.service)?;
     if let Some(existing) = journal.in_flight(&config.service)? {
         return Err(already_in_flight(&existing).into());
     }

@@ -211,6 +211,16 @@ impl Repo {
         Ok(found)
     }
 
+    /// The git directory every worktree of the repository shares.
+    pub fn common_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+        let out = run_git(
+            self.git()
+                .args(["rev-parse", "--path-format=absolute", "--git-common-dir"]),
+            "rev-parse",
+        )?;
+        Ok(line(&out).into())
+    }
+
     /// The full id of HEAD's commit.
     pub fn head(&self) -> anyhow::Result<String> {
         let out = run_git(
