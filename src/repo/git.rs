@@ -152,7 +152,7 @@ impl Repo {
                 return Err(Error::Refused {
                     reason: format!(
                         "a {operation} is in progress in {}, and a commit canary made now \
-                         would land in the middle of it; canary wrote nothing",
+                         would land in the middle of it",
                         self.root.display()
                     ),
                     first: Some(format!("finish the {operation}, or abort it")),
@@ -162,9 +162,8 @@ impl Repo {
         }
         match paths.next() {
             Some(lock) if exists(lock) => Err(Error::GitBusy(format!(
-                "another git process is using the index of {} ({lock} exists); canary wrote \
-                 nothing. Run this again once it is done, or, if no git process is running, \
-                 remove {lock}",
+                "another git process is using the index of {} ({lock} exists): run this \
+                 again once it is done, or, if no git process is running, remove {lock}",
                 self.root.display()
             ))),
             _ => Ok(()),
