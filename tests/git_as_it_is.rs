@@ -51,6 +51,21 @@ fn hook(sandbox: &Sandbox, name: &str, script: &str) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// Start, give the repository the hook `name`, and take the first step: its commit fails
+/// (exit 1), saying each of `says`. Returns HEAD as it was before.
+#[track_caller]
+fn first_commit_fails(sandbox: &Sandbox, name: &str, script: &str, says: &[&str]) -> String {
+    sandbox.start();
+    let before = head(sandbox);
+    hook(sandbox, name, script);
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    for said in says {
+        assert!(out.stderr.contains(said), "{out}");
+    }
+    before
+}
+
 /// The step's files are on disk and in the journal, not in a commit, and its deploy waits:
 /// `next` fails as the commit did, and confirms nothing.
 #[track_caller]
@@ -130,22 +145,14 @@ fn commit_gpgsign_without_a_working_key_fails_the_commit_and_holds_the_deploy() 
 #[test]
 fn a_rejecting_pre_commit_hook_fails_the_commit_and_holds_the_deploy() {
     let sandbox = Sandbox::new();
-    sandbox.start();
-    let before = head(&sandbox);
-    hook(
+    let before = first_commit_fails(
         &sandbox,
         "pre-commit",
         "echo 'secret scan: a token in gap/gap.yaml' >&2; exit 1",
-    );
-    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
-    assert!(
-        out.stderr.contains("pre-commit hook rejected the commit"),
-        "{out}"
-    );
-    assert!(
-        out.stderr.contains("secret scan: a token in gap/gap.yaml"),
-        "{out}"
+        &[
+            "pre-commit hook rejected the commit",
+            "secret scan: a token in gap/gap.yaml",
+        ],
     );
     written_not_committed(&sandbox, &before, 1, "pre-commit hook rejected the commit");
 
@@ -291,19 +298,11 @@ fn pre_commit_runs_on_canary_s_files_and_the_message_hooks_may_add_to_the_messag
 #[test]
 fn a_pre_commit_hook_that_adds_to_the_commit_fails_it() {
     let sandbox = Sandbox::new();
-    sandbox.start();
-    let before = head(&sandbox);
-    hook(
+    let before = first_commit_fails(
         &sandbox,
         "pre-commit",
         "echo generated > generated.txt && git add generated.txt",
-    );
-    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
-    assert!(
-        out.stderr
-            .contains("pre-commit hook changed what the commit would hold"),
-        "{out}"
+        &["pre-commit hook changed what the commit would hold"],
     );
     assert_eq!(head(&sandbox), before, "nothing was committed");
     assert_eq!(
@@ -316,22 +315,15 @@ fn a_pre_commit_hook_that_adds_to_the_commit_fails_it() {
 #[test]
 fn a_rejecting_commit_msg_hook_fails_the_commit() {
     let sandbox = Sandbox::new();
-    sandbox.start();
-    let before = head(&sandbox);
-    hook(
+    let before = first_commit_fails(
         &sandbox,
         "commit-msg",
         "grep -q 'TICKET-[0-9]' \"$1\" || { echo 'no ticket id in the message'; exit 1; }",
+        &[
+            "commit-msg hook rejected the commit, and nothing was committed: no ticket id",
+            "commit them yourself",
+        ],
     );
-    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
-    assert!(
-        out.stderr.contains(
-            "commit-msg hook rejected the commit, and nothing was committed: no ticket id"
-        ),
-        "{out}"
-    );
-    assert!(out.stderr.contains("commit them yourself"), "{out}");
     written_not_committed(&sandbox, &before, 1, "commit-msg hook rejected the commit");
 
     // The operator commits by hand, as the team's rules want; the deploy goes on from there.
