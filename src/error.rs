@@ -35,6 +35,9 @@ pub enum Error {
         "another canary process{holder} is working on {service} right now; try again when it is done"
     )]
     Busy { service: String, holder: String },
+    /// A git process holds the repository's index (its `index.lock`).
+    #[error("{0}")]
+    GitBusy(String),
     /// The analysis of `canary check` found errors where a step would write or deploy.
     #[error("refusing to {what}:\n  {}\n  (`{run}` lists every finding)", findings.join("\n  "))]
     Broken {
@@ -58,7 +61,7 @@ impl Error {
         match self {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } => exit::REFUSED,
-            Error::Busy { .. } | Error::Stale { .. } => exit::BUSY,
+            Error::Busy { .. } | Error::Stale { .. } | Error::GitBusy(_) => exit::BUSY,
             Error::Declined(_) | Error::Mismatch(_) | Error::Broken { .. } | Error::Found(_) => {
                 exit::FAILURE
             }

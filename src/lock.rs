@@ -1,6 +1,7 @@
-//! One canary process at a time per release: an advisory lock on a file beside the journal. The
-//! operating system drops it when the process ends, however it ends, so a crash never leaves a
-//! stale lock behind.
+//! One canary process at a time per release: an advisory lock on a file beside the journal, and
+//! one in the repository's git directory, which every journal that works on the repository
+//! shares (the common one, so worktrees share it too). The operating system drops a lock when
+//! the process ends, however it ends, so a crash never leaves a stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -23,7 +24,17 @@ fn lock_path(journal: &Path, service: &str) -> PathBuf {
 
 /// Take the lock of `service`'s release, or fail at once with [`Error::Busy`].
 pub fn lock(journal: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
-    let path = lock_path(journal, service);
+    lock_at(&lock_path(journal, service), service)
+}
+
+/// Take the lock of `service` in the repository, whichever journal this process uses: two
+/// operators with two journals never work on the same service's files at once.
+pub fn lock_in_repo(repo: &crate::repo::Repo, service: &str) -> anyhow::Result<ReleaseLock> {
+    let dir = repo.common_dir()?.join("canary-locks");
+    lock_at(&dir.join(format!("{service}.lock")), service)
+}
+
+fn lock_at(path: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -32,7 +43,7 @@ pub fn lock(journal: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)?;
+        .open(path)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

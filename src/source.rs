@@ -4,7 +4,7 @@
 
 use crate::edits::FileChange;
 use crate::error::{Error, bad_input};
-use crate::repo::Repo;
+use crate::repo::{Repo, symbolic_link};
 
 pub trait Source {
     /// The file's text, or `None` when it does not exist.
@@ -37,7 +37,8 @@ impl Source for Repo {
 }
 
 /// Repo-relative YAML files directly in `dir`, sorted; with `deep`, in its subdirectories too.
-/// Links are not followed: canary reads and writes regular files only.
+/// Links are not followed: canary reads and writes regular files only, and a YAML file that is
+/// a link is refused.
 fn list_yaml(repo: &Repo, dir: &str, deep: bool) -> Result<Vec<String>, Error> {
     let path = repo.resolve(dir)?;
     let entries = match std::fs::read_dir(&path) {
@@ -50,10 +51,15 @@ fn list_yaml(repo: &Repo, dir: &str, deep: bool) -> Result<Vec<String>, Error> {
         let (Ok(kind), Ok(name)) = (entry.file_type(), entry.file_name().into_string()) else {
             continue;
         };
-        if kind.is_file() && is_yaml(&name) {
-            files.push(format!("{dir}/{name}"));
+        let rel = format!("{dir}/{name}");
+        if kind.is_symlink() && is_yaml(&name) {
+            // Refused, not skipped: skipped, a patch would go without its twin, or a twin
+            // survive cleanup.
+            return Err(symbolic_link(&rel));
+        } else if kind.is_file() && is_yaml(&name) {
+            files.push(rel);
         } else if deep && kind.is_dir() {
-            files.extend(list_yaml(repo, &format!("{dir}/{name}"), deep)?);
+            files.extend(list_yaml(repo, &rel, deep)?);
         }
     }
     files.sort();

@@ -557,11 +557,30 @@ fn a_journal_path_that_cannot_be_a_file_is_refused() {
         out.code, 0,
         "nothing to list in a journal that cannot exist:\n{out}"
     );
+    // ...but it says where it looked, and why nothing can be there.
+    assert_eq!(
+        out.stderr,
+        format!(
+            "canary: no journal can be at {}: {} is not a directory\n",
+            journal.display(),
+            file.display()
+        )
+    );
+    let out = sandbox.canary(&["list"]);
+    assert_eq!(out.stderr, "", "a journal not made yet is no news:\n{out}");
     let args = sandbox.start_args();
     let mut full = vec!["--journal", journal.to_str().unwrap()];
     full.extend(args.iter().map(String::as_str));
     let out = sandbox.canary_raw(&full);
     check(&out, "journal under a regular file", "journal");
+    // The path and the cause, once.
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: journal {}: Not a directory (os error 20)\n",
+            journal.display()
+        )
+    );
     assert_unchanged(&before, &sandbox.snapshot(), "journal under a regular file");
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }

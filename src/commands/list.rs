@@ -32,8 +32,18 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let journal = super::read_journal(globals)?;
-    if let Some(journal) = &journal {
-        journal.map_into_memory()?;
+    match &journal {
+        Some(journal) => journal.map_into_memory()?,
+        // Nothing to list, but a journal that could never be there is worth a word: a
+        // mistyped --journal or CANARY_JOURNAL would otherwise look like an empty journal.
+        None => {
+            if let Some(why) = cannot_be_there(&globals.journal) {
+                eprintln!(
+                    "canary: no journal can be at {}: {why}",
+                    globals.journal.display()
+                );
+            }
+        }
     }
     if args.json {
         // Streamed, one release at a time: memory stays flat however many are listed.
@@ -247,6 +257,20 @@ fn table<'a>(rows: impl Iterator<Item = [&'a str; 4]> + Clone, width: usize) -> 
         out.push('\n');
     }
     out
+}
+
+/// Why no journal could ever be at `path` (its directory is missing or is not one), or `None`
+/// when one could: the usual state before the first `canary start`.
+fn cannot_be_there(path: &std::path::Path) -> Option<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(format!("{} is not a directory", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("{} does not exist", dir.display()))
+        }
+        Err(e) => Some(format!("{}: {e}", dir.display())),
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::error::{Error, bad_input};
 use crate::journal::{Journal, Release};
 use crate::lock::{self, ReleaseLock};
 use crate::output;
+use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Step, plan};
 
 /// The release a command works on, locked against other canary processes and read after the
@@ -27,7 +28,7 @@ use crate::workflow::{NextStep, Phase, Step, plan};
 pub struct Locked {
     pub journal: Journal,
     pub release: Release,
-    _lock: ReleaseLock,
+    _locks: (ReleaseLock, Option<ReleaseLock>),
 }
 
 pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<Locked> {
@@ -51,10 +52,15 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
     crate::release::check_service(&service)?;
     let lock = lock::lock(&globals.journal, &service)?;
     let release = find_release(&journal, Some(&service))?;
+    // A repository that is gone has no files to guard; the command says so when it needs them.
+    let repo_lock = match Repo::for_reading(&release.config.repo) {
+        Ok(repo) => Some(lock::lock_in_repo(&repo, &service)?),
+        Err(_) => None,
+    };
     Ok(Locked {
         journal,
         release,
-        _lock: lock,
+        _locks: (lock, repo_lock),
     })
 }
 

@@ -120,6 +120,7 @@ pub fn open(
 ) -> anyhow::Result<crate::journal::Release> {
     let mut journal = Journal::open(&globals.journal, &globals.operator)?;
     let _lock = crate::lock::lock(&globals.journal, &config.service)?;
+    let _repo_lock = crate::lock::lock_in_repo(&Repo::for_reading(&config.repo)?, &config.service)?;
     if let Some(existing) = journal.in_flight(&config.service)? {
         return Err(already_in_flight(&existing).into());
     }
@@ -253,7 +254,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     };
     check_label("namespace", &namespace, 63)?;
     let environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
-    Ok(ReleaseConfig {
+    let config = ReleaseConfig {
         service,
         repo: repo.root().to_path_buf(),
         namespace,
@@ -261,7 +262,10 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         schedule,
         v1_image,
         remote,
-    })
+    };
+    // A step would refuse a patch that is a link; the release is refused before it begins.
+    crate::edits::refuse_links(&repo, &config)?;
+    Ok(config)
 }
 
 /// How the release's commits reach what Argo CD deploys, refusing a repository where they

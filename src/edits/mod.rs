@@ -5,6 +5,8 @@
 mod patch_twins;
 pub mod templates;
 
+pub use patch_twins::refuse_links;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! named `<patch>_canary_v1.yaml`. Cleanup-1 ("don't forget about potential patches for the
 //! canary deployment") finds them again by name, and any other patch of web-v1 by its target.
 
-use crate::error::bad_input;
+use crate::error::{Error, bad_input};
 use crate::release::ReleaseConfig;
 use crate::source::Source;
 use crate::yaml;
@@ -11,6 +11,15 @@ use crate::yaml;
 use super::{GAP_YAML, patch_dirs};
 
 const TWIN_SUFFIX: &str = "_canary_v1.yaml";
+
+/// Refuse a release whose patch directories hold a YAML file that is a symbolic link, at its
+/// start rather than at the step that would read it (listing a directory refuses one).
+pub fn refuse_links(src: &dyn Source, config: &ReleaseConfig) -> Result<(), Error> {
+    for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
+        src.yaml_files(&dir)?;
+    }
+    Ok(())
+}
 
 fn is_canary_file(path: &str) -> bool {
     path == GAP_YAML || path.contains("_canary_") || path.ends_with(TWIN_SUFFIX)

@@ -37,11 +37,9 @@ pub enum JournalError {
     Busy,
     #[error("journal: {0}")]
     Sqlite(rusqlite::Error),
-    #[error("journal {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// The cause is part of the message, not a source: a chain would say it twice.
+    #[error("journal {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("the journal's record of {service} is not what canary wrote: {detail}")]
     Corrupt { service: String, detail: String },
 }
@@ -184,9 +182,9 @@ impl Journal {
         migrations: &migrate::Migrations,
     ) -> Result<Journal> {
         let latest = migrations.len() as u32;
-        let io = |source| JournalError::Io {
+        let io = |cause| JournalError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         };
         check_header(path).map_err(io)??;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -248,9 +246,9 @@ impl Journal {
         if !path.exists() {
             return Ok(None);
         }
-        let io = |source| JournalError::Io {
+        let io = |cause| JournalError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         };
         check_header(path).map_err(io)??;
         let conn = Connection::open_with_flags(
@@ -662,7 +660,7 @@ fn back_up(conn: &Connection, path: &Path, version: u32) -> Result<()> {
     }
     let target = backup.to_str().ok_or_else(|| JournalError::Io {
         path: backup.display().to_string(),
-        source: std::io::Error::other("the backup path is not UTF-8"),
+        cause: std::io::Error::other("the backup path is not UTF-8"),
     })?;
     conn.execute("VACUUM INTO ?1", [target])?;
     Ok(())

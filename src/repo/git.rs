@@ -4,7 +4,9 @@
 //! A commit is built from a temporary index holding HEAD's tree and canary's blobs, and HEAD
 //! moves to it by `git update-ref NEW OLD`: whatever else is staged or changed in the work tree
 //! stays out of it, and a commit that lands meanwhile (a colleague's, pulled in another
-//! terminal) makes canary's fail rather than be reverted by it.
+//! terminal) makes canary's fail rather than be reverted by it. The team's pre-commit,
+//! prepare-commit-msg and commit-msg hooks run on that index and message, as `git commit`
+//! runs them.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -79,9 +81,11 @@ impl Repo {
         Ok(self.prefix.get_or_init(|| prefix))
     }
 
-    /// The branch HEAD is on and its upstream; a detached HEAD is refused, since Argo CD
-    /// deploys a branch and a commit made there belongs to none.
+    /// The branch HEAD is on and its upstream. Refused: a git operation under way (see
+    /// [`Repo::refuse_git_operation`]), and a detached HEAD, since Argo CD deploys a branch and
+    /// a commit made there belongs to none.
     pub fn branch(&self) -> Result<Branch, Error> {
+        self.refuse_git_operation()?;
         let out = self
             .git()
             .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
@@ -117,6 +121,53 @@ impl Repo {
             _ => None,
         };
         Ok(Branch { name, upstream })
+    }
+
+    /// Refuse while someone else's git operation holds the repository: a merge, rebase, `git
+    /// am`, cherry-pick, revert or bisect in progress (canary's commit would land in the middle
+    /// of it, and a rebase's `--abort` drops it), or a git process holding the index. Named,
+    /// with how to finish or abort it.
+    pub fn refuse_git_operation(&self) -> Result<(), Error> {
+        let mut cmd = self.git();
+        cmd.args(["rev-parse", "--path-format=absolute"]);
+        for (marker, ..) in OPERATIONS {
+            cmd.args(["--git-path", marker]);
+        }
+        cmd.args(["--git-path", "index.lock"]);
+        let out = cmd
+            .output()
+            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(bad_input(format!(
+                "git cannot read the repository {}: {}",
+                self.root.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let exists = |path: &str| std::path::Path::new(path).exists();
+        let mut paths = stdout.lines();
+        for ((_, operation, finish), path) in OPERATIONS.iter().zip(&mut paths) {
+            if exists(path) {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "a {operation} is in progress in {}, and a commit canary made now \
+                         would land in the middle of it",
+                        self.root.display()
+                    ),
+                    first: Some(format!("finish the {operation}, or abort it")),
+                    run: Some((*finish).to_string()),
+                });
+            }
+        }
+        match paths.next() {
+            Some(lock) if exists(lock) => Err(Error::GitBusy(format!(
+                "another git process is using the index of {} ({lock} exists): run this \
+                 again once it is done, or, if no git process is running, remove {lock}",
+                self.root.display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
@@ -157,6 +208,16 @@ impl Repo {
             }
         }
         Ok(found)
+    }
+
+    /// The git directory every worktree of the repository shares.
+    pub fn common_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+        let out = run_git(
+            self.git()
+                .args(["rev-parse", "--path-format=absolute", "--git-common-dir"]),
+            "rev-parse",
+        )?;
+        Ok(line(&out).into())
     }
 
     /// The full id of HEAD's commit.
@@ -233,9 +294,29 @@ impl Repo {
             entries.into_bytes(),
             "update-index",
         )?;
+        // The team's hooks run as `git commit -m` runs them: pre-commit on the index being
+        // committed, then prepare-commit-msg and commit-msg on the message, which they may
+        // change (a sign-off, a ticket id). What is committed stays exactly canary's files.
         let tree = line(&run_git(indexed().arg("write-tree"), "write-tree")?);
+        run_hook(indexed(), "pre-commit", &[])?;
+        if line(&run_git(indexed().arg("write-tree"), "write-tree")?) != tree {
+            bail!(
+                "the repository's pre-commit hook changed what the commit would hold, and canary \
+                 commits exactly the files it wrote; nothing was committed"
+            );
+        }
+        let mut message_file = tempfile::Builder::new()
+            .prefix("canary-message-")
+            .tempfile()
+            .context("creating a temporary commit message")?;
+        writeln!(message_file, "{message}").context("writing the commit message")?;
+        let file = message_file.path().as_os_str();
+        run_hook(indexed(), "prepare-commit-msg", &[file, "message".as_ref()])?;
+        run_hook(indexed(), "commit-msg", &[file])?;
         let mut commit_tree = self.git();
-        commit_tree.args(["commit-tree", &tree, "-p", &head, "-m", message]);
+        commit_tree
+            .args(["commit-tree", &tree, "-p", &head, "-F"])
+            .arg(message_file.path());
         // commit-tree does not read commit.gpgSign itself; a team that signs keeps signing.
         if self.config_bool("commit.gpgSign") {
             commit_tree.arg("-S");
@@ -319,6 +400,66 @@ impl Repo {
         cmd.arg("-C").arg(&self.root);
         cmd
     }
+}
+
+/// What marks a git operation under way in the git directory, the operation, and how to
+/// finish or abort it. `rebase-apply` is `git am`'s as well as an old rebase's; `applying`
+/// inside it tells them apart, and comes first.
+const OPERATIONS: [(&str, &str, &str); 7] = [
+    (
+        "rebase-apply/applying",
+        "git am",
+        "git am --continue, or git am --abort",
+    ),
+    (
+        "rebase-merge",
+        "rebase",
+        "git rebase --continue, or git rebase --abort",
+    ),
+    (
+        "rebase-apply",
+        "rebase",
+        "git rebase --continue, or git rebase --abort",
+    ),
+    (
+        "MERGE_HEAD",
+        "merge",
+        "git merge --continue, or git merge --abort",
+    ),
+    (
+        "CHERRY_PICK_HEAD",
+        "cherry-pick",
+        "git cherry-pick --continue, or git cherry-pick --abort",
+    ),
+    (
+        "REVERT_HEAD",
+        "revert",
+        "git revert --continue, or git revert --abort",
+    ),
+    ("BISECT_LOG", "bisect", "git bisect reset"),
+];
+
+/// Run one of the repository's hooks, if it has it, as `git commit` would; a hook that fails
+/// rejects the commit, in its own words.
+fn run_hook(mut cmd: Command, hook: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    cmd.args(["hook", "run", "--ignore-missing", hook, "--"]);
+    cmd.args(args);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running the {hook} hook"))?;
+    if !out.status.success() {
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bail!(
+            "the repository's {hook} hook rejected the commit, and nothing was committed: {}",
+            said.trim()
+        );
+    }
+    Ok(())
 }
 
 /// Run a git command; its standard output, or an error that says what git said.

@@ -110,11 +110,9 @@ impl Repo {
             at.push(part);
             match std::fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(bad_input(format!(
-                        "{} is a symbolic link; canary writes only regular files inside the \
-                         repository",
-                        at.strip_prefix(&self.root).unwrap_or(&at).display()
-                    )));
+                    return Err(symbolic_link(
+                        &at.strip_prefix(&self.root).unwrap_or(&at).display(),
+                    ));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
@@ -174,7 +172,8 @@ impl Repo {
     }
 
     /// Replace (or with `None`, delete) a file atomically: a temporary file in the same
-    /// directory, flushed, then renamed over the target, and the directory flushed.
+    /// directory, flushed, then renamed over the target, and the directory flushed. A write
+    /// that fails names the file, never its temporary file, which is gone with the error.
     fn write(&self, rel: &str, content: Option<&str>) -> anyhow::Result<()> {
         let path = self.resolve(rel)?;
         let dir = path.parent().context("a file has a directory")?;
@@ -182,20 +181,25 @@ impl Repo {
             Some(text) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {rel}'s directory"))?;
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(".canary-")
-                    .suffix(".tmp")
-                    .tempfile_in(dir)
-                    .with_context(|| format!("writing {rel}"))?;
-                tmp.write_all(text.as_bytes())?;
-                let permissions = match std::fs::metadata(&path) {
-                    Ok(meta) => meta.permissions(),
-                    Err(_) => default_permissions(),
+                let replace = || -> std::io::Result<()> {
+                    let mut tmp = tempfile::Builder::new()
+                        .prefix(".canary-")
+                        .suffix(".tmp")
+                        .tempfile_in(dir)?;
+                    if crate::runner::disk_full("disk-full-writing-files") {
+                        return Err(std::io::Error::from_raw_os_error(NO_SPACE));
+                    }
+                    tmp.write_all(text.as_bytes())?;
+                    let permissions = match std::fs::metadata(&path) {
+                        Ok(meta) => meta.permissions(),
+                        Err(_) => default_permissions(),
+                    };
+                    tmp.as_file().set_permissions(permissions)?;
+                    tmp.as_file().sync_all()?;
+                    tmp.persist(&path).map_err(|e| e.error)?;
+                    Ok(())
                 };
-                tmp.as_file().set_permissions(permissions)?;
-                tmp.as_file().sync_all()?;
-                tmp.persist(&path)
-                    .with_context(|| format!("writing {rel}"))?;
+                replace().map_err(|e| anyhow::anyhow!("writing {rel}: {}", io_cause(&e)))?;
             }
             None => match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -210,6 +214,14 @@ impl Repo {
     }
 }
 
+/// The refusal of a symbolic link where canary reads or writes a file: a link could lead out
+/// of the repository, or make two paths one file.
+pub fn symbolic_link(rel: &dyn std::fmt::Display) -> Error {
+    bad_input(format!(
+        "{rel} is a symbolic link; canary writes only regular files inside the repository"
+    ))
+}
+
 pub fn sha256(text: &str) -> String {
     sha256_bytes(text.as_bytes())
 }
@@ -222,6 +234,18 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 fn default_permissions() -> std::fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
     std::fs::Permissions::from_mode(0o644)
+}
+
+/// ENOSPC on Linux and the BSDs alike.
+const NO_SPACE: i32 = 28;
+
+/// What went wrong, without the path that some errors carry (tempfile names its temporary
+/// file): the system's own words for an OS error.
+fn io_cause(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => e.kind().to_string(),
+    }
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -69,6 +69,12 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// Points where `CANARY_FAILPOINT` makes the write there fail as a full disk makes it fail,
+/// to test what canary says and leaves behind when a write fails.
+pub fn disk_full(name: &str) -> bool {
+    std::env::var_os("CANARY_FAILPOINT").is_some_and(|v| v == name)
+}
+
 fn hash(text: &Option<String>) -> Option<String> {
     text.as_deref().map(sha256)
 }
@@ -153,7 +159,8 @@ impl Runner<'_> {
         }
         self.refuse_foreign_changes(release, &repo, &changes)?;
         // What is written is committed to the branch Argo CD deploys; on a detached HEAD that
-        // commit would belong to no branch.
+        // commit would belong to no branch, and inside a rebase or merge to someone else's
+        // operation.
         repo.branch()?;
         for change in &changes {
             print!("{}", output::diff(change));
@@ -194,7 +201,8 @@ impl Runner<'_> {
             },
         )?;
         failpoint("after-step-started");
-        self.write_files(&repo, &changes)?;
+        self.write_files(&repo, &changes)
+            .map_err(|e| interrupted(e, &release.config.service, false))?;
         self.finish(&started, &repo, in_progress, events)
     }
 
@@ -285,28 +293,35 @@ impl Runner<'_> {
             json!({ "step": step.what, "changed": true }),
         ));
         failpoint("before-step-done");
-        let done = self.journal.record(
-            release,
-            Update {
-                events,
-                position: Some((position, phase)),
-                in_progress: Some(None),
-                written: step
-                    .files
-                    .iter()
-                    .map(|f| (f.path.clone(), f.after.clone()))
-                    .collect(),
-                config: match &step.job {
-                    Job::Repin { image } => Some(ReleaseConfig {
-                        v1_image: image.clone(),
-                        ..release.config.clone()
-                    }),
-                    _ => None,
-                },
-                v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
-                committed: None,
+        let update = Update {
+            events,
+            position: Some((position, phase)),
+            in_progress: Some(None),
+            written: step
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.after.clone()))
+                .collect(),
+            config: match &step.job {
+                Job::Repin { image } => Some(ReleaseConfig {
+                    v1_image: image.clone(),
+                    ..release.config.clone()
+                }),
+                _ => None,
             },
-        )?;
+            v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
+            committed: None,
+        };
+        let recorded = if disk_full("disk-full-before-step-done") {
+            Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("database or disk is full".into()),
+            )
+            .into())
+        } else {
+            self.journal.record(release, update)
+        };
+        let done = recorded.map_err(|e| interrupted(e, &release.config.service, true))?;
         failpoint("after-step-done");
         output::status(
             "Wrote",
@@ -354,7 +369,10 @@ impl Runner<'_> {
             ))
             .into());
         }
-        self.write_files(&repo, &remaining)?;
+        // As for any step: not on a detached HEAD, nor inside someone else's git operation.
+        repo.branch()?;
+        self.write_files(&repo, &remaining)
+            .map_err(|e| interrupted(e, &release.config.service, false))?;
         self.finish(release, &repo, step, Vec::new())
     }
 
@@ -408,6 +426,20 @@ impl Runner<'_> {
         );
         self.commit_written(release, repo, &paths, &message)
     }
+}
+
+/// A step that failed between "started" and "done" in the journal (a write, or the record of
+/// it, on a full disk) stays marked interrupted; the error says so, and how it goes on.
+fn interrupted(err: impl Into<anyhow::Error>, service: &str, files_written: bool) -> anyhow::Error {
+    let written = if files_written {
+        "the files are written, but the journal could not record the step as done; "
+    } else {
+        ""
+    };
+    err.into().context(format!(
+        "{written}the step is marked interrupted, and once the cause is fixed `canary next \
+         {service}` resumes it"
+    ))
 }
 
 fn file_list<'a>(paths: impl Iterator<Item = &'a String>) -> String {

@@ -109,10 +109,12 @@ impl Runner<'_> {
                 text: text.as_deref(),
             })
             .collect();
+        // The step stays written and not committed: its deploy waits until a commit holds
+        // the files, made by the next `canary next` or by hand.
         let commit = repo.commit_exact(&contents, message).map_err(|e| {
             e.context(format!(
-                "the files are written but not committed; fix that, then `canary next {service}` \
-                 commits them"
+                "the files are written but not committed; fix what stopped the commit, then \
+                 `canary next {service}` commits them (or commit them yourself)"
             ))
         })?;
         output::status("Committed", format!("{} {message}", short(&commit)));
