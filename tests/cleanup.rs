@@ -34,16 +34,9 @@ fn commit_by_hand(sandbox: &Sandbox, files: &[(&str, String)]) {
 }
 
 fn codes(out: &common::Output) -> Vec<(String, String)> {
-    out.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["file"].as_str().unwrap().to_string(),
-            )
-        })
+    common::findings(out)
+        .into_iter()
+        .map(|(code, file, _)| (code, file))
         .collect()
 }
 

@@ -194,18 +194,7 @@ fn listed(sandbox: &Sandbox, args: &[&str]) -> Vec<(String, String, u64)> {
     full.extend_from_slice(args);
     let out = sandbox.canary(&full);
     assert_eq!(out.code, 1, "check finds an error:\n{out}");
-    out.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["file"].as_str().unwrap().to_string(),
-                f["line"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
+    common::findings(&out)
 }
 
 /// A release in ramp, production at 1% v2 and its deploy next: every object exists.

@@ -680,6 +680,22 @@ pub fn assert_unchanged(before: &Snapshot, after: &Snapshot, what: &str) {
     );
 }
 
+/// The findings a `canary check --json` printed, as `(code, file, line)` (line 0: none).
+pub fn findings(out: &Output) -> Vec<(String, String, u64)> {
+    out.json()
+        .as_array()
+        .expect("check --json prints a list")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["file"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 /// The exit code of a process run on a pseudo-terminal, once it has printed everything.
 pub fn exit_code(session: &mut expectrl::session::OsSession) -> i32 {
     use expectrl::Expect;
