@@ -17,6 +17,53 @@ pub fn init_colour() {
     }
 }
 
+/// The marks canary draws with: Unicode, or ASCII where it would not show (`TERM=dumb`, or a
+/// locale whose character set is not UTF-8). No locale variable set at all keeps Unicode: the
+/// terminals that run without one are UTF-8 ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    pub done: &'static str,
+    pub current: &'static str,
+    pub to_come: &'static str,
+    pub filled: &'static str,
+    pub empty: &'static str,
+    pub cut: &'static str,
+    pub then: &'static str,
+}
+
+const UNICODE: Marks = Marks {
+    done: "✓",
+    current: "▶",
+    to_come: "·",
+    filled: "█",
+    empty: "░",
+    cut: "…",
+    then: "→",
+};
+
+const ASCII: Marks = Marks {
+    done: "+",
+    current: ">",
+    to_come: ".",
+    filled: "#",
+    empty: "-",
+    cut: "...",
+    then: "->",
+};
+
+/// The marks for this process's terminal and locale.
+pub fn marks() -> Marks {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let dumb = var("TERM").is_some_and(|t| t == "dumb");
+    // The first of these that is set decides the character set, as for any C program.
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"].iter().find_map(|v| var(v));
+    let utf8 = locale.is_none_or(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("utf-8") || l.contains("utf8")
+    });
+    if dumb || !utf8 { ASCII } else { UNICODE }
+}
+
 /// A status line with a right-aligned green verb, as cargo prints them.
 pub fn status(verb: &str, message: impl std::fmt::Display) {
     println!("{:>12} {message}", style(verb).green().bold());
@@ -234,13 +281,18 @@ pub fn fit(line: &str, width: usize) -> Cow<'_, str> {
     if line.len() <= width {
         return Cow::Borrowed(line);
     }
-    console::truncate_str(line, width, "…")
+    console::truncate_str(line, width, marks().cut)
 }
 
 /// A bar of `cells` cells, `percent` of them filled.
 pub fn bar(percent: u8, cells: usize) -> String {
     let filled = (usize::from(percent) * cells + 50) / 100;
-    format!("{}{}", "█".repeat(filled), "░".repeat(cells - filled))
+    let marks = marks();
+    format!(
+        "{}{}",
+        marks.filled.repeat(filled),
+        marks.empty.repeat(cells - filled)
+    )
 }
 
 #[cfg(test)]

@@ -512,3 +512,38 @@ fn two_journals_never_work_on_a_service_in_one_repository_at_once() {
     assert_eq!(step(&sandbox), FIRST_DEPLOY);
     with("third.db", &start).ok();
 }
+
+#[test]
+fn a_dumb_terminal_or_a_locale_that_is_not_utf_8_gets_ascii_marks() {
+    let sandbox = Sandbox::new();
+    sandbox.start_into_ramp();
+    let status = |env: &[(&str, &str)]| {
+        let mut cmd = sandbox.canary_command(&["status", SERVICE]);
+        for (var, value) in env {
+            cmd.env(var, value);
+        }
+        let out = common::Output::new(&["status"], cmd.output().unwrap()).ok();
+        out.stdout
+    };
+    let unicode = status(&[]);
+    assert!(unicode.contains("  ✓ deploy-v1\n"), "{unicode}");
+    assert!(unicode.contains("  ▶ ramp"), "{unicode}");
+    assert!(unicode.contains("  · cleanup-1\n"), "{unicode}");
+    assert!(unicode.contains("v1 ████"), "{unicode}");
+    for env in [
+        &[("TERM", "dumb")][..],
+        &[("LANG", "C")],
+        &[("LANG", "en_US.UTF-8"), ("LC_ALL", "POSIX")],
+        &[("LC_CTYPE", "de_DE.ISO-8859-1")],
+    ] {
+        let ascii = status(env);
+        assert!(ascii.is_ascii(), "{env:?}:\n{ascii}");
+        assert!(ascii.contains("  + deploy-v1\n"), "{env:?}:\n{ascii}");
+        assert!(ascii.contains("  > ramp"), "{env:?}:\n{ascii}");
+        assert!(ascii.contains("  . cleanup-1\n"), "{env:?}:\n{ascii}");
+        assert!(ascii.contains("v1 #"), "{env:?}:\n{ascii}");
+        assert_eq!(ascii.lines().count(), unicode.lines().count(), "{env:?}");
+    }
+    let utf8 = status(&[("LC_ALL", "en_GB.utf8"), ("LANG", "C")]);
+    assert_eq!(utf8, unicode);
+}

@@ -70,10 +70,11 @@ pub fn map(current: Option<(String, Phase)>) -> String {
     if let Some((service, _)) = &current {
         out.push_str(&format!("The release of {service}:\n"));
     }
+    let marks = crate::output::marks();
     for e in &PHASES {
         let mark = match &current {
-            Some((_, p)) if *p == e.phase => style("▶").cyan().bold().to_string(),
-            Some((_, p)) if e.phase < *p => style("✓").green().to_string(),
+            Some((_, p)) if *p == e.phase => style(marks.current).cyan().bold().to_string(),
+            Some((_, p)) if e.phase < *p => style(marks.done).green().to_string(),
             _ => " ".into(),
         };
         out.push_str(&format!("{mark} {:<12} {}\n", e.phase.name(), e.summary));

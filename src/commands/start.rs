@@ -105,7 +105,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|e| e.name.as_str())
                 .collect::<Vec<_>>()
-                .join(" → ")
+                .join(&format!(" {} ", output::marks().then))
         ),
     );
     super::print_next(&release);

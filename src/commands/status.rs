@@ -166,25 +166,34 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         .iter()
         .position(|p| p.name() == status.phase)
         .unwrap_or(Phase::ALL.len());
+    let marks = output::marks();
     for (i, phase) in Phase::ALL[..8].iter().enumerate() {
         let line = if i < current {
-            format!("  {} {}", style("✓").green(), style(phase.name()).dim())
+            format!(
+                "  {} {}",
+                style(marks.done).green(),
+                style(phase.name()).dim()
+            )
         } else if i == current {
             let step = status.step.split_once(": ").map_or("", |(_, s)| s);
             format!(
                 "  {} {:<12} {}",
-                style("▶").cyan().bold(),
+                style(marks.current).cyan().bold(),
                 style(phase.name()).bold(),
                 step
             )
         } else {
-            format!("  {} {}", style("·").dim(), style(phase.name()).dim())
+            format!(
+                "  {} {}",
+                style(marks.to_come).dim(),
+                style(phase.name()).dim()
+            )
         };
         out.push_str(&output::fit(&line, width));
         out.push('\n');
     }
     if status.done {
-        out.push_str(&format!("  {} done\n", style("✓").green()));
+        out.push_str(&format!("  {} done\n", style(marks.done).green()));
     }
     out.push('\n');
     let name_width = status

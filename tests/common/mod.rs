@@ -230,10 +230,15 @@ impl Sandbox {
             "GIT_DIR",
             "GIT_WORK_TREE",
             "GIT_INDEX_FILE",
+            // The marks canary draws follow the terminal and the locale: one of each, always.
+            "TERM",
+            "LC_ALL",
+            "LC_CTYPE",
         ] {
             cmd.env_remove(var);
         }
         cmd.env("NO_COLOR", "1")
+            .env("LANG", "C.UTF-8")
             .env("CANARY_OPERATOR", "test")
             .env("GIT_AUTHOR_NAME", "Canary Test")
             .env("GIT_AUTHOR_EMAIL", "canary-test@example.com")
