@@ -254,9 +254,10 @@ done
 make_repo "$work/repos/check" svc-0001
 check=$work/check.db
 walk "$check" svc-0001 "$work/repos/check" $finished_events done
-# dump DB RELEASE_ID REPO: a release's rows, ids, times, hashes, commits and repo path masked.
+# dump DB RELEASE_ID REPO: a release's rows, ids, times, hashes, commits, the release id in its
+# configuration and the repo path masked.
 dump() {
-  local mask='s/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g; s/\b[0-9a-f]{40}\b/C/g'
+  local mask='s/[0-9a-f]{64}/SHA/g; s/"commit":"[0-9a-f]+"/"commit":"C"/g; s/\b[0-9a-f]{40}\b/C/g; s/"id":"[0-9a-f]{16}"/"id":"ID"/g'
   sqlite3 "$1" <<SQL | sed -E "$mask" | sed "s#$3#REPO#g"
 SELECT service, config, position, phase, coalesce(step_in_progress, 'NULL'),
        finished_at IS NULL, v2_weights, shape FROM releases WHERE id = $2;

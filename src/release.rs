@@ -89,6 +89,29 @@ pub struct ReleaseConfig {
     /// journaled before it existed, which get the default.
     #[serde(default, skip_serializing_if = "Remote::is_default")]
     pub remote: Remote,
+    /// This journal's name for the release, unique across journals: canary's commits carry it
+    /// (`Canary-Release:`), so that the repository, which every operator shares, tells whose
+    /// release moved a service on. Empty for releases journaled before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The release this one took over (`start --adopt`), whose commits count as its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<String>,
+}
+
+/// A new release id: 16 hex digits that no other journal will pick (the service, the
+/// repository, the time and the process go into it).
+pub fn new_release_id(service: &str, repo: &std::path::Path) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let seed = format!(
+        "{service}\0{}\0{now}\0{}",
+        repo.display(),
+        std::process::id()
+    );
+    crate::repo::sha256(&seed)[..16].to_string()
 }
 
 /// How a release's commits reach the remote branch that Argo CD deploys from. Whichever, a
@@ -140,6 +163,11 @@ impl ReleaseConfig {
     /// The VirtualService gap creates for an ingress-enabled deployment.
     pub fn virtual_service_name(&self) -> String {
         format!("{}--web", self.service)
+    }
+
+    /// Whether a commit of release `id` is this release's own.
+    pub fn owns(&self, id: &str) -> bool {
+        id == self.id || self.adopted.as_deref() == Some(id)
     }
 
     pub fn env_index(&self, name: &str) -> Result<usize, Error> {

@@ -285,12 +285,17 @@ fn pre_commit_runs_on_canary_s_files_and_the_message_hooks_may_add_to_the_messag
         "gap/gap.yaml\n",
         "pre-commit saw the index canary commits, holding its file"
     );
-    assert_eq!(
-        sandbox.git(&["log", "-1", "--format=%B"]),
-        format!(
-            "[OPS-7] canary(my-service): {EDITED}\n\nSigned-off-by: Canary Test \
-             <canary-test@example.com>\n\n"
-        )
+    let message = sandbox.git(&["log", "-1", "--format=%B"]);
+    assert!(
+        message.starts_with(&format!(
+            "[OPS-7] canary(my-service): {EDITED}\n\nCanary-Service: my-service\n\
+             Canary-Release: "
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("\nSigned-off-by: Canary Test <canary-test@example.com>\n\n"),
+        "{message}"
     );
 }
 
@@ -504,13 +509,19 @@ fn two_journals_never_work_on_a_service_in_one_repository_at_once() {
         "the second operator wrote nothing"
     );
 
-    // The first one goes on; once it is done, the lock is free again.
+    // The first one goes on; once it is done, the lock is free again, and the repository
+    // says whose release it is: a third journal is refused for that, not for the lock.
     term.send_line("y").unwrap();
     term.expect("Commit these files?").unwrap();
     term.send_line("y").unwrap();
     assert_eq!(exit_code(&mut term), 0);
     assert_eq!(step(&sandbox), FIRST_DEPLOY);
-    with("third.db", &start).ok();
+    let out = with("third.db", &start);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("that this journal does not own"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -546,4 +557,91 @@ fn a_dumb_terminal_or_a_locale_that_is_not_utf_8_gets_ascii_marks() {
     }
     let utf8 = status(&[("LC_ALL", "en_GB.utf8"), ("LANG", "C")]);
     assert_eq!(utf8, unicode);
+}
+
+/// `canary ARGS` with another operator's journal, on the sandbox's repository.
+fn with_journal(sandbox: &Sandbox, journal: &Path, args: &[&str]) -> common::Output {
+    let mut full = vec!["--journal", journal.to_str().unwrap()];
+    full.extend_from_slice(args);
+    sandbox.canary_raw(&full)
+}
+
+#[test]
+fn one_release_of_a_service_per_repository_whatever_the_journal() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.next(); // deploy-v1 written, committed and pushed
+    let trailers = sandbox.git(&["log", "-1", "--format=%(trailers)"]);
+    assert!(
+        trailers.contains("Canary-Service: my-service\n"),
+        "{trailers}"
+    );
+    assert!(trailers.contains("Canary-Release: "), "{trailers}");
+    assert!(
+        trailers.contains(
+            "Canary-Step: deploy-v1: add the pinned web-v1 deployment and the version labels\n"
+        ),
+        "{trailers}"
+    );
+
+    // A second operator, with a journal of their own, on the same repository.
+    let other = sandbox.tmp.path().join("other.db");
+    let start = sandbox.start_args();
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    let before = sandbox.snapshot();
+    let out = with_journal(&sandbox, &other, &start);
+    assert_eq!(out.code, 2, "{out}");
+    for words in [
+        "holds a release of my-service that this journal does not own",
+        "last step \"deploy-v1: add the pinned web-v1 deployment and the version labels\"",
+        "committed by Canary Test",
+        "canary start my-service --adopt",
+    ] {
+        assert!(out.stderr.contains(words), "{words}:\n{out}");
+    }
+    assert_unchanged(&before, &sandbox.snapshot(), "a refused start");
+    assert!(!other.exists(), "the other journal was created");
+
+    // Taken over from the files, the release goes on in the other journal...
+    let adopt: Vec<&str> = start.iter().copied().chain(["--adopt"]).collect();
+    assert!(
+        with_journal(&sandbox, &other, &adopt)
+            .ok()
+            .stdout
+            .contains("Adopted")
+    );
+    for _ in 0..3 {
+        with_journal(&sandbox, &other, &["next", SERVICE, "--yes"]).ok();
+    }
+    assert_eq!(
+        sandbox.git(&["log", "-1", "--format=%s"]).trim(),
+        "canary(my-service): add-routing: add the DestinationRule subsets and web-v1's \
+         AuthorizationPolicy"
+    );
+    // ... and the first journal, whose release someone else moved on, is refused.
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr
+            .contains("someone else's release of my-service moved it on"),
+        "{out}"
+    );
+    assert_unchanged(&before, &sandbox.snapshot(), "a release moved on elsewhere");
+    let out = sandbox.canary(&["abort", SERVICE, "--yes"]);
+    assert_eq!(out.code, 3, "{out}");
+}
+
+#[test]
+fn a_finished_release_in_the_history_leaves_the_service_free_for_any_journal() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("done");
+    let other = sandbox.tmp.path().join("other.db");
+    let start = sandbox.start_args();
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    let out = with_journal(&sandbox, &other, &start);
+    // Free for another release, which then finds the files of a finished one (no web-v1, no
+    // routes) and walks from the start.
+    assert_eq!(out.code, 0, "{out}");
 }

@@ -148,6 +148,45 @@ pub fn print_next(release: &Release) {
     }
 }
 
+/// Refuse to move a release on once the repository shows that someone else's release of the
+/// service moved it on (another journal's commits on the branch or its upstream): two
+/// operators would each take the other's edits for their own.
+pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
+    let config = &release.config;
+    if config.id.is_empty() {
+        // Journaled before releases had ids: their commits carry none to compare.
+        return Ok(());
+    }
+    let repo = crate::repo::Repo::open(&config.repo)?;
+    let history = start::history(&repo)?;
+    let Some(newest) = repo.newest_canary_commit(&config.service, &history)? else {
+        return Ok(());
+    };
+    if config.owns(&newest.release) || newest.is_last_edit() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        reason: format!(
+            "someone else's release of {} moved it on: release {} committed \"{}\" (by {}, in \
+             {}), and this journal's release is {}",
+            config.service,
+            newest.release,
+            newest.step,
+            newest.author,
+            &newest.commit[..newest.commit.len().min(12)],
+            config.id
+        ),
+        first: Some(
+            "agree on who goes on: the release stays with the journal that moved it; to take \
+             it over here, start it again from the files (`canary start --adopt`) with a \
+             journal that does not hold this release"
+                .into(),
+        ),
+        run: Some(format!("canary log {}", config.service)),
+    }
+    .into())
+}
+
 /// Refuse to act beside a step that a killed process left half done.
 pub fn refuse_if_interrupted(release: &Release) -> Result<(), Error> {
     if release.in_progress.is_some() {
@@ -191,6 +230,7 @@ pub fn write_out_of_band(
     make: impl FnOnce(&Release) -> anyhow::Result<OutOfBand>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
+    refuse_moved_on(&locked.release)?;
     let edit = make(&locked.release)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,

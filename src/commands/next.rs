@@ -100,6 +100,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             None => return Err(err),
         },
     };
+    super::refuse_moved_on(&locked.release)?;
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
@@ -691,6 +692,8 @@ mod tests {
             schedule: vec![50, 100],
             v1_image: format!("registry/my-service@{DIGEST}").parse().unwrap(),
             remote: crate::release::Remote::None,
+            id: String::new(),
+            adopted: None,
         };
         let mut journal = Journal::open(&dir.path().join("journal.db"), "test").unwrap();
         let release = journal

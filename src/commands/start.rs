@@ -11,7 +11,7 @@ use crate::prompt::{self, Prompt};
 use crate::release::{
     self, DEFAULT_ENVIRONMENTS, Environment, Image, ReleaseConfig, Remote, check_host, check_label,
 };
-use crate::repo::Repo;
+use crate::repo::{CanaryCommit, Repo};
 use crate::workflow::Position;
 use crate::yaml;
 
@@ -85,7 +85,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     }
     let mut prompt = prompt::for_process(args.yes);
     let adopt = args.adopt;
-    let config = settle(args, prompt.as_mut())?;
+    let mut config = settle(args, prompt.as_mut())?;
+    let owner = release_in_history(globals, &config)?;
+    match owner {
+        // Taken over: its commits, and the position its files show, are this release's.
+        Some(other) if adopt => config.adopted = Some(other.release),
+        Some(other) => return Err(owned_elsewhere(&config, &other).into()),
+        None => {}
+    }
     let position = if adopt {
         adopted_position(&config)?
     } else {
@@ -179,6 +186,54 @@ fn refuse_uncommitted(config: &ReleaseConfig, paths: &[String]) -> anyhow::Resul
     Ok(())
 }
 
+/// The release of this service that the repository's history (the branch and its upstream)
+/// holds unfinished and this journal does not know: someone else's, in flight.
+fn release_in_history(
+    globals: &Globals,
+    config: &ReleaseConfig,
+) -> anyhow::Result<Option<CanaryCommit>> {
+    let repo = Repo::open(&config.repo)?;
+    let Some(newest) = repo.newest_canary_commit(&config.service, &history(&repo)?)? else {
+        return Ok(None);
+    };
+    if newest.is_last_edit() || newest.release.is_empty() {
+        return Ok(None);
+    }
+    let known = match Journal::open_if_current(&globals.journal, &globals.operator)? {
+        Some(journal) => journal
+            .releases(true)?
+            .iter()
+            .any(|r| r.config.owns(&newest.release)),
+        None => false,
+    };
+    Ok((!known).then_some(newest))
+}
+
+/// Where the repository's history is read: HEAD, and its branch's upstream where it has one.
+pub fn history(repo: &Repo) -> Result<Vec<&'static str>, Error> {
+    let branch = repo.branch()?;
+    Ok(if branch.upstream.is_some() {
+        vec!["HEAD", "@{upstream}"]
+    } else {
+        vec!["HEAD"]
+    })
+}
+
+fn owned_elsewhere(config: &ReleaseConfig, other: &CanaryCommit) -> Error {
+    bad_input(format!(
+        "the history of {} holds a release of {} that this journal does not own: release {}, \
+         last step \"{}\", committed by {} in {}. Finish it where it was begun, or take it \
+         over from the files with `canary start {} --adopt` and the same values",
+        config.repo.display(),
+        config.service,
+        other.release,
+        other.step,
+        other.author,
+        &other.commit[..other.commit.len().min(12)],
+        config.service
+    ))
+}
+
 fn already_in_flight(existing: &crate::journal::Release) -> Error {
     let service = &existing.config.service;
     Error::Refused {
@@ -254,6 +309,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     };
     check_label("namespace", &namespace, 63)?;
     let environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
+    let id = release::new_release_id(&service, repo.root());
     let config = ReleaseConfig {
         service,
         repo: repo.root().to_path_buf(),
@@ -262,6 +318,8 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         schedule,
         v1_image,
         remote,
+        id,
+        adopted: None,
     };
     // A step would refuse a patch that is a link; the release is refused before it begins.
     crate::edits::refuse_links(&repo, &config)?;

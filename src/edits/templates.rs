@@ -95,6 +95,8 @@ mod tests {
             schedule: vec![100],
             v1_image: format!("r/s@sha256:{}", "a".repeat(64)).parse().unwrap(),
             remote: Default::default(),
+            id: String::new(),
+            adopted: None,
         }
     }
 

@@ -17,6 +17,8 @@ fn config(service: &str) -> ReleaseConfig {
             digest: format!("sha256:{}", "a".repeat(64)),
         },
         remote: Default::default(),
+        id: String::new(),
+        adopted: None,
     }
 }
 

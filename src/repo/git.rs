@@ -40,6 +40,24 @@ pub struct Content<'a> {
     pub text: Option<&'a str>,
 }
 
+/// A commit canary made, as its trailers name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryCommit {
+    pub commit: String,
+    pub author: String,
+    /// Its `Canary-Release:`.
+    pub release: String,
+    /// Its `Canary-Step:` (`PHASE: STEP`).
+    pub step: String,
+}
+
+impl CanaryCommit {
+    /// Whether the release it belongs to had nothing left to commit: its last edit is made.
+    pub fn is_last_edit(&self) -> bool {
+        self.step.starts_with("cleanup-3:")
+    }
+}
+
 impl Repo {
     /// Which of these paths git sees as changed, added or deleted and not committed.
     pub fn uncommitted(&self, rels: &[&str]) -> anyhow::Result<Vec<String>> {
@@ -212,12 +230,17 @@ impl Repo {
 
     /// The git directory every worktree of the repository shares.
     pub fn common_dir(&self) -> anyhow::Result<std::path::PathBuf> {
-        let out = run_git(
-            self.git()
-                .args(["rev-parse", "--path-format=absolute", "--git-common-dir"]),
-            "rev-parse",
-        )?;
-        Ok(line(&out).into())
+        let out = self
+            .git()
+            .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            .output()
+            .context("running git rev-parse")?;
+        // A repository opened for reading was not asked whether it is one (its `.git` may be
+        // gone since the release began).
+        if !out.status.success() {
+            return Err(super::not_a_work_tree(&self.root).into());
+        }
+        Ok(line(&out.stdout).into())
     }
 
     /// The full id of HEAD's commit.
@@ -240,6 +263,38 @@ impl Repo {
             .lines()
             .map(str::to_string)
             .collect())
+    }
+
+    /// The newest commit, on any of `revs` that exist, whose trailers say canary made it for
+    /// `service`.
+    pub fn newest_canary_commit(
+        &self,
+        service: &str,
+        revs: &[&str],
+    ) -> anyhow::Result<Option<CanaryCommit>> {
+        let format = "%H%x1f%an%x1f%(trailers:key=Canary-Release,valueonly,separator=%x2c)\
+                      %x1f%(trailers:key=Canary-Step,valueonly,separator=%x2c)";
+        let out = run_git(
+            self.git()
+                .args(["log", "-1", "--ignore-missing", "--no-show-signature"])
+                .arg(format!("--format={format}"))
+                // A service name is a DNS label: nothing in it is special to a regex.
+                .arg(format!("--grep=^Canary-Service: {service}$"))
+                .args(revs)
+                .arg("--"),
+            "log",
+        )?;
+        let text = String::from_utf8_lossy(&out);
+        let fields: Vec<&str> = text.trim_end().split('\x1f').collect();
+        Ok(match fields[..] {
+            [commit, author, release, step] if !commit.is_empty() => Some(CanaryCommit {
+                commit: commit.to_string(),
+                author: author.to_string(),
+                release: release.trim().to_string(),
+                step: step.trim().to_string(),
+            }),
+            _ => None,
+        })
     }
 
     /// Whether `commit` is `rev` or one of its ancestors.

@@ -3,7 +3,7 @@
 
 mod git;
 
-pub use git::{Branch, Content, Upstream};
+pub use git::{Branch, CanaryCommit, Content, Upstream};
 
 use std::cell::OnceCell;
 use std::io::Write;
@@ -47,9 +47,7 @@ impl Repo {
         let answer = String::from_utf8_lossy(&inside.stdout);
         let mut lines = answer.lines();
         if !inside.status.success() || lines.next() != Some("true") {
-            return Err(bad_input(format!(
-                "repository {shown} is not a git work tree; canary edits files that git tracks"
-            )));
+            return Err(not_a_work_tree(dir));
         }
         let prefix = lines.next().unwrap_or("").to_string();
         let repo = Repo {
@@ -219,6 +217,13 @@ impl Repo {
 pub fn symbolic_link(rel: &dyn std::fmt::Display) -> Error {
     bad_input(format!(
         "{rel} is a symbolic link; canary writes only regular files inside the repository"
+    ))
+}
+
+fn not_a_work_tree(dir: &Path) -> Error {
+    bad_input(format!(
+        "repository {} is not a git work tree; canary edits files that git tracks",
+        dir.display()
     ))
 }
 

@@ -420,11 +420,8 @@ impl Runner<'_> {
                 paths.push(left);
             }
         }
-        let message = format!(
-            "canary({}): {}: {}",
-            release.config.service, step.phase, step.what
-        );
-        self.commit_written(release, repo, &paths, &message)
+        let step_name = format!("{}: {}", step.phase, step.what);
+        self.commit_written(release, repo, &paths, &step_name)
     }
 }
 

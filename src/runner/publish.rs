@@ -77,9 +77,10 @@ impl Runner<'_> {
         release: &Release,
         repo: &Repo,
         paths: &[String],
-        message: &str,
+        step: &str,
     ) -> anyhow::Result<Release> {
         let service = &release.config.service;
+        let subject = format!("canary({service}): {step}");
         let written = self.journal.written_files(release.id)?;
         let mut texts = Vec::with_capacity(paths.len());
         for path in paths {
@@ -111,19 +112,27 @@ impl Runner<'_> {
             .collect();
         // The step stays written and not committed: its deploy waits until a commit holds
         // the files, made by the next `canary next` or by hand.
-        let commit = repo.commit_exact(&contents, message).map_err(|e| {
+        // The trailers say whose release this commit moves on, for every operator who reads
+        // the repository.
+        let message = match release.config.id.as_str() {
+            "" => subject.clone(),
+            id => format!(
+                "{subject}\n\nCanary-Service: {service}\nCanary-Release: {id}\nCanary-Step: {step}\n"
+            ),
+        };
+        let commit = repo.commit_exact(&contents, &message).map_err(|e| {
             e.context(format!(
                 "the files are written but not committed; fix what stopped the commit, then \
                  `canary next {service}` commits them (or commit them yourself)"
             ))
         })?;
-        output::status("Committed", format!("{} {message}", short(&commit)));
+        output::status("Committed", format!("{} {subject}", short(&commit)));
         let release = self.journal.record(
             release,
             Update {
                 events: vec![NewEvent::new(
                     "committed",
-                    json!({ "commit": commit, "message": message, "paths": paths }),
+                    json!({ "commit": commit, "message": subject, "paths": paths }),
                 )],
                 committed: Some((commit, paths.to_vec())),
                 ..Update::default()
@@ -226,8 +235,8 @@ impl Runner<'_> {
                 }
                 .into());
             }
-            let message = self.left_uncommitted_message(&release)?;
-            release = self.commit_written(&release, &repo, &state.uncommitted, &message)?;
+            let step = self.left_uncommitted_step(&release)?;
+            release = self.commit_written(&release, &repo, &state.uncommitted, &step)?;
             if release.config.remote == Remote::Push {
                 return Ok(release);
             }
@@ -238,8 +247,8 @@ impl Runner<'_> {
         Ok(release)
     }
 
-    /// The subject of a commit of files an earlier step left: that step's own.
-    fn left_uncommitted_message(&self, release: &Release) -> anyhow::Result<String> {
+    /// The step a commit of files an earlier step left names: that step (`PHASE: STEP`).
+    fn left_uncommitted_step(&self, release: &Release) -> anyhow::Result<String> {
         let events = self.journal.events(release.id)?;
         let step = events
             .iter()
@@ -247,12 +256,11 @@ impl Runner<'_> {
             .find(|e| e.kind == "step-done" && e.detail["changed"] == true);
         Ok(match step {
             Some(e) => format!(
-                "canary({}): {}: {}",
-                release.config.service,
+                "{}: {}",
                 e.phase,
                 e.detail["step"].as_str().unwrap_or("files canary wrote")
             ),
-            None => format!("canary({}): files canary wrote", release.config.service),
+            None => format!("{}: files canary wrote", release.phase),
         })
     }
 }
