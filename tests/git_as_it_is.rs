@@ -628,8 +628,14 @@ fn one_release_of_a_service_per_repository_whatever_the_journal() {
         "{out}"
     );
     assert_unchanged(&before, &sandbox.snapshot(), "a release moved on elsewhere");
-    let out = sandbox.canary(&["abort", SERVICE, "--yes"]);
-    assert_eq!(out.code, 3, "{out}");
+    for args in [
+        &["next", SERVICE, "--dry-run"][..],
+        &["abort", SERVICE, "--yes"],
+    ] {
+        let out = sandbox.canary(args);
+        assert_eq!(out.code, 3, "{out}");
+        assert!(out.stderr.contains("moved it on"), "{out}");
+    }
 }
 
 #[test]

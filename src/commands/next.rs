@@ -578,6 +578,8 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         output::note("dry run: nothing was written");
         return Ok(());
     }
+    // As in `next`; a dry run of an edit, above, asks git nothing.
+    super::refuse_moved_on(&release)?;
     let mut prompt = UpToTheQuestion(None);
     let mut runner = Runner {
         journal: &mut journal,
