@@ -70,7 +70,7 @@ pub fn summary(detail: &serde_json::Value) -> String {
         return format!("service {service}");
     }
     // Commits are journaled by their full id; people read the short one.
-    let commit = field("commit").map(|c| c.chars().take(12).collect());
+    let commit = field("commit").map(|c| crate::repo::short_id(&c).to_string());
     [
         field("step"),
         field("env"),

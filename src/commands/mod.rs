@@ -158,11 +158,10 @@ pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
         return Ok(());
     }
     let repo = crate::repo::Repo::open(&config.repo)?;
-    let history = start::history(&repo)?;
-    let Some(newest) = repo.newest_canary_commit(&config.service, &history)? else {
+    let Some(newest) = repo.unfinished_release(&config.service)? else {
         return Ok(());
     };
-    if config.owns(&newest.release) || newest.is_last_edit() {
+    if config.owns(&newest.release) {
         return Ok(());
     }
     Err(Error::Refused {
@@ -173,7 +172,7 @@ pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
             newest.release,
             newest.step,
             newest.author,
-            &newest.commit[..newest.commit.len().min(12)],
+            newest.short(),
             config.id
         ),
         first: Some(

@@ -192,13 +192,9 @@ fn release_in_history(
     globals: &Globals,
     config: &ReleaseConfig,
 ) -> anyhow::Result<Option<CanaryCommit>> {
-    let repo = Repo::open(&config.repo)?;
-    let Some(newest) = repo.newest_canary_commit(&config.service, &history(&repo)?)? else {
+    let Some(newest) = Repo::open(&config.repo)?.unfinished_release(&config.service)? else {
         return Ok(None);
     };
-    if newest.is_last_edit() || newest.release.is_empty() {
-        return Ok(None);
-    }
     let known = match Journal::open_if_current(&globals.journal, &globals.operator)? {
         Some(journal) => journal
             .releases(true)?
@@ -207,16 +203,6 @@ fn release_in_history(
         None => false,
     };
     Ok((!known).then_some(newest))
-}
-
-/// Where the repository's history is read: HEAD, and its branch's upstream where it has one.
-pub fn history(repo: &Repo) -> Result<Vec<&'static str>, Error> {
-    let branch = repo.branch()?;
-    Ok(if branch.upstream.is_some() {
-        vec!["HEAD", "@{upstream}"]
-    } else {
-        vec!["HEAD"]
-    })
 }
 
 fn owned_elsewhere(config: &ReleaseConfig, other: &CanaryCommit) -> Error {
@@ -229,7 +215,7 @@ fn owned_elsewhere(config: &ReleaseConfig, other: &CanaryCommit) -> Error {
         other.release,
         other.step,
         other.author,
-        &other.commit[..other.commit.len().min(12)],
+        other.short(),
         config.service
     ))
 }

@@ -53,9 +53,19 @@ pub struct CanaryCommit {
 
 impl CanaryCommit {
     /// Whether the release it belongs to had nothing left to commit: its last edit is made.
-    pub fn is_last_edit(&self) -> bool {
+    fn is_last_edit(&self) -> bool {
         self.step.starts_with("cleanup-3:")
     }
+
+    /// The commit's short id, as people read it.
+    pub fn short(&self) -> &str {
+        short_id(&self.commit)
+    }
+}
+
+/// A commit id as people read it: its first 12 hex digits.
+pub fn short_id(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
 }
 
 impl Repo {
@@ -265,13 +275,15 @@ impl Repo {
             .collect())
     }
 
-    /// The newest commit, on any of `revs` that exist, whose trailers say canary made it for
-    /// `service`.
-    pub fn newest_canary_commit(
-        &self,
-        service: &str,
-        revs: &[&str],
-    ) -> anyhow::Result<Option<CanaryCommit>> {
+    /// The release of `service` that the history (HEAD, and the branch's upstream where it has
+    /// one) shows unfinished: the newest commit whose trailers say canary made it for
+    /// `service`, unless that commit was the release's last edit. `None` also for commits made
+    /// before releases had ids.
+    pub fn unfinished_release(&self, service: &str) -> anyhow::Result<Option<CanaryCommit>> {
+        let revs: &[&str] = match self.branch()?.upstream {
+            Some(_) => &["HEAD", "@{upstream}"],
+            None => &["HEAD"],
+        };
         let format = "%H%x1f%an%x1f%(trailers:key=Canary-Release,valueonly,separator=%x2c)\
                       %x1f%(trailers:key=Canary-Step,valueonly,separator=%x2c)";
         let out = run_git(
@@ -286,15 +298,16 @@ impl Repo {
         )?;
         let text = String::from_utf8_lossy(&out);
         let fields: Vec<&str> = text.trim_end().split('\x1f').collect();
-        Ok(match fields[..] {
-            [commit, author, release, step] if !commit.is_empty() => Some(CanaryCommit {
+        let newest = match fields[..] {
+            [commit, author, release, step] if !commit.is_empty() => CanaryCommit {
                 commit: commit.to_string(),
                 author: author.to_string(),
                 release: release.trim().to_string(),
                 step: step.trim().to_string(),
-            }),
-            _ => None,
-        })
+            },
+            _ => return Ok(None),
+        };
+        Ok((!newest.is_last_edit() && !newest.release.is_empty()).then_some(newest))
     }
 
     /// Whether `commit` is `rev` or one of its ancestors.

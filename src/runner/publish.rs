@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::journal::{Journal, NewEvent, Release, Update, WrittenFile};
 use crate::output;
 use crate::release::Remote;
-use crate::repo::{Branch, Content, Repo, Upstream, sha256};
+use crate::repo::{Branch, Content, Repo, Upstream, sha256, short_id};
 
 /// What stands between the files canary wrote and a deploy of them.
 #[derive(Debug)]
@@ -126,7 +126,7 @@ impl Runner<'_> {
                  `canary next {service}` commits them (or commit them yourself)"
             ))
         })?;
-        output::status("Committed", format!("{} {subject}", short(&commit)));
+        output::status("Committed", format!("{} {subject}", short_id(&commit)));
         let release = self.journal.record(
             release,
             Update {
@@ -170,7 +170,7 @@ impl Runner<'_> {
                     upstream.tracking,
                     theirs
                         .iter()
-                        .map(|c| short(c))
+                        .map(|c| short_id(c))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -191,7 +191,12 @@ impl Runner<'_> {
         let head = repo.head()?;
         output::status(
             "Pushed",
-            format!("{} {} to {}", short(&head), branch.name, upstream.tracking),
+            format!(
+                "{} {} to {}",
+                short_id(&head),
+                branch.name,
+                upstream.tracking
+            ),
         );
         Ok(self.journal.record(
             release,
@@ -360,8 +365,4 @@ fn upstream_of(branch: &Branch) -> Result<&Upstream, Error> {
         )),
         run: Some(format!("git push --set-upstream origin {}", branch.name)),
     })
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
