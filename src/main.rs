@@ -11,7 +11,6 @@ fn main() -> ExitCode {
     canary::output::init_colour();
     let cli = canary::cli::Cli::parse();
     let result = canary::cli::run(cli);
-    canary::yaml::forget_cache();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -5,10 +5,16 @@
 use crate::edits::FileChange;
 use crate::error::{Error, bad_input};
 use crate::repo::{Repo, symbolic_link};
+use crate::yaml::{Document, YamlError};
 
 pub trait Source {
     /// The file's text, or `None` when it does not exist.
     fn read(&self, path: &str) -> Result<Option<String>, Error>;
+
+    /// The file read as YAML, or `None` when it does not exist.
+    fn document(&self, path: &str) -> Result<Option<Result<Document, YamlError>>, Error> {
+        Ok(self.read(path)?.map(Document::parse))
+    }
 
     /// The YAML files directly in `dir` (repo-relative paths), sorted; none when `dir` is not
     /// there.
@@ -81,6 +87,18 @@ impl Source for Overlay<'_> {
         }
     }
 
+    /// A file a change's edit made is handed on as that edit read it back.
+    fn document(&self, path: &str) -> Result<Option<Result<Document, YamlError>>, Error> {
+        match self.changes.iter().find(|c| c.path == path) {
+            Some(FileChange {
+                document: Some(doc),
+                ..
+            }) => Ok(Some(Ok(doc.clone()))),
+            Some(change) => Ok(change.after.clone().map(Document::parse)),
+            None => Ok(self.repo.read(path)?.map(Document::parse)),
+        }
+    }
+
     fn yaml_files(&self, dir: &str) -> Result<Vec<String>, Error> {
         let in_dir = |path: &str| {
             path.strip_prefix(dir)
@@ -136,6 +154,7 @@ mod tests {
             path: path.into(),
             before: None,
             after: after.map(str::to_string),
+            document: None,
         };
         let changes = [
             change("gap/a.yaml", None),

@@ -9,6 +9,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use canary::yaml;
+
+#[path = "common/yaml_text.rs"]
+mod yaml_text;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -18,8 +21,8 @@ const DIGEST: &str = "sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4
 /// richer one, and a VirtualService patch.
 fn corpus() -> Vec<String> {
     let seed = include_str!("fixtures/seed-example/gap/gap.yaml").to_string();
-    let twin = yaml::ensure_twin_deployment(
-        &yaml::ensure_pod_labels(&seed, "web", &[("version", "v2"), ("canary", "enabled")])
+    let twin = yaml_text::ensure_twin_deployment(
+        &yaml_text::ensure_pod_labels(&seed, "web", &[("version", "v2"), ("canary", "enabled")])
             .unwrap(),
         "web",
         "web-v1",
@@ -28,7 +31,7 @@ fn corpus() -> Vec<String> {
         DIGEST,
     )
     .unwrap();
-    let authorized = yaml::ensure_ingress_authorization(
+    let authorized = yaml_text::ensure_ingress_authorization(
         &twin,
         "web",
         "web-v1",
@@ -121,10 +124,10 @@ type Edit = fn(&str) -> Result<String, yaml::YamlError>;
 fn edits() -> Vec<(&'static str, Edit)> {
     vec![
         ("ensure_pod_labels", |t| {
-            yaml::ensure_pod_labels(t, "web", &[("version", "v2"), ("canary", "enabled")])
+            yaml_text::ensure_pod_labels(t, "web", &[("version", "v2"), ("canary", "enabled")])
         }),
         ("ensure_twin_deployment", |t| {
-            yaml::ensure_twin_deployment(
+            yaml_text::ensure_twin_deployment(
                 t,
                 "web",
                 "web-v1",
@@ -134,19 +137,25 @@ fn edits() -> Vec<(&'static str, Edit)> {
             )
         }),
         ("ensure_ingress_authorization", |t| {
-            yaml::ensure_ingress_authorization(t, "web", "web-v1", "ingress-nginx", "ingress-nginx")
+            yaml_text::ensure_ingress_authorization(
+                t,
+                "web",
+                "web-v1",
+                "ingress-nginx",
+                "ingress-nginx",
+            )
         }),
         ("set_twin_image", |t| {
-            yaml::set_twin_image(t, "web-v1", "repo/other", DIGEST)
+            yaml_text::set_twin_image(t, "web-v1", "repo/other", DIGEST)
         }),
         ("remove_deployment", |t| {
-            yaml::remove_deployment(t, "web-v1")
+            yaml_text::remove_deployment(t, "web-v1")
         }),
         ("set_route_weights", |t| {
-            yaml::set_route_weights(t, &[("v1", 30), ("v2", 70)])
+            yaml_text::set_route_weights(t, &[("v1", 30), ("v2", 70)])
         }),
         ("remove_subset_destination", |t| {
-            yaml::remove_subset_destination(t, "v1")
+            yaml_text::remove_subset_destination(t, "v1")
         }),
     ]
 }
@@ -201,7 +210,7 @@ fn yaml_edits_never_panic_and_return_an_error_or_a_file_that_parses() {
         .run(&inputs(), |text| {
             executions.fetch_add(1, Ordering::Relaxed);
             prop_assert!(
-                catch_unwind(|| yaml::route_weights(&text)).is_ok(),
+                catch_unwind(|| yaml_text::route_weights(&text)).is_ok(),
                 "route_weights panicked"
             );
             Ok(())

@@ -5,6 +5,9 @@
 //! labelled file byte for byte.
 
 use canary::yaml;
+
+#[path = "common/yaml_text.rs"]
+mod yaml_text;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -206,10 +209,10 @@ fn render(style: &Style, web: &Web, workers: usize) -> String {
     out.iter().map(|l| format!("{l}{eol}")).collect()
 }
 
-/// serde-saphyr's own reading: `yaml::parse` may hand back the value an edit's check built,
-/// and this test is to check that value, not to trust it.
+/// serde-saphyr's own reading: the edits check their results with canary's reading, and this
+/// test is to check that reading, not to trust it.
 fn parse(text: &str) -> Value {
-    let mut docs = yaml::parse_all(text).unwrap();
+    let mut docs = serde_saphyr::from_multiple::<Value>(text).unwrap();
     assert_eq!(docs.len(), 1, "{text}");
     docs.remove(0)
 }
@@ -236,7 +239,7 @@ proptest! {
 
         // deploy-v1: the labels on web...
         let labelled = idempotent(&input, |t| {
-            yaml::ensure_pod_labels(t, "web", &[("version", "v2"), ("canary", "enabled")])
+            yaml_text::ensure_pod_labels(t, "web", &[("version", "v2"), ("canary", "enabled")])
         });
         let mut want = meaning.clone();
         let labels = want["deployments"]["web"]
@@ -250,7 +253,7 @@ proptest! {
 
         // ...and the twin: web's labels with its own version, canary's keys, web's others.
         let twinned = idempotent(&labelled, |t| {
-            yaml::ensure_twin_deployment(t, "web", "web-v1", &[("version", "v1"), ("canary", "enabled")], REPO, TAG)
+            yaml_text::ensure_twin_deployment(t, "web", "web-v1", &[("version", "v1"), ("canary", "enabled")], REPO, TAG)
         });
         let web_value = want["deployments"]["web"].clone();
         let mut twin = Map::new();
@@ -269,7 +272,7 @@ proptest! {
 
         // add-routing: web's rules plus the ingress rule.
         let policed = idempotent(&twinned, |t| {
-            yaml::ensure_ingress_authorization(t, "web", "web-v1", "ingress-nginx", "ingress-nginx")
+            yaml_text::ensure_ingress_authorization(t, "web", "web-v1", "ingress-nginx", "ingress-nginx")
         });
         let mut rules = web_value["authorizationPolicy"]["rules"].as_array().cloned().unwrap_or_default();
         rules.push(json!({"from": [{"source": {"principals": [
@@ -278,7 +281,7 @@ proptest! {
         prop_assert_eq!(parse(&policed), want);
 
         // cleanup-1: web-v1 goes, and the file is the labelled one again, byte for byte.
-        prop_assert_eq!(yaml::remove_deployment(&policed, "web-v1").unwrap(), labelled.clone());
+        prop_assert_eq!(yaml_text::remove_deployment(&policed, "web-v1").unwrap(), labelled.clone());
 
         // Every edit kept the input's bytes: line endings too.
         prop_assert_eq!(policed.contains("\r\n"), style.crlf);

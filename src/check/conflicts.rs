@@ -30,7 +30,7 @@ pub(super) fn conflicts(l: &Loaded, scope: &Scope, out: &mut Findings) {
 
 /// gap makes the VirtualService that canary patches only for a deployment with its ingress on.
 fn ingress(gap: &Object, out: &mut Findings) {
-    let web = &gap.value["deployments"][WEB];
+    let web = &gap.value()["deployments"][WEB];
     let enabled = &web["ingress"]["enabled"];
     if !web.is_object() || *enabled == Value::Bool(true) {
         return;
@@ -56,7 +56,7 @@ fn ingress(gap: &Object, out: &mut Findings) {
 /// and selects by those labels alone: the DestinationRule's subsets by `version`, the patched
 /// Service by `canary` (and `applicationName`, which every deployment of the service has).
 fn labels(gap: &Object, out: &mut Findings) {
-    let Some(deployments) = gap.value["deployments"].as_object() else {
+    let Some(deployments) = gap.value()["deployments"].as_object() else {
         return;
     };
     let label =
@@ -116,11 +116,7 @@ fn labels(gap: &Object, out: &mut Findings) {
 
 /// web-v1 is web's text, copied: an anchor in web would be defined twice.
 fn anchors(gap: &Object, out: &mut Findings) {
-    // A file that the locator or the parser cannot read has its own finding.
-    let Ok(anchors) = yaml::anchors_in_deployment(&gap.text, WEB) else {
-        return;
-    };
-    for anchor in anchors {
+    for anchor in yaml::anchors_in_deployment(&gap.doc, WEB) {
         out.add(
             Code::AnchorInWeb,
             &gap.path,

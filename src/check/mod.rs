@@ -25,7 +25,7 @@ use crate::edits;
 use crate::error::Error;
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
-use crate::yaml::{self, Seg};
+use crate::yaml::{self, Document, Seg};
 
 /// Where the analysis reads files: the repository, or the repository as a step would leave it.
 pub use crate::source::{Overlay, Source};
@@ -179,7 +179,8 @@ impl Scope {
     /// DestinationRule's host.
     pub fn infer(repo: &Repo) -> anyhow::Result<Scope> {
         let gap = repo.read(edits::GAP_YAML)?.unwrap_or_default();
-        let service = yaml::service_name(&gap)
+        let service = Document::parse_one(gap)
+            .and_then(|gap| yaml::service_name(&gap))
             .map_err(|e| crate::error::bad_input(format!("{}: {e}", edits::GAP_YAML)))?;
         let mut directories = Vec::new();
         let gap_dir = repo.resolve("gap")?;
@@ -247,13 +248,20 @@ fn dr_path(src: &dyn Source) -> Result<Option<&'static str>, Error> {
 /// A canary file, read and parsed into its one object.
 pub(crate) struct Object {
     pub path: String,
-    pub text: String,
-    pub value: Value,
+    pub doc: Document,
 }
 
 impl Object {
     fn line(&self, path: &[Seg]) -> Option<usize> {
-        yaml::line_of(&self.text, 0, path)
+        self.doc.line_of(0, path)
+    }
+
+    pub fn value(&self) -> &Value {
+        self.doc.value()
+    }
+
+    pub fn text(&self) -> &str {
+        self.doc.text()
     }
 }
 
@@ -327,13 +335,12 @@ pub fn analyze(
 }
 
 fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> anyhow::Result<Loaded> {
-    let gap = match src.read(edits::GAP_YAML)? {
+    let gap = match src.document(edits::GAP_YAML)? {
         None => None,
-        Some(text) => match yaml::parse(&text) {
-            Ok(value) => Some(Object {
+        Some(doc) => match doc.and_then(|doc| one_document(doc, edits::GAP_YAML)) {
+            Ok(doc) => Some(Object {
                 path: edits::GAP_YAML.into(),
-                text,
-                value,
+                doc,
             }),
             Err(e) => {
                 findings.add(Code::Parse, edits::GAP_YAML, parse_line(&e), e.to_string());
@@ -415,47 +422,54 @@ fn object(
     kind: &str,
     findings: &mut Findings,
 ) -> anyhow::Result<Option<Object>> {
-    let Some(text) = src.read(path)? else {
-        return Ok(None);
-    };
-    let docs = match yaml::parse_all(&text) {
-        Ok(docs) => docs,
-        Err(e) => {
+    let doc = match src.document(path)? {
+        None => return Ok(None),
+        Some(Ok(doc)) => doc,
+        Some(Err(e)) => {
             findings.add(Code::Parse, path, parse_line(&e), e.to_string());
             return Ok(None);
         }
     };
-    if docs.len() != 1 {
+    if doc.values().len() != 1 {
         findings.add(
             Code::Identity,
             path,
             Some(1),
             format!(
                 "holds {} YAML documents; canary expects exactly one {kind}",
-                docs.len()
+                doc.values().len()
             ),
         );
         return Ok(None);
     }
-    let value = docs.into_iter().next().expect("one document");
     let object = Object {
         path: path.to_string(),
-        text,
-        value,
+        doc,
     };
-    if object.value["kind"] != kind {
+    if object.value()["kind"] != kind {
         findings.at(
             Code::Identity,
             &object,
             &[Seg::Key("kind".into())],
             format!(
                 "holds a {}, where canary expects a {kind}",
-                object.value["kind"]
+                object.value()["kind"]
             ),
         );
         return Ok(None);
     }
     Ok(Some(object))
+}
+
+/// gap.yaml holds one document: a second one is refused as the edits would refuse it.
+fn one_document(doc: Document, path: &str) -> Result<Document, yaml::YamlError> {
+    match doc.roots().get(1) {
+        Some(second) => Err(yaml::YamlError::Parse(format!(
+            "line {}: a second YAML document starts here in {path}, but one was expected",
+            doc.line_number(second.start)
+        ))),
+        None => Ok(doc),
+    }
 }
 
 /// The line a parse error names ("line N ..."), if any.
@@ -482,7 +496,7 @@ fn schemas(l: &Loaded, findings: &mut Findings) {
                 .map(|o| (o, IstioKind::VirtualService)),
         );
     for (object, kind) in istio {
-        for v in schema::validate_istio(kind, &object.value) {
+        for v in schema::validate_istio(kind, object.value()) {
             findings.at(
                 Code::Schema,
                 object,
@@ -492,7 +506,7 @@ fn schemas(l: &Loaded, findings: &mut Findings) {
         }
     }
     if let Some(object) = &l.service_patch {
-        for v in schema::validate_service(&object.value) {
+        for v in schema::validate_service(object.value()) {
             findings.at(
                 Code::ServiceType,
                 object,

@@ -17,7 +17,7 @@ pub(super) fn targets(
     let Some(deployments) = l
         .gap
         .as_ref()
-        .and_then(|g| g.value["deployments"].as_object())
+        .and_then(|g| g.value()["deployments"].as_object())
     else {
         return Ok(());
     };

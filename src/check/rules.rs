@@ -30,7 +30,7 @@ pub(super) fn cross_references(l: &Loaded, scope: &Scope, out: &mut Findings) {
     let dr_host = l
         .destination_rule
         .as_ref()
-        .and_then(|dr| dr.value["spec"]["host"].as_str());
+        .and_then(|dr| dr.value()["spec"]["host"].as_str());
     let host = scope.cluster_host();
 
     if let Some(dr) = &l.destination_rule
@@ -59,7 +59,7 @@ pub(super) fn cross_references(l: &Loaded, scope: &Scope, out: &mut Findings) {
 
     for (env, object) in &l.routes {
         let Some(vs) = object else { continue };
-        for (h, http) in vs.value["spec"]["http"]
+        for (h, http) in vs.value()["spec"]["http"]
             .as_array()
             .into_iter()
             .flatten()
@@ -146,7 +146,7 @@ pub(super) fn cross_references(l: &Loaded, scope: &Scope, out: &mut Findings) {
 
 /// Every deployment's pod labels, as gap sets them.
 fn pods(gap: &Object, scope: &Scope) -> BTreeMap<String, Labels> {
-    let Some(deployments) = gap.value["deployments"].as_object() else {
+    let Some(deployments) = gap.value()["deployments"].as_object() else {
         return BTreeMap::new();
     };
     deployments
@@ -176,7 +176,7 @@ fn selects(selector: &Labels, pod: &Labels) -> bool {
 /// The DestinationRule's subsets: name, labels and index.
 fn subsets(dr: Option<&Object>) -> Vec<(String, Labels, usize)> {
     let Some(dr) = dr else { return Vec::new() };
-    dr.value["spec"]["subsets"]
+    dr.value()["spec"]["subsets"]
         .as_array()
         .into_iter()
         .flatten()
@@ -237,7 +237,7 @@ fn service_selector(
     out: &mut Findings,
 ) {
     let name_path = [key("metadata"), key("name")];
-    let name = &patch.value["metadata"]["name"];
+    let name = &patch.value()["metadata"]["name"];
     if name != scope.service_name().as_str() {
         out.at(
             Code::Identity,
@@ -250,7 +250,7 @@ fn service_selector(
         );
     }
     let mut selector = Labels::from([("app".to_string(), scope.service_name())]);
-    for (k, v) in patch.value["spec"]["selector"]
+    for (k, v) in patch.value()["spec"]["selector"]
         .as_object()
         .into_iter()
         .flatten()
@@ -285,7 +285,7 @@ fn service_selector(
 
 /// web-v1 in gap.yaml: pinned by digest, and admitting what web admits plus the ingress.
 fn twin(gap: &Object, v1_routed: bool, out: &mut Findings) {
-    let deployments = &gap.value["deployments"];
+    let deployments = &gap.value()["deployments"];
     let twin = &deployments[WEB_V1];
     if twin.is_null() {
         return;

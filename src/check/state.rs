@@ -89,7 +89,7 @@ pub struct Observed {
 }
 
 pub(super) fn observe(l: &Loaded) -> Observed {
-    let deployments = l.gap.as_ref().map(|g| &g.value["deployments"]);
+    let deployments = l.gap.as_ref().map(|g| &g.value()["deployments"]);
     let dep = |name: &str| deployments.map(|d| &d[name]).filter(|d| d.is_object());
     let labels = dep(WEB).is_some_and(|web| {
         web["podLabels"]["version"] == "v2" && web["podLabels"]["canary"] == "enabled"
@@ -123,7 +123,7 @@ pub(super) fn observe(l: &Loaded) -> Observed {
 
 fn route_weights(vs: &Object) -> Vec<(String, i64)> {
     let mut out = Vec::new();
-    for http in vs.value["spec"]["http"].as_array().into_iter().flatten() {
+    for http in vs.value()["spec"]["http"].as_array().into_iter().flatten() {
         let route = http["route"].as_array().cloned().unwrap_or_default();
         for dest in &route {
             let subset = dest["destination"]["subset"].as_str().unwrap_or_default();
@@ -226,7 +226,7 @@ pub(super) fn agreement(l: &Loaded, scope: &Scope, journal: &Journaled, out: &mu
         let Some(record) = journal.written.get(&path) else {
             continue;
         };
-        if record.hash.as_deref() == Some(&sha256(&vs.text)) {
+        if record.hash.as_deref() == Some(&sha256(vs.text())) {
             continue;
         }
         if let Some(wrote) = &record.weights
@@ -259,7 +259,7 @@ pub(super) fn agreement(l: &Loaded, scope: &Scope, journal: &Journaled, out: &mu
         }
     }
     if let Some(gap) = &l.gap {
-        let tag = &gap.value["deployments"][WEB_V1]["image"];
+        let tag = &gap.value()["deployments"][WEB_V1]["image"];
         let image = &journal.config.v1_image;
         if tag.is_object()
             && (tag["repository"] != image.repository.as_str()
@@ -427,7 +427,9 @@ pub fn written_from_events(events: &[crate::journal::Event]) -> BTreeMap<String,
 pub fn record(path: &str, after: Option<&str>) -> Written {
     let weights = after
         .filter(|_| path.ends_with("/gap_patch_canary_virtual_service.yaml"))
-        .and_then(|text| crate::yaml::route_weights(text).ok());
+        .and_then(|text| {
+            crate::yaml::route_weights(&crate::yaml::Document::parse(text).ok()?).ok()
+        });
     Written {
         hash: after.map(sha256),
         weights,

@@ -90,7 +90,10 @@ fn apply(state: &mut Vec<FileChange>, change: FileChange) {
         Some(i) if state[i].before == change.after => {
             state.remove(i);
         }
-        Some(i) => state[i].after = change.after,
+        Some(i) => {
+            state[i].after = change.after;
+            state[i].document = change.document;
+        }
         None => state.push(change),
     }
 }
@@ -136,6 +139,7 @@ mod tests {
             path: path.into(),
             before: before.map(str::to_string),
             after: after.map(str::to_string),
+            document: None,
         }
     }
 

@@ -70,21 +70,22 @@ impl Expected {
         let gap = repo
             .read(GAP_YAML)?
             .ok_or_else(|| bad_input(format!("{GAP_YAML} is missing")))?;
-        let v1 = yaml::deployment_value(&gap, WEB_V1)
-            .map_err(|e| bad_input(format!("{GAP_YAML}: {e}")))?
-            .map(|web_v1| {
-                let digest = web_v1["image"]["tag"]
-                    .as_str()
-                    .map_or_else(|| config.v1_image.digest.clone(), str::to_string);
-                V1 {
-                    digest_line: line_of(&gap, &digest),
-                    digest,
-                    line: line_of(&gap, &format!("{WEB_V1}:")),
-                    authorization_line: web_v1.get("authorizationPolicy").and_then(|_| {
-                        line_of_after(&gap, &format!("{WEB_V1}:"), "authorizationPolicy")
-                    }),
-                }
-            });
+        let gap =
+            yaml::Document::parse_one(gap).map_err(|e| bad_input(format!("{GAP_YAML}: {e}")))?;
+        let v1 = yaml::deployment_value(&gap, WEB_V1).map(|web_v1| {
+            let gap = gap.text();
+            let digest = web_v1["image"]["tag"]
+                .as_str()
+                .map_or_else(|| config.v1_image.digest.clone(), str::to_string);
+            V1 {
+                digest_line: line_of(gap, &digest),
+                digest,
+                line: line_of(gap, &format!("{WEB_V1}:")),
+                authorization_line: web_v1
+                    .get("authorizationPolicy")
+                    .and_then(|_| line_of_after(gap, &format!("{WEB_V1}:"), "authorizationPolicy")),
+            }
+        });
 
         let mut destination_rule = None;
         for path in [DESTINATION_RULE, DESTINATION_RULE_ALT] {
@@ -115,8 +116,9 @@ impl Expected {
             None => (config.virtual_service_name(), None),
             Some(text) => {
                 let doc = document(&path, &text, "VirtualService")?;
-                let weights =
-                    yaml::route_weights(&text).map_err(|e| bad_input(format!("{path}: {e}")))?;
+                let weights = yaml::Document::parse(text.as_str())
+                    .and_then(|parsed| yaml::route_weights(&parsed))
+                    .map_err(|e| bad_input(format!("{path}: {e}")))?;
                 (
                     name_of(&doc).unwrap_or_else(|| config.virtual_service_name()),
                     Some(VirtualServiceFile {

@@ -253,6 +253,8 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     let repo = Repo::open(&repo_dir)?;
     let remote = remote(&repo, args.push, args.no_remote)?;
     let gap = repo.read(crate::edits::GAP_YAML)?.unwrap_or_default();
+    let gap =
+        yaml::Document::parse_one(gap).map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
     let named = yaml::service_name(&gap).map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
     if named != service {
         return Err(bad_input(format!(
@@ -261,15 +263,12 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         ))
         .into());
     }
-    if yaml::deployment_value(&gap, release::WEB)
-        .map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?
-        .is_none()
-    {
+    if yaml::deployment_value(&gap, release::WEB).is_none() {
         return Err(bad_input("gap/gap.yaml has no deployments.web to release").into());
     }
     // An adopted release already pins web-v1 in gap.yaml.
     let twin_image = || -> Option<String> {
-        let twin = yaml::deployment_value(&gap, release::WEB_V1).ok()??;
+        let twin = yaml::deployment_value(&gap, release::WEB_V1)?;
         Some(format!(
             "{}@{}",
             twin["image"]["repository"].as_str()?,

@@ -18,7 +18,7 @@ use crate::release::{
 use crate::repo::Repo;
 use crate::source::Source;
 use crate::workflow::Edit;
-use crate::yaml::{self, YamlError};
+use crate::yaml::{self, Document, YamlError};
 
 pub const GAP_YAML: &str = "gap/gap.yaml";
 pub const DESTINATION_RULE: &str = "gap/gap_canary_destination_rule.yaml";
@@ -47,7 +47,7 @@ pub fn v2_weights(repo: Option<&Repo>, config: &ReleaseConfig) -> Vec<Option<u8>
         if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {
             return Some(v2);
         }
-        let weights = yaml::route_weights(&text).ok()?;
+        let weights = yaml::route_weights(&Document::parse(text).ok()?).ok()?;
         let (_, w) = weights.iter().find(|(subset, _)| subset == "v2")?;
         u8::try_from(*w).ok()
     };
@@ -60,6 +60,9 @@ pub struct FileChange {
     pub path: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// `after` as the edit that made it read it back, handed on to the check of the step so
+    /// that a file is read once per edit, not once more per reader.
+    pub document: Option<Document>,
 }
 
 /// A change to the files: a planned step's edit, or one of the edits made out of band
@@ -80,6 +83,8 @@ struct Draft<'a> {
     /// Each file as it is, and as the job leaves it once the job has set it. Nothing is copied
     /// until the job sets a file: a gap.yaml runs to 100 kB.
     files: BTreeMap<String, (Option<String>, Option<Option<String>>)>,
+    /// The YAML files edited so far, as their last edit read them back.
+    documents: BTreeMap<String, Document>,
 }
 
 impl<'a> Draft<'a> {
@@ -93,11 +98,7 @@ impl<'a> Draft<'a> {
     }
 
     fn require(&mut self, path: &str, made_by: &str) -> Result<&str, Error> {
-        self.get(path)?.ok_or_else(|| {
-            bad_input(format!(
-                "{path} is missing; {made_by} writes it, and the release is past that step"
-            ))
-        })
+        self.get(path)?.ok_or_else(|| missing(path, made_by))
     }
 
     fn set(&mut self, path: &str, text: Option<String>) -> Result<(), Error> {
@@ -106,16 +107,46 @@ impl<'a> Draft<'a> {
         Ok(())
     }
 
-    /// Apply a text edit to a file, naming the file in any error.
+    /// A YAML file as the job has left it so far, read once: where the source already read
+    /// it (the state the steps before would leave), as the source read it.
+    fn document(&mut self, path: &str, made_by: &str) -> anyhow::Result<&Document> {
+        if !self.documents.contains_key(path) {
+            let doc = if self.files.contains_key(path) {
+                Document::parse(self.require(path, made_by)?.to_string())
+            } else {
+                let doc = self
+                    .src
+                    .document(path)?
+                    .ok_or_else(|| missing(path, made_by))?;
+                if let Ok(doc) = &doc {
+                    let before = Some(doc.text().to_string());
+                    self.files.insert(path.to_string(), (before, None));
+                }
+                doc
+            };
+            let doc = doc.map_err(|e| in_file(path, e))?;
+            self.documents.insert(path.to_string(), doc);
+        }
+        Ok(&self.documents[path])
+    }
+
+    /// Apply an edit to a YAML file, naming the file in any error.
     fn edit(
         &mut self,
         path: &str,
         made_by: &str,
-        f: impl FnOnce(&str) -> Result<String, YamlError>,
+        f: impl FnOnce(&Document) -> Result<Option<Document>, YamlError>,
     ) -> anyhow::Result<()> {
-        let text = self.require(path, made_by)?;
-        let edited = f(text).map_err(|e| in_file(path, e))?;
-        self.set(path, Some(edited))?;
+        self.document(path, made_by)?;
+        let doc = self.documents.remove(path).expect("read above");
+        let doc = match f(&doc).map_err(|e| in_file(path, e))? {
+            Some(edited) => {
+                self.set(path, Some(edited.text().to_string()))?;
+                edited
+            }
+            None => doc,
+        };
+        self.documents.insert(path.to_string(), doc);
         Ok(())
     }
 
@@ -139,19 +170,30 @@ impl<'a> Draft<'a> {
         Ok(())
     }
 
-    fn into_changes(self) -> Vec<FileChange> {
+    fn into_changes(mut self) -> Vec<FileChange> {
         self.files
             .into_iter()
             .filter_map(|(path, (before, after))| {
                 let after = after.filter(|after| *after != before)?;
+                let document = self
+                    .documents
+                    .remove(&path)
+                    .filter(|doc| after.as_deref() == Some(doc.text()));
                 Some(FileChange {
                     path,
                     before,
                     after,
+                    document,
                 })
             })
             .collect()
     }
+}
+
+fn missing(path: &str, made_by: &str) -> Error {
+    bad_input(format!(
+        "{path} is missing; {made_by} writes it, and the release is past that step"
+    ))
 }
 
 /// A YAML problem in a user's file is bad input; a failed self-check is canary's own bug.
@@ -172,6 +214,7 @@ pub fn plan(
     let mut draft = Draft {
         src,
         files: BTreeMap::new(),
+        documents: BTreeMap::new(),
     };
     let last = config.environments.len() - 1;
     match job {
@@ -201,8 +244,8 @@ pub fn plan(
         Job::Weight { env, percent } => set_weights(&mut draft, config, *env..=*env, *percent)?,
         Job::Abort => set_weights(&mut draft, config, 0..=last, 0)?,
         Job::AbortToV2 => set_weights(&mut draft, config, 0..=last, 100)?,
-        Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |text| {
-            yaml::set_twin_image(text, WEB_V1, &image.repository, &image.digest)
+        Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |doc| {
+            yaml::set_twin_image(doc, WEB_V1, &image.repository, &image.digest)
         })?,
     }
     Ok(draft.into_changes())
@@ -210,8 +253,8 @@ pub fn plan(
 
 fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     let image = &config.v1_image;
-    draft.edit(GAP_YAML, "the repository", |text| {
-        let service = yaml::service_name(text)?;
+    draft.edit(GAP_YAML, "the repository", |doc| {
+        let service = yaml::service_name(doc)?;
         if service != config.service {
             return Err(YamlError::Conflict(format!(
                 "the service is named {service:?} here, not {:?}",
@@ -219,10 +262,10 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
             )));
         }
         let labelled =
-            yaml::ensure_pod_labels(text, WEB, &[("version", "v2"), ("canary", "enabled")])?;
-        let twin = |text: &str| {
+            yaml::ensure_pod_labels(doc, WEB, &[("version", "v2"), ("canary", "enabled")])?;
+        let twin = |doc: &Document| {
             yaml::ensure_twin_deployment(
-                text,
+                doc,
                 WEB,
                 WEB_V1,
                 &[("version", "v1"), ("canary", "enabled")],
@@ -230,11 +273,12 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
                 &image.digest,
             )
         };
-        twin(&labelled).map_err(|e| match e {
+        match twin(labelled.as_ref().unwrap_or(doc)) {
+            Ok(twinned) => Ok(twinned.or(labelled)),
             // A conflict names its line; the line of the file on disk, not of the draft.
-            YamlError::Conflict(_) => twin(text).err().unwrap_or(e),
-            e => e,
-        })
+            Err(e @ YamlError::Conflict(_)) => Err(twin(doc).err().unwrap_or(e)),
+            Err(e) => Err(e),
+        }
     })?;
     for (path, text) in patch_twins::twins(draft.src, config)? {
         draft.create(&path, text)?;
@@ -245,9 +289,9 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
 fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     let path = destination_rule_path(draft)?;
     draft.create(path, templates::destination_rule(path, config))?;
-    draft.edit(GAP_YAML, "deploy-v1", |text| {
+    draft.edit(GAP_YAML, "deploy-v1", |doc| {
         yaml::ensure_ingress_authorization(
-            text,
+            doc,
             WEB,
             WEB_V1,
             INGRESS_NAMESPACE,
@@ -291,8 +335,8 @@ fn set_weights(
     v2: u8,
 ) -> anyhow::Result<()> {
     for env in &config.environments[envs] {
-        draft.edit(&virtual_service_patch(&env.name), "add-routing", |text| {
-            yaml::set_route_weights(text, &[("v1", 100 - v2), ("v2", v2)])
+        draft.edit(&virtual_service_patch(&env.name), "add-routing", |doc| {
+            yaml::set_route_weights(doc, &[("v1", 100 - v2), ("v2", v2)])
         })?;
     }
     Ok(())
@@ -301,21 +345,21 @@ fn set_weights(
 fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
-        let text = draft.require(&path, "add-routing")?;
-        let weights = yaml::route_weights(text).map_err(|e| in_file(&path, e))?;
+        let doc = draft.document(&path, "add-routing")?;
+        let weights = yaml::route_weights(doc).map_err(|e| in_file(&path, e))?;
         if let Some((_, w)) = weights.iter().find(|(subset, w)| subset == "v1" && *w > 0) {
             return Err(bad_input(format!(
                 "{path} still sends {w}% to v1; web-v1 cannot go while it has traffic"
             ))
             .into());
         }
-        draft.edit(&path, "add-routing", |text| {
-            yaml::remove_subset_destination(text, "v1")
+        draft.edit(&path, "add-routing", |doc| {
+            yaml::remove_subset_destination(doc, "v1")
         })?;
     }
     draft.set(SERVICE_PATCH, None)?;
-    draft.edit(GAP_YAML, "the repository", |text| {
-        yaml::remove_deployment(text, WEB_V1)
+    draft.edit(GAP_YAML, "the repository", |doc| {
+        yaml::remove_deployment(doc, WEB_V1)
     })?;
     for path in patch_twins::web_v1_patches(draft.src, config)? {
         draft.set(&path, None)?;

@@ -51,8 +51,7 @@ pub fn virtual_service_patch(
 }
 
 /// The v2 weight of a VirtualService patch that is byte for byte as canary writes it, without
-/// parsing YAML: these files open with `---`, which the quick reader leaves to serde-saphyr,
-/// and `status` and every step read two of them. `None` for a file a person edited or
+/// parsing YAML: `status` and every step read two of them, and most are as canary wrote them. `None` for a file a person edited or
 /// reformatted, which the caller parses instead.
 pub fn v2_weight_if_as_written(
     text: &str,
@@ -107,7 +106,8 @@ mod tests {
         let path = "gap/staging/gap_patch_canary_virtual_service.yaml";
         for v2 in 0..=100 {
             let text = virtual_service_patch(path, &config, env, v2);
-            let parsed = yaml::route_weights(&text).unwrap();
+            let parsed =
+                yaml::route_weights(&yaml::Document::parse(text.as_str()).unwrap()).unwrap();
             assert_eq!(
                 parsed,
                 [

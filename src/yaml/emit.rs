@@ -74,7 +74,7 @@ fn plain_is_safe(s: &str) -> bool {
     starts_well
         && chars_ok
         && !s.ends_with(':')
-        && serde_saphyr::from_str::<Value>(&format!("k: {s}"))
+        && super::parse(&format!("k: {s}"))
             .is_ok_and(|v| v.get("k").and_then(Value::as_str) == Some(s))
 }
 

@@ -1,16 +1,18 @@
 //! Edits of gap.yaml, the service's deploy config in the GitOps repo.
 //!
 //! The canary runs a second deployment (the "twin", e.g. `web-v1`) next to
-//! the service's own (`web`); these functions add, adjust and remove it.
-
-use std::rc::Rc;
+//! the service's own (`web`); these functions add, adjust and remove it. Each returns the
+//! edited document, or `None` when the file already says what the edit would make it say.
 
 use serde_json::{Map, Value, json};
 
+use super::YamlError;
+use super::document::{Document, Entry, Kind, Node};
 use super::emit::{self, line, quoted, scalar};
-use super::flow::{self, Flow};
-use super::locate::{Doc, Edit, Entry, Node, Style, ValueKind, find, unsupported};
-use super::{Intended, YamlError, locator, parse_counted, parse_shared, verify};
+use super::splice::{
+    Intended, Splice, Style, col, entry_end, first_dash, insert_after, leading_comments, lines,
+    remove_lines, verify,
+};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
@@ -20,11 +22,11 @@ const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPoli
 /// A missing `podLabels` becomes the deployment's first key; missing labels
 /// are appended to an existing one. A label with another value is a conflict.
 pub fn ensure_pod_labels(
-    text: &str,
+    doc: &Document,
     dep: &str,
     labels: &[(&str, &str)],
-) -> Result<String, YamlError> {
-    let gap = Gap::open(text)?;
+) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
     let path = format!("deployments.{dep}.podLabels");
     let existing = match gap.deployment(dep)?.get("podLabels") {
         None | Some(Value::Null) => None,
@@ -48,66 +50,60 @@ pub fn ensure_pod_labels(
         }
     }
     if missing.is_empty() {
-        return Ok(text.to_string());
+        return Ok(None);
     }
 
-    let doc = &gap.doc;
-    let step = doc.style.step;
-    let edit = match gap.locate_any(dep)? {
-        Found::Flow { flow, .. } => match flow.get("podLabels") {
+    let step = gap.style.step;
+    let splice = match gap.locate_any(dep)? {
+        Found::Flow(flow) => match flow.get("podLabels") {
             // Inside the flow mapping, as its first key (where a block one is put).
-            None => match flow.items.first() {
-                Some(first) => Edit::insert(
-                    first.start,
+            None => match flow.entries().and_then(<[Entry]>::first) {
+                Some(first) => Splice::insert(
+                    first.key_start,
                     format!("podLabels: {{{}}}, ", label_items(&missing).join(", ")),
                 ),
-                None => append_in(
-                    text,
-                    &flow,
+                None => gap.append_in(
+                    flow,
                     vec![format!(
                         "podLabels: {{{}}}",
                         label_items(&missing).join(", ")
                     )],
                 ),
             },
-            Some(item) => append_in(
-                text,
-                &gap.flow_at(item.value, &path)?,
-                label_items(&missing),
-            ),
+            Some(item) => gap.append_in(gap.flow_at(item, &path)?, label_items(&missing)),
         },
-        Found::Block(deployment) => match find(&deployment.children, "podLabels") {
+        Found::Block(deployment) => match deployment.value.get("podLabels") {
             None => {
-                let col = deployment.node.col;
+                let col = gap.col(deployment.value.start);
                 let mut new = vec![line(col, "podLabels:")];
                 new.extend(label_lines(col + step, &missing));
-                doc.insert_after(deployment.entry.line, &new)
+                gap.insert_after(deployment.key_start, &new)
             }
-            Some(pl) if pl.value.kind == ValueKind::Flow => append_in(
-                text,
-                &gap.flow_at(pl.value.start, &path)?,
-                label_items(&missing),
-            ),
-            Some(pl) => match doc.child(pl, &path)? {
-                Some(node) => doc.insert_after(pl.last, &label_lines(node.col, &missing)),
-                None if pl.value.kind == ValueKind::Empty => {
-                    doc.insert_after(pl.line, &label_lines(pl.col + step, &missing))
+            Some(pl) if pl.value.flow && !pl.value.has_props() => {
+                gap.append_in(gap.flow_at(pl, &path)?, label_items(&missing))
+            }
+            Some(pl) => match gap.child(pl, &path)? {
+                Some(node) => {
+                    gap.insert_after(last(pl), &label_lines(gap.col(node.start), &missing))
                 }
+                None if is_empty(pl) => gap.insert_after(
+                    pl.key_start,
+                    &label_lines(gap.col(pl.key_start) + step, &missing),
+                ),
                 None => {
-                    return Err(unsupported(
-                        pl.line,
-                        format!("{path} is not a block mapping"),
-                    ));
+                    return Err(
+                        gap.unsupported(pl.key_start, format!("{path} is not a block mapping"))
+                    );
                 }
             },
         },
     };
 
-    let mut labelled = gap.value["deployments"][dep].clone();
+    let mut labelled = gap.value()["deployments"][dep].clone();
     for &(key, value) in &missing {
         labelled["podLabels"][key] = Value::from(value);
     }
-    gap.verify(vec![edit], dep, Some(labelled))
+    gap.verify(vec![splice], dep, Some(labelled)).map(Some)
 }
 
 /// Add the twin deployment right after `dep`: canary's `podLabels`,
@@ -117,14 +113,14 @@ pub fn ensure_pod_labels(
 /// `authorizationPolicy` that [`ensure_ingress_authorization`] adds) is
 /// left alone; any other existing twin is a conflict.
 pub fn ensure_twin_deployment(
-    text: &str,
+    doc: &Document,
     dep: &str,
     twin: &str,
     twin_labels: &[(&str, &str)],
     image_repository: &str,
     image_tag: &str,
-) -> Result<String, YamlError> {
-    let gap = Gap::open(text)?;
+) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
     let want = twin_value(&gap, dep, twin_labels, image_repository, image_tag)?;
     if let Some(existing) = gap.deployments()?.get(twin) {
         let mut existing = existing.clone();
@@ -132,7 +128,7 @@ pub fn ensure_twin_deployment(
             m.remove("authorizationPolicy");
         }
         if existing == want {
-            return Ok(text.to_string());
+            return Ok(None);
         }
         return Err(YamlError::Conflict(format!(
             "deployments.{twin} already exists{} and differs from what canary writes",
@@ -142,9 +138,10 @@ pub fn ensure_twin_deployment(
 
     let deployment = match gap.locate_any(dep)? {
         Found::Block(deployment) => deployment,
-        Found::Flow { entry, flow } => {
+        Found::Flow(flow) => {
             // A flow `web` gets a flow twin on one line: canary's keys, then web's others
             // verbatim.
+            let entry = gap.entry(dep)?;
             let mut items = Vec::new();
             if let Some(labels) = twin_labels_flow(&gap, flow.get("podLabels"), dep, twin_labels)? {
                 items.push(format!("podLabels: {labels}"));
@@ -156,23 +153,27 @@ pub fn ensure_twin_deployment(
                 scalar(image_tag)
             ));
             items.extend(
-                flow.items
-                    .iter()
-                    .filter(|i| i.key.as_deref().is_none_or(|k| !OWN_KEYS.contains(&k)))
-                    .map(|i| text[i.start..i.end].to_string()),
+                flow.entries()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| !OWN_KEYS.contains(&e.key.as_str()))
+                    .map(|e| gap.written(e).to_string()),
             );
             let new = line(
-                entry.col,
+                gap.col(entry.key_start),
                 format!("{}: {{{}}}", scalar(twin), items.join(", ")),
             );
-            let edit = gap.doc.insert_after(entry.last, &[new]);
-            return gap.verify(vec![edit], twin, Some(want));
+            let splice = gap.insert_after(last(entry), &[new]);
+            return gap.verify(vec![splice], twin, Some(want)).map(Some);
         }
     };
-    let child = deployment.node.col;
-    let step = gap.doc.style.step;
-    let mut new = vec![line(deployment.entry.col, format!("{}:", scalar(twin)))];
-    new.extend(twin_labels_lines(&gap, &deployment, dep, twin_labels)?);
+    let child = gap.col(deployment.value.start);
+    let step = gap.style.step;
+    let mut new = vec![line(
+        gap.col(deployment.key_start),
+        format!("{}:", scalar(twin)),
+    )];
+    new.extend(twin_labels_lines(&gap, deployment, dep, twin_labels)?);
     new.extend([
         line(child, "ingress:"),
         line(child + step, "enabled: false"),
@@ -183,26 +184,26 @@ pub fn ensure_twin_deployment(
         ),
         line(child + step, format!("tag: {}", scalar(image_tag))),
     ]);
-    for e in &deployment.children {
-        if !OWN_KEYS.contains(&&*e.key) {
-            new.extend(copy_entry(&gap.doc, e));
+    for e in deployment.value.entries().into_iter().flatten() {
+        if !OWN_KEYS.contains(&e.key.as_str()) {
+            new.extend(gap.copy_entry(e));
         }
     }
 
-    let edit = gap.doc.insert_after(deployment.entry.last, &new);
-    gap.verify(vec![edit], twin, Some(want))
+    let splice = gap.insert_after(last(deployment), &new);
+    gap.verify(vec![splice], twin, Some(want)).map(Some)
 }
 
 /// Give `twin` an `authorizationPolicy` (appended as its last key): dep's
 /// policy, with rules extended by one admitting the ingress controller.
 pub fn ensure_ingress_authorization(
-    text: &str,
+    doc: &Document,
     dep: &str,
     twin: &str,
     ingress_namespace: &str,
     ingress_service_account: &str,
-) -> Result<String, YamlError> {
-    let gap = Gap::open(text)?;
+) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
     let rule = json!({"from": [{"source": {"principals": [{
         "namespace": ingress_namespace,
         "serviceAccountName": [ingress_service_account],
@@ -210,7 +211,7 @@ pub fn ensure_ingress_authorization(
     let (want, add_rule) = wanted_policy(&gap, dep, &rule)?;
     if let Some(existing) = gap.deployment(twin)?.get("authorizationPolicy") {
         if *existing == want {
-            return Ok(text.to_string());
+            return Ok(None);
         }
         return Err(YamlError::Conflict(format!(
             "deployments.{twin}.authorizationPolicy already exists{} and differs from what canary writes",
@@ -218,11 +219,11 @@ pub fn ensure_ingress_authorization(
         )));
     }
 
-    let mut authorized = gap.value["deployments"][twin].clone();
+    let mut authorized = gap.value()["deployments"][twin].clone();
     authorized["authorizationPolicy"] = want.clone();
     let flow_policy = format!("authorizationPolicy: {}", emit::flow(&want));
-    let edit = match gap.locate_any(twin)? {
-        Found::Flow { flow, .. } => append_in(text, &flow, vec![flow_policy]),
+    let splice = match gap.locate_any(twin)? {
+        Found::Flow(flow) => gap.append_in(flow, vec![flow_policy]),
         Found::Block(target) => {
             let rule_text = add_rule.then_some(IngressRule {
                 namespace: ingress_namespace,
@@ -230,31 +231,32 @@ pub fn ensure_ingress_authorization(
             });
             // web's policy copied and extended where it is block style; where it (or web)
             // is written in flow style, the twin's is one flow mapping too.
+            let target_col = gap.col(target.value.start);
             let block = match gap.locate_any(dep)? {
                 Found::Block(source) => {
-                    match policy_lines(&gap.doc, &source, dep, target.node.col, rule_text) {
+                    match policy_lines(&gap, source, dep, target_col, rule_text) {
                         Ok(lines) => Some(lines),
                         Err(YamlError::Unsupported { .. }) => None,
                         Err(e) => return Err(e),
                     }
                 }
-                Found::Flow { .. } => None,
+                Found::Flow(_) => None,
             };
-            let new = block.unwrap_or_else(|| vec![line(target.node.col, flow_policy)]);
-            gap.doc.insert_after(target.entry.last, &new)
+            let new = block.unwrap_or_else(|| vec![line(target_col, flow_policy)]);
+            gap.insert_after(last(target), &new)
         }
     };
-    gap.verify(vec![edit], twin, Some(authorized))
+    gap.verify(vec![splice], twin, Some(authorized)).map(Some)
 }
 
 /// Point the twin at another image, editing the two scalars in place.
 pub fn set_twin_image(
-    text: &str,
+    doc: &Document,
     twin: &str,
     image_repository: &str,
     image_tag: &str,
-) -> Result<String, YamlError> {
-    let gap = Gap::open(text)?;
+) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
     let path = format!("deployments.{twin}.image");
     let image = gap
         .deployment(twin)?
@@ -270,224 +272,341 @@ pub fn set_twin_image(
         .filter(|(k, v)| image.get(*k).and_then(Value::as_str) != Some(v))
         .collect();
     if changes.is_empty() {
-        return Ok(text.to_string());
+        return Ok(None);
     }
 
     let deployment = gap.locate(twin)?;
-    let entry = find(&deployment.children, "image").ok_or_else(|| {
-        unsupported(
-            deployment.entry.line,
+    let entry = deployment.value.get("image").ok_or_else(|| {
+        gap.unsupported(
+            deployment.key_start,
             format!("{path} is not a plain block key"),
         )
     })?;
-    let node = gap
-        .doc
-        .child(entry, &path)?
-        .ok_or_else(|| unsupported(entry.line, format!("{path} is not a block mapping")))?;
-    let entries = gap.doc.entries(node)?;
-    let mut edits = Vec::new();
-    let mut repinned = gap.value["deployments"][twin].clone();
+    let node = gap.child(entry, &path)?.ok_or_else(|| {
+        gap.unsupported(entry.key_start, format!("{path} is not a block mapping"))
+    })?;
+    let mut splices = Vec::new();
+    let mut repinned = gap.value()["deployments"][twin].clone();
     for (key, value) in changes {
-        let e = find(&entries, key).ok_or_else(|| {
-            unsupported(entry.line, format!("{path}.{key} is not a plain block key"))
+        let e = node.get(key).ok_or_else(|| {
+            gap.unsupported(
+                entry.key_start,
+                format!("{path}.{key} is not a plain block key"),
+            )
         })?;
-        if e.value.kind != ValueKind::Scalar {
-            return Err(unsupported(
-                e.line,
+        if !gap.one_line_scalar(&e.value) {
+            return Err(gap.unsupported(
+                e.key_start,
                 format!("{path}.{key} is not a one-line scalar, so canary cannot replace it"),
             ));
         }
-        edits.push(gap.doc.replace(e.value, scalar(value)));
+        splices.push(Splice::replace(e.value.start, e.value.end, scalar(value)));
         repinned["image"][key] = Value::from(value);
     }
-    gap.verify(edits, twin, Some(repinned))
+    gap.verify(splices, twin, Some(repinned)).map(Some)
 }
 
 /// Remove `deployments.<dep>` (key line through its last content line).
 /// Nothing to do when it is absent.
-pub fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
-    let gap = Gap::open(text)?;
+pub fn remove_deployment(doc: &Document, dep: &str) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
     let present = gap
-        .value
+        .value()
         .get("deployments")
         .and_then(Value::as_object)
         .is_some_and(|d| d.contains_key(dep));
     if !present {
-        return Ok(text.to_string());
+        return Ok(None);
     }
-    let (_, entries) = gap.deployment_entries()?;
-    let entry = find_deployment(&entries, dep)?;
+    let entries = gap.deployment_entries()?;
+    let entry = gap.entry(dep)?;
     if entries.len() == 1 {
-        return Err(unsupported(
-            entry.line,
+        return Err(gap.unsupported(
+            entry.key_start,
             format!(
                 "deployments.{dep} is the only deployment; removing it would leave deployments empty"
             ),
         ));
     }
-    let edit = gap.doc.remove(entry.line, entry.last);
-    gap.verify(vec![edit], dep, None)
+    let splice = remove_lines(gap.text, entry.key_start, last(entry));
+    gap.verify(vec![splice], dep, None).map(Some)
 }
 
 /// The parsed value of `deployments.<dep>`, if present.
-pub fn deployment_value(text: &str, dep: &str) -> Result<Option<Value>, YamlError> {
-    Ok(parse_shared(text)?
-        .get("deployments")
-        .and_then(|d| d.get(dep))
-        .cloned())
+pub fn deployment_value(doc: &Document, dep: &str) -> Option<Value> {
+    doc.value().get("deployments")?.get(dep).cloned()
 }
 
 /// The service's name (gap.yaml's top-level `name:`).
-pub fn service_name(text: &str) -> Result<String, YamlError> {
-    parse_shared(text)?
+pub fn service_name(doc: &Document) -> Result<String, YamlError> {
+    doc.value()
         .get("name")
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| YamlError::Missing("no top-level name in gap.yaml".into()))
 }
 
-/// A parsed gap.yaml with its text locator.
+/// An anchor definition: its name, and the 1-based line of its `&name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub name: String,
+    pub line: usize,
+}
+
+/// The anchors defined in `deployments.<dep>`, the deployment's own node included. canary
+/// copies web into web-v1 as it is written: an anchor there would be defined twice, and the
+/// aliases after web-v1 would then point at web-v1's copy.
+pub fn anchors_in_deployment(doc: &Document, dep: &str) -> Vec<Anchor> {
+    let deployment = doc
+        .root()
+        .and_then(|root| root.get("deployments"))
+        .and_then(|deployments| deployments.value.get(dep));
+    let mut found = Vec::new();
+    let mut todo: Vec<&Node> = deployment.map(|e| &e.value).into_iter().collect();
+    while let Some(node) = todo.pop() {
+        if let Some((name, at)) = &node.anchor {
+            found.push(Anchor {
+                name: name.clone(),
+                line: doc.line_number(*at),
+            });
+        }
+        match &node.kind {
+            Kind::Map(entries) => todo.extend(entries.iter().rev().map(|e| &e.value)),
+            Kind::Seq(items) => todo.extend(items.iter().rev()),
+            Kind::Scalar { .. } | Kind::Alias => {}
+        }
+    }
+    found
+}
+
+/// gap.yaml as parsed, with the style its blocks are written in.
 struct Gap<'a> {
+    doc: &'a Document,
     text: &'a str,
-    doc: Doc<'a>,
-    value: Rc<Value>,
-    /// See [`super::Last::nodes`].
-    nodes: Option<usize>,
+    style: Style,
 }
 
 /// A deployment as written: a block mapping, or a flow mapping (`web: {...}`).
 enum Found<'a> {
-    Block(Located<'a>),
-    Flow { entry: Entry<'a>, flow: Flow },
-}
-
-/// A deployment as written: its entry, its mapping and the mapping's entries.
-struct Located<'a> {
-    entry: Entry<'a>,
-    node: Node,
-    children: Vec<Entry<'a>>,
+    Block(&'a Entry),
+    Flow(&'a Node),
 }
 
 impl<'a> Gap<'a> {
-    fn open(text: &'a str) -> Result<Self, YamlError> {
-        let (value, nodes) = parse_counted(text)?;
+    fn open(doc: &'a Document) -> Result<Self, YamlError> {
+        if let Some(second) = doc.roots().get(1) {
+            return Err(unsupported(
+                doc.line_number(second.start),
+                "a second YAML document starts here; canary edits single-document files",
+            ));
+        }
         Ok(Gap {
-            text,
-            value,
-            nodes,
-            doc: locator(text),
+            doc,
+            text: doc.text(),
+            style: Style::of(doc),
         })
     }
 
-    /// Applies `edits`, checking that the result is this file with `deployments.<name>` set to
-    /// `value` (removed when `None`). Takes the file's value along, so that the result's can be
-    /// made from it.
+    fn value(&self) -> &'a Value {
+        self.doc.value()
+    }
+
+    /// Applies `splices`, checking that the result is this file with `deployments.<name>`
+    /// set to `value` (removed when `None`).
     fn verify(
-        self,
-        edits: Vec<Edit>,
+        &self,
+        splices: Vec<Splice>,
         name: &str,
         value: Option<Value>,
-    ) -> Result<String, YamlError> {
+    ) -> Result<Document, YamlError> {
         let intended = Intended {
-            base: self.value,
-            nodes: self.nodes,
+            base: self.value(),
             name,
             value,
         };
-        verify(self.text, self.doc, edits, intended)
+        verify(self.doc, splices, intended)
     }
 
-    fn deployments(&self) -> Result<&Map<String, Value>, YamlError> {
-        self.value
+    fn deployments(&self) -> Result<&'a Map<String, Value>, YamlError> {
+        self.value()
             .get("deployments")
             .and_then(Value::as_object)
             .ok_or_else(|| YamlError::Missing("no deployments mapping".into()))
     }
 
-    fn deployment(&self, dep: &str) -> Result<&Map<String, Value>, YamlError> {
+    fn deployment(&self, dep: &str) -> Result<&'a Map<String, Value>, YamlError> {
         self.deployments()?
             .get(dep)
             .and_then(Value::as_object)
             .ok_or_else(|| YamlError::Missing(format!("no deployments.{dep} mapping")))
     }
 
-    /// The `deployments` entry and its children, as written.
-    fn deployment_entries(&self) -> Result<(Entry<'a>, Vec<Entry<'a>>), YamlError> {
+    /// The entries of `deployments`, as written.
+    fn deployment_entries(&self) -> Result<&'a [Entry], YamlError> {
         let root = self
             .doc
-            .single_root()?
+            .root()
             .ok_or_else(|| YamlError::Missing("no deployments mapping".into()))?;
-        let entries = self.doc.entries(root)?;
-        let deployments = find(&entries, "deployments")
-            .ok_or_else(|| unsupported(root.line, "`deployments` is not a plain top-level key"))?;
-        let node = self
-            .doc
-            .child(deployments, "deployments")?
-            .ok_or_else(|| unsupported(deployments.line, "deployments is not a block mapping"))?;
-        Ok((deployments.clone(), self.doc.entries(node)?))
+        let deployments = root
+            .get("deployments")
+            .filter(|_| !root.flow)
+            .ok_or_else(|| {
+                self.unsupported(root.start, "`deployments` is not a plain top-level key")
+            })?;
+        self.child(deployments, "deployments")?
+            .and_then(Node::entries)
+            .ok_or_else(|| {
+                self.unsupported(deployments.key_start, "deployments is not a block mapping")
+            })
+    }
+
+    /// The entry `deployments.<dep>`, as written.
+    fn entry(&self, dep: &str) -> Result<&'a Entry, YamlError> {
+        let entries = self.deployment_entries()?;
+        entries.iter().find(|e| e.key == dep).ok_or_else(|| {
+            let at = entries.first().map_or(0, |e| e.key_start);
+            self.unsupported(
+                at,
+                format!("deployments.{dep} is not a plain block key here"),
+            )
+        })
     }
 
     /// `deployments.<dep>` as written, block or flow; call after checking it is a mapping.
     fn locate_any(&self, dep: &str) -> Result<Found<'a>, YamlError> {
-        let (_, entries) = self.deployment_entries()?;
-        let entry = find_deployment(&entries, dep)?.clone();
-        if entry.value.kind == ValueKind::Flow && self.text[entry.value.start..].starts_with('{') {
-            let flow = self.flow_at(entry.value.start, &format!("deployments.{dep}"))?;
-            return Ok(Found::Flow { entry, flow });
+        let entry = self.entry(dep)?;
+        if entry.value.flow && !entry.value.has_props() {
+            return self
+                .flow_at(entry, &format!("deployments.{dep}"))
+                .map(Found::Flow);
         }
         self.block(entry, dep).map(Found::Block)
     }
 
-    /// The flow mapping whose `{` is at `at` (the value of `path`).
-    fn flow_at(&self, at: usize, path: &str) -> Result<Flow, YamlError> {
-        if !self.text[at..].starts_with('{') {
-            let line = self.text[..at].matches('\n').count();
-            return Err(unsupported(
-                line,
-                format!("{path} is not a mapping canary can edit"),
+    /// `deployments.<dep>` as written; call after checking it is a mapping.
+    fn locate(&self, dep: &str) -> Result<&'a Entry, YamlError> {
+        self.block(self.entry(dep)?, dep)
+    }
+
+    /// The entry of `deployments.<dep>`, which must hold a block mapping.
+    fn block(&self, entry: &'a Entry, dep: &str) -> Result<&'a Entry, YamlError> {
+        match self.child(entry, &format!("deployments.{dep}"))? {
+            Some(node) if node.entries().is_some() => Ok(entry),
+            _ => Err(self.unsupported(
+                entry.key_start,
+                format!("deployments.{dep} is not a block mapping"),
+            )),
+        }
+    }
+
+    /// The block collection an entry holds; `None` for scalars and empty values.
+    fn child(&self, e: &'a Entry, path: &str) -> Result<Option<&'a Node>, YamlError> {
+        let value = &e.value;
+        if value.has_props() {
+            return Err(self.unsupported(
+                e.key_start,
+                format!("{path} uses an anchor, tag or alias, which canary does not edit"),
             ));
         }
-        flow::parse(self.text, at)
+        if value.flow {
+            return Err(self.unsupported(
+                e.key_start,
+                format!(
+                    "{path} is written in flow style ({{...}} or [...]); canary edits only block-style YAML"
+                ),
+            ));
+        }
+        Ok(matches!(value.kind, Kind::Map(_) | Kind::Seq(_)).then_some(value))
     }
 
-    /// `deployments.<dep>` as written; call after checking it is a mapping.
-    fn locate(&self, dep: &str) -> Result<Located<'a>, YamlError> {
-        let (_, entries) = self.deployment_entries()?;
-        self.block(find_deployment(&entries, dep)?.clone(), dep)
+    /// The flow mapping an entry holds (the value of `path`).
+    fn flow_at(&self, e: &'a Entry, path: &str) -> Result<&'a Node, YamlError> {
+        match &e.value {
+            node @ Node {
+                flow: true,
+                kind: Kind::Map(_),
+                ..
+            } if !node.has_props() => Ok(node),
+            _ => Err(self.unsupported(
+                e.key_start,
+                format!("{path} is not a mapping canary can edit"),
+            )),
+        }
     }
 
-    /// The block mapping of `deployments.<dep>`, whose entry is `entry`.
-    fn block(&self, entry: Entry<'a>, dep: &str) -> Result<Located<'a>, YamlError> {
-        let node = self
-            .doc
-            .child(&entry, &format!("deployments.{dep}"))?
-            .ok_or_else(|| {
-                unsupported(
-                    entry.line,
-                    format!("deployments.{dep} is not a block mapping"),
-                )
-            })?;
-        let children = self.doc.entries(node)?;
-        Ok(Located {
-            entry,
-            node,
-            children,
-        })
+    /// The splice that appends `items` at the end of a flow mapping, in its own spacing:
+    /// `{a: 1}` + `b: 2` → `{a: 1, b: 2}`; `{ }` → `{ b: 2 }`.
+    fn append_in(&self, flow: &Node, items: Vec<String>) -> Splice {
+        let joined = items.join(", ");
+        match flow.entries().and_then(<[Entry]>::last) {
+            Some(last) => Splice::insert(entry_end(last), format!(", {joined}")),
+            None => {
+                let inner = &self.text[flow.start + 1..flow.end - 1];
+                if inner.trim().is_empty() && !inner.is_empty() {
+                    Splice::insert(flow.start + 1, format!(" {joined}"))
+                } else {
+                    Splice::insert(flow.start + 1, joined)
+                }
+            }
+        }
     }
 
-    /// 1-based line of a key path, for messages; `None` when not locatable.
-    /// Stops at the deepest key it can locate, so a label inside a flow
-    /// mapping still points at its `podLabels:` line.
+    /// The same flow mapping written with its entries' text verbatim, minus the keys in
+    /// `drop`, plus `extra` at the end: how a twin's flow mapping is made from its source's.
+    fn rewrite(&self, flow: &Node, drop: &[&str], extra: &[String]) -> String {
+        let items: Vec<String> = flow
+            .entries()
+            .into_iter()
+            .flatten()
+            .filter(|e| !drop.contains(&e.key.as_str()))
+            .map(|e| self.written(e).to_string())
+            .chain(extra.iter().cloned())
+            .collect();
+        format!("{{{}}}", items.join(", "))
+    }
+
+    /// An entry of a flow mapping as written, `key: value`.
+    fn written(&self, e: &Entry) -> &'a str {
+        &self.text[e.key_start..entry_end(e)]
+    }
+
+    fn one_line_scalar(&self, node: &Node) -> bool {
+        matches!(
+            node.kind,
+            Kind::Scalar {
+                block: false,
+                empty: false
+            }
+        ) && !node.has_props()
+            && !self.text[node.start..node.end].contains('\n')
+    }
+
+    fn col(&self, at: usize) -> usize {
+        col(self.text, at)
+    }
+
+    fn insert_after(&self, at: usize, new: &[String]) -> Splice {
+        insert_after(self.text, at, self.style.eol, new)
+    }
+
+    /// An entry's lines (with the comments directly above it), verbatim.
+    fn copy_entry(&self, e: &Entry) -> Vec<String> {
+        lines(self.text, leading_comments(self.text, e.key_start), last(e))
+    }
+
+    fn unsupported(&self, at: usize, message: impl Into<String>) -> YamlError {
+        unsupported(self.doc.line_number(at), message)
+    }
+
+    /// 1-based line of a key path, for messages; the deepest key that is written, `None`
+    /// when not even the first is.
     fn line_of(&self, keys: &[&str]) -> Option<usize> {
-        let mut node = self.doc.single_root().ok().flatten();
+        let mut node = self.doc.root()?;
         let mut line = None;
         for key in keys {
-            let Some(entries) = node.and_then(|n| self.doc.entries(n).ok()) else {
-                break;
-            };
-            let Some(e) = find(&entries, key) else { break };
-            line = Some(e.line + 1);
-            node = self.doc.child(e, key).ok().flatten();
+            let Some(e) = node.get(key) else { break };
+            line = Some(self.doc.line_number(e.key_start));
+            node = &e.value;
         }
         line
     }
@@ -501,17 +620,20 @@ impl<'a> Gap<'a> {
     }
 }
 
-fn find_deployment<'e, 'a>(
-    entries: &'e [Entry<'a>],
-    dep: &str,
-) -> Result<&'e Entry<'a>, YamlError> {
-    find(entries, dep).ok_or_else(|| {
-        let line = entries.first().map_or(0, |e| e.line);
-        unsupported(
-            line,
-            format!("deployments.{dep} is not a plain block key here"),
-        )
-    })
+fn unsupported(line: usize, message: impl Into<String>) -> YamlError {
+    YamlError::Unsupported {
+        line,
+        message: message.into(),
+    }
+}
+
+/// A byte on an entry's last line.
+fn last(e: &Entry) -> usize {
+    entry_end(e).saturating_sub(1).max(e.key_start)
+}
+
+fn is_empty(e: &Entry) -> bool {
+    matches!(e.value.kind, Kind::Scalar { empty: true, .. }) && !e.value.has_props()
 }
 
 /// " (line N)" when the line is known.
@@ -527,26 +649,20 @@ fn label_items(labels: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-/// The edit that appends `items` inside a flow collection.
-fn append_in(text: &str, flow: &Flow, items: Vec<String>) -> Edit {
-    let (at, add) = flow::append(text, flow, &items);
-    Edit::insert(at, add)
-}
-
 /// The twin's labels as a flow mapping: dep's other labels verbatim, then the twin's; `None`
 /// when there are none at all.
 fn twin_labels_flow(
     gap: &Gap,
-    source: Option<&flow::FlowItem>,
+    source: Option<&Entry>,
     dep: &str,
     twin_labels: &[(&str, &str)],
 ) -> Result<Option<String>, YamlError> {
     let keys: Vec<&str> = twin_labels.iter().map(|(k, _)| *k).collect();
     let extra = label_items(twin_labels);
     Ok(match source {
-        Some(item) => {
-            let flow = gap.flow_at(item.value, &format!("deployments.{dep}.podLabels"))?;
-            Some(flow::rewrite(gap.text, &flow, &keys, &extra))
+        Some(entry) => {
+            let flow = gap.flow_at(entry, &format!("deployments.{dep}.podLabels"))?;
+            Some(gap.rewrite(flow, &keys, &extra))
         }
         None if extra.is_empty() => None,
         None => Some(format!("{{{}}}", extra.join(", "))),
@@ -557,13 +673,6 @@ fn label_lines(col: usize, labels: &[(&str, &str)]) -> Vec<String> {
     labels
         .iter()
         .map(|(k, v)| line(col, format!("{}: {}", scalar(k), scalar(v))))
-        .collect()
-}
-
-/// An entry's lines (with the comments directly above it), verbatim.
-fn copy_entry(doc: &Doc, e: &Entry) -> Vec<String> {
-    doc.texts(doc.leading_comments(e.line, e.col), e.last)
-        .map(str::to_string)
         .collect()
 }
 
@@ -606,29 +715,28 @@ fn twin_value(
 /// style when dep writes its labels so. Empty when there are no labels at all.
 fn twin_labels_lines(
     gap: &Gap,
-    deployment: &Located,
+    deployment: &Entry,
     dep: &str,
     twin_labels: &[(&str, &str)],
 ) -> Result<Vec<String>, YamlError> {
-    let doc = &gap.doc;
-    let col = deployment.node.col;
+    let col = gap.col(deployment.value.start);
     let path = format!("deployments.{dep}.podLabels");
-    let source = find(&deployment.children, "podLabels");
-    if let Some(pl) = source.filter(|pl| pl.value.kind == ValueKind::Flow) {
-        let flow = gap.flow_at(pl.value.start, &path)?;
+    let source = deployment.value.get("podLabels");
+    if let Some(pl) = source.filter(|pl| pl.value.flow) {
+        let flow = gap.flow_at(pl, &path)?;
         let keys: Vec<&str> = twin_labels.iter().map(|(k, _)| *k).collect();
-        let labels = flow::rewrite(gap.text, &flow, &keys, &label_items(twin_labels));
+        let labels = gap.rewrite(flow, &keys, &label_items(twin_labels));
         return Ok(vec![line(col, format!("podLabels: {labels}"))]);
     }
     let mut out = Vec::new();
-    let mut label_col = col + doc.style.step;
+    let mut label_col = col + gap.style.step;
     if let Some(pl) = source
-        && let Some(node) = doc.child(pl, &path)?
+        && let Some(node) = gap.child(pl, &path)?
     {
-        label_col = node.col;
-        for e in doc.entries(node)? {
+        label_col = gap.col(node.start);
+        for e in node.entries().into_iter().flatten() {
             if !twin_labels.iter().any(|(k, _)| *k == e.key) {
-                out.extend(copy_entry(doc, &e));
+                out.extend(gap.copy_entry(e));
             }
         }
     }
@@ -695,14 +803,14 @@ impl IngressRule<'_> {
 /// policy verbatim (re-indented if the twin's keys sit elsewhere) with the
 /// ingress rule appended to its rules.
 fn policy_lines(
-    doc: &Doc,
-    source: &Located,
+    gap: &Gap,
+    source: &Entry,
     dep: &str,
     col: usize,
     rule: Option<IngressRule>,
 ) -> Result<Vec<String>, YamlError> {
-    let style = doc.style;
-    let Some(policy) = find(&source.children, "authorizationPolicy") else {
+    let style = gap.style;
+    let Some(policy) = source.value.get("authorizationPolicy") else {
         let mut out = vec![
             line(col, "authorizationPolicy:"),
             line(col + style.step, "rules:"),
@@ -713,43 +821,36 @@ fn policy_lines(
         return Ok(out);
     };
     let path = format!("deployments.{dep}.authorizationPolicy");
-    let first = doc.leading_comments(policy.line, policy.col);
-    let mut out: Vec<String> = doc.texts(first, policy.last).map(str::to_string).collect();
+    let first = leading_comments(gap.text, policy.key_start);
+    let mut out = lines(gap.text, first, last(policy));
     if let Some(rule) = rule {
-        let node = doc.child(policy, &path)?;
-        if node.is_none() && policy.value.kind != ValueKind::Empty {
-            return Err(unsupported(
-                policy.line,
-                format!("{path} is not a block mapping"),
-            ));
+        let node = gap.child(policy, &path)?;
+        if node.is_none() && !is_empty(policy) {
+            return Err(gap.unsupported(policy.key_start, format!("{path} is not a block mapping")));
         }
-        let entries = node
-            .map(|n| doc.entries(n))
-            .transpose()?
-            .unwrap_or_default();
-        match find(&entries, "rules") {
+        match node.and_then(|n| n.get("rules")) {
             Some(rules) => {
-                let dash = match doc.child(rules, &format!("{path}.rules"))? {
-                    Some(n) => n.col,
-                    None if rules.value.kind == ValueKind::Empty => rules.col + style.seq_offset,
+                let dash = match gap.child(rules, &format!("{path}.rules"))? {
+                    Some(n) => gap.col(first_dash(gap.text, n)),
+                    None if is_empty(rules) => gap.col(rules.key_start) + style.seq_offset,
                     None => {
-                        return Err(unsupported(
-                            rules.line,
+                        return Err(gap.unsupported(
+                            rules.key_start,
                             format!("{path}.rules is not a block sequence"),
                         ));
                     }
                 };
-                let at = rules.last - first + 1;
+                let at = lines(gap.text, first, last(rules)).len();
                 out.splice(at..at, rule.lines(dash, style));
             }
             None => {
-                let key = node.map_or(policy.col + style.step, |n| n.col);
+                let key = node.map_or(gap.col(policy.key_start) + style.step, |n| gap.col(n.start));
                 out.push(line(key, "rules:"));
                 out.extend(rule.lines(key + style.seq_offset, style));
             }
         }
     }
-    Ok(reindent(out, source.node.col, col))
+    Ok(reindent(out, gap.col(source.value.start), col))
 }
 
 /// Shifts lines copied from a mapping at column `from` to column `to`.
@@ -775,6 +876,69 @@ fn reindent(lines: Vec<String>, from: usize, to: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The edits on text, as the tests below were written: read, edit, give the text back.
+    fn on_text(
+        text: &str,
+        edit: impl FnOnce(&Document) -> Result<Option<Document>, YamlError>,
+    ) -> Result<String, YamlError> {
+        let doc = Document::parse_one(text)?;
+        Ok(edit(&doc)?.map_or_else(|| text.to_string(), Document::into_text))
+    }
+
+    fn ensure_pod_labels(
+        text: &str,
+        dep: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<String, YamlError> {
+        on_text(text, |d| super::ensure_pod_labels(d, dep, labels))
+    }
+
+    fn ensure_twin_deployment(
+        text: &str,
+        dep: &str,
+        twin: &str,
+        labels: &[(&str, &str)],
+        repository: &str,
+        tag: &str,
+    ) -> Result<String, YamlError> {
+        on_text(text, |d| {
+            super::ensure_twin_deployment(d, dep, twin, labels, repository, tag)
+        })
+    }
+
+    fn ensure_ingress_authorization(
+        text: &str,
+        dep: &str,
+        twin: &str,
+        namespace: &str,
+        account: &str,
+    ) -> Result<String, YamlError> {
+        on_text(text, |d| {
+            super::ensure_ingress_authorization(d, dep, twin, namespace, account)
+        })
+    }
+
+    fn set_twin_image(
+        text: &str,
+        twin: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<String, YamlError> {
+        on_text(text, |d| super::set_twin_image(d, twin, repository, tag))
+    }
+
+    fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
+        on_text(text, |d| super::remove_deployment(d, dep))
+    }
+
+    fn deployment_value(text: &str, dep: &str) -> Result<Option<Value>, YamlError> {
+        Ok(super::deployment_value(&Document::parse_one(text)?, dep))
+    }
+
+    fn service_name(text: &str) -> Result<String, YamlError> {
+        super::service_name(&Document::parse_one(text)?)
+    }
 
     const LABELS: [(&str, &str); 2] = [("version", "v2"), ("canary", "enabled")];
     const TWIN_LABELS: [(&str, &str); 2] = [("version", "v1"), ("canary", "enabled")];
@@ -1396,5 +1560,59 @@ deployments:
         let out = policy(&twin(&labels(&text).unwrap()).unwrap()).unwrap();
         let back = remove_deployment(&out, "web-v1").unwrap();
         assert_eq!(back, labels(&text).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod anchor_tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<(String, usize)> {
+        anchors_in_deployment(&Document::parse(text).unwrap(), "web")
+            .into_iter()
+            .map(|a| (a.name, a.line))
+            .collect()
+    }
+
+    #[test]
+    fn anchors_inside_the_deployment_are_found_with_their_lines() {
+        let text = "\
+name: s
+x-base: &base {a: 1}
+deployments:
+  web: &web
+    <<: *base
+    env: &env
+      - {name: A, value: \"a&b\"}   # not &an anchor
+    command: [&cmd start]
+  worker:
+    env: *env
+    other: &other 1
+";
+        assert_eq!(
+            names(text),
+            [("web".into(), 4), ("env".into(), 6), ("cmd".into(), 8)]
+        );
+    }
+
+    #[test]
+    fn aliases_in_the_deployment_and_anchors_elsewhere_are_not_its_anchors() {
+        let text = "\
+x: &x {deployments: {web: &no 1}}
+deployments:
+  worker: &w {web: &no2 1}
+  web:
+    <<: *x
+    note: \"&quoted\"
+    block: |
+      &literal
+---
+deployments:
+  web: &second-document 1
+";
+        assert_eq!(names(text), Vec::<(String, usize)>::new());
+        assert_eq!(names("deployments:\n  web:\n    a: b\n"), Vec::new());
+        assert_eq!(names("deployments: [&a web]\n"), Vec::new());
+        assert!(Document::parse("deployments: [&a\n").is_err());
     }
 }

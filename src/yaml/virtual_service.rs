@@ -6,15 +6,15 @@
 
 use serde_json::Value;
 
+use super::YamlError;
+use super::document::{Document, Node};
 use super::emit::line;
-use super::locate::{Doc, Entry, Item, Node, ValueKind, apply, find, unsupported};
-use super::{YamlError, parse_all, verify_all};
+use super::splice::{Splice, Style, col, dash_before, insert_after, remove_lines, verify_all};
 
 /// `(subset, weight)` of every route destination, in file order. A
 /// destination without `weight` counts as 100 when it is its route's only one.
-pub fn route_weights(text: &str) -> Result<Vec<(String, i64)>, YamlError> {
-    let values = parse_all(text)?;
-    let dests = destinations(&values)?;
+pub fn route_weights(doc: &Document) -> Result<Vec<(String, i64)>, YamlError> {
+    let dests = destinations(doc.values())?;
     dests
         .iter()
         .map(|d| {
@@ -33,10 +33,14 @@ pub fn route_weights(text: &str) -> Result<Vec<(String, i64)>, YamlError> {
 /// Set the weight of every destination by its subset, in every route.
 ///
 /// Every subset in the file must be listed, and every listed subset must be
-/// in the file; comments on the `weight:` lines are kept.
-pub fn set_route_weights(text: &str, weights: &[(&str, u8)]) -> Result<String, YamlError> {
-    let values = parse_all(text)?;
-    let dests = destinations(&values)?;
+/// in the file; comments on the `weight:` lines are kept. `None` when every weight already is
+/// what is asked.
+pub fn set_route_weights(
+    doc: &Document,
+    weights: &[(&str, u8)],
+) -> Result<Option<Document>, YamlError> {
+    let values = doc.values();
+    let dests = destinations(values)?;
     let mut changes = Vec::new();
     for (i, d) in dests.iter().enumerate() {
         let subset = d.subset()?;
@@ -63,45 +67,52 @@ pub fn set_route_weights(text: &str, weights: &[(&str, u8)]) -> Result<String, Y
         )));
     }
     if changes.is_empty() {
-        return Ok(text.to_string());
+        return Ok(None);
     }
 
-    let doc = Doc::new(text);
-    let written = locate(&doc, &values)?;
-    let mut expected = values.clone();
-    let mut edits = Vec::new();
+    let written = written(doc)?;
+    let text = doc.text();
+    let eol = Style::of(doc).eol;
+    let mut expected = values.to_vec();
+    let mut splices = Vec::new();
     for (i, weight) in changes {
-        let (d, w) = (&dests[i], &written[i]);
+        let (d, w) = (&dests[i], written[i]);
         expected[d.doc]["spec"]["http"][d.http]["route"][d.route]["weight"] = Value::from(weight);
-        edits.push(match find(&w.entries, "weight") {
-            Some(e) if e.value.kind == ValueKind::Scalar => {
-                doc.replace(e.value, weight.to_string())
+        splices.push(match w.get("weight") {
+            Some(e) if one_line(text, &e.value) => {
+                Splice::replace(e.value.start, e.value.end, weight.to_string())
             }
             Some(e) => {
                 return Err(unsupported(
-                    e.line,
+                    doc,
+                    e.key_start,
                     format!("{}.weight is not a one-line scalar", d.path),
                 ));
             }
-            None => doc.insert_after(
-                w.node.last,
-                &[line(w.node.col, format!("weight: {weight}"))],
+            None => insert_after(
+                text,
+                w.end.saturating_sub(1).max(w.start),
+                eol,
+                &[line(col(text, w.start), format!("weight: {weight}"))],
             ),
         });
     }
-    verify_all(apply(text, edits), &expected)
+    verify_all(doc, splices, &expected).map(Some)
 }
 
 /// Remove the destinations routing to `subset` (their whole sequence
-/// items) from every route. Nothing to do when there are none.
-pub fn remove_subset_destination(text: &str, subset: &str) -> Result<String, YamlError> {
-    let values = parse_all(text)?;
-    let dests = destinations(&values)?;
+/// items) from every route. `None` when there are none.
+pub fn remove_subset_destination(
+    doc: &Document,
+    subset: &str,
+) -> Result<Option<Document>, YamlError> {
+    let values = doc.values();
+    let dests = destinations(values)?;
     let doomed: Vec<usize> = (0..dests.len())
         .filter(|&i| dests[i].subset().is_ok_and(|s| s == subset))
         .collect();
     if doomed.is_empty() {
-        return Ok(text.to_string());
+        return Ok(None);
     }
     for &i in &doomed {
         let d = &dests[i];
@@ -115,18 +126,23 @@ pub fn remove_subset_destination(text: &str, subset: &str) -> Result<String, Yam
         }
     }
 
-    let doc = Doc::new(text);
-    let written = locate(&doc, &values)?;
-    let mut expected = values.clone();
-    let mut edits = Vec::new();
+    let written = written(doc)?;
+    let text = doc.text();
+    let mut expected = values.to_vec();
+    let mut splices = Vec::new();
     for &i in doomed.iter().rev() {
         let d = &dests[i];
         if let Some(route) = expected[d.doc]["spec"]["http"][d.http]["route"].as_array_mut() {
             route.remove(d.route);
         }
-        edits.push(doc.remove(written[i].item.line, written[i].item.last));
+        let item = written[i];
+        splices.push(remove_lines(
+            text,
+            dash_before(text, item.start),
+            item.end.saturating_sub(1).max(item.start),
+        ));
     }
-    verify_all(apply(text, edits), &expected)
+    verify_all(doc, splices, &expected).map(Some)
 }
 
 /// A route destination as parsed: where it is and what it says.
@@ -155,13 +171,6 @@ impl Dest<'_> {
     }
 }
 
-/// The same destination as written.
-struct Written<'a> {
-    item: Item,
-    node: Node,
-    entries: Vec<Entry<'a>>,
-}
-
 /// Every destination of every `spec.http[*].route`, in file order.
 fn destinations(values: &[Value]) -> Result<Vec<Dest<'_>>, YamlError> {
     let mut out = Vec::new();
@@ -171,14 +180,17 @@ fn destinations(values: &[Value]) -> Result<Vec<Dest<'_>>, YamlError> {
         } else {
             String::new()
         };
-        for (http, routes) in routes_of(value).into_iter().enumerate() {
-            let Some(route) = routes else { continue };
+        let http = value.pointer("/spec/http").and_then(Value::as_array);
+        for (h, item) in http.into_iter().flatten().enumerate() {
+            let Some(route) = item.get("route").and_then(Value::as_array) else {
+                continue;
+            };
             for (i, dest) in route.iter().enumerate() {
                 out.push(Dest {
                     doc,
-                    http,
+                    http: h,
                     route: i,
-                    path: format!("{prefix}spec.http[{http}].route[{i}]"),
+                    path: format!("{prefix}spec.http[{h}].route[{i}]"),
                     route_len: route.len(),
                     value: dest,
                 });
@@ -193,87 +205,119 @@ fn destinations(values: &[Value]) -> Result<Vec<Dest<'_>>, YamlError> {
     Ok(out)
 }
 
-/// Each `spec.http` item's `route` list (`None` for items without one).
-fn routes_of(value: &Value) -> Vec<Option<&Vec<Value>>> {
-    value
-        .pointer("/spec/http")
-        .and_then(Value::as_array)
-        .map(|http| {
-            http.iter()
-                .map(|h| h.get("route").and_then(Value::as_array))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The destinations as written, in the same order as [`destinations`].
-fn locate<'a>(doc: &Doc<'a>, values: &[Value]) -> Result<Vec<Written<'a>>, YamlError> {
-    let roots = doc.documents()?;
-    if roots.len() != values.len() {
-        return Err(unsupported(
-            0,
-            "the file's `---` documents do not match its parsed documents (empty or null documents?)",
-        ));
-    }
+/// The destinations as written, in the same order as [`destinations`]: each a block mapping
+/// in a block sequence, so that a line can be edited or removed.
+fn written(doc: &Document) -> Result<Vec<&Node>, YamlError> {
     let mut out = Vec::new();
-    for (root, value) in roots.into_iter().zip(values) {
-        let routes = routes_of(value);
-        if routes.iter().all(|r| r.is_none_or(|r| r.is_empty())) {
+    for (root, value) in doc.roots().iter().zip(doc.values()) {
+        let Some(http) = value.pointer("/spec/http").and_then(Value::as_array) else {
+            continue;
+        };
+        let has_route = |h: &Value| {
+            h.get("route")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty())
+        };
+        if !http.iter().any(has_route) {
             continue;
         }
-        let http_items = sequence(doc, root, &["spec", "http"], routes.len())?;
-        for (item, route) in http_items.iter().zip(routes) {
-            let Some(route) = route.filter(|r| !r.is_empty()) else {
+        let items = block_at(doc, root, &["spec", "http"])?;
+        for (item, h) in items.iter().zip(http) {
+            if !has_route(h) {
                 continue;
-            };
-            let node = item_node(doc, item)?;
-            for dest in sequence(doc, node, &["route"], route.len())? {
-                let node = item_node(doc, &dest)?;
-                out.push(Written {
-                    item: dest,
-                    node,
-                    entries: doc.entries(node)?,
-                });
+            }
+            for dest in block_at(doc, item, &["route"])? {
+                if dest.flow || dest.has_props() || dest.entries().is_none() {
+                    return Err(unsupported(
+                        doc,
+                        dest.start,
+                        "a route destination canary edits must be a block mapping",
+                    ));
+                }
+                out.push(dest);
             }
         }
     }
     Ok(out)
 }
 
-/// The `len` items of the block sequence at `keys` below mapping `node`.
-fn sequence(doc: &Doc, mut node: Node, keys: &[&str], len: usize) -> Result<Vec<Item>, YamlError> {
-    let mut line = node.line;
+/// The items of the block sequence at `keys` below `node`.
+fn block_at<'d>(
+    doc: &Document,
+    mut node: &'d Node,
+    keys: &[&str],
+) -> Result<&'d [Node], YamlError> {
+    let mut at = node.start;
     for key in keys {
-        let entries = doc.entries(node)?;
-        let e = find(&entries, key).ok_or_else(|| {
-            unsupported(node.line, format!("`{key}` is not a plain block key here"))
+        let e = node.get(key).ok_or_else(|| {
+            unsupported(doc, at, format!("`{key}` is not a plain block key here"))
         })?;
-        line = e.line;
-        node = doc
-            .child(e, key)?
-            .ok_or_else(|| unsupported(e.line, format!("{key} is not a block sequence")))?;
+        at = e.key_start;
+        node = &e.value;
+        if node.flow {
+            return Err(unsupported(
+                doc,
+                at,
+                format!(
+                    "{key} is written in flow style ({{...}} or [...]); canary edits only block-style YAML"
+                ),
+            ));
+        }
+        if node.has_props() {
+            return Err(unsupported(
+                doc,
+                at,
+                format!("{key} uses an anchor, tag or alias, which canary does not edit"),
+            ));
+        }
     }
-    let items = doc.items(node)?;
-    if items.len() != len {
-        return Err(unsupported(
-            line,
-            format!(
-                "found {} items as written but {len} when parsed",
-                items.len()
-            ),
-        ));
-    }
-    Ok(items)
+    node.items().ok_or_else(|| {
+        unsupported(
+            doc,
+            at,
+            format!("{} is not a block sequence", keys.join(".")),
+        )
+    })
 }
 
-fn item_node(doc: &Doc, item: &Item) -> Result<Node, YamlError> {
-    doc.item_node(item)
-        .ok_or_else(|| unsupported(item.line, "empty sequence item"))
+fn one_line(text: &str, node: &Node) -> bool {
+    matches!(
+        node.kind,
+        super::Kind::Scalar {
+            block: false,
+            empty: false
+        }
+    ) && !node.has_props()
+        && !text[node.start..node.end].contains('\n')
+}
+
+fn unsupported(doc: &Document, at: usize, message: impl Into<String>) -> YamlError {
+    YamlError::Unsupported {
+        line: doc.line_number(at),
+        message: message.into(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The edits on text, as the tests below were written.
+    fn route_weights(text: &str) -> Result<Vec<(String, i64)>, YamlError> {
+        super::route_weights(&Document::parse(text)?)
+    }
+
+    fn set_route_weights(text: &str, weights: &[(&str, u8)]) -> Result<String, YamlError> {
+        let doc = Document::parse(text)?;
+        Ok(super::set_route_weights(&doc, weights)?
+            .map_or_else(|| text.to_string(), Document::into_text))
+    }
+
+    fn remove_subset_destination(text: &str, subset: &str) -> Result<String, YamlError> {
+        let doc = Document::parse(text)?;
+        Ok(super::remove_subset_destination(&doc, subset)?
+            .map_or_else(|| text.to_string(), Document::into_text))
+    }
 
     const SEED: &str = "\
 # gap/production/gap_patch_canary_virtual_service.yaml
