@@ -116,7 +116,7 @@ fn labels(gap: &Object, out: &mut Findings) {
 
 /// web-v1 is web's text, copied: an anchor in web would be defined twice.
 fn anchors(gap: &Object, out: &mut Findings) {
-    for anchor in yaml::anchors_in_deployment(&gap.doc, WEB) {
+    for anchor in crate::edits::gap_yaml::anchors_in_deployment(&gap.doc, WEB) {
         out.add(
             Code::AnchorInWeb,
             &gap.path,

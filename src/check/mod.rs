@@ -180,7 +180,7 @@ impl Scope {
     pub fn infer(repo: &Repo) -> anyhow::Result<Scope> {
         let gap = repo.read(edits::GAP_YAML)?.unwrap_or_default();
         let service = Document::parse_one(gap)
-            .and_then(|gap| yaml::service_name(&gap))
+            .and_then(|gap| edits::gap_yaml::service_name(&gap))
             .map_err(|e| crate::error::bad_input(format!("{}: {e}", edits::GAP_YAML)))?;
         let mut directories = Vec::new();
         let gap_dir = repo.resolve("gap")?;

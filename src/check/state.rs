@@ -428,7 +428,8 @@ pub fn record(path: &str, after: Option<&str>) -> Written {
     let weights = after
         .filter(|_| path.ends_with("/gap_patch_canary_virtual_service.yaml"))
         .and_then(|text| {
-            crate::yaml::route_weights(&crate::yaml::Document::parse(text).ok()?).ok()
+            crate::edits::virtual_service::route_weights(&crate::yaml::Document::parse(text).ok()?)
+                .ok()
         });
     Written {
         hash: after.map(sha256),

@@ -72,7 +72,7 @@ impl Expected {
             .ok_or_else(|| bad_input(format!("{GAP_YAML} is missing")))?;
         let gap =
             yaml::Document::parse_one(gap).map_err(|e| bad_input(format!("{GAP_YAML}: {e}")))?;
-        let v1 = yaml::deployment_value(&gap, WEB_V1).map(|web_v1| {
+        let v1 = crate::edits::gap_yaml::deployment_value(&gap, WEB_V1).map(|web_v1| {
             let gap = gap.text();
             let digest = web_v1["image"]["tag"]
                 .as_str()
@@ -117,7 +117,7 @@ impl Expected {
             Some(text) => {
                 let doc = document(&path, &text, "VirtualService")?;
                 let weights = yaml::Document::parse(text.as_str())
-                    .and_then(|parsed| yaml::route_weights(&parsed))
+                    .and_then(|parsed| crate::edits::virtual_service::route_weights(&parsed))
                     .map_err(|e| bad_input(format!("{path}: {e}")))?;
                 (
                     name_of(&doc).unwrap_or_else(|| config.virtual_service_name()),

@@ -255,7 +255,8 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     let gap = repo.read(crate::edits::GAP_YAML)?.unwrap_or_default();
     let gap =
         yaml::Document::parse_one(gap).map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
-    let named = yaml::service_name(&gap).map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
+    let named = crate::edits::gap_yaml::service_name(&gap)
+        .map_err(|e| bad_input(format!("gap/gap.yaml: {e}")))?;
     if named != service {
         return Err(bad_input(format!(
             "gap/gap.yaml in {} is for service {named:?}, not {service:?}",
@@ -263,12 +264,12 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
         ))
         .into());
     }
-    if yaml::deployment_value(&gap, release::WEB).is_none() {
+    if crate::edits::gap_yaml::deployment_value(&gap, release::WEB).is_none() {
         return Err(bad_input("gap/gap.yaml has no deployments.web to release").into());
     }
     // An adopted release already pins web-v1 in gap.yaml.
     let twin_image = || -> Option<String> {
-        let twin = yaml::deployment_value(&gap, release::WEB_V1)?;
+        let twin = crate::edits::gap_yaml::deployment_value(&gap, release::WEB_V1)?;
         Some(format!(
             "{}@{}",
             twin["image"]["repository"].as_str()?,

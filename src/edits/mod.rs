@@ -2,8 +2,10 @@
 //! [`FileChange`]s that the runner shows, asks about, and writes. Every edit is idempotent: run
 //! over its own output it changes nothing, which is what makes an interrupted step safe to redo.
 
+pub mod gap_yaml;
 mod patch_twins;
 pub mod templates;
+pub mod virtual_service;
 
 pub use patch_twins::refuse_links;
 
@@ -47,7 +49,7 @@ pub fn v2_weights(repo: Option<&Repo>, config: &ReleaseConfig) -> Vec<Option<u8>
         if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {
             return Some(v2);
         }
-        let weights = yaml::route_weights(&Document::parse(text).ok()?).ok()?;
+        let weights = virtual_service::route_weights(&Document::parse(text).ok()?).ok()?;
         let (_, w) = weights.iter().find(|(subset, _)| subset == "v2")?;
         u8::try_from(*w).ok()
     };
@@ -245,7 +247,7 @@ pub fn plan(
         Job::Abort => set_weights(&mut draft, config, 0..=last, 0)?,
         Job::AbortToV2 => set_weights(&mut draft, config, 0..=last, 100)?,
         Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |doc| {
-            yaml::set_twin_image(doc, WEB_V1, &image.repository, &image.digest)
+            gap_yaml::set_twin_image(doc, WEB_V1, &image.repository, &image.digest)
         })?,
     }
     Ok(draft.into_changes())
@@ -254,7 +256,7 @@ pub fn plan(
 fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     let image = &config.v1_image;
     draft.edit(GAP_YAML, "the repository", |doc| {
-        let service = yaml::service_name(doc)?;
+        let service = gap_yaml::service_name(doc)?;
         if service != config.service {
             return Err(YamlError::Conflict(format!(
                 "the service is named {service:?} here, not {:?}",
@@ -262,9 +264,9 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
             )));
         }
         let labelled =
-            yaml::ensure_pod_labels(doc, WEB, &[("version", "v2"), ("canary", "enabled")])?;
+            gap_yaml::ensure_pod_labels(doc, WEB, &[("version", "v2"), ("canary", "enabled")])?;
         let twin = |doc: &Document| {
-            yaml::ensure_twin_deployment(
+            gap_yaml::ensure_twin_deployment(
                 doc,
                 WEB,
                 WEB_V1,
@@ -290,7 +292,7 @@ fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<
     let path = destination_rule_path(draft)?;
     draft.create(path, templates::destination_rule(path, config))?;
     draft.edit(GAP_YAML, "deploy-v1", |doc| {
-        yaml::ensure_ingress_authorization(
+        gap_yaml::ensure_ingress_authorization(
             doc,
             WEB,
             WEB_V1,
@@ -336,7 +338,7 @@ fn set_weights(
 ) -> anyhow::Result<()> {
     for env in &config.environments[envs] {
         draft.edit(&virtual_service_patch(&env.name), "add-routing", |doc| {
-            yaml::set_route_weights(doc, &[("v1", 100 - v2), ("v2", v2)])
+            virtual_service::set_route_weights(doc, &[("v1", 100 - v2), ("v2", v2)])
         })?;
     }
     Ok(())
@@ -346,7 +348,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         let doc = draft.document(&path, "add-routing")?;
-        let weights = yaml::route_weights(doc).map_err(|e| in_file(&path, e))?;
+        let weights = virtual_service::route_weights(doc).map_err(|e| in_file(&path, e))?;
         if let Some((_, w)) = weights.iter().find(|(subset, w)| subset == "v1" && *w > 0) {
             return Err(bad_input(format!(
                 "{path} still sends {w}% to v1; web-v1 cannot go while it has traffic"
@@ -354,12 +356,12 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
             .into());
         }
         draft.edit(&path, "add-routing", |doc| {
-            yaml::remove_subset_destination(doc, "v1")
+            virtual_service::remove_subset_destination(doc, "v1")
         })?;
     }
     draft.set(SERVICE_PATCH, None)?;
     draft.edit(GAP_YAML, "the repository", |doc| {
-        yaml::remove_deployment(doc, WEB_V1)
+        gap_yaml::remove_deployment(doc, WEB_V1)
     })?;
     for path in patch_twins::web_v1_patches(draft.src, config)? {
         draft.set(&path, None)?;

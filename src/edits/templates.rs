@@ -106,8 +106,10 @@ mod tests {
         let path = "gap/staging/gap_patch_canary_virtual_service.yaml";
         for v2 in 0..=100 {
             let text = virtual_service_patch(path, &config, env, v2);
-            let parsed =
-                yaml::route_weights(&yaml::Document::parse(text.as_str()).unwrap()).unwrap();
+            let parsed = crate::edits::virtual_service::route_weights(
+                &yaml::Document::parse(text.as_str()).unwrap(),
+            )
+            .unwrap();
             assert_eq!(
                 parsed,
                 [

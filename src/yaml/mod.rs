@@ -8,17 +8,10 @@
 //! document the next edit or check starts from.
 
 mod document;
-mod emit;
-pub mod gap;
-mod splice;
-pub mod virtual_service;
+pub(crate) mod emit;
+pub(crate) mod splice;
 
 pub use document::{Document, Entry, Kind, Node};
-pub use gap::{
-    Anchor, anchors_in_deployment, deployment_value, ensure_ingress_authorization,
-    ensure_pod_labels, ensure_twin_deployment, remove_deployment, service_name, set_twin_image,
-};
-pub use virtual_service::{remove_subset_destination, route_weights, set_route_weights};
 
 use serde_json::Value;
 

@@ -1,7 +1,8 @@
 //! canary's YAML edits on text, for the tests that generate and mutate files: read the text,
 //! edit the document, give the text back (the input itself when the edit changes nothing).
 
-use canary::yaml::{self, Document, YamlError};
+use canary::edits::{gap_yaml, virtual_service};
+use canary::yaml::{Document, YamlError};
 
 fn on_text(
     text: &str,
@@ -16,7 +17,7 @@ pub fn ensure_pod_labels(
     dep: &str,
     labels: &[(&str, &str)],
 ) -> Result<String, YamlError> {
-    on_text(text, |d| yaml::ensure_pod_labels(d, dep, labels))
+    on_text(text, |d| gap_yaml::ensure_pod_labels(d, dep, labels))
 }
 
 pub fn ensure_twin_deployment(
@@ -28,7 +29,7 @@ pub fn ensure_twin_deployment(
     tag: &str,
 ) -> Result<String, YamlError> {
     on_text(text, |d| {
-        yaml::ensure_twin_deployment(d, dep, twin, labels, repository, tag)
+        gap_yaml::ensure_twin_deployment(d, dep, twin, labels, repository, tag)
     })
 }
 
@@ -40,7 +41,7 @@ pub fn ensure_ingress_authorization(
     account: &str,
 ) -> Result<String, YamlError> {
     on_text(text, |d| {
-        yaml::ensure_ingress_authorization(d, dep, twin, namespace, account)
+        gap_yaml::ensure_ingress_authorization(d, dep, twin, namespace, account)
     })
 }
 
@@ -51,24 +52,26 @@ pub fn set_twin_image(
     repository: &str,
     tag: &str,
 ) -> Result<String, YamlError> {
-    on_text(text, |d| yaml::set_twin_image(d, twin, repository, tag))
+    on_text(text, |d| gap_yaml::set_twin_image(d, twin, repository, tag))
 }
 
 pub fn remove_deployment(text: &str, dep: &str) -> Result<String, YamlError> {
-    on_text(text, |d| yaml::remove_deployment(d, dep))
+    on_text(text, |d| gap_yaml::remove_deployment(d, dep))
 }
 
 #[allow(dead_code)]
 pub fn set_route_weights(text: &str, weights: &[(&str, u8)]) -> Result<String, YamlError> {
-    on_text(text, |d| yaml::set_route_weights(d, weights))
+    on_text(text, |d| virtual_service::set_route_weights(d, weights))
 }
 
 #[allow(dead_code)]
 pub fn remove_subset_destination(text: &str, subset: &str) -> Result<String, YamlError> {
-    on_text(text, |d| yaml::remove_subset_destination(d, subset))
+    on_text(text, |d| {
+        virtual_service::remove_subset_destination(d, subset)
+    })
 }
 
 #[allow(dead_code)]
 pub fn route_weights(text: &str) -> Result<Vec<(String, i64)>, YamlError> {
-    yaml::route_weights(&Document::parse(text)?)
+    virtual_service::route_weights(&Document::parse(text)?)
 }

@@ -6,10 +6,12 @@
 
 use serde_json::Value;
 
-use super::YamlError;
-use super::document::{Document, Node};
-use super::emit::line;
-use super::splice::{Splice, Style, col, dash_before, insert_after, remove_lines, verify_all};
+use crate::yaml::YamlError;
+use crate::yaml::emit::line;
+use crate::yaml::splice::{
+    Splice, Style, col, dash_before, insert_after, remove_lines, verify_all,
+};
+use crate::yaml::{Document, Node};
 
 /// `(subset, weight)` of every route destination, in file order. A
 /// destination without `weight` counts as 100 when it is its route's only one.
@@ -283,7 +285,7 @@ fn block_at<'d>(
 fn one_line(text: &str, node: &Node) -> bool {
     matches!(
         node.kind,
-        super::Kind::Scalar {
+        crate::yaml::Kind::Scalar {
             block: false,
             empty: false
         }

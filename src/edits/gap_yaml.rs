@@ -6,13 +6,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::YamlError;
-use super::document::{Document, Entry, Kind, Node};
-use super::emit::{self, line, quoted, scalar};
-use super::splice::{
+use crate::yaml::YamlError;
+use crate::yaml::emit::{self, line, quoted, scalar};
+use crate::yaml::splice::{
     Intended, Splice, Style, col, entry_end, first_dash, insert_after, leading_comments, lines,
     remove_lines, verify,
 };
+use crate::yaml::{Document, Entry, Kind, Node};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
