@@ -338,10 +338,9 @@ start "$nextdb" seed-example "$work/repos/seed"
 start "$nextdb" gap-5000 "$work/repos/gap-5000"
 start "$nextdb" gap-real "$work/repos/gap-real"
 
-# The releases in flight above all stand at one position with one set of weights: for `list`,
-# which words each distinct position and weights once, the best case. In a copy of the journal
-# they stand at every position of the plan (0 to 45) with weights spread over 0-100 on both
-# sides, nearly every row distinct: the worst case.
+# The releases in flight above all stand at one position with one set of weights. In a copy of
+# the journal they stand at every position of the plan (0 to 45) with weights spread over 0-100
+# on both sides, nearly every row distinct, as in a busy journal: every step's words are listed.
 varied=$work/varied.db
 cp "$big" "$varied"
 sqlite3 "$varied" "UPDATE releases
