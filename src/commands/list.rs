@@ -77,8 +77,15 @@ struct Table {
     /// Each shape met so far, by its JSON text, with its plan. A journal holds one or two shapes
     /// among a thousand releases in flight: decoding the shape of each row was most of the work
     /// of listing them.
-    shapes: Vec<(String, Shape, Vec<(Phase, Step)>)>,
+    shapes: Vec<KnownShape>,
     rows: Vec<Row>,
+}
+
+/// A shape, decoded from its JSON text, and its plan.
+struct KnownShape {
+    json: String,
+    shape: Shape,
+    plan: Vec<(Phase, Step)>,
 }
 
 /// A release's cells in the table.
@@ -98,14 +105,18 @@ impl Table {
         let i = match self
             .shapes
             .iter()
-            .position(|(text, ..)| text == summary.shape)
+            .position(|known| known.json == summary.shape)
         {
             Some(i) => i,
             None => {
                 let shape: Shape =
                     serde_json::from_str(summary.shape).map_err(|e| corrupt("shape", e))?;
                 let plan = workflow::plan(&shape);
-                self.shapes.push((summary.shape.to_string(), shape, plan));
+                self.shapes.push(KnownShape {
+                    json: summary.shape.to_string(),
+                    shape,
+                    plan,
+                });
                 self.shapes.len() - 1
             }
         };
@@ -121,7 +132,7 @@ impl Table {
                 recorded_or_read(None, &config)
             }
         };
-        let (_, shape, plan) = &self.shapes[i];
+        let KnownShape { shape, plan, .. } = &self.shapes[i];
         self.rows.push(Row {
             service: summary.service.to_string(),
             phase: position.phase(plan).name(),
