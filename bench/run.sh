@@ -392,9 +392,10 @@ if $smoke; then
   expect_lines 17 $c status "$svc"
   expect_lines $in_flight_events $c log "$svc"
   [ "$($c log "$svc" --json | grep -c '^    "kind": ')" -eq $in_flight_events ] || die "log --json"
-  $n next seed-example --dry-run >/dev/null 2>&1 || die "next --dry-run on the seed example"
-  $n next gap-5000 --dry-run >/dev/null 2>&1 || die "next --dry-run on the 5,000-line gap.yaml"
-  $n next gap-real --dry-run >/dev/null 2>&1 || die "next --dry-run on the realistic gap.yaml"
+  # Each step shows deploy-v1's diff: web-v1 added to gap.yaml.
+  for release in seed-example gap-5000 gap-real; do
+    $n next $release --dry-run 2>&1 | grep -qx '+  web-v1:' || die "next $release --dry-run"
+  done
   for pair in "${pairs[@]}"; do
     IFS='|' read -r _ _ base _ <<<"$pair"
     eval "$base" >/dev/null || die "failed: $base"
