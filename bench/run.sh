@@ -2,8 +2,10 @@
 # The benchmark of issue 6: a big journal, a big repository, and every command near the floor.
 #
 #   bench/run.sh            build a journal of 10,000 releases and 1,000,000 events, then time
-#                           canary's read commands against the sqlite3 tool on the same file and
-#                           `next --dry-run` against `git status`, with peak memory (minutes)
+#                           canary's read commands against the sqlite3 tool on the same file,
+#                           `next --dry-run` against `git status` and 5,000-line steps against the
+#                           seed-sized one, each also counted in instructions (callgrind), with
+#                           peak memory (minutes)
 #   bench/run.sh --smoke    the same journal at 1/10 the size, each command run once and its
 #                           output checked, no timing (what .ci/run calls; ~30 s)
 #
@@ -45,6 +47,7 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v git >/dev/null 2>&1 || need+=(git)
 if ! $smoke; then
   command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+  command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
   [ -x /usr/bin/time ] || need+=(time)
   command -v jq >/dev/null 2>&1 || need+=(jq)
 fi
@@ -287,20 +290,57 @@ big_gap_yaml() {
   done
   printf '# 499 workers and web\n# end\n'
 }
+# A gap.yaml of exactly 5,000 lines laid out as real ones are (tests/fixtures/corpus): 195
+# deployments, each under a comment, with an image, a `command` list, an `env` list of name/value
+# items, resources and podLabels, some with replicas or one more variable; the seed's web among
+# them.
+real_gap_yaml() {
+  local i q
+  printf '# gap/gap.yaml: the deploy config of my-service\nname: my-service\n\ndeployments:\n'
+  for ((i = 0; i < 192; i++)); do
+    if [ $i -eq 96 ]; then
+      printf '  # the web frontend, behind the ingress\n  web:\n    ingress:\n      enabled: true\n'
+      printf '    command:\n      - /opt/docker/bin/start\n\n'
+    fi
+    printf -v q 'q-%04d' $i
+    printf '  # worker-%04d: consumes %s for team-%d\n  worker-%04d:\n' $i $q $((i % 7)) $i
+    printf '    image: registry.example/gap-images/worker:1.%d.%d\n' $((i % 5)) $((i % 11))
+    [ $((i % 4)) -ne 0 ] || printf '    replicas: %d\n' $((i % 3 + 2))
+    printf '    command:\n      - /opt/docker/bin/worker\n      - --queue=%s\n' $q
+    printf '      - "--concurrency=%d"\n' $((i % 8 + 1))
+    printf '    env:\n      - name: QUEUE\n        value: %s\n' $q
+    printf '      - name: CONCURRENCY\n        value: "%d"\n' $((i % 8 + 1))
+    printf '      - name: LOG_LEVEL\n        value: info\n'
+    [ $((i % 3)) -ne 0 ] ||
+      printf '      - name: DATABASE_URL\n        value: postgres://db-%d.internal:5432/gap?sslmode=require\n' $((i % 4))
+    printf '    resources:\n      limits:\n        memory: %dMi\n        cpu: "1"\n' $((256 << (i % 3)))
+    printf '      requests:\n        memory: 128Mi\n        cpu: 100m\n'
+    printf '    podLabels:\n      team: team-%d\n      tier: worker\n\n' $((i % 7))
+  done
+  for i in 1 2; do
+    printf '  # nightly job %d\n  nightly-%d-cron:\n    schedule: "0 %d * * *"\n' $i $i $i
+    printf '    command:\n      - /opt/docker/bin/nightly-%d\n\n' $i
+  done
+  printf '# 192 workers, 2 cron jobs and web\n'
+}
 big_gap_yaml >"$work/gap-5000.yaml"
-[ "$(wc -l <"$work/gap-5000.yaml")" -eq 5000 ] || die "the big gap.yaml is not 5,000 lines"
+real_gap_yaml >"$work/gap-real.yaml"
+for f in gap-5000 gap-real; do
+  [ "$(wc -l <"$work/$f.yaml")" -eq 5000 ] || die "$f.yaml is not 5,000 lines"
+done
 make_repo "$work/repos/seed" seed-example
 make_repo "$work/repos/gap-5000" gap-5000 "$work/gap-5000.yaml"
+make_repo "$work/repos/gap-real" gap-real "$work/gap-real.yaml"
 # Both releases sit in a copy of the big journal, so that its size shows if it matters.
 nextdb=$work/next.db
 cp "$big" "$nextdb"
 start "$nextdb" seed-example "$work/repos/seed"
 start "$nextdb" gap-5000 "$work/repos/gap-5000"
+start "$nextdb" gap-real "$work/repos/gap-real"
 
-# The releases in flight above all stand at one position with one set of weights: for `list`,
-# which words each distinct position and weights once, the best case. In a copy of the journal
-# they stand at every position of the plan (0 to 45) with weights spread over 0-100 on both
-# sides, nearly every row distinct: the worst case.
+# The releases in flight above all stand at one position with one set of weights. In a copy of
+# the journal they stand at every position of the plan (0 to 45) with weights spread over 0-100
+# on both sides, nearly every row distinct, as in a busy journal: every step's words are listed.
 varied=$work/varied.db
 cp "$big" "$varied"
 sqlite3 "$varied" "UPDATE releases
@@ -325,15 +365,16 @@ echo "$latest $events_of ORDER BY id;" >"$work/log.sql"
 c="$canary --journal $big"
 n="$canary --journal $nextdb"
 q="sqlite3 -readonly $big"
-# name | canary command | baseline command | target ratio
+# name | canary command | baseline command | target ratio (issue 13's budgets)
 pairs=(
-  "list|$c list|$q .read\\ $work/list.sql|1.2"
-  "list (positions varied)|$canary --journal $varied list|sqlite3 -readonly $varied .read\\ $work/list.sql|1.2"
-  "list --json|$c list --json|$q .read\\ $work/list-json.sql|1.2"
-  "status|$c status $svc|$q .read\\ $work/status.sql|1.2"
-  "log|$c log $svc|$q .read\\ $work/log.sql|1.2"
+  "list|$c list|$q .read\\ $work/list.sql|1.5"
+  "list (positions varied)|$canary --journal $varied list|sqlite3 -readonly $varied .read\\ $work/list.sql|1.5"
+  "list --json|$c list --json|$q .read\\ $work/list-json.sql|1.5"
+  "status|$c status $svc|$q .read\\ $work/status.sql|1.5"
+  "log|$c log $svc|$q .read\\ $work/log.sql|1.5"
   "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2"
-  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|2"
+  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|3"
+  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|3"
 )
 
 if $smoke; then
@@ -351,8 +392,10 @@ if $smoke; then
   expect_lines 17 $c status "$svc"
   expect_lines $in_flight_events $c log "$svc"
   [ "$($c log "$svc" --json | grep -c '^    "kind": ')" -eq $in_flight_events ] || die "log --json"
-  $n next seed-example --dry-run >/dev/null 2>&1 || die "next --dry-run on the seed example"
-  $n next gap-5000 --dry-run >/dev/null 2>&1 || die "next --dry-run on the 5,000-line gap.yaml"
+  # Each step shows deploy-v1's diff: web-v1 added to gap.yaml.
+  for release in seed-example gap-5000 gap-real; do
+    $n next $release --dry-run 2>&1 | grep -qx '+  web-v1:' || die "next $release --dry-run"
+  done
   for pair in "${pairs[@]}"; do
     IFS='|' read -r _ _ base _ <<<"$pair"
     eval "$base" >/dev/null || die "failed: $base"
@@ -400,7 +443,19 @@ rss() {
   done
   echo "$max"
 }
-printf '\n%-30s %10s %10s %7s %7s  %s\n' "pair" "canary" "baseline" "ratio" "target" "peak RSS of canary"
+# instructions COMMAND...: the instructions the command and any process it starts execute, as
+# callgrind counts them: unlike times, the same from run to run and from load to load.
+instructions() {
+  rm -rf "$work/callgrind"
+  mkdir "$work/callgrind"
+  valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
+    --log-file="$work/callgrind/%p" "$@" >/dev/null 2>&1 || die "failed under callgrind: $*"
+  cat "$work/callgrind"/* | sed -n 's/.*Collected : \([0-9]*\)$/\1/p' |
+    awk '{ n += $1 } END { if (NR == 0) exit 1; print n }' || die "no callgrind count for $*"
+}
+printf '\n%-30s %9s %9s %6s %9s %9s %6s %6s  %s\n' "pair" "canary" "baseline" "ratio" \
+  "canary" "baseline" "ratio" "target" "peak RSS of canary"
+printf '%-30s %26s %26s\n' "" "(time, median of rounds)" "(instructions, callgrind)"
 i=0
 for pair in "${pairs[@]}"; do
   IFS='|' read -r name cmd base target <<<"$pair"
@@ -410,18 +465,29 @@ for pair in "${pairs[@]}"; do
   r=$(median $(cut -d' ' -f3 "$work/pair-$i"))
   low=$(cut -d' ' -f3 "$work/pair-$i" | sort -g | head -1)
   high=$(cut -d' ' -f3 "$work/pair-$i" | sort -g | tail -1)
+  # eval: the commands are written for hyperfine, with `\ ` inside an argument.
+  ia=$(eval "instructions $cmd")
+  ib=$(eval "instructions $base")
   kib=$(rss $cmd)
-  awk -v n="$name" -v a="$a" -v b="$b" -v r="$r" -v lo="$low" -v hi="$high" -v t="$target" -v k="$kib" 'BEGIN {
-    printf "%-30s %8.1fms %8.1fms %6.2fx %6.1fx  %5.1f MiB  (rounds %.2f-%.2fx)%s%s\n", n, a * 1000, b * 1000, r, t,
-      k / 1024, lo, hi, (r <= t ? "" : "  MISSED"), (k <= 20 * 1024 ? "" : "  RSS MISSED")
+  awk -v n="$name" -v a="$a" -v b="$b" -v r="$r" -v lo="$low" -v hi="$high" -v t="$target" \
+    -v ia="$ia" -v ib="$ib" -v k="$kib" 'BEGIN {
+    ir = ia / ib
+    printf "%-30s %7.1fms %7.1fms %5.2fx %8.2fM %8.2fM %5.2fx %5.1fx  %5.1f MiB  (rounds %.2f-%.2fx)%s%s%s\n",
+      n, a * 1000, b * 1000, r, ia / 1e6, ib / 1e6, ir, t, k / 1024, lo, hi,
+      (r <= t ? "" : "  MISSED (time)"), (ir <= t ? "" : "  MISSED (instructions)"),
+      (k <= 20 * 1024 ? "" : "  RSS MISSED")
   }'
   i=$((i + 1))
 done
 for cmd in "$c list --all" "$c list --all --json"; do
   awk -v n="${cmd#"$c "}" -v k="$(rss $cmd)" 'BEGIN {
-    printf "%-30s %36s  %5.1f MiB%s\n", n, "(memory only)", k / 1024, (k <= 20 * 1024 ? "" : "  RSS MISSED")
+    printf "%-30s %79s  %5.1f MiB%s\n", n, "(memory only)", k / 1024, (k <= 20 * 1024 ? "" : "  RSS MISSED")
   }'
 done
+# src/yaml/'s size, budget 1,800 lines: each file's lines before its first #[cfg(test)].
+yaml_lines=$(find "$root/src/yaml" -name '*.rs' -exec awk '/^ *#\[cfg\(test\)\]/ { exit } { n++ } END { print n + 0 }' {} \; |
+  awk '{ n += $1 } END { print n + 0 }')
 echo
+echo "src/yaml/: $yaml_lines lines before #[cfg(test)] (budget 1,800)$([ "$yaml_lines" -le 1800 ] || echo "  MISSED")"
 echo "journal: $releases releases, $events events, $(du -m "$big" | cut -f1) MB; status and log of $svc"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -92,14 +92,13 @@ pub fn diff(change: &FileChange) -> String {
         style(format!("--- {old}")).bold(),
         style(format!("+++ {new}")).bold()
     );
-    let (before, after, skipped) = around_the_change(before, after);
-    hunks(&mut out, before, after, skipped);
+    hunks(&mut out, before, after);
     out
 }
 
-/// The hunks of a line diff of `before` and `after`, whose first lines are line `skipped + 1`
-/// of the files.
-fn hunks(out: &mut String, before: &str, after: &str, skipped: usize) {
+/// The hunks of a line diff of `before` and `after`. The header always gives both lengths,
+/// `@@ -5,1 +5,2 @@` where `similar`'s own unified diff writes `@@ -5 +5,2 @@`.
+fn hunks(out: &mut String, before: &str, after: &str) {
     let text_diff = TextDiff::from_lines(before, after);
     for group in text_diff.grouped_ops(CONTEXT) {
         let (first, last) = (&group[0], &group[group.len() - 1]);
@@ -109,8 +108,8 @@ fn hunks(out: &mut String, before: &str, after: &str, skipped: usize) {
         out.push_str(
             &style(format!(
                 "@@ -{},{old_len} +{},{new_len} @@\n",
-                skipped + old_start + usize::from(old_len > 0),
-                skipped + new_start + usize::from(new_len > 0)
+                old_start + usize::from(old_len > 0),
+                new_start + usize::from(new_len > 0)
             ))
             .cyan()
             .to_string(),
@@ -133,135 +132,6 @@ fn hunks(out: &mut String, before: &str, after: &str, skipped: usize) {
 
 /// Lines of context around each change.
 const CONTEXT: usize = 3;
-
-/// With no more than this many lines on either side, `similar` (3.2) diffs another way (no
-/// integer remapping): the part cut out of a larger file keeps more lines than this, so that it
-/// is diffed the way the whole file is.
-const SIMILAR_SMALL: usize = 100;
-
-/// The parts of `before` and `after` whose line diff, with its line numbers moved down by the
-/// lines skipped (the third value), is the diff of the whole texts: splitting two 5,000-line
-/// files into lines cost a tenth of a step. Whole texts, and no lines skipped, unless that is
-/// shown for these texts:
-/// - `similar` trims the common prefix of lines, then the common suffix of what is left, and
-///   diffs the middle between; cutting only inside those leaves it the same middle;
-/// - it then slides each change block along the equal lines next to it (to join blocks); a
-///   block's lines only ever rotate, so it slides past a line only if that line equals one of the
-///   middle's lines. A line equal to none of them (a barrier) stops every slide: the parts keep
-///   one barrier and `CONTEXT` lines beyond it on each side, so the hunks' context is the same;
-/// - a lone `\r` ends a line for `similar`; texts with a `\r` are diffed whole.
-fn around_the_change<'o, 'n>(before: &'o str, after: &'n str) -> (&'o str, &'n str, usize) {
-    let whole = (before, after, 0);
-    let (old, new) = (before.as_bytes(), after.as_bytes());
-    let carriage_return = |text: &[u8]| memchr::memchr(b'\r', text).is_some();
-    if old.len() < 4096 || old == new || carriage_return(old) || carriage_return(new) {
-        return whole;
-    }
-    // The common prefix of lines ends after the last newline both texts share from the start.
-    let prefix = line_start(old, common_prefix(old, new));
-    // The common suffix of lines of what follows the prefix: its bytes, from a line start in both.
-    let same_tail = common_suffix(&old[prefix..], &new[prefix..]);
-    let (old_tail, new_tail) = (old.len() - same_tail, new.len() - same_tail);
-    let starts_line = |text: &[u8], at: usize| at == prefix || text[at - 1] == b'\n';
-    let suffix = if starts_line(old, old_tail) && starts_line(new, new_tail) {
-        old_tail
-    } else {
-        next_line(old, old_tail)
-    };
-    // Where a position of `old` at or after `suffix` is in `new`.
-    let in_new = |at: usize| new.len() - (old.len() - at);
-    let middle: Vec<&[u8]> = lines(&old[prefix..suffix])
-        .chain(lines(&new[prefix..in_new(suffix)]))
-        .collect();
-    if middle.len() > MIDDLE_MAX {
-        return whole;
-    }
-    let barrier = |line: &[u8]| !middle.contains(&line);
-
-    // Back from the middle to a barrier, then `CONTEXT` lines more.
-    let (mut start, mut above) = (prefix, None);
-    while start > 0 && above.is_none_or(|above| above < CONTEXT) {
-        let line = line_start(old, start - 1);
-        match &mut above {
-            Some(above) => *above += 1,
-            None if barrier(&old[line..start]) => above = Some(0),
-            None => {}
-        }
-        start = line;
-    }
-    // On from the middle to a barrier, then `CONTEXT` lines more.
-    let (mut end, mut below) = (suffix, None);
-    while end < old.len() && below.is_none_or(|below| below < CONTEXT) {
-        let line = next_line(old, end);
-        match &mut below {
-            Some(below) => *below += 1,
-            None if barrier(&old[end..line]) => below = Some(0),
-            None => {}
-        }
-        end = line;
-    }
-    // Enough lines that `similar` takes the way it takes for the whole file.
-    let mut kept = lines(&old[start..end]).count();
-    while kept <= SIMILAR_SMALL && (start > 0 || end < old.len()) {
-        if start > 0 {
-            start = line_start(old, start - 1);
-        } else {
-            end = next_line(old, end);
-        }
-        kept += 1;
-    }
-    let skipped = memchr::memchr_iter(b'\n', &old[..start]).count();
-    (&before[start..end], &after[start..in_new(end)], skipped)
-}
-
-/// More changed lines than a step writes: such a diff is not worth cutting.
-const MIDDLE_MAX: usize = 256;
-
-/// The lines of `text`, each with its newline.
-fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    text.split_inclusive(|&b| b == b'\n')
-}
-
-/// The start of the line holding byte `at` (`at` itself when a line starts there).
-fn line_start(text: &[u8], at: usize) -> usize {
-    memchr::memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1)
-}
-
-/// The start of the line after the one holding byte `at` (the end, after the last line).
-fn next_line(text: &[u8], at: usize) -> usize {
-    memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i + 1)
-}
-
-/// How many bytes `a` and `b` share from the start.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut same = 0;
-    // Block by block, each compared by `memcmp`, then byte by byte in the first that differs.
-    while same + 64 <= n && a[same..same + 64] == b[same..same + 64] {
-        same += 64;
-    }
-    same + a[same..n]
-        .iter()
-        .zip(&b[same..n])
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
-/// How many bytes `a` and `b` share at the end.
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
-    let mut same = 0;
-    while same + 64 <= n && a[n - same - 64..n - same] == b[n - same - 64..n - same] {
-        same += 64;
-    }
-    same + a[..n - same]
-        .iter()
-        .rev()
-        .zip(b[..n - same].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
-}
 
 /// The width to lay out for: `COLUMNS` when set, else the terminal's; output to a pipe or a
 /// file is not cut at all.
@@ -298,106 +168,29 @@ pub fn bar(percent: u8, cells: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
-    fn whole(before: &str, after: &str) -> String {
+    fn hunks_of(before: &str, after: &str) -> String {
         let mut out = String::new();
-        hunks(&mut out, before, after, 0);
+        hunks(&mut out, before, after);
         out
-    }
-
-    fn cut(before: &str, after: &str) -> String {
-        let (before, after, skipped) = around_the_change(before, after);
-        let mut out = String::new();
-        hunks(&mut out, before, after, skipped);
-        out
-    }
-
-    /// Runs of a line, some longer than the lines kept around a change, so that changes can
-    /// slide far; and lines that do not repeat.
-    fn run() -> impl Strategy<Value = Vec<String>> {
-        let line = prop_oneof![
-            3 => prop::sample::select(vec!["a\n", "b\n", "\n", "  - x\n"]).prop_map(str::to_string),
-            1 => (0..100_000u32).prop_map(|i| format!("unique {i}\n")),
-        ];
-        let length = prop_oneof![6 => 1usize..4, 1 => 100usize..250];
-        (line, length).prop_map(|(line, n)| vec![line; n])
-    }
-
-    /// A text, and the same text with a few runs of lines replaced by others, which are often
-    /// copies of the lines before or after them.
-    fn edited() -> impl Strategy<Value = (String, String)> {
-        let edit = (
-            any::<prop::sample::Index>(),
-            0usize..4,
-            prop::collection::vec(run(), 0..2),
-            0usize..3,
-        );
-        (
-            prop::collection::vec(run(), 10..40),
-            prop::collection::vec(edit, 1..4),
-            any::<bool>(),
-        )
-            .prop_map(|(runs, edits, unended)| {
-                let lines = runs.concat();
-                let mut new = lines.clone();
-                for (at, removed, inserted, copies) in edits {
-                    let at = at.index(new.len());
-                    let removed = removed.min(new.len() - at);
-                    let n = inserted.len() + 1;
-                    let inserted = match copies {
-                        0 => new[at.saturating_sub(n)..at].to_vec(),
-                        1 => new[at..(at + n).min(new.len())].to_vec(),
-                        _ => inserted.concat(),
-                    };
-                    new.splice(at..at + removed, inserted);
-                }
-                let text = |lines: Vec<String>| {
-                    let mut text = lines.concat();
-                    if unended {
-                        text.pop();
-                    }
-                    text
-                };
-                (text(lines), text(new))
-            })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2_000))]
-
-        #[test]
-        fn the_diff_around_the_change_is_the_whole_diff((before, after) in edited()) {
-            prop_assert_eq!(cut(&before, &after), whole(&before, &after));
-        }
     }
 
     #[test]
-    fn a_large_file_is_diffed_around_its_change() {
+    fn a_hunk_is_numbered_by_the_lines_of_the_whole_file() {
         let deployment =
             |i: usize| format!("  d-{i}:\n    image: x\n    resources:\n      cpu: 1m\n");
         let before: String = (0..1_000).map(deployment).collect();
         let at = before.find("  d-500:").unwrap();
         let new = "  web-v1:\n    image: y\n    resources:\n      cpu: 1m\n";
         let after = format!("{}{new}{}", &before[..at], &before[at..]);
-        let (old, _, skipped) = around_the_change(&before, &after);
-        assert!(
-            old.lines().count() <= 2 * SIMILAR_SMALL,
-            "{}",
-            old.lines().count()
-        );
-        assert!(skipped > 1_900, "{skipped}");
-        let diff = cut(&before, &after);
-        assert_eq!(diff, whole(&before, &after));
+        let diff = hunks_of(&before, &after);
         assert!(diff.starts_with("@@ -1998,6 +1998,10 @@\n"), "{diff}");
-        // A run of equal lines that the new lines could slide along reaches past the cut.
-        let before = format!(
-            "{}{}{}",
-            "x: 1\n".repeat(300),
-            "a\n".repeat(300),
-            "x: 1\n".repeat(300)
-        );
-        let after = before.replacen("a\n", "a\na\n", 1);
-        assert_eq!(cut(&before, &after), whole(&before, &after));
+        assert_eq!(diff.lines().count(), 11, "{diff}");
+    }
+
+    #[test]
+    fn a_hunk_header_gives_both_lengths_even_of_one_line() {
+        assert_eq!(hunks_of("a\n", "b\n"), "@@ -1,1 +1,1 @@\n-a\n+b\n");
+        assert_eq!(hunks_of("", "a\n"), "@@ -0,0 +1,1 @@\n+a\n");
     }
 }

@@ -1,9 +1,5 @@
 //! `canary list`: every release in flight.
 
-use std::collections::HashMap;
-use std::ops::Range;
-use std::rc::Rc;
-
 use crate::cli::Globals;
 use crate::workflow::{self, Phase, Plans, Position, Shape, Step};
 
@@ -75,106 +71,73 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The table's rows, and the words they share.
-///
-/// A row's phase and next step depend only on its release's shape and position, and its
-/// weights cell only on the shape and the weights recorded: each distinct JSON text is decoded
-/// and put into words once. A journal may hold a thousand releases in flight, but a plan has a
-/// few dozen positions and a schedule a few weights, so most rows reuse words found for another.
+/// The table's rows.
 #[derive(Default)]
 struct Table {
-    /// By the shape's JSON; a journal holds one or two shapes, searched in order.
-    shapes: Vec<(String, Words)>,
-    /// Every row's service name, end to end: one allocation, not one a row.
-    services: String,
+    /// Each shape met so far, by its JSON text, with its plan. A journal holds one or two shapes
+    /// among a thousand releases in flight: decoding the shape of each row was most of the work
+    /// of listing them.
+    shapes: Vec<KnownShape>,
     rows: Vec<Row>,
 }
 
-/// One shape, its plan, and the words of its rows by the JSON text they were made from.
-struct Words {
+/// A shape, decoded from its JSON text, and its plan.
+struct KnownShape {
+    json: String,
     shape: Shape,
     plan: Vec<(Phase, Step)>,
-    /// By position: the phase and the next step.
-    steps: HashMap<String, (&'static str, Rc<str>)>,
-    /// By recorded weights: the weights cell.
-    weights: HashMap<String, Rc<str>>,
 }
 
 /// A release's cells in the table.
 struct Row {
-    service: Range<usize>,
+    service: String,
     phase: &'static str,
-    weights: Rc<str>,
-    step: Rc<str>,
+    weights: String,
+    step: String,
 }
 
 impl Table {
     fn add(&mut self, summary: Summary<'_>) -> Result<(), JournalError> {
-        let corrupt = |detail: String| JournalError::Corrupt {
+        let corrupt = |what: &str, e: serde_json::Error| JournalError::Corrupt {
             service: summary.service.to_string(),
-            detail,
+            detail: format!("{what}: {e}"),
         };
         let i = match self
             .shapes
             .iter()
-            .position(|(shape, _)| shape == summary.shape)
+            .position(|known| known.json == summary.shape)
         {
             Some(i) => i,
             None => {
-                let shape: Shape = serde_json::from_str(summary.shape)
-                    .map_err(|e| corrupt(format!("shape: {e}")))?;
-                let words = Words {
-                    plan: workflow::plan(&shape),
+                let shape: Shape =
+                    serde_json::from_str(summary.shape).map_err(|e| corrupt("shape", e))?;
+                let plan = workflow::plan(&shape);
+                self.shapes.push(KnownShape {
+                    json: summary.shape.to_string(),
                     shape,
-                    steps: HashMap::new(),
-                    weights: HashMap::new(),
-                };
-                self.shapes.push((summary.shape.to_string(), words));
+                    plan,
+                });
                 self.shapes.len() - 1
             }
         };
-        let words = &mut self.shapes[i].1;
-        let (phase, step) = match words.steps.get(summary.position) {
-            Some(found) => found.clone(),
-            None => {
-                let position: Position = serde_json::from_str(summary.position)
-                    .map_err(|e| corrupt(format!("position: {e}")))?;
-                let found = (
-                    position.phase(&words.plan).name(),
-                    Rc::from(position.describe_next_step(&words.shape, &words.plan)),
-                );
-                words
-                    .steps
-                    .insert(summary.position.to_string(), found.clone());
-                found
-            }
-        };
-        let weights = match summary.v2_weights {
-            Some(text) => match words.weights.get(text) {
-                Some(cell) => cell.clone(),
-                None => {
-                    let recorded: Vec<Option<u8>> = serde_json::from_str(text)
-                        .map_err(|e| corrupt(format!("v2 weights: {e}")))?;
-                    let cell: Rc<str> = Rc::from(weights_cell(&words.shape, &recorded));
-                    words.weights.insert(text.to_string(), cell.clone());
-                    cell
-                }
-            },
+        let position: Position =
+            serde_json::from_str(summary.position).map_err(|e| corrupt("position", e))?;
+        let weights: Vec<Option<u8>> = match summary.v2_weights {
+            Some(text) => serde_json::from_str(text).map_err(|e| corrupt("v2 weights", e))?,
             // Recorded before schema 4: each release's own files say.
             None => {
                 let config: ReleaseConfig =
                     serde_json::from_str(summary.config.unwrap_or_default())
-                        .map_err(|e| corrupt(format!("config: {e}")))?;
-                Rc::from(weights_cell(&words.shape, &recorded_or_read(None, &config)))
+                        .map_err(|e| corrupt("config", e))?;
+                recorded_or_read(None, &config)
             }
         };
-        let start = self.services.len();
-        self.services.push_str(summary.service);
+        let KnownShape { shape, plan, .. } = &self.shapes[i];
         self.rows.push(Row {
-            service: start..self.services.len(),
-            phase,
-            weights,
-            step,
+            service: summary.service.to_string(),
+            phase: position.phase(plan).name(),
+            weights: weights_cell(shape, &weights),
+            step: position.describe_next_step(shape, plan),
         });
         Ok(())
     }
@@ -182,14 +145,11 @@ impl Table {
     /// One aligned row per release under a header, cut to the terminal's width.
     fn render(&self, width: usize) -> String {
         let header = ["SERVICE", "PHASE", "V2 WEIGHT", "NEXT STEP"];
-        let rows = std::iter::once(header).chain(self.rows.iter().map(|r| {
-            [
-                &self.services[r.service.clone()],
-                r.phase,
-                &*r.weights,
-                &*r.step,
-            ]
-        }));
+        let rows = std::iter::once(header).chain(
+            self.rows
+                .iter()
+                .map(|r| [&*r.service, r.phase, &*r.weights, &*r.step]),
+        );
         table(rows, width)
     }
 }
