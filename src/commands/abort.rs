@@ -6,7 +6,7 @@ use super::OutOfBand;
 use crate::cli::Globals;
 use crate::edits::{Job, virtual_service_patch};
 use crate::journal::NewEvent;
-use crate::workflow::{Action, Edit, plan};
+use crate::workflow::{Action, OutOfBandEdit, plan};
 
 /// Send all traffic back to where it was last known good.
 ///
@@ -43,7 +43,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             .map(|env| virtual_service_patch(&env.name))
             .collect();
         let (job, to) = match release.position.abort_edit(&plan(&release.config.shape())) {
-            Edit::AbortToV2 => (Job::AbortToV2, "v2"),
+            OutOfBandEdit::AbortToV2 => (Job::AbortToV2, "v2"),
             _ => (Job::Abort, "v1"),
         };
         Ok(OutOfBand {

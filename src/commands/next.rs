@@ -14,7 +14,7 @@ use crate::prompt;
 use crate::release::Image;
 use crate::repo::Repo;
 use crate::runner::{Commit, Runner, unpublished};
-use crate::workflow::{Action, Edit, NextStep, Phase, Step, describe_step, plan};
+use crate::workflow::{Action, AnyEdit, NextStep, Phase, Step, describe_step, plan};
 
 /// Take exactly one step of a release and say what comes next.
 ///
@@ -190,7 +190,9 @@ pub fn take_step(
                     },
                     Vec::new(),
                 ),
-                Step::Deploy { env, after } => deploy(runner, release, env, after, phase, checks),
+                Step::Deploy { env, after } => {
+                    deploy(runner, release, env, after.into(), phase, checks)
+                }
                 Step::CheckV1Image => check_v1_image(runner, release, checks),
                 Step::DeployV2 { env } => ask(
                     runner,
@@ -231,7 +233,7 @@ fn deploy(
     runner: &mut Runner,
     release: &Release,
     env: usize,
-    after: Edit,
+    after: AnyEdit,
     phase: Phase,
     checks: &Checks,
 ) -> anyhow::Result<Release> {
@@ -643,7 +645,7 @@ mod tests {
     use crate::journal::Journal;
     use crate::prompt::{AssumeYes, Prompt, Scripted};
     use crate::release::{Environment, ReleaseConfig};
-    use crate::workflow::Position;
+    use crate::workflow::{OutOfBandEdit, Position};
 
     const DIGEST: &str = "sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
 
@@ -782,7 +784,10 @@ mod tests {
         assert_eq!(setup.release.config.v1_image.to_string(), other);
         assert_eq!(
             setup.release.position.pending,
-            vec![(0, Edit::RepinV1), (1, Edit::RepinV1)]
+            vec![
+                (0, OutOfBandEdit::RepinV1.into()),
+                (1, OutOfBandEdit::RepinV1.into())
+            ]
         );
     }
 

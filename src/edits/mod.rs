@@ -17,7 +17,7 @@ use crate::release::{
 };
 use crate::repo::Repo;
 use crate::source::Source;
-use crate::workflow::Edit;
+use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
 use crate::yaml::{self, YamlError};
 
 pub const GAP_YAML: &str = "gap/gap.yaml";
@@ -62,12 +62,13 @@ pub struct FileChange {
     pub after: Option<String>,
 }
 
-/// A change to the files: a planned step's edit, or one of the edits made out of band
-/// (`Abort` sends every environment back to 100% v1, `AbortToV2` back to 100% v2).
+/// A change to the files: a planned step's edit, or one of the edits made out of band with
+/// what it needs (the environment and weight, the image). What each means is the workflow's
+/// ([`StepEdit`], [`OutOfBandEdit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "job")]
 pub enum Job {
-    Step { edit: Edit },
+    Step { edit: StepEdit },
     Weight { env: usize, percent: u8 },
     Abort,
     AbortToV2,
@@ -173,34 +174,37 @@ pub fn plan(
         src,
         files: BTreeMap::new(),
     };
-    let last = config.environments.len() - 1;
+    let envs = config.environments.len();
     match job {
         Job::Step { edit } => match *edit {
-            Edit::DeployV1 => deploy_v1(&mut draft, config)?,
-            Edit::RoutingSubsets => routing_subsets(&mut draft, config)?,
-            Edit::RoutingRoutes => routing_routes(&mut draft, config)?,
-            Edit::RouteToV1 => set_weights(&mut draft, config, 0..=last, 0)?,
-            Edit::RampLast(w) => set_weights(&mut draft, config, last..=last, w)?,
-            Edit::RampOthers if last > 0 => set_weights(&mut draft, config, 0..=last - 1, 100)?,
-            Edit::RampOthers => {}
-            Edit::Cleanup1 => cleanup_1(&mut draft, config)?,
-            Edit::Cleanup2 => {
+            StepEdit::DeployV1 => deploy_v1(&mut draft, config)?,
+            StepEdit::RoutingSubsets => routing_subsets(&mut draft, config)?,
+            StepEdit::RoutingRoutes => routing_routes(&mut draft, config)?,
+            StepEdit::RouteToV1 | StepEdit::RampLast(_) | StepEdit::RampOthers => {
+                set_weights(&mut draft, config, edit.weights(envs))?
+            }
+            StepEdit::Cleanup1 => cleanup_1(&mut draft, config)?,
+            StepEdit::Cleanup2 => {
                 for env in &config.environments {
                     draft.set(&virtual_service_patch(&env.name), None)?;
                 }
             }
-            Edit::Cleanup3 => {
+            StepEdit::Cleanup3 => {
                 for path in [DESTINATION_RULE, DESTINATION_RULE_ALT] {
                     draft.set(path, None)?;
                 }
             }
-            Edit::SetWeight(_) | Edit::RepinV1 | Edit::Abort | Edit::AbortToV2 => {
-                unreachable!("{edit:?} is made by its own job, never planned")
-            }
         },
-        Job::Weight { env, percent } => set_weights(&mut draft, config, *env..=*env, *percent)?,
-        Job::Abort => set_weights(&mut draft, config, 0..=last, 0)?,
-        Job::AbortToV2 => set_weights(&mut draft, config, 0..=last, 100)?,
+        Job::Weight { env, percent } => {
+            let weights = OutOfBandEdit::SetWeight(*percent).weights(*env..*env + 1);
+            set_weights(&mut draft, config, weights)?
+        }
+        Job::Abort => set_weights(&mut draft, config, OutOfBandEdit::Abort.weights(0..envs))?,
+        Job::AbortToV2 => set_weights(
+            &mut draft,
+            config,
+            OutOfBandEdit::AbortToV2.weights(0..envs),
+        )?,
         Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |text| {
             yaml::set_twin_image(text, WEB_V1, &image.repository, &image.digest)
         })?,
@@ -274,7 +278,7 @@ fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<(
         if draft.get(&path)?.is_none() {
             draft.create(
                 &path,
-                templates::virtual_service_patch(&path, config, env, 100),
+                templates::virtual_service_patch(&path, config, env, FIRST_V2_WEIGHT),
             )?;
         }
     }
@@ -287,8 +291,7 @@ fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<(
 fn set_weights(
     draft: &mut Draft,
     config: &ReleaseConfig,
-    envs: std::ops::RangeInclusive<usize>,
-    v2: u8,
+    Weights { envs, v2 }: Weights,
 ) -> anyhow::Result<()> {
     for env in &config.environments[envs] {
         draft.edit(&virtual_service_patch(&env.name), "add-routing", |text| {

@@ -1,8 +1,210 @@
-//! What each phase does, which files it touches, why it comes where it does, and the words of the
-//! seed process it implements: the text behind `canary explain`.
+//! What each phase and each edit of a release means, said once: its words, the objects it adds
+//! to the repository or takes away, the weights it writes, and the explanation behind `canary
+//! explain`. The plan ([`super::plan`]), the file edits (`edits::plan`), the analysis
+//! (`check::state`) and the explanations (`canary explain`, `canary --help`) all read it here.
 
-use crate::workflow::Phase;
+use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
+
+use super::{Phase, Shape};
+
+/// An edit of the plan: one step that writes files, made once in every release (`RampLast`
+/// once per scheduled weight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "edit", content = "weight")]
+pub enum StepEdit {
+    /// v2 labels on `web`, the pinned `web-v1` twin, twins of patches that target `web`.
+    DeployV1,
+    /// Round one of add-routing: the DestinationRule subsets and web-v1's AuthorizationPolicy.
+    RoutingSubsets,
+    /// Round two of add-routing: the VirtualService patches and the Service selector patch.
+    RoutingRoutes,
+    /// Every environment's route to 100% v1.
+    RouteToV1,
+    /// The last environment's v2 weight to this ramp value.
+    RampLast(u8),
+    /// Every environment but the last to 100% v2, so that cleanup may begin.
+    RampOthers,
+    /// Drop the v1 destination, the Service patch, web-v1 and every patch of it.
+    Cleanup1,
+    /// Drop the VirtualService patches.
+    Cleanup2,
+    /// Drop the DestinationRule.
+    Cleanup3,
+}
+
+/// An edit made outside the plan: it leaves deploys owed, and the plan goes on after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "edit", content = "weight")]
+pub enum OutOfBandEdit {
+    /// A new digest for web-v1, when the deployed v1 does not run the pinned image.
+    RepinV1,
+    /// Weights set by hand with `canary weight`.
+    SetWeight(u8),
+    /// `canary abort` during deploy-v2 and ramp: every environment back to 100% v1.
+    Abort,
+    /// `canary abort` during route-to-v1: every environment back to 100% v2, the routes as
+    /// add-routing left them (v1 has had no traffic before).
+    AbortToV2,
+}
+
+/// The edit whose files an environment has still to be deployed with: the plan's, or one made
+/// out of band. Journaled as the edit alone, as it was before the two were told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AnyEdit {
+    Step(StepEdit),
+    OutOfBand(OutOfBandEdit),
+}
+
+/// One of the objects canary adds to the repository during a release, and removes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// `web-v1` in gap.yaml.
+    Twin,
+    /// web-v1's authorizationPolicy.
+    Policy,
+    DestinationRule,
+    /// The VirtualService patches (every environment alike).
+    Routes,
+    /// The routes' destination to subset v1.
+    V1Route,
+    ServicePatch,
+}
+
+/// The environments whose routes an edit sets, and the v2 weight it sets (v1 gets the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weights {
+    pub envs: Range<usize>,
+    pub v2: u8,
+}
+
+/// The v2 weight of the VirtualService patches add-routing creates: v2 keeps all the traffic.
+pub const FIRST_V2_WEIGHT: u8 = 100;
+
+impl StepEdit {
+    /// The phase whose step it is.
+    pub fn phase(self) -> Phase {
+        match self {
+            StepEdit::DeployV1 => Phase::DeployV1,
+            StepEdit::RoutingSubsets | StepEdit::RoutingRoutes => Phase::AddRouting,
+            StepEdit::RouteToV1 => Phase::RouteToV1,
+            StepEdit::RampLast(_) | StepEdit::RampOthers => Phase::Ramp,
+            StepEdit::Cleanup1 => Phase::Cleanup1,
+            StepEdit::Cleanup2 => Phase::Cleanup2,
+            StepEdit::Cleanup3 => Phase::Cleanup3,
+        }
+    }
+
+    /// The edit in words; `shape` names the environment that is ramped.
+    pub fn describe(self, shape: &Shape) -> String {
+        match self {
+            StepEdit::DeployV1 => "add the pinned web-v1 deployment and the version labels".into(),
+            StepEdit::RoutingSubsets => {
+                "add the DestinationRule subsets and web-v1's AuthorizationPolicy".into()
+            }
+            StepEdit::RoutingRoutes => {
+                "add the VirtualService patches and the Service patch".into()
+            }
+            StepEdit::RouteToV1 => "route 100% of traffic to v1".into(),
+            StepEdit::RampLast(w) => format!(
+                "send {w}% of {} traffic to v2",
+                shape.environments[shape.last_env()]
+            ),
+            StepEdit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
+            StepEdit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
+            StepEdit::Cleanup2 => "remove the VirtualService patches".into(),
+            StepEdit::Cleanup3 => "remove the DestinationRule".into(),
+        }
+    }
+
+    /// The objects the edit adds to the repository.
+    pub fn adds(self) -> &'static [Resource] {
+        match self {
+            StepEdit::DeployV1 => &[Resource::Twin],
+            StepEdit::RoutingSubsets => &[Resource::DestinationRule, Resource::Policy],
+            StepEdit::RoutingRoutes => {
+                &[Resource::Routes, Resource::V1Route, Resource::ServicePatch]
+            }
+            _ => &[],
+        }
+    }
+
+    /// The objects the edit takes away.
+    pub fn removes(self) -> &'static [Resource] {
+        match self {
+            StepEdit::Cleanup1 => &[
+                Resource::V1Route,
+                Resource::ServicePatch,
+                Resource::Twin,
+                Resource::Policy,
+            ],
+            StepEdit::Cleanup2 => &[Resource::Routes],
+            StepEdit::Cleanup3 => &[Resource::DestinationRule],
+            _ => &[],
+        }
+    }
+
+    /// The routes it sets the weights of in a release of `envs` environments: none for the
+    /// edits that add or remove objects.
+    pub fn weights(self, envs: usize) -> Weights {
+        let last = envs - 1;
+        let (envs, v2) = match self {
+            StepEdit::RouteToV1 => (0..envs, 0),
+            StepEdit::RampLast(w) => (last..envs, w),
+            StepEdit::RampOthers => (0..last, 100),
+            _ => (0..0, 0),
+        };
+        Weights { envs, v2 }
+    }
+}
+
+impl OutOfBandEdit {
+    pub fn describe(self) -> String {
+        match self {
+            OutOfBandEdit::RepinV1 => "pin web-v1 to a new image".into(),
+            OutOfBandEdit::SetWeight(w) => format!("set the v2 weight to {w}%"),
+            OutOfBandEdit::Abort => "route 100% of traffic back to v1".into(),
+            OutOfBandEdit::AbortToV2 => "route 100% of traffic back to v2".into(),
+        }
+    }
+
+    /// What it sets on the routes of `envs`, the environments it is made to (all of them for
+    /// an abort, the one named for a weight): a re-pin sets no weight.
+    pub fn weights(self, envs: Range<usize>) -> Weights {
+        match self {
+            OutOfBandEdit::RepinV1 => Weights { envs: 0..0, v2: 0 },
+            OutOfBandEdit::SetWeight(v2) => Weights { envs, v2 },
+            OutOfBandEdit::Abort => Weights { envs, v2: 0 },
+            OutOfBandEdit::AbortToV2 => Weights { envs, v2: 100 },
+        }
+    }
+}
+
+impl AnyEdit {
+    pub fn describe(self, shape: &Shape) -> String {
+        match self {
+            AnyEdit::Step(edit) => edit.describe(shape),
+            AnyEdit::OutOfBand(edit) => edit.describe(),
+        }
+    }
+}
+
+impl From<StepEdit> for AnyEdit {
+    fn from(edit: StepEdit) -> AnyEdit {
+        AnyEdit::Step(edit)
+    }
+}
+
+impl From<OutOfBandEdit> for AnyEdit {
+    fn from(edit: OutOfBandEdit) -> AnyEdit {
+        AnyEdit::OutOfBand(edit)
+    }
+}
+
+/// A phase in words: what it does, which files it touches, why it comes where it does, and the
+/// words of the seed process it implements.
 pub struct Explanation {
     pub phase: Phase,
     pub summary: &'static str,
@@ -13,6 +215,16 @@ pub struct Explanation {
     pub seed: &'static str,
 }
 
+impl Phase {
+    pub fn explanation(self) -> &'static Explanation {
+        PHASES
+            .iter()
+            .find(|e| e.phase == self)
+            .expect("every phase is explained")
+    }
+}
+
+/// Every phase in words, in order.
 pub const PHASES: [Explanation; 9] = [
     Explanation {
         phase: Phase::DeployV1,
@@ -144,13 +356,6 @@ pub const PHASES: [Explanation; 9] = [
         seed: "Congrats, you are done with the cleanup and the canary release!",
     },
 ];
-
-pub fn of(phase: Phase) -> &'static Explanation {
-    PHASES
-        .iter()
-        .find(|e| e.phase == phase)
-        .expect("every phase is explained")
-}
 
 #[cfg(test)]
 mod tests {
