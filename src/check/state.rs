@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Code, Findings, Journaled, Loaded, Object, Scope};
 use crate::edits;
+use crate::error::Error;
 use crate::release::{WEB, WEB_V1};
 use crate::repo::sha256;
 use crate::workflow::{FIRST_V2_WEIGHT, Phase, Position, Resource, Shape, Step, StepEdit, plan};
@@ -401,7 +402,7 @@ pub fn adopt(
     src: &dyn super::Source,
     scope: &Scope,
     shape: &Shape,
-) -> anyhow::Result<(Observed, Vec<Position>)> {
+) -> Result<(Observed, Vec<Position>), Error> {
     let mut ignored = Findings(Vec::new());
     let loaded = super::load(src, scope, &mut ignored)?;
     let seen = observe(&loaded);

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::edits::{
     DESTINATION_RULE, DESTINATION_RULE_ALT, GAP_YAML, SERVICE_PATCH, virtual_service_patch,
 };
-use crate::error::bad_input;
+use crate::error::{Error, bad_input};
 use crate::finding::line_of;
 use crate::release::{ReleaseConfig, WEB_V1};
 use crate::repo::Repo;
@@ -65,7 +65,7 @@ pub struct VirtualServiceFile {
 
 impl Expected {
     /// Read the files of one environment as they stand in the work tree.
-    pub fn read(config: &ReleaseConfig, repo: &Repo, env: usize) -> anyhow::Result<Expected> {
+    pub fn read(config: &ReleaseConfig, repo: &Repo, env: usize) -> Result<Expected, Error> {
         let env_name = config.environments[env].name.clone();
         let gap = repo
             .read(GAP_YAML)?
@@ -148,12 +148,12 @@ impl Expected {
 }
 
 /// The first document of this kind in a file.
-fn document(path: &str, text: &str, kind: &str) -> anyhow::Result<Value> {
+fn document(path: &str, text: &str, kind: &str) -> Result<Value, Error> {
     yaml::parse_all(text)
         .map_err(|e| bad_input(format!("{path}: {e}")))?
         .into_iter()
         .find(|doc| doc["kind"] == kind)
-        .ok_or_else(|| bad_input(format!("{path} holds no {kind}")).into())
+        .ok_or_else(|| bad_input(format!("{path} holds no {kind}")))
 }
 
 fn name_of(doc: &Value) -> Option<String> {

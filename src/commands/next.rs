@@ -153,7 +153,7 @@ pub fn take_step(
     checks: &Checks,
 ) -> anyhow::Result<Release> {
     if release.in_progress.is_some() {
-        return runner.resume(release);
+        return Ok(runner.resume(release)?);
     }
     let config = &release.config;
     let shape = config.shape();
@@ -181,7 +181,7 @@ pub fn take_step(
                 runner.refuse_broken_repo(release, &describe_step(&shape, step))?;
             }
             match step {
-                Step::Edit { edit } => runner.write(
+                Step::Edit { edit } => Ok(runner.write(
                     release,
                     Job::Step { edit },
                     &edit.describe(&shape),
@@ -189,7 +189,7 @@ pub fn take_step(
                         changed: !changes.is_empty(),
                     },
                     Vec::new(),
-                ),
+                )?),
                 Step::Deploy { env, after } => {
                     deploy(runner, release, env, after.into(), phase, checks)
                 }
@@ -278,17 +278,17 @@ fn deploy(
     let session = Session::connect(&target)?;
     let warnings = cluster::wait_until_matching(&session, &expected, checks.wait)?;
     for warning in &warnings {
-        println!("{:>12} {warning}", "");
+        println!("{:>12} {}", "", warning.styled());
     }
     output::status(
         "Verified",
         format!("{name} (context {}) shows the deploy", target.context),
     );
-    runner.confirm(
+    Ok(runner.confirm(
         release,
         Action::Complete { changed: true },
         event(json!({ "verified": true, "context": target.context })),
-    )
+    )?)
 }
 
 /// The operator watches v2 at production's weight, scheduled or set by hand, before it goes up.
@@ -395,7 +395,7 @@ fn ask(
         return Err(Error::Declined("not confirmed; the release stays where it is".into()).into());
     }
     let event = answered(runner.prompt, event);
-    runner.confirm(release, Action::Complete { changed: true }, event)
+    Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
 }
 
 /// A confirmation's event, with how the yes was given: an audit tells a person's word on a
@@ -438,7 +438,7 @@ fn check_v1_image(
         }
         if !findings.is_empty() {
             for finding in &findings {
-                println!("{:>12} {finding}", "");
+                println!("{:>12} {}", "", finding.styled());
             }
             let choices = [
                 "stop here; the release stays where it is",
@@ -464,7 +464,7 @@ fn check_v1_image(
             format!("web-v1 runs {pinned} in {}", checked.join(", ")),
         );
         if targets.len() == config.environments.len() {
-            return runner.confirm(
+            return Ok(runner.confirm(
                 release,
                 Action::Complete { changed: true },
                 NewEvent::new(
@@ -472,7 +472,7 @@ fn check_v1_image(
                     json!({ "step": "v1 image checked", "image": pinned.to_string(),
                             "verified": checked }),
                 ),
-            );
+            )?);
         }
     }
     output::note(format!(
@@ -489,7 +489,7 @@ fn check_v1_image(
         json!({ "step": "v1 image checked", "image": pinned.to_string() }),
     );
     let event = answered(runner.prompt, event);
-    runner.confirm(release, Action::Complete { changed: true }, event)
+    Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
 }
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
@@ -507,13 +507,13 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
         "repinned",
         json!({ "from": pinned.to_string(), "to": image.to_string() }),
     );
-    runner.write(
+    Ok(runner.write(
         release,
         Job::Repin { image },
         "pin web-v1 to the new image",
         |_| Action::RepinV1,
         vec![event],
-    )
+    )?)
 }
 
 /// Show what `next` would do, change nothing, and refuse what `next` would refuse before it asks

@@ -113,7 +113,7 @@ impl<'a> Draft<'a> {
         path: &str,
         made_by: &str,
         f: impl FnOnce(&str) -> Result<String, YamlError>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         let text = self.require(path, made_by)?;
         let edited = f(text).map_err(|e| in_file(path, e))?;
         self.set(path, Some(edited))?;
@@ -121,7 +121,7 @@ impl<'a> Draft<'a> {
     }
 
     /// Create a file canary owns, or accept it when it already says the same thing.
-    fn create(&mut self, path: &str, text: String) -> anyhow::Result<()> {
+    fn create(&mut self, path: &str, text: String) -> Result<(), Error> {
         match self.get(path)? {
             None => self.set(path, Some(text))?,
             Some(existing) if existing == text => {}
@@ -132,8 +132,7 @@ impl<'a> Draft<'a> {
                     return Err(bad_input(format!(
                         "{path} already exists and differs from what canary would write; move it \
                          away or make it match, then run this again"
-                    ))
-                    .into());
+                    )));
                 }
             }
         }
@@ -156,20 +155,16 @@ impl<'a> Draft<'a> {
 }
 
 /// A YAML problem in a user's file is bad input; a failed self-check is canary's own bug.
-fn in_file(path: &str, e: YamlError) -> anyhow::Error {
+fn in_file(path: &str, e: YamlError) -> Error {
     match e {
-        YamlError::Verify(_) => anyhow::anyhow!("{path}: {e}; nothing was written"),
-        other => bad_input(format!("{path}: {other}")).into(),
+        YamlError::Verify(_) => Error::Failed(format!("{path}: {e}; nothing was written")),
+        other => bad_input(format!("{path}: {other}")),
     }
 }
 
 /// The changes a job makes to the files `src` shows (the repository as it stands, or as the
 /// steps before it would leave it); empty when it is already applied.
-pub fn plan(
-    job: &Job,
-    config: &ReleaseConfig,
-    src: &dyn Source,
-) -> anyhow::Result<Vec<FileChange>> {
+pub fn plan(job: &Job, config: &ReleaseConfig, src: &dyn Source) -> Result<Vec<FileChange>, Error> {
     let mut draft = Draft {
         src,
         files: BTreeMap::new(),
@@ -212,7 +207,7 @@ pub fn plan(
     Ok(draft.into_changes())
 }
 
-fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     let image = &config.v1_image;
     draft.edit(GAP_YAML, "the repository", |text| {
         let service = yaml::service_name(text)?;
@@ -246,7 +241,7 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     let path = destination_rule_path(draft)?;
     draft.create(path, templates::destination_rule(path, config))?;
     draft.edit(GAP_YAML, "deploy-v1", |text| {
@@ -271,7 +266,7 @@ fn destination_rule_path(draft: &mut Draft) -> Result<&'static str, Error> {
     )
 }
 
-fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         // A patch that already routes keeps its weights: only a missing one starts at 100% v2.
@@ -292,7 +287,7 @@ fn set_weights(
     draft: &mut Draft,
     config: &ReleaseConfig,
     Weights { envs, v2 }: Weights,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     for env in &config.environments[envs] {
         draft.edit(&virtual_service_patch(&env.name), "add-routing", |text| {
             yaml::set_route_weights(text, &[("v1", 100 - v2), ("v2", v2)])
@@ -301,7 +296,7 @@ fn set_weights(
     Ok(())
 }
 
-fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         let text = draft.require(&path, "add-routing")?;
@@ -309,8 +304,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
         if let Some((_, w)) = weights.iter().find(|(subset, w)| subset == "v1" && *w > 0) {
             return Err(bad_input(format!(
                 "{path} still sends {w}% to v1; web-v1 cannot go while it has traffic"
-            ))
-            .into());
+            )));
         }
         draft.edit(&path, "add-routing", |text| {
             yaml::remove_subset_destination(text, "v1")

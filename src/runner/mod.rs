@@ -6,7 +6,7 @@ mod publish;
 
 pub use publish::{Unpublished, unpublished};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -109,7 +109,7 @@ impl Runner<'_> {
         release: &Release,
         action: Action,
         event: NewEvent,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let position = advance(release, action)?;
         Ok(self.journal.record(
             release,
@@ -130,7 +130,7 @@ impl Runner<'_> {
         what: &str,
         action: impl Fn(&[FileChange]) -> Action,
         events: Vec<NewEvent>,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         // Refuse what the workflow does not allow before reading any file: whether the job
         // changes anything does not decide whether it may happen.
         advance(release, action(&[]))?;
@@ -167,7 +167,7 @@ impl Runner<'_> {
         }
         let question = format!("Write {} ({} files)?", what, changes.len());
         if !self.prompt.confirm(&question)? {
-            return Err(Error::Declined("declined; nothing was written".into()).into());
+            return Err(Error::Declined("declined; nothing was written".into()));
         }
         // A colleague's commit pulled, or an editor's save, while the question waited: the
         // plan is of bytes that are gone, and writing it would revert theirs.
@@ -216,7 +216,7 @@ impl Runner<'_> {
         changes: &[FileChange],
         position: Position,
         what: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         let mut written = check::state::written_from_events(&self.journal.events(release.id)?);
         for c in changes {
             written.insert(
@@ -234,7 +234,7 @@ impl Runner<'_> {
             &check::Scope::of(&release.config),
             Some(&journaled),
         )?;
-        if !check::has_errors(&findings) {
+        if !crate::finding::has_errors(&findings) {
             return Ok(());
         }
         let state = if changes.is_empty() {
@@ -246,22 +246,21 @@ impl Runner<'_> {
             what: format!("{what}: {state} `canary check`"),
             findings: findings
                 .iter()
-                .filter(|f| f.severity == check::Severity::Error)
+                .filter(|f| f.is_error())
                 .map(ToString::to_string)
                 .collect(),
             run: format!("canary check {}", release.config.service),
-        }
-        .into())
+        })
     }
 
     /// The same check before a step that writes nothing (a deploy, a confirmation): the
     /// repository must be sound as it stands.
-    pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> anyhow::Result<()> {
+    pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> Result<(), Error> {
         let repo = Repo::open(&release.config.repo)?;
         self.refuse_broken(release, &repo, &[], release.position.clone(), what)
     }
 
-    fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> anyhow::Result<()> {
+    fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> Result<(), Error> {
         for (i, change) in changes.iter().enumerate() {
             repo.replace(
                 &change.path,
@@ -282,7 +281,7 @@ impl Runner<'_> {
         repo: &Repo,
         step: InProgress,
         mut events: Vec<NewEvent>,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let (position, phase) = advance(release, step.action.clone())?;
         events.push(NewEvent::new(
             "files-written",
@@ -336,7 +335,7 @@ impl Runner<'_> {
 
     /// Finish a step that a killed process left half done: the files it had written are kept,
     /// the others written now, and the step recorded once.
-    pub fn resume(&mut self, release: &Release) -> anyhow::Result<Release> {
+    pub fn resume(&mut self, release: &Release) -> Result<Release, Error> {
         let value = release.in_progress.clone().context("no step in progress")?;
         let step: InProgress =
             serde_json::from_value(value).context("reading the interrupted step")?;
@@ -355,8 +354,7 @@ impl Runner<'_> {
                     "{} changed since the interrupted step began; restore it (git checkout) and \
                      run canary next again",
                     planned.path
-                ))
-                .into());
+                )));
             }
         }
         if let Some(stray) = remaining
@@ -366,8 +364,7 @@ impl Runner<'_> {
             return Err(bad_input(format!(
                 "{} changed since the interrupted step began; restore it and run canary next again",
                 stray.path
-            ))
-            .into());
+            )));
         }
         // As for any step: not on a detached HEAD, nor inside someone else's git operation.
         repo.branch()?;
@@ -382,7 +379,7 @@ impl Runner<'_> {
         release: &Release,
         repo: &Repo,
         changes: &[FileChange],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         for path in repo.uncommitted(&paths)? {
             let change = changes.iter().find(|c| c.path == path);
@@ -392,8 +389,7 @@ impl Runner<'_> {
                 return Err(bad_input(format!(
                     "{path} has uncommitted changes that canary did not make; commit or stash \
                      them first, then run this again"
-                ))
-                .into());
+                )));
             }
         }
         Ok(())
@@ -405,7 +401,7 @@ impl Runner<'_> {
         release: &Release,
         repo: &Repo,
         step: &InProgress,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let commit = match self.commit {
             Commit::Never => false,
             Commit::Always => true,
@@ -427,7 +423,7 @@ impl Runner<'_> {
 
 /// A step that failed between "started" and "done" in the journal (a write, or the record of
 /// it, on a full disk) stays marked interrupted; the error says so, and how it goes on.
-fn interrupted(err: impl Into<anyhow::Error>, service: &str, files_written: bool) -> anyhow::Error {
+fn interrupted(err: impl Into<Error>, service: &str, files_written: bool) -> Error {
     let written = if files_written {
         "the files are written, but the journal could not record the step as done; "
     } else {
