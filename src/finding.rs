@@ -108,7 +108,7 @@ pub fn has_errors(findings: &[Finding]) -> bool {
 }
 
 /// The 1-based number of the first line of `text` that contains `needle`.
-pub fn line_of(text: &str, needle: &str) -> Option<usize> {
+pub fn first_line_containing(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
@@ -130,6 +130,6 @@ mod tests {
             "error[live-weights-differ] staging: gap/staging/vs.yaml:16: v2 has 30% live, 0% in \
              the file"
         );
-        assert_eq!(line_of("a\nb: x\nc\n", "b:"), Some(2));
+        assert_eq!(first_line_containing("a\nb: x\nc\n", "b:"), Some(2));
     }
 }

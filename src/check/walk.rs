@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::{Journaled, Overlay, Scope, analyze, state};
-use crate::edits::{self, FileChange, Job};
+use crate::edits::{self, FileChange, FileEdit};
 use crate::error::{Error, bad_input};
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
@@ -57,7 +57,7 @@ pub fn walk(config: &ReleaseConfig, from: &Position) -> Result<Vec<String>, Erro
             repo: &repo,
             changes: &state,
         };
-        let changes = edits::plan(&Job::Step { edit }, config, &overlay)
+        let changes = edits::plan(&FileEdit::Step { edit }, config, &overlay)
             .map_err(|e| bad_input(format!("{refusing}: {what} would be refused: {e}")))?;
         for change in changes {
             if !written.contains(&change.path) {

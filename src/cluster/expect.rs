@@ -9,7 +9,7 @@ use crate::edits::{
     DESTINATION_RULE, DESTINATION_RULE_ALT, GAP_YAML, SERVICE_PATCH, virtual_service_patch,
 };
 use crate::error::{Error, bad_input};
-use crate::finding::line_of;
+use crate::finding::first_line_containing;
 use crate::release::{ReleaseConfig, WEB_V1};
 use crate::repo::Repo;
 use crate::yaml;
@@ -77,9 +77,9 @@ impl Expected {
                     .as_str()
                     .map_or_else(|| config.v1_image.digest.clone(), str::to_string);
                 V1 {
-                    digest_line: line_of(&gap, &digest),
+                    digest_line: first_line_containing(&gap, &digest),
                     digest,
-                    line: line_of(&gap, &format!("{WEB_V1}:")),
+                    line: first_line_containing(&gap, &format!("{WEB_V1}:")),
                     authorization_line: web_v1.get("authorizationPolicy").and_then(|_| {
                         line_of_after(&gap, &format!("{WEB_V1}:"), "authorizationPolicy")
                     }),
@@ -104,7 +104,7 @@ impl Expected {
                         path: path.to_string(),
                         host: doc["spec"]["host"].as_str().map(str::to_string),
                         subsets,
-                        line: line_of(&text, "subsets:"),
+                        line: first_line_containing(&text, "subsets:"),
                     }),
                 )
             }
@@ -130,7 +130,7 @@ impl Expected {
 
         let service_patch = repo
             .read(SERVICE_PATCH)?
-            .map(|text| line_of(&text, "canary:"));
+            .map(|text| first_line_containing(&text, "canary:"));
         Ok(Expected {
             env: env_name,
             web: config.service_name(),
@@ -187,7 +187,7 @@ pub fn string_map(value: &Value) -> BTreeMap<String, String> {
 
 /// The line of the first `needle` at or after the first line holding `anchor`.
 fn line_of_after(text: &str, anchor: &str, needle: &str) -> Option<usize> {
-    let start = line_of(text, anchor)?;
+    let start = first_line_containing(text, anchor)?;
     text.lines()
         .skip(start - 1)
         .position(|l| l.contains(needle))

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::Globals;
 use crate::cluster::{self, Expected, Session, Target, Wait};
-use crate::edits::{self, Job};
+use crate::edits::{self, FileEdit};
 use crate::error::Error;
 use crate::journal::{NewEvent, Release};
 use crate::output;
@@ -183,7 +183,7 @@ pub fn take_step(
             match step {
                 Step::Edit { edit } => Ok(runner.write(
                     release,
-                    Job::Step { edit },
+                    FileEdit::Step { edit },
                     &edit.describe(&shape),
                     |changes| Action::Complete {
                         changed: !changes.is_empty(),
@@ -509,7 +509,7 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
     );
     Ok(runner.write(
         release,
-        Job::Repin { image },
+        FileEdit::Repin { image },
         "pin web-v1 to the new image",
         |_| Action::RepinV1,
         vec![event],
@@ -570,7 +570,7 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
     }
     if let NextStep::Planned(_, Step::Edit { edit }) = next {
         let repo = Repo::for_reading(&config.repo)?;
-        let changes = edits::plan(&Job::Step { edit }, config, &repo)?;
+        let changes = edits::plan(&FileEdit::Step { edit }, config, &repo)?;
         if changes.is_empty() {
             output::status("Unchanged", "the files already say so");
         }

@@ -67,7 +67,7 @@ pub struct FileChange {
 /// ([`StepEdit`], [`OutOfBandEdit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "job")]
-pub enum Job {
+pub enum FileEdit {
     Step { edit: StepEdit },
     Weight { env: usize, percent: u8 },
     Abort,
@@ -75,11 +75,11 @@ pub enum Job {
     Repin { image: Image },
 }
 
-/// The files as they would be after the job, read once each.
+/// The files as they would be after the edit, read once each.
 struct Draft<'a> {
     src: &'a dyn Source,
-    /// Each file as it is, and as the job leaves it once the job has set it. Nothing is copied
-    /// until the job sets a file: a gap.yaml runs to 100 kB.
+    /// Each file as it is, and as the edit leaves it once the edit has set it. Nothing is copied
+    /// until the edit sets a file: a gap.yaml runs to 100 kB.
     files: BTreeMap<String, (Option<String>, Option<Option<String>>)>,
 }
 
@@ -162,21 +162,25 @@ fn in_file(path: &str, e: YamlError) -> Error {
     }
 }
 
-/// The changes a job makes to the files `src` shows (the repository as it stands, or as the
+/// The changes an edit makes to the files `src` shows (the repository as it stands, or as the
 /// steps before it would leave it); empty when it is already applied.
-pub fn plan(job: &Job, config: &ReleaseConfig, src: &dyn Source) -> Result<Vec<FileChange>, Error> {
+pub fn plan(
+    edit: &FileEdit,
+    config: &ReleaseConfig,
+    src: &dyn Source,
+) -> Result<Vec<FileChange>, Error> {
     let mut draft = Draft {
         src,
         files: BTreeMap::new(),
     };
     let envs = config.environments.len();
-    match job {
-        Job::Step { edit } => match *edit {
+    match edit {
+        FileEdit::Step { edit: step } => match *step {
             StepEdit::DeployV1 => deploy_v1(&mut draft, config)?,
             StepEdit::RoutingSubsets => routing_subsets(&mut draft, config)?,
             StepEdit::RoutingRoutes => routing_routes(&mut draft, config)?,
             StepEdit::RouteToV1 | StepEdit::RampLast(_) | StepEdit::RampOthers => {
-                set_weights(&mut draft, config, edit.weights(envs))?
+                set_weights(&mut draft, config, step.weights(envs))?
             }
             StepEdit::Cleanup1 => cleanup_1(&mut draft, config)?,
             StepEdit::Cleanup2 => {
@@ -190,17 +194,17 @@ pub fn plan(job: &Job, config: &ReleaseConfig, src: &dyn Source) -> Result<Vec<F
                 }
             }
         },
-        Job::Weight { env, percent } => {
+        FileEdit::Weight { env, percent } => {
             let weights = OutOfBandEdit::SetWeight(*percent).weights(*env..*env + 1);
             set_weights(&mut draft, config, weights)?
         }
-        Job::Abort => set_weights(&mut draft, config, OutOfBandEdit::Abort.weights(0..envs))?,
-        Job::AbortToV2 => set_weights(
+        FileEdit::Abort => set_weights(&mut draft, config, OutOfBandEdit::Abort.weights(0..envs))?,
+        FileEdit::AbortToV2 => set_weights(
             &mut draft,
             config,
             OutOfBandEdit::AbortToV2.weights(0..envs),
         )?,
-        Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |text| {
+        FileEdit::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |text| {
             yaml::set_twin_image(text, WEB_V1, &image.repository, &image.digest)
         })?,
     }

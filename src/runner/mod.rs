@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::check;
-use crate::edits::{self, FileChange, Job};
+use crate::edits::{self, FileChange, FileEdit};
 use crate::error::{Error, bad_input};
 use crate::journal::{Journal, NewEvent, Release, Update};
 use crate::output;
@@ -41,7 +41,8 @@ pub struct Runner<'a> {
 /// A step whose files are being written, as the journal keeps it until the step is done.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InProgress {
-    job: Job,
+    #[serde(rename = "job")]
+    edit: FileEdit,
     /// The phase the step belongs to, for the commit message.
     phase: Phase,
     /// What completes the step in the workflow once its files are on disk.
@@ -121,22 +122,22 @@ impl Runner<'_> {
         )?)
     }
 
-    /// Show a job's changes, ask, and write them. `action` turns "did anything change" (and
-    /// which files) into the workflow action the job completes.
+    /// Show an edit's changes, ask, and write them. `action` turns "did anything change" (and
+    /// which files) into the workflow action the edit completes.
     pub fn write(
         &mut self,
         release: &Release,
-        job: Job,
+        edit: FileEdit,
         what: &str,
         action: impl Fn(&[FileChange]) -> Action,
         events: Vec<NewEvent>,
     ) -> Result<Release, Error> {
-        // Refuse what the workflow does not allow before reading any file: whether the job
+        // Refuse what the workflow does not allow before reading any file: whether the edit
         // changes anything does not decide whether it may happen.
         advance(release, action(&[]))?;
         let config = &release.config;
         let repo = Repo::open(&config.repo)?;
-        let changes = edits::plan(&job, config, &repo)?;
+        let changes = edits::plan(&edit, config, &repo)?;
         let action = action(&changes);
         let (after, _) = advance(release, action.clone())?;
         self.refuse_broken(release, &repo, &changes, after, what)?;
@@ -175,7 +176,7 @@ impl Runner<'_> {
             repo.unchanged(&change.path, change.before.as_deref())?;
         }
         let in_progress = InProgress {
-            job,
+            edit,
             phase: release.phase,
             action,
             what: what.to_string(),
@@ -206,7 +207,7 @@ impl Runner<'_> {
         self.finish(&started, &repo, in_progress, events)
     }
 
-    /// Run `canary check`'s analysis on the state the job would leave (the repository with
+    /// Run `canary check`'s analysis on the state the edit would leave (the repository with
     /// `changes` applied, the release at `position`) and refuse when it has an error: a step
     /// never writes a broken state, nor builds on one that a person broke by hand.
     fn refuse_broken(
@@ -301,8 +302,8 @@ impl Runner<'_> {
                 .iter()
                 .map(|f| (f.path.clone(), f.after.clone()))
                 .collect(),
-            config: match &step.job {
-                Job::Repin { image } => Some(ReleaseConfig {
+            config: match &step.edit {
+                FileEdit::Repin { image } => Some(ReleaseConfig {
                     v1_image: image.clone(),
                     ..release.config.clone()
                 }),
@@ -341,7 +342,7 @@ impl Runner<'_> {
             serde_json::from_value(value).context("reading the interrupted step")?;
         let repo = Repo::open(&release.config.repo)?;
         output::status("Resuming", format!("the interrupted step: {}", step.what));
-        let remaining = edits::plan(&step.job, &release.config, &repo)?;
+        let remaining = edits::plan(&step.edit, &release.config, &repo)?;
         for planned in &step.files {
             let current = hash(&repo.read(&planned.path)?);
             let pending = remaining.iter().find(|c| c.path == planned.path);
