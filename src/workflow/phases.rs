@@ -362,6 +362,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_object_an_edit_adds_is_removed_later_and_only_then() {
+        use super::super::{Step, plan};
+        let shape = Shape {
+            environments: vec!["staging".into(), "production".into()],
+            schedule: vec![10, 100],
+        };
+        let mut present: Vec<Resource> = Vec::new();
+        for (phase, step) in plan(&shape) {
+            let Step::Edit { edit } = step else { continue };
+            assert_eq!(edit.phase(), phase);
+            for r in edit.adds() {
+                assert!(!present.contains(r), "{edit:?} adds {r:?} twice");
+                present.push(*r);
+            }
+            for r in edit.removes() {
+                assert!(present.contains(r), "{edit:?} removes {r:?}, never added");
+                present.retain(|p| p != r);
+            }
+        }
+        assert_eq!(present, [], "left at the end of the release");
+    }
+
+    #[test]
     fn every_phase_is_explained_once_in_order() {
         let phases: Vec<Phase> = PHASES.iter().map(|e| e.phase).collect();
         assert_eq!(phases, Phase::ALL.to_vec());
