@@ -12,7 +12,7 @@ fn after_help() -> String {
     let mut text = String::from(
         "A release walks these phases, each ending with a deploy to every environment:\n",
     );
-    for e in &crate::explain::PHASES[..8] {
+    for e in &crate::workflow::PHASES[..8] {
         text.push_str(&format!("  {:<12}  {}\n", e.phase.name(), e.summary));
     }
     text.push_str(

@@ -1,4 +1,10 @@
-//! The errors that decide canary's exit code. Anything else is exit 1.
+//! canary's one error type, and the one table that maps an error to its exit code.
+//!
+//! Every module of the library returns [`Error`]; the journal's own [`JournalError`] is one of
+//! its kinds. `anyhow` adds what a command was doing at the command edge (`commands/`), and
+//! [`exit_code`] reads the exit code off whatever reaches `main`.
+
+use crate::journal::JournalError;
 
 /// Exit codes, as documented in `canary --help` and relied upon by scripts.
 pub mod exit {
@@ -54,18 +60,113 @@ pub enum Error {
     /// A check found that what is differs from what should be (the findings were printed).
     #[error("{0}")]
     Mismatch(String),
+    /// The journal could not be opened, read or written.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Something failed that no input of the person's explains (a git command, a write,
+    /// canary's own self-check of an edit); the message says what.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// What canary was doing when the error beneath happened, which keeps its exit code.
+    #[error("{what}")]
+    Context {
+        what: String,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Journal(e.into())
+    }
 }
 
 impl Error {
+    /// The exit code scripts see for this error: the one table of them.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } => exit::REFUSED,
             Error::Busy { .. } | Error::Stale { .. } | Error::GitBusy(_) => exit::BUSY,
-            Error::Declined(_) | Error::Mismatch(_) | Error::Broken { .. } | Error::Found(_) => {
-                exit::FAILURE
-            }
+            Error::Declined(_)
+            | Error::Mismatch(_)
+            | Error::Broken { .. }
+            | Error::Found(_)
+            | Error::Failed(_)
+            | Error::Io(_)
+            | Error::Json(_) => exit::FAILURE,
+            Error::Journal(e) => journal_exit_code(e),
+            Error::Context { source, .. } => source.exit_code(),
         }
+    }
+
+    /// This error with what canary was doing said before it.
+    pub fn context(self, what: impl Into<String>) -> Error {
+        Error::Context {
+            what: what.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The error beneath every context.
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.innermost(),
+            e => e,
+        }
+    }
+}
+
+/// The exit code of an error that reached `main`: canary's own error in its chain decides
+/// (the command edge may have said what it was doing around it), anything else is a failure.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(|cause| {
+            let own = cause.downcast_ref::<Error>().map(Error::exit_code);
+            // A command's read of the journal may reach the edge as the journal's own error.
+            own.or_else(|| cause.downcast_ref::<JournalError>().map(journal_exit_code))
+        })
+        .unwrap_or(exit::FAILURE)
+}
+
+/// The journal's rows of [`Error::exit_code`]'s table.
+fn journal_exit_code(e: &JournalError) -> i32 {
+    match e {
+        JournalError::NotAJournal { .. } | JournalError::Newer { .. } => exit::BAD_INPUT,
+        JournalError::Io { .. } => exit::BAD_INPUT,
+        JournalError::Busy => exit::BUSY,
+        JournalError::Sqlite(_) | JournalError::Corrupt { .. } => exit::FAILURE,
+    }
+}
+
+/// Say what canary was doing around an error, as `anyhow`'s `context` does at the edge.
+pub trait Context<T> {
+    fn context(self, what: impl Into<String>) -> Result<T, Error>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T, E: Into<Error>> Context<T> for Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T, Error> {
+        self.map_err(|e| e.into().context(what))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+impl<T> Context<T> for Option<T> {
+    fn context(self, what: impl Into<String>) -> Result<T, Error> {
+        self.ok_or_else(|| Error::Failed(what.into()))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error> {
+        self.ok_or_else(|| Error::Failed(what()))
     }
 }
 

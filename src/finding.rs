@@ -6,15 +6,18 @@ use std::fmt;
 use console::style;
 use serde::Serialize;
 
+/// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// The state is wrong: a deploy waits until it is gone, a check exits 1.
+    /// The state is wrong: `canary check` and `canary verify` exit 1, a step or a deploy waits
+    /// until it is gone.
     Error,
     /// Worth a look, but not proof that anything is wrong.
     Warning,
 }
 
+/// The one kind of finding, of `canary check` (the files) and of `canary verify` (a cluster).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub code: &'static str,
@@ -24,7 +27,7 @@ pub struct Finding {
     pub env: Option<String>,
     /// The repository file the finding is about (relative path), if any.
     pub file: Option<String>,
-    /// 1-based line in `file`.
+    /// 1-based line in `file`; `null` when the finding is about a file that is not there.
     pub line: Option<usize>,
     pub message: String,
 }
@@ -58,30 +61,54 @@ impl Finding {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
-}
 
-/// `error[code] env: file:line: message`, as compilers and linters print theirs.
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// As [`Display`](fmt::Display) says it, the severity in colour where the terminal shows
+    /// colour, for a finding printed on its own line.
+    pub fn styled(&self) -> String {
         let label = match self.severity {
-            Severity::Error => style(format!("error[{}]", self.code)).red().bold(),
-            Severity::Warning => style(format!("warning[{}]", self.code)).yellow().bold(),
+            Severity::Error => style(self.label()).red().bold(),
+            Severity::Warning => style(self.label()).yellow().bold(),
         };
-        write!(f, "{label}")?;
+        format!("{label}{}", self.place_and_message())
+    }
+
+    fn label(&self) -> String {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!("{severity}[{}]", self.code)
+    }
+
+    fn place_and_message(&self) -> String {
+        let mut out = String::new();
         if let Some(env) = &self.env {
-            write!(f, " {env}:")?;
+            out.push_str(&format!(" {env}:"));
         }
         match (&self.file, self.line) {
-            (Some(file), Some(line)) => write!(f, " {file}:{line}:")?,
-            (Some(file), None) => write!(f, " {file}:")?,
+            (Some(file), Some(line)) => out.push_str(&format!(" {file}:{line}:")),
+            (Some(file), None) => out.push_str(&format!(" {file}:")),
             _ => {}
         }
-        write!(f, " {}", self.message)
+        out.push_str(&format!(" {}", self.message));
+        out
     }
 }
 
+/// `error[code] env: file:line: message`, as compilers and linters print theirs; plain, as it
+/// goes into a message.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.label(), self.place_and_message())
+    }
+}
+
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(Finding::is_error)
+}
+
 /// The 1-based number of the first line of `text` that contains `needle`.
-pub fn line_of(text: &str, needle: &str) -> Option<usize> {
+pub fn first_line_containing(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
@@ -103,6 +130,6 @@ mod tests {
             "error[live-weights-differ] staging: gap/staging/vs.yaml:16: v2 has 30% live, 0% in \
              the file"
         );
-        assert_eq!(line_of("a\nb: x\nc\n", "b:"), Some(2));
+        assert_eq!(first_line_containing("a\nb: x\nc\n", "b:"), Some(2));
     }
 }

@@ -9,7 +9,6 @@ pub mod cluster;
 pub mod commands;
 pub mod edits;
 pub mod error;
-pub mod explain;
 pub mod finding;
 pub mod journal;
 pub mod lock;

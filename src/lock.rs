@@ -23,18 +23,18 @@ fn lock_path(journal: &Path, service: &str) -> PathBuf {
 }
 
 /// Take the lock of `service`'s release, or fail at once with [`Error::Busy`].
-pub fn lock(journal: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
+pub fn lock(journal: &Path, service: &str) -> Result<ReleaseLock, Error> {
     lock_at(&lock_path(journal, service), service)
 }
 
 /// Take the lock of `service` in the repository, whichever journal this process uses: two
 /// operators with two journals never work on the same service's files at once.
-pub fn lock_in_repo(repo: &crate::repo::Repo, service: &str) -> anyhow::Result<ReleaseLock> {
+pub fn lock_in_repo(repo: &crate::repo::Repo, service: &str) -> Result<ReleaseLock, Error> {
     let dir = repo.common_dir()?.join("canary-locks");
     lock_at(&dir.join(format!("{service}.lock")), service)
 }
 
-fn lock_at(path: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
+fn lock_at(path: &Path, service: &str) -> Result<ReleaseLock, Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -57,8 +57,7 @@ fn lock_at(path: &Path, service: &str) -> anyhow::Result<ReleaseLock> {
                 } else {
                     format!(" (pid {holder})")
                 },
-            }
-            .into());
+            });
         }
         Err(TryLockError::Error(e)) => return Err(e.into()),
     }
@@ -78,8 +77,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("journal.db");
         let first = lock(&journal, "svc").unwrap();
-        let err = lock(&journal, "svc").err().unwrap();
-        let busy = err.downcast_ref::<Error>().unwrap();
+        let busy = lock(&journal, "svc").err().unwrap();
         assert!(matches!(busy, Error::Busy { .. }), "{busy}");
         assert!(
             busy.to_string()

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprint!("{}", canary::report::render(&err));
-            ExitCode::from(canary::report::exit_code(&err) as u8)
+            ExitCode::from(canary::error::exit_code(&err) as u8)
         }
     }
 }

@@ -18,25 +18,17 @@ pub mod walk;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::edits;
 use crate::error::Error;
+use crate::finding::{Finding, Severity};
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
 use crate::yaml::{self, Document, Seg};
 
 /// Where the analysis reads files: the repository, or the repository as a step would leave it.
 pub use crate::source::{Overlay, Source};
-
-/// How bad a finding is: an error fails `canary check` and stops `canary next`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
 
 /// The finding codes. They are stable: scripts match on them, and docs/check.md lists each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,35 +118,6 @@ impl Code {
     }
 }
 
-/// One thing the analysis found: where, how bad, and what, in one line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub code: &'static str,
-    pub severity: Severity,
-    pub file: String,
-    /// 1-based; `null` when the finding is about a file that is not there.
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{severity}[{}] {}", self.code, self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-pub fn has_errors(findings: &[Finding]) -> bool {
-    findings.iter().any(|f| f.severity == Severity::Error)
-}
-
 /// What the analysis is about: the service, where it runs, and its environments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -177,7 +140,7 @@ impl Scope {
     /// directories under gap/ that hold a VirtualService patch (all of them when none does: the
     /// release has not begun, and any of them may become one), the namespace from the
     /// DestinationRule's host.
-    pub fn infer(repo: &Repo) -> anyhow::Result<Scope> {
+    pub fn infer(repo: &Repo) -> Result<Scope, Error> {
         let gap = repo.read(edits::GAP_YAML)?.unwrap_or_default();
         let service = Document::parse_one(gap)
             .and_then(|gap| edits::gap_yaml::service_name(&gap))
@@ -291,7 +254,8 @@ impl Findings {
         self.0.push(Finding {
             code: code.id(),
             severity: code.severity(),
-            file: file.to_string(),
+            env: None,
+            file: Some(file.to_string()),
             line,
             message: message.into(),
         });
@@ -318,7 +282,7 @@ pub fn analyze(
     src: &dyn Source,
     scope: &Scope,
     journal: Option<&Journaled>,
-) -> anyhow::Result<Vec<Finding>> {
+) -> Result<Vec<Finding>, Error> {
     let mut findings = Findings(Vec::new());
     let loaded = load(src, scope, &mut findings)?;
     schemas(&loaded, &mut findings);
@@ -334,7 +298,7 @@ pub fn analyze(
     Ok(out)
 }
 
-fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> anyhow::Result<Loaded> {
+fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> Result<Loaded, Error> {
     let gap = match src.document(edits::GAP_YAML)? {
         None => None,
         Some(doc) => match doc.and_then(|doc| one_document(doc, edits::GAP_YAML)) {
@@ -382,7 +346,7 @@ fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> anyhow::Res
 
 /// The YAML files in gap's patch directories that canary does not write. One that does not
 /// parse is left out: it is not canary's to judge, and gap reports it.
-fn patches(src: &dyn Source, scope: &Scope) -> anyhow::Result<Vec<PatchFile>> {
+fn patches(src: &dyn Source, scope: &Scope) -> Result<Vec<PatchFile>, Error> {
     let routes: Vec<String> = scope
         .environments
         .iter()
@@ -421,7 +385,7 @@ fn object(
     path: &str,
     kind: &str,
     findings: &mut Findings,
-) -> anyhow::Result<Option<Object>> {
+) -> Result<Option<Object>, Error> {
     let doc = match src.document(path)? {
         None => return Ok(None),
         Some(Ok(doc)) => doc,

@@ -5,6 +5,7 @@
 
 use super::{Code, Findings, Loaded, Scope, Source};
 use crate::edits::GAP_YAML;
+use crate::error::Error;
 use crate::yaml::{self, Seg};
 
 pub(super) fn targets(
@@ -12,7 +13,7 @@ pub(super) fn targets(
     l: &Loaded,
     scope: &Scope,
     out: &mut Findings,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     // Without a readable gap.yaml there is nothing to hold the patches against.
     let Some(deployments) = l
         .gap

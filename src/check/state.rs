@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Code, Findings, Journaled, Loaded, Object, Scope};
 use crate::edits;
+use crate::error::Error;
 use crate::release::{WEB, WEB_V1};
 use crate::repo::sha256;
-use crate::workflow::{Edit, Phase, Position, Shape, Step, plan};
+use crate::workflow::{FIRST_V2_WEIGHT, Phase, Position, Resource, Shape, Step, StepEdit, plan};
 use crate::yaml::Seg;
 
 /// What canary last wrote to a file.
@@ -40,39 +41,54 @@ pub struct Presence {
     pub service_patch: bool,
 }
 
+impl Presence {
+    fn set(&mut self, resource: Resource, present: bool) {
+        let field = match resource {
+            Resource::Twin => &mut self.twin,
+            Resource::Policy => &mut self.policy,
+            Resource::DestinationRule => &mut self.destination_rule,
+            Resource::Routes => &mut self.routes,
+            Resource::V1Route => &mut self.v1_route,
+            Resource::ServicePatch => &mut self.service_patch,
+        };
+        *field = present;
+    }
+}
+
+/// The plan's edits before `index`, in order.
+fn edits_before(plan: &[(Phase, Step)], index: usize) -> impl Iterator<Item = StepEdit> + '_ {
+    plan[..index.min(plan.len())]
+        .iter()
+        .filter_map(|(_, step)| match step {
+            Step::Edit { edit } => Some(*edit),
+            _ => None,
+        })
+}
+
 /// The objects that exist once the edits before `index` in the plan are done.
 pub fn expected(plan: &[(Phase, Step)], index: usize) -> Presence {
-    let done = |e: Edit| {
-        plan[..index.min(plan.len())]
-            .iter()
-            .any(|(_, s)| *s == Step::Edit { edit: e })
-    };
-    let routed = done(Edit::RoutingRoutes) && !done(Edit::Cleanup1);
-    Presence {
-        twin: done(Edit::DeployV1) && !done(Edit::Cleanup1),
-        policy: done(Edit::RoutingSubsets) && !done(Edit::Cleanup1),
-        destination_rule: done(Edit::RoutingSubsets) && !done(Edit::Cleanup3),
-        routes: done(Edit::RoutingRoutes) && !done(Edit::Cleanup2),
-        v1_route: routed,
-        service_patch: routed,
+    let mut presence = Presence::default();
+    for edit in edits_before(plan, index) {
+        edit.adds().iter().for_each(|&r| presence.set(r, true));
+        edit.removes().iter().for_each(|&r| presence.set(r, false));
     }
+    presence
 }
 
 /// The v2 weight of each environment after the edits before `index`, when only the plan's
 /// own edits moved them (`None`: no route). Used to adopt a release, never to judge one.
 fn planned_weights(shape: &Shape, plan: &[(Phase, Step)], index: usize) -> Vec<Option<i64>> {
-    let last = shape.last_env();
-    let mut w: Vec<Option<i64>> = vec![None; shape.environments.len()];
-    for (_, step) in &plan[..index] {
-        let Step::Edit { edit } = step else { continue };
-        match *edit {
-            Edit::RoutingRoutes => w.iter_mut().for_each(|x| *x = Some(100)),
-            Edit::RouteToV1 => w.iter_mut().for_each(|x| *x = Some(0)),
-            Edit::RampLast(v) => w[last] = Some(i64::from(v)),
-            Edit::RampOthers => w[..last].iter_mut().for_each(|x| *x = Some(100)),
-            Edit::Cleanup2 => w.iter_mut().for_each(|x| *x = None),
-            _ => {}
+    let envs = shape.environments.len();
+    let mut w: Vec<Option<i64>> = vec![None; envs];
+    for edit in edits_before(plan, index) {
+        if edit.adds().contains(&Resource::Routes) {
+            w.fill(Some(i64::from(FIRST_V2_WEIGHT)));
         }
+        if edit.removes().contains(&Resource::Routes) {
+            w.fill(None);
+        }
+        let weights = edit.weights(envs);
+        w[weights.envs].fill(Some(i64::from(weights.v2)));
     }
     w
 }
@@ -386,7 +402,7 @@ pub fn adopt(
     src: &dyn super::Source,
     scope: &Scope,
     shape: &Shape,
-) -> anyhow::Result<(Observed, Vec<Position>)> {
+) -> Result<(Observed, Vec<Position>), Error> {
     let mut ignored = Findings(Vec::new());
     let loaded = super::load(src, scope, &mut ignored)?;
     let seen = observe(&loaded);

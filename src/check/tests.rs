@@ -253,8 +253,8 @@ fn a_deployment_patch_is_e045_exactly_when_gap_yaml_lacks_its_deployment() {
     let gone = findings("name: x\ndeployments:\n  web: {}\n");
     assert_eq!(gone.len(), 1, "{gone:?}");
     assert_eq!(
-        (gone[0].code, gone[0].file.as_str(), gone[0].line),
-        ("CANARY-E045", "gap/a.yaml", Some(4))
+        (gone[0].code, gone[0].file.as_deref(), gone[0].line),
+        ("CANARY-E045", Some("gap/a.yaml"), Some(4))
     );
     assert!(findings("name: x\ndeployments:\n  web: {}\n  web-v1: {}\n").is_empty());
 }

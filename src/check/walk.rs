@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Journaled, Overlay, Scope, Severity, analyze, state};
-use crate::edits::{self, FileChange, Job};
-use crate::error::bad_input;
+use super::{Journaled, Overlay, Scope, analyze, state};
+use crate::edits::{self, FileChange, FileEdit};
+use crate::error::{Error, bad_input};
 use crate::release::ReleaseConfig;
 use crate::repo::Repo;
 use crate::workflow::{Position, Step, plan};
@@ -19,7 +19,7 @@ use crate::workflow::{Position, Step, plan};
 /// Plan and check every edit from `from` to the end of the release; a bad-input error naming
 /// the step, the file, the line and the fix when one would be refused. Returns every path the
 /// edits write, in order.
-pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<Vec<String>> {
+pub fn walk(config: &ReleaseConfig, from: &Position) -> Result<Vec<String>, Error> {
     let repo = Repo::for_reading(&config.repo)?;
     let shape = config.shape();
     let plan = plan(&shape);
@@ -57,8 +57,8 @@ pub fn walk(config: &ReleaseConfig, from: &Position) -> anyhow::Result<Vec<Strin
             repo: &repo,
             changes: &state,
         };
-        let changes = edits::plan(&Job::Step { edit }, config, &overlay)
-            .map_err(|e| bad_input(format!("{refusing}: {what} would be refused: {e:#}")))?;
+        let changes = edits::plan(&FileEdit::Step { edit }, config, &overlay)
+            .map_err(|e| bad_input(format!("{refusing}: {what} would be refused: {e}")))?;
         for change in changes {
             if !written.contains(&change.path) {
                 written.push(change.path.clone());
@@ -106,7 +106,7 @@ fn refuse_broken(
     scope: &Scope,
     journaled: Option<&Journaled>,
     what: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let overlay = Overlay {
         repo,
         changes: state,
@@ -114,7 +114,7 @@ fn refuse_broken(
     let findings = analyze(&overlay, scope, journaled)?;
     let errors: Vec<String> = findings
         .iter()
-        .filter(|f| f.severity == Severity::Error)
+        .filter(|f| f.is_error())
         .map(ToString::to_string)
         .collect();
     let Some(first) = errors.first() else {
@@ -127,7 +127,7 @@ fn refuse_broken(
     if errors.len() > 2 {
         message.push_str(&format!("\n  and {} more", errors.len() - 2));
     }
-    Err(bad_input(message).into())
+    Err(bad_input(message))
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::edits::{
     DESTINATION_RULE, DESTINATION_RULE_ALT, GAP_YAML, SERVICE_PATCH, virtual_service_patch,
 };
-use crate::error::bad_input;
-use crate::finding::line_of;
+use crate::error::{Error, bad_input};
+use crate::finding::first_line_containing;
 use crate::release::{ReleaseConfig, WEB_V1};
 use crate::repo::Repo;
 use crate::yaml;
@@ -65,7 +65,7 @@ pub struct VirtualServiceFile {
 
 impl Expected {
     /// Read the files of one environment as they stand in the work tree.
-    pub fn read(config: &ReleaseConfig, repo: &Repo, env: usize) -> anyhow::Result<Expected> {
+    pub fn read(config: &ReleaseConfig, repo: &Repo, env: usize) -> Result<Expected, Error> {
         let env_name = config.environments[env].name.clone();
         let gap = repo
             .read(GAP_YAML)?
@@ -78,9 +78,9 @@ impl Expected {
                 .as_str()
                 .map_or_else(|| config.v1_image.digest.clone(), str::to_string);
             V1 {
-                digest_line: line_of(gap, &digest),
+                digest_line: first_line_containing(gap, &digest),
                 digest,
-                line: line_of(gap, &format!("{WEB_V1}:")),
+                line: first_line_containing(gap, &format!("{WEB_V1}:")),
                 authorization_line: web_v1
                     .get("authorizationPolicy")
                     .and_then(|_| line_of_after(gap, &format!("{WEB_V1}:"), "authorizationPolicy")),
@@ -105,7 +105,7 @@ impl Expected {
                         path: path.to_string(),
                         host: doc["spec"]["host"].as_str().map(str::to_string),
                         subsets,
-                        line: line_of(&text, "subsets:"),
+                        line: first_line_containing(&text, "subsets:"),
                     }),
                 )
             }
@@ -132,7 +132,7 @@ impl Expected {
 
         let service_patch = repo
             .read(SERVICE_PATCH)?
-            .map(|text| line_of(&text, "canary:"));
+            .map(|text| first_line_containing(&text, "canary:"));
         Ok(Expected {
             env: env_name,
             web: config.service_name(),
@@ -150,12 +150,12 @@ impl Expected {
 }
 
 /// The first document of this kind in a file.
-fn document(path: &str, text: &str, kind: &str) -> anyhow::Result<Value> {
+fn document(path: &str, text: &str, kind: &str) -> Result<Value, Error> {
     yaml::parse_all(text)
         .map_err(|e| bad_input(format!("{path}: {e}")))?
         .into_iter()
         .find(|doc| doc["kind"] == kind)
-        .ok_or_else(|| bad_input(format!("{path} holds no {kind}")).into())
+        .ok_or_else(|| bad_input(format!("{path} holds no {kind}")))
 }
 
 fn name_of(doc: &Value) -> Option<String> {
@@ -189,7 +189,7 @@ pub fn string_map(value: &Value) -> BTreeMap<String, String> {
 
 /// The line of the first `needle` at or after the first line holding `anchor`.
 fn line_of_after(text: &str, anchor: &str, needle: &str) -> Option<usize> {
-    let start = line_of(text, anchor)?;
+    let start = first_line_containing(text, anchor)?;
     text.lines()
         .skip(start - 1)
         .position(|l| l.contains(needle))

@@ -64,7 +64,7 @@ pub fn wait_until_matching(
                 ),
             );
             for finding in &errors {
-                println!("{:>12} {finding}", "");
+                println!("{:>12} {}", "", finding.styled());
             }
             spinner.enable_steady_tick(Duration::from_millis(120));
             first = false;

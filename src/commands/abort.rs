@@ -4,9 +4,9 @@ use serde_json::json;
 
 use super::OutOfBand;
 use crate::cli::Globals;
-use crate::edits::{Job, virtual_service_patch};
+use crate::edits::{FileEdit, virtual_service_patch};
 use crate::journal::NewEvent;
-use crate::workflow::{Action, Edit, plan};
+use crate::workflow::{Action, OutOfBandEdit, plan};
 
 /// Send all traffic back to where it was last known good.
 ///
@@ -42,12 +42,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             .iter()
             .map(|env| virtual_service_patch(&env.name))
             .collect();
-        let (job, to) = match release.position.abort_edit(&plan(&release.config.shape())) {
-            Edit::AbortToV2 => (Job::AbortToV2, "v2"),
-            _ => (Job::Abort, "v1"),
+        let (edit, to) = match release.position.abort_edit(&plan(&release.config.shape())) {
+            OutOfBandEdit::AbortToV2 => (FileEdit::AbortToV2, "v2"),
+            _ => (FileEdit::Abort, "v1"),
         };
         Ok(OutOfBand {
-            job,
+            edit,
             what: format!("send all traffic back to {to}"),
             action: Box::new(move |changes| Action::Abort {
                 changed: (0..paths.len())

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::check::{self, Journaled, Scope, Severity};
+use crate::check::{self, Journaled, Scope};
 use crate::cli::Globals;
 use crate::error::{Error, bad_input};
+use crate::finding::Severity;
 use crate::journal::Release;
 use crate::output;
 use crate::repo::Repo;

@@ -3,7 +3,7 @@
 use console::style;
 
 use crate::cli::Globals;
-use crate::explain::{self, PHASES};
+use crate::workflow::PHASES;
 use crate::workflow::Phase;
 
 /// Explain a phase of a release, or the whole map of phases.
@@ -49,7 +49,7 @@ fn current_phase(globals: &Globals) -> Option<(String, Phase)> {
 }
 
 pub fn one(phase: Phase) -> String {
-    let e = explain::of(phase);
+    let e = phase.explanation();
     let mut out = format!("{} — {}\n\n", style(phase.name()).bold(), e.summary);
     out.push_str(&wrap(e.does, ""));
     if !e.files.is_empty() {

@@ -214,7 +214,7 @@ pub fn lock_for_edit(
 /// An edit outside the plan (`weight`, `abort`): what it writes, how it moves the workflow
 /// given the files it changed, and the event that records it.
 pub struct OutOfBand {
-    pub job: crate::edits::Job,
+    pub edit: crate::edits::FileEdit,
     pub what: String,
     pub action: Box<crate::runner::ActionFor>,
     pub event: crate::journal::NewEvent,
@@ -230,7 +230,7 @@ pub fn write_out_of_band(
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
     refuse_moved_on(&locked.release)?;
-    let edit = make(&locked.release)?;
+    let out_of_band = make(&locked.release)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
@@ -238,10 +238,10 @@ pub fn write_out_of_band(
     };
     let release = runner.write(
         &locked.release,
-        edit.job,
-        &edit.what,
-        edit.action,
-        vec![edit.event],
+        out_of_band.edit,
+        &out_of_band.what,
+        out_of_band.action,
+        vec![out_of_band.event],
     )?;
     print_next(&release);
     Ok(())

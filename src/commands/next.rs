@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::Globals;
 use crate::cluster::{self, Expected, Session, Target, Wait};
-use crate::edits::{self, Job};
+use crate::edits::{self, FileEdit};
 use crate::error::Error;
 use crate::journal::{NewEvent, Release};
 use crate::output;
@@ -14,7 +14,7 @@ use crate::prompt;
 use crate::release::Image;
 use crate::repo::Repo;
 use crate::runner::{Commit, Runner, unpublished};
-use crate::workflow::{Action, Edit, NextStep, Phase, Step, describe_step, plan};
+use crate::workflow::{Action, AnyEdit, NextStep, Phase, Step, describe_step, plan};
 
 /// Take exactly one step of a release and say what comes next.
 ///
@@ -153,7 +153,7 @@ pub fn take_step(
     checks: &Checks,
 ) -> anyhow::Result<Release> {
     if release.in_progress.is_some() {
-        return runner.resume(release);
+        return Ok(runner.resume(release)?);
     }
     let config = &release.config;
     let shape = config.shape();
@@ -181,16 +181,18 @@ pub fn take_step(
                 runner.refuse_broken_repo(release, &describe_step(&shape, step))?;
             }
             match step {
-                Step::Edit { edit } => runner.write(
+                Step::Edit { edit } => Ok(runner.write(
                     release,
-                    Job::Step { edit },
+                    FileEdit::Step { edit },
                     &edit.describe(&shape),
                     |changes| Action::Complete {
                         changed: !changes.is_empty(),
                     },
                     Vec::new(),
-                ),
-                Step::Deploy { env, after } => deploy(runner, release, env, after, phase, checks),
+                )?),
+                Step::Deploy { env, after } => {
+                    deploy(runner, release, env, after.into(), phase, checks)
+                }
                 Step::CheckV1Image => check_v1_image(runner, release, checks),
                 Step::DeployV2 { env } => ask(
                     runner,
@@ -231,7 +233,7 @@ fn deploy(
     runner: &mut Runner,
     release: &Release,
     env: usize,
-    after: Edit,
+    after: AnyEdit,
     phase: Phase,
     checks: &Checks,
 ) -> anyhow::Result<Release> {
@@ -276,17 +278,17 @@ fn deploy(
     let session = Session::connect(&target)?;
     let warnings = cluster::wait_until_matching(&session, &expected, checks.wait)?;
     for warning in &warnings {
-        println!("{:>12} {warning}", "");
+        println!("{:>12} {}", "", warning.styled());
     }
     output::status(
         "Verified",
         format!("{name} (context {}) shows the deploy", target.context),
     );
-    runner.confirm(
+    Ok(runner.confirm(
         release,
         Action::Complete { changed: true },
         event(json!({ "verified": true, "context": target.context })),
-    )
+    )?)
 }
 
 /// The operator watches v2 at production's weight, scheduled or set by hand, before it goes up.
@@ -393,7 +395,7 @@ fn ask(
         return Err(Error::Declined("not confirmed; the release stays where it is".into()).into());
     }
     let event = answered(runner.prompt, event);
-    runner.confirm(release, Action::Complete { changed: true }, event)
+    Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
 }
 
 /// A confirmation's event, with how the yes was given: an audit tells a person's word on a
@@ -436,7 +438,7 @@ fn check_v1_image(
         }
         if !findings.is_empty() {
             for finding in &findings {
-                println!("{:>12} {finding}", "");
+                println!("{:>12} {}", "", finding.styled());
             }
             let choices = [
                 "stop here; the release stays where it is",
@@ -462,7 +464,7 @@ fn check_v1_image(
             format!("web-v1 runs {pinned} in {}", checked.join(", ")),
         );
         if targets.len() == config.environments.len() {
-            return runner.confirm(
+            return Ok(runner.confirm(
                 release,
                 Action::Complete { changed: true },
                 NewEvent::new(
@@ -470,7 +472,7 @@ fn check_v1_image(
                     json!({ "step": "v1 image checked", "image": pinned.to_string(),
                             "verified": checked }),
                 ),
-            );
+            )?);
         }
     }
     output::note(format!(
@@ -487,7 +489,7 @@ fn check_v1_image(
         json!({ "step": "v1 image checked", "image": pinned.to_string() }),
     );
     let event = answered(runner.prompt, event);
-    runner.confirm(release, Action::Complete { changed: true }, event)
+    Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
 }
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
@@ -505,13 +507,13 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
         "repinned",
         json!({ "from": pinned.to_string(), "to": image.to_string() }),
     );
-    runner.write(
+    Ok(runner.write(
         release,
-        Job::Repin { image },
+        FileEdit::Repin { image },
         "pin web-v1 to the new image",
         |_| Action::RepinV1,
         vec![event],
-    )
+    )?)
 }
 
 /// Show what `next` would do, change nothing, and refuse what `next` would refuse before it asks
@@ -568,7 +570,7 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
     }
     if let NextStep::Planned(_, Step::Edit { edit }) = next {
         let repo = Repo::for_reading(&config.repo)?;
-        let changes = edits::plan(&Job::Step { edit }, config, &repo)?;
+        let changes = edits::plan(&FileEdit::Step { edit }, config, &repo)?;
         if changes.is_empty() {
             output::status("Unchanged", "the files already say so");
         }
@@ -643,7 +645,7 @@ mod tests {
     use crate::journal::Journal;
     use crate::prompt::{AssumeYes, Prompt, Scripted};
     use crate::release::{Environment, ReleaseConfig};
-    use crate::workflow::Position;
+    use crate::workflow::{OutOfBandEdit, Position};
 
     const DIGEST: &str = "sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
 
@@ -782,7 +784,10 @@ mod tests {
         assert_eq!(setup.release.config.v1_image.to_string(), other);
         assert_eq!(
             setup.release.position.pending,
-            vec![(0, Edit::RepinV1), (1, Edit::RepinV1)]
+            vec![
+                (0, OutOfBandEdit::RepinV1.into()),
+                (1, OutOfBandEdit::RepinV1.into())
+            ]
         );
     }
 

@@ -133,6 +133,6 @@ fn report(target: &Target, findings: &[Finding]) {
         );
     }
     for finding in findings {
-        println!("  {finding}");
+        println!("  {}", finding.styled());
     }
 }

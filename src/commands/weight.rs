@@ -6,7 +6,7 @@ use serde_json::json;
 use super::OutOfBand;
 use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, describe_weights};
-use crate::edits::Job;
+use crate::edits::FileEdit;
 use crate::error::{Error, bad_input};
 use crate::journal::{NewEvent, Release, Update};
 use crate::output;
@@ -70,7 +70,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     super::write_out_of_band(globals, &args.service, args.yes, |release| {
         let env = release.config.env_index(&args.env)?;
         Ok(OutOfBand {
-            job: Job::Weight { env, percent },
+            edit: FileEdit::Weight { env, percent },
             what: format!("send {percent}% of {}'s traffic to v2", args.env),
             action: Box::new(move |changes| Action::SetWeight {
                 env,

@@ -19,7 +19,7 @@ use crate::release::{
 };
 use crate::repo::Repo;
 use crate::source::Source;
-use crate::workflow::Edit;
+use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
 use crate::yaml::{self, Document, YamlError};
 
 pub const GAP_YAML: &str = "gap/gap.yaml";
@@ -67,23 +67,24 @@ pub struct FileChange {
     pub document: Option<Document>,
 }
 
-/// A change to the files: a planned step's edit, or one of the edits made out of band
-/// (`Abort` sends every environment back to 100% v1, `AbortToV2` back to 100% v2).
+/// A change to the files: a planned step's edit, or one of the edits made out of band with
+/// what it needs (the environment and weight, the image). What each means is the workflow's
+/// ([`StepEdit`], [`OutOfBandEdit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "job")]
-pub enum Job {
-    Step { edit: Edit },
+pub enum FileEdit {
+    Step { edit: StepEdit },
     Weight { env: usize, percent: u8 },
     Abort,
     AbortToV2,
     Repin { image: Image },
 }
 
-/// The files as they would be after the job, read once each.
+/// The files as they would be after the edit, read once each.
 struct Draft<'a> {
     src: &'a dyn Source,
-    /// Each file as it is, and as the job leaves it once the job has set it. Nothing is copied
-    /// until the job sets a file: a gap.yaml runs to 100 kB.
+    /// Each file as it is, and as the edit leaves it once the edit has set it. Nothing is copied
+    /// until the edit sets a file: a gap.yaml runs to 100 kB.
     files: BTreeMap<String, (Option<String>, Option<Option<String>>)>,
     /// The YAML files edited so far, as their last edit read them back.
     documents: BTreeMap<String, Document>,
@@ -111,7 +112,7 @@ impl<'a> Draft<'a> {
 
     /// A YAML file as the job has left it so far, read once: where the source already read
     /// it (the state the steps before would leave), as the source read it.
-    fn document(&mut self, path: &str, made_by: &str) -> anyhow::Result<&Document> {
+    fn document(&mut self, path: &str, made_by: &str) -> Result<&Document, Error> {
         if !self.documents.contains_key(path) {
             let doc = if self.files.contains_key(path) {
                 Document::parse(self.require(path, made_by)?.to_string())
@@ -138,7 +139,7 @@ impl<'a> Draft<'a> {
         path: &str,
         made_by: &str,
         f: impl FnOnce(&Document) -> Result<Option<Document>, YamlError>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         self.document(path, made_by)?;
         let doc = self.documents.remove(path).expect("read above");
         let doc = match f(&doc).map_err(|e| in_file(path, e))? {
@@ -153,7 +154,7 @@ impl<'a> Draft<'a> {
     }
 
     /// Create a file canary owns, or accept it when it already says the same thing.
-    fn create(&mut self, path: &str, text: String) -> anyhow::Result<()> {
+    fn create(&mut self, path: &str, text: String) -> Result<(), Error> {
         match self.get(path)? {
             None => self.set(path, Some(text))?,
             Some(existing) if existing == text => {}
@@ -164,8 +165,7 @@ impl<'a> Draft<'a> {
                     return Err(bad_input(format!(
                         "{path} already exists and differs from what canary would write; move it \
                          away or make it match, then run this again"
-                    ))
-                    .into());
+                    )));
                 }
             }
         }
@@ -199,61 +199,64 @@ fn missing(path: &str, made_by: &str) -> Error {
 }
 
 /// A YAML problem in a user's file is bad input; a failed self-check is canary's own bug.
-fn in_file(path: &str, e: YamlError) -> anyhow::Error {
+fn in_file(path: &str, e: YamlError) -> Error {
     match e {
-        YamlError::Verify(_) => anyhow::anyhow!("{path}: {e}; nothing was written"),
-        other => bad_input(format!("{path}: {other}")).into(),
+        YamlError::Verify(_) => Error::Failed(format!("{path}: {e}; nothing was written")),
+        other => bad_input(format!("{path}: {other}")),
     }
 }
 
-/// The changes a job makes to the files `src` shows (the repository as it stands, or as the
+/// The changes an edit makes to the files `src` shows (the repository as it stands, or as the
 /// steps before it would leave it); empty when it is already applied.
 pub fn plan(
-    job: &Job,
+    edit: &FileEdit,
     config: &ReleaseConfig,
     src: &dyn Source,
-) -> anyhow::Result<Vec<FileChange>> {
+) -> Result<Vec<FileChange>, Error> {
     let mut draft = Draft {
         src,
         files: BTreeMap::new(),
         documents: BTreeMap::new(),
     };
-    let last = config.environments.len() - 1;
-    match job {
-        Job::Step { edit } => match *edit {
-            Edit::DeployV1 => deploy_v1(&mut draft, config)?,
-            Edit::RoutingSubsets => routing_subsets(&mut draft, config)?,
-            Edit::RoutingRoutes => routing_routes(&mut draft, config)?,
-            Edit::RouteToV1 => set_weights(&mut draft, config, 0..=last, 0)?,
-            Edit::RampLast(w) => set_weights(&mut draft, config, last..=last, w)?,
-            Edit::RampOthers if last > 0 => set_weights(&mut draft, config, 0..=last - 1, 100)?,
-            Edit::RampOthers => {}
-            Edit::Cleanup1 => cleanup_1(&mut draft, config)?,
-            Edit::Cleanup2 => {
+    let envs = config.environments.len();
+    match edit {
+        FileEdit::Step { edit: step } => match *step {
+            StepEdit::DeployV1 => deploy_v1(&mut draft, config)?,
+            StepEdit::RoutingSubsets => routing_subsets(&mut draft, config)?,
+            StepEdit::RoutingRoutes => routing_routes(&mut draft, config)?,
+            StepEdit::RouteToV1 | StepEdit::RampLast(_) | StepEdit::RampOthers => {
+                set_weights(&mut draft, config, step.weights(envs))?
+            }
+            StepEdit::Cleanup1 => cleanup_1(&mut draft, config)?,
+            StepEdit::Cleanup2 => {
                 for env in &config.environments {
                     draft.set(&virtual_service_patch(&env.name), None)?;
                 }
             }
-            Edit::Cleanup3 => {
+            StepEdit::Cleanup3 => {
                 for path in [DESTINATION_RULE, DESTINATION_RULE_ALT] {
                     draft.set(path, None)?;
                 }
             }
-            Edit::SetWeight(_) | Edit::RepinV1 | Edit::Abort | Edit::AbortToV2 => {
-                unreachable!("{edit:?} is made by its own job, never planned")
-            }
         },
-        Job::Weight { env, percent } => set_weights(&mut draft, config, *env..=*env, *percent)?,
-        Job::Abort => set_weights(&mut draft, config, 0..=last, 0)?,
-        Job::AbortToV2 => set_weights(&mut draft, config, 0..=last, 100)?,
-        Job::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |doc| {
+        FileEdit::Weight { env, percent } => {
+            let weights = OutOfBandEdit::SetWeight(*percent).weights(*env..*env + 1);
+            set_weights(&mut draft, config, weights)?
+        }
+        FileEdit::Abort => set_weights(&mut draft, config, OutOfBandEdit::Abort.weights(0..envs))?,
+        FileEdit::AbortToV2 => set_weights(
+            &mut draft,
+            config,
+            OutOfBandEdit::AbortToV2.weights(0..envs),
+        )?,
+        FileEdit::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |doc| {
             gap_yaml::set_twin_image(doc, WEB_V1, &image.repository, &image.digest)
         })?,
     }
     Ok(draft.into_changes())
 }
 
-fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     let image = &config.v1_image;
     draft.edit(GAP_YAML, "the repository", |doc| {
         let service = gap_yaml::service_name(doc)?;
@@ -288,7 +291,7 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     let path = destination_rule_path(draft)?;
     draft.create(path, templates::destination_rule(path, config))?;
     draft.edit(GAP_YAML, "deploy-v1", |doc| {
@@ -313,14 +316,14 @@ fn destination_rule_path(draft: &mut Draft) -> Result<&'static str, Error> {
     )
 }
 
-fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         // A patch that already routes keeps its weights: only a missing one starts at 100% v2.
         if draft.get(&path)?.is_none() {
             draft.create(
                 &path,
-                templates::virtual_service_patch(&path, config, env, 100),
+                templates::virtual_service_patch(&path, config, env, FIRST_V2_WEIGHT),
             )?;
         }
     }
@@ -333,9 +336,8 @@ fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<(
 fn set_weights(
     draft: &mut Draft,
     config: &ReleaseConfig,
-    envs: std::ops::RangeInclusive<usize>,
-    v2: u8,
-) -> anyhow::Result<()> {
+    Weights { envs, v2 }: Weights,
+) -> Result<(), Error> {
     for env in &config.environments[envs] {
         draft.edit(&virtual_service_patch(&env.name), "add-routing", |doc| {
             virtual_service::set_route_weights(doc, &[("v1", 100 - v2), ("v2", v2)])
@@ -344,7 +346,7 @@ fn set_weights(
     Ok(())
 }
 
-fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
+fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         let doc = draft.document(&path, "add-routing")?;
@@ -352,8 +354,7 @@ fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> anyhow::Result<()> {
         if let Some((_, w)) = weights.iter().find(|(subset, w)| subset == "v1" && *w > 0) {
             return Err(bad_input(format!(
                 "{path} still sends {w}% to v1; web-v1 cannot go while it has traffic"
-            ))
-            .into());
+            )));
         }
         draft.edit(&path, "add-routing", |doc| {
             virtual_service::remove_subset_destination(doc, "v1")

@@ -26,7 +26,7 @@ fn is_canary_file(path: &str) -> bool {
 }
 
 /// The twin of every patch that targets the web Deployment: (path, content).
-pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(String, String)>> {
+pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<(String, String)>, Error> {
     let web = config.service_name();
     let web_v1 = format!("{web}-v1");
     let mut twins = Vec::new();
@@ -52,8 +52,7 @@ pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(St
                     return Err(bad_input(format!(
                         "{path} patches {web} among other documents; canary twins patches that \
                          stand in a file of their own: move that patch to its own file"
-                    ))
-                    .into());
+                    )));
                 }
             }
             let twin = rename_metadata(&text, &docs[0], &web, &web_v1).ok_or_else(|| {
@@ -73,7 +72,7 @@ pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<(St
 /// under `gap/` that patches web-v1 and nothing else (one a person made during the release).
 /// A file that patches web-v1 among other documents is refused: taking the file away would
 /// take the others with it.
-pub fn web_v1_patches(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Result<Vec<String>> {
+pub fn web_v1_patches(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
     let web_v1 = format!("{}-v1", config.service_name());
     let mut found = Vec::new();
     for path in src.gap_files()? {
@@ -93,8 +92,7 @@ pub fn web_v1_patches(src: &dyn Source, config: &ReleaseConfig) -> anyhow::Resul
                 "{path} patches {web_v1} among other documents; cleanup-1 removes {web_v1} and \
                  every patch of it, so move that patch to a file of its own (or take it out), \
                  then run this again"
-            ))
-            .into());
+            )));
         }
         // A twin is canary's even when it no longer parses.
         if patches > 0 || path.ends_with(TWIN_SUFFIX) {

@@ -11,7 +11,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, bail};
+use crate::error::Context;
 
 use super::{Repo, sha256_bytes};
 use crate::error::{Error, bad_input};
@@ -70,7 +70,7 @@ pub fn short_id(commit: &str) -> &str {
 
 impl Repo {
     /// Which of these paths git sees as changed, added or deleted and not committed.
-    pub fn uncommitted(&self, rels: &[&str]) -> anyhow::Result<Vec<String>> {
+    pub fn uncommitted(&self, rels: &[&str]) -> Result<Vec<String>, Error> {
         if rels.is_empty() {
             return Ok(Vec::new());
         }
@@ -99,7 +99,7 @@ impl Repo {
     }
 
     /// Where `root` sits in the git work tree, as git prints paths.
-    fn prefix(&self) -> anyhow::Result<&String> {
+    fn prefix(&self) -> Result<&String, Error> {
         if let Some(prefix) = self.prefix.get() {
             return Ok(prefix);
         }
@@ -200,7 +200,7 @@ impl Repo {
 
     /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
     /// `None` for every path when `rev` names no commit here.
-    pub fn contents_at(&self, rev: &str, rels: &[&str]) -> anyhow::Result<Vec<Option<String>>> {
+    pub fn contents_at(&self, rev: &str, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
         let mut input = String::new();
         for rel in rels {
             // `./` makes the path relative to the repository's directory, not the work tree's
@@ -220,7 +220,9 @@ impl Repo {
             rest = &rest[end + 1..];
             match header.split(' ').collect::<Vec<_>>()[..] {
                 [_, "blob", size] => {
-                    let size: usize = size.parse().context("git cat-file's size")?;
+                    let size: usize = size
+                        .parse()
+                        .map_err(|e| Error::Failed(format!("git cat-file's size: {e}")))?;
                     let blob = rest.get(..size).context("git cat-file stopped short")?;
                     found.push(Some(sha256_bytes(blob)));
                     rest = &rest[(size + 1).min(rest.len())..];
@@ -228,18 +230,20 @@ impl Repo {
                 [_, "missing"] | [_, "ambiguous"] => found.push(None),
                 // A directory or a submodule where canary expects a file: not its content.
                 [_, _, size] => {
-                    let size: usize = size.parse().context("git cat-file's size")?;
+                    let size: usize = size
+                        .parse()
+                        .map_err(|e| Error::Failed(format!("git cat-file's size: {e}")))?;
                     found.push(None);
                     rest = &rest[(size + 1).min(rest.len())..];
                 }
-                _ => bail!("git cat-file answered {header:?}"),
+                _ => return Err(Error::Failed(format!("git cat-file answered {header:?}"))),
             }
         }
         Ok(found)
     }
 
     /// The git directory every worktree of the repository shares.
-    pub fn common_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+    pub fn common_dir(&self) -> Result<std::path::PathBuf, Error> {
         let out = self
             .git()
             .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
@@ -248,13 +252,13 @@ impl Repo {
         // A repository opened for reading was not asked whether it is one (its `.git` may be
         // gone since the release began).
         if !out.status.success() {
-            return Err(super::not_a_work_tree(&self.root).into());
+            return Err(super::not_a_work_tree(&self.root));
         }
         Ok(line(&out.stdout).into())
     }
 
     /// The full id of HEAD's commit.
-    pub fn head(&self) -> anyhow::Result<String> {
+    pub fn head(&self) -> Result<String, Error> {
         let out = run_git(
             self.git().args(["rev-parse", "--verify", "HEAD^{commit}"]),
             "rev-parse",
@@ -263,7 +267,7 @@ impl Repo {
     }
 
     /// The commits a push of the branch would send: on HEAD and not on its upstream.
-    pub fn unpushed_commits(&self, branch: &Branch) -> anyhow::Result<Vec<String>> {
+    pub fn unpushed_commits(&self, branch: &Branch) -> Result<Vec<String>, Error> {
         let out = run_git(
             self.git()
                 .args(["rev-list", &format!("{}@{{upstream}}..HEAD", branch.name)]),
@@ -279,7 +283,7 @@ impl Repo {
     /// one) shows unfinished: the newest commit whose trailers say canary made it for
     /// `service`, unless that commit was the release's last edit. `None` also for commits made
     /// before releases had ids.
-    pub fn unfinished_release(&self, service: &str) -> anyhow::Result<Option<CanaryCommit>> {
+    pub fn unfinished_release(&self, service: &str) -> Result<Option<CanaryCommit>, Error> {
         let revs: &[&str] = match self.branch()?.upstream {
             Some(_) => &["HEAD", "@{upstream}"],
             None => &["HEAD"],
@@ -311,7 +315,7 @@ impl Repo {
     }
 
     /// Whether `commit` is `rev` or one of its ancestors.
-    pub fn is_ancestor(&self, commit: &str, rev: &str) -> anyhow::Result<bool> {
+    pub fn is_ancestor(&self, commit: &str, rev: &str) -> Result<bool, Error> {
         let status = self
             .git()
             .args(["merge-base", "--is-ancestor", commit, rev])
@@ -323,7 +327,7 @@ impl Repo {
 
     /// Commit exactly these contents on top of HEAD, on its branch, and nothing else; returns
     /// the new commit's full id. Fails, changing nothing, when HEAD moves meanwhile.
-    pub fn commit_exact(&self, files: &[Content], message: &str) -> anyhow::Result<String> {
+    pub fn commit_exact(&self, files: &[Content], message: &str) -> Result<String, Error> {
         let branch = self.branch()?;
         let head = self.head()?;
         let prefix = self.prefix()?.clone();
@@ -368,10 +372,11 @@ impl Repo {
         let tree = line(&run_git(indexed().arg("write-tree"), "write-tree")?);
         run_hook(indexed(), "pre-commit", &[])?;
         if line(&run_git(indexed().arg("write-tree"), "write-tree")?) != tree {
-            bail!(
+            return Err(Error::Failed(
                 "the repository's pre-commit hook changed what the commit would hold, and canary \
                  commits exactly the files it wrote; nothing was committed"
-            );
+                    .into(),
+            ));
         }
         let mut message_file = tempfile::Builder::new()
             .prefix("canary-message-")
@@ -404,12 +409,12 @@ impl Repo {
             .output()
             .context("running git update-ref")?;
         if !moved.status.success() {
-            bail!(
+            return Err(Error::Failed(format!(
                 "{} moved while canary was committing (a commit landed meanwhile); nothing was \
                  committed: {}",
                 branch.name,
                 String::from_utf8_lossy(&moved.stderr).trim()
-            );
+            )));
         }
         // The real index now follows the new HEAD for canary's files, and only for them.
         let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
@@ -421,7 +426,7 @@ impl Repo {
     }
 
     /// Store `text` as a blob, filtered as `git add` would filter the file at `rel`.
-    fn write_blob(&self, rel: &str, text: &str) -> anyhow::Result<String> {
+    fn write_blob(&self, rel: &str, text: &str) -> Result<String, Error> {
         let out = run_git_with_input(
             self.git()
                 .args(["hash-object", "-w", "--stdin", "--path"])
@@ -445,7 +450,7 @@ impl Repo {
     }
 
     /// Push HEAD to the branch's upstream. A rejected push changes nothing here.
-    pub fn push(&self, upstream: &Upstream) -> anyhow::Result<()> {
+    pub fn push(&self, upstream: &Upstream) -> Result<(), Error> {
         let out = self
             .git()
             .args(["push", "--quiet", &upstream.remote])
@@ -454,11 +459,11 @@ impl Repo {
             .output()
             .context("running git push")?;
         if !out.status.success() {
-            bail!(
+            return Err(Error::Failed(format!(
                 "git push to {} was rejected, and the commit stays here unpushed: {}",
                 upstream.tracking,
                 String::from_utf8_lossy(&out.stderr).trim()
-            );
+            )));
         }
         Ok(())
     }
@@ -509,7 +514,7 @@ const OPERATIONS: [(&str, &str, &str); 7] = [
 
 /// Run one of the repository's hooks, if it has it, as `git commit` would; a hook that fails
 /// rejects the commit, in its own words.
-fn run_hook(mut cmd: Command, hook: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+fn run_hook(mut cmd: Command, hook: &str, args: &[&std::ffi::OsStr]) -> Result<(), Error> {
     cmd.args(["hook", "run", "--ignore-missing", hook, "--"]);
     cmd.args(args);
     let out = cmd
@@ -522,16 +527,16 @@ fn run_hook(mut cmd: Command, hook: &str, args: &[&std::ffi::OsStr]) -> anyhow::
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        bail!(
+        return Err(Error::Failed(format!(
             "the repository's {hook} hook rejected the commit, and nothing was committed: {}",
             said.trim()
-        );
+        )));
     }
     Ok(())
 }
 
 /// Run a git command; its standard output, or an error that says what git said.
-pub(super) fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) fn run_git(cmd: &mut Command, what: &str) -> Result<Vec<u8>, Error> {
     let out = cmd
         .output()
         .with_context(|| format!("running git {what}"))?;
@@ -539,7 +544,7 @@ pub(super) fn run_git(cmd: &mut Command, what: &str) -> anyhow::Result<Vec<u8>> 
 }
 
 /// The same, with `input` on its standard input.
-fn run_git_with_input(cmd: &mut Command, input: Vec<u8>, what: &str) -> anyhow::Result<Vec<u8>> {
+fn run_git_with_input(cmd: &mut Command, input: Vec<u8>, what: &str) -> Result<Vec<u8>, Error> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -559,12 +564,12 @@ fn run_git_with_input(cmd: &mut Command, input: Vec<u8>, what: &str) -> anyhow::
     succeeded(out, what)
 }
 
-fn succeeded(out: std::process::Output, what: &str) -> anyhow::Result<Vec<u8>> {
+fn succeeded(out: std::process::Output, what: &str) -> Result<Vec<u8>, Error> {
     if !out.status.success() {
-        bail!(
+        return Err(Error::Failed(format!(
             "git {what} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        );
+        )));
     }
     Ok(out.stdout)
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Context;
+use crate::error::Context;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, bad_input};
@@ -154,7 +154,7 @@ impl Repo {
         rel: &str,
         expected: Option<&str>,
         content: Option<&str>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         self.unchanged(rel, expected)?;
         self.write(rel, content)
     }
@@ -172,7 +172,7 @@ impl Repo {
     /// Replace (or with `None`, delete) a file atomically: a temporary file in the same
     /// directory, flushed, then renamed over the target, and the directory flushed. A write
     /// that fails names the file, never its temporary file, which is gone with the error.
-    fn write(&self, rel: &str, content: Option<&str>) -> anyhow::Result<()> {
+    fn write(&self, rel: &str, content: Option<&str>) -> Result<(), Error> {
         let path = self.resolve(rel)?;
         let dir = path.parent().context("a file has a directory")?;
         match content {
@@ -197,7 +197,7 @@ impl Repo {
                     tmp.persist(&path).map_err(|e| e.error)?;
                     Ok(())
                 };
-                replace().map_err(|e| anyhow::anyhow!("writing {rel}: {}", io_cause(&e)))?;
+                replace().map_err(|e| Error::Failed(format!("writing {rel}: {}", io_cause(&e))))?;
             }
             None => match std::fs::remove_file(&path) {
                 Ok(()) => {}

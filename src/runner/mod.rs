@@ -6,12 +6,12 @@ mod publish;
 
 pub use publish::{Unpublished, unpublished};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::check;
-use crate::edits::{self, FileChange, Job};
+use crate::edits::{self, FileChange, FileEdit};
 use crate::error::{Error, bad_input};
 use crate::journal::{Journal, NewEvent, Release, Update};
 use crate::output;
@@ -41,7 +41,8 @@ pub struct Runner<'a> {
 /// A step whose files are being written, as the journal keeps it until the step is done.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InProgress {
-    job: Job,
+    #[serde(rename = "job")]
+    edit: FileEdit,
     /// The phase the step belongs to, for the commit message.
     phase: Phase,
     /// What completes the step in the workflow once its files are on disk.
@@ -109,7 +110,7 @@ impl Runner<'_> {
         release: &Release,
         action: Action,
         event: NewEvent,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let position = advance(release, action)?;
         Ok(self.journal.record(
             release,
@@ -121,22 +122,22 @@ impl Runner<'_> {
         )?)
     }
 
-    /// Show a job's changes, ask, and write them. `action` turns "did anything change" (and
-    /// which files) into the workflow action the job completes.
+    /// Show an edit's changes, ask, and write them. `action` turns "did anything change" (and
+    /// which files) into the workflow action the edit completes.
     pub fn write(
         &mut self,
         release: &Release,
-        job: Job,
+        edit: FileEdit,
         what: &str,
         action: impl Fn(&[FileChange]) -> Action,
         events: Vec<NewEvent>,
-    ) -> anyhow::Result<Release> {
-        // Refuse what the workflow does not allow before reading any file: whether the job
+    ) -> Result<Release, Error> {
+        // Refuse what the workflow does not allow before reading any file: whether the edit
         // changes anything does not decide whether it may happen.
         advance(release, action(&[]))?;
         let config = &release.config;
         let repo = Repo::open(&config.repo)?;
-        let changes = edits::plan(&job, config, &repo)?;
+        let changes = edits::plan(&edit, config, &repo)?;
         let action = action(&changes);
         let (after, _) = advance(release, action.clone())?;
         self.refuse_broken(release, &repo, &changes, after, what)?;
@@ -167,7 +168,7 @@ impl Runner<'_> {
         }
         let question = format!("Write {} ({} files)?", what, changes.len());
         if !self.prompt.confirm(&question)? {
-            return Err(Error::Declined("declined; nothing was written".into()).into());
+            return Err(Error::Declined("declined; nothing was written".into()));
         }
         // A colleague's commit pulled, or an editor's save, while the question waited: the
         // plan is of bytes that are gone, and writing it would revert theirs.
@@ -175,7 +176,7 @@ impl Runner<'_> {
             repo.unchanged(&change.path, change.before.as_deref())?;
         }
         let in_progress = InProgress {
-            job,
+            edit,
             phase: release.phase,
             action,
             what: what.to_string(),
@@ -206,7 +207,7 @@ impl Runner<'_> {
         self.finish(&started, &repo, in_progress, events)
     }
 
-    /// Run `canary check`'s analysis on the state the job would leave (the repository with
+    /// Run `canary check`'s analysis on the state the edit would leave (the repository with
     /// `changes` applied, the release at `position`) and refuse when it has an error: a step
     /// never writes a broken state, nor builds on one that a person broke by hand.
     fn refuse_broken(
@@ -216,7 +217,7 @@ impl Runner<'_> {
         changes: &[FileChange],
         position: Position,
         what: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         let mut written = check::state::written_from_events(&self.journal.events(release.id)?);
         for c in changes {
             written.insert(
@@ -234,7 +235,7 @@ impl Runner<'_> {
             &check::Scope::of(&release.config),
             Some(&journaled),
         )?;
-        if !check::has_errors(&findings) {
+        if !crate::finding::has_errors(&findings) {
             return Ok(());
         }
         let state = if changes.is_empty() {
@@ -246,22 +247,21 @@ impl Runner<'_> {
             what: format!("{what}: {state} `canary check`"),
             findings: findings
                 .iter()
-                .filter(|f| f.severity == check::Severity::Error)
+                .filter(|f| f.is_error())
                 .map(ToString::to_string)
                 .collect(),
             run: format!("canary check {}", release.config.service),
-        }
-        .into())
+        })
     }
 
     /// The same check before a step that writes nothing (a deploy, a confirmation): the
     /// repository must be sound as it stands.
-    pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> anyhow::Result<()> {
+    pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> Result<(), Error> {
         let repo = Repo::open(&release.config.repo)?;
         self.refuse_broken(release, &repo, &[], release.position.clone(), what)
     }
 
-    fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> anyhow::Result<()> {
+    fn write_files(&self, repo: &Repo, changes: &[FileChange]) -> Result<(), Error> {
         for (i, change) in changes.iter().enumerate() {
             repo.replace(
                 &change.path,
@@ -282,7 +282,7 @@ impl Runner<'_> {
         repo: &Repo,
         step: InProgress,
         mut events: Vec<NewEvent>,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let (position, phase) = advance(release, step.action.clone())?;
         events.push(NewEvent::new(
             "files-written",
@@ -302,8 +302,8 @@ impl Runner<'_> {
                 .iter()
                 .map(|f| (f.path.clone(), f.after.clone()))
                 .collect(),
-            config: match &step.job {
-                Job::Repin { image } => Some(ReleaseConfig {
+            config: match &step.edit {
+                FileEdit::Repin { image } => Some(ReleaseConfig {
                     v1_image: image.clone(),
                     ..release.config.clone()
                 }),
@@ -336,13 +336,13 @@ impl Runner<'_> {
 
     /// Finish a step that a killed process left half done: the files it had written are kept,
     /// the others written now, and the step recorded once.
-    pub fn resume(&mut self, release: &Release) -> anyhow::Result<Release> {
+    pub fn resume(&mut self, release: &Release) -> Result<Release, Error> {
         let value = release.in_progress.clone().context("no step in progress")?;
         let step: InProgress =
             serde_json::from_value(value).context("reading the interrupted step")?;
         let repo = Repo::open(&release.config.repo)?;
         output::status("Resuming", format!("the interrupted step: {}", step.what));
-        let remaining = edits::plan(&step.job, &release.config, &repo)?;
+        let remaining = edits::plan(&step.edit, &release.config, &repo)?;
         for planned in &step.files {
             let current = hash(&repo.read(&planned.path)?);
             let pending = remaining.iter().find(|c| c.path == planned.path);
@@ -355,8 +355,7 @@ impl Runner<'_> {
                     "{} changed since the interrupted step began; restore it (git checkout) and \
                      run canary next again",
                     planned.path
-                ))
-                .into());
+                )));
             }
         }
         if let Some(stray) = remaining
@@ -366,8 +365,7 @@ impl Runner<'_> {
             return Err(bad_input(format!(
                 "{} changed since the interrupted step began; restore it and run canary next again",
                 stray.path
-            ))
-            .into());
+            )));
         }
         // As for any step: not on a detached HEAD, nor inside someone else's git operation.
         repo.branch()?;
@@ -382,7 +380,7 @@ impl Runner<'_> {
         release: &Release,
         repo: &Repo,
         changes: &[FileChange],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         for path in repo.uncommitted(&paths)? {
             let change = changes.iter().find(|c| c.path == path);
@@ -392,8 +390,7 @@ impl Runner<'_> {
                 return Err(bad_input(format!(
                     "{path} has uncommitted changes that canary did not make; commit or stash \
                      them first, then run this again"
-                ))
-                .into());
+                )));
             }
         }
         Ok(())
@@ -405,7 +402,7 @@ impl Runner<'_> {
         release: &Release,
         repo: &Repo,
         step: &InProgress,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let commit = match self.commit {
             Commit::Never => false,
             Commit::Always => true,
@@ -427,7 +424,7 @@ impl Runner<'_> {
 
 /// A step that failed between "started" and "done" in the journal (a write, or the record of
 /// it, on a full disk) stays marked interrupted; the error says so, and how it goes on.
-fn interrupted(err: impl Into<anyhow::Error>, service: &str, files_written: bool) -> anyhow::Error {
+fn interrupted(err: impl Into<Error>, service: &str, files_written: bool) -> Error {
     let written = if files_written {
         "the files are written, but the journal could not record the step as done; "
     } else {

@@ -56,7 +56,7 @@ impl Runner<'_> {
         &self,
         release: &Release,
         repo: &Repo,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> Result<Vec<String>, Error> {
         let written = self.journal.written_files(release.id)?;
         let paths: Vec<&str> = written.iter().map(|f| f.path.as_str()).collect();
         let mut left = Vec::new();
@@ -78,7 +78,7 @@ impl Runner<'_> {
         repo: &Repo,
         paths: &[String],
         step: &str,
-    ) -> anyhow::Result<Release> {
+    ) -> Result<Release, Error> {
         let service = &release.config.service;
         let subject = format!("canary({service}): {step}");
         let written = self.journal.written_files(release.id)?;
@@ -97,8 +97,7 @@ impl Runner<'_> {
                          change), or commit the file yourself"
                     )),
                     run: Some(format!("canary next {service}")),
-                }
-                .into());
+                });
             }
             texts.push(text);
         }
@@ -147,7 +146,7 @@ impl Runner<'_> {
 
     /// Push the branch to its upstream, provided every commit that would go is canary's own:
     /// what a person committed and has not pushed is theirs to push.
-    fn push(&mut self, release: &Release, repo: &Repo, branch: &Branch) -> anyhow::Result<Release> {
+    fn push(&mut self, release: &Release, repo: &Repo, branch: &Branch) -> Result<Release, Error> {
         let upstream = upstream_of(branch)?;
         let ours: Vec<String> = self
             .journal
@@ -179,8 +178,7 @@ impl Runner<'_> {
                     branch.name
                 )),
                 run: Some("git push".into()),
-            }
-            .into());
+            });
         }
         repo.push(upstream).map_err(|e| {
             e.context(format!(
@@ -213,7 +211,7 @@ impl Runner<'_> {
     /// Before a deploy is confirmed (asked, or waited for on the cluster): commit what canary
     /// left uncommitted, push where the release pushes, and otherwise refuse, naming the fix,
     /// unless every file canary wrote is on the branch and the upstream as canary wrote it.
-    pub fn ready_to_deploy(&mut self, release: &Release) -> anyhow::Result<Release> {
+    pub fn ready_to_deploy(&mut self, release: &Release) -> Result<Release, Error> {
         let repo = Repo::open(&release.config.repo)?;
         let Some(state) = unpublished(self.journal, release, &repo)? else {
             return Ok(release.clone());
@@ -237,8 +235,7 @@ impl Runner<'_> {
                     ),
                     first: Some("commit the files canary wrote".into()),
                     run: Some(format!("canary next {service}")),
-                }
-                .into());
+                });
             }
             let step = self.left_uncommitted_step(&release)?;
             release = self.commit_written(&release, &repo, &state.uncommitted, &step)?;
@@ -253,7 +250,7 @@ impl Runner<'_> {
     }
 
     /// The step a commit of files an earlier step left names: that step (`PHASE: STEP`).
-    fn left_uncommitted_step(&self, release: &Release) -> anyhow::Result<String> {
+    fn left_uncommitted_step(&self, release: &Release) -> Result<String, Error> {
         let events = self.journal.events(release.id)?;
         let step = events
             .iter()
@@ -277,7 +274,7 @@ pub fn unpublished(
     journal: &Journal,
     release: &Release,
     repo: &Repo,
-) -> anyhow::Result<Option<Unpublished>> {
+) -> Result<Option<Unpublished>, Error> {
     let written = journal.written_files(release.id)?;
     if written.is_empty() {
         return Ok(None);
@@ -304,8 +301,7 @@ pub fn unpublished(
                     file.path, file.path
                 )),
                 run: Some(format!("canary next {service}")),
-            }
-            .into());
+            });
         }
         uncommitted.push(file.path.clone());
     }
@@ -338,7 +334,7 @@ pub fn unpublished(
 /// Whether `rev` holds what canary last wrote to the file: the same content (`at`), or, where
 /// the file changed since (a colleague's commit on top), canary's commit of it among its
 /// ancestors.
-fn held(repo: &Repo, file: &WrittenFile, at: Option<String>, rev: &str) -> anyhow::Result<bool> {
+fn held(repo: &Repo, file: &WrittenFile, at: Option<String>, rev: &str) -> Result<bool, Error> {
     if at == file.sha256 {
         return Ok(true);
     }
@@ -349,7 +345,7 @@ fn held(repo: &Repo, file: &WrittenFile, at: Option<String>, rev: &str) -> anyho
 }
 
 /// Whether the file on disk is what canary last wrote to it.
-fn as_written(repo: &Repo, file: &WrittenFile) -> anyhow::Result<bool> {
+fn as_written(repo: &Repo, file: &WrittenFile) -> Result<bool, Error> {
     Ok(repo.read(&file.path)?.as_deref().map(sha256) == file.sha256)
 }
 

@@ -70,39 +70,48 @@ impl World {
     }
 
     /// What an edit does to the files, as the seed describes it.
-    fn edit(&mut self, shape: &Shape, edit: Edit, target: Option<usize>) -> Vec<usize> {
+    fn edit(
+        &mut self,
+        shape: &Shape,
+        edit: impl Into<AnyEdit>,
+        target: Option<usize>,
+    ) -> Vec<usize> {
+        use AnyEdit::{OutOfBand as O, Step as S};
+        let edit = edit.into();
         let before = self.files.clone();
         let last = shape.last_env();
         for (env, f) in self.files.iter_mut().enumerate() {
             let set = |f: &mut Files, v2: u8| f.route = Some((Some(100 - v2), v2));
             match edit {
-                Edit::DeployV1 => f.v1_deployment = true,
-                Edit::RoutingSubsets => {
+                S(StepEdit::DeployV1) => f.v1_deployment = true,
+                S(StepEdit::RoutingSubsets) => {
                     f.destination_rule = true;
                     f.v1_authorized = true;
                 }
-                Edit::RoutingRoutes => {
+                S(StepEdit::RoutingRoutes) => {
                     f.service_patch = true;
                     if f.route.is_none() {
                         set(f, 100);
                     }
                 }
                 // Each re-pin writes a new digest; two suffice to tell one from the next.
-                Edit::RepinV1 => f.image_pins = (f.image_pins + 1) % 2,
-                Edit::RouteToV1 | Edit::Abort => set(f, 0),
-                Edit::AbortToV2 => set(f, 100),
-                Edit::RampLast(w) if env == last => set(f, w),
-                Edit::RampOthers if env != last => set(f, 100),
-                Edit::SetWeight(w) if Some(env) == target => set(f, w),
-                Edit::RampLast(_) | Edit::RampOthers | Edit::SetWeight(_) => {}
-                Edit::Cleanup1 => {
+                O(OutOfBandEdit::RepinV1) => f.image_pins = (f.image_pins + 1) % 2,
+                S(StepEdit::RouteToV1) | O(OutOfBandEdit::Abort) => set(f, 0),
+                O(OutOfBandEdit::AbortToV2) => set(f, 100),
+                S(StepEdit::RampLast(w)) if env == last => set(f, w),
+                S(StepEdit::RampOthers) if env != last => set(f, 100),
+                O(OutOfBandEdit::SetWeight(w)) if Some(env) == target => set(f, w),
+                S(StepEdit::RampLast(_))
+                | S(StepEdit::RampOthers)
+                | O(OutOfBandEdit::SetWeight(_)) => {}
+                S(StepEdit::Cleanup1) => {
                     f.v1_deployment = false;
                     f.v1_authorized = false;
                     f.service_patch = false;
                     f.route = f.route.map(|(_, v2)| (None, v2));
                 }
-                Edit::Cleanup2 => f.route = None,
-                Edit::Cleanup3 => f.destination_rule = false,
+                S(StepEdit::Cleanup2) => f.route = None,
+                S(StepEdit::Cleanup3) => f.destination_rule = false,
             }
         }
         let (was, now) = (v2_share(&before[last]), v2_share(&self.files[last]));
@@ -215,7 +224,7 @@ impl World {
                 );
                 allowed?;
                 let changed = !world
-                    .edit(shape, Edit::SetWeight(percent), Some(env))
+                    .edit(shape, OutOfBandEdit::SetWeight(percent), Some(env))
                     .is_empty();
                 Action::SetWeight {
                     env,
@@ -229,8 +238,8 @@ impl World {
                 // Back to what was known good: before v2 code has production traffic, that is
                 // the routes add-routing left; after, v1.
                 let edit = match self.position.phase(plan) {
-                    Phase::RouteToV1 => Edit::AbortToV2,
-                    _ => Edit::Abort,
+                    Phase::RouteToV1 => OutOfBandEdit::AbortToV2,
+                    _ => OutOfBandEdit::Abort,
                 };
                 assert_eq!(self.position.abort_edit(plan), edit);
                 Action::Abort {
@@ -239,7 +248,7 @@ impl World {
             }
             ActionKind::Repin => {
                 self.position.apply(shape, plan, Action::RepinV1)?;
-                world.edit(shape, Edit::RepinV1, None);
+                world.edit(shape, OutOfBandEdit::RepinV1, None);
                 Action::RepinV1
             }
         };
@@ -438,10 +447,10 @@ fn a_plain_walk_takes_every_phase_in_order_with_a_deploy_per_environment() {
             .filter(|(_, s)| matches!(s, Step::Deploy { after, .. } if *after == edit))
             .count()
     };
-    assert_eq!(deploys_after(Edit::DeployV1), 2);
-    assert_eq!(deploys_after(Edit::RampLast(25)), 1);
-    assert_eq!(deploys_after(Edit::RampOthers), 1);
-    assert_eq!(deploys_after(Edit::Cleanup3), 2);
+    assert_eq!(deploys_after(StepEdit::DeployV1), 2);
+    assert_eq!(deploys_after(StepEdit::RampLast(25)), 1);
+    assert_eq!(deploys_after(StepEdit::RampOthers), 1);
+    assert_eq!(deploys_after(StepEdit::Cleanup3), 2);
     // staging is deployed before production, every time.
     for pair in plan.windows(2) {
         if let [
@@ -462,7 +471,7 @@ fn an_edit_that_changed_nothing_skips_its_deploys() {
         .iter()
         .position(|(_, s)| {
             *s == Step::Edit {
-                edit: Edit::RampOthers,
+                edit: StepEdit::RampOthers,
             }
         })
         .unwrap();
@@ -483,7 +492,7 @@ fn an_edit_that_changed_nothing_skips_its_deploys() {
             Phase::Ramp,
             Step::Deploy {
                 env: 0,
-                after: Edit::RampOthers
+                after: StepEdit::RampOthers
             }
         )
     );
@@ -528,20 +537,23 @@ fn a_production_weight_set_by_hand_is_deployed_and_observed_before_the_ramp_goes
     let shape = &shapes()[1];
     let plan = plan(shape);
     let ramp_last = |w| Step::Edit {
-        edit: Edit::RampLast(w),
+        edit: StepEdit::RampLast(w),
     };
     // Up from the start of the ramp, and down from between 50%'s edit and its deploy.
     for from in [
         ramp_last(1),
         Step::Deploy {
             env: 1,
-            after: Edit::RampLast(50),
+            after: StepEdit::RampLast(50),
         },
     ] {
         let after_30 = before(&plan, from)
             .apply(shape, &plan, set_weight(1, 30))
             .unwrap();
-        assert_eq!(after_30.pending, vec![(1, Edit::SetWeight(30))]);
+        assert_eq!(
+            after_30.pending,
+            vec![(1, OutOfBandEdit::SetWeight(30).into())]
+        );
         assert_eq!(after_30.observe, Some(30));
         assert_eq!(
             steps_until(
@@ -553,7 +565,7 @@ fn a_production_weight_set_by_hand_is_deployed_and_observed_before_the_ramp_goes
             [
                 NextStep::Pending {
                     env: 1,
-                    after: Edit::SetWeight(30)
+                    after: OutOfBandEdit::SetWeight(30).into()
                 },
                 NextStep::Observe { weight: 30 },
             ],
@@ -583,7 +595,7 @@ fn a_production_weight_set_by_hand_is_deployed_and_observed_before_the_ramp_goes
             NextStep::Planned(
                 Phase::Ramp,
                 Step::Edit {
-                    edit: Edit::RampOthers
+                    edit: StepEdit::RampOthers
                 }
             )
         )
@@ -599,7 +611,7 @@ fn with_production_alone_an_observation_owed_after_the_ramp_keeps_the_release_in
     let set = before(
         &plan,
         Step::Edit {
-            edit: Edit::RampLast(100),
+            edit: StepEdit::RampLast(100),
         },
     )
     .apply(shape, &plan, set_weight(0, 100))
@@ -635,13 +647,13 @@ fn production_goes_up_by_hand_only_from_a_weight_deployed_and_observed() {
         &plan,
         Step::Deploy {
             env: 1,
-            after: Edit::RampLast(10),
+            after: StepEdit::RampLast(10),
         },
     );
     let owed_30 = before(
         &plan,
         Step::Edit {
-            edit: Edit::RampLast(1),
+            edit: StepEdit::RampLast(1),
         },
     )
     .apply(shape, &plan, set_weight(1, 30))
@@ -706,7 +718,7 @@ fn a_position_without_an_owed_observation_reads_and_writes_as_before() {
         position,
         Position {
             index: 20,
-            pending: vec![(1, Edit::SetWeight(30))],
+            pending: vec![(1, OutOfBandEdit::SetWeight(30).into())],
             observe: None,
         }
     );
@@ -729,7 +741,7 @@ fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
         let edit = before(
             &plan,
             Step::Edit {
-                edit: Edit::RouteToV1,
+                edit: StepEdit::RouteToV1,
             },
         );
         let every = (0..n).collect::<Vec<_>>();
@@ -757,7 +769,7 @@ fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
                 ..Position::default()
             };
             assert_eq!(at.phase(&plan), Phase::RouteToV1);
-            assert_eq!(at.abort_edit(&plan), Edit::AbortToV2);
+            assert_eq!(at.abort_edit(&plan), OutOfBandEdit::AbortToV2);
             let aborted = at
                 .apply(
                     &shape,
@@ -771,7 +783,7 @@ fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
                 aborted.pending,
                 every
                     .iter()
-                    .map(|&e| (e, Edit::AbortToV2))
+                    .map(|&e| (e, OutOfBandEdit::AbortToV2.into()))
                     .collect::<Vec<_>>()
             );
             // Its deploys, then the v1 image check, where web-v1 may be re-pinned.
@@ -801,7 +813,7 @@ fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
             ..Position::default()
         };
         assert_eq!(deploy_v2.phase(&plan), Phase::DeployV2);
-        assert_eq!(deploy_v2.abort_edit(&plan), Edit::Abort);
+        assert_eq!(deploy_v2.abort_edit(&plan), OutOfBandEdit::Abort);
     }
 }
 

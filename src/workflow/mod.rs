@@ -5,10 +5,19 @@
 //! schedule). Its position is an index into that plan plus the environments whose files changed
 //! out of band (`canary weight`, `canary abort`, a re-pinned v1 image) and still wait for a deploy,
 //! and the observation that a production weight set by hand owes before the ramp goes on.
+//!
+//! What each phase and each edit means (its words, the objects it adds and removes, the weights
+//! it writes, its explanation) is said once, in [`phases`], for everything else to read.
+
+pub mod phases;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use phases::{
+    AnyEdit, Explanation, FIRST_V2_WEIGHT, OutOfBandEdit, PHASES, Resource, StepEdit, Weights,
+};
 
 /// The eight phases of a release, then `done`. Names are the ones users see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,73 +71,14 @@ impl fmt::Display for Phase {
     }
 }
 
-/// A change canary makes to the repository files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "edit", content = "weight")]
-pub enum Edit {
-    /// v2 labels on `web`, the pinned `web-v1` twin, twins of patches that target `web`.
-    DeployV1,
-    /// Round one of add-routing: the DestinationRule subsets and web-v1's AuthorizationPolicy.
-    RoutingSubsets,
-    /// Round two of add-routing: the VirtualService patches and the Service selector patch.
-    RoutingRoutes,
-    /// A new digest for web-v1, when the deployed v1 does not run the pinned image.
-    RepinV1,
-    /// Every environment's route to 100% v1.
-    RouteToV1,
-    /// The last environment's v2 weight to this ramp value.
-    RampLast(u8),
-    /// Every environment but the last to 100% v2, so that cleanup may begin.
-    RampOthers,
-    /// Weights set by hand with `canary weight`.
-    SetWeight(u8),
-    /// `canary abort` during deploy-v2 and ramp: every environment back to 100% v1.
-    Abort,
-    /// `canary abort` during route-to-v1: every environment back to 100% v2, the routes as
-    /// add-routing left them (v1 has had no traffic before).
-    AbortToV2,
-    /// Drop the v1 destination, the Service patch, web-v1 and every patch of it.
-    Cleanup1,
-    /// Drop the VirtualService patches.
-    Cleanup2,
-    /// Drop the DestinationRule.
-    Cleanup3,
-}
-
-impl Edit {
-    /// The edit in words; `shape` names the environment that is ramped.
-    pub fn describe(self, shape: &Shape) -> String {
-        match self {
-            Edit::DeployV1 => "add the pinned web-v1 deployment and the version labels".into(),
-            Edit::RoutingSubsets => {
-                "add the DestinationRule subsets and web-v1's AuthorizationPolicy".into()
-            }
-            Edit::RoutingRoutes => "add the VirtualService patches and the Service patch".into(),
-            Edit::RepinV1 => "pin web-v1 to a new image".into(),
-            Edit::RouteToV1 => "route 100% of traffic to v1".into(),
-            Edit::RampLast(w) => format!(
-                "send {w}% of {} traffic to v2",
-                shape.environments[shape.last_env()]
-            ),
-            Edit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
-            Edit::SetWeight(w) => format!("set the v2 weight to {w}%"),
-            Edit::Abort => "route 100% of traffic back to v1".into(),
-            Edit::AbortToV2 => "route 100% of traffic back to v2".into(),
-            Edit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
-            Edit::Cleanup2 => "remove the VirtualService patches".into(),
-            Edit::Cleanup3 => "remove the DestinationRule".into(),
-        }
-    }
-}
-
 /// One step of the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Step {
     /// Write files.
-    Edit { edit: Edit },
+    Edit { edit: StepEdit },
     /// The operator deploys the last edit to one environment (index into the environments).
-    Deploy { env: usize, after: Edit },
+    Deploy { env: usize, after: StepEdit },
     /// The operator confirms that the deployed web-v1 runs the pinned image.
     CheckV1Image,
     /// The operator lands the v2 code and deploys it to one environment.
@@ -158,25 +108,16 @@ impl Shape {
 pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
     let envs = 0..shape.environments.len();
     let mut plan = Vec::new();
-    let edit_then_deploy = |plan: &mut Vec<_>, phase, edit, envs: std::ops::Range<usize>| {
+    let edit_then_deploy = |plan: &mut Vec<_>, edit: StepEdit, envs: std::ops::Range<usize>| {
+        let phase = edit.phase();
         plan.push((phase, Step::Edit { edit }));
         plan.extend(envs.map(|env| (phase, Step::Deploy { env, after: edit })));
     };
-    edit_then_deploy(&mut plan, Phase::DeployV1, Edit::DeployV1, envs.clone());
-    edit_then_deploy(
-        &mut plan,
-        Phase::AddRouting,
-        Edit::RoutingSubsets,
-        envs.clone(),
-    );
-    edit_then_deploy(
-        &mut plan,
-        Phase::AddRouting,
-        Edit::RoutingRoutes,
-        envs.clone(),
-    );
+    edit_then_deploy(&mut plan, StepEdit::DeployV1, envs.clone());
+    edit_then_deploy(&mut plan, StepEdit::RoutingSubsets, envs.clone());
+    edit_then_deploy(&mut plan, StepEdit::RoutingRoutes, envs.clone());
     plan.push((Phase::RouteToV1, Step::CheckV1Image));
-    edit_then_deploy(&mut plan, Phase::RouteToV1, Edit::RouteToV1, envs.clone());
+    edit_then_deploy(&mut plan, StepEdit::RouteToV1, envs.clone());
     plan.extend(
         envs.clone()
             .map(|env| (Phase::DeployV2, Step::DeployV2 { env })),
@@ -184,20 +125,15 @@ pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
     plan.push((Phase::DeployV2, Step::ConfirmV2Tested));
     let last = shape.last_env();
     for &weight in &shape.schedule {
-        edit_then_deploy(
-            &mut plan,
-            Phase::Ramp,
-            Edit::RampLast(weight),
-            last..last + 1,
-        );
+        edit_then_deploy(&mut plan, StepEdit::RampLast(weight), last..last + 1);
         plan.push((Phase::Ramp, Step::Observe { weight }));
     }
     if last > 0 {
-        edit_then_deploy(&mut plan, Phase::Ramp, Edit::RampOthers, 0..last);
+        edit_then_deploy(&mut plan, StepEdit::RampOthers, 0..last);
     }
-    edit_then_deploy(&mut plan, Phase::Cleanup1, Edit::Cleanup1, envs.clone());
-    edit_then_deploy(&mut plan, Phase::Cleanup2, Edit::Cleanup2, envs.clone());
-    edit_then_deploy(&mut plan, Phase::Cleanup3, Edit::Cleanup3, envs);
+    edit_then_deploy(&mut plan, StepEdit::Cleanup1, envs.clone());
+    edit_then_deploy(&mut plan, StepEdit::Cleanup2, envs.clone());
+    edit_then_deploy(&mut plan, StepEdit::Cleanup3, envs);
     plan
 }
 
@@ -226,7 +162,7 @@ pub struct Position {
     pub index: usize,
     /// Environments whose files an out-of-band edit changed, waiting for their deploy, with
     /// the edit that changed them. Kept in environment order.
-    pub pending: Vec<(usize, Edit)>,
+    pub pending: Vec<(usize, AnyEdit)>,
     /// A production v2 weight set by hand during the ramp: once its deploy is confirmed, v2 is
     /// observed at it before the plan goes on, as at every scheduled weight. Absent from
     /// journals written before it was kept, which read as owing nothing.
@@ -238,7 +174,7 @@ pub struct Position {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextStep {
     /// A deploy owed by an out-of-band edit comes before the plan goes on.
-    Pending { env: usize, after: Edit },
+    Pending { env: usize, after: AnyEdit },
     /// The observation owed by a production weight set by hand, once it is deployed.
     Observe { weight: u8 },
     /// The plan's own step.
@@ -302,10 +238,10 @@ impl Position {
 
     /// What `canary abort` writes from here: back to 100% v1 once v2 may have traffic, back to
     /// 100% v2 while route-to-v1 moves traffic onto the pinned v1.
-    pub fn abort_edit(&self, plan: &[(Phase, Step)]) -> Edit {
+    pub fn abort_edit(&self, plan: &[(Phase, Step)]) -> OutOfBandEdit {
         match self.phase(plan) {
-            Phase::RouteToV1 => Edit::AbortToV2,
-            _ => Edit::Abort,
+            Phase::RouteToV1 => OutOfBandEdit::AbortToV2,
+            _ => OutOfBandEdit::Abort,
         }
     }
 
@@ -402,13 +338,13 @@ impl Position {
             return Ok(self.clone());
         }
         let mut next = self.clone();
-        next.add_pending(env, Edit::SetWeight(percent));
+        next.add_pending(env, OutOfBandEdit::SetWeight(percent));
         if phase == Phase::Ramp {
             let ramp_others = plan
                 .iter()
                 .position(|(_, s)| {
                     *s == Step::Edit {
-                        edit: Edit::RampOthers,
+                        edit: StepEdit::RampOthers,
                     }
                 })
                 .unwrap_or_else(|| phase_start(plan, Phase::Cleanup1));
@@ -423,7 +359,7 @@ impl Position {
                         .find(|&&w| w > percent)
                         .map_or(ramp_others, |&w| {
                             let edit = Step::Edit {
-                                edit: Edit::RampLast(w),
+                                edit: StepEdit::RampLast(w),
                             };
                             plan.iter().position(|(_, s)| *s == edit).expect("planned")
                         });
@@ -442,7 +378,7 @@ impl Position {
             Some(&(
                 _,
                 Step::Deploy {
-                    after: Edit::RampLast(w),
+                    after: StepEdit::RampLast(w),
                     ..
                 }
                 | Step::Observe { weight: w },
@@ -463,7 +399,9 @@ impl Position {
             Phase::DeployV2 | Phase::Ramp => Phase::DeployV2,
             // The pinned v1 is checked (and re-pinned if need be) before traffic moves to it
             // again.
-            Phase::RouteToV1 if self.index > step_index(plan, Edit::RouteToV1) => Phase::RouteToV1,
+            Phase::RouteToV1 if self.index > step_index(plan, StepEdit::RouteToV1) => {
+                Phase::RouteToV1
+            }
             Phase::RouteToV1 => {
                 return Err(self.refuse(
                     shape,
@@ -505,7 +443,7 @@ impl Position {
         }
         let mut next = self.clone();
         for env in 0..shape.environments.len() {
-            next.add_pending(env, Edit::RepinV1);
+            next.add_pending(env, OutOfBandEdit::RepinV1);
         }
         Ok(next)
     }
@@ -517,7 +455,8 @@ impl Position {
         }
     }
 
-    fn add_pending(&mut self, env: usize, edit: Edit) {
+    fn add_pending(&mut self, env: usize, edit: impl Into<AnyEdit>) {
+        let edit = edit.into();
         match self.pending.iter_mut().find(|(e, _)| *e == env) {
             Some(entry) => entry.1 = edit,
             None => {
@@ -561,7 +500,7 @@ fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
 }
 
 /// Where the plan makes an edit that every plan makes once.
-fn step_index(plan: &[(Phase, Step)], edit: Edit) -> usize {
+fn step_index(plan: &[(Phase, Step)], edit: StepEdit) -> usize {
     plan.iter()
         .position(|(_, s)| *s == Step::Edit { edit })
         .expect("every plan makes this edit")

@@ -1,0 +1,392 @@
+//! What each phase and each edit of a release means, said once: its words, the objects it adds
+//! to the repository or takes away, the weights it writes, and the explanation behind `canary
+//! explain`. The plan ([`super::plan`]), the file edits (`edits::plan`), the analysis
+//! (`check::state`) and the explanations (`canary explain`, `canary --help`) all read it here.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Phase, Shape};
+
+/// An edit of the plan: one step that writes files, made once in every release (`RampLast`
+/// once per scheduled weight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "edit", content = "weight")]
+pub enum StepEdit {
+    /// v2 labels on `web`, the pinned `web-v1` twin, twins of patches that target `web`.
+    DeployV1,
+    /// Round one of add-routing: the DestinationRule subsets and web-v1's AuthorizationPolicy.
+    RoutingSubsets,
+    /// Round two of add-routing: the VirtualService patches and the Service selector patch.
+    RoutingRoutes,
+    /// Every environment's route to 100% v1.
+    RouteToV1,
+    /// The last environment's v2 weight to this ramp value.
+    RampLast(u8),
+    /// Every environment but the last to 100% v2, so that cleanup may begin.
+    RampOthers,
+    /// Drop the v1 destination, the Service patch, web-v1 and every patch of it.
+    Cleanup1,
+    /// Drop the VirtualService patches.
+    Cleanup2,
+    /// Drop the DestinationRule.
+    Cleanup3,
+}
+
+/// An edit made outside the plan: it leaves deploys owed, and the plan goes on after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "edit", content = "weight")]
+pub enum OutOfBandEdit {
+    /// A new digest for web-v1, when the deployed v1 does not run the pinned image.
+    RepinV1,
+    /// Weights set by hand with `canary weight`.
+    SetWeight(u8),
+    /// `canary abort` during deploy-v2 and ramp: every environment back to 100% v1.
+    Abort,
+    /// `canary abort` during route-to-v1: every environment back to 100% v2, the routes as
+    /// add-routing left them (v1 has had no traffic before).
+    AbortToV2,
+}
+
+/// The edit whose files an environment has still to be deployed with: the plan's, or one made
+/// out of band. Journaled as the edit alone, as it was before the two were told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AnyEdit {
+    Step(StepEdit),
+    OutOfBand(OutOfBandEdit),
+}
+
+/// One of the objects canary adds to the repository during a release, and removes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// `web-v1` in gap.yaml.
+    Twin,
+    /// web-v1's authorizationPolicy.
+    Policy,
+    DestinationRule,
+    /// The VirtualService patches (every environment alike).
+    Routes,
+    /// The routes' destination to subset v1.
+    V1Route,
+    ServicePatch,
+}
+
+/// The environments whose routes an edit sets, and the v2 weight it sets (v1 gets the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weights {
+    pub envs: Range<usize>,
+    pub v2: u8,
+}
+
+/// The v2 weight of the VirtualService patches add-routing creates: v2 keeps all the traffic.
+pub const FIRST_V2_WEIGHT: u8 = 100;
+
+impl StepEdit {
+    /// The phase whose step it is.
+    pub fn phase(self) -> Phase {
+        match self {
+            StepEdit::DeployV1 => Phase::DeployV1,
+            StepEdit::RoutingSubsets | StepEdit::RoutingRoutes => Phase::AddRouting,
+            StepEdit::RouteToV1 => Phase::RouteToV1,
+            StepEdit::RampLast(_) | StepEdit::RampOthers => Phase::Ramp,
+            StepEdit::Cleanup1 => Phase::Cleanup1,
+            StepEdit::Cleanup2 => Phase::Cleanup2,
+            StepEdit::Cleanup3 => Phase::Cleanup3,
+        }
+    }
+
+    /// The edit in words; `shape` names the environment that is ramped.
+    pub fn describe(self, shape: &Shape) -> String {
+        match self {
+            StepEdit::DeployV1 => "add the pinned web-v1 deployment and the version labels".into(),
+            StepEdit::RoutingSubsets => {
+                "add the DestinationRule subsets and web-v1's AuthorizationPolicy".into()
+            }
+            StepEdit::RoutingRoutes => {
+                "add the VirtualService patches and the Service patch".into()
+            }
+            StepEdit::RouteToV1 => "route 100% of traffic to v1".into(),
+            StepEdit::RampLast(w) => format!(
+                "send {w}% of {} traffic to v2",
+                shape.environments[shape.last_env()]
+            ),
+            StepEdit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
+            StepEdit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
+            StepEdit::Cleanup2 => "remove the VirtualService patches".into(),
+            StepEdit::Cleanup3 => "remove the DestinationRule".into(),
+        }
+    }
+
+    /// The objects the edit adds to the repository.
+    pub fn adds(self) -> &'static [Resource] {
+        match self {
+            StepEdit::DeployV1 => &[Resource::Twin],
+            StepEdit::RoutingSubsets => &[Resource::DestinationRule, Resource::Policy],
+            StepEdit::RoutingRoutes => {
+                &[Resource::Routes, Resource::V1Route, Resource::ServicePatch]
+            }
+            _ => &[],
+        }
+    }
+
+    /// The objects the edit takes away.
+    pub fn removes(self) -> &'static [Resource] {
+        match self {
+            StepEdit::Cleanup1 => &[
+                Resource::V1Route,
+                Resource::ServicePatch,
+                Resource::Twin,
+                Resource::Policy,
+            ],
+            StepEdit::Cleanup2 => &[Resource::Routes],
+            StepEdit::Cleanup3 => &[Resource::DestinationRule],
+            _ => &[],
+        }
+    }
+
+    /// The routes it sets the weights of in a release of `envs` environments: none for the
+    /// edits that add or remove objects.
+    pub fn weights(self, envs: usize) -> Weights {
+        let last = envs - 1;
+        let (envs, v2) = match self {
+            StepEdit::RouteToV1 => (0..envs, 0),
+            StepEdit::RampLast(w) => (last..envs, w),
+            StepEdit::RampOthers => (0..last, 100),
+            _ => (0..0, 0),
+        };
+        Weights { envs, v2 }
+    }
+}
+
+impl OutOfBandEdit {
+    pub fn describe(self) -> String {
+        match self {
+            OutOfBandEdit::RepinV1 => "pin web-v1 to a new image".into(),
+            OutOfBandEdit::SetWeight(w) => format!("set the v2 weight to {w}%"),
+            OutOfBandEdit::Abort => "route 100% of traffic back to v1".into(),
+            OutOfBandEdit::AbortToV2 => "route 100% of traffic back to v2".into(),
+        }
+    }
+
+    /// What it sets on the routes of `envs`, the environments it is made to (all of them for
+    /// an abort, the one named for a weight): a re-pin sets no weight.
+    pub fn weights(self, envs: Range<usize>) -> Weights {
+        match self {
+            OutOfBandEdit::RepinV1 => Weights { envs: 0..0, v2: 0 },
+            OutOfBandEdit::SetWeight(v2) => Weights { envs, v2 },
+            OutOfBandEdit::Abort => Weights { envs, v2: 0 },
+            OutOfBandEdit::AbortToV2 => Weights { envs, v2: 100 },
+        }
+    }
+}
+
+impl AnyEdit {
+    pub fn describe(self, shape: &Shape) -> String {
+        match self {
+            AnyEdit::Step(edit) => edit.describe(shape),
+            AnyEdit::OutOfBand(edit) => edit.describe(),
+        }
+    }
+}
+
+impl From<StepEdit> for AnyEdit {
+    fn from(edit: StepEdit) -> AnyEdit {
+        AnyEdit::Step(edit)
+    }
+}
+
+impl From<OutOfBandEdit> for AnyEdit {
+    fn from(edit: OutOfBandEdit) -> AnyEdit {
+        AnyEdit::OutOfBand(edit)
+    }
+}
+
+/// A phase in words: what it does, which files it touches, why it comes where it does, and the
+/// words of the seed process it implements.
+pub struct Explanation {
+    pub phase: Phase,
+    pub summary: &'static str,
+    pub does: &'static str,
+    pub files: &'static [&'static str],
+    pub why_here: &'static str,
+    /// The seed's own words for this phase.
+    pub seed: &'static str,
+}
+
+impl Phase {
+    pub fn explanation(self) -> &'static Explanation {
+        PHASES
+            .iter()
+            .find(|e| e.phase == self)
+            .expect("every phase is explained")
+    }
+}
+
+/// Every phase in words, in order.
+pub const PHASES: [Explanation; 9] = [
+    Explanation {
+        phase: Phase::DeployV1,
+        summary: "pin a v1 twin of the old image; label v1 and v2",
+        does: "web gets the pod labels version: v2 and canary: enabled. A new deployment web-v1 \
+               gets version: v1 and canary: enabled, ingress disabled, the image pinned to the \
+               last v1 build by digest, and a copy of web's other settings. Patches that target \
+               web get a twin for web-v1. Then deploy to every environment.",
+        files: &[
+            "gap/gap.yaml",
+            "gap/**/<patch>_canary_v1.yaml (twins of web's patches)",
+        ],
+        why_here: "The existing deployment becomes v2 and keeps the ingress, so no traffic moves \
+                   while v1 appears beside it: v1 and v2 are identical releases at this point.",
+        seed: "The initial step involves creating a new v1 deployment. The existing deployment \
+               will be transitioned to v2. [...] The image version for v1 should point to the \
+               last v1 commit. Additionally, please note that we only enable ingress for v2. [...] \
+               Don't forget to apply already existing patches to the v1 deployment as well.",
+    },
+    Explanation {
+        phase: Phase::AddRouting,
+        summary: "subsets and v1's AuthorizationPolicy; then the routes and the Service patch",
+        does: "Round one: the DestinationRule with subsets v1 and v2 (selected by the version \
+               label), and web-v1's authorizationPolicy (web's rules plus the ingress \
+               controller's); deploy everywhere. Round two: a VirtualService patch per \
+               environment (v1 weight 0, v2 weight 100) and the Service selector patch that \
+               matches both deployments; deploy everywhere.",
+        files: &[
+            "gap/gap_canary_destination_rule.yaml",
+            "gap/gap.yaml (authorizationPolicy of web-v1)",
+            "gap/ENV/gap_patch_canary_virtual_service.yaml",
+            "gap/gap_patch_canary_service.yaml",
+        ],
+        why_here: "A VirtualService that names a subset no DestinationRule defines answers 503, \
+                   so the subsets are deployed everywhere before any route names them (the seed \
+                   does both at once; canary keeps them apart). An ALLOW AuthorizationPolicy \
+                   denies what it does not name, so v1 is allowed before it can get traffic.",
+        seed: "Add a new the DestinationRule and patch the VirtualService [...] Initially, 100% \
+               of the traffic is routed to v2 [...] Subsequently, patch the existing service to \
+               match both of the deployments. [...] In addition, the authorization policy for v1 \
+               also needs to be patched to allow traffic from ingress to the pods.",
+    },
+    Explanation {
+        phase: Phase::RouteToV1,
+        summary: "100% of traffic to v1",
+        does: "First the operator confirms that the deployed web-v1 runs the pinned image, or \
+               pins another one, which is deployed before the check is asked again. Then every \
+               VirtualService patch routes v1 100, v2 0; deploy everywhere. If the pinned v1 \
+               misbehaves, `canary abort` routes everything back to v2 100, as add-routing left \
+               it; once that is deployed, the release is back at the image check.",
+        files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
+        why_here: "v1 can take the traffic only once it is deployed, routed and allowed \
+                   everywhere; v2 must carry none before the new code lands in it.",
+        seed: "Ensure that the v1 version is running the correct image. If not, perform one \
+               final update. Configure the weights to route 100% of the traffic to v1 by editing \
+               the weights in the VirtualService patch files.",
+    },
+    Explanation {
+        phase: Phase::DeployV2,
+        summary: "land the v2 code; test it on staging",
+        does: "The operator deploys the v2 code to every environment (no production traffic \
+               reaches it) and confirms that v2 was tested on staging; `canary weight SERVICE \
+               staging PERCENT` moves staging's traffic for the test.",
+        files: &["none (staging's VirtualService patch when `canary weight` is used)"],
+        why_here: "Production traffic may reach v2 only after v2 runs in production and was \
+                   tested on staging.",
+        seed: "Implement the necessary changes to the codebase and deploy it to production. \
+               Since no production traffic is currently directed to the v2 routes, this is safe \
+               to do. You can test the v2 (by changing the weights) on staging.",
+    },
+    Explanation {
+        phase: Phase::Ramp,
+        summary: "production's v2 weight up the schedule to 100%",
+        does: "For each weight of the schedule (1, 5, 10, 25, 50, 100 by default): edit \
+               production's VirtualService patch, deploy, observe, confirm. Then every other \
+               environment goes to v2 100. `canary abort` sends everything back to v1 at any \
+               point; `canary weight` sets a weight by hand, which is deployed and observed \
+               before production's weight goes up again.",
+        files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
+        why_here: "Only now is v2 deployed everywhere and tested; small steps first limit what a \
+                   bad v2 can hurt.",
+        seed: "Upon completion of testing, start increasing the traffic to production v2. [...] \
+               Progressively increase the weight until 100% traffic is directed to the v2 routes.",
+    },
+    Explanation {
+        phase: Phase::Cleanup1,
+        summary: "remove v1: its route, the Service patch, web-v1 and its patches",
+        does: "The v1 destination leaves every VirtualService patch, the Service patch goes, \
+               web-v1 and every patch of it go (its twins, and any patch of web-v1 made by \
+               hand). Deploy everywhere; on production, deleted resources must be pruned \
+               (Argo CD's Prune) or deleted by hand.",
+        files: &[
+            "gap/ENV/gap_patch_canary_virtual_service.yaml",
+            "gap/gap_patch_canary_service.yaml",
+            "gap/gap.yaml",
+        ],
+        why_here: "v1 goes only when no environment sends it traffic, in the files and deployed.",
+        seed: "Remove the destination to the v1 subset of the service from the \
+               gap/(staging|production)/gap_patch_canary_virtual_service.yaml files. [...] Then, \
+               remove the canary patch for the Service (gap/gap_patch_canary_service.yaml) and \
+               remove the canary deployment from the gap.yaml files.",
+    },
+    Explanation {
+        phase: Phase::Cleanup2,
+        summary: "remove the VirtualService patches",
+        does: "The VirtualService patch files go; deploy everywhere.",
+        files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
+        why_here: "Once deployed, nothing refers to the DestinationRule's subsets any more.",
+        seed: "Remove the VirtualService patch [...] Deploy to staging and production to make \
+               sure nothing else refers to the subsets defined in the DestinationRule.",
+    },
+    Explanation {
+        phase: Phase::Cleanup3,
+        summary: "remove the DestinationRule",
+        does: "The DestinationRule goes (whichever of the seed's two spellings exists); deploy \
+               everywhere.",
+        files: &["gap/gap_canary_destination_rule.yaml"],
+        why_here: "Last, because a route that names a missing subset answers 503: the routes \
+                   that named its subsets went in cleanup-2.",
+        seed: "Remove the DestinationRule: gap/gap_canary_destinationrule.yaml. Deploy to \
+               staging and production.",
+    },
+    Explanation {
+        phase: Phase::Done,
+        summary: "the release is complete",
+        does: "Nothing is left: gap.yaml is the original plus the two labels on web.",
+        files: &[],
+        why_here: "Every cleanup phase is deployed everywhere.",
+        seed: "Congrats, you are done with the cleanup and the canary release!",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_object_an_edit_adds_is_removed_later_and_only_then() {
+        use super::super::{Step, plan};
+        let shape = Shape {
+            environments: vec!["staging".into(), "production".into()],
+            schedule: vec![10, 100],
+        };
+        let mut present: Vec<Resource> = Vec::new();
+        for (phase, step) in plan(&shape) {
+            let Step::Edit { edit } = step else { continue };
+            assert_eq!(edit.phase(), phase);
+            for r in edit.adds() {
+                assert!(!present.contains(r), "{edit:?} adds {r:?} twice");
+                present.push(*r);
+            }
+            for r in edit.removes() {
+                assert!(present.contains(r), "{edit:?} removes {r:?}, never added");
+                present.retain(|p| p != r);
+            }
+        }
+        assert_eq!(present, [], "left at the end of the release");
+    }
+
+    #[test]
+    fn every_phase_is_explained_once_in_order() {
+        let phases: Vec<Phase> = PHASES.iter().map(|e| e.phase).collect();
+        assert_eq!(phases, Phase::ALL.to_vec());
+    }
+}
