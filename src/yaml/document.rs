@@ -234,6 +234,8 @@ impl<'t> Builder<'t> {
     fn run(mut self) -> Result<(Vec<Node>, Vec<Value>), YamlError> {
         let mut options = Options::default();
         options.emit_anchor_events = true;
+        // Comments are kept by the spans, not by the tree: no need to capture their text.
+        options.emit_comments = false;
         let at = |m: granit_parser::Marker| m.byte_offset().unwrap_or(0);
         for event in Parser::new_from_str_with_options(self.text, options) {
             let (event, span) = event.map_err(|e| {
