@@ -76,7 +76,7 @@ impl std::str::FromStr for Image {
 
 /// Everything `canary start` settles; stored in the journal with the release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReleaseConfig {
+pub struct Settings {
     pub service: String,
     /// Absolute path of the repository's work tree.
     pub repo: PathBuf,
@@ -135,7 +135,7 @@ impl Remote {
     }
 }
 
-impl ReleaseConfig {
+impl Settings {
     pub fn shape(&self) -> Shape {
         Shape {
             environments: self.environments.iter().map(|e| e.name.clone()).collect(),

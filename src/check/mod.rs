@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::edits;
 use crate::error::Error;
 use crate::finding::{Finding, Severity};
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 use crate::repo::Repo;
 use crate::yaml::{self, Document, Seg};
 
@@ -128,7 +128,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn of(config: &ReleaseConfig) -> Scope {
+    pub fn of(config: &Settings) -> Scope {
         Scope {
             service: config.service.clone(),
             namespace: Some(config.namespace.clone()),
@@ -269,7 +269,7 @@ impl Findings {
 
 /// What the journal knows about the release, for the agreement rules.
 pub struct Journaled {
-    pub config: ReleaseConfig,
+    pub config: Settings,
     pub position: crate::workflow::Position,
     /// The last thing canary wrote to each path: its hash (`None`: deleted) and, for a
     /// VirtualService patch, its weights.

@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use super::{Journaled, Overlay, Scope, analyze, state};
 use crate::edits::{self, FileChange, FileEdit};
 use crate::error::{Error, bad_input};
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 use crate::repo::Repo;
 use crate::workflow::{Position, Step, plan};
 
 /// Plan and check every edit from `from` to the end of the release; a bad-input error naming
 /// the step, the file, the line and the fix when one would be refused. Returns every path the
 /// edits write, in order.
-pub fn walk(config: &ReleaseConfig, from: &Position) -> Result<Vec<String>, Error> {
+pub fn walk(config: &Settings, from: &Position) -> Result<Vec<String>, Error> {
     let repo = Repo::for_reading(&config.repo)?;
     let shape = config.shape();
     let plan = plan(&shape);

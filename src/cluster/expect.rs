@@ -10,7 +10,7 @@ use crate::edits::{
 };
 use crate::error::{Error, bad_input};
 use crate::finding::first_line_containing;
-use crate::release::{ReleaseConfig, WEB_V1};
+use crate::release::{Settings, WEB_V1};
 use crate::repo::Repo;
 use crate::yaml;
 
@@ -65,7 +65,7 @@ pub struct VirtualServiceFile {
 
 impl Expected {
     /// Read the files of one environment as they stand in the work tree.
-    pub fn read(config: &ReleaseConfig, repo: &Repo, env: usize) -> Result<Expected, Error> {
+    pub fn read(config: &Settings, repo: &Repo, env: usize) -> Result<Expected, Error> {
         let env_name = config.environments[env].name.clone();
         let gap = repo
             .read(GAP_YAML)?

@@ -28,7 +28,7 @@ pub use wait::{Wait, WaitError, format_duration, parse_duration, wait_until_matc
 #[cfg(not(feature = "cluster"))]
 pub use without::Session;
 
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 
 /// Istio's API versions as the repository files write them; Istio serves v1beta1 in every
 /// release that has v1 too.
@@ -45,7 +45,7 @@ pub struct Target {
 
 impl Target {
     /// The environment's target, or `None` when it has no context (deploys confirmed by hand).
-    pub fn of(config: &ReleaseConfig, env: usize) -> Option<Target> {
+    pub fn of(config: &Settings, env: usize) -> Option<Target> {
         let environment = &config.environments[env];
         Some(Target {
             env: environment.name.clone(),

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::cli::Globals;
 use crate::journal::{NewEvent, Update};
 use crate::output;
-use crate::release::{self, ReleaseConfig};
+use crate::release::{self, Settings};
 
 /// Set or remove the kubeconfig context of an environment's cluster.
 ///
@@ -50,7 +50,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut config: ReleaseConfig = release.config.clone();
+    let mut config: Settings = release.config.clone();
     config.environments[env].context = args.context.clone();
     locked.journal.record(
         release,

@@ -5,7 +5,7 @@ use crate::workflow::{self, Phase, Plans, Position, Shape, Step};
 
 use super::status::{Weights, recorded_or_read, status_of};
 use crate::journal::{JournalError, Summary};
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 
 /// List the releases in flight, one row each.
 ///
@@ -126,9 +126,8 @@ impl Table {
             Some(text) => serde_json::from_str(text).map_err(|e| corrupt("v2 weights", e))?,
             // Recorded before schema 4: each release's own files say.
             None => {
-                let config: ReleaseConfig =
-                    serde_json::from_str(summary.config.unwrap_or_default())
-                        .map_err(|e| corrupt("config", e))?;
+                let config: Settings = serde_json::from_str(summary.config.unwrap_or_default())
+                    .map_err(|e| corrupt("config", e))?;
                 recorded_or_read(None, &config)
             }
         };

@@ -644,7 +644,7 @@ mod tests {
     use super::*;
     use crate::journal::Journal;
     use crate::prompt::{AssumeYes, Prompt, Scripted};
-    use crate::release::{Environment, ReleaseConfig};
+    use crate::release::{Environment, Settings};
     use crate::workflow::{OutOfBandEdit, Position};
 
     const DIGEST: &str = "sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
@@ -682,7 +682,7 @@ mod tests {
         git(&repo, &["config", "user.email", "test@example.invalid"]);
         git(&repo, &["add", "-A"]);
         git(&repo, &["commit", "-q", "-m", "seed"]);
-        let config = ReleaseConfig {
+        let config = Settings {
             service: "my-service".into(),
             repo: repo.canonicalize().unwrap(),
             namespace: "relational-data".into(),

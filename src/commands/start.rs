@@ -9,7 +9,7 @@ use crate::journal::Journal;
 use crate::output;
 use crate::prompt::{self, Prompt};
 use crate::release::{
-    self, DEFAULT_ENVIRONMENTS, Environment, Image, ReleaseConfig, Remote, check_host, check_label,
+    self, DEFAULT_ENVIRONMENTS, Environment, Image, Remote, Settings, check_host, check_label,
 };
 use crate::repo::{CanaryCommit, Repo};
 use crate::workflow::Position;
@@ -122,7 +122,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 /// Record the release in the journal, unless one of this service is already in flight.
 pub fn open(
     globals: &Globals,
-    config: &ReleaseConfig,
+    config: &Settings,
     position: &Position,
 ) -> anyhow::Result<crate::journal::Release> {
     let mut journal = Journal::open(&globals.journal, &globals.operator)?;
@@ -138,7 +138,7 @@ pub fn open(
 
 /// The one position the repository's files fit, with the rest of the release walked from there
 /// as `start` walks a new one.
-fn adopted_position(config: &ReleaseConfig) -> anyhow::Result<Position> {
+fn adopted_position(config: &Settings) -> anyhow::Result<Position> {
     let repo = Repo::open(&config.repo)?;
     let scope = check::Scope::of(config);
     let shape = config.shape();
@@ -173,7 +173,7 @@ fn adopted_position(config: &ReleaseConfig) -> anyhow::Result<Position> {
 
 /// A person's uncommitted change to a file the release will write: `next` would refuse to
 /// write over it (or commit it), so `start` does.
-fn refuse_uncommitted(config: &ReleaseConfig, paths: &[String]) -> anyhow::Result<()> {
+fn refuse_uncommitted(config: &Settings, paths: &[String]) -> anyhow::Result<()> {
     let repo = Repo::open(&config.repo)?;
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     if let Some(path) = repo.uncommitted(&paths)?.first() {
@@ -190,7 +190,7 @@ fn refuse_uncommitted(config: &ReleaseConfig, paths: &[String]) -> anyhow::Resul
 /// holds unfinished and this journal does not know: someone else's, in flight.
 fn release_in_history(
     globals: &Globals,
-    config: &ReleaseConfig,
+    config: &Settings,
 ) -> anyhow::Result<Option<CanaryCommit>> {
     let Some(newest) = Repo::open(&config.repo)?.unfinished_release(&config.service)? else {
         return Ok(None);
@@ -205,7 +205,7 @@ fn release_in_history(
     Ok((!known).then_some(newest))
 }
 
-fn owned_elsewhere(config: &ReleaseConfig, other: &CanaryCommit) -> Error {
+fn owned_elsewhere(config: &Settings, other: &CanaryCommit) -> Error {
     bad_input(format!(
         "the history of {} holds a release of {} that this journal does not own: release {}, \
          last step \"{}\", committed by {} in {}. Finish it where it was begun, or take it \
@@ -233,7 +233,7 @@ fn already_in_flight(existing: &crate::journal::Release) -> Error {
 }
 
 /// Every value of the release, validated, asked for where missing and a terminal is there.
-pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConfig> {
+pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
     let service = match args.service {
         Some(s) => s,
         None => prompt.input("Service", "the SERVICE argument", &|s| {
@@ -296,7 +296,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<ReleaseConf
     check_label("namespace", &namespace, 63)?;
     let environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
     let id = release::new_release_id(&service, repo.root());
-    let config = ReleaseConfig {
+    let config = Settings {
         service,
         repo: repo.root().to_path_buf(),
         namespace,

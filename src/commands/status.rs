@@ -9,7 +9,7 @@ use console::style;
 
 use crate::journal::{Event, Release};
 use crate::output;
-use crate::release::{Image, ReleaseConfig};
+use crate::release::{Image, Settings};
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Plans};
 
@@ -84,10 +84,7 @@ pub enum Weights {
 }
 
 /// The weights a release recorded, if they fit its environments; otherwise its files'.
-pub fn recorded_or_read(
-    recorded: Option<&[Option<u8>]>,
-    config: &ReleaseConfig,
-) -> Vec<Option<u8>> {
+pub fn recorded_or_read(recorded: Option<&[Option<u8>]>, config: &Settings) -> Vec<Option<u8>> {
     match recorded {
         Some(recorded) if recorded.len() == config.environments.len() => recorded.to_vec(),
         _ => edits::v2_weights(Repo::for_reading(&config.repo).ok().as_ref(), config),

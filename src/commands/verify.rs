@@ -6,7 +6,7 @@ use crate::cluster::{self, Expected, Session, Target};
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;
 use crate::output;
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 use crate::repo::Repo;
 
 /// Report where each cluster differs from the repository files.
@@ -75,7 +75,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 
 /// The findings of one environment's cluster against its files.
 pub fn verify_env(
-    config: &ReleaseConfig,
+    config: &Settings,
     repo: &Repo,
     env: usize,
     target: &Target,
@@ -86,10 +86,7 @@ pub fn verify_env(
 }
 
 /// The environments to verify, each with its cluster (`None`: no context, not checked).
-fn targets(
-    config: &ReleaseConfig,
-    only: Option<&str>,
-) -> anyhow::Result<Vec<(usize, Option<Target>)>> {
+fn targets(config: &Settings, only: Option<&str>) -> anyhow::Result<Vec<(usize, Option<Target>)>> {
     let service = &config.service;
     if let Some(name) = only {
         let env = config.env_index(name)?;

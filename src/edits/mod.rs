@@ -14,9 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, bad_input};
-use crate::release::{
-    INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, ReleaseConfig, WEB, WEB_V1,
-};
+use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, Settings, WEB, WEB_V1};
 use crate::repo::Repo;
 use crate::source::Source;
 use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
@@ -42,7 +40,7 @@ pub fn patch_dirs<'a>(environments: impl IntoIterator<Item = &'a str>) -> Vec<St
 /// Each environment's v2 weight as its VirtualService patch file says it; `None` where the
 /// environment has no patch, no v2 route, or a file that cannot be read (all of them without
 /// a repository).
-pub fn v2_weights(repo: Option<&Repo>, config: &ReleaseConfig) -> Vec<Option<u8>> {
+pub fn v2_weights(repo: Option<&Repo>, config: &Settings) -> Vec<Option<u8>> {
     let weight = |env: &crate::release::Environment| -> Option<u8> {
         let path = virtual_service_patch(&env.name);
         let text = repo?.read(&path).ok()??;
@@ -210,7 +208,7 @@ fn in_file(path: &str, e: YamlError) -> Error {
 /// steps before it would leave it); empty when it is already applied.
 pub fn plan(
     edit: &FileEdit,
-    config: &ReleaseConfig,
+    config: &Settings,
     src: &dyn Source,
 ) -> Result<Vec<FileChange>, Error> {
     let mut draft = Draft {
@@ -256,7 +254,7 @@ pub fn plan(
     Ok(draft.into_changes())
 }
 
-fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
+fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
     let image = &config.v1_image;
     draft.edit(GAP_YAML, "the repository", |doc| {
         let service = gap_yaml::service_name(doc)?;
@@ -291,7 +289,7 @@ fn deploy_v1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
     Ok(())
 }
 
-fn routing_subsets(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
+fn routing_subsets(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
     let path = destination_rule_path(draft)?;
     draft.create(path, templates::destination_rule(path, config))?;
     draft.edit(GAP_YAML, "deploy-v1", |doc| {
@@ -316,7 +314,7 @@ fn destination_rule_path(draft: &mut Draft) -> Result<&'static str, Error> {
     )
 }
 
-fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
+fn routing_routes(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         // A patch that already routes keeps its weights: only a missing one starts at 100% v2.
@@ -335,7 +333,7 @@ fn routing_routes(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error
 
 fn set_weights(
     draft: &mut Draft,
-    config: &ReleaseConfig,
+    config: &Settings,
     Weights { envs, v2 }: Weights,
 ) -> Result<(), Error> {
     for env in &config.environments[envs] {
@@ -346,7 +344,7 @@ fn set_weights(
     Ok(())
 }
 
-fn cleanup_1(draft: &mut Draft, config: &ReleaseConfig) -> Result<(), Error> {
+fn cleanup_1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
     for env in &config.environments {
         let path = virtual_service_patch(&env.name);
         let doc = draft.document(&path, "add-routing")?;

@@ -4,7 +4,7 @@
 //! canary deployment") finds them again by name, and any other patch of web-v1 by its target.
 
 use crate::error::{Error, bad_input};
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 use crate::source::Source;
 use crate::yaml;
 
@@ -14,7 +14,7 @@ const TWIN_SUFFIX: &str = "_canary_v1.yaml";
 
 /// Refuse a release whose patch directories hold a YAML file that is a symbolic link, at its
 /// start rather than at the step that would read it (listing a directory refuses one).
-pub fn refuse_links(src: &dyn Source, config: &ReleaseConfig) -> Result<(), Error> {
+pub fn refuse_links(src: &dyn Source, config: &Settings) -> Result<(), Error> {
     for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
         src.yaml_files(&dir)?;
     }
@@ -26,7 +26,7 @@ fn is_canary_file(path: &str) -> bool {
 }
 
 /// The twin of every patch that targets the web Deployment: (path, content).
-pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<(String, String)>, Error> {
+pub fn twins(src: &dyn Source, config: &Settings) -> Result<Vec<(String, String)>, Error> {
     let web = config.service_name();
     let web_v1 = format!("{web}-v1");
     let mut twins = Vec::new();
@@ -72,7 +72,7 @@ pub fn twins(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<(String, St
 /// under `gap/` that patches web-v1 and nothing else (one a person made during the release).
 /// A file that patches web-v1 among other documents is refused: taking the file away would
 /// take the others with it.
-pub fn web_v1_patches(src: &dyn Source, config: &ReleaseConfig) -> Result<Vec<String>, Error> {
+pub fn web_v1_patches(src: &dyn Source, config: &Settings) -> Result<Vec<String>, Error> {
     let web_v1 = format!("{}-v1", config.service_name());
     let mut found = Vec::new();
     for path in src.gap_files()? {

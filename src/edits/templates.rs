@@ -1,10 +1,10 @@
 //! The files canary creates, laid out as the seed shows them. Every value put into them was
 //! validated (DNS labels and names, digests), so none can inject YAML.
 
-use crate::release::{Environment, ReleaseConfig};
+use crate::release::{Environment, Settings};
 
 /// `gap/gap_canary_destination_rule.yaml`: subsets v1 and v2, selected by the version label.
-pub fn destination_rule(path: &str, config: &ReleaseConfig) -> String {
+pub fn destination_rule(path: &str, config: &Settings) -> String {
     let subset = |name: &str| {
         format!(
             "    - name: {name}\n      labels:\n        version: {name} # this matches the labels \
@@ -24,7 +24,7 @@ pub fn destination_rule(path: &str, config: &ReleaseConfig) -> String {
 /// `gap/ENV/gap_patch_canary_virtual_service.yaml`: the route split between the two subsets.
 pub fn virtual_service_patch(
     path: &str,
-    config: &ReleaseConfig,
+    config: &Settings,
     env: &Environment,
     v2_weight: u8,
 ) -> String {
@@ -56,7 +56,7 @@ pub fn virtual_service_patch(
 pub fn v2_weight_if_as_written(
     text: &str,
     path: &str,
-    config: &ReleaseConfig,
+    config: &Settings,
     env: &Environment,
 ) -> Option<u8> {
     let (_, last) = text.strip_suffix('\n')?.rsplit_once("weight: ")?;
@@ -66,7 +66,7 @@ pub fn v2_weight_if_as_written(
 
 /// `gap/gap_patch_canary_service.yaml`: the Service selects every canary pod of the service,
 /// whatever its deployment (`app: null` removes gap's per-deployment label from the selector).
-pub fn service_patch(path: &str, config: &ReleaseConfig) -> String {
+pub fn service_patch(path: &str, config: &Settings) -> String {
     format!(
         "# {path}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  \
          selector:\n    app: # this removes the app label\n    canary: enabled\n    \
@@ -81,8 +81,8 @@ mod tests {
     use super::*;
     use crate::yaml;
 
-    fn config() -> ReleaseConfig {
-        ReleaseConfig {
+    fn config() -> Settings {
+        Settings {
             service: "my-service".into(),
             repo: "/repo".into(),
             namespace: "ns".into(),

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use serde::{Deserialize, Serialize};
 
 use crate::operator::Operator;
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 use crate::workflow::{Phase, Position};
 
 /// How long a writer waits for another process's transaction before giving up.
@@ -80,7 +80,7 @@ impl From<rusqlite::Error> for ExportError {
 #[derive(Debug, Clone)]
 pub struct Release {
     pub id: i64,
-    pub config: ReleaseConfig,
+    pub config: Settings,
     pub position: Position,
     pub phase: Phase,
     pub in_progress: Option<serde_json::Value>,
@@ -142,7 +142,7 @@ pub struct Update {
     /// Files written: path and sha256 of the new content (`None`: deleted).
     pub written: Vec<(String, Option<String>)>,
     /// A changed configuration (a re-pinned v1 image).
-    pub config: Option<ReleaseConfig>,
+    pub config: Option<Settings>,
     /// Each environment's v2 weight, after files were written.
     pub v2_weights: Option<Vec<Option<u8>>>,
     /// A commit canary made, and the files whose last written content it holds.
@@ -283,7 +283,7 @@ impl Journal {
     /// Record a new release; `v2_weights` are its environments' as the repository has them.
     pub fn open_release(
         &mut self,
-        config: &ReleaseConfig,
+        config: &Settings,
         position: &Position,
         v2_weights: &[Option<u8>],
     ) -> Result<Release> {

@@ -1,8 +1,8 @@
 use super::*;
 use crate::release::{Environment, Image};
 
-fn config(service: &str) -> ReleaseConfig {
-    ReleaseConfig {
+fn config(service: &str) -> Settings {
+    Settings {
         service: service.into(),
         repo: "/tmp/repo".into(),
         namespace: "ns".into(),

@@ -16,7 +16,7 @@ use crate::error::{Error, bad_input};
 use crate::journal::{Journal, NewEvent, Release, Update};
 use crate::output;
 use crate::prompt::Prompt;
-use crate::release::ReleaseConfig;
+use crate::release::Settings;
 use crate::repo::{Repo, sha256};
 use crate::workflow::{Action, Phase, Position, Refusal};
 
@@ -303,7 +303,7 @@ impl Runner<'_> {
                 .map(|f| (f.path.clone(), f.after.clone()))
                 .collect(),
             config: match &step.edit {
-                FileEdit::Repin { image } => Some(ReleaseConfig {
+                FileEdit::Repin { image } => Some(Settings {
                     v1_image: image.clone(),
                     ..release.config.clone()
                 }),
