@@ -886,39 +886,6 @@ mod tests {
         Ok(edit(&doc)?.map_or_else(|| text.to_string(), Document::into_text))
     }
 
-    fn ensure_pod_labels(
-        text: &str,
-        dep: &str,
-        labels: &[(&str, &str)],
-    ) -> Result<String, YamlError> {
-        on_text(text, |d| super::ensure_pod_labels(d, dep, labels))
-    }
-
-    fn ensure_twin_deployment(
-        text: &str,
-        dep: &str,
-        twin: &str,
-        labels: &[(&str, &str)],
-        repository: &str,
-        tag: &str,
-    ) -> Result<String, YamlError> {
-        on_text(text, |d| {
-            super::ensure_twin_deployment(d, dep, twin, labels, repository, tag)
-        })
-    }
-
-    fn ensure_ingress_authorization(
-        text: &str,
-        dep: &str,
-        twin: &str,
-        namespace: &str,
-        account: &str,
-    ) -> Result<String, YamlError> {
-        on_text(text, |d| {
-            super::ensure_ingress_authorization(d, dep, twin, namespace, account)
-        })
-    }
-
     fn set_twin_image(
         text: &str,
         twin: &str,
@@ -1006,15 +973,19 @@ deployments:
 ";
 
     fn labels(text: &str) -> Result<String, YamlError> {
-        ensure_pod_labels(text, "web", &LABELS)
+        on_text(text, |d| ensure_pod_labels(d, "web", &LABELS))
     }
 
     fn twin(text: &str) -> Result<String, YamlError> {
-        ensure_twin_deployment(text, "web", "web-v1", &TWIN_LABELS, REPO, TAG)
+        on_text(text, |d| {
+            ensure_twin_deployment(d, "web", "web-v1", &TWIN_LABELS, REPO, TAG)
+        })
     }
 
     fn policy(text: &str) -> Result<String, YamlError> {
-        ensure_ingress_authorization(text, "web", "web-v1", "ingress-nginx", "ingress-nginx")
+        on_text(text, |d| {
+            ensure_ingress_authorization(d, "web", "web-v1", "ingress-nginx", "ingress-nginx")
+        })
     }
 
     /// Runs an edit twice: the second run must not change anything.
@@ -1371,7 +1342,10 @@ deployments:
 
     #[test]
     fn twin_without_any_labels() {
-        let out = ensure_twin_deployment(SEED, "web", "web-v1", &[], REPO, TAG).unwrap();
+        let out = on_text(SEED, |d| {
+            ensure_twin_deployment(d, "web", "web-v1", &[], REPO, TAG)
+        })
+        .unwrap();
         let tail = format!(
             "  web-v1:\n    ingress:\n      enabled: false\n    image:\n      repository: {REPO}\n      tag: {TAG}\n    command:\n      - /opt/docker/bin/start\n"
         );
