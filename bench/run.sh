@@ -393,8 +393,11 @@ if $smoke; then
   expect_lines $in_flight_events $c log "$svc"
   [ "$($c log "$svc" --json | grep -c '^    "kind": ')" -eq $in_flight_events ] || die "log --json"
   # Each step shows deploy-v1's diff: web-v1 added to gap.yaml.
+  # The output is read whole first: `grep -q` stops at the match, and canary, still writing,
+  # would then fail on the closed pipe (pipefail).
   for release in seed-example gap-5000 gap-real; do
-    $n next $release --dry-run 2>&1 | grep -qx '+  web-v1:' || die "next $release --dry-run"
+    out=$($n next $release --dry-run 2>&1) || die "next $release --dry-run failed"
+    grep -qx '+  web-v1:' <<<"$out" || die "next $release --dry-run shows no web-v1"
   done
   for pair in "${pairs[@]}"; do
     IFS='|' read -r _ _ base _ <<<"$pair"
