@@ -301,7 +301,7 @@ pub fn analyze(
 fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> Result<Loaded, Error> {
     let gap = match src.document(edits::GAP_YAML)? {
         None => None,
-        Some(doc) => match doc.and_then(|doc| one_document(doc, edits::GAP_YAML)) {
+        Some(doc) => match doc.and_then(Document::single) {
             Ok(doc) => Some(Object {
                 path: edits::GAP_YAML.into(),
                 doc,
@@ -423,17 +423,6 @@ fn object(
         return Ok(None);
     }
     Ok(Some(object))
-}
-
-/// gap.yaml holds one document: a second one is refused as the edits would refuse it.
-fn one_document(doc: Document, path: &str) -> Result<Document, yaml::YamlError> {
-    match doc.roots().get(1) {
-        Some(second) => Err(yaml::YamlError::Parse(format!(
-            "line {}: a second YAML document starts here in {path}, but one was expected",
-            doc.line_number(second.start)
-        ))),
-        None => Ok(doc),
-    }
 }
 
 /// The line a parse error names ("line N ..."), if any.

@@ -108,14 +108,18 @@ impl Document {
 
     /// Reads a file that must hold one document at most (an empty one is `null`).
     pub fn parse_one(text: impl Into<String>) -> Result<Document, YamlError> {
-        let doc = Document::parse(text)?;
-        if let Some(second) = doc.roots.get(1) {
+        Document::parse(text)?.single()
+    }
+
+    /// This document, refused when it holds more than one.
+    pub fn single(self) -> Result<Document, YamlError> {
+        if let Some(second) = self.roots.get(1) {
             return Err(YamlError::Parse(format!(
                 "line {}: a second YAML document starts here, but one was expected",
-                doc.line_number(second.start)
+                self.line_number(second.start)
             )));
         }
-        Ok(doc)
+        Ok(self)
     }
 
     pub fn text(&self) -> &str {
