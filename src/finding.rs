@@ -15,6 +15,9 @@ pub enum Severity {
     Error,
     /// Worth a look, but not proof that anything is wrong.
     Warning,
+    /// What canary read, for the record (an Argo CD Application's sync and health); never a
+    /// difference.
+    Info,
 }
 
 /// The one kind of finding, of `canary check` (the files) and of `canary verify` (a cluster).
@@ -30,6 +33,9 @@ pub struct Finding {
     /// 1-based line in `file`; `null` when the finding is about a file that is not there.
     pub line: Option<usize>,
     pub message: String,
+    /// What was read, for scripts: an Argo CD Application's sync, revision and health.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl Finding {
@@ -41,12 +47,20 @@ impl Finding {
             file: None,
             line: None,
             message: message.into(),
+            detail: None,
         }
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Finding {
         Finding {
             severity: Severity::Warning,
+            ..Finding::error(code, message)
+        }
+    }
+
+    pub fn info(code: &'static str, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Info,
             ..Finding::error(code, message)
         }
     }
@@ -68,6 +82,7 @@ impl Finding {
         let label = match self.severity {
             Severity::Error => style(self.label()).red().bold(),
             Severity::Warning => style(self.label()).yellow().bold(),
+            Severity::Info => style(self.label()).cyan(),
         };
         format!("{label}{}", self.place_and_message())
     }
@@ -76,6 +91,7 @@ impl Finding {
         let severity = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Info => "info",
         };
         format!("{severity}[{}]", self.code)
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::argocd::AppRef;
 use crate::error::{Error, bad_input};
 use crate::workflow::Shape;
 
@@ -27,6 +28,11 @@ pub struct Environment {
     /// are confirmed by the operator. Absent from releases journaled before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// The Argo CD Application that deploys this environment (it needs a context): a deploy
+    /// then also waits until it reports Synced at canary's commit and Healthy. Absent from
+    /// releases journaled before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<AppRef>,
 }
 
 /// An image pinned by digest: `REPOSITORY@sha256:HEX`.

@@ -258,6 +258,7 @@ impl Findings {
             file: Some(file.to_string()),
             line,
             message: message.into(),
+            detail: None,
         });
     }
 

@@ -4,13 +4,19 @@
 use std::collections::BTreeMap;
 
 use super::expect::{Expected, subsets_of};
-use super::{Deployment, NETWORKING, Snapshot, describe_weights, live_weights};
+use super::{Deployment, NETWORKING, Snapshot, argocd, describe_weights, live_weights};
 use crate::edits::GAP_YAML;
 use crate::finding::Finding;
 use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT};
 
 pub fn compare(expected: &Expected, live: &Snapshot) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    // First: while Argo CD has not synced canary's commit, that is what the deploy waits for.
+    let mut findings: Vec<Finding> = expected
+        .argocd
+        .as_ref()
+        .map(|wanted| argocd::verdict(wanted, live.application.as_ref()))
+        .into_iter()
+        .collect();
     deployments(expected, live, &mut findings);
     authorization(expected, live, &mut findings);
     destination_rule(expected, live, &mut findings);

@@ -2,9 +2,11 @@
 //! and the names under which a gap sync creates the objects.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::argocd;
 use crate::edits::{
     DESTINATION_RULE, DESTINATION_RULE_ALT, GAP_YAML, SERVICE_PATCH, virtual_service_patch,
 };
@@ -34,6 +36,9 @@ pub struct Expected {
     pub service_patch: Option<Option<usize>>,
     /// Canary's own labels that the patched selector adds.
     pub application_name: String,
+    /// The environment's Argo CD Application and what it must report; the commit is the
+    /// caller's to name ([`Expected::synced_at`]).
+    pub argocd: Option<argocd::Wanted>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,7 +150,38 @@ impl Expected {
             virtual_service,
             service_patch,
             application_name: config.service.clone(),
+            argocd: config.environments[env]
+                .argocd
+                .clone()
+                .map(argocd::Wanted::any_revision),
         })
+    }
+}
+
+impl Expected {
+    /// Ask the environment's Argo CD Application (if it has one) to be synced at `commit` or at
+    /// a commit that has it among its ancestors, as the repository's git history tells.
+    pub fn synced_at(&mut self, commit: Option<String>, repo: &Repo) {
+        let (Some(wanted), Some(commit)) = (&mut self.argocd, commit) else {
+            return;
+        };
+        let repo = repo.clone();
+        let ours = commit.clone();
+        wanted.relate = Rc::new(move |revision| relation(&repo, &ours, revision));
+        wanted.commit = Some(commit);
+    }
+}
+
+fn relation(repo: &Repo, commit: &str, revision: &str) -> argocd::Relation {
+    use argocd::Relation;
+    if !argocd::is_commit_id(revision) {
+        return Relation::Unknown;
+    }
+    match repo.commit_id(revision) {
+        Ok(Some(full)) if full == commit => Relation::At,
+        Ok(Some(full)) if repo.is_ancestor(commit, &full).unwrap_or(false) => Relation::Later,
+        Ok(Some(_)) => Relation::Lacks,
+        Ok(None) | Err(_) => Relation::Unknown,
     }
 }
 

@@ -7,6 +7,7 @@
 //! about one. Commands that never talk to a cluster never start the async runtime or TLS: a
 //! session creates them when it connects.
 
+pub mod argocd;
 mod compare;
 mod expect;
 #[cfg(feature = "cluster")]
@@ -137,6 +138,9 @@ pub struct Snapshot {
     pub virtual_service: Option<Value>,
     /// Every AuthorizationPolicy of the namespace.
     pub policies: Vec<Policy>,
+    /// What the environment's Argo CD Application reports, when the files' expectation names
+    /// one and the cluster has it.
+    pub application: Option<argocd::AppStatus>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -12,6 +12,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 
+use super::argocd::{self, AppRef, AppStatus};
 use super::expect::{Expected, string_map};
 use super::{
     ClusterError, Deployment, NETWORKING, Pod, Policy, Problem, SECURITY, Snapshot, Target,
@@ -118,6 +119,13 @@ impl Session {
                         spec: o.data["spec"].clone(),
                     })
                     .collect();
+                let application = match &expected.argocd {
+                    Some(wanted) => self
+                        .get_application(&wanted.app)
+                        .await?
+                        .map(|app| AppStatus::read(&app)),
+                    None => None,
+                };
                 Ok(Snapshot {
                     web: web.map(deployment),
                     web_v1,
@@ -126,6 +134,7 @@ impl Session {
                     destination_rule,
                     virtual_service,
                     policies,
+                    application,
                 })
             })
             .map_err(|p| self.target.error(p))
@@ -225,6 +234,39 @@ impl Session {
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 Err(Problem::CrdsMissing(format!("{kind} ({api_version})")))
             }
+            Err(e) => Err(problem(e)),
+        }
+    }
+
+    /// The Argo CD Application, read by name; `None` when the cluster has no such Application.
+    pub fn application(&self, app: &AppRef) -> Result<Option<Value>, ClusterError> {
+        self.runtime
+            .block_on(self.get_application(app))
+            .map_err(|p| self.target.error(p))
+    }
+
+    async fn get_application(&self, app: &AppRef) -> Result<Option<Value>, Problem> {
+        let (group, version) = argocd::API_VERSION.split_once('/').expect("group/version");
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, argocd::KIND),
+            argocd::PLURAL,
+        );
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &app.namespace, &resource);
+        match api.get(&app.name).await {
+            Ok(object) => Ok(Some(serde_json::to_value(object).map_err(|e| {
+                Problem::Other(format!("cannot read Argo CD Application {app}: {e}"))
+            })?)),
+            // A Status that says NotFound: no such Application. A bare 404: no such kind.
+            Err(kube::Error::Api(status)) if status.code == 404 && status.reason == "NotFound" => {
+                Ok(None)
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Err(Problem::Other(format!(
+                "the cluster does not serve Argo CD's {} ({}): is Argo CD installed there? \
+                 `canary context` can remove the environment's Application (--no-argocd)",
+                argocd::KIND,
+                argocd::API_VERSION
+            ))),
             Err(e) => Err(problem(e)),
         }
     }

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 
 use serde_json::Value;
 
+use super::argocd::AppRef;
 use super::{ClusterError, Expected, Problem, Snapshot, Target};
 
 pub struct Session {
@@ -32,6 +33,10 @@ impl Session {
         _: &str,
         _: &[(&str, u8)],
     ) -> Result<Vec<(String, i64)>, ClusterError> {
+        match self.never {}
+    }
+
+    pub fn application(&self, _: &AppRef) -> Result<Option<Value>, ClusterError> {
         match self.never {}
     }
 }

@@ -1,14 +1,17 @@
-//! `canary context`: set or change the kubeconfig context of an environment on a release in
-//! flight.
+//! `canary context`: set or change the kubeconfig context of an environment, and the Argo CD
+//! Application that deploys it, on a release in flight.
 
 use serde_json::json;
 
 use crate::cli::Globals;
+use crate::cluster::argocd::AppRef;
+use crate::error::bad_input;
 use crate::journal::{NewEvent, Update};
 use crate::output;
-use crate::release::{self, Settings};
+use crate::release::{self, Environment, Settings};
 
-/// Set or remove the kubeconfig context of an environment's cluster.
+/// Set or remove the kubeconfig context of an environment's cluster, and its Argo CD
+/// Application.
 ///
 /// The context reaches ENV's cluster; --unset removes it.
 ///
@@ -16,69 +19,98 @@ use crate::release::{self, Settings};
 /// it and `canary weight --live` edits it. The context is looked up in the kubeconfig as kubectl
 /// does (KUBECONFIG, several files allowed) each time canary talks to the cluster.
 ///
+/// With an Argo CD Application (--argocd NAMESPACE/NAME, read through the context), a deploy to
+/// ENV also waits until the Application is Synced at canary's commit, or a later one, and
+/// Healthy; --no-argocd removes it.
+///
 /// Examples:
 ///   canary context my-service production prod-eu-1
-///   canary context my-service staging --unset
+///   canary context my-service production --argocd argocd/my-service-production
+///   canary context my-service staging --no-argocd --unset
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     pub service: String,
     pub env: String,
     /// A context of your kubeconfig (`kubectl config get-contexts` lists them)
-    #[arg(required_unless_present = "unset", conflicts_with = "unset")]
+    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd"], conflicts_with = "unset")]
     pub context: Option<String>,
     /// Remove the environment's context: its deploys are confirmed by the operator again
     #[arg(long)]
     pub unset: bool,
+    /// The Argo CD Application that deploys ENV, NAMESPACE/NAME (such as
+    /// argocd/my-service-production); ENV needs a context
+    #[arg(long, value_name = "NAMESPACE/NAME", conflicts_with = "no_argocd")]
+    pub argocd: Option<String>,
+    /// Remove the environment's Argo CD Application: deploys are checked on the objects only
+    #[arg(long)]
+    pub no_argocd: bool,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(context) = &args.context {
         release::check_context(context)?;
     }
+    let app: Option<AppRef> = args.argocd.as_deref().map(str::parse).transpose()?;
     let mut locked = super::lock_release(globals, Some(&args.service))?;
     let release = &locked.release;
     let env = release.config.env_index(&args.env)?;
-    if release.config.environments[env].context == args.context {
+    let before = &release.config.environments[env];
+    let mut after = before.clone();
+    if args.unset {
+        after.context = None;
+    } else if args.context.is_some() {
+        after.context = args.context.clone();
+    }
+    if args.no_argocd {
+        after.argocd = None;
+    } else if app.is_some() {
+        after.argocd = app;
+    }
+    if after.argocd.is_some() && after.context.is_none() {
+        return Err(bad_input(format!(
+            "{} would have Argo CD Application {} but no kubeconfig context, and canary reads \
+             the Application through one; give a CONTEXT too, or --no-argocd",
+            args.env,
+            after.argocd.as_ref().expect("an Application")
+        ))
+        .into());
+    }
+    if after == *before {
         output::status(
             "Unchanged",
-            format!(
-                "{} already has {}",
-                args.env,
-                describe(args.context.as_deref())
-            ),
+            format!("{} already has {}", args.env, describe(&after)),
         );
         return Ok(());
     }
+    let mut detail = json!({ "env": args.env, "from": before.context, "to": after.context });
+    if after.argocd != before.argocd {
+        detail["argocd_from"] = json!(before.argocd);
+        detail["argocd_to"] = json!(after.argocd);
+    }
     let mut config: Settings = release.config.clone();
-    config.environments[env].context = args.context.clone();
+    config.environments[env] = after.clone();
     locked.journal.record(
         release,
         Update {
-            events: vec![NewEvent::new(
-                "context-set",
-                json!({
-                    "env": args.env,
-                    "from": release.config.environments[env].context,
-                    "to": args.context,
-                }),
-            )],
+            events: vec![NewEvent::new("context-set", detail)],
             config: Some(config),
             ..Update::default()
         },
     )?;
-    output::status(
-        "Set",
-        format!("{} now has {}", args.env, describe(args.context.as_deref())),
-    );
+    output::status("Set", format!("{} now has {}", args.env, describe(&after)));
     Ok(())
 }
 
-fn describe(context: Option<&str>) -> String {
-    match context {
-        Some(context) => {
+fn describe(env: &Environment) -> String {
+    match (&env.context, &env.argocd) {
+        (Some(context), Some(app)) => format!(
+            "kubeconfig context {context} and Argo CD Application {app}: deploys are checked on \
+             the cluster and wait for the Application to be Synced and Healthy"
+        ),
+        (Some(context), None) => {
             format!("kubeconfig context {context}: deploys are checked on the cluster")
         }
-        None => "no kubeconfig context: deploys are confirmed by the operator".into(),
+        (None, _) => "no kubeconfig context: deploys are confirmed by the operator".into(),
     }
 }

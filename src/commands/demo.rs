@@ -71,6 +71,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
             "production=my-service.gservice.emarsys.net".into(),
         ],
         contexts: Vec::new(),
+        argocd: Vec::new(),
         steps: "1,5,10,25,50,100".into(),
         yes: args.yes,
         // The demo's repository has a bare remote standing for the one Argo CD deploys from,

@@ -125,6 +125,30 @@ pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
 }
 
 /// The command that comes next for a release, or `None` when it is done.
+/// The commit an environment's Argo CD Application must be synced at or past: canary's newest
+/// commit of the release; for one whose files were committed by hand, the tip of the branch
+/// Argo CD deploys (the upstream, or HEAD without a remote).
+pub fn canary_commit(
+    journal: &Journal,
+    release: &Release,
+    repo: &Repo,
+) -> anyhow::Result<Option<String>> {
+    let ours = journal
+        .events(release.id)?
+        .iter()
+        .rev()
+        .find(|e| e.kind == "committed")
+        .and_then(|e| e.detail["commit"].as_str().map(str::to_string));
+    if ours.is_some() {
+        return Ok(ours);
+    }
+    let tip = match release.config.remote {
+        crate::release::Remote::None => "HEAD",
+        _ => "@{upstream}",
+    };
+    Ok(repo.commit_id(tip)?)
+}
+
 pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String> {
     (release.position.next(plan) != NextStep::Done || release.in_progress.is_some())
         .then(|| format!("canary next {}", release.config.service))

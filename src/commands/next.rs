@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cli::Globals;
-use crate::cluster::{self, Expected, Session, Target, Wait};
+use crate::cluster::{self, Expected, Session, Target, Wait, argocd};
 use crate::edits::{self, FileEdit};
 use crate::error::Error;
 use crate::journal::{NewEvent, Release};
@@ -242,8 +242,12 @@ fn deploy(
     let config = &release.config;
     let name = &config.environments[env].name;
     let last = env == config.environments.len() - 1;
-    if last && let Some(note) = deleted_by(runner, release, phase)? {
-        output::note(note);
+    if last {
+        let application = argocd_application(config, env, checks)?;
+        let application = application.as_ref().map(|(app, live)| (app, live));
+        if let Some(note) = deleted_by(runner, release, phase, application)? {
+            output::note(note);
+        }
     }
     let what = after.describe(&config.shape());
     let event = |detail: serde_json::Value| {
@@ -270,25 +274,56 @@ fn deploy(
                           "note": "confirmed without verification (--no-verify)" })),
         );
     }
+    let app = config.environments[env].argocd.as_ref();
     output::status(
         "Deploy",
-        format!("push and deploy to {name} ({what}); canary checks the cluster"),
+        format!(
+            "push and deploy to {name} ({what}); canary checks the cluster{}",
+            app.map(|app| format!(" and Argo CD Application {app}"))
+                .unwrap_or_default()
+        ),
     );
-    let expected = Expected::read(config, &Repo::open(&config.repo)?, env)?;
+    let repo = Repo::open(&config.repo)?;
+    let mut expected = Expected::read(config, &repo, env)?;
+    expected.synced_at(super::canary_commit(runner.journal, release, &repo)?, &repo);
     let session = Session::connect(&target)?;
     let warnings = cluster::wait_until_matching(&session, &expected, checks.wait)?;
     for warning in &warnings {
         println!("{:>12} {}", "", warning.styled());
     }
+    let mut verified = json!({ "verified": true, "context": target.context });
+    // The journal says which Application, at which revision, the deploy was verified by.
+    if let Some(application) = warnings
+        .iter()
+        .find(|f| f.code == "argocd-application")
+        .and_then(|f| f.detail.clone())
+    {
+        verified["argocd"] = application;
+    }
     output::status(
         "Verified",
         format!("{name} (context {}) shows the deploy", target.context),
     );
-    Ok(runner.confirm(
-        release,
-        Action::Complete { changed: true },
-        event(json!({ "verified": true, "context": target.context })),
-    )?)
+    Ok(runner.confirm(release, Action::Complete { changed: true }, event(verified))?)
+}
+
+/// Production's Argo CD Application and what it reports, read for the cleanup's note on
+/// pruning; `None` without one, without verification, or when the cluster lacks it (the deploy
+/// then says so).
+fn argocd_application(
+    config: &crate::release::Settings,
+    env: usize,
+    checks: &Checks,
+) -> anyhow::Result<Option<(argocd::AppRef, argocd::AppStatus)>> {
+    let (Some(app), Some(target), true) = (
+        &config.environments[env].argocd,
+        Target::of(config, env),
+        checks.verify,
+    ) else {
+        return Ok(None);
+    };
+    let live = Session::connect(&target)?.application(app)?;
+    Ok(live.map(|live| (app.clone(), argocd::AppStatus::read(&live))))
 }
 
 /// The operator watches v2 at production's weight, scheduled or set by hand, before it goes up.
@@ -308,16 +343,23 @@ fn observe(runner: &mut Runner, release: &Release, weight: u8) -> anyhow::Result
 }
 
 /// What a cleanup phase deleted, for the note at its production deploy: there, Argo CD removes
-/// a deleted resource only when the sync prunes. `None` outside the cleanup.
-fn deleted_by(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Result<Option<String>> {
+/// a deleted resource only when the sync prunes, which production's Application, when canary
+/// reads it, says it does on its own or not. `None` outside the cleanup.
+fn deleted_by(
+    runner: &Runner,
+    release: &Release,
+    phase: Phase,
+    application: Option<(&argocd::AppRef, &argocd::AppStatus)>,
+) -> anyhow::Result<Option<String>> {
     let config = &release.config;
     let name = &config.environments[config.environments.len() - 1].name;
     let ns = &config.namespace;
-    let prune = |what: &str, delete: &str| {
-        format!(
+    let prune = |what: &str, delete: &str, objects: &[String]| match application {
+        Some((app, live)) => argocd::prune_note(app, live, objects),
+        None => format!(
             "{name} keeps {what} until it is pruned: sync with Argo CD's Prune option, or \
              {delete} by hand"
-        )
+        ),
     };
     Ok(Some(match phase {
         Phase::Cleanup1 => {
@@ -340,7 +382,11 @@ fn deleted_by(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Resul
                     &format!(
                         "`kubectl -n {ns} delete deployment {web_v1}` and delete web-v1's \
                          AuthorizationPolicy"
-                    )
+                    ),
+                    &[
+                        format!("Deployment {web_v1}"),
+                        "web-v1's AuthorizationPolicy".into(),
+                    ]
                 ),
                 config.service_name()
             )
@@ -364,7 +410,8 @@ fn deleted_by(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Resul
                 "cleanup-3 deleted the DestinationRule {rule}; {}",
                 prune(
                     "it",
-                    &format!("`kubectl -n {ns} delete destinationrule {rule}`")
+                    &format!("`kubectl -n {ns} delete destinationrule {rule}`"),
+                    &[format!("DestinationRule {rule}")]
                 )
             )
         }
@@ -691,6 +738,7 @@ mod tests {
                     name: name.into(),
                     hosts: vec![format!("{name}.example.com")],
                     context: None,
+                    argocd: None,
                 })
                 .to_vec(),
             schedule: vec![50, 100],

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::check;
 use crate::cli::Globals;
+use crate::cluster::argocd::AppRef;
 use crate::error::{Error, bad_input};
 use crate::journal::Journal;
 use crate::output;
@@ -52,6 +53,11 @@ pub struct Args {
     /// checked against the cluster
     #[arg(long = "context", value_name = "ENV=CONTEXT")]
     pub contexts: Vec<String>,
+    /// The Argo CD Application that deploys an environment (repeatable; the environment needs a
+    /// --context too): deploys to it then also wait until it is Synced at canary's commit, or a
+    /// later one, and Healthy
+    #[arg(long = "argocd", value_name = "ENV=NAMESPACE/NAME")]
+    pub argocd: Vec<String>,
     /// Production's v2 weights during the ramp, ending at 100
     #[arg(long, value_name = "LIST", default_value = "1,5,10,25,50,100")]
     pub steps: String,
@@ -294,7 +300,8 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
         })?,
     };
     check_label("namespace", &namespace, 63)?;
-    let environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
+    let mut environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
+    applications(&mut environments, &args.argocd)?;
     let id = release::new_release_id(&service, repo.root());
     let config = Settings {
         service,
@@ -353,6 +360,7 @@ fn environments(
             name,
             hosts: Vec::new(),
             context: None,
+            argocd: None,
         });
     }
     for pair in hosts {
@@ -381,6 +389,29 @@ fn environments(
         }
     }
     Ok(envs)
+}
+
+/// Each `--argocd ENV=NAMESPACE/NAME`, on an environment that has a context to read it through.
+fn applications(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error> {
+    for pair in pairs {
+        let (env, app) = env_pair(envs, "--argocd", "NAMESPACE/NAME", pair)?;
+        let app: AppRef = app.parse()?;
+        if env.argocd.as_ref().is_some_and(|a| *a != app) {
+            return Err(bad_input(format!(
+                "--argocd gives {} two Argo CD Applications",
+                env.name
+            )));
+        }
+        if env.context.is_none() {
+            return Err(bad_input(format!(
+                "--argocd {pair:?}: {} has no kubeconfig context, and canary reads its Argo CD \
+                 Application through one; give --context {}=CONTEXT too",
+                env.name, env.name
+            )));
+        }
+        env.argocd = Some(app);
+    }
+    Ok(())
 }
 
 /// Split an `ENV=VALUE` flag and find its environment.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::cli::Globals;
+use crate::cluster::argocd::AppStatus;
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
@@ -71,6 +72,10 @@ pub struct EnvStatus<'a> {
     /// (null when it routes to no subset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_v2_weight: Option<Option<u8>>,
+    /// With --live, for an environment with an Argo CD Application: what it reports
+    /// (`application`, `sync`, `revision`, `health`…; `missing: true` when the cluster lacks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<serde_json::Value>,
 }
 
 /// Where a status takes each environment's v2 weight from.
@@ -113,6 +118,7 @@ pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -
                 name: &e.name,
                 v2_weight,
                 live_v2_weight: None,
+                argocd: None,
             })
             .collect(),
         next: super::next_command(release, plan),
@@ -149,8 +155,19 @@ fn read_live(release: &Release, status: &mut Status) -> anyhow::Result<()> {
             continue;
         };
         let expected = Expected::read(config, &repo, env)?;
-        let spec = Session::connect(&target)?.virtual_service(&expected.virtual_service_name)?;
+        let session = Session::connect(&target)?;
+        let spec = session.virtual_service(&expected.virtual_service_name)?;
         env_status.live_v2_weight = Some(v2_weight(&live_weights(&spec)));
+        if let Some(app) = &config.environments[env].argocd {
+            env_status.argocd = Some(match session.application(app)? {
+                Some(live) => {
+                    let mut detail = serde_json::to_value(AppStatus::read(&live))?;
+                    detail["application"] = app.to_string().into();
+                    detail
+                }
+                None => serde_json::json!({ "application": app, "missing": true }),
+            });
+        }
     }
     Ok(())
 }
@@ -223,6 +240,21 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
             _ => String::new(),
         };
         out.push_str(&format!("  {:<name_width$}  {split}{live}\n", env.name));
+        if let Some(app) = &env.argocd {
+            let reports = match serde_json::from_value::<AppStatus>(app.clone()) {
+                _ if app["missing"] == true => style("not in the cluster").yellow().to_string(),
+                Ok(live) if live.is_synced() && live.is_healthy() => live.summary(),
+                Ok(live) => style(live.summary()).yellow().to_string(),
+                Err(_) => String::new(),
+            };
+            let line = format!(
+                "  {:<name_width$}  Argo CD {}: {reports}",
+                "",
+                app["application"].as_str().unwrap_or_default()
+            );
+            out.push_str(&output::fit(&line, width));
+            out.push('\n');
+        }
     }
     out.push('\n');
     let field = |label: &str, value: &str| {

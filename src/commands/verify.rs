@@ -15,7 +15,9 @@ use crate::repo::Repo;
 /// reports each difference from the repository files: the web and web-v1 Deployments and
 /// their ready replicas, the image digest the v1 pods run against the pinned one, the live
 /// VirtualService weights against the patch file, the DestinationRule and its subsets, the
-/// Service selector and web-v1's AuthorizationPolicy.
+/// Service selector and web-v1's AuthorizationPolicy. Where the environment names its Argo CD
+/// Application, also its sync status, revision and health: an error unless it is Synced at
+/// canary's newest commit (or a later one) and Healthy, an info otherwise.
 ///
 /// Exit 0 when the clusters match the repository, 1 when they do not (or cannot be read).
 ///
@@ -53,7 +55,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             }
             continue;
         };
-        let env_findings = verify_env(config, &repo, env, &target)?;
+        let commit = super::canary_commit(&journal, &release, &repo)?;
+        let env_findings = verify_env(config, &repo, env, &target, commit)?;
         if !args.json {
             report(&target, &env_findings);
         }
@@ -73,14 +76,17 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The findings of one environment's cluster against its files.
+/// The findings of one environment's cluster against its files, and its Argo CD Application
+/// against canary's `commit`.
 pub fn verify_env(
     config: &Settings,
     repo: &Repo,
     env: usize,
     target: &Target,
+    commit: Option<String>,
 ) -> anyhow::Result<Vec<Finding>> {
-    let expected = Expected::read(config, repo, env)?;
+    let mut expected = Expected::read(config, repo, env)?;
+    expected.synced_at(commit, repo);
     let session = Session::connect(target)?;
     Ok(cluster::compare(&expected, &session.snapshot(&expected)?))
 }

@@ -90,6 +90,7 @@ mod tests {
                 name: "staging".into(),
                 hosts: vec!["a.example.com".into()],
                 context: None,
+                argocd: None,
             }],
             schedule: vec![100],
             v1_image: format!("r/s@sha256:{}", "a".repeat(64)).parse().unwrap(),

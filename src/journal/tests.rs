@@ -10,6 +10,7 @@ fn config(service: &str) -> Settings {
             name: "production".into(),
             hosts: vec!["a.example".into()],
             context: None,
+            argocd: None,
         }],
         schedule: vec![100],
         v1_image: Image {

@@ -314,6 +314,18 @@ impl Repo {
         Ok((!newest.is_last_edit() && !newest.release.is_empty()).then_some(newest))
     }
 
+    /// The full id of the commit `rev` names; `None` when this clone has no such commit.
+    pub fn commit_id(&self, rev: &str) -> Result<Option<String>, Error> {
+        let out = self
+            .git()
+            .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+            .arg(format!("{rev}^{{commit}}"))
+            .stderr(Stdio::null())
+            .output()
+            .context("running git rev-parse")?;
+        Ok(out.status.success().then(|| line(&out.stdout)))
+    }
+
     /// Whether `commit` is `rev` or one of its ancestors.
     pub fn is_ancestor(&self, commit: &str, rev: &str) -> Result<bool, Error> {
         let status = self
