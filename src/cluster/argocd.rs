@@ -148,7 +148,9 @@ pub enum Relation {
     At,
     /// A commit that has canary's commit among its ancestors.
     Later,
-    /// A commit this clone has, without canary's commit: older, or on another line.
+    /// An ancestor of canary's commit: Argo CD has not seen canary's commit yet.
+    Older,
+    /// A commit this clone has, on another line of history, without canary's commit.
     Lacks,
     /// A revision this clone does not have (or that is not a commit id): it cannot say.
     Unknown,
@@ -252,6 +254,10 @@ fn reports(wanted: &Wanted, live: &AppStatus, relation: Relation) -> String {
     if let Some(revision) = &live.revision {
         let short = short_id(revision);
         now.push_str(&match (&wanted.commit, relation) {
+            (Some(commit), Relation::Older) => format!(
+                " at {short}, older than canary's commit {}",
+                short_id(commit)
+            ),
             (Some(commit), Relation::Lacks) => format!(
                 " at {short}, which does not have canary's commit {}",
                 short_id(commit)
@@ -421,6 +427,14 @@ mod tests {
     #[test]
     fn the_verdict_says_what_it_waits_for_and_what_the_application_reports() {
         let live = AppStatus::read(&app("OutOfSync", OLDER, "Healthy"));
+        let older = verdict(&wanted(Relation::Older), Some(&live));
+        assert!(
+            older.message.ends_with(
+                "it reports OutOfSync at 9f8e7d6c5b4a, older than canary's commit 1a2b3c4d5e6f, \
+                 Healthy"
+            ),
+            "{older}"
+        );
         let finding = verdict(&wanted(Relation::Lacks), Some(&live));
         assert_eq!(
             finding.message,

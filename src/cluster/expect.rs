@@ -180,6 +180,7 @@ fn relation(repo: &Repo, commit: &str, revision: &str) -> argocd::Relation {
     match repo.commit_id(revision) {
         Ok(Some(full)) if full == commit => Relation::At,
         Ok(Some(full)) if repo.is_ancestor(commit, &full).unwrap_or(false) => Relation::Later,
+        Ok(Some(full)) if repo.is_ancestor(&full, commit).unwrap_or(false) => Relation::Older,
         Ok(Some(_)) => Relation::Lacks,
         Ok(None) | Err(_) => Relation::Unknown,
     }

@@ -7,7 +7,10 @@ use crate::cli::Globals;
 /// Show the journal of a release, oldest event first.
 ///
 /// Every step started and done, every file written with its hash, every deploy confirmed,
-/// weight changed and abort, with time and operator.
+/// weight changed and abort, with time and operator. A confirmed deploy says how it was
+/// confirmed: verified against the cluster (its objects, and the Argo CD Application at the
+/// revision it reported), or by the operator's word (on a terminal, by --yes, or with
+/// --no-verify).
 ///
 /// Examples:
 ///   canary log                # the only release in flight
@@ -45,14 +48,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     for event in &events {
+        let mut what = summary(&event.detail);
+        if event.kind == "deploy-confirmed" {
+            what = format!("{what}  {}", how_confirmed(&event.detail));
+        }
         writeln!(
             out,
             "{}  {:<10}  {:<12}  {:<16}  {}",
-            event.at,
-            event.operator,
-            event.phase,
-            event.kind,
-            summary(&event.detail)
+            event.at, event.operator, event.phase, event.kind, what
         )?;
     }
     out.flush()?;
@@ -82,4 +85,36 @@ pub fn summary(detail: &serde_json::Value) -> String {
     .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
     .collect::<Vec<_>>()
     .join("  ")
+}
+
+/// How a deploy was confirmed: verified against the cluster, and by what, or on the operator's
+/// word.
+pub fn how_confirmed(detail: &serde_json::Value) -> String {
+    let answered = match detail["answered"].as_str() {
+        Some(how) => format!(" ({how})"),
+        None => String::new(),
+    };
+    match detail["verified"].as_bool() {
+        Some(true) => {
+            let mut how = format!(
+                "verified on the cluster (context {}): objects",
+                detail["context"].as_str().unwrap_or("?")
+            );
+            let app = &detail["argocd"];
+            if let Some(name) = app["application"].as_str() {
+                how.push_str(&format!(", Argo CD Application {name}"));
+                if let Some(revision) = app["revision"].as_str() {
+                    how.push_str(&format!(" at {}", crate::repo::short_id(revision)));
+                }
+                how.push_str(&format!(
+                    " {}/{}",
+                    app["sync"].as_str().unwrap_or("?"),
+                    app["health"].as_str().unwrap_or("?")
+                ));
+            }
+            how
+        }
+        Some(false) => format!("confirmed by the operator{answered}, not verified (--no-verify)"),
+        None => format!("confirmed by the operator{answered}"),
+    }
 }
