@@ -9,6 +9,10 @@
 //! kubelet touches it), the Service and the repository's Istio objects. Only staging has a
 //! context (one namespace cannot hold both environments' VirtualServices); production's
 //! deploys are confirmed as without a cluster.
+//!
+//! The Argo CD test also installs Argo CD's Application CRD from tests/fixtures/argocd if the
+//! cluster has none (no Argo CD need run: the test writes the Application's status as Argo CD
+//! would) and creates its Application in the same namespace.
 #![cfg(feature = "cluster")]
 
 mod common;
@@ -129,39 +133,57 @@ impl Drop for Cluster {
     }
 }
 
-#[test]
-fn verify_and_live_weights_against_a_real_cluster() {
-    let Some(kubeconfig) = std::env::var_os("CANARY_TEST_KUBECONFIG") else {
-        eprintln!("skipped: CANARY_TEST_KUBECONFIG names no kubeconfig (see docs/cluster.md)");
-        return;
-    };
-    let context = std::env::var("CANARY_TEST_CONTEXT").unwrap_or_else(|_| {
-        let out = Command::new("kubectl")
-            .env("KUBECONFIG", &kubeconfig)
-            .args(["config", "current-context"])
-            .output()
-            .expect("kubectl on PATH");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let cluster = Cluster {
-        kubeconfig: kubeconfig.clone(),
-        context: context.clone(),
-        namespace: format!("canary-test-{}-{nanos}", std::process::id()),
-    };
-    let crds = [
-        "destinationrules.networking.istio.io",
-        "virtualservices.networking.istio.io",
-        "authorizationpolicies.security.istio.io",
-    ];
-    if !crds.iter().all(|crd| cluster.has(&["get", "crd", crd])) {
-        let fixture = common::fixtures().join("istio-crds.yaml");
-        cluster.kubectl(&["apply", "-f", fixture.to_str().unwrap()], None);
+impl Cluster {
+    /// The cluster `CANARY_TEST_KUBECONFIG` names, with a fresh namespace of this test's own;
+    /// `None` (the test is skipped) without it.
+    fn connect() -> Option<Cluster> {
+        let Some(kubeconfig) = std::env::var_os("CANARY_TEST_KUBECONFIG") else {
+            eprintln!("skipped: CANARY_TEST_KUBECONFIG names no kubeconfig (see docs/cluster.md)");
+            return None;
+        };
+        let context = std::env::var("CANARY_TEST_CONTEXT").unwrap_or_else(|_| {
+            let out = Command::new("kubectl")
+                .env("KUBECONFIG", &kubeconfig)
+                .args(["config", "current-context"])
+                .output()
+                .expect("kubectl on PATH");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let cluster = Cluster {
+            kubeconfig,
+            context,
+            namespace: format!("canary-test-{}-{nanos}", std::process::id()),
+        };
+        cluster.install(
+            &[
+                "destinationrules.networking.istio.io",
+                "virtualservices.networking.istio.io",
+                "authorizationpolicies.security.istio.io",
+            ],
+            "istio-crds.yaml",
+        );
+        cluster.kubectl(&["create", "namespace", &cluster.namespace], None);
+        Some(cluster)
+    }
+
+    /// Apply the CRDs of a fixture unless the cluster has them all, and wait until they are
+    /// served. Server-side: Argo CD's CRD is too large for the annotation that a client-side
+    /// apply keeps.
+    fn install(&self, crds: &[&str], fixture: &str) {
+        if crds.iter().all(|crd| self.has(&["get", "crd", crd])) {
+            return;
+        }
+        let fixture = common::fixtures().join(fixture);
+        self.kubectl(
+            &["apply", "--server-side", "-f", fixture.to_str().unwrap()],
+            None,
+        );
         for crd in crds {
-            cluster.kubectl(
+            self.kubectl(
                 &[
                     "wait",
                     "--for=condition=established",
@@ -172,20 +194,38 @@ fn verify_and_live_weights_against_a_real_cluster() {
             );
         }
     }
-    cluster.kubectl(&["create", "namespace", &cluster.namespace], None);
 
-    let sandbox = Sandbox::new();
-    let canary = |args: &[&str]| -> Output {
+    /// `canary ARGS` with this cluster's kubeconfig.
+    fn canary(&self, sandbox: &Sandbox, args: &[&str]) -> Output {
         let mut cmd = sandbox.canary_command(args);
-        cmd.env("KUBECONFIG", &kubeconfig)
+        cmd.env("KUBECONFIG", &self.kubeconfig)
             .stdin(std::process::Stdio::null());
         Output::new(args, cmd.output().unwrap())
+    }
+
+    /// `canary start` of the sandbox's release in this cluster's namespace, staging on it.
+    fn start(&self, sandbox: &Sandbox, extra: &[String]) {
+        let mut start = sandbox.start_args();
+        let ns = start.iter().position(|a| a == "--namespace").unwrap() + 1;
+        start[ns] = self.namespace.clone();
+        start.extend(["--context".into(), format!("staging={}", self.context)]);
+        start.extend(extra.iter().cloned());
+        self.canary(
+            sandbox,
+            &start.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .ok();
+    }
+}
+
+#[test]
+fn verify_and_live_weights_against_a_real_cluster() {
+    let Some(cluster) = Cluster::connect() else {
+        return;
     };
-    let mut start = sandbox.start_args();
-    let ns = start.iter().position(|a| a == "--namespace").unwrap() + 1;
-    start[ns] = cluster.namespace.clone();
-    start.extend(["--context".into(), format!("staging={context}")]);
-    canary(&start.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+    let sandbox = Sandbox::new();
+    let canary = |args: &[&str]| cluster.canary(&sandbox, args);
+    cluster.start(&sandbox, &[]);
 
     // Through route-to-v1: staging's deploys checked on the cluster, production's confirmed.
     while sandbox.phase() != "deploy-v2" {
@@ -209,4 +249,87 @@ fn verify_and_live_weights_against_a_real_cluster() {
     let out = canary(&["verify", SERVICE, "--json"]);
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(out.json()[0]["code"], "live-weights-differ", "{out}");
+}
+
+/// What Argo CD writes in an Application's status, written here with kubectl: the CRD has no
+/// status subresource, so a merge patch of `.status` does it.
+fn argocd_status(sync: &str, revision: &str, health: &str) -> String {
+    json!({"status": {
+        "sync": {"status": sync, "revision": revision},
+        "health": {"status": health},
+    }})
+    .to_string()
+}
+
+#[test]
+fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
+    let Some(cluster) = Cluster::connect() else {
+        return;
+    };
+    cluster.install(&["applications.argoproj.io"], "argocd/application-crd.yaml");
+    let sandbox = Sandbox::new();
+    let canary = |args: &[&str]| cluster.canary(&sandbox, args);
+    let head = || sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let seed = head();
+    // In the test's namespace, where no Argo CD reconciles it: the test plays Argo CD.
+    let name = format!("{SERVICE}-staging");
+    let application = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": cluster.namespace},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "https://git.invalid/deploy.git", "path": "gap"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": cluster.namespace},
+                 "syncPolicy": {"automated": {"prune": true}}}
+    });
+    cluster.kubectl(&["create", "-f", "-"], Some(&application.to_string()));
+    let patch_status = |status: String| {
+        cluster.kubectl(
+            &[
+                "-n",
+                &cluster.namespace,
+                "patch",
+                "applications.argoproj.io",
+                &name,
+                "--type=merge",
+                "-p",
+                &status,
+            ],
+            None,
+        );
+    };
+    patch_status(argocd_status("OutOfSync", &seed, "Healthy"));
+    cluster.start(
+        &sandbox,
+        &[
+            "--argocd".into(),
+            format!("staging={}/{name}", cluster.namespace),
+        ],
+    );
+
+    canary(&["next", SERVICE, "--yes"]).ok(); // deploy-v1's edit
+    cluster.sync(&sandbox.repo);
+    let out = canary(&["next", SERVICE, "--yes", "--timeout", "5s"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("it reports OutOfSync at"),
+        "the objects match, the Application does not: {out}"
+    );
+    patch_status(argocd_status("Synced", &head(), "Healthy"));
+    canary(&["next", SERVICE, "--yes", "--timeout", "2m"]).ok();
+    let log: Value = canary(&["log", SERVICE, "--json"]).ok().json();
+    let deploy = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "deploy-confirmed")
+        .expect("staging's deploy");
+    assert_eq!(deploy["detail"]["argocd"]["revision"], json!(head()));
+
+    let out = canary(&["verify", SERVICE, "--env", "staging"]).ok();
+    assert!(out.stdout.contains("info[argocd-application]"), "{out}");
+    patch_status(argocd_status("Synced", &head(), "Degraded"));
+    let out = canary(&["verify", SERVICE, "--env", "staging"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains("Degraded"), "{out}");
 }
