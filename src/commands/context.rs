@@ -10,8 +10,7 @@ use crate::journal::{NewEvent, Update};
 use crate::output;
 use crate::release::{self, Environment, Settings};
 
-/// Set or remove the kubeconfig context of an environment's cluster, and its Argo CD
-/// Application.
+/// Set an environment's kubeconfig context and Argo CD Application.
 ///
 /// The context reaches ENV's cluster; --unset removes it.
 ///
@@ -67,12 +66,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     } else if app.is_some() {
         after.argocd = app;
     }
-    if after.argocd.is_some() && after.context.is_none() {
+    if let (Some(app), None) = (&after.argocd, &after.context) {
         return Err(bad_input(format!(
-            "{} would have Argo CD Application {} but no kubeconfig context, and canary reads \
+            "{} would have Argo CD Application {app} but no kubeconfig context, and canary reads \
              the Application through one; give a CONTEXT too, or --no-argocd",
             args.env,
-            after.argocd.as_ref().expect("an Application")
         ))
         .into());
     }

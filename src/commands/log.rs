@@ -118,3 +118,33 @@ pub fn how_confirmed(detail: &serde_json::Value) -> String {
         None => format!("confirmed by the operator{answered}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::how_confirmed;
+
+    #[test]
+    fn a_deploy_says_whether_the_cluster_or_the_operator_confirmed_it() {
+        assert_eq!(
+            how_confirmed(&json!({"env": "staging", "answered": "terminal"})),
+            "confirmed by the operator (terminal)"
+        );
+        assert_eq!(
+            how_confirmed(&json!({"verified": false, "context": "k", "answered": "--yes"})),
+            "confirmed by the operator (--yes), not verified (--no-verify)"
+        );
+        assert_eq!(
+            how_confirmed(&json!({"verified": true, "context": "k"})),
+            "verified on the cluster (context k): objects"
+        );
+        assert_eq!(
+            how_confirmed(&json!({"verified": true, "context": "k", "argocd": {
+                "application": "argocd/web", "revision": "1a2b3c4d5e6f708192a3",
+                "sync": "Synced", "health": "Healthy"}})),
+            "verified on the cluster (context k): objects, Argo CD Application argocd/web at \
+             1a2b3c4d5e6f Synced/Healthy"
+        );
+    }
+}

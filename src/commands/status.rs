@@ -17,7 +17,8 @@ use crate::workflow::{NextStep, Phase, Plans};
 /// Show where a release stands and what comes next.
 ///
 /// Its phase, its next step, and each environment's v2 weight as the repository files say it;
-/// with --live, also as each cluster (with a kubeconfig context) has it. Without SERVICE: the
+/// with --live, also as each cluster (with a kubeconfig context) has it, and each Argo CD
+/// Application's sync and health. Without SERVICE: the
 /// only release in flight or, when none is, the one that moved last.
 ///
 /// Examples:
@@ -32,7 +33,8 @@ pub struct Args {
     /// Print a JSON object for scripts
     #[arg(long)]
     pub json: bool,
-    /// Read each environment's live VirtualService weights from its cluster too
+    /// Read each environment's live VirtualService weights from its cluster too, and what its
+    /// Argo CD Application reports (sync, revision, health)
     #[arg(long)]
     pub live: bool,
 }
