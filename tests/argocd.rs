@@ -354,8 +354,8 @@ fn a_deploy_waits_for_the_application_to_be_synced_at_canarys_commit_and_healthy
         "canary checks the cluster and Argo CD Application argocd/my-service-staging".to_string(),
         "Waiting for staging (context kind-staging) to match its files".to_string(),
         format!(
-            "error[argocd-not-synced] staging: waiting for Argo CD Application \
-             argocd/my-service-staging to be Synced at {} or later and Healthy; it reports \
+            "error[argocd-not-synced] staging: Argo CD Application argocd/my-service-staging \
+             is not yet Synced at {} or later and Healthy: it reports \
              OutOfSync at {}, older than canary's commit {}, Healthy",
             short(&canary),
             short(&seed),
@@ -407,8 +407,8 @@ fn a_degraded_application_and_its_sync_error_are_shown_and_a_timeout_records_not
     assert_eq!(out.stderr.lines().count(), 1, "{out}");
     assert!(
         out.stderr.contains(&format!(
-            "staging (context kind-staging) did not show the deploy within 1s: waiting for Argo \
-             CD Application argocd/my-service-staging to be Synced at {0} or later and Healthy; \
+            "staging (context kind-staging) did not show the deploy within 1s: Argo CD \
+             Application argocd/my-service-staging is not yet Synced at {0} or later and Healthy: \
              it reports Synced at {0}, Degraded (Deployment my-service-web-v1 exceeded its \
              progress deadline); its last sync failed: one or more objects failed to apply, \
              reason: admission webhook denied it",

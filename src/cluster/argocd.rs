@@ -218,6 +218,7 @@ pub fn verdict(wanted: &Wanted, live: Option<&AppStatus>) -> Finding {
         );
     };
     let relation = match (&wanted.commit, &live.revision) {
+        // No commit to compare with: whatever it is synced at counts.
         (None, _) => Relation::Later,
         (Some(_), None) => Relation::Unknown,
         (Some(_), Some(revision)) => (wanted.relate)(revision),
@@ -232,7 +233,7 @@ pub fn verdict(wanted: &Wanted, live: Option<&AppStatus>) -> Finding {
         Finding::error(
             "argocd-not-synced",
             format!(
-                "waiting for Argo CD Application {app} to be {}; it reports {}",
+                "Argo CD Application {app} is not yet {}: it reports {}",
                 wanted.describe(),
                 reports(wanted, live, relation)
             ),
@@ -438,8 +439,8 @@ mod tests {
         let finding = verdict(&wanted(Relation::Lacks), Some(&live));
         assert_eq!(
             finding.message,
-            "waiting for Argo CD Application argocd/web to be Synced at 1a2b3c4d5e6f or later and \
-             Healthy; it reports OutOfSync at 9f8e7d6c5b4a, which does not have canary's commit 1a2b3c4d5e6f, \
+            "Argo CD Application argocd/web is not yet Synced at 1a2b3c4d5e6f or later and \
+             Healthy: it reports OutOfSync at 9f8e7d6c5b4a, which does not have canary's commit 1a2b3c4d5e6f, \
              Healthy"
         );
         let mut object = app("Synced", CANARY, "Degraded");
