@@ -512,18 +512,18 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
     );
     check(
         STAGING,
-        &|| release.staging.state().forbidden = true,
-        "forbidden by the cluster's RBAC",
+        &|| release.staging.state().rbac = Some(Vec::new()),
+        "forbidden by the cluster's RBAC: canary may not list deployments.apps in namespace \
+         relational-data; docs/cluster.md lists the Role canary needs",
     );
     check(
         STAGING,
         &|| {
             let mut state = release.staging.state();
-            state.forbidden = false;
+            state.rbac = None;
             state.istio = false;
         },
-        "the cluster does not serve DestinationRule (networking.istio.io/v1beta1): are Istio's \
-         CRDs installed?",
+        "the cluster does not serve networking.istio.io: are Istio's CRDs installed?",
     );
 }
 
