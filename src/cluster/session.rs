@@ -253,7 +253,11 @@ impl Session {
         };
         let web = one(named(&deployments, &expected.web)).await?;
         let web_v1 = one(named(&deployments, &expected.web_v1)).await?;
-        let service = one(named(&ApiResource::erase::<Service>(&()), &expected.service)).await?;
+        let service = one(named(
+            &ApiResource::erase::<Service>(&()),
+            &expected.service,
+        ))
+        .await?;
         let destination_rule = one(named(
             &istio.destination_rule,
             &expected.destination_rule_name,
@@ -267,7 +271,10 @@ impl Session {
         // gap names web-v1's policy after its Deployment.
         let policy = one(named(&istio.authorization_policy, &expected.web_v1)).await?;
 
-        let web_v1 = web_v1.map(typed::<KubeDeployment>).transpose()?.map(deployment);
+        let web_v1 = web_v1
+            .map(typed::<KubeDeployment>)
+            .transpose()?
+            .map(deployment);
         let mut v1_pods = Vec::new();
         if let Some(d) = web_v1.as_ref().filter(|d| !d.selector.is_empty()) {
             let selector: Vec<String> =
@@ -284,7 +291,10 @@ impl Session {
         }
         let spec = |o: Option<DynamicObject>| o.map(|o| o.data["spec"].clone());
         let snapshot = Snapshot {
-            web: web.map(typed::<KubeDeployment>).transpose()?.map(deployment),
+            web: web
+                .map(typed::<KubeDeployment>)
+                .transpose()?
+                .map(deployment),
             web_v1,
             v1_pods,
             service_selector: service
@@ -316,7 +326,10 @@ impl Session {
             .list(&params)
             .await
             .map_err(|e| self.problem(e, "list", &lookup.resource))?;
-        Ok((list.items, list.metadata.resource_version.unwrap_or_default()))
+        Ok((
+            list.items,
+            list.metadata.resource_version.unwrap_or_default(),
+        ))
     }
 
     /// Tell `changes` of every change to the objects of `lookup` after `version`, for as long
@@ -363,10 +376,8 @@ impl Session {
                         }
                         Ok(WatchEvent::Error(status)) if status.code == 410 => Change::Expired,
                         Ok(WatchEvent::Error(status)) => {
-                            let _ = changes.send(Err(problem(
-                                kube::Error::Api(status),
-                                Some(&forbidden),
-                            )));
+                            let _ = changes
+                                .send(Err(problem(kube::Error::Api(status), Some(&forbidden))));
                             return;
                         }
                         // A connection cut mid-stream: watch again from the last version.
@@ -469,9 +480,12 @@ fn same_lookups(now: &[(Lookup, String)], watched: &[(Lookup, String)]) -> bool 
 fn typed<K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned>(
     object: DynamicObject,
 ) -> Result<K, Problem> {
-    object
-        .try_parse::<K>()
-        .map_err(|e| Problem::Other(format!("the API server sent an unreadable {}: {e}", K::kind(&()))))
+    object.try_parse::<K>().map_err(|e| {
+        Problem::Other(format!(
+            "the API server sent an unreadable {}: {e}",
+            K::kind(&())
+        ))
+    })
 }
 
 fn deployment(d: KubeDeployment) -> Deployment {

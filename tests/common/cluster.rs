@@ -142,6 +142,15 @@ impl FakeApiServer {
         self.shared.1.notify_all();
     }
 
+    /// Add these objects beside the others.
+    pub fn add_objects(&self, objects: &[Value]) {
+        let mut state = self.state();
+        for object in objects {
+            state.record(&item_path(object), "ADDED", object.clone());
+        }
+        self.shared.1.notify_all();
+    }
+
     pub fn object(&self, path: &str) -> Option<Value> {
         self.state().objects.get(&stored(path)).cloned()
     }
@@ -162,6 +171,19 @@ impl FakeApiServer {
 
     pub fn requests(&self) -> Vec<String> {
         self.state().requests.clone()
+    }
+
+    /// Wait (for at most 20 s) until a request that `matches` has been made.
+    pub fn await_request(&self, matches: impl Fn(&str) -> bool) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !self.requests().iter().any(|r| matches(r)) {
+            assert!(
+                Instant::now() < until,
+                "no such request: {:#?}",
+                self.requests()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Allow only what these Roles allow (`kind: Role` documents, each with its namespace).
@@ -264,9 +286,11 @@ fn route(path: &str) -> Option<Route<'_>> {
 /// The path an object is kept at, whatever version of its group a request names.
 fn stored(path: &str) -> String {
     match route(path) {
-        Some(r) if r.group.ends_with(".istio.io") => {
-            path.replacen(&format!("/{}/{}/", r.group, r.version), &format!("/{}/{ISTIO_STORED}/", r.group), 1)
-        }
+        Some(r) if r.group.ends_with(".istio.io") => path.replacen(
+            &format!("/{}/{}/", r.group, r.version),
+            &format!("/{}/{ISTIO_STORED}/", r.group),
+            1,
+        ),
         _ => path.to_string(),
     }
 }
@@ -506,8 +530,8 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
                 "" | "0" => None,
                 v => Some(v.parse().expect("a resource version the fake gave")),
             };
-            let seconds: u64 = query(query_text, "timeoutSeconds")
-                .map_or(1800, |s| s.parse().unwrap());
+            let seconds: u64 =
+                query(query_text, "timeoutSeconds").map_or(1800, |s| s.parse().unwrap());
             let mut lasts = Duration::from_secs(seconds);
             if let Some(sooner) = state.close_watches_after {
                 lasts = lasts.min(sooner);
@@ -581,8 +605,7 @@ fn patch(state: &mut State, key: &str, body: &[u8]) -> (u16, Value) {
             "test" => {}
             "add" | "replace" => {
                 let (parent, key) = pointer.rsplit_once('/').unwrap();
-                patched.pointer_mut(parent).expect("the parent exists")[key] =
-                    op["value"].clone();
+                patched.pointer_mut(parent).expect("the parent exists")[key] = op["value"].clone();
             }
             other => panic!("canary sent a {other} op"),
         }
