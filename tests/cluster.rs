@@ -9,7 +9,7 @@ mod common;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use common::cluster::{FakeApiServer, TOKEN, kubeconfig, synced_objects};
+use common::cluster::{FakeApiServer, TOKEN, documented_roles, kubeconfig, synced_objects};
 use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
 use serde_json::{Value, json};
 
@@ -766,25 +766,6 @@ fn istio_is_read_and_patched_at_the_newest_version_the_cluster_serves() {
         "{out}"
     );
     assert_unchanged(&before, &release.sandbox.snapshot(), "an Istio too old");
-}
-
-/// The Role documented in docs/cluster.md, as the fake enforces it.
-fn documented_roles() -> Vec<Value> {
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"),
-    )
-    .unwrap();
-    let mut roles = Vec::new();
-    for block in doc.split("```yaml\n").skip(1) {
-        let yaml = block.split("```").next().unwrap();
-        for object in serde_saphyr::from_multiple::<Value>(yaml).unwrap() {
-            if object["kind"] == "Role" {
-                roles.push(object);
-            }
-        }
-    }
-    assert!(!roles.is_empty(), "no Role in docs/cluster.md");
-    roles
 }
 
 /// Each `(group, resource, verb)` a set of Roles grants, and the Roles without it.

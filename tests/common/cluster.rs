@@ -722,6 +722,26 @@ fn decode(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// The Roles documented in docs/cluster.md, which the fake enforces and the real-cluster test
+/// applies.
+pub fn documented_roles() -> Vec<Value> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"),
+    )
+    .unwrap();
+    let mut roles = Vec::new();
+    for block in doc.split("```yaml\n").skip(1) {
+        let yaml = block.split("```").next().unwrap();
+        for object in serde_saphyr::from_multiple::<Value>(yaml).unwrap() {
+            if object["kind"] == "Role" {
+                roles.push(object);
+            }
+        }
+    }
+    assert!(!roles.is_empty(), "no Role in docs/cluster.md");
+    roles
+}
+
 /// A kubeconfig with one cluster, user and context per `(context, server URL)`, token auth.
 pub fn kubeconfig(contexts: &[(&str, &str)], token: &str) -> String {
     let mut clusters = String::new();
