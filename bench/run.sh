@@ -5,9 +5,11 @@
 #                           canary's read commands against the sqlite3 tool on the same file,
 #                           `next --dry-run` against `git status` and 5,000-line steps against the
 #                           seed-sized one, each also counted in instructions (callgrind), with
-#                           peak memory (minutes)
+#                           peak memory, and the watch latency of checked deploys
+#                           (benches/watch_latency.rs) (minutes)
 #   bench/run.sh --smoke    the same journal at 1/10 the size, each command run once and its
-#                           output checked, no timing (what .ci/run calls; ~30 s)
+#                           output checked, no timing, and one release of the watch latency
+#                           benchmark (what .ci/run calls; ~1 min)
 #
 # Environment: BENCH_DIR (work directory, kept; default a new temporary one, removed),
 # BENCH_ROUNDS (rounds, default 5), BENCH_RUNS (hyperfine runs per command and round, default
@@ -403,6 +405,9 @@ if $smoke; then
     IFS='|' read -r _ _ base _ <<<"$pair"
     eval "$base" >/dev/null || die "failed: $base"
   done
+  # The watch latency of checked deploys, one release, in the debug build the tests use.
+  (cd "$root" && cargo bench --locked --quiet --bench watch_latency --profile dev -- 1) ||
+    die "the watch latency benchmark failed"
   say "smoke: ok"
   exit 0
 fi
@@ -493,4 +498,6 @@ yaml_lines=$(find "$root/src/yaml" -name '*.rs' -exec awk '/^ *#\[cfg\(test\)\]/
 echo
 echo "src/yaml/: $yaml_lines lines before #[cfg(test)] (budget 1,800)$([ "$yaml_lines" -le 1800 ] || echo "  MISSED")"
 echo "journal: $releases releases, $events events, $(du -m "$big" | cut -f1) MB; status and log of $svc"
+(cd "$root" && cargo bench --locked --quiet --bench watch_latency -- 3) ||
+  die "the watch latency benchmark failed"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

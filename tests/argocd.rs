@@ -9,9 +9,8 @@ mod common;
 
 use std::ffi::OsString;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::cluster::{FakeApiServer, TOKEN, kubeconfig, synced_objects};
+use common::cluster::{FakeApiServer, TOKEN, documented_roles, kubeconfig, synced_objects};
 use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
 use serde_json::{Value, json};
 
@@ -156,9 +155,26 @@ impl Release {
         );
     }
 
+    /// Write the Application as Argo CD would, as the CRD has it; watches see the change.
     fn set_app(&self, env: &str, app: Value) {
         check_against_crd(&app);
-        self.server(env).state().objects.insert(app_path(env), app);
+        let server = self.server(env);
+        match server.object(&app_path(env)) {
+            Some(_) => server.edit(&app_path(env), |old| *old = app),
+            None => server.add_objects(&[app]),
+        }
+    }
+
+    fn remove_app(&self, env: &str) {
+        let server = self.server(env);
+        let rest: Vec<Value> = server
+            .state()
+            .objects
+            .iter()
+            .filter(|(path, _)| **path != app_path(env))
+            .map(|(_, o)| o.clone())
+            .collect();
+        server.set_objects(&rest);
     }
 
     fn edit_app(&self, env: &str, f: impl FnOnce(&mut Value)) {
@@ -323,23 +339,13 @@ fn a_deploy_waits_for_the_application_to_be_synced_at_canarys_commit_and_healthy
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Argo CD syncs once canary has read the Application at least once.
+    // Argo CD syncs once canary has read the Application and watches it.
     let flipped = std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while !release
+                release
                     .staging
-                    .requests()
-                    .iter()
-                    .any(|r| r.ends_with(&app_path("staging")))
-                {
-                    assert!(
-                        Instant::now() < deadline,
-                        "canary never read the Application"
-                    );
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                    .await_request(|r| r.contains("/applications?") && r.contains("watch=true"));
                 release.edit_app("staging", |app| {
                     app["status"]["sync"]["status"] = json!("Synced");
                     app["status"]["sync"]["revision"] = json!(canary);
@@ -579,11 +585,7 @@ fn verify_and_status_live_show_each_applications_sync_and_health() {
         "{out}"
     );
 
-    release
-        .server("staging")
-        .state()
-        .objects
-        .remove(&app_path("staging"));
+    release.remove_app("staging");
     let out = release.canary(&["verify", SERVICE, "--env", "staging"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
@@ -777,4 +779,47 @@ fn bad_argocd_values_are_refused_at_start_and_by_context() {
                    "argocd_from": "argocd/app", "argocd_to": null}),
         ]
     );
+}
+
+#[test]
+fn the_documented_argo_cd_role_is_all_a_deploy_needs_and_each_missing_verb_is_named() {
+    let roles = documented_roles();
+    let argocd = roles
+        .iter()
+        .position(|role| role["metadata"]["namespace"] == ARGOCD_NS)
+        .expect("docs/cluster.md has a Role for Argo CD's namespace");
+    let release = Release::with_both();
+    release.staging.enforce_roles(&roles);
+    release.next("5s").ok();
+    release.sync("staging", true);
+    release
+        .canary(&["verify", SERVICE, "--env", "staging"])
+        .ok();
+    // The Application is behind: the deploy has to read it, then watch it.
+    release.edit_app("staging", |app| {
+        app["status"]["sync"]["status"] = json!("OutOfSync");
+    });
+    for verb in ["list", "watch"] {
+        let mut fewer = roles.clone();
+        for rule in fewer[argocd]["rules"].as_array_mut().unwrap() {
+            rule["verbs"].as_array_mut().unwrap().retain(|v| v != verb);
+        }
+        release.staging.enforce_roles(&fewer);
+        let before = release.sandbox.snapshot();
+        let out = release.next("3s");
+        assert_eq!(out.code, 1, "{out}");
+        let error = out.stderr.lines().last().unwrap();
+        assert_eq!(out.stderr.matches("error").count(), 1, "{out}");
+        assert!(
+            error.starts_with(&format!(
+                "error: staging (context kind-staging): forbidden by the cluster's RBAC: canary \
+                 may not {verb} applications.argoproj.io in namespace {ARGOCD_NS}"
+            )),
+            "{out}"
+        );
+        assert_unchanged(&before, &release.sandbox.snapshot(), verb);
+    }
+    release.staging.enforce_roles(&roles);
+    release.sync("staging", true);
+    release.next("5s").ok();
 }

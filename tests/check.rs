@@ -273,3 +273,25 @@ fn files_that_fit_no_position_are_refused_with_what_was_found() {
             || sandbox.canary(&["list", "--json"]).json() == serde_json::json!([])
     );
 }
+
+#[test]
+fn files_written_in_istios_v1_are_checked_as_those_in_v1beta1() {
+    let sandbox = in_ramp();
+    for rel in [DR, STAGING_VS, PRODUCTION_VS] {
+        edit(
+            &sandbox,
+            rel,
+            "apiVersion: networking.istio.io/v1beta1",
+            "apiVersion: networking.istio.io/v1",
+        );
+    }
+    assert!(codes(&sandbox).is_empty());
+    // And v1's schema is applied to them: a weight that is not a number is still caught.
+    edit(&sandbox, PRODUCTION_VS, "weight: 99", "weight: most");
+    assert!(
+        codes(&sandbox).iter().any(|c| c == "CANARY-E002"),
+        "{:?}",
+        codes(&sandbox)
+    );
+    restore(&sandbox);
+}

@@ -9,7 +9,7 @@ mod common;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use common::cluster::{FakeApiServer, TOKEN, kubeconfig, synced_objects};
+use common::cluster::{FakeApiServer, TOKEN, documented_roles, kubeconfig, synced_objects};
 use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
 use serde_json::{Value, json};
 
@@ -512,18 +512,18 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
     );
     check(
         STAGING,
-        &|| release.staging.state().forbidden = true,
-        "forbidden by the cluster's RBAC",
+        &|| release.staging.state().rbac = Some(Vec::new()),
+        "forbidden by the cluster's RBAC: canary may not list deployments.apps in namespace \
+         relational-data; docs/cluster.md lists the Role canary needs",
     );
     check(
         STAGING,
         &|| {
             let mut state = release.staging.state();
-            state.forbidden = false;
+            state.rbac = None;
             state.istio = false;
         },
-        "the cluster does not serve DestinationRule (networking.istio.io/v1beta1): are Istio's \
-         CRDs installed?",
+        "the cluster does not serve networking.istio.io: are Istio's CRDs installed?",
     );
 }
 
@@ -555,4 +555,332 @@ fn a_context_set_on_a_release_in_flight_is_used_from_then_on() {
             .contains("production has no kubeconfig context and was not checked"),
         "{out}"
     );
+}
+
+/// Objects of other services in the same namespace, `n` of each kind.
+fn unrelated(n: usize) -> Vec<Value> {
+    let mut objects = Vec::new();
+    for i in 0..n {
+        let name = format!("other-{i}");
+        let meta = json!({"name": name, "namespace": NAMESPACE, "labels": {"app": name}});
+        objects.push(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}}}),
+        );
+        objects.push(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+            "spec": {"selector": {"app": name}}}),
+        );
+        objects.push(
+            json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+            "metadata": meta, "spec": {"hosts": [name], "http": []}}),
+        );
+        objects.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"containers": []}}));
+    }
+    objects
+}
+
+#[test]
+fn verify_makes_the_same_requests_whatever_else_the_namespace_holds() {
+    let release = Release::start(true);
+    release.walk_to("ramp");
+    release.sync("production");
+    let verify = || {
+        let before = release.production.requests().len();
+        release
+            .canary(&["verify", SERVICE, "--env", "production"])
+            .ok();
+        release.production.requests()[before..].to_vec()
+    };
+    let alone = verify();
+    release.production.add_objects(&unrelated(500));
+    let crowded = verify();
+    assert_eq!(alone, crowded);
+    // Discovery, then six objects by name and web-v1's pods by its selector.
+    assert_eq!(alone.len(), 8, "{alone:#?}");
+    assert_eq!(alone[0], "GET /apis");
+    for request in &alone[1..] {
+        assert!(
+            request.contains("fieldSelector=metadata.name%3D")
+                || request.contains("labelSelector="),
+            "a read of everything: {request}"
+        );
+    }
+}
+
+#[test]
+fn a_wait_watches_from_the_version_it_read_and_resumes_when_the_server_ends_the_watch() {
+    let release = Release::start(true);
+    release.next().ok(); // deploy-v1's edit: web-v1 in gap.yaml
+    release.sync("staging");
+    release
+        .staging
+        .edit(&deployment_path("my-service-web-v1"), |d| {
+            d["status"]["readyReplicas"] = json!(0);
+        });
+    release.staging.state().close_watches_after = Some(Duration::from_millis(100));
+    let child = release
+        .command(&["next", SERVICE, "--yes", "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watches_of_web_v1 = || {
+        release
+            .staging
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.contains("/deployments?")
+                    && r.contains("watch=true")
+                    && r.contains("my-service-web-v1")
+            })
+            .collect::<Vec<_>>()
+    };
+    // Several watches, each ended by the server after 100 ms: canary watches on.
+    let until = Instant::now() + Duration::from_secs(20);
+    while watches_of_web_v1().len() < 4 {
+        assert!(Instant::now() < until, "{:#?}", release.staging.requests());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    release.sync("staging"); // the Deployment is ready now
+    let out = Output::new(&["next"], child.wait_with_output().unwrap()).ok();
+    assert!(
+        out.stdout
+            .contains("Verified staging (context kind-staging) shows the deploy"),
+        "{out}"
+    );
+    let requests = release.staging.requests();
+    let reads = requests
+        .iter()
+        .filter(|r| {
+            r.contains("/deployments?") && !r.contains("watch=") && r.contains("my-service-web-v1")
+        })
+        .count();
+    // Read once before the wait and once per change the watch brought, not every few seconds.
+    assert!(reads <= 3, "{requests:#?}");
+    for watch in watches_of_web_v1() {
+        let version = watch
+            .split('&')
+            .find_map(|p| p.strip_prefix("resourceVersion="))
+            .unwrap_or_default();
+        assert!(
+            version.parse::<u64>().is_ok_and(|v| v > 0),
+            "a watch from a version canary read: {watch}"
+        );
+        assert!(watch.contains("timeoutSeconds=20"), "{watch}");
+    }
+    assert_eq!(release.events("deploy-confirmed")[0]["verified"], true);
+}
+
+#[test]
+fn a_wait_whose_version_the_server_compacted_reads_again_and_watches_on() {
+    let release = Release::start(true);
+    release.next().ok();
+    release.sync("staging");
+    release
+        .staging
+        .edit(&deployment_path("my-service-web-v1"), |d| {
+            d["status"]["readyReplicas"] = json!(0);
+        });
+    release.staging.state().close_watches_after = Some(Duration::from_millis(200));
+    let child = release
+        .command(&["next", SERVICE, "--yes", "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    release.staging.await_request(|r| r.contains("watch=true"));
+    // Other services change, etcd compacts: canary's versions are gone at its next watch.
+    release.staging.add_objects(&unrelated(1));
+    let reads_before = release.staging.requests().len();
+    release.staging.state().compact();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let requests = release.staging.requests();
+        let fresh_reads = requests[reads_before..]
+            .iter()
+            .filter(|r| r.contains("/deployments?") && !r.contains("watch="))
+            .count();
+        if fresh_reads > 0 {
+            break;
+        }
+        assert!(Instant::now() < until, "no read after 410: {requests:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    release.sync("staging");
+    let out = Output::new(&["next"], child.wait_with_output().unwrap()).ok();
+    assert!(
+        out.stdout
+            .contains("Verified staging (context kind-staging) shows the deploy"),
+        "{out}"
+    );
+}
+
+#[test]
+fn istio_is_read_and_patched_at_the_newest_version_the_cluster_serves() {
+    for (served, used) in [
+        (vec!["v1"], "v1"),
+        (vec!["v1beta1"], "v1beta1"),
+        (vec!["v1", "v1beta1"], "v1"),
+    ] {
+        let release = Release::start(true);
+        for server in [&release.staging, &release.production] {
+            server.state().istio_versions = served.clone();
+        }
+        release.walk_to("ramp");
+        release.sync("production");
+        release.canary(&["verify", SERVICE]).ok();
+        release
+            .canary(&["weight", SERVICE, "production", "30", "--live", "--yes"])
+            .ok();
+        for server in [&release.staging, &release.production] {
+            let istio: Vec<String> = server
+                .requests()
+                .into_iter()
+                .filter(|r| r.contains(".istio.io/"))
+                .collect();
+            assert!(!istio.is_empty());
+            for request in &istio {
+                assert!(
+                    request.contains(&format!(".istio.io/{used}/")),
+                    "{served:?}: {request}"
+                );
+            }
+        }
+    }
+    let release = Release::start(true);
+    release.walk_to("add-routing");
+    release.next().ok();
+    release.sync("staging");
+    release.staging.state().istio_versions = vec!["v1alpha3"];
+    let before = release.sandbox.snapshot();
+    let out = release.canary(&["verify", SERVICE, "--env", "staging"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "the cluster serves networking.istio.io only in v1alpha3; canary reads v1 or v1beta1"
+        ),
+        "{out}"
+    );
+    assert_unchanged(&before, &release.sandbox.snapshot(), "an Istio too old");
+}
+
+/// Each `(group, resource, verb)` a set of Roles grants, and the Roles without it.
+fn each_grant_taken_away(roles: &[Value]) -> Vec<(String, Vec<Value>)> {
+    let mut out = Vec::new();
+    for (r, role) in roles.iter().enumerate() {
+        for (i, rule) in role["rules"].as_array().unwrap().iter().enumerate() {
+            let strings = |key: &str| -> Vec<String> {
+                rule[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            };
+            for group in strings("apiGroups") {
+                for resource in strings("resources") {
+                    for verb in strings("verbs") {
+                        let mut fewer = roles.to_vec();
+                        let rules = fewer[r]["rules"].as_array_mut().unwrap();
+                        rules.remove(i);
+                        // The rest of the rule stays granted.
+                        for g in strings("apiGroups") {
+                            for x in strings("resources") {
+                                for v in strings("verbs") {
+                                    if (&g, &x, &v) != (&group, &resource, &verb) {
+                                        rules.push(json!({"apiGroups": [g], "resources": [x],
+                                                          "verbs": [v]}));
+                                    }
+                                }
+                            }
+                        }
+                        let qualified = if group.is_empty() {
+                            resource.clone()
+                        } else {
+                            format!("{resource}.{group}")
+                        };
+                        out.push((format!("canary may not {verb} {qualified}"), fewer));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_documented_role_is_all_canary_needs_and_each_missing_grant_is_named() {
+    // The release's namespace; the Role that reads Argo CD's Applications is tests/argocd.rs's.
+    let roles: Vec<Value> = documented_roles()
+        .into_iter()
+        .filter(|role| role["metadata"]["namespace"] == NAMESPACE)
+        .collect();
+    let release = Release::start(true);
+    for server in [&release.staging, &release.production] {
+        server.enforce_roles(&roles);
+    }
+    release.walk_to("ramp");
+    release.sync("production");
+    release.canary(&["verify", SERVICE]).ok();
+    release.canary(&["status", SERVICE, "--live"]).ok();
+    let grants = each_grant_taken_away(&roles);
+    let mut named = std::collections::BTreeSet::new();
+    let refuses = |refused: &str, args: &[&str]| {
+        let before = release.sandbox.snapshot();
+        let out = release.canary(args);
+        if !out.stderr.contains("forbidden") {
+            return false;
+        }
+        assert_eq!(out.code, 1, "{out}");
+        // One line of error, after the question `--yes` answered, if any.
+        let error = out.stderr.lines().last().unwrap();
+        assert!(out.stderr.ends_with(&format!("{error}\n")), "{out}");
+        assert!(
+            error.starts_with(
+                "error: production (context kind-production): forbidden by the \
+                               cluster's RBAC: "
+            ) && error.contains(&format!("{refused} in namespace {NAMESPACE}")),
+            "{refused}\n{out}"
+        );
+        assert_eq!(out.stderr.matches("error").count(), 1, "{out}");
+        assert_unchanged(&before, &release.sandbox.snapshot(), refused);
+        true
+    };
+    // Reading, and patching the live weights.
+    for (refused, fewer) in &grants {
+        release.production.enforce_roles(fewer);
+        for args in [
+            &["verify", SERVICE, "--env", "production"][..],
+            &["weight", SERVICE, "production", "30", "--live", "--yes"],
+        ] {
+            if refuses(refused, args) {
+                named.insert(refused.clone());
+                break;
+            }
+        }
+    }
+    release.production.enforce_roles(&roles);
+    release
+        .canary(&["weight", SERVICE, "production", "30", "--live", "--yes"])
+        .ok();
+    // Watching, at a deploy that the cluster does not show yet.
+    release.next().ok();
+    assert!(release.step().contains("deploy"), "{}", release.step());
+    let unread: Vec<_> = grants.iter().filter(|(g, _)| !named.contains(g)).collect();
+    for (refused, fewer) in unread {
+        release.production.enforce_roles(fewer);
+        if refuses(refused, &["next", SERVICE, "--yes", "--timeout", "3s"]) {
+            named.insert(refused.clone());
+        }
+    }
+    let unused: Vec<_> = grants
+        .iter()
+        .filter(|(g, _)| !named.contains(g))
+        .map(|(g, _)| g)
+        .collect();
+    assert!(unused.is_empty(), "granted but never needed: {unused:?}");
 }

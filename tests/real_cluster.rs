@@ -12,16 +12,18 @@
 //!
 //! The Argo CD test also installs Argo CD's Application CRD from tests/fixtures/argocd if the
 //! cluster has none (no Argo CD need run: the test writes the Application's status as Argo CD
-//! would) and creates its Application in the same namespace.
+//! would) and creates its Application in the test's namespace.
 #![cfg(feature = "cluster")]
 
 mod common;
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
-use common::cluster::synced_objects;
+use common::cluster::{documented_roles, synced_objects};
 use common::{Output, SERVICE, Sandbox, V1_IMAGE};
 use serde_json::{Value, json};
 
@@ -134,9 +136,9 @@ impl Drop for Cluster {
 }
 
 impl Cluster {
-    /// The cluster `CANARY_TEST_KUBECONFIG` names, with a fresh namespace of this test's own;
-    /// `None` (the test is skipped) without it.
-    fn connect() -> Option<Cluster> {
+    /// The cluster `CANARY_TEST_KUBECONFIG` names, with Istio's CRDs and a namespace of the
+    /// test's own; `None` (the test is skipped) without it.
+    fn from_env() -> Option<Cluster> {
         let Some(kubeconfig) = std::env::var_os("CANARY_TEST_KUBECONFIG") else {
             eprintln!("skipped: CANARY_TEST_KUBECONFIG names no kubeconfig (see docs/cluster.md)");
             return None;
@@ -158,74 +160,94 @@ impl Cluster {
             context,
             namespace: format!("canary-test-{}-{nanos}", std::process::id()),
         };
-        cluster.install(
-            &[
-                "destinationrules.networking.istio.io",
-                "virtualservices.networking.istio.io",
-                "authorizationpolicies.security.istio.io",
-            ],
-            "istio-crds.yaml",
-        );
+        let crds = [
+            "destinationrules.networking.istio.io",
+            "virtualservices.networking.istio.io",
+            "authorizationpolicies.security.istio.io",
+        ];
+        if !crds.iter().all(|crd| cluster.has(&["get", "crd", crd])) {
+            let fixture = common::fixtures().join("istio-crds.yaml");
+            cluster.kubectl(&["apply", "-f", fixture.to_str().unwrap()], None);
+            for crd in crds {
+                cluster.kubectl(
+                    &[
+                        "wait",
+                        "--for=condition=established",
+                        "--timeout=60s",
+                        &format!("crd/{crd}"),
+                    ],
+                    None,
+                );
+            }
+        }
         cluster.kubectl(&["create", "namespace", &cluster.namespace], None);
         Some(cluster)
     }
 
-    /// Apply the CRDs of a fixture unless the cluster has them all, and wait until they are
-    /// served. Server-side: Argo CD's CRD is too large for the annotation that a client-side
-    /// apply keeps.
-    fn install(&self, crds: &[&str], fixture: &str) {
-        if crds.iter().all(|crd| self.has(&["get", "crd", crd])) {
-            return;
-        }
-        let fixture = common::fixtures().join(fixture);
-        self.kubectl(
-            &["apply", "--server-side", "-f", fixture.to_str().unwrap()],
-            None,
-        );
-        for crd in crds {
-            self.kubectl(
-                &[
-                    "wait",
-                    "--for=condition=established",
-                    "--timeout=60s",
-                    &format!("crd/{crd}"),
-                ],
-                None,
-            );
-        }
-    }
-
-    /// `canary ARGS` with this cluster's kubeconfig.
-    fn canary(&self, sandbox: &Sandbox, args: &[&str]) -> Output {
-        let mut cmd = sandbox.canary_command(args);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .stdin(std::process::Stdio::null());
-        Output::new(args, cmd.output().unwrap())
-    }
-
-    /// `canary start` of the sandbox's release in this cluster's namespace, staging on it.
-    fn start(&self, sandbox: &Sandbox, extra: &[String]) {
+    /// A release of the sandbox's repository in the test's namespace, staging on this
+    /// cluster, run with `kubeconfig`.
+    fn release<'a>(
+        &'a self,
+        sandbox: &'a Sandbox,
+        kubeconfig: OsString,
+    ) -> impl Fn(&[&str]) -> Output + 'a {
+        let canary = move |args: &[&str]| -> Output {
+            let mut cmd = sandbox.canary_command(args);
+            cmd.env("KUBECONFIG", &kubeconfig).stdin(Stdio::null());
+            Output::new(args, cmd.output().unwrap())
+        };
         let mut start = sandbox.start_args();
         let ns = start.iter().position(|a| a == "--namespace").unwrap() + 1;
         start[ns] = self.namespace.clone();
         start.extend(["--context".into(), format!("staging={}", self.context)]);
-        start.extend(extra.iter().cloned());
-        self.canary(
-            sandbox,
-            &start.iter().map(String::as_str).collect::<Vec<_>>(),
+        canary(&start.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+        canary
+    }
+
+    /// A kubeconfig beside `dir` that reaches this cluster as `user` (a kubeconfig `user:`
+    /// entry), under the same context name.
+    fn kubeconfig_as(&self, dir: &std::path::Path, user: Value) -> OsString {
+        let view: Value = serde_json::from_str(
+            &self.kubectl(&["config", "view", "--raw", "--minify", "-o", "json"], None),
         )
-        .ok();
+        .unwrap();
+        let config = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": view["clusters"],
+            "users": [{"name": "canary-test", "user": user}],
+            "contexts": [{"name": self.context, "context": {
+                "cluster": view["contexts"][0]["context"]["cluster"], "user": "canary-test"}}],
+            "current-context": self.context,
+        });
+        let path = dir.join("kubeconfig-canary-test.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        path.into_os_string()
     }
 }
 
 #[test]
 fn verify_and_live_weights_against_a_real_cluster() {
-    let Some(cluster) = Cluster::connect() else {
+    let Some(cluster) = Cluster::from_env() else {
         return;
     };
     let sandbox = Sandbox::new();
-    let canary = |args: &[&str]| cluster.canary(&sandbox, args);
-    cluster.start(&sandbox, &[]);
+    let canary = cluster.release(&sandbox, cluster.kubeconfig.clone());
+
+    // The first deploy waits, watching, until the sync comes.
+    canary(&["next", SERVICE, "--yes"]).ok(); // deploy-v1's edit
+    let waiting = sandbox
+        .canary_command(&["next", SERVICE, "--yes", "--timeout", "2m"])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    cluster.sync(&sandbox.repo);
+    let out = Output::new(&["next"], waiting.wait_with_output().unwrap()).ok();
+    assert!(out.stdout.contains("Waiting for staging"), "{out}");
+    assert!(out.stdout.contains("Verified staging"), "{out}");
 
     // Through route-to-v1: staging's deploys checked on the cluster, production's confirmed.
     while sandbox.phase() != "deploy-v2" {
@@ -251,6 +273,221 @@ fn verify_and_live_weights_against_a_real_cluster() {
     assert_eq!(out.json()[0]["code"], "live-weights-differ", "{out}");
 }
 
+#[test]
+fn the_documented_role_is_enough_on_a_real_cluster_and_a_missing_verb_is_named() {
+    let Some(cluster) = Cluster::from_env() else {
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    // docs/cluster.md's Role, in the test's namespace, bound to a service account of its own.
+    let mut roles = documented_roles();
+    for role in &mut roles {
+        role["metadata"]["namespace"] = json!(ns);
+    }
+    let apply = |roles: &[Value]| {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": roles});
+        cluster.kubectl(&["apply", "-f", "-"], Some(&list.to_string()));
+    };
+    apply(&roles);
+    cluster.kubectl(&["-n", &ns, "create", "serviceaccount", "canary"], None);
+    cluster.kubectl(
+        &[
+            "-n",
+            &ns,
+            "create",
+            "rolebinding",
+            "canary-test",
+            "--role",
+            "canary",
+            "--serviceaccount",
+            &format!("{ns}:canary"),
+        ],
+        None,
+    );
+    let token = cluster.kubectl(&["-n", &ns, "create", "token", "canary"], None);
+    let sandbox = Sandbox::new();
+    let as_canary = cluster.kubeconfig_as(&sandbox.home, json!({"token": token.trim()}));
+    let canary = cluster.release(&sandbox, as_canary);
+    while sandbox.phase() != "deploy-v2" {
+        cluster.sync(&sandbox.repo);
+        canary(&["next", SERVICE, "--yes", "--timeout", "2m"]).ok();
+    }
+    canary(&["verify", SERVICE]).ok();
+    canary(&["weight", SERVICE, "staging", "30", "--live", "--yes"]).ok();
+    cluster.sync(&sandbox.repo);
+
+    // Without `watch` on pods, a deploy that has to wait is refused, in one line.
+    for rule in roles[0]["rules"].as_array_mut().unwrap() {
+        if rule["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("pods"))
+        {
+            rule["verbs"] = json!(["list"]);
+            rule["resources"] = json!(["pods"]);
+        }
+    }
+    roles[0]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"apiGroups": [""], "resources": ["services"], "verbs": ["list", "watch"]}));
+    apply(&roles);
+    // Back to a deploy the cluster does not show: a staging weight test moves its files.
+    canary(&["weight", SERVICE, "staging", "10", "--yes"]).ok();
+    let wanted =
+        format!("forbidden by the cluster's RBAC: canary may not watch pods in namespace {ns}");
+    // RBAC's caches take a moment to see the new Role.
+    let mut out = canary(&["next", SERVICE, "--yes", "--timeout", "10s"]);
+    for _ in 0..10 {
+        if out.stderr.contains(&wanted) {
+            break;
+        }
+        out = canary(&["next", SERVICE, "--yes", "--timeout", "10s"]);
+    }
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.lines().last().unwrap().contains(&wanted),
+        "{out}"
+    );
+}
+
+#[test]
+fn verify_makes_the_same_requests_in_a_crowded_real_namespace() {
+    let Some(cluster) = Cluster::from_env() else {
+        return;
+    };
+    // canary reaches the cluster through `kubectl proxy` and a forwarder that writes down the
+    // request line of every request it passes on.
+    let mut proxy = Command::new("kubectl")
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .args(["--context", &cluster.context, "proxy", "--port=0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kubectl on PATH");
+    let mut banner = String::new();
+    std::io::BufReader::new(proxy.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let upstream = banner.trim().rsplit(' ').next().unwrap().to_string();
+    let (url, requests) = counting_forwarder(upstream);
+    let sandbox = Sandbox::new();
+    let through_proxy = cluster.kubeconfig_as(&sandbox.home, json!({}));
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&through_proxy).unwrap()).unwrap();
+    config["clusters"][0]["cluster"] = json!({"server": url});
+    std::fs::write(&through_proxy, config.to_string()).unwrap();
+    let canary = cluster.release(&sandbox, through_proxy);
+    while sandbox.phase() != "deploy-v2" {
+        cluster.sync(&sandbox.repo);
+        canary(&["next", SERVICE, "--yes", "--timeout", "2m"]).ok();
+    }
+    let verify = || {
+        let before = requests.lock().unwrap().len();
+        canary(&["verify", SERVICE, "--env", "staging"]).ok();
+        requests.lock().unwrap()[before..].to_vec()
+    };
+    let alone = verify();
+    let mut others = Vec::new();
+    for i in 0..500 {
+        let name = format!("other-{i}");
+        let meta = json!({"name": name, "namespace": cluster.namespace, "labels": {"app": name}});
+        others.push(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+            "spec": {"replicas": 0, "paused": true, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "x", "image": "registry.invalid/none:0"}]}}}}));
+        others.push(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}),
+        );
+        others.push(json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+            "metadata": meta, "spec": {"hosts": [name], "http": [{"route": [{"destination": {"host": name}}]}]}}));
+    }
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": others});
+    cluster.kubectl(&["apply", "-f", "-"], Some(&list.to_string()));
+    let crowded = verify();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_eq!(alone, crowded);
+    assert_eq!(alone.len(), 8, "{alone:#?}");
+}
+
+/// A loopback HTTP/1.1 forwarder to `upstream` that records each request line; returns its URL.
+fn counting_forwarder(upstream: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(&upstream).unwrap();
+            let (mut back_from, mut back_to) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut back_from, &mut back_to));
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(client);
+                let mut server = server;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    seen.lock().unwrap().push(line.trim().to_string());
+                    let mut length = 0;
+                    let mut head = line;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:")
+                        {
+                            length = v.trim().parse().unwrap();
+                        }
+                        head.push_str(&header);
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    if server
+                        .write_all(head.as_bytes())
+                        .and_then(|()| server.write_all(&body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+impl Cluster {
+    /// Argo CD's Application CRD, unless the cluster has it. Server-side: the CRD is too large
+    /// for the annotation that a client-side apply keeps.
+    fn install_argocd_crd(&self) {
+        let crd = "applications.argoproj.io";
+        if self.has(&["get", "crd", crd]) {
+            return;
+        }
+        let fixture = common::fixtures().join("argocd/application-crd.yaml");
+        self.kubectl(
+            &["apply", "--server-side", "-f", fixture.to_str().unwrap()],
+            None,
+        );
+        self.kubectl(
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                &format!("crd/{crd}"),
+            ],
+            None,
+        );
+    }
+}
+
 /// What Argo CD writes in an Application's status, written here with kubectl: the CRD has no
 /// status subresource, so a merge patch of `.status` does it.
 fn argocd_status(sync: &str, revision: &str, health: &str) -> String {
@@ -263,12 +500,11 @@ fn argocd_status(sync: &str, revision: &str, health: &str) -> String {
 
 #[test]
 fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
-    let Some(cluster) = Cluster::connect() else {
+    let Some(cluster) = Cluster::from_env() else {
         return;
     };
-    cluster.install(&["applications.argoproj.io"], "argocd/application-crd.yaml");
+    cluster.install_argocd_crd();
     let sandbox = Sandbox::new();
-    let canary = |args: &[&str]| cluster.canary(&sandbox, args);
     let head = || sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
     let seed = head();
     // In the test's namespace, where no Argo CD reconciles it: the test plays Argo CD.
@@ -299,13 +535,17 @@ fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
         );
     };
     patch_status(argocd_status("OutOfSync", &seed, "Healthy"));
-    cluster.start(
-        &sandbox,
-        &[
-            "--argocd".into(),
-            format!("staging={}/{name}", cluster.namespace),
-        ],
-    );
+    let canary = cluster.release(&sandbox, cluster.kubeconfig.clone());
+    let app = format!("{}/{name}", cluster.namespace);
+    canary(&[
+        "context",
+        SERVICE,
+        "staging",
+        &cluster.context,
+        "--argocd",
+        &app,
+    ])
+    .ok();
 
     canary(&["next", SERVICE, "--yes"]).ok(); // deploy-v1's edit
     cluster.sync(&sandbox.repo);

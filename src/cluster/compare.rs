@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::expect::{Expected, subsets_of};
-use super::{Deployment, NETWORKING, Snapshot, argocd, describe_weights, live_weights};
+use super::{Deployment, ISTIO_NETWORKING, Snapshot, argocd, describe_weights, live_weights};
 use crate::edits::GAP_YAML;
 use crate::finding::Finding;
 use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT};
@@ -284,7 +284,7 @@ fn virtual_service(expected: &Expected, live: &Snapshot, findings: &mut Vec<Find
         (Some(file), None) => findings.push(
             Finding::error(
                 "virtual-service-missing",
-                format!("VirtualService {name} ({NETWORKING}) is not in the cluster"),
+                format!("VirtualService {name} ({ISTIO_NETWORKING}) is not in the cluster"),
             )
             .at(&file.path, None),
         ),

@@ -31,10 +31,27 @@ pub use without::Session;
 
 use crate::release::Settings;
 
-/// Istio's API versions as the repository files write them; Istio serves v1beta1 in every
-/// release that has v1 too.
-pub const NETWORKING: &str = "networking.istio.io/v1beta1";
-pub const SECURITY: &str = "security.istio.io/v1beta1";
+/// Istio's API groups of the kinds canary reads.
+pub const ISTIO_NETWORKING: &str = "networking.istio.io";
+pub const ISTIO_SECURITY: &str = "security.istio.io";
+/// The Istio versions canary reads and patches, newest first: Istio 1.22 and later serve `v1`,
+/// older releases only `v1beta1`; the fields canary uses are the same in both.
+pub const ISTIO_VERSIONS: [&str; 2] = ["v1", "v1beta1"];
+
+/// The newest of [`ISTIO_VERSIONS`] that a cluster serves for `group`.
+pub fn newest_understood(group: &str, served: &[String]) -> Result<String, Problem> {
+    ISTIO_VERSIONS
+        .iter()
+        .find(|v| served.iter().any(|s| s == *v))
+        .map(|v| v.to_string())
+        .ok_or_else(|| {
+            Problem::Other(format!(
+                "the cluster serves {group} only in {}; canary reads {}: upgrade Istio",
+                served.join(", "),
+                ISTIO_VERSIONS.join(" or ")
+            ))
+        })
+}
 
 /// One environment's cluster: where canary looks, and how it names it in messages.
 #[derive(Debug, Clone)]
@@ -84,7 +101,7 @@ pub enum Problem {
     Credentials(String),
     /// 403 from RBAC.
     Forbidden(String),
-    /// The API server does not serve this Istio kind.
+    /// The API server does not serve this Istio API group.
     CrdsMissing(String),
     NotFound(String),
     /// A concurrent change: a failed JSON Patch `test` (422) or a conflict (409).
@@ -111,7 +128,10 @@ impl fmt::Display for Problem {
                 f,
                 "the cluster refused the credentials (expired? log in again): {why}"
             ),
-            Problem::Forbidden(why) => write!(f, "forbidden by the cluster's RBAC: {why}"),
+            Problem::Forbidden(why) => write!(
+                f,
+                "forbidden by the cluster's RBAC: {why}; docs/cluster.md lists the Role canary needs"
+            ),
             Problem::CrdsMissing(kind) => write!(
                 f,
                 "the cluster does not serve {kind}: are Istio's CRDs installed?"
@@ -233,6 +253,29 @@ mod tests {
         assert!(
             live_weights(&json!({"http": [{"route": [{"destination": {"host": "h"}}]}]}))
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_newest_istio_version_both_sides_know_is_used() {
+        let served = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (versions, chosen) in [
+            (&["v1", "v1beta1", "v1alpha3"][..], "v1"),
+            (&["v1alpha3", "v1beta1"][..], "v1beta1"),
+            (&["v1"][..], "v1"),
+        ] {
+            assert_eq!(
+                newest_understood("networking.istio.io", &served(versions)).unwrap(),
+                chosen,
+                "{versions:?}"
+            );
+        }
+        let refused = newest_understood("security.istio.io", &served(&["v1alpha1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("only in v1alpha1") && refused.contains("v1 or v1beta1"),
+            "{refused}"
         );
     }
 

@@ -1,31 +1,80 @@
 //! A connection to one environment's cluster through the user's kubeconfig, as kubectl makes
 //! it: `KUBECONFIG` (several files merged) or `~/.kube/config`, and the named context. Each
 //! session owns a single-threaded tokio runtime, created here and nowhere else.
+//!
+//! Every read names its objects (a name, or web-v1's label selector), so that its cost is the
+//! same in a namespace that holds 500 other Deployments; and a wait watches exactly those
+//! objects from the resource version it read them at.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as KubeDeployment;
 use k8s_openapi::api::core::v1::{Pod as KubePod, Service};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::{Value, json};
+use tokio::sync::{OnceCell, mpsc};
+use tokio::task::JoinSet;
 
 use super::argocd::{self, AppRef, AppStatus};
 use super::expect::{Expected, string_map};
 use super::{
-    ClusterError, Deployment, NETWORKING, Pod, Policy, Problem, SECURITY, Snapshot, Target,
-    digest_of, live_weights,
+    ClusterError, Deployment, ISTIO_NETWORKING, ISTIO_SECURITY, Pod, Policy, Problem, Snapshot,
+    Target, digest_of, live_weights, newest_understood,
 };
 
 /// A request that has not answered in this time is taken as an unreachable cluster.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The server ends each watch after this long, well inside [`READ_TIMEOUT`]; canary then
+/// watches on from the last version it saw.
+const WATCH_SECONDS: u32 = 20;
 
 pub struct Session {
     target: Target,
     runtime: tokio::runtime::Runtime,
     client: Client,
+    /// The Istio API versions this cluster serves, asked once, when first needed.
+    istio: OnceCell<Istio>,
+}
+
+/// The kinds canary reads, at the version the cluster serves.
+struct Istio {
+    destination_rule: ApiResource,
+    virtual_service: ApiResource,
+    authorization_policy: ApiResource,
+}
+
+/// One set of objects canary reads and watches: a kind, and a name or label selector.
+#[derive(Debug, Clone, PartialEq)]
+struct Lookup {
+    resource: ApiResource,
+    selector: Selector,
+    /// Its namespace when not the release's: an Argo CD Application's.
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Selector {
+    Name(String),
+    Labels(String),
+}
+
+/// A read of every object an environment's files speak of, with the resource version of each
+/// read, from which a wait watches.
+struct Reading {
+    snapshot: Snapshot,
+    lookups: Vec<(Lookup, String)>,
+}
+
+/// What a watch tells the wait.
+enum Change {
+    /// An object changed: read again.
+    Changed,
+    /// The server no longer has the version the watch started from (410 Gone): read and watch
+    /// anew.
+    Expired,
 }
 
 impl Session {
@@ -45,13 +94,14 @@ impl Session {
                     .map_err(kubeconfig_problem)?;
                 config.read_timeout = Some(READ_TIMEOUT);
                 // The client spawns its request buffer on the runtime it is built in.
-                Client::try_from(config).map_err(problem)
+                Client::try_from(config).map_err(|e| problem(e, None))
             })
             .map_err(|p| target.error(p))?;
         Ok(Session {
             target: target.clone(),
             runtime,
             client,
+            istio: OnceCell::new(),
         })
     }
 
@@ -61,81 +111,59 @@ impl Session {
 
     /// Read every object the environment's files speak of.
     pub fn snapshot(&self, expected: &Expected) -> Result<Snapshot, ClusterError> {
-        let ns = &self.target.namespace;
-        let client = &self.client;
+        self.runtime
+            .block_on(self.read(expected))
+            .map(|reading| reading.snapshot)
+            .map_err(|p| self.target.error(p))
+    }
+
+    /// Read the environment, then again each time one of its objects changes, until `done`
+    /// says so (`true`) or `timeout` passes (`false`).
+    pub fn wait(
+        &self,
+        expected: &Expected,
+        timeout: Duration,
+        mut done: impl FnMut(&Snapshot) -> bool,
+    ) -> Result<bool, ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         self.runtime
             .block_on(async {
-                let deployments: Api<KubeDeployment> = Api::namespaced(client.clone(), ns);
-                let web = deployments.get_opt(&expected.web).await.map_err(problem)?;
-                let web_v1 = deployments
-                    .get_opt(&expected.web_v1)
-                    .await
-                    .map_err(problem)?
-                    .map(deployment);
-                let v1_pods = match &web_v1 {
-                    Some(d) if !d.selector.is_empty() => {
-                        let selector: Vec<String> =
-                            d.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                        let pods: Api<KubePod> = Api::namespaced(client.clone(), ns);
-                        pods.list(&ListParams::default().labels(&selector.join(",")))
-                            .await
-                            .map_err(problem)?
-                            .items
-                            .into_iter()
-                            .map(pod)
-                            .collect()
+                let mut reading = self.read(expected).await?;
+                loop {
+                    if done(&reading.snapshot) {
+                        return Ok(true);
                     }
-                    _ => Vec::new(),
-                };
-                let services: Api<Service> = Api::namespaced(client.clone(), ns);
-                let service_selector = services
-                    .get_opt(&expected.service)
-                    .await
-                    .map_err(problem)?
-                    .map(|s| s.spec.and_then(|s| s.selector).unwrap_or_default());
-                let spec_of = |objects: Vec<DynamicObject>, name: &str| {
-                    objects
-                        .into_iter()
-                        .find(|o| o.metadata.name.as_deref() == Some(name))
-                        .map(|o| o.data["spec"].clone())
-                };
-                let destination_rule = spec_of(
-                    self.list(NETWORKING, "DestinationRule", "destinationrules")
-                        .await?,
-                    &expected.destination_rule_name,
-                );
-                let virtual_service = spec_of(
-                    self.list(NETWORKING, "VirtualService", "virtualservices")
-                        .await?,
-                    &expected.virtual_service_name,
-                );
-                let policies = self
-                    .list(SECURITY, "AuthorizationPolicy", "authorizationpolicies")
-                    .await?
-                    .into_iter()
-                    .map(|o| Policy {
-                        name: o.metadata.name.unwrap_or_default(),
-                        match_labels: string_map(&o.data["spec"]["selector"]["matchLabels"]),
-                        spec: o.data["spec"].clone(),
-                    })
-                    .collect();
-                let application = match &expected.argocd {
-                    Some(wanted) => self
-                        .get_application(&wanted.app)
-                        .await?
-                        .map(|app| AppStatus::read(&app)),
-                    None => None,
-                };
-                Ok(Snapshot {
-                    web: web.map(deployment),
-                    web_v1,
-                    v1_pods,
-                    service_selector,
-                    destination_rule,
-                    virtual_service,
-                    policies,
-                    application,
-                })
+                    // Watch from the versions just read: nothing that changes after the read
+                    // goes unseen.
+                    let watched = reading.lookups.clone();
+                    let (changes, mut receive) = mpsc::unbounded_channel();
+                    let mut watches = JoinSet::new();
+                    for (lookup, version) in &watched {
+                        watches.spawn(self.watch(lookup.clone(), version.clone(), changes.clone()));
+                    }
+                    drop(changes);
+                    loop {
+                        let Ok(change) = tokio::time::timeout_at(deadline, receive.recv()).await
+                        else {
+                            return Ok(false);
+                        };
+                        let mut expired = matches!(change, Some(Ok(Change::Expired)) | None);
+                        if let Some(Err(p)) = change {
+                            return Err(p);
+                        }
+                        // One read answers every change that arrived meanwhile.
+                        while let Ok(change) = receive.try_recv() {
+                            expired |= matches!(change?, Change::Expired);
+                        }
+                        reading = self.read(expected).await?;
+                        if expired || !same_lookups(&reading.lookups, &watched) {
+                            break;
+                        }
+                        if done(&reading.snapshot) {
+                            return Ok(true);
+                        }
+                    }
+                }
             })
             .map_err(|p| self.target.error(p))
     }
@@ -183,10 +211,11 @@ impl Session {
                 }
                 let patch: json_patch::Patch =
                     serde_json::from_value(Value::Array(ops)).expect("well-formed JSON Patch");
-                self.istio(NETWORKING, "VirtualService", "virtualservices")
+                let resource = &self.istio().await?.virtual_service;
+                self.api(resource)
                     .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
                     .await
-                    .map_err(|e| match problem(e) {
+                    .map_err(|e| match self.problem(e, "patch", resource) {
                         Problem::Conflict(why) => Problem::Conflict(format!(
                             "VirtualService {name} changed since canary read it ({why}); nothing \
                              was changed: look at it and run this again"
@@ -199,77 +228,340 @@ impl Session {
     }
 
     async fn get_virtual_service(&self, name: &str) -> Result<DynamicObject, Problem> {
-        // Listing first tells a missing CRD (404 on the kind) from a missing object.
-        self.list(NETWORKING, "VirtualService", "virtualservices")
-            .await?
-            .into_iter()
-            .find(|o| o.metadata.name.as_deref() == Some(name))
-            .ok_or_else(|| {
-                Problem::NotFound(format!(
-                    "VirtualService {name} in namespace {}",
-                    self.target.namespace
-                ))
-            })
+        let lookup = Lookup {
+            resource: self.istio().await?.virtual_service.clone(),
+            selector: Selector::Name(name.to_string()),
+            namespace: None,
+        };
+        let (mut found, _) = self.list(&lookup).await?;
+        found.pop().ok_or_else(|| {
+            Problem::NotFound(format!(
+                "VirtualService {name} in namespace {}",
+                self.target.namespace
+            ))
+        })
     }
 
-    fn istio(&self, api_version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
-        let (group, version) = api_version.split_once('/').expect("group/version");
-        let resource =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-        Api::namespaced_with(self.client.clone(), &self.target.namespace, &resource)
-    }
+    async fn read(&self, expected: &Expected) -> Result<Reading, Problem> {
+        let istio = self.istio().await?;
+        let named = |resource: &ApiResource, name: &str| Lookup {
+            resource: resource.clone(),
+            selector: Selector::Name(name.to_string()),
+            namespace: None,
+        };
+        let deployments = ApiResource::erase::<KubeDeployment>(&());
+        let mut lookups = Vec::new();
+        let mut one = async |lookup: Lookup| -> Result<Option<DynamicObject>, Problem> {
+            let (mut found, version) = self.list(&lookup).await?;
+            lookups.push((lookup, version));
+            Ok(found.pop())
+        };
+        let web = one(named(&deployments, &expected.web)).await?;
+        let web_v1 = one(named(&deployments, &expected.web_v1)).await?;
+        let service = one(named(
+            &ApiResource::erase::<Service>(&()),
+            &expected.service,
+        ))
+        .await?;
+        let destination_rule = one(named(
+            &istio.destination_rule,
+            &expected.destination_rule_name,
+        ))
+        .await?;
+        let virtual_service = one(named(
+            &istio.virtual_service,
+            &expected.virtual_service_name,
+        ))
+        .await?;
+        // gap names web-v1's policy after its Deployment.
+        let policy = one(named(&istio.authorization_policy, &expected.web_v1)).await?;
+        let application = match &expected.argocd {
+            Some(wanted) => one(application_lookup(&wanted.app))
+                .await
+                .map_err(argocd_not_served)?
+                .map(|app| application_value(&app))
+                .transpose()?
+                .map(|app| AppStatus::read(&app)),
+            None => None,
+        };
 
-    async fn list(
-        &self,
-        api_version: &str,
-        kind: &str,
-        plural: &str,
-    ) -> Result<Vec<DynamicObject>, Problem> {
-        match self
-            .istio(api_version, kind, plural)
-            .list(&ListParams::default())
-            .await
-        {
-            Ok(list) => Ok(list.items),
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                Err(Problem::CrdsMissing(format!("{kind} ({api_version})")))
+        let web_v1 = web_v1
+            .map(typed::<KubeDeployment>)
+            .transpose()?
+            .map(deployment);
+        let mut v1_pods = Vec::new();
+        if let Some(d) = web_v1.as_ref().filter(|d| !d.selector.is_empty()) {
+            let selector: Vec<String> =
+                d.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let lookup = Lookup {
+                resource: ApiResource::erase::<KubePod>(&()),
+                selector: Selector::Labels(selector.join(",")),
+                namespace: None,
+            };
+            let (pods, version) = self.list(&lookup).await?;
+            lookups.push((lookup, version));
+            for p in pods {
+                v1_pods.push(pod(typed::<KubePod>(p)?));
             }
-            Err(e) => Err(problem(e)),
         }
+        let spec = |o: Option<DynamicObject>| o.map(|o| o.data["spec"].clone());
+        let snapshot = Snapshot {
+            web: web
+                .map(typed::<KubeDeployment>)
+                .transpose()?
+                .map(deployment),
+            web_v1,
+            v1_pods,
+            service_selector: service
+                .map(typed::<Service>)
+                .transpose()?
+                .map(|s| s.spec.and_then(|s| s.selector).unwrap_or_default()),
+            destination_rule: spec(destination_rule),
+            virtual_service: spec(virtual_service),
+            policies: policy
+                .into_iter()
+                .map(|o| Policy {
+                    name: o.metadata.name.unwrap_or_default(),
+                    match_labels: string_map(&o.data["spec"]["selector"]["matchLabels"]),
+                    spec: o.data["spec"].clone(),
+                })
+                .collect(),
+            application,
+        };
+        Ok(Reading { snapshot, lookups })
+    }
+
+    /// The objects a lookup selects, and the version of the list.
+    async fn list(&self, lookup: &Lookup) -> Result<(Vec<DynamicObject>, String), Problem> {
+        let params = match &lookup.selector {
+            Selector::Name(name) => ListParams::default().fields(&format!("metadata.name={name}")),
+            Selector::Labels(labels) => ListParams::default().labels(labels),
+        };
+        let namespace = lookup.namespace.as_deref();
+        let list = self
+            .api_in(&lookup.resource, namespace)
+            .list(&params)
+            .await
+            .map_err(|e| {
+                problem(
+                    e,
+                    Some(&self.forbidden_in("list", &lookup.resource, namespace)),
+                )
+            })?;
+        Ok((
+            list.items,
+            list.metadata.resource_version.unwrap_or_default(),
+        ))
+    }
+
+    /// Tell `changes` of every change to the objects of `lookup` after `version`, for as long
+    /// as the wait listens; the server's ends of a watch are resumed where they stopped.
+    fn watch(
+        &self,
+        lookup: Lookup,
+        mut version: String,
+        changes: mpsc::UnboundedSender<Result<Change, Problem>>,
+    ) -> impl Future<Output = ()> + use<> {
+        let namespace = lookup.namespace.as_deref();
+        let api = self.api_in(&lookup.resource, namespace);
+        let forbidden = self.forbidden_in("watch", &lookup.resource, namespace);
+        let mut params = WatchParams::default().timeout(WATCH_SECONDS);
+        params = match &lookup.selector {
+            Selector::Name(name) => params.fields(&format!("metadata.name={name}")),
+            Selector::Labels(labels) => params.labels(labels),
+        };
+        async move {
+            use futures_util::StreamExt;
+            let mut pause = Duration::ZERO;
+            loop {
+                let started = Instant::now();
+                let stream = match api.watch(&params, &version).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let _ = changes.send(Err(problem(e, Some(&forbidden))));
+                        return;
+                    }
+                };
+                let mut stream = std::pin::pin!(stream);
+                let mut heard = false;
+                while let Some(event) = stream.next().await {
+                    let change = match event {
+                        Ok(
+                            WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o),
+                        ) => {
+                            version = o.metadata.resource_version.unwrap_or(version);
+                            Change::Changed
+                        }
+                        Ok(WatchEvent::Bookmark(b)) => {
+                            version = b.metadata.resource_version;
+                            heard = true;
+                            continue;
+                        }
+                        Ok(WatchEvent::Error(status)) if status.code == 410 => Change::Expired,
+                        Ok(WatchEvent::Error(status)) => {
+                            let _ = changes
+                                .send(Err(problem(kube::Error::Api(status), Some(&forbidden))));
+                            return;
+                        }
+                        // A connection cut mid-stream: watch again from the last version.
+                        Err(_) => break,
+                    };
+                    heard = true;
+                    let expired = matches!(change, Change::Expired);
+                    if changes.send(Ok(change)).is_err() || expired {
+                        return;
+                    }
+                }
+                // A server that ends watches at once, again and again, is given some rest.
+                pause = if heard || started.elapsed() > Duration::from_secs(1) {
+                    Duration::ZERO
+                } else {
+                    (pause * 2).clamp(Duration::from_millis(50), Duration::from_secs(2))
+                };
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    /// The Istio kinds at the newest version that both the cluster and canary know, from the
+    /// API server's discovery document (one request, which every authenticated user may make).
+    async fn istio(&self) -> Result<&Istio, Problem> {
+        self.istio
+            .get_or_try_init(async || {
+                let groups = self
+                    .client
+                    .list_api_groups()
+                    .await
+                    .map_err(|e| problem(e, None))?;
+                let version = |group: &str| {
+                    let served = groups.groups.iter().find(|g| g.name == group);
+                    let Some(served) = served else {
+                        return Err(Problem::CrdsMissing(group.to_string()));
+                    };
+                    let versions: Vec<String> =
+                        served.versions.iter().map(|v| v.version.clone()).collect();
+                    newest_understood(group, &versions)
+                };
+                let networking = version(ISTIO_NETWORKING)?;
+                let security = version(ISTIO_SECURITY)?;
+                let kind = |group: &str, version: &str, kind: &str, plural: &str| {
+                    ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(group, version, kind),
+                        plural,
+                    )
+                };
+                Ok(Istio {
+                    destination_rule: kind(
+                        ISTIO_NETWORKING,
+                        &networking,
+                        "DestinationRule",
+                        "destinationrules",
+                    ),
+                    virtual_service: kind(
+                        ISTIO_NETWORKING,
+                        &networking,
+                        "VirtualService",
+                        "virtualservices",
+                    ),
+                    authorization_policy: kind(
+                        ISTIO_SECURITY,
+                        &security,
+                        "AuthorizationPolicy",
+                        "authorizationpolicies",
+                    ),
+                })
+            })
+            .await
+    }
+
+    fn api(&self, resource: &ApiResource) -> Api<DynamicObject> {
+        self.api_in(resource, None)
+    }
+
+    /// In `namespace`, or the release's.
+    fn api_in(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        let namespace = namespace.unwrap_or(&self.target.namespace);
+        Api::namespaced_with(self.client.clone(), namespace, resource)
+    }
+
+    fn forbidden_in(&self, verb: &str, resource: &ApiResource, namespace: Option<&str>) -> String {
+        let plural = if resource.group.is_empty() {
+            resource.plural.clone()
+        } else {
+            format!("{}.{}", resource.plural, resource.group)
+        };
+        format!(
+            "canary may not {verb} {plural} in namespace {}",
+            namespace.unwrap_or(&self.target.namespace)
+        )
+    }
+
+    fn problem(&self, e: kube::Error, verb: &str, resource: &ApiResource) -> Problem {
+        problem(e, Some(&self.forbidden_in(verb, resource, None)))
     }
 
     /// The Argo CD Application, read by name; `None` when the cluster has no such Application.
     pub fn application(&self, app: &AppRef) -> Result<Option<Value>, ClusterError> {
         self.runtime
-            .block_on(self.get_application(app))
+            .block_on(async {
+                let (mut found, _) = self
+                    .list(&application_lookup(app))
+                    .await
+                    .map_err(argocd_not_served)?;
+                found.pop().map(|app| application_value(&app)).transpose()
+            })
             .map_err(|p| self.target.error(p))
     }
+}
 
-    async fn get_application(&self, app: &AppRef) -> Result<Option<Value>, Problem> {
-        let (group, version) = argocd::API_VERSION.split_once('/').expect("group/version");
-        let resource = ApiResource::from_gvk_with_plural(
+/// An Argo CD Application, by name, in its own namespace.
+fn application_lookup(app: &AppRef) -> Lookup {
+    let (group, version) = argocd::API_VERSION.split_once('/').expect("group/version");
+    Lookup {
+        resource: ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk(group, version, argocd::KIND),
             argocd::PLURAL,
-        );
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &app.namespace, &resource);
-        match api.get(&app.name).await {
-            Ok(object) => Ok(Some(serde_json::to_value(object).map_err(|e| {
-                Problem::Other(format!("cannot read Argo CD Application {app}: {e}"))
-            })?)),
-            // A Status that says NotFound: no such Application. A bare 404: no such kind.
-            Err(kube::Error::Api(status)) if status.code == 404 && status.reason == "NotFound" => {
-                Ok(None)
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => Err(Problem::Other(format!(
-                "the cluster does not serve Argo CD's {} ({}): is Argo CD installed there? \
-                 `canary context` can remove the environment's Application (--no-argocd)",
-                argocd::KIND,
-                argocd::API_VERSION
-            ))),
-            Err(e) => Err(problem(e)),
-        }
+        ),
+        selector: Selector::Name(app.name.clone()),
+        namespace: Some(app.namespace.clone()),
     }
+}
+
+/// A list by name answers 404 only for a kind the cluster does not serve.
+fn argocd_not_served(p: Problem) -> Problem {
+    match p {
+        Problem::NotFound(_) => Problem::Other(format!(
+            "the cluster does not serve Argo CD's {} ({}): is Argo CD installed there? \
+             `canary context` can remove the environment's Application (--no-argocd)",
+            argocd::KIND,
+            argocd::API_VERSION
+        )),
+        other => other,
+    }
+}
+
+fn application_value(app: &DynamicObject) -> Result<Value, Problem> {
+    serde_json::to_value(app).map_err(|e| {
+        Problem::Other(format!(
+            "the API server sent an unreadable Application: {e}"
+        ))
+    })
+}
+
+/// Whether a read watches the same objects as the watches that run.
+fn same_lookups(now: &[(Lookup, String)], watched: &[(Lookup, String)]) -> bool {
+    now.len() == watched.len() && now.iter().zip(watched).all(|((a, _), (b, _))| a == b)
+}
+
+fn typed<K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned>(
+    object: DynamicObject,
+) -> Result<K, Problem> {
+    object.try_parse::<K>().map_err(|e| {
+        Problem::Other(format!(
+            "the API server sent an unreadable {}: {e}",
+            K::kind(&())
+        ))
+    })
 }
 
 fn deployment(d: KubeDeployment) -> Deployment {
@@ -322,8 +614,9 @@ fn kubeconfig_problem(e: KubeconfigError) -> Problem {
     }
 }
 
-/// What went wrong, in the terms the person can act on.
-fn problem(e: kube::Error) -> Problem {
+/// What went wrong, in the terms the person can act on; `forbidden` says what RBAC refused,
+/// in canary's words, since the server's message differs from version to version.
+fn problem(e: kube::Error, forbidden: Option<&str>) -> Problem {
     match e {
         kube::Error::Api(status) => {
             let message = if status.message.is_empty() {
@@ -333,7 +626,7 @@ fn problem(e: kube::Error) -> Problem {
             };
             match status.code {
                 401 => Problem::Credentials(message),
-                403 => Problem::Forbidden(message),
+                403 => Problem::Forbidden(forbidden.map_or(message, str::to_string)),
                 404 => Problem::NotFound(message),
                 409 | 422 => Problem::Conflict(message),
                 code => Problem::Other(format!("the API server answered {code}: {message}")),

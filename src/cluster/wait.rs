@@ -1,7 +1,8 @@
-//! Waiting for a deploy to show in the cluster: the environment's objects read again and again
-//! until they match its files, with a spinner that says what is still missing.
+//! Waiting for a deploy to show in the cluster: the environment's objects read again each time
+//! the cluster says one of them changed, until they match its files, with a spinner that says
+//! what is still missing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -12,7 +13,6 @@ use crate::output;
 #[derive(Debug, Clone, Copy)]
 pub struct Wait {
     pub timeout: Duration,
-    pub poll: Duration,
 }
 
 /// How long a wait lasted, for the journal and the messages.
@@ -39,18 +39,18 @@ pub fn wait_until_matching(
     wait: Wait,
 ) -> Result<Vec<Finding>, WaitError> {
     let target = session.target();
-    let started = Instant::now();
     let spinner = ProgressBar::new_spinner();
     spinner.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
     );
     let mut first = true;
-    loop {
-        let findings = compare(expected, &session.snapshot(expected)?);
+    let mut last = Vec::new();
+    let matched = session.wait(expected, wait.timeout, |snapshot| {
+        let findings = compare(expected, snapshot);
         let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
         if errors.is_empty() {
-            spinner.finish_and_clear();
-            return Ok(findings);
+            last = findings;
+            return true;
         }
         if first {
             // What the deploy still has to change, once, in words that stay in the scrollback.
@@ -77,22 +77,24 @@ pub fn wait_until_matching(
             "waiting for {}: {}{more}",
             target.env, errors[0].message
         ));
-        let elapsed = started.elapsed();
-        if elapsed >= wait.timeout {
-            spinner.finish_and_clear();
-            return Err(WaitError::TimedOut {
-                env: target.env.clone(),
-                context: target.context.clone(),
-                waited: format_duration(wait.timeout),
-                still: errors
-                    .iter()
-                    .map(|f| f.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
-        std::thread::sleep(wait.poll.min(wait.timeout - elapsed));
+        last = findings;
+        false
+    });
+    spinner.finish_and_clear();
+    if matched? {
+        return Ok(last);
     }
+    Err(WaitError::TimedOut {
+        env: target.env.clone(),
+        context: target.context.clone(),
+        waited: format_duration(wait.timeout),
+        still: last
+            .iter()
+            .filter(|f| f.is_error())
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
 }
 
 /// `90s`, `10m`, `1h30m`: whole seconds, minutes and hours, as `--timeout` takes them.

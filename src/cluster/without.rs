@@ -24,6 +24,15 @@ impl Session {
         match self.never {}
     }
 
+    pub fn wait(
+        &self,
+        _: &Expected,
+        _: std::time::Duration,
+        _: impl FnMut(&Snapshot) -> bool,
+    ) -> Result<bool, ClusterError> {
+        match self.never {}
+    }
+
     pub fn virtual_service(&self, _: &str) -> Result<Value, ClusterError> {
         match self.never {}
     }

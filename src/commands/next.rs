@@ -70,7 +70,6 @@ impl Default for Checks {
             verify: true,
             wait: Wait {
                 timeout: Duration::from_secs(600),
-                poll: Duration::from_secs(2),
             },
         }
     }
@@ -110,7 +109,6 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         verify: !args.no_verify,
         wait: Wait {
             timeout: args.timeout,
-            ..Checks::default().wait
         },
     };
     announce(&locked.release);

@@ -1,8 +1,16 @@
-//! A stand-in for a Kubernetes API server, enough of it for the calls canary makes: get, list
-//! with a label selector, JSON Patch (`test` failing with 422), bearer-token auth (401), RBAC
-//! (403) and missing Istio CRDs (a bare 404 as the real server gives for an unknown kind), with
-//! Status objects as the real one answers. Plain HTTP/1.1 on a std TcpListener, one thread per
-//! connection, `Connection: close` after each answer.
+//! A stand-in for a Kubernetes API server, faithful where canary depends on it:
+//! - list with label and field selectors (`metadata.name`), and a `resourceVersion` on every
+//!   object and list;
+//! - watch streams (chunked, one JSON event per line) from a resource version, with the
+//!   synthetic ADDED events of a watch from "0", server-side closes (`timeoutSeconds`, or
+//!   sooner when a test says so) and `410 Gone` for a version that was compacted;
+//! - discovery (`/apis`), with the Istio versions a test chooses served;
+//! - RBAC: a Role's rules enforced verb by verb, answered with the API server's 403 Status;
+//! - JSON Patch (`test` failing with 422), bearer-token auth (401), and a bare 404 for an API
+//!   group that is not served, as the real server gives.
+//!
+//! Plain HTTP/1.1 on a std TcpListener, one thread per connection, `Connection: close` after
+//! each answer.
 //!
 //! Also: the objects a GitOps sync of the repository would create ([`synced_objects`]), shared
 //! with the opt-in test against a real cluster, and a kubeconfig writer.
@@ -11,77 +19,209 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "canary-test-token";
+/// Who the token is, in RBAC's messages.
+pub const USER: &str = "system:serviceaccount:ci:canary";
 pub const ISTIO_PROXY_DIGEST: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+/// The fake keeps Istio objects at one version, as an API server keeps one storage version,
+/// and serves them at every version it serves.
+const ISTIO_STORED: &str = "v1beta1";
+
+/// One rule of a Role: the verbs it allows on resources of API groups, in a namespace.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub namespace: String,
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+}
 
 #[derive(Default)]
 pub struct State {
-    /// Objects by item path, e.g. `/apis/apps/v1/namespaces/ns/deployments/web`.
+    /// Objects by item path, e.g. `/apis/apps/v1/namespaces/ns/deployments/web`. Tests change
+    /// them through [`FakeApiServer::set_objects`] and [`FakeApiServer::edit`], which watches see.
     pub objects: BTreeMap<String, Value>,
-    /// Answer 403 to everything.
-    pub forbidden: bool,
+    /// `None`: everything is allowed; else only what these rules allow.
+    pub rbac: Option<Vec<Rule>>,
     /// Istio's CRDs are installed (its kinds are served).
     pub istio: bool,
+    /// The versions of Istio's groups that are served.
+    pub istio_versions: Vec<&'static str>,
     /// Before applying a patch, change the weights as another person would.
     pub race_on_patch: bool,
     /// `METHOD path` of every request, in order.
     pub requests: Vec<String>,
+    /// End every watch this long after it began, whatever its `timeoutSeconds`.
+    pub close_watches_after: Option<Duration>,
+    /// Watches from a version older than this are answered 410 Gone.
+    pub compacted: u64,
+    /// The last resource version given out.
+    version: u64,
+    /// Every change: its version, the item path, the event type and the object after it.
+    changes: Vec<(u64, String, &'static str, Value)>,
+}
+
+impl State {
+    fn record(&mut self, path: &str, kind: &'static str, mut object: Value) {
+        self.version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.version.to_string());
+        if kind == "DELETED" {
+            self.objects.remove(path);
+        } else {
+            self.objects.insert(path.to_string(), object.clone());
+        }
+        self.changes
+            .push((self.version, path.to_string(), kind, object));
+    }
+
+    /// Drop the change log up to now, as etcd compacts: older watches get 410.
+    pub fn compact(&mut self) {
+        self.compacted = self.version;
+    }
 }
 
 pub struct FakeApiServer {
     pub url: String,
-    pub state: Arc<Mutex<State>>,
+    shared: Arc<(Mutex<State>, Condvar)>,
 }
 
 impl FakeApiServer {
     pub fn start() -> FakeApiServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            istio: true,
-            ..State::default()
-        }));
-        let shared = state.clone();
+        let shared = Arc::new((
+            Mutex::new(State {
+                istio: true,
+                istio_versions: vec!["v1", "v1beta1"],
+                ..State::default()
+            }),
+            Condvar::new(),
+        ));
+        let server = shared.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(stream, &state));
+                let shared = server.clone();
+                std::thread::spawn(move || serve(stream, &shared));
             }
         });
-        FakeApiServer { url, state }
+        FakeApiServer { url, shared }
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap()
+        self.shared.0.lock().unwrap()
     }
 
-    /// Replace every object with these (each put at the path its kind, namespace and name give).
+    /// Replace every object with these (each put at the path its kind, namespace and name
+    /// give); a watch sees each object added, changed or deleted.
     pub fn set_objects(&self, objects: &[Value]) {
         let mut state = self.state();
-        state.objects = objects.iter().map(|o| (item_path(o), o.clone())).collect();
+        let wanted: BTreeMap<String, Value> =
+            objects.iter().map(|o| (item_path(o), o.clone())).collect();
+        let gone: Vec<(String, Value)> = state
+            .objects
+            .iter()
+            .filter(|(p, _)| !wanted.contains_key(*p))
+            .map(|(p, o)| (p.clone(), o.clone()))
+            .collect();
+        for (path, object) in gone {
+            state.record(&path, "DELETED", object);
+        }
+        for (path, object) in wanted {
+            match state.objects.get(&path) {
+                Some(old) if same_object(old, &object) => {}
+                Some(_) => state.record(&path, "MODIFIED", object),
+                None => state.record(&path, "ADDED", object),
+            }
+        }
+        self.shared.1.notify_all();
+    }
+
+    /// Add these objects beside the others.
+    pub fn add_objects(&self, objects: &[Value]) {
+        let mut state = self.state();
+        for object in objects {
+            state.record(&item_path(object), "ADDED", object.clone());
+        }
+        self.shared.1.notify_all();
     }
 
     pub fn object(&self, path: &str) -> Option<Value> {
-        self.state().objects.get(path).cloned()
+        self.state().objects.get(&stored(path)).cloned()
     }
 
     /// Change an object in place.
     pub fn edit(&self, path: &str, f: impl FnOnce(&mut Value)) {
         let mut state = self.state();
-        f(state
+        let path = stored(path);
+        let mut object = state
             .objects
-            .get_mut(path)
-            .unwrap_or_else(|| panic!("no object at {path}")));
+            .get(&path)
+            .unwrap_or_else(|| panic!("no object at {path}"))
+            .clone();
+        f(&mut object);
+        state.record(&path, "MODIFIED", object);
+        self.shared.1.notify_all();
     }
 
     pub fn requests(&self) -> Vec<String> {
         self.state().requests.clone()
     }
+
+    /// Wait (for at most 20 s) until a request that `matches` has been made.
+    pub fn await_request(&self, matches: impl Fn(&str) -> bool) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !self.requests().iter().any(|r| matches(r)) {
+            assert!(
+                Instant::now() < until,
+                "no such request: {:#?}",
+                self.requests()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Allow only what these Roles allow (`kind: Role` documents, each with its namespace).
+    pub fn enforce_roles(&self, roles: &[Value]) {
+        let mut rules = Vec::new();
+        for role in roles {
+            let namespace = role["metadata"]["namespace"].as_str().unwrap_or_default();
+            for rule in role["rules"].as_array().into_iter().flatten() {
+                let strings = |key: &str| -> Vec<String> {
+                    rule[key]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| v.as_str().unwrap().to_string())
+                        .collect()
+                };
+                rules.push(Rule {
+                    namespace: namespace.to_string(),
+                    api_groups: strings("apiGroups"),
+                    resources: strings("resources"),
+                    verbs: strings("verbs"),
+                });
+            }
+        }
+        self.state().rbac = Some(rules);
+    }
+}
+
+/// Equal but for the version the server gave it.
+fn same_object(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(meta) = v["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+        }
+        v
+    };
+    strip(a) == strip(b)
 }
 
 /// Where the API server keeps an object.
@@ -93,11 +233,11 @@ pub fn item_path(object: &Value) -> String {
     } else {
         format!("/api/{api_version}")
     };
-    format!(
+    stored(&format!(
         "{prefix}/namespaces/{}/{plural}/{}",
         object["metadata"]["namespace"].as_str().unwrap(),
         object["metadata"]["name"].as_str().unwrap()
-    )
+    ))
 }
 
 fn plural(kind: &str) -> String {
@@ -107,12 +247,73 @@ fn plural(kind: &str) -> String {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) {
+/// A request path split as the API server routes it.
+struct Route<'a> {
+    /// `""` for the core group.
+    group: &'a str,
+    version: &'a str,
+    namespace: &'a str,
+    resource: &'a str,
+    name: Option<&'a str>,
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => (("", *version), rest),
+        ["apis", group, version, rest @ ..] => ((*group, *version), rest),
+        _ => return None,
+    };
+    match rest {
+        ["namespaces", namespace, resource] => Some(Route {
+            group: group.0,
+            version: group.1,
+            namespace,
+            resource,
+            name: None,
+        }),
+        ["namespaces", namespace, resource, name] => Some(Route {
+            group: group.0,
+            version: group.1,
+            namespace,
+            resource,
+            name: Some(name),
+        }),
+        _ => None,
+    }
+}
+
+/// The path an object is kept at, whatever version of its group a request names.
+fn stored(path: &str) -> String {
+    match route(path) {
+        Some(r) if r.group.ends_with(".istio.io") => path.replacen(
+            &format!("/{}/{}/", r.group, r.version),
+            &format!("/{}/{ISTIO_STORED}/", r.group),
+            1,
+        ),
+        _ => path.to_string(),
+    }
+}
+
+/// An object as a request for `version` of its group sees it.
+fn served_as(mut object: Value, route: &Route) -> Value {
+    if route.group.ends_with(".istio.io") {
+        object["apiVersion"] = json!(format!("{}/{}", route.group, route.version));
+    }
+    object
+}
+
+struct Request {
+    method: String,
+    target: String,
+    authorization: String,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
+    reader.read_line(&mut request_line).ok()?;
     let mut parts = request_line.split_whitespace();
     let (method, target) = (
         parts.next().unwrap_or("").to_string(),
@@ -133,12 +334,24 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         }
     }
     let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        target,
+        authorization,
+        body,
+    })
+}
+
+fn serve(mut stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
+    let Some(request) = read_request(&stream) else {
         return;
-    }
-    let (status, answer) = answer(state, &method, &target, &authorization, &body);
+    };
+    let (status, answer) = match answer(shared, &request) {
+        Answer::Once(status, answer) => (status, answer),
+        Answer::Watch(watch) => return stream_watch(stream, shared, watch),
+    };
     let text = answer.to_string();
-    let mut stream = stream;
     let _ = write!(
         stream,
         "HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
@@ -161,99 +374,317 @@ fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
     )
 }
 
-fn answer(
-    state: &Mutex<State>,
-    method: &str,
-    target: &str,
-    authorization: &str,
-    body: &[u8],
-) -> (u16, Value) {
-    let mut state = state.lock().unwrap();
+enum Answer {
+    Once(u16, Value),
+    Watch(Watch),
+}
+
+/// What a watch streams: the objects under `prefix` that `selects`, from `after`.
+struct Watch {
+    prefix: String,
+    selector: Selector,
+    /// `None`: from now, after the synthetic ADDED events of what exists.
+    after: Option<u64>,
+    ends: Instant,
+    route_group: String,
+    route_version: String,
+}
+
+#[derive(Clone)]
+struct Selector {
+    labels: Vec<(String, String)>,
+    name: Option<String>,
+}
+
+impl Selector {
+    fn selects(&self, object: &Value) -> bool {
+        self.labels
+            .iter()
+            .all(|(k, v)| object["metadata"]["labels"][k].as_str() == Some(v))
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| object["metadata"]["name"].as_str() == Some(n))
+    }
+}
+
+fn query<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn verb(method: &str, name: Option<&str>, watch: bool) -> &'static str {
+    match (method, name, watch) {
+        ("GET", _, true) => "watch",
+        ("GET", Some(_), _) => "get",
+        ("GET", None, _) => "list",
+        ("PATCH", ..) => "patch",
+        ("DELETE", ..) => "delete",
+        _ => "create",
+    }
+}
+
+/// RBAC's answer, worded as the API server words it.
+fn forbidden(verb: &str, route: &Route) -> (u16, Value) {
+    let qualified = if route.group.is_empty() {
+        route.resource.to_string()
+    } else {
+        format!("{}.{}", route.resource, route.group)
+    };
+    let named = route
+        .name
+        .map_or(String::new(), |name| format!(" \"{name}\""));
+    let (code, mut value) = status(
+        403,
+        "Forbidden",
+        &format!(
+            "{qualified}{named} is forbidden: User \"{USER}\" cannot {verb} resource \"{}\" in API \
+             group \"{}\" in the namespace \"{}\"",
+            route.resource, route.group, route.namespace
+        ),
+    );
+    value["details"] = json!({"group": route.group, "kind": route.resource});
+    if let Some(name) = route.name {
+        value["details"]["name"] = json!(name);
+    }
+    (code, value)
+}
+
+fn allowed(rules: &[Rule], verb: &str, route: &Route) -> bool {
+    rules.iter().any(|r| {
+        r.namespace == route.namespace
+            && r.api_groups.iter().any(|g| g == route.group || g == "*")
+            && r.resources.iter().any(|x| x == route.resource || x == "*")
+            && r.verbs.iter().any(|v| v == verb || v == "*")
+    })
+}
+
+fn discovery(state: &State) -> Value {
+    let group = |name: &str, versions: &[&str]| {
+        json!({"name": name,
+               "versions": versions.iter()
+                   .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+                   .collect::<Vec<_>>(),
+               "preferredVersion": {"groupVersion": format!("{name}/{}", versions[0]),
+                                    "version": versions[0]}})
+    };
+    let mut groups = vec![group("apps", &["v1"]), group("argoproj.io", &["v1alpha1"])];
+    if state.istio {
+        groups.push(group("networking.istio.io", &state.istio_versions));
+        groups.push(group("security.istio.io", &state.istio_versions));
+    }
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
+    let once = |(code, value): (u16, Value)| Answer::Once(code, value);
+    let mut state = shared.0.lock().unwrap();
+    let (method, target) = (request.method.as_str(), request.target.as_str());
     state.requests.push(format!("{method} {target}"));
-    if authorization != format!("Bearer {TOKEN}") {
-        return status(401, "Unauthorized", "Unauthorized");
+    if request.authorization != format!("Bearer {TOKEN}") {
+        return once(status(401, "Unauthorized", "Unauthorized"));
     }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if state.forbidden {
-        return status(
-            403,
-            "Forbidden",
-            &format!("{path} is forbidden: User \"tester\" cannot get it"),
-        );
+    let (path, query_text) = target.split_once('?').unwrap_or((target, ""));
+    // Discovery is open to every authenticated user (the system:discovery ClusterRole).
+    if method == "GET" && path == "/apis" {
+        return once((200, discovery(&state)));
     }
-    if path.contains(".istio.io/") && !state.istio {
-        // What a real API server says for a group it does not serve: not even a Status.
-        return (404, Value::String("404 page not found".into()));
+    let Some(route) = route(path) else {
+        return once((404, Value::String("404 page not found".into())));
+    };
+    if route.group.ends_with(".istio.io")
+        && (!state.istio || !state.istio_versions.contains(&route.version))
+    {
+        // What a real API server says for a group or version it does not serve: not even a
+        // Status.
+        return once((404, Value::String("404 page not found".into())));
     }
-    let segments = path.trim_start_matches('/').split('/').count();
-    let collection = segments == if path.starts_with("/api/") { 5 } else { 6 };
-    match (method, collection) {
-        ("GET", true) => {
-            let selector = labels(&decode(
-                query
-                    .split('&')
-                    .find_map(|p| p.strip_prefix("labelSelector="))
-                    .unwrap_or(""),
-            ));
-            let prefix = format!("{path}/");
+    let watching = matches!(query(query_text, "watch"), Some("true" | "1"));
+    let verb = verb(method, route.name, watching);
+    if let Some(rules) = &state.rbac
+        && !allowed(rules, verb, &route)
+    {
+        return once(forbidden(verb, &route));
+    }
+    let selector = Selector {
+        labels: labels(&decode(query(query_text, "labelSelector").unwrap_or(""))),
+        name: match decode(query(query_text, "fieldSelector").unwrap_or("")).as_str() {
+            "" => None,
+            fields => match fields.strip_prefix("metadata.name=") {
+                Some(name) if !name.contains(',') => Some(name.to_string()),
+                _ => {
+                    return once(status(
+                        400,
+                        "BadRequest",
+                        &format!("field label not supported by the fake: {fields}"),
+                    ));
+                }
+            },
+        },
+    };
+    let key = stored(path);
+    match (method, route.name) {
+        ("GET", None) if watching => {
+            let after = match query(query_text, "resourceVersion").unwrap_or("") {
+                "" | "0" => None,
+                v => Some(v.parse().expect("a resource version the fake gave")),
+            };
+            let seconds: u64 =
+                query(query_text, "timeoutSeconds").map_or(1800, |s| s.parse().unwrap());
+            let mut lasts = Duration::from_secs(seconds);
+            if let Some(sooner) = state.close_watches_after {
+                lasts = lasts.min(sooner);
+            }
+            Answer::Watch(Watch {
+                prefix: format!("{key}/"),
+                selector,
+                after,
+                ends: Instant::now() + lasts,
+                route_group: route.group.to_string(),
+                route_version: route.version.to_string(),
+            })
+        }
+        ("GET", None) => {
+            let prefix = format!("{key}/");
             let items: Vec<Value> = state
                 .objects
                 .iter()
-                .filter(|(p, o)| {
-                    p.starts_with(&prefix)
-                        && selector
-                            .iter()
-                            .all(|(k, v)| o["metadata"]["labels"][k].as_str() == Some(v))
-                })
-                .map(|(_, o)| o.clone())
+                .filter(|(p, o)| p.starts_with(&prefix) && selector.selects(o))
+                .map(|(_, o)| served_as(o.clone(), &route))
                 .collect();
-            (
+            once((
                 200,
                 json!({"apiVersion": "v1", "kind": "List",
-                       "metadata": {"resourceVersion": "1"}, "items": items}),
-            )
+                       "metadata": {"resourceVersion": state.version.to_string()},
+                       "items": items}),
+            ))
         }
-        ("GET", false) => match state.objects.get(path) {
-            Some(object) => (200, object.clone()),
+        ("GET", Some(_)) => once(match state.objects.get(&key) {
+            Some(object) => (200, served_as(object.clone(), &route)),
             None => not_found(path),
-        },
-        ("PATCH", false) => {
-            if state.race_on_patch
-                && let Some(object) = state.objects.get_mut(path)
-            {
-                object["spec"]["http"][0]["route"][0]["weight"] = json!(42);
+        }),
+        ("PATCH", Some(_)) => {
+            let answer = patch(&mut state, &key, &request.body);
+            if answer.0 == 200 {
+                shared.1.notify_all();
             }
-            let Some(object) = state.objects.get_mut(path) else {
-                return not_found(path);
-            };
-            let ops: Vec<Value> = serde_json::from_slice(body).expect("a JSON Patch");
-            let mut patched = object.clone();
-            for op in &ops {
-                let pointer = op["path"].as_str().unwrap();
-                match op["op"].as_str().unwrap() {
-                    "test" if patched.pointer(pointer) != Some(&op["value"]) => {
-                        return status(
-                            422,
-                            "Invalid",
-                            &format!(
-                                "the server rejected our request: testing value {pointer} failed"
-                            ),
-                        );
-                    }
-                    "test" => {}
-                    "add" | "replace" => {
-                        let (parent, key) = pointer.rsplit_once('/').unwrap();
-                        patched.pointer_mut(parent).expect("the parent exists")[key] =
-                            op["value"].clone();
-                    }
-                    other => panic!("canary sent a {other} op"),
+            once((answer.0, served_as(answer.1, &route)))
+        }
+        _ => once(status(
+            405,
+            "MethodNotAllowed",
+            "not served by the fake API server",
+        )),
+    }
+}
+
+fn patch(state: &mut State, key: &str, body: &[u8]) -> (u16, Value) {
+    if state.race_on_patch
+        && let Some(object) = state.objects.get(key).cloned()
+    {
+        let mut raced = object;
+        raced["spec"]["http"][0]["route"][0]["weight"] = json!(42);
+        state.record(key, "MODIFIED", raced);
+    }
+    let Some(object) = state.objects.get(key) else {
+        return not_found(key);
+    };
+    let ops: Vec<Value> = serde_json::from_slice(body).expect("a JSON Patch");
+    let mut patched = object.clone();
+    for op in &ops {
+        let pointer = op["path"].as_str().unwrap();
+        match op["op"].as_str().unwrap() {
+            "test" if patched.pointer(pointer) != Some(&op["value"]) => {
+                return status(
+                    422,
+                    "Invalid",
+                    &format!("the server rejected our request: testing value {pointer} failed"),
+                );
+            }
+            "test" => {}
+            "add" | "replace" => {
+                let (parent, key) = pointer.rsplit_once('/').unwrap();
+                patched.pointer_mut(parent).expect("the parent exists")[key] = op["value"].clone();
+            }
+            other => panic!("canary sent a {other} op"),
+        }
+    }
+    state.record(key, "MODIFIED", patched);
+    (200, state.objects[key].clone())
+}
+
+/// Stream a watch's events as the API server does: chunked, one JSON object per line, until
+/// the watch's time is up.
+fn stream_watch(mut stream: TcpStream, shared: &(Mutex<State>, Condvar), watch: Watch) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+                Connection: close\r\n\r\n";
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let route = Route {
+        group: &watch.route_group,
+        version: &watch.route_version,
+        namespace: "",
+        resource: "",
+        name: None,
+    };
+    let send = |stream: &mut TcpStream, event: Value| {
+        let line = format!("{event}\n");
+        write!(stream, "{:x}\r\n{line}\r\n", line.len()).and_then(|()| stream.flush())
+    };
+    let mut state = shared.0.lock().unwrap();
+    let mut seen = match watch.after {
+        Some(after) if after < state.compacted => {
+            let (_, gone) = status(
+                410,
+                "Expired",
+                &format!("too old resource version: {after} ({})", state.compacted),
+            );
+            drop(state);
+            let _ = send(&mut stream, json!({"type": "ERROR", "object": gone}));
+            let _ = stream.write_all(b"0\r\n\r\n");
+            return;
+        }
+        Some(after) => after,
+        None => {
+            let existing: Vec<Value> = state
+                .objects
+                .iter()
+                .filter(|(p, o)| p.starts_with(&watch.prefix) && watch.selector.selects(o))
+                .map(|(_, o)| served_as(o.clone(), &route))
+                .collect();
+            for object in existing {
+                if send(&mut stream, json!({"type": "ADDED", "object": object})).is_err() {
+                    return;
                 }
             }
-            *object = patched.clone();
-            (200, patched)
+            state.version
         }
-        _ => status(405, "MethodNotAllowed", "not served by the fake API server"),
+    };
+    loop {
+        let events: Vec<Value> = state
+            .changes
+            .iter()
+            .filter(|(v, p, _, o)| {
+                *v > seen && p.starts_with(&watch.prefix) && watch.selector.selects(o)
+            })
+            .map(|(_, _, kind, o)| json!({"type": kind, "object": served_as(o.clone(), &route)}))
+            .collect();
+        seen = state.version;
+        for event in events {
+            if send(&mut stream, event).is_err() {
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= watch.ends {
+            break;
+        }
+        state = shared.1.wait_timeout(state, watch.ends - now).unwrap().0;
     }
+    drop(state);
+    let _ = stream.write_all(b"0\r\n\r\n");
 }
 
 fn not_found(path: &str) -> (u16, Value) {
@@ -289,6 +720,26 @@ fn decode(text: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap()
+}
+
+/// The Roles documented in docs/cluster.md, which the fake enforces and the real-cluster test
+/// applies.
+pub fn documented_roles() -> Vec<Value> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"),
+    )
+    .unwrap();
+    let mut roles = Vec::new();
+    for block in doc.split("```yaml\n").skip(1) {
+        let yaml = block.split("```").next().unwrap();
+        for object in serde_saphyr::from_multiple::<Value>(yaml).unwrap() {
+            if object["kind"] == "Role" {
+                roles.push(object);
+            }
+        }
+    }
+    assert!(!roles.is_empty(), "no Role in docs/cluster.md");
+    roles
 }
 
 /// A kubeconfig with one cluster, user and context per `(context, server URL)`, token auth.
