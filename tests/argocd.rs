@@ -356,6 +356,7 @@ fn a_deploy_waits_for_the_application_to_be_synced_at_canarys_commit_and_healthy
     });
     flipped.unwrap();
     let out = Output::new(&["next"], child.wait_with_output().unwrap()).ok();
+    println!("{out}");
     for expected in [
         "canary checks the cluster and Argo CD Application argocd/my-service-staging".to_string(),
         "Waiting for staging (context kind-staging) to match its files".to_string(),
