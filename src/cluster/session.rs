@@ -136,6 +136,11 @@ impl Session {
                     // Watch from the versions just read: nothing that changes after the read
                     // goes unseen.
                     let watched = reading.lookups.clone();
+                    if watched.is_empty() {
+                        // Nothing read, nothing to watch: no change can make `done` say yes.
+                        tokio::time::sleep_until(deadline).await;
+                        return Ok(false);
+                    }
                     let (changes, mut receive) = mpsc::unbounded_channel();
                     let mut watches = JoinSet::new();
                     for (lookup, version) in &watched {
@@ -147,6 +152,8 @@ impl Session {
                         else {
                             return Ok(false);
                         };
+                        // `None`: every watch has ended, and a watch ends only after sending
+                        // why (an error, returned below, or an expiry); read and watch again.
                         let mut expired = matches!(change, Some(Ok(Change::Expired)) | None);
                         if let Some(Err(p)) = change {
                             return Err(p);
