@@ -737,6 +737,7 @@ mod tests {
                     hosts: vec![format!("{name}.example.com")],
                     context: None,
                     argocd: None,
+                    prometheus: None,
                 })
                 .to_vec(),
             schedule: vec![50, 100],
@@ -744,6 +745,7 @@ mod tests {
             remote: crate::release::Remote::None,
             id: String::new(),
             adopted: None,
+            gate: Default::default(),
         };
         let mut journal = Journal::open(&dir.path().join("journal.db"), "test").unwrap();
         let release = journal

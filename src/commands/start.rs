@@ -313,6 +313,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
         remote,
         id,
         adopted: None,
+        gate: Default::default(),
     };
     // A step would refuse a patch that is a link; the release is refused before it begins.
     crate::edits::refuse_links(&repo, &config)?;
@@ -361,6 +362,7 @@ fn environments(
             hosts: Vec::new(),
             context: None,
             argocd: None,
+            prometheus: None,
         });
     }
     for pair in hosts {
