@@ -14,8 +14,6 @@
 //! `$workload` (the version's Deployment), `$version` (`v1`, `v2`), and `$range` (the range
 //! the gate reads, such as `420s`, for a `[...]`).
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use super::promql::{self, escape};
@@ -32,11 +30,12 @@ pub struct TeamCheck {
     pub condition: Condition,
 }
 
-/// Read the checks file `rel` of the repository at `root`.
-pub fn load(root: &Path, rel: &str) -> Result<Vec<TeamCheck>, Error> {
-    let text = std::fs::read_to_string(root.join(rel)).map_err(|e| {
+/// Read the checks file `rel` of the repository.
+pub fn load(repo: &crate::repo::Repo, rel: &str) -> Result<Vec<TeamCheck>, Error> {
+    let text = repo.read(rel)?.ok_or_else(|| {
         bad_input(format!(
-            "cannot read the gate's checks file {rel} in the repository: {e}"
+            "the gate's checks file {rel} is not in the repository {}",
+            repo.root().display()
         ))
     })?;
     parse(&text).map_err(|why| bad_input(format!("gate checks file {rel}: {why}")))
