@@ -52,6 +52,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         if event.kind == "deploy-confirmed" {
             what = format!("{what}  {}", how_confirmed(&event.detail));
         }
+        if event.kind == "gate-evaluated" {
+            what = format!("{what}  {}", gate_numbers(&event.detail["verdict"]));
+        }
         writeln!(
             out,
             "{}  {:<10}  {:<12}  {:<16}  {}",
@@ -85,6 +88,38 @@ pub fn summary(detail: &serde_json::Value) -> String {
     .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
     .collect::<Vec<_>>()
     .join("  ")
+}
+
+/// A gate evaluation's outcome and numbers: each check's v1 and v2 values, and which failed.
+pub fn gate_numbers(verdict: &serde_json::Value) -> String {
+    let checks: Vec<String> = verdict["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let value = |v: &serde_json::Value| match (v.as_f64(), c["unit"].as_str()) {
+                (None, _) => "-".to_string(),
+                (Some(x), Some("%")) => format!("{x:.2}%"),
+                (Some(x), Some("ms")) => format!("{x}ms"),
+                (Some(x), _) => format!("{x}"),
+            };
+            let failed = if c["passed"] == false { " FAILED" } else { "" };
+            format!(
+                "{} v1 {} v2 {}{failed}",
+                c["name"].as_str().unwrap_or_default(),
+                value(&c["v1"]),
+                value(&c["v2"])
+            )
+        })
+        .collect();
+    let mut out = verdict["outcome"].as_str().unwrap_or_default().to_string();
+    if verdict["incident"] == true {
+        out.push_str(" (incident: v1 fails as much)");
+    }
+    if !checks.is_empty() {
+        out.push_str(&format!(": {}", checks.join("; ")));
+    }
+    out
 }
 
 /// How a deploy was confirmed: verified against the cluster, and by what, or on the operator's
