@@ -48,7 +48,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Start(commands::start::Args),
+    // Boxed: its flags outweigh every other command's.
+    Start(Box<commands::start::Args>),
     Next(commands::next::Args),
     Status(commands::status::Args),
     List(commands::list::Args),
@@ -99,7 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let globals = Globals::from_env(cli.journal)?;
     match command {
-        Command::Start(args) => commands::start::run(&globals, args),
+        Command::Start(args) => commands::start::run(&globals, *args),
         Command::Next(args) => commands::next::run(&globals, args),
         Command::Status(args) => commands::status::run(&globals, args),
         Command::List(args) => commands::list::run(&globals, args),
