@@ -55,7 +55,9 @@ struct Exporter {
 
 pub struct Server {
     pub url: String,
-    _storage: tempfile::TempDir,
+    storage: tempfile::TempDir,
+    /// The watchdog shell; it reaps Prometheus, and init reaps it.
+    _watchdog: std::process::Child,
 }
 
 static SERVER: OnceLock<Option<Server>> = OnceLock::new();
@@ -121,7 +123,7 @@ fn start() -> Server {
         storage.path().join("prometheus.log").display(),
         std::process::id()
     );
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -146,7 +148,8 @@ fn start() -> Server {
     }
     Server {
         url,
-        _storage: storage,
+        storage,
+        _watchdog: watchdog,
     }
 }
 
@@ -273,5 +276,5 @@ fn series(out: &mut String, labels: &str, b: Behaviour, secs: f64) {
 
 /// Where the storage of a server lives, for a test's failure message.
 pub fn log_path(server: &Server) -> PathBuf {
-    server._storage.path().join("prometheus.log")
+    server.storage.path().join("prometheus.log")
 }
