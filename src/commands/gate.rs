@@ -15,7 +15,7 @@ use crate::repo::Repo;
 use crate::runner::{Commit, Runner};
 use crate::workflow::{NextStep, Phase, Step, StepEdit};
 
-/// Measure v2 against v1 now, as the gate before the next increase would, and move nothing.
+/// Judge v2 against v1 from Prometheus now; moves nothing.
 ///
 /// Reads production's Prometheus over the time since its weight was deployed (at least the
 /// release's --gate-window), from Istio's istio_requests_total and
