@@ -509,3 +509,25 @@ fn bad_gate_settings_at_start_are_one_line_and_write_nothing() {
         );
     }
 }
+
+#[test]
+fn without_yes_a_gate_that_cannot_judge_yet_waits_then_judges() {
+    let Some((sandbox, _)) = ramped("healthy", &[]) else {
+        return;
+    };
+    // No terminal and no --yes: the gate waits out the window, passes, and only then does the
+    // raise ask its question, which nobody can answer here.
+    let started = std::time::Instant::now();
+    let out = sandbox.canary(&["next", SERVICE]);
+    let waited = started.elapsed();
+    assert!(out.stdout.contains("Waiting"), "{out}");
+    assert!(out.stdout.contains("Gate pass for v2 at 50%"), "{out}");
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        waited >= Duration::from_secs(3),
+        "waited only {waited:?}: {out}"
+    );
+    assert_eq!(production_weight(&sandbox), Some(50), "nothing was written");
+    let events = gate_events(&sandbox);
+    assert_eq!(events.len(), 1, "{events:#?}");
+}

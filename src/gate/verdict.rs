@@ -194,7 +194,7 @@ pub fn judge(
         limit: match (rate1, z_test) {
             (None, _) => "v1 had no requests: not compared".into(),
             (Some(_), Some(ZTest { p_value, .. })) => format!(
-                "not below v1 beyond chance at {}% confidence (p = {})",
+                "not below v1 beyond chance at {}%: p = {}",
                 number(thresholds.confidence),
                 p_value_text(p_value)
             ),
@@ -271,18 +271,21 @@ pub fn judge(
     } else {
         let names: Vec<String> = failed
             .iter()
-            .map(|c| format!("{} {} (limit {})", c.name, value(c.v2, &c.unit), c.limit))
+            .map(|c| {
+                format!(
+                    "{} {} (v1 {}; limit {})",
+                    c.name,
+                    value(c.v2, &c.unit),
+                    value(c.v1, &c.unit),
+                    c.limit
+                )
+            })
             .collect();
         if incident {
-            let v1: Vec<String> = failed
-                .iter()
-                .map(|c| format!("{} {}", c.name, value(c.v1, &c.unit)))
-                .collect();
             format!(
-                "v2 fails {}, but v1 fails as much ({}): an incident, not v2's fault; the weight \
-                 stays until it is over",
-                names.join(", "),
-                v1.join(", ")
+                "v2 fails {}, but v1 fails as much: an incident, not v2's fault; the weight stays \
+                 until it is over",
+                names.join(", ")
             )
         } else {
             format!("v2 fails {}", names.join(", "))
