@@ -97,11 +97,8 @@ pub fn gate_numbers(verdict: &serde_json::Value) -> String {
         .into_iter()
         .flatten()
         .map(|c| {
-            let value = |v: &serde_json::Value| match (v.as_f64(), c["unit"].as_str()) {
-                (None, _) => "-".to_string(),
-                (Some(x), Some("%")) => format!("{x:.2}%"),
-                (Some(x), Some("ms")) => format!("{x}ms"),
-                (Some(x), _) => format!("{x}"),
+            let value = |v: &serde_json::Value| {
+                crate::gate::verdict::value(v.as_f64(), c["unit"].as_str().unwrap_or_default())
             };
             let failed = if c["passed"] == false { " FAILED" } else { "" };
             format!(
@@ -158,7 +155,21 @@ pub fn how_confirmed(detail: &serde_json::Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::how_confirmed;
+    use super::{gate_numbers, how_confirmed};
+
+    #[test]
+    fn a_gate_evaluation_shows_each_checks_numbers_for_both_versions() {
+        let verdict = json!({"outcome": "fail", "incident": false, "checks": [
+            {"name": "success rate", "v1": 99.9, "v2": 99.8999999, "unit": "%", "passed": true},
+            {"name": "p99 latency vs v1", "v1": 74.99999999999983, "v2": 175.0, "unit": "ms",
+             "passed": false},
+            {"name": "queue", "v1": null, "v2": 3.0, "unit": "", "passed": true}]});
+        assert_eq!(
+            gate_numbers(&verdict),
+            "fail: success rate v1 99.90% v2 99.90%; p99 latency vs v1 v1 75 ms v2 175 ms \
+             FAILED; queue v1 no data v2 3"
+        );
+    }
 
     #[test]
     fn a_deploy_says_whether_the_cluster_or_the_operator_confirmed_it() {

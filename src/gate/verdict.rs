@@ -345,7 +345,8 @@ pub fn table(verdict: &Verdict) -> Vec<String> {
         .collect()
 }
 
-fn value(v: Option<f64>, unit: &str) -> String {
+/// A check's value as shown: `97.00%`, `75 ms`, `16801`, or `no data`.
+pub fn value(v: Option<f64>, unit: &str) -> String {
     match (v, unit) {
         (None, _) => "no data".into(),
         (Some(v), "%") => format!("{v:.2}%"),
