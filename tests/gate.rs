@@ -5,6 +5,10 @@
 //!
 //! Every release ramps 50% then 100%, with a 6 s gate window: production's 50% is deployed
 //! and observed, and the gate stands before the raise to 100%.
+//!
+//! The gate's HTTP client is kube's: without the `cluster` feature, tests/without_cluster.rs
+//! checks that it says so instead.
+#![cfg(feature = "cluster")]
 
 mod common;
 
@@ -460,6 +464,24 @@ fn a_service_without_istio_metrics_is_an_error_not_a_verdict() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("has no istio_requests_total"), "{out}");
     common::assert_unchanged(&before, &sandbox.snapshot(), "no Istio metrics");
+}
+
+#[test]
+fn before_the_ramp_the_gate_has_nothing_to_judge() {
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    args.extend(["--prometheus", "production=http://127.0.0.1:9"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.canary(&args).ok();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["gate", SERVICE]);
+    assert_eq!(out.code, 4, "{out}");
+    assert!(
+        out.stdout
+            .contains("production routes no traffic to v2 yet"),
+        "{out}"
+    );
+    common::assert_unchanged(&before, &sandbox.snapshot(), "a gate before the ramp");
 }
 
 #[test]

@@ -161,6 +161,11 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
     let env = config.environments.len() - 1;
     let name = &config.environments[env].name;
     let thresholds = &config.gate;
+    // Connecting reads nothing yet; a Prometheus canary cannot ask at all is said at once.
+    let prometheus = Prometheus::connect(config, env)?;
+    if production_weight(release).is_none_or(|w| w == 0) {
+        return Ok((Verdict::unrouted(), release.clone()));
+    }
     let deployed = journal.seconds_since_deploy(release.id, name)?;
     let Some(range) = deployed.filter(|&secs| secs >= thresholds.window_secs) else {
         return Ok((
@@ -168,7 +173,6 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
             release.clone(),
         ));
     };
-    let prometheus = Prometheus::connect(config, env)?;
     let team = match &thresholds.checks {
         Some(rel) => gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?,
         None => Vec::new(),

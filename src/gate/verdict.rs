@@ -140,6 +140,20 @@ impl Verdict {
         }
     }
 
+    /// Production routes v2 nothing yet: there is no traffic to judge, and nothing is read.
+    pub fn unrouted() -> Verdict {
+        Verdict {
+            outcome: Outcome::NotEnoughTraffic,
+            range_secs: 0,
+            checks: Vec::new(),
+            z_test: None,
+            incident: false,
+            reason: "production routes no traffic to v2 yet; the gate judges the ramp from its \
+                     first weight"
+                .into(),
+        }
+    }
+
     pub fn failed(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| !c.passed).collect()
     }
