@@ -181,6 +181,11 @@ fn a_healthy_v2_passes_the_gate_at_each_raise_and_at_the_end_of_the_ramp() {
     };
     // Deployed a moment ago: not enough time, nothing changed, nothing read.
     let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--dry-run"]).ok();
+    assert!(
+        out.stdout.contains("Would first pass the metric gate"),
+        "{out}"
+    );
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
     assert_eq!(out.code, 4, "{out}");
     assert!(out.stdout.contains("not enough time yet"), "{out}");

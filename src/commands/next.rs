@@ -611,6 +611,14 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
     }
     output::status("Would", release.position.describe_next(&shape, &plan));
     let next = release.position.next(&plan);
+    let gated = config.environments[shape.last_env()].prometheus.is_some();
+    if gated && super::gate::due(next, super::gate::production_weight(&release)) {
+        // Not evaluated here: an evaluation is journaled, and a dry run records nothing.
+        output::status(
+            "Would",
+            "first pass the metric gate (`canary gate` runs it now)",
+        );
+    }
     if matches!(
         next,
         NextStep::Pending { .. } | NextStep::Planned(_, Step::Deploy { .. })
