@@ -648,3 +648,60 @@ fn a_prometheus_in_the_cluster_is_asked_through_the_api_servers_service_proxy() 
         "{out}"
     );
 }
+
+#[test]
+fn canary_context_sets_and_removes_an_environments_prometheus() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let out = sandbox
+        .canary(&[
+            "context",
+            SERVICE,
+            "production",
+            "--prometheus",
+            "http://127.0.0.1:9090",
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("the metric gate reads Prometheus http://127.0.0.1:9090"),
+        "{out}"
+    );
+    let set = sandbox
+        .log()
+        .into_iter()
+        .rfind(|e| e["kind"] == "context-set")
+        .unwrap();
+    assert_eq!(set["detail"]["prometheus_to"], "http://127.0.0.1:9090");
+
+    let before = sandbox.snapshot();
+    for (args, says) in [
+        (
+            &["--prometheus", "127.0.0.1:9090"][..],
+            "is not an http:// or https:// URL",
+        ),
+        (
+            &["--prometheus", "cluster:istio-system/prometheus:9090"],
+            "production has no kubeconfig context",
+        ),
+    ] {
+        let mut full = vec!["context", SERVICE, "production"];
+        full.extend_from_slice(args);
+        let out = sandbox.canary(&full);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains(says), "{out}");
+    }
+    common::assert_unchanged(&before, &sandbox.snapshot(), "a bad Prometheus");
+
+    sandbox
+        .canary(&["context", SERVICE, "production", "--no-prometheus"])
+        .ok();
+    let status = sandbox.canary(&["gate", SERVICE]);
+    assert_eq!(status.code, 2, "{status}");
+    assert!(
+        status
+            .stderr
+            .contains("production has no Prometheus for the gate"),
+        "{status}"
+    );
+}
