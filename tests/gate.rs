@@ -705,3 +705,22 @@ fn canary_context_sets_and_removes_an_environments_prometheus() {
         "{status}"
     );
 }
+
+#[test]
+fn an_error_answer_from_prometheus_is_one_line_and_changes_nothing() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
+        return;
+    };
+    // PromQL that Prometheus refuses to parse, in the team's checks: its error answer.
+    let broken =
+        "checks:\n  - name: broken\n    query: sum(rate(x{a=\"$version\"}[$range])\n    max: 1\n";
+    let sandbox = ramped_team("team", &server.url, broken);
+    window_passes();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(out.stderr.contains("answered HTTP 400: "), "{out}");
+    assert!(out.stderr.contains("parse error"), "{out}");
+    common::assert_unchanged(&before, &sandbox.snapshot(), "an error answer");
+}
