@@ -17,8 +17,10 @@ fn after_help() -> String {
     }
     text.push_str(
         "\nExit codes: 0 success; 2 bad usage or bad input; 3 refused, the workflow does not\n\
-         allow that now (the message names what comes first); 75 another canary is working on\n\
-         the same release; 1 anything else. On any error nothing changed.\n\n\
+         allow that now (the message names what comes first), or the metric gate failed; 4 the\n\
+         metric gate cannot judge yet (too little v2 traffic or time; run again later); 75\n\
+         another canary is working on the same release; 1 anything else. On any error nothing\n\
+         changed (but a release set to --gate-auto-abort aborts on a failed gate).\n\n\
          Example:\n  canary demo --yes        # a whole release on a copy of the seed example\n  \
          canary start my-service --repo . --namespace relational-data \\\n      \
          --v1-image registry/my-service@sha256:<64 hex digits> \\\n      \
@@ -46,13 +48,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Start(commands::start::Args),
+    // Boxed: its flags outweigh every other command's.
+    Start(Box<commands::start::Args>),
     Next(commands::next::Args),
     Status(commands::status::Args),
     List(commands::list::Args),
     Weight(commands::weight::Args),
     Abort(commands::abort::Args),
     Verify(commands::verify::Args),
+    Gate(commands::gate::Args),
     Context(commands::context::Args),
     Check(commands::check::Args),
     Log(commands::log::Args),
@@ -96,13 +100,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let globals = Globals::from_env(cli.journal)?;
     match command {
-        Command::Start(args) => commands::start::run(&globals, args),
+        Command::Start(args) => commands::start::run(&globals, *args),
         Command::Next(args) => commands::next::run(&globals, args),
         Command::Status(args) => commands::status::run(&globals, args),
         Command::List(args) => commands::list::run(&globals, args),
         Command::Weight(args) => commands::weight::run(&globals, args),
         Command::Abort(args) => commands::abort::run(&globals, args),
         Command::Verify(args) => commands::verify::run(&globals, args),
+        Command::Gate(args) => commands::gate::run(&globals, args),
         Command::Context(args) => commands::context::run(&globals, args),
         Command::Check(args) => commands::check::run(&globals, args),
         Command::Log(args) => commands::log::run(&globals, args),

@@ -11,6 +11,9 @@ pub mod exit {
     pub const FAILURE: i32 = 1;
     pub const BAD_INPUT: i32 = 2;
     pub const REFUSED: i32 = 3;
+    /// The metric gate cannot judge yet (too little v2 traffic, or the weight not deployed
+    /// for the window): nothing changed; run the command again later.
+    pub const NOT_YET: i32 = 4;
     /// Another process got there first (another canary, or an edit of a file canary was
     /// about to write): running the command again is the answer.
     pub const BUSY: i32 = 75;
@@ -30,6 +33,9 @@ pub enum Error {
         /// The command that takes it.
         run: Option<String>,
     },
+    /// The metric gate cannot judge yet; the message says what it waits for.
+    #[error("{0}")]
+    NotYet(String),
     /// A file no longer holds the bytes a plan was made from, so nothing was written.
     #[error(
         "{path} changed since canary read it (an editor's save or a pull, say); nothing was \
@@ -92,6 +98,7 @@ impl Error {
         match self {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } => exit::REFUSED,
+            Error::NotYet(_) => exit::NOT_YET,
             Error::Busy { .. } | Error::Stale { .. } | Error::GitBusy(_) => exit::BUSY,
             Error::Declined(_)
             | Error::Mismatch(_)

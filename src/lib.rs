@@ -10,6 +10,7 @@ pub mod commands;
 pub mod edits;
 pub mod error;
 pub mod finding;
+pub mod gate;
 pub mod journal;
 pub mod lock;
 pub mod operator;

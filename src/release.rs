@@ -33,6 +33,10 @@ pub struct Environment {
     /// releases journaled before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd: Option<AppRef>,
+    /// Where the metric gate reads this environment's Istio metrics. Absent from releases
+    /// journaled before it existed, and where the ramp is judged by the operator alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<crate::gate::Source>,
 }
 
 /// An image pinned by digest: `REPOSITORY@sha256:HEX`.
@@ -103,6 +107,10 @@ pub struct Settings {
     /// The release this one took over (`start --adopt`), whose commits count as its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<String>,
+    /// The metric gate's limits (used where production has a Prometheus). Absent from
+    /// releases journaled before it existed, and when every limit is the default.
+    #[serde(default, skip_serializing_if = "crate::gate::Thresholds::is_default")]
+    pub gate: crate::gate::Thresholds,
 }
 
 /// A new release id: 16 hex digits that no other journal will pick (the service, the

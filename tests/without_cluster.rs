@@ -35,3 +35,30 @@ fn cluster_commands_say_that_cluster_support_was_not_compiled_in() {
         .canary(&["next", SERVICE, "--yes", "--no-verify"])
         .ok();
 }
+
+#[test]
+fn the_metric_gate_says_that_it_needs_the_cluster_feature() {
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    args.extend([
+        "--prometheus".into(),
+        "production=http://127.0.0.1:9090".into(),
+    ]);
+    sandbox
+        .canary(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["gate", SERVICE]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "metric gate reads Prometheus, and this canary was built without the `cluster` feature"
+        ),
+        "{out}"
+    );
+    common::assert_unchanged(
+        &before,
+        &sandbox.snapshot(),
+        "a gate without cluster support",
+    );
+}

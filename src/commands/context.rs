@@ -1,5 +1,5 @@
 //! `canary context`: set or change the kubeconfig context of an environment, and the Argo CD
-//! Application that deploys it, on a release in flight.
+//! Application that deploys it, and the Prometheus the metric gate reads, on a release in flight.
 
 use serde_json::json;
 
@@ -22,17 +22,21 @@ use crate::release::{self, Environment, Settings};
 /// ENV also waits until the Application is Synced at canary's commit, or a later one, and
 /// Healthy; --no-argocd removes it.
 ///
+/// With a Prometheus (--prometheus URL), the metric gate judges ENV's weights from its Istio
+/// metrics (docs/gate.md); --no-prometheus removes it.
+///
 /// Examples:
 ///   canary context my-service production prod-eu-1
 ///   canary context my-service production --argocd argocd/my-service-production
 ///   canary context my-service staging --no-argocd --unset
+///   canary context my-service production --prometheus cluster:istio-system/prometheus:9090
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     pub service: String,
     pub env: String,
     /// A context of your kubeconfig (`kubectl config get-contexts` lists them)
-    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd"], conflicts_with = "unset")]
+    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd", "prometheus", "no_prometheus"], conflicts_with = "unset")]
     pub context: Option<String>,
     /// Remove the environment's context: its deploys are confirmed by the operator again
     #[arg(long)]
@@ -44,6 +48,13 @@ pub struct Args {
     /// Remove the environment's Argo CD Application: deploys are checked on the objects only
     #[arg(long)]
     pub no_argocd: bool,
+    /// ENV's Prometheus for the metric gate: http(s)://HOST:PORT, or
+    /// cluster:NAMESPACE/SERVICE:PORT through ENV's cluster (docs/gate.md)
+    #[arg(long, value_name = "URL", conflicts_with = "no_prometheus")]
+    pub prometheus: Option<String>,
+    /// Remove ENV's Prometheus: the gate no longer judges its weights
+    #[arg(long)]
+    pub no_prometheus: bool,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
@@ -51,6 +62,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         release::check_context(context)?;
     }
     let app: Option<AppRef> = args.argocd.as_deref().map(str::parse).transpose()?;
+    let prometheus: Option<crate::gate::Source> =
+        args.prometheus.as_deref().map(str::parse).transpose()?;
     let mut locked = super::lock_release(globals, Some(&args.service))?;
     let release = &locked.release;
     let env = release.config.env_index(&args.env)?;
@@ -65,6 +78,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         after.argocd = None;
     } else if app.is_some() {
         after.argocd = app;
+    }
+    if args.no_prometheus {
+        after.prometheus = None;
+    } else if prometheus.is_some() {
+        after.prometheus = prometheus;
+    }
+    if let Some(source) = &after.prometheus {
+        super::start::check_prometheus_context(&after, source)?;
     }
     if let (Some(app), None) = (&after.argocd, &after.context) {
         return Err(bad_input(format!(
@@ -82,6 +103,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut detail = json!({ "env": args.env, "from": before.context, "to": after.context });
+    if after.prometheus != before.prometheus {
+        detail["prometheus_from"] = json!(before.prometheus);
+        detail["prometheus_to"] = json!(after.prometheus);
+    }
     if after.argocd != before.argocd {
         detail["argocd_from"] = json!(before.argocd);
         detail["argocd_to"] = json!(after.argocd);
@@ -101,7 +126,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 fn describe(env: &Environment) -> String {
-    match (&env.context, &env.argocd) {
+    let deploys = match (&env.context, &env.argocd) {
         (Some(context), Some(app)) => format!(
             "kubeconfig context {context} and Argo CD Application {app}: deploys are checked on \
              the cluster and wait for the Application to be Synced and Healthy"
@@ -110,5 +135,9 @@ fn describe(env: &Environment) -> String {
             format!("kubeconfig context {context}: deploys are checked on the cluster")
         }
         (None, _) => "no kubeconfig context: deploys are confirmed by the operator".into(),
+    };
+    match &env.prometheus {
+        Some(source) => format!("{deploys}; the metric gate reads Prometheus {source}"),
+        None => deploys,
     }
 }

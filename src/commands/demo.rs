@@ -79,6 +79,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         push: true,
         no_remote: false,
         adopt: false,
+        gate: Default::default(),
     };
     let mut prompt = prompt::for_process(args.yes);
     let config = start::settle(args_for_start, prompt.as_mut())?;

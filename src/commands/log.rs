@@ -52,6 +52,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         if event.kind == "deploy-confirmed" {
             what = format!("{what}  {}", how_confirmed(&event.detail));
         }
+        if event.kind == "gate-evaluated" {
+            what = format!("{what}  {}", gate_numbers(&event.detail["verdict"]));
+        }
         writeln!(
             out,
             "{}  {:<10}  {:<12}  {:<16}  {}",
@@ -85,6 +88,35 @@ pub fn summary(detail: &serde_json::Value) -> String {
     .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
     .collect::<Vec<_>>()
     .join("  ")
+}
+
+/// A gate evaluation's outcome and numbers: each check's v1 and v2 values, and which failed.
+pub fn gate_numbers(verdict: &serde_json::Value) -> String {
+    let checks: Vec<String> = verdict["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let value = |v: &serde_json::Value| {
+                crate::gate::verdict::value(v.as_f64(), c["unit"].as_str().unwrap_or_default())
+            };
+            let failed = if c["passed"] == false { " FAILED" } else { "" };
+            format!(
+                "{} v1 {} v2 {}{failed}",
+                c["name"].as_str().unwrap_or_default(),
+                value(&c["v1"]),
+                value(&c["v2"])
+            )
+        })
+        .collect();
+    let mut out = verdict["outcome"].as_str().unwrap_or_default().to_string();
+    if verdict["incident"] == true {
+        out.push_str(" (incident: v1 fails as much)");
+    }
+    if !checks.is_empty() {
+        out.push_str(&format!(": {}", checks.join("; ")));
+    }
+    out
 }
 
 /// How a deploy was confirmed: verified against the cluster, and by what, or on the operator's
@@ -123,7 +155,21 @@ pub fn how_confirmed(detail: &serde_json::Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::how_confirmed;
+    use super::{gate_numbers, how_confirmed};
+
+    #[test]
+    fn a_gate_evaluation_shows_each_checks_numbers_for_both_versions() {
+        let verdict = json!({"outcome": "fail", "incident": false, "checks": [
+            {"name": "success rate", "v1": 99.9, "v2": 99.8999999, "unit": "%", "passed": true},
+            {"name": "p99 latency vs v1", "v1": 74.99999999999983, "v2": 175.0, "unit": "ms",
+             "passed": false},
+            {"name": "queue", "v1": null, "v2": 3.0, "unit": "", "passed": true}]});
+        assert_eq!(
+            gate_numbers(&verdict),
+            "fail: success rate v1 99.90% v2 99.90%; p99 latency vs v1 v1 75 ms v2 175 ms \
+             FAILED; queue v1 no data v2 3"
+        );
+    }
 
     #[test]
     fn a_deploy_says_whether_the_cluster_or_the_operator_confirmed_it() {

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod context;
 pub mod demo;
 pub mod explain;
+pub mod gate;
 pub mod journal;
 pub mod list;
 pub mod log;
@@ -245,16 +246,16 @@ pub struct OutOfBand {
 }
 
 /// Lock the release, refuse if a step is half done, then show, ask and write the edit that
-/// `make` derives from the release, like a step.
+/// `make` derives from the release (it may journal first: the gate's evaluation), like a step.
 pub fn write_out_of_band(
     globals: &Globals,
     service: &str,
     yes: bool,
-    make: impl FnOnce(&Release) -> anyhow::Result<OutOfBand>,
+    make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<OutOfBand>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
     refuse_moved_on(&locked.release)?;
-    let out_of_band = make(&locked.release)?;
+    let out_of_band = make(&mut locked.journal, &locked.release)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),

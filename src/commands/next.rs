@@ -21,7 +21,9 @@ use crate::workflow::{Action, AnyEdit, NextStep, Phase, Step, describe_step, pla
 /// Before writing, it shows what the step does and the diff of every file, and asks. A deploy
 /// step waits for the operator to confirm the deploy or, where the environment has a kubeconfig
 /// context, until its cluster shows the deploy (objects present or gone, live weights equal to
-/// the files, v1 pods ready on the pinned digest). A step interrupted by Ctrl-C, a crash or a
+/// the files, v1 pods ready on the pinned digest). Where production has a Prometheus, its v2
+/// weight goes up, and its ramp ends, only once the metric gate passes (docs/gate.md): a failed
+/// gate refuses (exit 3); one that cannot judge yet waits, or with --yes exits 4. A step interrupted by Ctrl-C, a crash or a
 /// reboot is finished first, without applying any edit twice.
 ///
 /// Examples:
@@ -62,6 +64,8 @@ pub struct Checks {
     /// `false` with `--no-verify`: the operator's word is taken instead.
     pub verify: bool,
     pub wait: Wait,
+    /// How the metric gate that cannot judge yet is met; `None`: not evaluated (a dry run).
+    pub gate: Option<super::gate::NotYet>,
 }
 
 impl Default for Checks {
@@ -71,6 +75,7 @@ impl Default for Checks {
             wait: Wait {
                 timeout: Duration::from_secs(600),
             },
+            gate: Some(super::gate::NotYet::Wait(Duration::from_secs(600))),
         }
     }
 }
@@ -110,6 +115,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         wait: Wait {
             timeout: args.timeout,
         },
+        gate: Some(if args.yes {
+            super::gate::NotYet::Exit
+        } else {
+            super::gate::NotYet::Wait(args.timeout)
+        }),
     };
     announce(&locked.release);
     let release = take_step(&mut runner, &locked.release, &checks)?;
@@ -157,7 +167,16 @@ pub fn take_step(
     let shape = config.shape();
     let plan = plan(&shape);
     let env_name = |env: usize| config.environments[env].name.clone();
-    match release.position.next(&plan) {
+    let next = release.position.next(&plan);
+    let gated;
+    let release = match checks.gate {
+        Some(not_yet) if super::gate::due(next, super::gate::production_weight(release)) => {
+            gated = super::gate::before_increase(runner.journal, release, not_yet)?;
+            &gated
+        }
+        _ => release,
+    };
+    match next {
         NextStep::Done => {
             output::status(
                 "Done",
@@ -592,6 +611,14 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
     }
     output::status("Would", release.position.describe_next(&shape, &plan));
     let next = release.position.next(&plan);
+    let gated = config.environments[shape.last_env()].prometheus.is_some();
+    if gated && super::gate::due(next, super::gate::production_weight(&release)) {
+        // Not evaluated here: an evaluation is journaled, and a dry run records nothing.
+        output::status(
+            "Would",
+            "first pass the metric gate (`canary gate` runs it now)",
+        );
+    }
     if matches!(
         next,
         NextStep::Pending { .. } | NextStep::Planned(_, Step::Deploy { .. })
@@ -633,8 +660,10 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         prompt: &mut prompt,
         commit: Commit::Never,
     };
+    // The gate is left to `next`: it would journal its evaluation.
     let checks = Checks {
         verify: false,
+        gate: None,
         ..Checks::default()
     };
     let taken = take_step(&mut runner, &release, &checks);
@@ -737,6 +766,7 @@ mod tests {
                     hosts: vec![format!("{name}.example.com")],
                     context: None,
                     argocd: None,
+                    prometheus: None,
                 })
                 .to_vec(),
             schedule: vec![50, 100],
@@ -744,6 +774,7 @@ mod tests {
             remote: crate::release::Remote::None,
             id: String::new(),
             adopted: None,
+            gate: Default::default(),
         };
         let mut journal = Journal::open(&dir.path().join("journal.db"), "test").unwrap();
         let release = journal

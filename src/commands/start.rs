@@ -6,6 +6,7 @@ use crate::check;
 use crate::cli::Globals;
 use crate::cluster::argocd::AppRef;
 use crate::error::{Error, bad_input};
+use crate::gate::Thresholds;
 use crate::journal::Journal;
 use crate::output;
 use crate::prompt::{self, Prompt};
@@ -75,6 +76,78 @@ pub struct Args {
     /// last edit they show, its deploys still to confirm. The v1 image defaults to web-v1's
     #[arg(long)]
     pub adopt: bool,
+    #[command(flatten)]
+    pub gate: GateFlags,
+}
+
+/// The metric gate: where each environment's Prometheus is, and the limits v2 must meet
+/// before production's weight goes up (docs/gate.md).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Metric gate (docs/gate.md)")]
+pub struct GateFlags {
+    /// An environment's Prometheus (repeatable): http(s)://HOST:PORT, or
+    /// cluster:NAMESPACE/SERVICE:PORT through its cluster's API server (needs --context).
+    /// With one for production, every increase of its v2 weight waits for the gate
+    #[arg(long = "prometheus", value_name = "ENV=URL")]
+    pub prometheus: Vec<String>,
+    /// How long a weight must have been deployed before the gate judges it; the gate reads
+    /// the whole time since the deploy
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cluster::parse_duration)]
+    pub gate_window: std::time::Duration,
+    /// v2 requests needed to judge
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().min_requests)]
+    pub gate_min_requests: u64,
+    /// v2's least share of non-5xx answers, in percent (Flagger's request-success-rate)
+    #[arg(long, value_name = "PERCENT", default_value_t = Thresholds::default().success_rate, value_parser = crate::gate::parse_percent)]
+    pub gate_success_rate: f64,
+    /// The confidence at which v2's success rate is found worse than v1's, in percent
+    #[arg(long, value_name = "PERCENT", default_value_t = Thresholds::default().confidence, value_parser = crate::gate::parse_percent)]
+    pub gate_confidence: f64,
+    /// v2's highest p99 latency, in milliseconds (Flagger's request-duration)
+    #[arg(long, value_name = "MS", default_value_t = Thresholds::default().p99_max_ms)]
+    pub gate_p99_max_ms: f64,
+    /// v2's p99 may be at most v1's times this
+    #[arg(long, value_name = "FACTOR", default_value_t = Thresholds::default().p99_factor)]
+    pub gate_p99_factor: f64,
+    /// Abort the release by itself when the gate fails (for pipelines)
+    #[arg(long)]
+    pub gate_auto_abort: bool,
+    /// The team's own PromQL checks, a YAML file in the repository (docs/gate.md)
+    #[arg(long, value_name = "FILE")]
+    pub gate_checks: Option<String>,
+}
+
+impl Default for GateFlags {
+    /// As the command line without gate flags: no Prometheus, every limit its default.
+    fn default() -> GateFlags {
+        let t = Thresholds::default();
+        GateFlags {
+            prometheus: Vec::new(),
+            gate_window: std::time::Duration::from_secs(t.window_secs),
+            gate_min_requests: t.min_requests,
+            gate_success_rate: t.success_rate,
+            gate_confidence: t.confidence,
+            gate_p99_max_ms: t.p99_max_ms,
+            gate_p99_factor: t.p99_factor,
+            gate_auto_abort: t.auto_abort,
+            gate_checks: t.checks,
+        }
+    }
+}
+
+impl GateFlags {
+    fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            window_secs: self.gate_window.as_secs(),
+            min_requests: self.gate_min_requests,
+            success_rate: self.gate_success_rate,
+            confidence: self.gate_confidence,
+            p99_max_ms: self.gate_p99_max_ms,
+            p99_factor: self.gate_p99_factor,
+            auto_abort: self.gate_auto_abort,
+            checks: self.gate_checks.clone(),
+        }
+    }
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
@@ -302,6 +375,12 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
     check_label("namespace", &namespace, 63)?;
     let mut environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
     applications(&mut environments, &args.argocd)?;
+    prometheus_sources(&mut environments, &args.gate.prometheus)?;
+    let gate = args.gate.thresholds();
+    gate.validate()?;
+    if let Some(rel) = &gate.checks {
+        crate::gate::checks::load(&repo, rel)?;
+    }
     let id = release::new_release_id(&service, repo.root());
     let config = Settings {
         service,
@@ -313,6 +392,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
         remote,
         id,
         adopted: None,
+        gate,
     };
     // A step would refuse a patch that is a link; the release is refused before it begins.
     crate::edits::refuse_links(&repo, &config)?;
@@ -361,6 +441,7 @@ fn environments(
             hosts: Vec::new(),
             context: None,
             argocd: None,
+            prometheus: None,
         });
     }
     for pair in hosts {
@@ -414,6 +495,38 @@ fn applications(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error>
     Ok(())
 }
 
+/// Each `--prometheus ENV=SOURCE`; one in the cluster needs the environment's context.
+fn prometheus_sources(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error> {
+    for pair in pairs {
+        let (env, source) = env_pair(envs, "--prometheus", "URL", pair)?;
+        let source: crate::gate::Source = source.parse()?;
+        if env.prometheus.as_ref().is_some_and(|s| *s != source) {
+            return Err(bad_input(format!(
+                "--prometheus gives {} two Prometheus",
+                env.name
+            )));
+        }
+        check_prometheus_context(env, &source)?;
+        env.prometheus = Some(source);
+    }
+    Ok(())
+}
+
+/// A Prometheus in the cluster is reached through the environment's context.
+pub fn check_prometheus_context(
+    env: &Environment,
+    source: &crate::gate::Source,
+) -> Result<(), Error> {
+    if matches!(source, crate::gate::Source::Cluster { .. }) && env.context.is_none() {
+        return Err(bad_input(format!(
+            "Prometheus {source} is reached through {}'s cluster, and {} has no kubeconfig \
+             context; give --context {}=CONTEXT too, or the Prometheus URL",
+            env.name, env.name, env.name
+        )));
+    }
+    Ok(())
+}
+
 /// Split an `ENV=VALUE` flag and find its environment.
 fn env_pair<'a, 'e>(
     envs: &'e mut [Environment],
@@ -435,4 +548,24 @@ fn env_pair<'a, 'e>(
         ))
     })?;
     Ok((env, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        gate: GateFlags,
+    }
+
+    #[test]
+    fn the_gate_flags_default_to_the_default_thresholds() {
+        let line = Line::try_parse_from(["canary"]).unwrap();
+        assert_eq!(line.gate.thresholds(), Thresholds::default());
+        assert_eq!(GateFlags::default().thresholds(), Thresholds::default());
+    }
 }

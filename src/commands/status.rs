@@ -56,6 +56,10 @@ pub struct Status<'a> {
     #[serde(serialize_with = "as_text")]
     pub repo: std::path::Display<'a>,
     pub updated_at: &'a str,
+    /// The metric gate's last evaluation (`at`, `v2_weight`, `verdict`: outcome, reason, each
+    /// check's v1 and v2 values and limit); absent when none was journaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<serde_json::Value>,
 }
 
 fn as_text<T: std::fmt::Display, S: serde::Serializer>(
@@ -128,6 +132,7 @@ pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -
         v1_image: &config.v1_image,
         repo: config.repo.display(),
         updated_at: &release.updated_at,
+        gate: None,
     }
 }
 
@@ -136,6 +141,16 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         .ok_or_else(|| crate::error::bad_input("no release is in flight; the journal is empty"))?;
     let release = super::shown_release(&journal, args.service.as_deref())?;
     let mut status = status_of(&release, Weights::Files, &mut Plans::default());
+    status.gate = journal
+        .events(release.id)?
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "gate-evaluated")
+        .map(|e| {
+            let mut gate = e.detail;
+            gate["at"] = e.at.into();
+            gate
+        });
     if args.live {
         read_live(&release, &mut status)?;
     }
@@ -258,6 +273,11 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
             out.push('\n');
         }
     }
+    if let Some(gate) = &status.gate {
+        let line = format!("  {:<name_width$}  {}", "", gate_line(gate));
+        out.push_str(&output::fit(&line, width));
+        out.push('\n');
+    }
     out.push('\n');
     let field = |label: &str, value: &str| {
         output::fit(&format!("  {label:<10}  {value}"), width).into_owned()
@@ -293,4 +313,25 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         }
     }
     out
+}
+
+/// The gate's last evaluation in one line, beside production's bar.
+fn gate_line(gate: &serde_json::Value) -> String {
+    let verdict = &gate["verdict"];
+    let outcome = verdict["outcome"].as_str().unwrap_or("?");
+    let at = gate["at"].as_str().unwrap_or_default();
+    let at = at.get(11..16).unwrap_or(at);
+    let weight = gate["v2_weight"]
+        .as_u64()
+        .map(|w| format!(" at {w}%"))
+        .unwrap_or_default();
+    let text = format!(
+        "gate {outcome}{weight} ({at} UTC): {}",
+        verdict["reason"].as_str().unwrap_or_default()
+    );
+    match outcome {
+        "pass" => style(text).green().to_string(),
+        "fail" => style(text).red().to_string(),
+        _ => style(text).yellow().to_string(),
+    }
 }

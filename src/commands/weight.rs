@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::OutOfBand;
+use super::{OutOfBand, gate};
 use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, describe_weights};
 use crate::edits::FileEdit;
@@ -48,6 +48,9 @@ pub struct Args {
     pub yes: bool,
 }
 
+/// How long raising production's weight by hand waits for the gate to be able to judge.
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let percent = args.percent;
     if args.live {
@@ -67,8 +70,26 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             action,
         );
     }
-    super::write_out_of_band(globals, &args.service, args.yes, |release| {
+    super::write_out_of_band(globals, &args.service, args.yes, |journal, release| {
         let env = release.config.env_index(&args.env)?;
+        let production = env == release.config.environments.len() - 1;
+        if production && gate::raises(gate::production_weight(release), percent) {
+            // The workflow's refusal comes before any measurement.
+            advance(
+                release,
+                Action::SetWeight {
+                    env,
+                    percent,
+                    changed: false,
+                },
+            )?;
+            let not_yet = if args.yes {
+                gate::NotYet::Exit
+            } else {
+                gate::NotYet::Wait(GATE_WAIT)
+            };
+            gate::before_increase(journal, release, not_yet)?;
+        }
         Ok(OutOfBand {
             edit: FileEdit::Weight { env, percent },
             what: format!("send {percent}% of {}'s traffic to v2", args.env),

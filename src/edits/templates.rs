@@ -91,12 +91,14 @@ mod tests {
                 hosts: vec!["a.example.com".into()],
                 context: None,
                 argocd: None,
+                prometheus: None,
             }],
             schedule: vec![100],
             v1_image: format!("r/s@sha256:{}", "a".repeat(64)).parse().unwrap(),
             remote: Default::default(),
             id: String::new(),
             adopted: None,
+            gate: Default::default(),
         }
     }
 

@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_pushes.sql",
         include_str!("../../migrations/0005_pushes.sql"),
     ),
+    (
+        "0006_gate.sql",
+        include_str!("../../migrations/0006_gate.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

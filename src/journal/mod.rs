@@ -564,6 +564,22 @@ impl Journal {
             .optional()?)
     }
 
+    /// Whole seconds since the newest deploy to `env` was confirmed; `None` if none was.
+    pub fn seconds_since_deploy(&self, release_id: i64, env: &str) -> Result<Option<u64>> {
+        let secs: Option<f64> = self
+            .conn
+            .query_row(
+                "SELECT (julianday('now') - julianday(at)) * 86400.0 FROM events
+                 WHERE release_id = ?1 AND kind = 'deploy-confirmed'
+                   AND json_extract(detail, '$.env') = ?2
+                 ORDER BY id DESC LIMIT 1",
+                params![release_id, env],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(secs.map(|s| s.max(0.0) as u64))
+    }
+
     /// Apply an update in one transaction, provided the release is still where the caller saw
     /// it. Returns the release as it now stands.
     pub fn record(&mut self, release: &Release, update: Update) -> Result<Release> {

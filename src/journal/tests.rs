@@ -11,6 +11,7 @@ fn config(service: &str) -> Settings {
             hosts: vec!["a.example".into()],
             context: None,
             argocd: None,
+            prometheus: None,
         }],
         schedule: vec![100],
         v1_image: Image {
@@ -20,6 +21,7 @@ fn config(service: &str) -> Settings {
         remote: Default::default(),
         id: String::new(),
         adopted: None,
+        gate: Default::default(),
     }
 }
 

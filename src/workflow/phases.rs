@@ -302,7 +302,9 @@ pub const PHASES: [Explanation; 9] = [
                production's VirtualService patch, deploy, observe, confirm. Then every other \
                environment goes to v2 100. `canary abort` sends everything back to v1 at any \
                point; `canary weight` sets a weight by hand, which is deployed and observed \
-               before production's weight goes up again.",
+               before production's weight goes up again. Where production has a Prometheus, \
+               each raise and the end of its ramp wait for the metric gate: v2 against v1 and \
+               fixed limits, from Istio's metrics (docs/gate.md).",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
         why_here: "Only now is v2 deployed everywhere and tested; small steps first limit what a \
                    bad v2 can hurt.",

@@ -61,6 +61,9 @@ pub struct State {
     pub close_watches_after: Option<Duration>,
     /// Watches from a version older than this are answered 410 Gone.
     pub compacted: u64,
+    /// Services the API server's service proxy reaches, by `NAMESPACE/NAME:PORT`: the
+    /// `HOST:PORT` on loopback that answers for them.
+    pub proxies: BTreeMap<String, String>,
     /// The last resource version given out.
     version: u64,
     /// Every change: its version, the item path, the event type and the object after it.
@@ -283,6 +286,43 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
+/// `/api/v1/namespaces/NS/services/NAME:PORT/proxy/REST`: the service proxy's namespace,
+/// service and the path it forwards.
+fn proxied(path: &str) -> Option<(&str, &str, &str)> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (namespace, rest) = rest.split_once("/services/")?;
+    let (service, rest) = rest.split_once("/proxy")?;
+    (!namespace.contains('/') && !service.contains('/')).then_some((namespace, service, rest))
+}
+
+/// A GET forwarded to `upstream` as the service proxy forwards it, and its JSON answer.
+fn forward(upstream: &str, path: &str, query: &str) -> (u16, Value) {
+    let Ok(mut stream) = TcpStream::connect(upstream) else {
+        return status(
+            503,
+            "ServiceUnavailable",
+            "no endpoints available for service",
+        );
+    };
+    // HTTP/1.0: the answer comes whole, never chunked.
+    let _ = write!(
+        stream,
+        "GET {path}?{query} HTTP/1.0\r\nHost: {upstream}\r\nAccept: application/json\r\n\r\n"
+    );
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(502);
+    (
+        code,
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())),
+    )
+}
+
 /// The path an object is kept at, whatever version of its group a request names.
 fn stored(path: &str) -> String {
     match route(path) {
@@ -489,6 +529,33 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
     // Discovery is open to every authenticated user (the system:discovery ClusterRole).
     if method == "GET" && path == "/apis" {
         return once((200, discovery(&state)));
+    }
+    if let Some((namespace, service, rest)) = proxied(path) {
+        let route = Route {
+            group: "",
+            version: "v1",
+            namespace,
+            resource: "services/proxy",
+            name: Some(service.split(':').next().unwrap_or(service)),
+        };
+        if let Some(rules) = &state.rbac
+            && !allowed(rules, "get", &route)
+        {
+            return once(forbidden("get", &route));
+        }
+        let Some(upstream) = state
+            .proxies
+            .get(&format!("{namespace}/{service}"))
+            .cloned()
+        else {
+            return once(status(
+                404,
+                "NotFound",
+                &format!("services \"{}\" not found", route.name.unwrap_or_default()),
+            ));
+        };
+        drop(state);
+        return once(forward(&upstream, rest, query_text));
     }
     let Some(route) = route(path) else {
         return once((404, Value::String("404 page not found".into())));
@@ -725,10 +792,13 @@ fn decode(text: &str) -> String {
 /// The Roles documented in docs/cluster.md, which the fake enforces and the real-cluster test
 /// applies.
 pub fn documented_roles() -> Vec<Value> {
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"),
-    )
-    .unwrap();
+    roles_in("docs/cluster.md")
+}
+
+/// The Roles in the YAML blocks of a document of the repository.
+pub fn roles_in(doc: &str) -> Vec<Value> {
+    let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc))
+        .unwrap();
     let mut roles = Vec::new();
     for block in doc.split("```yaml\n").skip(1) {
         let yaml = block.split("```").next().unwrap();
@@ -738,7 +808,7 @@ pub fn documented_roles() -> Vec<Value> {
             }
         }
     }
-    assert!(!roles.is_empty(), "no Role in docs/cluster.md");
+    assert!(!roles.is_empty(), "no Role in {doc}");
     roles
 }
 

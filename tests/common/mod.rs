@@ -13,6 +13,7 @@
 #![allow(dead_code)] // each test crate uses a different subset of these helpers
 
 pub mod cluster;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

@@ -1,0 +1,385 @@
+//! The metric gate: before production's v2 weight goes up, and before the ramp is declared
+//! done, v2 is measured against v1 (the live baseline, on the same traffic) and against fixed
+//! limits, from Istio's standard metrics in the environment's Prometheus.
+//!
+//! `stats` and `verdict` are pure: the two-proportion test and the verdict. `promql` builds
+//! the queries; `checks` reads the team's own checks; `prometheus` asks the server (behind the
+//! `cluster` feature, whose HTTP client and kubeconfig reading it shares). [`evaluate`] puts
+//! them together over anything that answers a query ([`Metrics`]).
+
+pub mod checks;
+#[cfg(feature = "cluster")]
+mod prometheus;
+pub mod promql;
+pub mod stats;
+pub mod verdict;
+#[cfg(not(feature = "cluster"))]
+mod without;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, bad_input};
+use crate::release::{Settings, WEB, WEB_V1, check_label};
+#[cfg(feature = "cluster")]
+pub use prometheus::Prometheus;
+pub use verdict::{Outcome, Verdict};
+#[cfg(not(feature = "cluster"))]
+pub use without::Prometheus;
+
+/// The gate's limits, set per release at `start`. The defaults follow Flagger's built-in
+/// checks (request-success-rate at least 99%, request-duration p99 at most 500 ms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Thresholds {
+    /// The least time the weight must have been deployed for, and so the least range read.
+    pub window_secs: u64,
+    /// v2's requests needed to judge.
+    pub min_requests: u64,
+    /// v2's non-5xx share, in percent.
+    pub success_rate: f64,
+    /// The confidence, in percent, at which v2's success rate is found below v1's.
+    pub confidence: f64,
+    pub p99_max_ms: f64,
+    /// v2's p99 may be at most v1's times this.
+    pub p99_factor: f64,
+    /// A failed gate aborts the release by itself (pipelines).
+    pub auto_abort: bool,
+    /// The team's checks, a file in the repository (relative to its root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<String>,
+}
+
+// Every value is checked finite at `start` ([`Thresholds::validate`]), so equality is one.
+impl Eq for Thresholds {}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            window_secs: 300,
+            min_requests: 100,
+            success_rate: 99.0,
+            confidence: 95.0,
+            p99_max_ms: 500.0,
+            p99_factor: 1.5,
+            auto_abort: false,
+            checks: None,
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn is_default(&self) -> bool {
+        *self == Thresholds::default()
+    }
+
+    /// One line for each value out of range, the first of them as the error.
+    pub fn validate(&self) -> Result<(), Error> {
+        let percent = |flag: &str, v: f64, low: f64| {
+            if v.is_finite() && v > low && v <= 100.0 {
+                Ok(())
+            } else {
+                Err(bad_input(format!(
+                    "{flag} {v}% is not a percentage above {low} and at most 100"
+                )))
+            }
+        };
+        if self.window_secs == 0 {
+            return Err(bad_input(
+                "--gate-window 0 reads no metrics: give a duration such as 5m",
+            ));
+        }
+        if self.min_requests == 0 {
+            return Err(bad_input(
+                "--gate-min-requests 0 judges v2 on no traffic: give at least 1",
+            ));
+        }
+        percent("--gate-success-rate", self.success_rate, 0.0)?;
+        percent("--gate-confidence", self.confidence, 50.0)?;
+        if self.confidence >= 100.0 {
+            return Err(bad_input(
+                "--gate-confidence 100% would never find v2 worse: give less, such as 95",
+            ));
+        }
+        if !(self.p99_max_ms.is_finite() && self.p99_max_ms > 0.0) {
+            return Err(bad_input(format!(
+                "--gate-p99-max-ms {} is not a positive number of milliseconds",
+                self.p99_max_ms
+            )));
+        }
+        if !(self.p99_factor.is_finite() && self.p99_factor >= 1.0) {
+            return Err(bad_input(format!(
+                "--gate-p99-factor {} is below 1: v2 would fail for being as fast as v1",
+                self.p99_factor
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parse a percentage as the flags take it: `99`, `99.5`, `99%`.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    text.trim()
+        .trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{text:?} is not a percentage such as 99 or 99.5"))
+}
+
+/// Where an environment's Prometheus is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Source {
+    /// Its URL, `http://` or `https://`, reached directly.
+    Url(String),
+    /// A Service in the environment's cluster, reached through the API server's service proxy
+    /// with the environment's kubeconfig context: no port-forward needed.
+    Cluster {
+        namespace: String,
+        service: String,
+        /// A port number or name.
+        port: String,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Url(url) => f.write_str(url),
+            Source::Cluster {
+                namespace,
+                service,
+                port,
+            } => write!(f, "cluster:{namespace}/{service}:{port}"),
+        }
+    }
+}
+
+impl From<Source> for String {
+    fn from(source: Source) -> String {
+        source.to_string()
+    }
+}
+
+impl TryFrom<String> for Source {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Source, Error> {
+        text.parse()
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Source, Error> {
+        if let Some(rest) = text.strip_prefix("cluster:") {
+            let invalid = || {
+                bad_input(format!(
+                    "Prometheus {text:?} is not cluster:NAMESPACE/SERVICE:PORT, such as \
+                     cluster:istio-system/prometheus:9090"
+                ))
+            };
+            let (namespace, rest) = rest.split_once('/').ok_or_else(invalid)?;
+            let (service, port) = rest.split_once(':').ok_or_else(invalid)?;
+            check_label("Prometheus namespace", namespace, 63)?;
+            check_label("Prometheus service", service, 63)?;
+            // A number from 1, or a port's name (which Kubernetes wants with a letter in it).
+            let port_ok = if port.bytes().all(|b| b.is_ascii_digit()) {
+                port.parse::<u16>().is_ok_and(|p| p > 0)
+            } else {
+                check_label("Prometheus port", port, 15).is_ok()
+            };
+            if !port_ok {
+                return Err(invalid());
+            }
+            return Ok(Source::Cluster {
+                namespace: namespace.into(),
+                service: service.into(),
+                port: port.into(),
+            });
+        }
+        let invalid = |why: &str| {
+            bad_input(format!(
+                "Prometheus URL {text:?} {why}; give http://HOST:PORT (or https://), or \
+                 cluster:NAMESPACE/SERVICE:PORT"
+            ))
+        };
+        let rest = text
+            .strip_prefix("http://")
+            .or_else(|| text.strip_prefix("https://"))
+            .ok_or_else(|| invalid("is not an http:// or https:// URL"))?;
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || host.starts_with(':') {
+            return Err(invalid("has no host"));
+        }
+        if let Some((_, port)) = host.rsplit_once(':').filter(|_| !host.ends_with(']'))
+            && port.parse::<u16>().is_err()
+        {
+            return Err(invalid("has a port that is not a number"));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '@'))
+        {
+            return Err(invalid(
+                "has spaces, a query, a fragment or credentials in it",
+            ));
+        }
+        Ok(Source::Url(text.trim_end_matches('/').to_string()))
+    }
+}
+
+/// What answers the gate's queries: an instant query whose answer is one sample at most.
+pub trait Metrics {
+    /// The sample's value; `None` when the answer is empty (no such series) or not a number.
+    fn scalar(&self, promql: &str) -> Result<Option<f64>, Error>;
+    /// Where it asks, for messages: `production's Prometheus at http://...`.
+    fn describe(&self) -> String;
+}
+
+/// One version of the release's service, as Istio's metrics label it.
+pub fn version(config: &Settings, version: &str) -> promql::Version {
+    let deployment = if version == "v1" { WEB_V1 } else { WEB };
+    promql::Version {
+        namespace: config.namespace.clone(),
+        workload: format!("{}-{deployment}", config.service),
+        version: version.into(),
+    }
+}
+
+/// Read both versions over the last `range_secs` and judge v2. No Istio metrics at all for
+/// the service is an error, not a verdict: the gate cannot tell anything from silence.
+pub fn evaluate(
+    metrics: &dyn Metrics,
+    config: &Settings,
+    thresholds: &Thresholds,
+    team: &[checks::TeamCheck],
+    range_secs: u64,
+) -> Result<Verdict, Error> {
+    let read = |v: &promql::Version| -> Result<(Option<f64>, verdict::Measured), Error> {
+        let requests = metrics.scalar(&v.requests(range_secs))?;
+        let errors = metrics.scalar(&v.errors(range_secs))?;
+        let p99 = metrics.scalar(&v.p99(range_secs))?;
+        Ok((
+            requests,
+            verdict::Measured {
+                requests: requests.unwrap_or(0.0),
+                errors: errors.unwrap_or(0.0),
+                p99_ms: p99,
+            },
+        ))
+    };
+    let (v1, v2) = (version(config, "v1"), version(config, "v2"));
+    let (seen1, measured1) = read(&v1)?;
+    let (seen2, measured2) = read(&v2)?;
+    if seen1.is_none() && seen2.is_none() {
+        return Err(Error::Failed(format!(
+            "{} has no istio_requests_total with reporter=\"destination\" for {} or {} in \
+             namespace {} over the last {}: are the pods in Istio's mesh, and does Prometheus \
+             scrape their sidecars? Nothing was changed",
+            metrics.describe(),
+            v1.workload,
+            v2.workload,
+            config.namespace,
+            verdict::duration(range_secs)
+        )));
+    }
+    let mut custom = Vec::new();
+    for check in team {
+        custom.push(verdict::Custom {
+            name: check.name.clone(),
+            v1: metrics.scalar(&check.query_for(config, &v1, range_secs))?,
+            v2: metrics.scalar(&check.query_for(config, &v2, range_secs))?,
+            condition: check.condition,
+        });
+    }
+    Ok(verdict::judge(
+        thresholds, range_secs, measured1, measured2, &custom,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_urls_or_cluster_services() {
+        assert_eq!(
+            "http://127.0.0.1:9090/".parse::<Source>().unwrap(),
+            Source::Url("http://127.0.0.1:9090".into())
+        );
+        "https://prometheus.example.net/prom"
+            .parse::<Source>()
+            .unwrap();
+        let cluster: Source = "cluster:istio-system/prometheus:9090".parse().unwrap();
+        assert_eq!(cluster.to_string(), "cluster:istio-system/prometheus:9090");
+        "cluster:monitoring/prom:http-web"
+            .parse::<Source>()
+            .unwrap();
+        for bad in [
+            "",
+            "prometheus:9090",
+            "ftp://x",
+            "http://",
+            "http://:9090",
+            "http://x:port",
+            "http://x y",
+            "http://x/?q=1",
+            "http://user@x",
+            "cluster:istio-system",
+            "cluster:istio-system/prometheus",
+            "cluster:Istio/prometheus:9090",
+            "cluster:a/b:0",
+            "cluster:a/b:-x",
+        ] {
+            assert!(bad.parse::<Source>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn thresholds_out_of_range_are_refused() {
+        Thresholds::default().validate().unwrap();
+        let bad = [
+            Thresholds {
+                window_secs: 0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                success_rate: 140.0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                success_rate: 0.0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                confidence: 100.0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                confidence: 40.0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                p99_max_ms: -1.0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                p99_factor: 0.5,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                min_requests: 0,
+                ..Thresholds::default()
+            },
+        ];
+        for t in bad {
+            assert!(t.validate().is_err(), "{t:?} accepted");
+        }
+        assert_eq!(parse_percent("99.5%"), Ok(99.5));
+        assert!(parse_percent("NaN").is_err());
+    }
+}
