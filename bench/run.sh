@@ -81,6 +81,9 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 work=$(cd "$work" && pwd -P)
+# The benchmark's own HOME keeps the user's git and canary settings out; rustup and cargo find
+# their toolchain and registry under the real one unless told where they are.
+export RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 export CANARY_OPERATOR=bench NO_COLOR=1 HOME=$work/home
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@canary.invalid
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@canary.invalid
