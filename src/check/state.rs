@@ -276,8 +276,8 @@ pub(super) fn agreement(l: &Loaded, scope: &Scope, journal: &Journaled, out: &mu
     }
     if let Some(gap) = &l.gap {
         let tag = &gap.value()["deployments"][WEB_V1]["image"];
-        let image = &journal.config.v1_image;
-        if tag.is_object()
+        if let Some(image) = &journal.config.v1_image
+            && tag.is_object()
             && (tag["repository"] != image.repository.as_str()
                 || tag["tag"] != image.digest.as_str())
         {

@@ -60,6 +60,8 @@ fn a_file_that_does_not_parse_is_e001_with_its_line() {
         service: "x".into(),
         namespace: None,
         environments: vec![],
+        method: Method::Succession,
+        switch: None,
     };
     let findings = analyze(&files, &scope, None).unwrap();
     assert_eq!(findings.len(), 1, "{findings:?}");
@@ -74,6 +76,8 @@ fn scope() -> Scope {
         service: "s".into(),
         namespace: Some("ns".into()),
         environments: vec!["staging".into(), "production".into()],
+        method: Method::Succession,
+        switch: None,
     }
 }
 
@@ -238,6 +242,8 @@ fn a_deployment_patch_is_e045_exactly_when_gap_yaml_lacks_its_deployment() {
         service: "x".into(),
         namespace: None,
         environments: vec![],
+        method: Method::Succession,
+        switch: None,
     };
     let findings = |gap: &str| {
         let files = Files(BTreeMap::from([
