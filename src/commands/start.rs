@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
     /// The last v1 build, pinned by digest: REPOSITORY@sha256:HEX (succession only)
-    #[arg(long = "v1-image", value_name = "IMAGE", conflicts_with = "switch")]
+    #[arg(long = "v1-image", value_name = "IMAGE")]
     pub v1_image: Option<String>,
     /// How v1 and v2 are held apart: succession (v1 pinned to its last build, v2 code
     /// replaces it) or coexistence (one image holds both; a switch selects one)
@@ -331,6 +331,13 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
             (Some(v1_image), None)
         }
         Method::Coexistence => {
+            if args.v1_image.is_some() {
+                return Err(bad_input(
+                    "--v1-image is for --method succession; in coexistence web-v1 runs web's \
+                     image, and --switch tells v1 from v2",
+                )
+                .into());
+            }
             let switch: Switch = match args.switch {
                 Some(switch) => switch.parse()?,
                 None => prompt
