@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::argocd::AppRef;
 use crate::error::{Error, bad_input};
-use crate::workflow::Shape;
+use crate::workflow::{Method, Shape};
 
 /// The default production ramp, from the seed's "progressively increase the weight".
 pub const DEFAULT_SCHEDULE: [u8; 6] = [1, 5, 10, 25, 50, 100];
@@ -84,6 +84,142 @@ impl std::str::FromStr for Image {
     }
 }
 
+/// The flag passed to web's container that selects v1 or v2 (coexistence): an environment
+/// variable, or an argument of web's `command`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Switch {
+    Env {
+        name: String,
+        v1: String,
+        v2: String,
+    },
+    Arg {
+        v1: String,
+        v2: String,
+    },
+}
+
+/// Which of the two a switch value selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+impl Switch {
+    pub fn value(&self, version: Version) -> &str {
+        let (Switch::Env { v1, v2, .. } | Switch::Arg { v1, v2 }) = self;
+        match version {
+            Version::V1 => v1,
+            Version::V2 => v2,
+        }
+    }
+}
+
+impl Switch {
+    /// The switch's value in a deployment of gap.yaml (its parsed value): the env var's
+    /// `value`, or whichever of the two values its command holds.
+    pub fn read<'v>(&self, deployment: &'v serde_json::Value) -> Option<&'v str> {
+        match self {
+            Switch::Env { name, .. } => deployment["env"]
+                .as_array()?
+                .iter()
+                .find(|item| item["name"] == name.as_str())?["value"]
+                .as_str(),
+            Switch::Arg { v1, v2 } => deployment["command"]
+                .as_array()?
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .find(|a| a == v1 || a == v2),
+        }
+    }
+
+    /// The deployment without its switch: what web and web-v1 must share in coexistence.
+    pub fn strip(&self, deployment: &mut serde_json::Value) {
+        match self {
+            Switch::Env { name, .. } => {
+                if let Some(items) = deployment["env"].as_array_mut() {
+                    items.retain(|item| item["name"] != name.as_str());
+                    if items.is_empty() {
+                        deployment.as_object_mut().map(|m| m.remove("env"));
+                    }
+                }
+            }
+            Switch::Arg { v1, v2 } => {
+                if let Some(args) = deployment["command"].as_array_mut() {
+                    args.retain(|a| a != v1.as_str() && a != v2.as_str());
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Switch::Env { name, v1, v2 } => write!(f, "env:{name}={v1},{v2}"),
+            Switch::Arg { v1, v2 } => write!(f, "arg:{v1},{v2}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Switch {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Switch, Error> {
+        let invalid = |why: &str| {
+            bad_input(format!(
+                "switch {s:?} {why}; expected env:NAME=V1VALUE,V2VALUE or arg:V1ARG,V2ARG"
+            ))
+        };
+        let values = |text: &str| -> Result<(String, String), Error> {
+            let (v1, v2) = text
+                .split_once(',')
+                .ok_or_else(|| invalid("does not give two values separated by ','"))?;
+            let printable =
+                |v: &str| !v.is_empty() && !v.contains(',') && !v.chars().any(char::is_control);
+            if !printable(v1) || !printable(v2) {
+                return Err(invalid(
+                    "has a value that is empty or holds ',' or a control character",
+                ));
+            }
+            if v1 == v2 {
+                return Err(invalid(
+                    "gives v1 and v2 the same value, which could not tell them apart",
+                ));
+            }
+            Ok((v1.to_string(), v2.to_string()))
+        };
+        if let Some(rest) = s.strip_prefix("env:") {
+            let (name, rest) = rest
+                .split_once('=')
+                .ok_or_else(|| invalid("names no variable before '='"))?;
+            let name_ok = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !name_ok {
+                return Err(invalid(
+                    "names a variable that is not letters, digits and '_'",
+                ));
+            }
+            let (v1, v2) = values(rest)?;
+            Ok(Switch::Env {
+                name: name.to_string(),
+                v1,
+                v2,
+            })
+        } else if let Some(rest) = s.strip_prefix("arg:") {
+            let (v1, v2) = values(rest)?;
+            Ok(Switch::Arg { v1, v2 })
+        } else {
+            Err(invalid("is neither env: nor arg:"))
+        }
+    }
+}
+
 /// Everything `canary start` settles; stored in the journal with the release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -94,7 +230,15 @@ pub struct Settings {
     /// In deploy order; the last is production, the one that is ramped.
     pub environments: Vec<Environment>,
     pub schedule: Vec<u8>,
-    pub v1_image: Image,
+    /// web-v1's pinned image: succession only, since in coexistence web-v1 runs web's image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1_image: Option<Image>,
+    /// Absent from releases journaled before coexistence existed: those are successions.
+    #[serde(default, skip_serializing_if = "Method::is_default")]
+    pub method: Method,
+    /// What selects v1 or v2 in the one image (coexistence only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<Switch>,
     /// How canary's commits reach the branch that Argo CD deploys. Absent from releases
     /// journaled before it existed, which get the default.
     #[serde(default, skip_serializing_if = "Remote::is_default")]
@@ -154,6 +298,7 @@ impl Settings {
         Shape {
             environments: self.environments.iter().map(|e| e.name.clone()).collect(),
             schedule: self.schedule.clone(),
+            method: self.method,
         }
     }
 
@@ -177,6 +322,16 @@ impl Settings {
     /// The VirtualService gap creates for an ingress-enabled deployment.
     pub fn virtual_service_name(&self) -> String {
         format!("{}--web", self.service)
+    }
+
+    /// web-v1's pinned image, which every succession has; only succession's steps ask.
+    pub fn pinned(&self) -> Result<&Image, Error> {
+        self.v1_image.as_ref().ok_or_else(|| {
+            Error::Failed(format!(
+                "the release of {} follows the {} method, whose web-v1 has no pinned image",
+                self.service, self.method
+            ))
+        })
     }
 
     /// Whether a commit of release `id` is this release's own.
@@ -315,6 +470,36 @@ mod tests {
             format!("a b@sha256:{HEX}"),
         ] {
             assert!(bad.parse::<Image>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn switches_are_an_env_var_or_an_argument_with_two_different_values() {
+        assert_eq!(
+            "env:IMPLEMENTATION=v1,v2".parse::<Switch>().unwrap(),
+            Switch::Env {
+                name: "IMPLEMENTATION".into(),
+                v1: "v1".into(),
+                v2: "v2".into()
+            }
+        );
+        let arg: Switch = "arg:--impl=v1,--impl=v2".parse().unwrap();
+        assert_eq!(arg.value(Version::V2), "--impl=v2");
+        assert_eq!(arg.to_string(), "arg:--impl=v1,--impl=v2");
+        for bad in [
+            "env:IMPL=v1,v1",
+            "arg:a,a",
+            "env:IMPL=v1",
+            "env:1X=a,b",
+            "env:=a,b",
+            "env:A-B=a,b",
+            "arg:,b",
+            "arg:a,b,c",
+            "flag:a,b",
+            "env:A=a\n,b",
+        ] {
+            let bad = bad.replace("\\n", "\n");
+            assert!(bad.parse::<Switch>().is_err(), "{bad:?} accepted");
         }
     }
 

@@ -645,3 +645,97 @@ fn a_person_s_uncommitted_change_to_a_file_the_release_writes_is_refused_at_star
         "gap/gap.yaml has uncommitted changes",
     );
 }
+
+#[test]
+fn start_refuses_a_switch_web_cannot_carry_and_writes_nothing() {
+    let web = |extra: &str| {
+        format!(
+            "# gap/gap.yaml\nname: my-service\ndeployments:\n  web:\n    ingress:\n      enabled: \
+             true\n    command:\n      - /opt/docker/bin/start\n{extra}"
+        )
+    };
+    let value_from = web(
+        "    env:\n      - name: IMPLEMENTATION\n        valueFrom:\n          configMapKeyRef: \
+         {name: impl, key: impl}\n",
+    );
+    let set_twice = web(
+        "    env:\n      - name: IMPLEMENTATION\n        value: v1\n      - name: \
+         IMPLEMENTATION\n        value: v2\n",
+    );
+    let arg_twice = web("      - --impl=v1\n      - --impl=v1\n");
+    let arg_both = web("      - --impl=v1\n      - --impl=v2\n");
+    // (case, gap.yaml or None for the seed's, --switch, what the message names)
+    let cases: &[(&str, Option<&str>, &str, &str)] = &[
+        (
+            "equal env values",
+            None,
+            "env:IMPLEMENTATION=v1,v1",
+            "the same value",
+        ),
+        (
+            "equal arg values",
+            None,
+            "arg:--impl,--impl",
+            "the same value",
+        ),
+        (
+            "neither env nor arg",
+            None,
+            "flag:a,b",
+            "neither env: nor arg:",
+        ),
+        ("one value", None, "env:IMPLEMENTATION=v1", "two values"),
+        (
+            "bad variable name",
+            None,
+            "env:A-B=v1,v2",
+            "letters, digits and '_'",
+        ),
+        (
+            "an env var set through valueFrom",
+            Some(&value_from),
+            "env:IMPLEMENTATION=v1,v2",
+            "valueFrom",
+        ),
+        (
+            "an env var set twice",
+            Some(&set_twice),
+            "env:IMPLEMENTATION=v1,v2",
+            "more than once",
+        ),
+        (
+            "an argument that appears twice",
+            Some(&arg_twice),
+            "arg:--impl=v1,--impl=v2",
+            "2 times",
+        ),
+        (
+            "both arguments at once",
+            Some(&arg_both),
+            "arg:--impl=v1,--impl=v2",
+            "2 times",
+        ),
+    ];
+    for &(case, gap, switch, names) in cases {
+        let sandbox = Sandbox::new();
+        if let Some(gap) = gap {
+            sandbox.write("gap/gap.yaml", gap);
+            sandbox.git(&["commit", "--quiet", "-am", "web as the case has it"]);
+        }
+        let args = sandbox.coexistence_args(switch);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_bad_input(&sandbox, case, &args, names);
+        assert!(!sandbox.journal.exists(), "{case}: a journal was created");
+    }
+    // A switch is coexistence's; a succession pins an image instead.
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    args.extend(["--switch", "env:IMPLEMENTATION=v1,v2"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_bad_input(
+        &sandbox,
+        "switch in succession",
+        &args,
+        "--method coexistence",
+    );
+}

@@ -23,8 +23,9 @@ use serde_json::Value;
 use crate::edits;
 use crate::error::Error;
 use crate::finding::{Finding, Severity};
-use crate::release::Settings;
+use crate::release::{Settings, Switch, WEB_V1};
 use crate::repo::Repo;
+use crate::workflow::Method;
 use crate::yaml::{self, Document, Seg};
 
 /// Where the analysis reads files: the repository, or the repository as a step would leave it.
@@ -45,6 +46,8 @@ pub enum Code {
     Weights,
     AuthorizationPolicy,
     V1Image,
+    TwinDiverges,
+    SwitchValue,
     Missing,
     Unexpected,
     WeightMoved,
@@ -58,7 +61,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 24] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -71,6 +74,8 @@ impl Code {
         Code::Weights,
         Code::AuthorizationPolicy,
         Code::V1Image,
+        Code::TwinDiverges,
+        Code::SwitchValue,
         Code::Missing,
         Code::Unexpected,
         Code::WeightMoved,
@@ -97,6 +102,8 @@ impl Code {
             Code::Weights => "CANARY-E015",
             Code::AuthorizationPolicy => "CANARY-E016",
             Code::V1Image => "CANARY-E017",
+            Code::TwinDiverges => "CANARY-E018",
+            Code::SwitchValue => "CANARY-E019",
             Code::Missing => "CANARY-E020",
             Code::Unexpected => "CANARY-E021",
             Code::WeightMoved => "CANARY-E022",
@@ -125,6 +132,9 @@ pub struct Scope {
     /// `None` when neither the journal nor the files tell it.
     pub namespace: Option<String>,
     pub environments: Vec<String>,
+    pub method: Method,
+    /// The coexistence switch, when the journal tells it.
+    pub switch: Option<Switch>,
 }
 
 impl Scope {
@@ -133,6 +143,8 @@ impl Scope {
             service: config.service.clone(),
             namespace: Some(config.namespace.clone()),
             environments: config.environments.iter().map(|e| e.name.clone()).collect(),
+            method: config.method,
+            switch: config.switch.clone(),
         }
     }
 
@@ -179,10 +191,26 @@ impl Scope {
                     .strip_suffix(".svc.cluster.local")?;
                 (!ns.is_empty() && !ns.contains('.')).then(|| ns.to_string())
             });
+        // A web-v1 without an image of its own runs web's: a coexistence, whose switch only
+        // the journal knows.
+        let method = match repo
+            .read(edits::GAP_YAML)?
+            .and_then(|gap| yaml::parse(&gap).ok())
+        {
+            Some(gap)
+                if gap["deployments"][WEB_V1].is_object()
+                    && gap["deployments"][WEB_V1].get("image").is_none() =>
+            {
+                Method::Coexistence
+            }
+            _ => Method::Succession,
+        };
         Ok(Scope {
             service,
             namespace,
             environments,
+            method,
+            switch: None,
         })
     }
 

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::schema::{self, IstioKind};
 use super::{Code, Findings, Loaded, Object, Scope};
-use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, WEB, WEB_V1};
+use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Switch, Version, WEB, WEB_V1};
+use crate::workflow::Method;
 use crate::yaml::Seg;
 
 type Labels = BTreeMap<String, String>;
@@ -140,7 +141,7 @@ pub(super) fn cross_references(l: &Loaded, scope: &Scope, out: &mut Findings) {
         service_selector(patch, scope, &pods, out);
     }
     if let Some(gap) = &l.gap {
-        twin(gap, named.iter().any(|n| n == "v1"), out);
+        twin(gap, scope, named.iter().any(|n| n == "v1"), out);
     }
 }
 
@@ -283,13 +284,110 @@ fn service_selector(
     }
 }
 
-/// web-v1 in gap.yaml: pinned by digest, and admitting what web admits plus the ingress.
-fn twin(gap: &Object, v1_routed: bool, out: &mut Findings) {
+/// web-v1 in gap.yaml: pinned by digest (succession) or web's twin but for the switch
+/// (coexistence), and admitting what web admits plus the ingress.
+fn twin(gap: &Object, scope: &Scope, v1_routed: bool, out: &mut Findings) {
     let deployments = &gap.value()["deployments"];
     let twin = &deployments[WEB_V1];
     if twin.is_null() {
         return;
     }
+    match scope.method {
+        Method::Succession => pinned(gap, twin, out),
+        Method::Coexistence => coexisting(gap, scope.switch.as_ref(), out),
+    }
+    policy(gap, twin, v1_routed, out);
+}
+
+/// Coexistence: web-v1 is web, one image, but for the switch (v1 in web-v1, v1 or v2 in web),
+/// its labels, ingress and policy: the seed's warning is that the two diverge.
+fn coexisting(gap: &Object, switch: Option<&Switch>, out: &mut Findings) {
+    let deployments = &gap.value()["deployments"];
+    let (web, twin) = (&deployments[WEB], &deployments[WEB_V1]);
+    let mut shared = [web.clone(), twin.clone()];
+    for dep in &mut shared {
+        let Some(m) = dep.as_object_mut() else { return };
+        for own in ["podLabels", "ingress", "authorizationPolicy"] {
+            m.remove(own);
+        }
+        match switch {
+            Some(switch) => switch.strip(dep),
+            // Without the journal the switch is unknown: env and command may hold it.
+            None => {
+                m.remove("env");
+                m.remove("command");
+            }
+        }
+    }
+    let [web_shared, twin_shared] = &shared;
+    let mut keys: Vec<&String> = web_shared
+        .as_object()
+        .into_iter()
+        .chain(twin_shared.as_object())
+        .flat_map(|m| m.keys())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if let Some(k) = keys
+        .into_iter()
+        .find(|k| web_shared.get(k) != twin_shared.get(k))
+    {
+        let path = match twin.get(k.as_str()) {
+            Some(_) => vec![key("deployments"), key(WEB_V1), key(k)],
+            None => vec![key("deployments"), key(WEB_V1)],
+        };
+        let what = if k == "image" {
+            "runs another image than web".to_string()
+        } else {
+            format!("differs from web in {k}")
+        };
+        out.at(
+            Code::TwinDiverges,
+            gap,
+            &path,
+            format!(
+                "{WEB_V1} {what}: in coexistence the two are one image and differ only in the \
+                 switch, so make web-v1's {k} what web's is (a change to v1 goes into v2 too)"
+            ),
+        );
+    }
+    let Some(switch) = switch else { return };
+    let (v1, v2) = (switch.value(Version::V1), switch.value(Version::V2));
+    let place = |dep: &str| match switch {
+        Switch::Env { .. } => vec![key("deployments"), key(dep), key("env")],
+        Switch::Arg { .. } => vec![key("deployments"), key(dep), key("command")],
+    };
+    let read = |dep: &Value| {
+        switch
+            .read(dep)
+            .map_or("none".to_string(), |v| format!("{v:?}"))
+    };
+    if switch.read(twin) != Some(v1) {
+        out.at(
+            Code::SwitchValue,
+            gap,
+            &place(WEB_V1),
+            format!(
+                "{WEB_V1}'s switch ({switch}) is {}, not the v1 value {v1:?}: web-v1 must serve v1",
+                read(twin)
+            ),
+        );
+    }
+    if !matches!(switch.read(web), Some(v) if v == v1 || v == v2) {
+        out.at(
+            Code::SwitchValue,
+            gap,
+            &place(WEB),
+            format!(
+                "{WEB}'s switch ({switch}) is {}, neither {v1:?} nor {v2:?}",
+                read(web)
+            ),
+        );
+    }
+}
+
+/// Succession: web-v1 stays the last v1 build, pinned by digest.
+fn pinned(gap: &Object, twin: &Value, out: &mut Findings) {
     let dep = |k: &str| vec![key("deployments"), key(WEB_V1), key(k)];
     let tag = twin["image"]["tag"].as_str().unwrap_or_default();
     let pinned = tag
@@ -305,6 +403,12 @@ fn twin(gap: &Object, v1_routed: bool, out: &mut Findings) {
             format!("{WEB_V1}'s image tag is {tag:?}, not a sha256 digest: v1 must stay the last v1 build"),
         );
     }
+}
+
+/// web-v1's authorizationPolicy: web's, plus the ingress controller.
+fn policy(gap: &Object, twin: &Value, v1_routed: bool, out: &mut Findings) {
+    let dep = |k: &str| vec![key("deployments"), key(WEB_V1), key(k)];
+    let deployments = &gap.value()["deployments"];
 
     let policy_path = dep("authorizationPolicy");
     let Some(policy) = twin.get("authorizationPolicy").filter(|p| !p.is_null()) else {

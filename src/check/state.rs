@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Code, Findings, Journaled, Loaded, Object, Scope};
 use crate::edits;
 use crate::error::Error;
-use crate::release::{WEB, WEB_V1};
+use crate::release::{Switch, Version, WEB, WEB_V1};
 use crate::repo::sha256;
 use crate::workflow::{FIRST_V2_WEIGHT, Phase, Position, Resource, Shape, Step, StepEdit, plan};
 use crate::yaml::Seg;
@@ -274,10 +274,47 @@ pub(super) fn agreement(l: &Loaded, scope: &Scope, journal: &Journaled, out: &mu
             );
         }
     }
+    if let (Some(gap), Some(switch), true) = (&l.gap, &journal.config.switch, want.twin) {
+        // v1 from deploy-v1 on, v2 once deploy-v2's edit is made; at that edit itself (where
+        // an abort brings the release back) web may already say v2.
+        let wanted = if edits_before(&plan, index).any(|e| e == StepEdit::SwitchToV2) {
+            Some(Version::V2)
+        } else if phase == Phase::DeployV2 {
+            None
+        } else {
+            Some(Version::V1)
+        };
+        let web = &gap.value()["deployments"][WEB];
+        if let Some(version) = wanted
+            && switch.read(web) != Some(switch.value(version))
+        {
+            let place = match switch {
+                Switch::Env { .. } => "env",
+                Switch::Arg { .. } => "command",
+            };
+            out.at(
+                Code::SwitchValue,
+                gap,
+                &[
+                    Seg::Key("deployments".into()),
+                    Seg::Key(WEB.into()),
+                    Seg::Key(place.into()),
+                ],
+                format!(
+                    "{WEB}'s switch ({switch}) is {}, but in {phase} canary has set it to {:?}: \
+                     a hand edit flipped it; restore it (git checkout)",
+                    switch
+                        .read(web)
+                        .map_or("absent".to_string(), |v| format!("{v:?}")),
+                    switch.value(version)
+                ),
+            );
+        }
+    }
     if let Some(gap) = &l.gap {
         let tag = &gap.value()["deployments"][WEB_V1]["image"];
-        let image = &journal.config.v1_image;
-        if tag.is_object()
+        if let Some(image) = &journal.config.v1_image
+            && tag.is_object()
             && (tag["repository"] != image.repository.as_str()
                 || tag["tag"] != image.digest.as_str())
         {

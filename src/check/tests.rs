@@ -60,6 +60,8 @@ fn a_file_that_does_not_parse_is_e001_with_its_line() {
         service: "x".into(),
         namespace: None,
         environments: vec![],
+        method: Method::Succession,
+        switch: None,
     };
     let findings = analyze(&files, &scope, None).unwrap();
     assert_eq!(findings.len(), 1, "{findings:?}");
@@ -74,6 +76,8 @@ fn scope() -> Scope {
         service: "s".into(),
         namespace: Some("ns".into()),
         environments: vec!["staging".into(), "production".into()],
+        method: Method::Succession,
+        switch: None,
     }
 }
 
@@ -238,6 +242,8 @@ fn a_deployment_patch_is_e045_exactly_when_gap_yaml_lacks_its_deployment() {
         service: "x".into(),
         namespace: None,
         environments: vec![],
+        method: Method::Succession,
+        switch: None,
     };
     let findings = |gap: &str| {
         let files = Files(BTreeMap::from([
@@ -257,4 +263,97 @@ fn a_deployment_patch_is_e045_exactly_when_gap_yaml_lacks_its_deployment() {
         ("CANARY-E045", Some("gap/a.yaml"), Some(4))
     );
     assert!(findings("name: x\ndeployments:\n  web: {}\n  web-v1: {}\n").is_empty());
+}
+
+/// A coexistence repository after deploy-v1: web and its twin, one image, the switch at v1.
+const COEXISTING_GAP: &str = "name: s
+deployments:
+  web:
+    podLabels:
+      version: v2
+      canary: enabled
+    ingress:
+      enabled: true
+    command:
+      - start
+    env:
+      - name: IMPLEMENTATION
+        value: v1
+  web-v1:
+    podLabels:
+      version: v1
+      canary: enabled
+    ingress:
+      enabled: false
+    command:
+      - start
+    env:
+      - name: IMPLEMENTATION
+        value: v1
+";
+
+fn coexisting(gap: &str, switch: Option<&str>) -> Found {
+    let files = Files(BTreeMap::from([(
+        edits::GAP_YAML.to_string(),
+        gap.to_string(),
+    )]));
+    let scope = Scope {
+        method: Method::Coexistence,
+        switch: switch.map(|s| s.parse().unwrap()),
+        ..scope()
+    };
+    analyze(&files, &scope, None)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.code, f.line))
+        .collect()
+}
+
+#[test]
+fn in_coexistence_a_twin_that_diverges_from_web_is_e018_and_needs_no_pinned_image() {
+    let switch = Some("env:IMPLEMENTATION=v1,v2");
+    assert_eq!(coexisting(COEXISTING_GAP, switch), []);
+    // The same files read as a succession: web-v1 has no pinned image.
+    assert_eq!(findings_of(&[(edits::GAP_YAML, COEXISTING_GAP)]).len(), 1);
+    // web moves on to v2: still one image, only the switch differs.
+    let flipped = COEXISTING_GAP.replacen("value: v1", "value: v2", 1);
+    assert_eq!(coexisting(&flipped, switch), []);
+    // A change made to v1 only (the seed's warning): its command, or an image of its own.
+    let diverged =
+        COEXISTING_GAP.replacen("      - start\n    env", "      - start-v1\n    env", 2);
+    let diverged = diverged.replacen("      - start-v1\n", "      - start\n", 1);
+    assert_eq!(coexisting(&diverged, switch), [("CANARY-E018", Some(20))]);
+    let own_image = format!(
+        "{COEXISTING_GAP}    image:\n      repository: r\n      tag: sha256:{}\n",
+        "b".repeat(64)
+    );
+    assert_eq!(coexisting(&own_image, switch), [("CANARY-E018", Some(25))]);
+    // Without the journal the switch is unknown, but the image still is one.
+    assert_eq!(coexisting(&diverged, None), []);
+    assert_eq!(coexisting(&own_image, None), [("CANARY-E018", Some(25))]);
+}
+
+#[test]
+fn in_coexistence_a_switch_at_the_wrong_value_is_e019() {
+    let switch = Some("env:IMPLEMENTATION=v1,v2");
+    // web-v1 switched to v2 serves v2 under subset v1.
+    let twin_v2 = {
+        let at = COEXISTING_GAP.rfind("value: v1").unwrap();
+        format!("{}value: v2\n", &COEXISTING_GAP[..at])
+    };
+    assert_eq!(coexisting(&twin_v2, switch), [("CANARY-E019", Some(22))]);
+    // web at a third value selects neither implementation.
+    let web_other = COEXISTING_GAP.replacen("value: v1", "value: v3", 1);
+    assert_eq!(coexisting(&web_other, switch), [("CANARY-E019", Some(11))]);
+    // An argument switch missing from web-v1's command: the commands are otherwise one, so
+    // only the switch is wrong.
+    let arg = Some("arg:--v1,--v2");
+    let with_arg = COEXISTING_GAP.replacen("      - start\n", "      - start\n      - --v1\n", 1);
+    assert_eq!(coexisting(&with_arg, arg), [("CANARY-E019", Some(21))]);
+    let both = with_arg.replacen(
+        "      - start\n    env",
+        "      - start\n      - --v1\n    env",
+        2,
+    );
+    assert_eq!(coexisting(&both, arg), []);
 }

@@ -79,9 +79,12 @@ impl Expected {
             yaml::Document::parse_one(gap).map_err(|e| bad_input(format!("{GAP_YAML}: {e}")))?;
         let v1 = crate::edits::gap_yaml::deployment_value(&gap, WEB_V1).map(|web_v1| {
             let gap = gap.text();
+            // In coexistence web-v1 runs web's image: the digest is whatever web's tag says.
             let digest = web_v1["image"]["tag"]
                 .as_str()
-                .map_or_else(|| config.v1_image.digest.clone(), str::to_string);
+                .map(str::to_string)
+                .or_else(|| config.v1_image.as_ref().map(|i| i.digest.clone()))
+                .unwrap_or_default();
             V1 {
                 digest_line: first_line_containing(gap, &digest),
                 digest,

@@ -6,6 +6,8 @@ use super::OutOfBand;
 use crate::cli::Globals;
 use crate::edits::{FileEdit, virtual_service_patch};
 use crate::journal::{NewEvent, Release};
+use crate::output;
+use crate::release::Version;
 use crate::workflow::{Action, OutOfBandEdit, plan};
 
 /// Send all traffic back to where it was last known good.
@@ -18,6 +20,9 @@ use crate::workflow::{Action, OutOfBandEdit, plan};
 /// In deploy-v2 and ramp (v2 misbehaves): every VirtualService patch goes back to 100% v1. The
 /// deploys follow as the next steps, then v2 is deployed (fixed) and tested again before the
 /// ramp starts over.
+///
+/// In coexistence, the note after it says that web's switch, set back to its v1 value, is the
+/// second line of defence.
 ///
 /// Before route-to-v1 has moved a route, and from cleanup-1 on, there is nothing to go back to,
 /// and abort is refused.
@@ -35,9 +40,20 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    // In coexistence, the switch is a second way back once the routes are.
+    let mut second_line = None;
     super::write_out_of_band(globals, &args.service, args.yes, |_, release| {
+        second_line = release.config.switch.clone();
         Ok(edit(release))
-    })
+    })?;
+    if let Some(switch) = second_line {
+        output::note(format!(
+            "the routes are the first line of defence; the second is web's switch: setting it \
+             back to {:?} in gap/gap.yaml ({switch}) makes web serve v1 too, whatever its weight",
+            switch.value(Version::V1)
+        ));
+    }
+    Ok(())
 }
 
 /// The abort of `release` from where it stands, as `canary abort` and the gate's auto-abort

@@ -22,19 +22,29 @@ const EXAMPLE: &[(&str, &str)] = &[
 const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:\
                         be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
 
+/// The demo's coexistence switch: an environment variable web's image reads.
+const SWITCH: &str = "env:IMPLEMENTATION=v1,v2";
+
 /// Walk a whole release on a copy of the seed's example repository.
+///
+/// With --method coexistence, web and web-v1 run one image and the environment variable
+/// IMPLEMENTATION (v1 or v2) selects the code path; deploy-v2 flips web's to v2.
 ///
 /// The copy goes into a new temporary directory, with a journal of its own unless --journal
 /// (or CANARY_JOURNAL) names one. Interactive on a terminal, or unattended with --yes.
 ///
 /// Example:
 ///   canary demo --yes
+///   canary demo --yes --method coexistence
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// Answer yes to every question
     #[arg(long)]
     pub yes: bool,
+    /// The method to walk: succession pins v1's image, coexistence flips a switch
+    #[arg(long, value_enum, default_value_t = start::MethodArg::Succession)]
+    pub method: start::MethodArg,
 }
 
 /// `journal`: the journal `--journal` names, if it does.
@@ -63,7 +73,9 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let args_for_start = start::Args {
         service: Some("my-service".into()),
         repo: Some(repo.clone()),
-        v1_image: Some(V1_IMAGE.into()),
+        v1_image: (args.method == start::MethodArg::Succession).then(|| V1_IMAGE.into()),
+        method: args.method,
+        switch: (args.method == start::MethodArg::Coexistence).then(|| SWITCH.into()),
         namespace: Some("relational-data".into()),
         envs: Vec::new(),
         hosts: vec![

@@ -6,7 +6,9 @@ use crate::cli::Globals;
 use crate::workflow::PHASES;
 use crate::workflow::Phase;
 
-/// Explain a phase of a release, or the whole map of phases.
+/// Explain a phase, the two methods, or the map of phases.
+///
+/// `methods`: succession and coexistence, and when to choose which.
 ///
 /// A phase: what it does, the files it touches, why it comes where it does, and the words of
 /// the seed process it implements. Without a phase: the whole map, with the position of the
@@ -15,30 +17,80 @@ use crate::workflow::Phase;
 /// Examples:
 ///   canary explain
 ///   canary explain cleanup-3
+///   canary explain methods
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// deploy-v1, add-routing, route-to-v1, deploy-v2, ramp, cleanup-1, cleanup-2, cleanup-3
-    #[arg(value_parser = parse_phase)]
-    pub phase: Option<Phase>,
+    /// methods, or a phase: deploy-v1, add-routing, route-to-v1, deploy-v2, ramp, cleanup-1,
+    /// cleanup-2, cleanup-3
+    #[arg(value_parser = parse_topic)]
+    pub phase: Option<Topic>,
 }
 
-fn parse_phase(text: &str) -> Result<Phase, String> {
+/// What `canary explain` can explain besides the map.
+#[derive(Debug, Clone, Copy)]
+pub enum Topic {
+    Phase(Phase),
+    Methods,
+}
+
+fn parse_topic(text: &str) -> Result<Topic, String> {
+    if text == "methods" {
+        return Ok(Topic::Methods);
+    }
     Phase::ALL
         .into_iter()
         .find(|p| p.name() == text)
+        .map(Topic::Phase)
         .ok_or_else(|| {
             let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
-            format!("unknown phase; one of: {}", names.join(", "))
+            format!("unknown topic; methods, or a phase: {}", names.join(", "))
         })
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     match args.phase {
-        Some(phase) => print!("{}", one(phase)),
+        Some(Topic::Phase(phase)) => print!("{}", one(phase)),
+        Some(Topic::Methods) => print!("{}", methods()),
         None => print!("{}", map(current_phase(globals))),
     }
     Ok(())
+}
+
+/// The seed's two methods, and its own advice on choosing.
+pub fn methods() -> String {
+    let mut out = format!(
+        "{}
+
+",
+        style("Two ways to hold v1 and v2").bold()
+    );
+    out.push_str(&wrap(
+        "First: if the change can be toggled by a feature switch, use one; a canary release is \
+         the last resort, for changes too extensive to toggle (a core library, the HTTP server).",
+        "",
+    ));
+    out.push_str(&format!("\n{}\n", style("succession (the default)").bold()));
+    out.push_str(&wrap(
+        "web-v1 is pinned to the last v1 build by digest (--v1-image); from then on the codebase \
+         is v2, and the operator lands the v2 code in deploy-v2. Choose it for simplicity; a \
+         change to v1 during the release is hard (roll back v2, re-pin web-v1).",
+        "  ",
+    ));
+    out.push_str(&format!(
+        "\n{}\n",
+        style("coexistence (--method coexistence)").bold()
+    ));
+    out.push_str(&wrap(
+        "Both implementations live in one codebase and image; a flag passed to the container \
+         selects one (--switch env:NAME=V1,V2 or arg:V1ARG,V2ARG). web-v1 is web's twin with the \
+         v1 value and runs web's image; deploy-v2 is canary's edit of web's switch to v2. Choose \
+         it when v1 must keep changing during the release; the risk is that the two diverge, so \
+         a change made to v1 must go into v2 too (canary check reports web and web-v1 differing \
+         in anything but the switch).",
+        "  ",
+    ));
+    out
 }
 
 /// The phase of the only release in flight, if there is exactly one.

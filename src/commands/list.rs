@@ -242,6 +242,7 @@ mod tests {
         let shape = Shape {
             environments: (0..weights.len()).map(|i| format!("env-{i}")).collect(),
             schedule: vec![100],
+            method: Default::default(),
         };
         let expected: Vec<String> = shape
             .environments

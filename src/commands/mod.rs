@@ -166,10 +166,18 @@ pub fn print_next(release: &Release) {
                 release.position.describe_next(&shape, &plan)
             ),
         ),
-        None => output::status(
-            "Done",
-            format!("the release of {} is complete", release.config.service),
-        ),
+        None => {
+            output::status(
+                "Done",
+                format!("the release of {} is complete", release.config.service),
+            );
+            if let Some(switch) = &release.config.switch {
+                output::note(format!(
+                    "web runs v2 for good: the v1 code path and the switch ({switch}) can now \
+                     be removed from the codebase, and web's value with them"
+                ));
+            }
+        }
     }
 }
 

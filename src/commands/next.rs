@@ -480,7 +480,7 @@ fn check_v1_image(
     checks: &Checks,
 ) -> anyhow::Result<Release> {
     let config = &release.config;
-    let pinned = &config.v1_image;
+    let pinned = config.pinned()?;
     // With --no-verify the operator answers for every environment.
     let targets: Vec<(usize, Target)> = if checks.verify {
         (0..config.environments.len())
@@ -558,7 +558,7 @@ fn check_v1_image(
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
 fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
-    let pinned = &release.config.v1_image;
+    let pinned = release.config.pinned()?;
     let image: Image = runner
         .prompt
         .input(
@@ -770,7 +770,9 @@ mod tests {
                 })
                 .to_vec(),
             schedule: vec![50, 100],
-            v1_image: format!("registry/my-service@{DIGEST}").parse().unwrap(),
+            v1_image: Some(format!("registry/my-service@{DIGEST}").parse().unwrap()),
+            method: Default::default(),
+            switch: None,
             remote: crate::release::Remote::None,
             id: String::new(),
             adopted: None,
@@ -858,7 +860,7 @@ mod tests {
                 .gap_yaml()
                 .contains(&format!("tag: sha256:{}", "1".repeat(64)))
         );
-        assert_eq!(setup.release.config.v1_image.to_string(), other);
+        assert_eq!(setup.release.config.pinned().unwrap().to_string(), other);
         assert_eq!(
             setup.release.position.pending,
             vec![

@@ -11,10 +11,11 @@ use crate::journal::Journal;
 use crate::output;
 use crate::prompt::{self, Prompt};
 use crate::release::{
-    self, DEFAULT_ENVIRONMENTS, Environment, Image, Remote, Settings, check_host, check_label,
+    self, DEFAULT_ENVIRONMENTS, Environment, Image, Remote, Settings, Switch, check_host,
+    check_label,
 };
 use crate::repo::{CanaryCommit, Repo};
-use crate::workflow::Position;
+use crate::workflow::{Method, Position};
 use crate::yaml;
 
 /// Open a release of SERVICE in a GitOps repository.
@@ -38,9 +39,17 @@ pub struct Args {
     /// The repository's work tree (it holds gap/gap.yaml)
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// The last v1 build, pinned by digest: REPOSITORY@sha256:HEX
+    /// The last v1 build, pinned by digest: REPOSITORY@sha256:HEX (succession only)
     #[arg(long = "v1-image", value_name = "IMAGE")]
     pub v1_image: Option<String>,
+    /// How v1 and v2 are held apart: succession (v1 pinned to its last build, v2 code
+    /// replaces it) or coexistence (one image holds both; a switch selects one)
+    #[arg(long, value_enum, default_value_t = MethodArg::Succession)]
+    pub method: MethodArg,
+    /// Coexistence: what selects v1 or v2 in web's container, an environment variable
+    /// (env:NAME=V1VALUE,V2VALUE) or an argument of web's command (arg:V1ARG,V2ARG)
+    #[arg(long, value_name = "SWITCH")]
+    pub switch: Option<String>,
     /// The Kubernetes namespace the service runs in
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
@@ -146,6 +155,22 @@ impl GateFlags {
             p99_factor: self.gate_p99_factor,
             auto_abort: self.gate_auto_abort,
             checks: self.gate_checks.clone(),
+        }
+    }
+}
+
+/// `--method`'s values, the workflow's methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    Succession,
+    Coexistence,
+}
+
+impl From<MethodArg> for Method {
+    fn from(arg: MethodArg) -> Method {
+        match arg {
+            MethodArg::Succession => Method::Succession,
+            MethodArg::Coexistence => Method::Coexistence,
         }
     }
 }
@@ -355,16 +380,58 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
             twin["image"]["tag"].as_str()?
         ))
     };
-    let v1_image = args
-        .v1_image
-        .or_else(|| args.adopt.then(twin_image).flatten());
-    let v1_image: Image = match v1_image {
-        Some(image) => image.parse()?,
-        None => prompt
-            .input("v1 image (REPOSITORY@sha256:HEX)", "--v1-image", &|s| {
-                s.parse::<Image>().map(drop)
-            })?
-            .parse()?,
+    let method = Method::from(args.method);
+    let (v1_image, switch) = match method {
+        Method::Succession => {
+            if args.switch.is_some() {
+                return Err(bad_input(
+                    "--switch is for --method coexistence; a succession pins web-v1 with \
+                     --v1-image instead",
+                )
+                .into());
+            }
+            let v1_image = args
+                .v1_image
+                .or_else(|| args.adopt.then(twin_image).flatten());
+            let v1_image: Image = match v1_image {
+                Some(image) => image.parse()?,
+                None => prompt
+                    .input("v1 image (REPOSITORY@sha256:HEX)", "--v1-image", &|s| {
+                        s.parse::<Image>().map(drop)
+                    })?
+                    .parse()?,
+            };
+            (Some(v1_image), None)
+        }
+        Method::Coexistence => {
+            if args.v1_image.is_some() {
+                return Err(bad_input(
+                    "--v1-image is for --method succession; in coexistence web-v1 runs web's \
+                     image, and --switch tells v1 from v2",
+                )
+                .into());
+            }
+            let switch: Switch = match args.switch {
+                Some(switch) => switch.parse()?,
+                None => prompt
+                    .input(
+                        "Switch (env:NAME=V1,V2 or arg:V1ARG,V2ARG)",
+                        "--switch",
+                        &|s| s.parse::<Switch>().map(drop),
+                    )?
+                    .parse()?,
+            };
+            let (env, values) = match &switch {
+                Switch::Env { name, v1, v2 } => (Some(name.as_str()), [v1.as_str(), v2.as_str()]),
+                Switch::Arg { v1, v2 } => (None, [v1.as_str(), v2.as_str()]),
+            };
+            crate::edits::gap_yaml::check_switch(&gap, release::WEB, env, values).map_err(|e| {
+                bad_input(format!(
+                    "gap/gap.yaml: web cannot carry the switch {switch}: {e}"
+                ))
+            })?;
+            (None, Some(switch))
+        }
     };
     let namespace = match args.namespace {
         Some(ns) => ns,
@@ -389,6 +456,8 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
         environments,
         schedule,
         v1_image,
+        method,
+        switch,
         remote,
         id,
         adopted: None,

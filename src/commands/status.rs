@@ -10,7 +10,7 @@ use console::style;
 
 use crate::journal::{Event, Release};
 use crate::output;
-use crate::release::{Image, Settings};
+use crate::release::{Image, Settings, Switch};
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Plans};
 
@@ -51,8 +51,14 @@ pub struct Status<'a> {
     /// The command that takes the next step; null when done.
     pub next: Option<String>,
     pub interrupted: bool,
-    #[serde(serialize_with = "as_text")]
-    pub v1_image: &'a Image,
+    /// null in coexistence, where web-v1 runs web's image.
+    #[serde(serialize_with = "as_text_or_null")]
+    pub v1_image: Option<&'a Image>,
+    /// `succession` or `coexistence`.
+    pub method: &'static str,
+    /// The coexistence switch (`env:NAME=V1,V2` or `arg:V1,V2`); null in succession.
+    #[serde(serialize_with = "as_text_or_null")]
+    pub switch: Option<&'a Switch>,
     #[serde(serialize_with = "as_text")]
     pub repo: std::path::Display<'a>,
     pub updated_at: &'a str,
@@ -67,6 +73,16 @@ fn as_text<T: std::fmt::Display, S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
+}
+
+fn as_text_or_null<T: std::fmt::Display, S: serde::Serializer>(
+    value: &Option<&T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -129,7 +145,9 @@ pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -
             .collect(),
         next: super::next_command(release, plan),
         interrupted: release.in_progress.is_some(),
-        v1_image: &config.v1_image,
+        v1_image: config.v1_image.as_ref(),
+        method: config.method.name(),
+        switch: config.switch.as_ref(),
         repo: config.repo.display(),
         updated_at: &release.updated_at,
         gate: None,
@@ -282,8 +300,18 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
     let field = |label: &str, value: &str| {
         output::fit(&format!("  {label:<10}  {value}"), width).into_owned()
     };
-    out.push_str(&field("v1 image", &status.v1_image.to_string()));
-    out.push('\n');
+    if let Some(image) = status.v1_image {
+        out.push_str(&field("v1 image", &image.to_string()));
+        out.push('\n');
+    }
+    if let Some(switch) = status.switch {
+        // web-v1 runs web's image: the switch is all that tells the two apart.
+        out.push_str(&field(
+            "switch",
+            &format!("{switch} ({}: web-v1 runs web's image)", status.method),
+        ));
+        out.push('\n');
+    }
     if let Some(event) = last {
         let at = event.at.get(..16).unwrap_or(&event.at).replace('T', " ");
         let what = format!("{} {}", event.kind, super::log::summary(&event.detail));

@@ -120,8 +120,27 @@ pub fn ensure_twin_deployment(
     image_repository: &str,
     image_tag: &str,
 ) -> Result<Option<Document>, YamlError> {
+    ensure_twin(
+        doc,
+        dep,
+        twin,
+        twin_labels,
+        Some((image_repository, image_tag)),
+    )
+}
+
+/// [`ensure_twin_deployment`], with the image pinned (`(repository, tag)`) or, without one, the
+/// twin running whatever image `dep` runs (coexistence): dep's own `image:` is copied then.
+pub fn ensure_twin(
+    doc: &Document,
+    dep: &str,
+    twin: &str,
+    twin_labels: &[(&str, &str)],
+    image: Option<(&str, &str)>,
+) -> Result<Option<Document>, YamlError> {
     let gap = Gap::open(doc)?;
-    let want = twin_value(&gap, dep, twin_labels, image_repository, image_tag)?;
+    let own = |key: &str| OWN_KEYS.contains(&key) && (image.is_some() || key != "image");
+    let want = twin_value(&gap, dep, twin_labels, image, own)?;
     if let Some(existing) = gap.deployments()?.get(twin) {
         let mut existing = existing.clone();
         if let Some(m) = existing.as_object_mut() {
@@ -147,16 +166,18 @@ pub fn ensure_twin_deployment(
                 items.push(format!("podLabels: {labels}"));
             }
             items.push("ingress: {enabled: false}".into());
-            items.push(format!(
-                "image: {{repository: {}, tag: {}}}",
-                scalar(image_repository),
-                scalar(image_tag)
-            ));
+            if let Some((repository, tag)) = image {
+                items.push(format!(
+                    "image: {{repository: {}, tag: {}}}",
+                    scalar(repository),
+                    scalar(tag)
+                ));
+            }
             items.extend(
                 flow.entries()
                     .into_iter()
                     .flatten()
-                    .filter(|e| !OWN_KEYS.contains(&e.key.as_str()))
+                    .filter(|e| !own(&e.key))
                     .map(|e| gap.written(e).to_string()),
             );
             let new = line(
@@ -177,15 +198,16 @@ pub fn ensure_twin_deployment(
     new.extend([
         line(child, "ingress:"),
         line(child + step, "enabled: false"),
-        line(child, "image:"),
-        line(
-            child + step,
-            format!("repository: {}", scalar(image_repository)),
-        ),
-        line(child + step, format!("tag: {}", scalar(image_tag))),
     ]);
+    if let Some((repository, tag)) = image {
+        new.extend([
+            line(child, "image:"),
+            line(child + step, format!("repository: {}", scalar(repository))),
+            line(child + step, format!("tag: {}", scalar(tag))),
+        ]);
+    }
     for e in deployment.value.entries().into_iter().flatten() {
-        if !OWN_KEYS.contains(&e.key.as_str()) {
+        if !own(&e.key) {
             new.extend(gap.copy_entry(e));
         }
     }
@@ -304,6 +326,203 @@ pub fn set_twin_image(
         repinned["image"][key] = Value::from(value);
     }
     gap.verify(splices, twin, Some(repinned)).map(Some)
+}
+
+/// Make `deployments.<dep>.env` set `name` to `value` (a coexistence switch): the value is
+/// replaced in place, or a `- name:`/`value:` item is appended to the list, or the list is
+/// added as the deployment's last key. A variable set through `valueFrom` is a conflict.
+pub fn set_env_value(
+    doc: &Document,
+    dep: &str,
+    name: &str,
+    value: &str,
+) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
+    let path = format!("deployments.{dep}.env");
+    let at_item = env_item(&gap, dep, name)?;
+    if let Some((_, item)) = at_item
+        && item.get("value").and_then(Value::as_str) == Some(value)
+    {
+        return Ok(None);
+    }
+    let mut want = gap.value()["deployments"][dep].clone();
+    let item = json!({"name": name, "value": value});
+    let deployment = gap.locate(dep)?;
+    let splice = match (deployment.value.get("env"), at_item) {
+        (Some(env), Some((i, _))) => {
+            want["env"][i]["value"] = Value::from(value);
+            let seq = gap.child(env, &path)?.ok_or_else(|| {
+                gap.unsupported(env.key_start, format!("{path} is not a block list"))
+            })?;
+            let node = &seq.items().expect("a list, as its value says")[i];
+            let entry = node.get("value").filter(|e| gap.one_line_scalar(&e.value)).ok_or_else(|| {
+                gap.unsupported(
+                    env.key_start,
+                    format!("{path}[{i}].value is not a one-line block scalar, so canary cannot replace it"),
+                )
+            })?;
+            Splice::replace(entry.value.start, entry.value.end, scalar(value))
+        }
+        (Some(env), None) if !is_empty(env) => {
+            want["env"].as_array_mut().expect("a list").push(item);
+            let seq = gap.child(env, &path)?.ok_or_else(|| {
+                gap.unsupported(env.key_start, format!("{path} is not a block list"))
+            })?;
+            let dash = gap.col(first_dash(gap.text, seq));
+            gap.insert_after(last(env), &env_item_lines(dash, name, value))
+        }
+        (env, _) => {
+            want["env"] = json!([item]);
+            let col = gap.col(deployment.value.start);
+            let dash = col + gap.style.seq_offset;
+            match env {
+                // `env:` with nothing after it: the item goes under it.
+                Some(empty) => {
+                    gap.insert_after(empty.key_start, &env_item_lines(dash, name, value))
+                }
+                None => {
+                    let mut new = vec![line(col, "env:")];
+                    new.extend(env_item_lines(dash, name, value));
+                    gap.insert_after(last(deployment), &new)
+                }
+            }
+        }
+    };
+    gap.verify(vec![splice], dep, Some(want)).map(Some)
+}
+
+/// Make `deployments.<dep>.command` hold `value` where it holds `other` (the switch's other
+/// value), or append it; the command must exist, since an argument needs a program.
+pub fn set_command_arg(
+    doc: &Document,
+    dep: &str,
+    other: &str,
+    value: &str,
+) -> Result<Option<Document>, YamlError> {
+    let gap = Gap::open(doc)?;
+    let path = format!("deployments.{dep}.command");
+    let args = command_args(&gap, dep)?;
+    if args.iter().any(|a| a == value) {
+        return Ok(None);
+    }
+    let mut want = gap.value()["deployments"][dep].clone();
+    let deployment = gap.locate(dep)?;
+    let entry = deployment
+        .value
+        .get("command")
+        .expect("command_args found it");
+    let seq = gap
+        .child(entry, &path)?
+        .ok_or_else(|| gap.unsupported(entry.key_start, format!("{path} is not a block list")))?;
+    let splice = match args.iter().position(|a| a == other) {
+        Some(i) => {
+            want["command"][i] = Value::from(value);
+            let node = &seq.items().expect("a list, as its value says")[i];
+            if !gap.one_line_scalar(node) {
+                return Err(gap.unsupported(
+                    entry.key_start,
+                    format!("{path}[{i}] is not a one-line scalar, so canary cannot replace it"),
+                ));
+            }
+            Splice::replace(node.start, node.end, scalar(value))
+        }
+        None => {
+            want["command"]
+                .as_array_mut()
+                .expect("a list")
+                .push(Value::from(value));
+            let dash = gap.col(first_dash(gap.text, seq));
+            gap.insert_after(last(entry), &[line(dash, format!("- {}", scalar(value)))])
+        }
+    };
+    gap.verify(vec![splice], dep, Some(want)).map(Some)
+}
+
+/// Whether `deployments.<dep>` can carry a coexistence switch as canary writes it: an env var
+/// set at most once and by `value:` (a `valueFrom` is the cluster's, not the file's), or an
+/// argument that a command holds at most once, in one of its two values.
+pub fn check_switch(
+    doc: &Document,
+    dep: &str,
+    env: Option<&str>,
+    values: [&str; 2],
+) -> Result<(), YamlError> {
+    let gap = Gap::open(doc)?;
+    match env {
+        Some(name) => env_item(&gap, dep, name).map(drop),
+        None => {
+            let args = command_args(&gap, dep)?;
+            let count = args.iter().filter(|a| values.contains(&a.as_str())).count();
+            if count > 1 {
+                return Err(YamlError::Conflict(format!(
+                    "deployments.{dep}.command{} holds the switch {count} times ({} or {});                      canary flips exactly one argument, so leave one",
+                    at(gap.line_of(&["deployments", dep, "command"])),
+                    values[0],
+                    values[1]
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The index and value of the item of `deployments.<dep>.env` that sets `name`, refusing a
+/// variable set twice or through `valueFrom`.
+fn env_item<'v>(
+    gap: &Gap<'v>,
+    dep: &str,
+    name: &str,
+) -> Result<Option<(usize, &'v Value)>, YamlError> {
+    let path = format!("deployments.{dep}.env");
+    let items = match gap.deployment(dep)?.get("env") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(YamlError::Conflict(format!(
+                "{path}{} is not a list of name/value items",
+                at(gap.line_of(&["deployments", dep, "env"]))
+            )));
+        }
+    };
+    let mut found = items.iter().enumerate().filter(|(_, i)| i["name"] == name);
+    let first = found.next();
+    let line = || at(gap.line_of(&["deployments", dep, "env"]));
+    if found.next().is_some() {
+        return Err(YamlError::Conflict(format!(
+            "{path}{} sets {name} more than once; leave one, so that the switch means one value",
+            line()
+        )));
+    }
+    if let Some((_, item)) = first
+        && (item.get("valueFrom").is_some() || !item.get("value").is_none_or(Value::is_string))
+    {
+        return Err(YamlError::Conflict(format!(
+            "{path}{} sets {name} through valueFrom or as a non-string; canary needs a plain              `value:` there to switch v1 and v2, or choose another variable",
+            line()
+        )));
+    }
+    Ok(first)
+}
+
+/// The strings of `deployments.<dep>.command`.
+fn command_args(gap: &Gap, dep: &str) -> Result<Vec<String>, YamlError> {
+    let path = format!("deployments.{dep}.command");
+    match gap.deployment(dep)?.get("command") {
+        Some(Value::Array(args)) => Ok(args
+            .iter()
+            .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+            .collect()),
+        _ => Err(YamlError::Conflict(format!(
+            "{path} is not a list, so it has no argument to switch; give web a command or              switch with an environment variable (--switch env:NAME=V1,V2)"
+        ))),
+    }
+}
+
+fn env_item_lines(dash: usize, name: &str, value: &str) -> Vec<String> {
+    vec![
+        line(dash, format!("- name: {}", scalar(name))),
+        line(dash + 2, format!("value: {}", scalar(value))),
+    ]
 }
 
 /// Remove `deployments.<dep>` (key line through its last content line).
@@ -681,8 +900,8 @@ fn twin_value(
     gap: &Gap,
     dep: &str,
     twin_labels: &[(&str, &str)],
-    image_repository: &str,
-    image_tag: &str,
+    image: Option<(&str, &str)>,
+    own: impl Fn(&str) -> bool,
 ) -> Result<Value, YamlError> {
     let source = gap.deployment(dep)?;
     let mut labels = match source.get("podLabels") {
@@ -699,12 +918,14 @@ fn twin_value(
         twin.insert("podLabels".into(), Value::Object(labels));
     }
     twin.insert("ingress".into(), json!({"enabled": false}));
-    twin.insert(
-        "image".into(),
-        json!({"repository": image_repository, "tag": image_tag}),
-    );
+    if let Some((repository, tag)) = image {
+        twin.insert(
+            "image".into(),
+            json!({"repository": repository, "tag": tag}),
+        );
+    }
     for (k, v) in source {
-        if !OWN_KEYS.contains(&k.as_str()) {
+        if !own(k) {
             twin.insert(k.clone(), v.clone());
         }
     }

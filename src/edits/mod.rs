@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, bad_input};
-use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, Settings, WEB, WEB_V1};
+use crate::release::{
+    INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, Settings, Switch, Version, WEB, WEB_V1,
+};
 use crate::repo::Repo;
 use crate::source::Source;
 use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
@@ -225,6 +227,17 @@ pub fn plan(
             StepEdit::RouteToV1 | StepEdit::RampLast(_) | StepEdit::RampOthers => {
                 set_weights(&mut draft, config, step.weights(envs))?
             }
+            StepEdit::SwitchToV2 => {
+                let switch = config.switch.as_ref().ok_or_else(|| {
+                    Error::Failed(format!(
+                        "the release of {} has no switch to set; only coexistence flips one",
+                        config.service
+                    ))
+                })?;
+                draft.edit(GAP_YAML, "deploy-v1", |doc| {
+                    set_switch(doc, WEB, switch, Version::V2)
+                })?
+            }
             StepEdit::Cleanup1 => cleanup_1(&mut draft, config)?,
             StepEdit::Cleanup2 => {
                 for env in &config.environments {
@@ -255,7 +268,10 @@ pub fn plan(
 }
 
 fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
-    let image = &config.v1_image;
+    let image = config
+        .v1_image
+        .as_ref()
+        .map(|i| (i.repository.as_str(), i.digest.as_str()));
     draft.edit(GAP_YAML, "the repository", |doc| {
         let service = gap_yaml::service_name(doc)?;
         if service != config.service {
@@ -266,14 +282,22 @@ fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
         }
         let labelled =
             gap_yaml::ensure_pod_labels(doc, WEB, &[("version", "v2"), ("canary", "enabled")])?;
+        // In coexistence web serves v1 until deploy-v2 flips its switch, and its twin is made
+        // from it with that same v1 value.
+        let switched = match &config.switch {
+            Some(switch) => {
+                set_switch(labelled.as_ref().unwrap_or(doc), WEB, switch, Version::V1)?.or(labelled)
+            }
+            None => labelled,
+        };
+        let labelled = switched;
         let twin = |doc: &Document| {
-            gap_yaml::ensure_twin_deployment(
+            gap_yaml::ensure_twin(
                 doc,
                 WEB,
                 WEB_V1,
                 &[("version", "v1"), ("canary", "enabled")],
-                &image.repository,
-                &image.digest,
+                image,
             )
         };
         match twin(labelled.as_ref().unwrap_or(doc)) {
@@ -287,6 +311,25 @@ fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
         draft.create(&path, text)?;
     }
     Ok(())
+}
+
+/// Set `dep`'s switch to the value that selects `version`.
+pub fn set_switch(
+    doc: &Document,
+    dep: &str,
+    switch: &Switch,
+    version: Version,
+) -> Result<Option<Document>, YamlError> {
+    let other = match version {
+        Version::V1 => Version::V2,
+        Version::V2 => Version::V1,
+    };
+    match switch {
+        Switch::Env { name, .. } => gap_yaml::set_env_value(doc, dep, name, switch.value(version)),
+        Switch::Arg { .. } => {
+            gap_yaml::set_command_arg(doc, dep, switch.value(other), switch.value(version))
+        }
+    }
 }
 
 fn routing_subsets(draft: &mut Draft, config: &Settings) -> Result<(), Error> {

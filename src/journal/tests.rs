@@ -14,10 +14,12 @@ fn config(service: &str) -> Settings {
             prometheus: None,
         }],
         schedule: vec![100],
-        v1_image: Image {
+        v1_image: Some(Image {
             repository: "r/s".into(),
             digest: format!("sha256:{}", "a".repeat(64)),
-        },
+        }),
+        method: Default::default(),
+        switch: None,
         remote: Default::default(),
         id: String::new(),
         adopted: None,

@@ -304,7 +304,7 @@ impl Runner<'_> {
                 .collect(),
             config: match &step.edit {
                 FileEdit::Repin { image } => Some(Settings {
-                    v1_image: image.clone(),
+                    v1_image: Some(image.clone()),
                     ..release.config.clone()
                 }),
                 _ => None,

@@ -89,6 +89,37 @@ pub enum Step {
     Observe { weight: u8 },
 }
 
+/// How v1 and v2 are held apart, in the seed's words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// v1 is pinned to its last build; the v2 code replaces it in web (the seed's default).
+    #[default]
+    Succession,
+    /// One image holds both; a switch passed to the container selects v1 or v2, and canary
+    /// itself flips web's switch to v2 in deploy-v2.
+    Coexistence,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Succession => "succession",
+            Method::Coexistence => "coexistence",
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == Method::default()
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The shape of a release that the plan depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shape {
@@ -96,6 +127,9 @@ pub struct Shape {
     pub environments: Vec<String>,
     /// Production's v2 weights during the ramp: strictly increasing, ending at 100.
     pub schedule: Vec<u8>,
+    /// Absent from releases journaled before coexistence existed: those are successions.
+    #[serde(default, skip_serializing_if = "Method::is_default")]
+    pub method: Method,
 }
 
 impl Shape {
@@ -116,12 +150,24 @@ pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
     edit_then_deploy(&mut plan, StepEdit::DeployV1, envs.clone());
     edit_then_deploy(&mut plan, StepEdit::RoutingSubsets, envs.clone());
     edit_then_deploy(&mut plan, StepEdit::RoutingRoutes, envs.clone());
-    plan.push((Phase::RouteToV1, Step::CheckV1Image));
-    edit_then_deploy(&mut plan, StepEdit::RouteToV1, envs.clone());
-    plan.extend(
-        envs.clone()
-            .map(|env| (Phase::DeployV2, Step::DeployV2 { env })),
-    );
+    match shape.method {
+        // web-v1 runs a pinned image, which the operator confirms before it gets traffic; then
+        // the operator lands the v2 code.
+        Method::Succession => {
+            plan.push((Phase::RouteToV1, Step::CheckV1Image));
+            edit_then_deploy(&mut plan, StepEdit::RouteToV1, envs.clone());
+            plan.extend(
+                envs.clone()
+                    .map(|env| (Phase::DeployV2, Step::DeployV2 { env })),
+            );
+        }
+        // web-v1 runs web's own image, which the analysis checks at every step; the v2 code
+        // is already in it, and canary flips web's switch.
+        Method::Coexistence => {
+            edit_then_deploy(&mut plan, StepEdit::RouteToV1, envs.clone());
+            edit_then_deploy(&mut plan, StepEdit::SwitchToV2, envs.clone());
+        }
+    }
     plan.push((Phase::DeployV2, Step::ConfirmV2Tested));
     let last = shape.last_env();
     for &weight in &shape.schedule {
@@ -398,7 +444,7 @@ impl Position {
             // v2 has to be deployed (fixed) and tested again before the ramp may start over.
             Phase::DeployV2 | Phase::Ramp => Phase::DeployV2,
             // The pinned v1 is checked (and re-pinned if need be) before traffic moves to it
-            // again.
+            // again (in coexistence, the route-to-v1 edit is made again).
             Phase::RouteToV1 if self.index > step_index(plan, StepEdit::RouteToV1) => {
                 Phase::RouteToV1
             }

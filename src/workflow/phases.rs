@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Phase, Shape};
+use super::{Method, Phase, Shape};
 
 /// An edit of the plan: one step that writes files, made once in every release (`RampLast`
 /// once per scheduled weight).
@@ -22,6 +22,8 @@ pub enum StepEdit {
     RoutingRoutes,
     /// Every environment's route to 100% v1.
     RouteToV1,
+    /// Coexistence: web's switch to its v2 value.
+    SwitchToV2,
     /// The last environment's v2 weight to this ramp value.
     RampLast(u8),
     /// Every environment but the last to 100% v2, so that cleanup may begin.
@@ -90,6 +92,7 @@ impl StepEdit {
             StepEdit::DeployV1 => Phase::DeployV1,
             StepEdit::RoutingSubsets | StepEdit::RoutingRoutes => Phase::AddRouting,
             StepEdit::RouteToV1 => Phase::RouteToV1,
+            StepEdit::SwitchToV2 => Phase::DeployV2,
             StepEdit::RampLast(_) | StepEdit::RampOthers => Phase::Ramp,
             StepEdit::Cleanup1 => Phase::Cleanup1,
             StepEdit::Cleanup2 => Phase::Cleanup2,
@@ -100,7 +103,13 @@ impl StepEdit {
     /// The edit in words; `shape` names the environment that is ramped.
     pub fn describe(self, shape: &Shape) -> String {
         match self {
-            StepEdit::DeployV1 => "add the pinned web-v1 deployment and the version labels".into(),
+            StepEdit::DeployV1 => match shape.method {
+                Method::Succession => "add the pinned web-v1 deployment and the version labels",
+                Method::Coexistence => {
+                    "add web-v1, web's twin, both with the v1 switch, and the version labels"
+                }
+            }
+            .into(),
             StepEdit::RoutingSubsets => {
                 "add the DestinationRule subsets and web-v1's AuthorizationPolicy".into()
             }
@@ -108,6 +117,7 @@ impl StepEdit {
                 "add the VirtualService patches and the Service patch".into()
             }
             StepEdit::RouteToV1 => "route 100% of traffic to v1".into(),
+            StepEdit::SwitchToV2 => "set web's switch to v2".into(),
             StepEdit::RampLast(w) => format!(
                 "send {w}% of {} traffic to v2",
                 shape.environments[shape.last_env()]
@@ -366,24 +376,27 @@ mod tests {
     #[test]
     fn every_object_an_edit_adds_is_removed_later_and_only_then() {
         use super::super::{Step, plan};
-        let shape = Shape {
-            environments: vec!["staging".into(), "production".into()],
-            schedule: vec![10, 100],
-        };
-        let mut present: Vec<Resource> = Vec::new();
-        for (phase, step) in plan(&shape) {
-            let Step::Edit { edit } = step else { continue };
-            assert_eq!(edit.phase(), phase);
-            for r in edit.adds() {
-                assert!(!present.contains(r), "{edit:?} adds {r:?} twice");
-                present.push(*r);
+        for method in [Method::Succession, Method::Coexistence] {
+            let shape = Shape {
+                environments: vec!["staging".into(), "production".into()],
+                schedule: vec![10, 100],
+                method,
+            };
+            let mut present: Vec<Resource> = Vec::new();
+            for (phase, step) in plan(&shape) {
+                let Step::Edit { edit } = step else { continue };
+                assert_eq!(edit.phase(), phase);
+                for r in edit.adds() {
+                    assert!(!present.contains(r), "{edit:?} adds {r:?} twice");
+                    present.push(*r);
+                }
+                for r in edit.removes() {
+                    assert!(present.contains(r), "{edit:?} removes {r:?}, never added");
+                    present.retain(|p| p != r);
+                }
             }
-            for r in edit.removes() {
-                assert!(present.contains(r), "{edit:?} removes {r:?}, never added");
-                present.retain(|p| p != r);
-            }
+            assert_eq!(present, [], "left at the end of the release");
         }
-        assert_eq!(present, [], "left at the end of the release");
     }
 
     #[test]

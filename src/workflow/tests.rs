@@ -20,6 +20,8 @@ struct Files {
     /// without the v1 destination has v1 weight `None`.
     route: Option<(Option<u8>, u8)>,
     image_pins: u8,
+    /// Coexistence: web's switch selects v2 (web-v1's always selects v1).
+    switch_v2: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -84,6 +86,7 @@ impl World {
             let set = |f: &mut Files, v2: u8| f.route = Some((Some(100 - v2), v2));
             match edit {
                 S(StepEdit::DeployV1) => f.v1_deployment = true,
+                S(StepEdit::SwitchToV2) => f.switch_v2 = true,
                 S(StepEdit::RoutingSubsets) => {
                     f.destination_rule = true;
                     f.v1_authorized = true;
@@ -137,6 +140,11 @@ impl World {
 
     fn deploy(&mut self, env: usize) {
         self.deployed[env] = self.files[env].clone();
+        // In coexistence the v2 code is in the image all along: web runs it once its switch
+        // says v2 and that is deployed.
+        if self.deployed[env].switch_v2 {
+            self.v2_code[env] = true;
+        }
     }
 
     /// What must hold in every environment at every moment.
@@ -171,6 +179,12 @@ impl World {
                         "{name}: traffic to v1 before it is deployed and allowed"
                     ));
                 }
+            }
+            // Before the routes exist, web carries all of the traffic.
+            if d.switch_v2 && d.route.is_none() && !self.v2_tested {
+                return Err(format!(
+                    "{name}: web serves v2 to all traffic before v2 was tested"
+                ));
             }
             if let Some((None, v2)) = d.route
                 && v2 != 100
@@ -302,22 +316,32 @@ fn actions(shape: &Shape) -> Vec<ActionKind> {
     all
 }
 
+/// Successions first (the tests that take one by index take those), then the same shapes in
+/// coexistence.
 fn shapes() -> Vec<Shape> {
     let envs = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    vec![
-        Shape {
-            environments: envs(&["production"]),
-            schedule: vec![100],
-        },
-        Shape {
-            environments: envs(&["staging", "production"]),
-            schedule: vec![1, 5, 10, 25, 50, 100],
-        },
-        Shape {
-            environments: envs(&["dev", "staging", "production"]),
-            schedule: vec![50, 100],
-        },
-    ]
+    let of = |method| {
+        vec![
+            Shape {
+                environments: envs(&["production"]),
+                schedule: vec![100],
+                method,
+            },
+            Shape {
+                environments: envs(&["staging", "production"]),
+                schedule: vec![1, 5, 10, 25, 50, 100],
+                method,
+            },
+            Shape {
+                environments: envs(&["dev", "staging", "production"]),
+                schedule: vec![50, 100],
+                method,
+            },
+        ]
+    };
+    let mut all = of(Method::Succession);
+    all.extend(of(Method::Coexistence));
+    all
 }
 
 /// Whether the rules of `docs/workflow` allow this action now, said from the phase alone.
@@ -421,6 +445,8 @@ fn next_alone_always_reaches_done_from_anywhere() {
             assert!(walk.deployed.iter().all(|d| *d
                 == Files {
                     image_pins: d.image_pins,
+                    // web keeps the v2 value once the v1 code path is gone.
+                    switch_v2: shape.method == Method::Coexistence,
                     ..Files::default()
                 }));
             for kind in actions(&shape) {
@@ -461,6 +487,48 @@ fn a_plain_walk_takes_every_phase_in_order_with_a_deploy_per_environment() {
             assert!(a < b);
         }
     }
+}
+
+#[test]
+fn coexistence_flips_the_switch_in_deploy_v2_and_has_no_image_to_check_or_code_to_land() {
+    let shape = &shapes()[4];
+    assert_eq!(shape.method, Method::Coexistence);
+    let plan = plan(shape);
+    let deploy_v2: Vec<Step> = plan
+        .iter()
+        .filter(|(p, _)| *p == Phase::DeployV2)
+        .map(|(_, s)| *s)
+        .collect();
+    let edit = StepEdit::SwitchToV2;
+    assert_eq!(
+        deploy_v2,
+        [
+            Step::Edit { edit },
+            Step::Deploy {
+                env: 0,
+                after: edit
+            },
+            Step::Deploy {
+                env: 1,
+                after: edit
+            },
+            Step::ConfirmV2Tested,
+        ]
+    );
+    assert!(
+        !plan
+            .iter()
+            .any(|(_, s)| matches!(s, Step::CheckV1Image | Step::DeployV2 { .. }))
+    );
+    // The rest is succession's, step for step.
+    let succession = super::plan(&shapes()[1]);
+    let outside = |p: &[(Phase, Step)]| -> Vec<(Phase, Step)> {
+        p.iter()
+            .filter(|(phase, s)| *phase != Phase::DeployV2 && *s != Step::CheckV1Image)
+            .copied()
+            .collect()
+    };
+    assert_eq!(outside(&plan), outside(&succession));
 }
 
 #[test]
@@ -737,13 +805,20 @@ fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
     for shape in shapes() {
         let plan = plan(&shape);
         let n = shape.environments.len();
-        let check = before(&plan, Step::CheckV1Image);
         let edit = before(
             &plan,
             Step::Edit {
                 edit: StepEdit::RouteToV1,
             },
         );
+        // Where the release goes back to: the v1 image check, or in coexistence (web-v1 runs
+        // web's image, nothing to re-pin) the route-to-v1 edit itself.
+        let succession = shape.method == Method::Succession;
+        let check = if succession {
+            before(&plan, Step::CheckV1Image)
+        } else {
+            edit.clone()
+        };
         let every = (0..n).collect::<Vec<_>>();
         // Before the routes move there is nothing to undo.
         for at in [&check, &edit] {
@@ -787,19 +862,17 @@ fn abort_in_route_to_v1_undoes_only_what_its_edit_wrote() {
                     .collect::<Vec<_>>()
             );
             // Its deploys, then the v1 image check, where web-v1 may be re-pinned.
-            let taken = steps_until(
-                &shape,
-                &plan,
-                aborted.clone(),
-                NextStep::Planned(Phase::RouteToV1, Step::CheckV1Image),
-            );
+            let taken = steps_until(&shape, &plan, aborted.clone(), check.next(&plan));
             assert_eq!(taken.len(), n);
             let back = Position {
                 pending: vec![],
                 ..aborted
             };
             assert_eq!(back, check);
-            assert!(back.apply(&shape, &plan, Action::RepinV1).is_ok());
+            assert_eq!(
+                back.apply(&shape, &plan, Action::RepinV1).is_ok(),
+                succession
+            );
             assert_eq!(
                 at.apply(&shape, &plan, Action::Abort { changed: vec![] })
                     .unwrap(),

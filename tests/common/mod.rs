@@ -332,6 +332,17 @@ impl Sandbox {
         .to_vec()
     }
 
+    /// The usual `canary start`, in coexistence with `switch` instead of a pinned v1 image.
+    pub fn coexistence_args(&self, switch: &str) -> Vec<String> {
+        let mut args = self.start_args();
+        let at = args.iter().position(|a| a == "--v1-image").unwrap();
+        args.splice(
+            at..at + 2,
+            ["--method", "coexistence", "--switch", switch].map(String::from),
+        );
+        args
+    }
+
     /// `canary start` with the usual arguments; must succeed.
     pub fn start(&self) -> Output {
         let args = self.start_args();
