@@ -68,19 +68,50 @@ fn assert_style(input: &str, output: &str, step: usize, when: &str) {
     }
 }
 
+/// The value of the demo's switch, `IMPLEMENTATION`, in a deployment's `env`.
+fn switch_value(deployment: &Value) -> Option<&str> {
+    deployment["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == "IMPLEMENTATION")?["value"]
+        .as_str()
+}
+
+/// A deployment's `env` without the switch: what canary must keep as it was.
+fn others_env(deployment: &Value) -> Vec<Value> {
+    let items = deployment["env"].as_array().cloned().unwrap_or_default();
+    items
+        .into_iter()
+        .filter(|e| e["name"] != "IMPLEMENTATION")
+        .collect()
+}
+
 #[test]
 fn every_corpus_member_walks_clean() {
     for (member, step) in MEMBERS {
-        walk(member, step);
+        walk(member, step, false);
     }
 }
 
-fn walk(member: &str, step: usize) {
+/// In coexistence canary also writes web's switch (added where web sets no such variable),
+/// in the file's own style, and web-v1 is web's twin without a pinned image.
+#[test]
+fn every_corpus_member_walks_clean_in_coexistence() {
+    for (member, step) in MEMBERS {
+        walk(member, step, true);
+    }
+}
+
+fn walk(member: &str, step: usize, coexistence: bool) {
     let sandbox = Sandbox::with_fixture(&format!("corpus/{member}"));
     let input_files = sandbox.files();
     let input = text(&input_files, GAP);
     let meaning = parse(&input);
-    sandbox.start();
+    if coexistence {
+        sandbox.start_coexistence();
+    } else {
+        sandbox.start();
+    }
     let check = |when: &str| {
         let out = sandbox.canary(&["check", SERVICE, "--json"]);
         assert_eq!(out.code, 0, "{member}, {when}: canary check failed:\n{out}");
@@ -125,6 +156,21 @@ fn walk(member: &str, step: usize) {
             labels["version"] = json!("v1");
             assert_eq!(twin["podLabels"], labels, "{when}");
             assert_eq!(twin["command"], web["command"], "{when}");
+            if coexistence {
+                assert!(twin["image"].is_null(), "{when}: web-v1 pins an image");
+                assert_eq!(switch_value(twin), Some("v1"), "{when}");
+                let web_value = if matches!(phase, "deploy-v2" | "ramp") {
+                    "v2"
+                } else {
+                    "v1"
+                };
+                assert_eq!(switch_value(web), Some(web_value), "{when}");
+                assert_eq!(
+                    others_env(web),
+                    others_env(&meaning["deployments"]["web"]),
+                    "{when}: web's other variables changed"
+                );
+            }
             if has_web_patch {
                 let patch = text(&files, twin_patch);
                 assert!(patch.contains("name: my-service-web-v1"), "{when}: {patch}");
@@ -139,6 +185,13 @@ fn walk(member: &str, step: usize) {
             let mut want = meaning.clone();
             want["deployments"]["web"]["podLabels"]["version"] = json!("v2");
             want["deployments"]["web"]["podLabels"]["canary"] = json!("enabled");
+            if coexistence {
+                // web keeps the v2 value of its switch: the v1 code path goes next.
+                assert_eq!(switch_value(web), Some("v2"), "{when}");
+                want["deployments"]["web"]["env"] = web["env"].clone();
+                assert_eq!(now, want, "{when}");
+                continue;
+            }
             assert_eq!(now, want, "{when}");
             let compact: String = added.split_whitespace().collect::<Vec<_>>().join(" ");
             assert!(

@@ -10,7 +10,10 @@
 
 mod common;
 
-use common::{EDIT_STEPS, PHASES, SERVICE, Sandbox, assert_golden, golden};
+use common::{
+    COEXISTENCE_SWITCH, EDIT_STEPS, PHASES, SERVICE, Sandbox, assert_golden, assert_golden_in,
+    golden, golden_in,
+};
 use serde_json::Value;
 
 type Weights = Vec<(String, Option<u64>)>;
@@ -93,16 +96,10 @@ fn assert_listed_as_the_files_say(sandbox: &Sandbox) {
     );
 }
 
-#[test]
-fn a_whole_release_matches_the_golden_files_after_every_phase() {
-    let sandbox = Sandbox::new();
-    let seed = sandbox.files();
-    sandbox.start();
-    assert_eq!(sandbox.files(), seed, "start must not touch the repository");
-    assert_eq!(sandbox.phase(), "deploy-v1");
-    assert_eq!(sandbox.weights(), weights(None, None));
-
-    // Walk one step at a time, noting the phase and the weights after every step.
+/// Walk one step at a time, noting the phase and the weights after every step; at the end of
+/// each phase the repository must match golden set `set` and the weights
+/// [`weights_at_end_of`] it.
+fn walk_every_phase(sandbox: &Sandbox, set: &str) -> Vec<(String, Weights)> {
     let mut trail: Vec<(String, Weights)> = Vec::new();
     for (i, &phase) in PHASES[..PHASES.len() - 1].iter().enumerate() {
         let following = PHASES[i + 1];
@@ -118,26 +115,23 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
             sandbox.next();
             steps += 1;
             trail.push((sandbox.phase(), sandbox.weights()));
-            assert_listed_as_the_files_say(&sandbox);
+            assert_listed_as_the_files_say(sandbox);
         }
         assert!(steps > 0, "{phase} had no step");
-        assert_golden(phase, &sandbox.files());
+        assert_golden_in(set, phase, &sandbox.files());
         assert_eq!(
             sandbox.weights(),
             weights_at_end_of(phase),
             "weights at the end of {phase}"
         );
-        assert_clean_work_tree(&sandbox, &format!("end of {phase}"));
+        assert_clean_work_tree(sandbox, &format!("end of {phase}"));
     }
-    assert_golden("done", &sandbox.files());
-    assert_eq!(
-        golden("done"),
-        golden("cleanup-3"),
-        "done is the end of cleanup-3"
-    );
+    trail
+}
 
-    // The seed's v1 → v2 ramp in production: every scheduled weight, in order, and staging
-    // kept on v1 until production is at 100%.
+/// The seed's v1 → v2 ramp in production: every scheduled weight, in order, and staging
+/// kept on v1 until production is at 100%.
+fn assert_ramped_as_the_seed_says(trail: &[(String, Weights)]) {
     let mut production: Vec<u64> = trail
         .iter()
         .filter(|(phase, _)| phase == "ramp" || phase == "cleanup-1")
@@ -154,6 +148,26 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
         staging_before_full.iter().all(|&w| w == 0),
         "staging moved before production reached 100%: {staging_before_full:?}"
     );
+}
+
+#[test]
+fn a_whole_release_matches_the_golden_files_after_every_phase() {
+    let sandbox = Sandbox::new();
+    let seed = sandbox.files();
+    sandbox.start();
+    assert_eq!(sandbox.files(), seed, "start must not touch the repository");
+    assert_eq!(sandbox.phase(), "deploy-v1");
+    assert_eq!(sandbox.weights(), weights(None, None));
+
+    let trail = walk_every_phase(&sandbox, "expected");
+    assert_golden("done", &sandbox.files());
+    assert_eq!(
+        golden("done"),
+        golden("cleanup-3"),
+        "done is the end of cleanup-3"
+    );
+
+    assert_ramped_as_the_seed_says(&trail);
 
     let status = sandbox.status();
     assert_eq!(status["done"], true, "{status}");
@@ -209,6 +223,105 @@ fn a_whole_release_matches_the_golden_files_after_every_phase() {
     assert_eq!(all[0]["service"], SERVICE);
     assert_eq!(all[0]["done"], true);
     assert_eq!(all[0]["phase"], "done");
+}
+
+/// Coexistence on the seed example, with the demo's switch: the same phases, files and
+/// weights as succession, but web-v1 runs web's image (no pinned tag) with the switch at v1,
+/// and deploy-v2 is canary's own edit of web's switch. Golden files in
+/// `tests/fixtures/expected-coexistence/<phase>/`, reviewed against the seed.
+#[test]
+fn a_coexistence_release_matches_its_golden_files_after_every_phase() {
+    let sandbox = Sandbox::new();
+    let seed = sandbox.files();
+    sandbox.start_coexistence();
+    assert_eq!(sandbox.files(), seed, "start must not touch the repository");
+    let status = sandbox.status();
+    assert_eq!(status["method"], "coexistence", "{status}");
+    let trail = walk_every_phase(&sandbox, "expected-coexistence");
+    assert_golden_in("expected-coexistence", "done", &sandbox.files());
+    assert_ramped_as_the_seed_says(&trail);
+    assert!(sandbox.status()["done"] == true);
+
+    // Succession's commits, with deploy-v2's edit of web's switch among them.
+    let commits = canary_commits(&sandbox);
+    assert_eq!(commits.len(), EDIT_STEPS.len() + 1, "{commits:#?}");
+    assert_eq!(
+        commits
+            .iter()
+            .filter(|c| c.starts_with("deploy-v2: "))
+            .count(),
+        1,
+        "{commits:#?}"
+    );
+
+    let (name, v1, v2) = {
+        let (name, values) = COEXISTENCE_SWITCH
+            .strip_prefix("env:")
+            .unwrap()
+            .split_once('=')
+            .unwrap();
+        let (v1, v2) = values.split_once(',').unwrap();
+        (name, v1, v2)
+    };
+    let gap = |phase: &str| file(&golden_in("expected-coexistence", phase), "gap/gap.yaml");
+    let value_of = |text: &str, deployment: &str| -> Option<String> {
+        let block = text.split(&format!("\n  {deployment}:\n")).nth(1)?;
+        let block = block.split("\n  web").next().unwrap();
+        let at = block.find(&format!("name: {name}\n"))?;
+        block[at..]
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().strip_prefix("value: "))
+            .map(str::to_string)
+    };
+    for phase in ["deploy-v1", "add-routing", "route-to-v1"] {
+        let text = gap(phase);
+        assert_eq!(
+            value_of(&text, "web").as_deref(),
+            Some(v1),
+            "web in {phase}:\n{text}"
+        );
+        assert_eq!(
+            value_of(&text, "web-v1").as_deref(),
+            Some(v1),
+            "web-v1 in {phase}:\n{text}"
+        );
+        assert!(
+            !text.contains("tag:"),
+            "no pinned image in coexistence ({phase}):\n{text}"
+        );
+    }
+    for phase in ["deploy-v2", "ramp"] {
+        let text = gap(phase);
+        assert_eq!(
+            value_of(&text, "web").as_deref(),
+            Some(v2),
+            "web in {phase}:\n{text}"
+        );
+        assert_eq!(
+            value_of(&text, "web-v1").as_deref(),
+            Some(v1),
+            "web-v1 in {phase}:\n{text}"
+        );
+    }
+    // The end: succession's end, and web keeps the v2 value of its switch.
+    let done = gap("done");
+    assert_eq!(value_of(&done, "web").as_deref(), Some(v2), "{done}");
+    assert!(!done.contains("web-v1"), "{done}");
+    for phase in PHASES {
+        let (ours, theirs) = (golden_in("expected-coexistence", phase), golden(phase));
+        let names = |f: &common::Files| f.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&ours), names(&theirs), "files at the end of {phase}");
+        for (path, bytes) in &ours {
+            if path != "gap/gap.yaml" {
+                assert_eq!(
+                    Some(bytes),
+                    theirs.get(path),
+                    "{path} at the end of {phase}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -330,7 +330,9 @@ pub fn set_twin_image(
 
 /// Make `deployments.<dep>.env` set `name` to `value` (a coexistence switch): the value is
 /// replaced in place, or a `- name:`/`value:` item is appended to the list, or the list is
-/// added as the deployment's last key. A variable set through `valueFrom` is a conflict.
+/// added to the deployment. A list the deployment only inherits (through a merge key) is
+/// written out whole, its items kept, since a key of its own replaces what `<<:` gave. A
+/// variable set through `valueFrom` is a conflict.
 pub fn set_env_value(
     doc: &Document,
     dep: &str,
@@ -347,42 +349,67 @@ pub fn set_env_value(
     }
     let mut want = gap.value()["deployments"][dep].clone();
     let item = json!({"name": name, "value": value});
-    let deployment = gap.locate(dep)?;
-    let splice = match (deployment.value.get("env"), at_item) {
-        (Some(env), Some((i, _))) => {
-            want["env"][i]["value"] = Value::from(value);
-            let seq = gap.child(env, &path)?.ok_or_else(|| {
-                gap.unsupported(env.key_start, format!("{path} is not a block list"))
-            })?;
-            let node = &seq.items().expect("a list, as its value says")[i];
-            let entry = node.get("value").filter(|e| gap.one_line_scalar(&e.value)).ok_or_else(|| {
+    match at_item {
+        Some((i, _)) => want["env"][i]["value"] = Value::from(value),
+        None if want["env"].is_array() => want["env"].as_array_mut().expect("a list").push(item),
+        None => want["env"] = json!([item]),
+    }
+    let found = gap.locate_any(dep)?;
+    let own = match found {
+        Found::Flow(flow) => flow.get("env"),
+        Found::Block(deployment) => deployment.value.get("env"),
+    };
+    let splice = match (own, at_item) {
+        (Some(env), Some((i, _))) if !env.value.has_props() => {
+            let entry = env.value.items().and_then(|items| items[i].get("value"));
+            let entry = entry.filter(|e| gap.one_line_scalar(&e.value)).ok_or_else(|| {
                 gap.unsupported(
                     env.key_start,
-                    format!("{path}[{i}].value is not a one-line block scalar, so canary cannot replace it"),
+                    format!("{path}[{i}].value is not a one-line scalar, so canary cannot replace it"),
                 )
             })?;
             Splice::replace(entry.value.start, entry.value.end, scalar(value))
         }
         (Some(env), None) if !is_empty(env) => {
-            want["env"].as_array_mut().expect("a list").push(item);
             let seq = gap.child(env, &path)?.ok_or_else(|| {
                 gap.unsupported(env.key_start, format!("{path} is not a block list"))
             })?;
             let dash = gap.col(first_dash(gap.text, seq));
             gap.insert_after(last(env), &env_item_lines(dash, name, value))
         }
-        (env, _) => {
-            want["env"] = json!([item]);
-            let col = gap.col(deployment.value.start);
-            let dash = col + gap.style.seq_offset;
-            match env {
-                // `env:` with nothing after it: the item goes under it.
-                Some(empty) => {
-                    gap.insert_after(empty.key_start, &env_item_lines(dash, name, value))
+        // `env:` with nothing after it: the item goes under it.
+        (Some(empty), None) if matches!(found, Found::Block(_)) => {
+            let dash = gap.col(empty.key_start) + gap.style.seq_offset;
+            gap.insert_after(empty.key_start, &env_item_lines(dash, name, value))
+        }
+        (Some(env), _) => {
+            return Err(gap.unsupported(
+                env.key_start,
+                format!("{path} uses an anchor, tag or alias, which canary does not edit"),
+            ));
+        }
+        // No list of its own: the whole list, inherited items first.
+        (None, _) => {
+            let items = want["env"].as_array().expect("a list, set above");
+            match found {
+                Found::Flow(flow) => {
+                    let items: Vec<String> = items.iter().map(emit::flow).collect();
+                    gap.append_in(flow, vec![format!("env: [{}]", items.join(", "))])
                 }
-                None => {
+                Found::Block(deployment) => {
+                    let col = gap.col(deployment.value.start);
+                    let dash = col + gap.style.seq_offset;
                     let mut new = vec![line(col, "env:")];
-                    new.extend(env_item_lines(dash, name, value));
+                    for kept in &items[..items.len() - usize::from(at_item.is_none())] {
+                        if kept["name"] == name {
+                            new.extend(env_item_lines(dash, name, value));
+                        } else {
+                            new.push(line(dash, format!("- {}", emit::flow(kept))));
+                        }
+                    }
+                    if at_item.is_none() {
+                        new.extend(env_item_lines(dash, name, value));
+                    }
                     gap.insert_after(last(deployment), &new)
                 }
             }
@@ -1126,6 +1153,89 @@ mod tests {
 
     fn service_name(text: &str) -> Result<String, YamlError> {
         super::service_name(&Document::parse_one(text)?)
+    }
+
+    fn set_env(text: &str, value: &str) -> Result<String, YamlError> {
+        on_text(text, |d| super::set_env_value(d, "web", "IMPL", value))
+    }
+
+    fn set_arg(text: &str, other: &str, value: &str) -> Result<String, YamlError> {
+        on_text(text, |d| super::set_command_arg(d, "web", other, value))
+    }
+
+    #[test]
+    fn an_env_switch_is_added_replaced_in_place_or_left_as_it_is() {
+        let added = set_env("deployments:\n  web:\n    command: [a] # run\n", "v1").unwrap();
+        assert_eq!(
+            added,
+            "deployments:\n  web:\n    command: [a] # run\n    env:\n      - name: IMPL\n        value: v1\n"
+        );
+        let appended = set_env(
+            "deployments:\n  web:\n    env:\n    - name: A\n      value: x # keep\n",
+            "v1",
+        )
+        .unwrap();
+        assert_eq!(
+            appended,
+            "deployments:\n  web:\n    env:\n    - name: A\n      value: x # keep\n    - name: IMPL\n      value: v1\n"
+        );
+        let flipped = set_env(&appended, "v2").unwrap();
+        assert_eq!(flipped, appended.replace("value: v1", "value: v2"));
+        assert_eq!(set_env(&flipped, "v2").unwrap(), flipped);
+    }
+
+    #[test]
+    fn an_env_switch_in_flow_style_or_under_a_merge_key_keeps_every_other_variable() {
+        let flow = "deployments:\n  web: {command: [a], env: [{name: IMPL, value: v1}]}\n";
+        assert_eq!(set_env(flow, "v2").unwrap(), flow.replace("v1", "v2"));
+        assert_eq!(
+            set_env("deployments:\n  web: {command: [a]}\n", "v1").unwrap(),
+            "deployments:\n  web: {command: [a], env: [{name: IMPL, value: v1}]}\n"
+        );
+        // A list of its own replaces the one `<<:` gave: it is written out whole.
+        let merged = "x: &d\n  env:\n    - {name: A, value: x}\ndeployments:\n  web:\n    <<: *d\n    command: [a]\n";
+        let written = set_env(merged, "v1").unwrap();
+        let read = Document::parse_one(written.as_str()).unwrap();
+        assert_eq!(
+            read.value()["deployments"]["web"]["env"],
+            json!([{"name": "A", "value": "x"}, {"name": "IMPL", "value": "v1"}]),
+            "{written}"
+        );
+        assert!(written.starts_with(merged), "{written}");
+    }
+
+    #[test]
+    fn an_env_switch_set_through_value_from_is_a_conflict() {
+        let err = set_env(
+            "deployments:\n  web:\n    env:\n      - name: IMPL\n        valueFrom: {configMapKeyRef: {name: c, key: k}}\n",
+            "v1",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("valueFrom"), "{err}");
+    }
+
+    #[test]
+    fn an_argument_switch_replaces_the_other_value_or_is_appended() {
+        let text =
+            "deployments:\n  web:\n    command:\n      - start # the program\n      - --impl=v1\n";
+        let flipped = set_arg(text, "--impl=v1", "--impl=v2").unwrap();
+        // A plain scalar that starts with `-` is quoted, as canary writes every such value.
+        assert_eq!(flipped, text.replace("--impl=v1", "\"--impl=v2\""));
+        assert_eq!(
+            set_arg(&flipped, "--impl=v1", "--impl=v2").unwrap(),
+            flipped
+        );
+        let appended = set_arg(
+            "deployments:\n  web:\n    command:\n      - start\n",
+            "--impl=v2",
+            "--impl=v1",
+        )
+        .unwrap();
+        assert_eq!(
+            appended,
+            "deployments:\n  web:\n    command:\n      - start\n      - \"--impl=v1\"\n"
+        );
+        assert!(set_arg("deployments:\n  web:\n    ingress: {}\n", "a", "b").is_err());
     }
 
     const LABELS: [(&str, &str); 2] = [("version", "v2"), ("canary", "enabled")];

@@ -29,6 +29,9 @@ pub const STAGING_HOST: &str = "staging=my-service-staging.gservice.emarsys.com"
 pub const PRODUCTION_HOST: &str = "production=my-service.gservice.emarsys.net";
 
 /// The phases in walking order, as `canary status` names them.
+/// The switch `canary demo --method coexistence` uses.
+pub const COEXISTENCE_SWITCH: &str = "env:IMPLEMENTATION=v1,v2";
+
 pub const PHASES: [&str; 9] = [
     "deploy-v1",
     "add-routing",
@@ -343,6 +346,13 @@ impl Sandbox {
         args
     }
 
+    /// `canary start` in coexistence with the demo's switch; must succeed.
+    pub fn start_coexistence(&self) -> Output {
+        let args = self.coexistence_args(COEXISTENCE_SWITCH);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.canary(&args).ok()
+    }
+
     /// `canary start` with the usual arguments; must succeed.
     pub fn start(&self) -> Output {
         let args = self.start_args();
@@ -649,7 +659,13 @@ pub fn describe_difference(expected: &Files, actual: &Files) -> String {
 /// blessed files must be reviewed before they are committed.
 #[track_caller]
 pub fn assert_golden(name: &str, actual: &Files) {
-    let dir = fixtures().join("expected").join(name);
+    assert_golden_in("expected", name, actual);
+}
+
+/// [`assert_golden`] against the golden set `set` (`expected`: succession;
+/// `expected-coexistence`: the coexistence walk with the demo's switch).
+pub fn assert_golden_in(set: &str, name: &str, actual: &Files) {
+    let dir = fixtures().join(set).join(name);
     if std::env::var_os("CANARY_BLESS").is_some_and(|v| v == "1") {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).unwrap();
@@ -669,7 +685,7 @@ pub fn assert_golden(name: &str, actual: &Files) {
     );
     assert!(
         expected == *actual,
-        "the repository does not match tests/fixtures/expected/{name}:\n{}",
+        "the repository does not match tests/fixtures/{set}/{name}:\n{}",
         describe_difference(&expected, actual)
     );
 }
@@ -729,5 +745,9 @@ pub fn exit_code(session: &mut expectrl::session::OsSession) -> i32 {
 
 /// The golden tree `tests/fixtures/expected/NAME`.
 pub fn golden(name: &str) -> Files {
-    read_tree(&fixtures().join("expected").join(name))
+    golden_in("expected", name)
+}
+
+pub fn golden_in(set: &str, name: &str) -> Files {
+    read_tree(&fixtures().join(set).join(name))
 }
