@@ -47,6 +47,17 @@ struct Release {
 impl Release {
     /// Started with a context for each environment, unless `contexts` is false.
     fn start(contexts: bool) -> Release {
+        Release::start_with(contexts, |sandbox| sandbox.start_args())
+    }
+
+    /// Started in coexistence, with the demo's switch and a context for each environment.
+    fn start_coexistence() -> Release {
+        Release::start_with(true, |sandbox| {
+            sandbox.coexistence_args(common::COEXISTENCE_SWITCH)
+        })
+    }
+
+    fn start_with(contexts: bool, start_args: impl FnOnce(&Sandbox) -> Vec<String>) -> Release {
         let sandbox = Sandbox::new();
         let staging = FakeApiServer::start();
         let production = FakeApiServer::start();
@@ -62,7 +73,7 @@ impl Release {
             production,
             kubeconfig,
         };
-        let mut args = release.sandbox.start_args();
+        let mut args = start_args(&release.sandbox);
         if contexts {
             args.extend(
                 [
@@ -243,6 +254,66 @@ fn verify_says_when_the_cluster_matches_and_reports_each_drift_with_its_line() {
         "gap/production/gap_patch_canary_virtual_service.yaml"
     );
     assert_eq!(drift["line"], 20);
+}
+
+/// In coexistence every deploy is checked as in succession, but web-v1 must run web's image
+/// (there is no pinned one) and each Deployment the switch value its gap.yaml entry sets.
+#[test]
+fn a_coexistence_release_is_checked_for_one_image_and_the_switch_values() {
+    let release = Release::start_coexistence();
+    release.walk_to("ramp");
+    release.sync("production");
+    release
+        .canary(&["verify", SERVICE, "--env", "production"])
+        .ok();
+    let web_v1 = deployment_path("my-service-web-v1");
+    let container = "/spec/template/spec/containers/0";
+
+    release.production.edit(&web_v1, |d| {
+        d.pointer_mut(&format!("{container}/image"))
+            .unwrap()
+            .clone_from(&json!(format!(
+                "sap-ems-base-infra-package-p/gap-images/my-service@{OTHER_DIGEST}"
+            )));
+    });
+    release
+        .production
+        .edit(&deployment_path("my-service-web"), |d| {
+            d.pointer_mut(&format!("{container}/env/0/value"))
+                .unwrap()
+                .clone_from(&json!("v1"));
+        });
+    let out = release.canary(&["verify", SERVICE, "--env", "production", "--json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let findings = out.json();
+    let messages: Vec<String> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["code"],
+                f["line"],
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with("\"twin-image-differs\" 15 Deployment my-service-web-v1's container web runs ")
+            && messages[0].contains(OTHER_DIGEST)
+            && messages[0].contains("but my-service-web's runs sap-ems-base-infra-package-p/gap-images/my-service@sha256:2222"),
+        "{messages:#?}"
+    );
+    assert_eq!(
+        messages[1],
+        "\"switch-mismatch\" 4 Deployment my-service-web runs with the switch \
+         env:IMPLEMENTATION=v1,v2 at \"v1\", but gap.yaml sets \"v2\""
+    );
+
+    // Synced again, the cluster is the files once more, and the release ends.
+    release.walk_to("done");
 }
 
 #[test]

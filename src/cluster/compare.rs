@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::expect::{Expected, subsets_of};
+use super::expect::{Expected, WantedSwitch, subsets_of};
 use super::{Deployment, ISTIO_NETWORKING, Snapshot, argocd, describe_weights, live_weights};
 use crate::edits::GAP_YAML;
 use crate::finding::Finding;
@@ -98,6 +98,10 @@ fn web_v1(expected: &Expected, live: &Snapshot, findings: &mut Vec<Finding>) {
                 findings
                     .push(Finding::error("deployment-not-ready", message).at(GAP_YAML, v1.line));
             }
+            if let Some(switch) = &expected.switch {
+                coexistence(expected, switch, live, findings);
+                return;
+            }
             for pod in &live.v1_pods {
                 if pod
                     .digests
@@ -133,6 +137,66 @@ fn web_v1(expected: &Expected, live: &Snapshot, findings: &mut Vec<Finding>) {
                     .at(GAP_YAML, v1.digest_line),
                 );
             }
+        }
+    }
+}
+
+/// In coexistence web-v1 runs web's image and only the switch tells them apart: each of
+/// web-v1's containers runs the image of web's container of that name, and each Deployment's
+/// switch has the value gap.yaml gives it.
+fn coexistence(
+    expected: &Expected,
+    wanted: &WantedSwitch,
+    live: &Snapshot,
+    findings: &mut Vec<Finding>,
+) {
+    let (Some(web), Some(web_v1)) = (&live.web, &live.web_v1) else {
+        return;
+    };
+    for twin in &web_v1.containers {
+        let theirs = web.containers.iter().find(|c| c.name == twin.name);
+        let theirs = theirs.and_then(|c| c.image.as_deref());
+        if theirs != twin.image.as_deref() {
+            findings.push(
+                Finding::error(
+                    "twin-image-differs",
+                    format!(
+                        "Deployment {}'s container {} runs {}, but {}'s runs {}: in coexistence \
+                         web-v1 runs web's image, and only the switch differs",
+                        expected.web_v1,
+                        twin.name,
+                        twin.image.as_deref().unwrap_or("no image"),
+                        expected.web,
+                        theirs.unwrap_or("no such container")
+                    ),
+                )
+                .at(GAP_YAML, wanted.web_v1_line),
+            );
+        }
+    }
+    for (name, deployment, value, line) in [
+        (&expected.web, web, &wanted.web, wanted.web_line),
+        (&expected.web_v1, web_v1, &wanted.web_v1, wanted.web_v1_line),
+    ] {
+        let live_value = deployment
+            .containers
+            .iter()
+            .find_map(|c| wanted.switch.read(&c.as_gap()).map(str::to_string));
+        if live_value != *value {
+            findings.push(
+                Finding::error(
+                    "switch-mismatch",
+                    format!(
+                        "Deployment {name} runs with the switch {} at {}, but gap.yaml sets {}",
+                        wanted.switch,
+                        live_value
+                            .as_deref()
+                            .map_or("no value".into(), |v| format!("{v:?}")),
+                        value.as_deref().map_or("none".into(), |v| format!("{v:?}"))
+                    ),
+                )
+                .at(GAP_YAML, line),
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::edits::{
 };
 use crate::error::{Error, bad_input};
 use crate::finding::first_line_containing;
-use crate::release::{Settings, WEB_V1};
+use crate::release::{Settings, Switch, WEB, WEB_V1};
 use crate::repo::Repo;
 use crate::yaml;
 
@@ -39,6 +39,18 @@ pub struct Expected {
     /// The environment's Argo CD Application and what it must report; the commit is the
     /// caller's to name ([`Expected::synced_at`]).
     pub argocd: Option<argocd::Wanted>,
+    /// In coexistence: the switch, and its value in web and in web-v1 as gap.yaml sets them.
+    pub switch: Option<WantedSwitch>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WantedSwitch {
+    pub switch: Switch,
+    pub web: Option<String>,
+    pub web_v1: Option<String>,
+    /// The lines of web's and web-v1's entries in gap.yaml.
+    pub web_line: Option<usize>,
+    pub web_v1_line: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +104,20 @@ impl Expected {
                 authorization_line: web_v1
                     .get("authorizationPolicy")
                     .and_then(|_| line_of_after(gap, &format!("{WEB_V1}:"), "authorizationPolicy")),
+            }
+        });
+
+        let switch = config.switch.clone().map(|switch| {
+            let value = |dep: &str| {
+                crate::edits::gap_yaml::deployment_value(&gap, dep)
+                    .and_then(|d| switch.read(&d).map(str::to_string))
+            };
+            WantedSwitch {
+                web: value(WEB),
+                web_v1: value(WEB_V1),
+                web_line: first_line_containing(gap.text(), &format!("{WEB}:")),
+                web_v1_line: first_line_containing(gap.text(), &format!("{WEB_V1}:")),
+                switch,
             }
         });
 
@@ -157,6 +183,7 @@ impl Expected {
                 .argocd
                 .clone()
                 .map(argocd::Wanted::any_revision),
+            switch,
         })
     }
 }

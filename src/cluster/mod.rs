@@ -172,6 +172,31 @@ pub struct Deployment {
     pub rolled_out: bool,
     pub selector: BTreeMap<String, String>,
     pub pod_labels: BTreeMap<String, String>,
+    /// The pod template's containers: what each replica runs, and how it is started.
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Container {
+    pub name: String,
+    pub image: Option<String>,
+    /// `(name, value)` of each variable; `None` for one set through `valueFrom`.
+    pub env: Vec<(String, Option<String>)>,
+    /// `command` then `args`: the words the container starts with.
+    pub command: Vec<String>,
+}
+
+impl Container {
+    /// The container in gap.yaml's words (`env` of name/value items, `command`), which is
+    /// what a coexistence switch reads.
+    pub fn as_gap(&self) -> Value {
+        let env: Vec<Value> = self
+            .env
+            .iter()
+            .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+            .collect();
+        serde_json::json!({"env": env, "command": self.command})
+    }
 }
 
 #[derive(Debug, Clone, Default)]

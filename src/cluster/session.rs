@@ -21,8 +21,8 @@ use tokio::task::JoinSet;
 use super::argocd::{self, AppRef, AppStatus};
 use super::expect::{Expected, string_map};
 use super::{
-    ClusterError, Deployment, ISTIO_NETWORKING, ISTIO_SECURITY, Pod, Policy, Problem, Snapshot,
-    Target, digest_of, live_weights, newest_understood,
+    ClusterError, Container, Deployment, ISTIO_NETWORKING, ISTIO_SECURITY, Pod, Policy, Problem,
+    Snapshot, Target, digest_of, live_weights, newest_understood,
 };
 
 /// A request that has not answered in this time is taken as an unreachable cluster.
@@ -588,6 +588,34 @@ fn deployment(d: KubeDeployment) -> Deployment {
             .metadata
             .and_then(|m| m.labels)
             .unwrap_or_default(),
+        containers: spec
+            .template
+            .spec
+            .map(|pod| pod.containers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Container {
+                name: c.name,
+                image: c.image,
+                env: c
+                    .env
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        (
+                            e.name,
+                            e.value_from.is_none().then(|| e.value.unwrap_or_default()),
+                        )
+                    })
+                    .collect(),
+                command: c
+                    .command
+                    .into_iter()
+                    .flatten()
+                    .chain(c.args.into_iter().flatten())
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

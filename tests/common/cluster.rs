@@ -27,6 +27,8 @@ use serde_json::{Value, json};
 pub const TOKEN: &str = "canary-test-token";
 /// Who the token is, in RBAC's messages.
 pub const USER: &str = "system:serviceaccount:ci:canary";
+/// The image web runs: the build CI deployed last (in coexistence, web-v1's too).
+pub const WEB_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 pub const ISTIO_PROXY_DIGEST: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 /// The fake keeps Istio objects at one version, as an API server keeps one storage version,
@@ -859,37 +861,49 @@ pub fn synced_objects(
     let web = format!("{service}-web");
     let meta = |name: &str| json!({"name": name, "namespace": namespace});
     let mut objects = Vec::new();
-    let mut deployment = |name: &str, dep: &Value| {
+    let mut deployment = |name: &str, dep: &Value, image: &str| {
         let mut labels = json!({"app": name, "applicationName": service});
         for (k, v) in dep["podLabels"].as_object().into_iter().flatten() {
             labels[k] = v.clone();
+        }
+        // gap's chart: one container, started with the deployment's command and env.
+        let mut container = json!({"name": "web", "image": image});
+        for key in ["command", "env"] {
+            if let Some(value) = dep.get(key) {
+                container[key] = value.clone();
+            }
         }
         objects.push(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": namespace, "generation": 1},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": []}}},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [container]}}},
             "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
                        "readyReplicas": 1, "availableReplicas": 1}
         }));
         labels
     };
-    deployment(&web, &gap["deployments"]["web"]);
+    deployment(&web, &gap["deployments"]["web"], WEB_IMAGE);
     if let Some(v1) = gap["deployments"].get("web-v1") {
         let name = format!("{web}-v1");
-        let labels = deployment(&name, v1);
-        let repository = v1["image"]["repository"].as_str().unwrap();
+        // Pinned in succession; in coexistence web-v1 runs web's image.
+        let image = match v1["image"]["repository"].as_str() {
+            Some(repository) => format!("{repository}@{v1_digest}"),
+            None => WEB_IMAGE.to_string(),
+        };
+        let labels = deployment(&name, v1, &image);
         objects.push(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("{name}-5d8f7-abcde"), "namespace": namespace,
                          "labels": labels},
-            "spec": {"containers": [{"name": "web", "image": format!("{repository}@{v1_digest}")}]},
+            "spec": {"containers": [{"name": "web", "image": image}]},
             "status": {
                 "phase": "Running",
                 "conditions": [{"type": "Ready", "status": "True"}],
                 "containerStatuses": [
-                    {"name": "web", "image": format!("{repository}@{v1_digest}"),
-                     "imageID": format!("docker-pullable://{repository}@{v1_digest}"),
+                    {"name": "web", "image": image,
+                     "imageID": format!("docker-pullable://{image}"),
                      "ready": true, "restartCount": 0},
                     {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0",
                      "imageID": format!("docker.io/istio/proxyv2@{ISTIO_PROXY_DIGEST}"),
