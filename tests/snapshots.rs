@@ -144,6 +144,27 @@ fn status_list_and_explain_in_the_middle_of_a_ramp() {
     });
 }
 
+/// A coexistence release at production's 5%: the method and switch in `status`, the method in
+/// `list`, and the phase map in coexistence's words.
+#[test]
+fn status_list_and_explain_of_a_coexistence_release_in_its_ramp() {
+    let sandbox = Sandbox::new();
+    sandbox.start_coexistence();
+    sandbox.walk_to("ramp");
+    while sandbox.weights()[1].1 != Some(5) {
+        sandbox.next();
+    }
+    settings().bind(|| {
+        insta::assert_snapshot!("status-coexistence", run(&sandbox, &["status"], &[]));
+        insta::assert_snapshot!("list-coexistence", run(&sandbox, &["list"], &[]));
+        insta::assert_snapshot!("explain-coexistence", run(&sandbox, &["explain"], &[]));
+        insta::assert_snapshot!(
+            "explain-deploy-v2-coexistence",
+            run(&sandbox, &["explain", "deploy-v2"], &[])
+        );
+    });
+}
+
 #[test]
 fn colour_only_when_wanted_and_never_with_no_color() {
     let sandbox = mid_ramp();

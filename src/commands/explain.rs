@@ -3,8 +3,7 @@
 use console::style;
 
 use crate::cli::Globals;
-use crate::workflow::PHASES;
-use crate::workflow::Phase;
+use crate::workflow::{Method, PHASES, Phase};
 
 /// Explain a phase, the two methods, or the map of phases.
 ///
@@ -18,6 +17,7 @@ use crate::workflow::Phase;
 ///   canary explain
 ///   canary explain cleanup-3
 ///   canary explain methods
+///   canary explain deploy-v2 --method coexistence
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -25,6 +25,10 @@ pub struct Args {
     /// cleanup-2, cleanup-3
     #[arg(value_parser = parse_topic)]
     pub phase: Option<Topic>,
+    /// Explain the phases as this method walks them [default: the release in flight's, else
+    /// succession]
+    #[arg(long, value_enum)]
+    pub method: Option<super::start::MethodArg>,
 }
 
 /// What `canary explain` can explain besides the map.
@@ -49,10 +53,16 @@ fn parse_topic(text: &str) -> Result<Topic, String> {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let current = current_release(globals);
+    let method = args
+        .method
+        .map(Method::from)
+        .or(current.as_ref().map(|c| c.method))
+        .unwrap_or_default();
     match args.phase {
-        Some(Topic::Phase(phase)) => print!("{}", one(phase)),
+        Some(Topic::Phase(phase)) => print!("{}", one(phase, method)),
         Some(Topic::Methods) => print!("{}", methods()),
-        None => print!("{}", map(current_phase(globals))),
+        None => print!("{}", map(current.as_ref(), method)),
     }
     Ok(())
 }
@@ -93,20 +103,34 @@ pub fn methods() -> String {
     out
 }
 
-/// The phase of the only release in flight, if there is exactly one.
-fn current_phase(globals: &Globals) -> Option<(String, Phase)> {
-    let journal = super::read_journal(globals).ok()??;
-    let release = super::find_release(&journal, None).ok()?;
-    Some((release.config.service, release.phase))
+/// The only release in flight, if there is exactly one.
+pub struct Current {
+    service: String,
+    phase: Phase,
+    method: Method,
 }
 
-pub fn one(phase: Phase) -> String {
+fn current_release(globals: &Globals) -> Option<Current> {
+    let journal = super::read_journal(globals).ok()??;
+    let release = super::find_release(&journal, None).ok()?;
+    Some(Current {
+        method: release.config.method,
+        service: release.config.service,
+        phase: release.phase,
+    })
+}
+
+pub fn one(phase: Phase, method: Method) -> String {
     let e = phase.explanation();
-    let mut out = format!("{} — {}\n\n", style(phase.name()).bold(), e.summary);
-    out.push_str(&wrap(e.does, ""));
-    if !e.files.is_empty() {
+    let mut out = format!("{} — {}\n\n", style(phase.name()).bold(), e.summary(method));
+    if e.coexistence.is_some() && method == Method::Coexistence {
+        out.push_str(&format!("{}\n", style(format!("In {method}:")).dim()));
+    }
+    out.push_str(&wrap(e.does(method), ""));
+    let files = e.files(method);
+    if !files.is_empty() {
         out.push_str(&format!("\n{}\n", style("Files").bold()));
-        for file in e.files {
+        for file in files {
             out.push_str(&format!("  {file}\n"));
         }
     }
@@ -117,19 +141,28 @@ pub fn one(phase: Phase) -> String {
     out
 }
 
-pub fn map(current: Option<(String, Phase)>) -> String {
+pub fn map(current: Option<&Current>, method: Method) -> String {
     let mut out = String::new();
-    if let Some((service, _)) = &current {
-        out.push_str(&format!("The release of {service}:\n"));
+    match current {
+        Some(c) if method == Method::Coexistence => {
+            out.push_str(&format!("The release of {} (coexistence):\n", c.service));
+        }
+        Some(c) => out.push_str(&format!("The release of {}:\n", c.service)),
+        None if method == Method::Coexistence => out.push_str("In coexistence:\n"),
+        None => {}
     }
     let marks = crate::output::marks();
     for e in &PHASES {
-        let mark = match &current {
-            Some((_, p)) if *p == e.phase => style(marks.current).cyan().bold().to_string(),
-            Some((_, p)) if e.phase < *p => style(marks.done).green().to_string(),
+        let mark = match current.map(|c| c.phase) {
+            Some(p) if p == e.phase => style(marks.current).cyan().bold().to_string(),
+            Some(p) if e.phase < p => style(marks.done).green().to_string(),
             _ => " ".into(),
         };
-        out.push_str(&format!("{mark} {:<12} {}\n", e.phase.name(), e.summary));
+        out.push_str(&format!(
+            "{mark} {:<12} {}\n",
+            e.phase.name(),
+            e.summary(method)
+        ));
     }
     out.push_str(
         "\n`canary explain PHASE` tells what a phase does and why it comes where it does.\n",

@@ -1,7 +1,7 @@
 //! `canary list`: every release in flight.
 
 use crate::cli::Globals;
-use crate::workflow::{self, Phase, Plans, Position, Shape, Step};
+use crate::workflow::{self, Method, Phase, Plans, Position, Shape, Step};
 
 use super::status::{Weights, recorded_or_read, status_of};
 use crate::journal::{JournalError, Summary};
@@ -91,7 +91,8 @@ struct KnownShape {
 /// A release's cells in the table.
 struct Row {
     service: String,
-    phase: &'static str,
+    /// The phase, and the method where it is not the default.
+    phase: std::borrow::Cow<'static, str>,
     weights: String,
     step: String,
 }
@@ -134,7 +135,10 @@ impl Table {
         let KnownShape { shape, plan, .. } = &self.shapes[i];
         self.rows.push(Row {
             service: summary.service.to_string(),
-            phase: position.phase(plan).name(),
+            phase: match shape.method {
+                Method::Succession => position.phase(plan).name().into(),
+                method => format!("{} ({method})", position.phase(plan).name()).into(),
+            },
             weights: weights_cell(shape, &weights),
             step: position.describe_next_step(shape, plan),
         });
@@ -147,7 +151,7 @@ impl Table {
         let rows = std::iter::once(header).chain(
             self.rows
                 .iter()
-                .map(|r| [&*r.service, r.phase, &*r.weights, &*r.step]),
+                .map(|r| [&*r.service, &*r.phase, &*r.weights, &*r.step]),
         );
         table(rows, width)
     }

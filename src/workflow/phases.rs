@@ -223,6 +223,40 @@ pub struct Explanation {
     pub why_here: &'static str,
     /// The seed's own words for this phase.
     pub seed: &'static str,
+    /// What the phase summary and text are in coexistence, where they differ.
+    pub coexistence: Option<InCoexistence>,
+}
+
+/// A phase's summary and what it does in coexistence (the files, the reason and the seed's
+/// words are succession's).
+pub struct InCoexistence {
+    pub summary: &'static str,
+    pub does: &'static str,
+    /// `None`: succession's files.
+    pub files: Option<&'static [&'static str]>,
+}
+
+impl Explanation {
+    pub fn summary(&self, method: Method) -> &'static str {
+        match (&self.coexistence, method) {
+            (Some(c), Method::Coexistence) => c.summary,
+            _ => self.summary,
+        }
+    }
+
+    pub fn does(&self, method: Method) -> &'static str {
+        match (&self.coexistence, method) {
+            (Some(c), Method::Coexistence) => c.does,
+            _ => self.does,
+        }
+    }
+
+    pub fn files(&self, method: Method) -> &'static [&'static str] {
+        match (&self.coexistence, method) {
+            (Some(InCoexistence { files: Some(f), .. }), Method::Coexistence) => f,
+            _ => self.files,
+        }
+    }
 }
 
 impl Phase {
@@ -253,6 +287,16 @@ pub const PHASES: [Explanation; 9] = [
                will be transitioned to v2. [...] The image version for v1 should point to the \
                last v1 commit. Additionally, please note that we only enable ingress for v2. [...] \
                Don't forget to apply already existing patches to the v1 deployment as well.",
+        coexistence: Some(InCoexistence {
+            summary: "web-v1, web's twin on its image, both with the switch at v1; label v1 and v2",
+            does: "web gets the pod labels version: v2 and canary: enabled, and its switch (the \
+                   env var or argument of --switch) set to the v1 value, added if web had none. \
+                   A new deployment web-v1 gets version: v1 and canary: enabled, ingress \
+                   disabled, the switch at v1 and a copy of web's other settings, with no \
+                   pinned image: it runs whatever web runs. Patches that target web get a twin \
+                   for web-v1. Then deploy to every environment.",
+            files: None,
+        }),
     },
     Explanation {
         phase: Phase::AddRouting,
@@ -276,6 +320,7 @@ pub const PHASES: [Explanation; 9] = [
                of the traffic is routed to v2 [...] Subsequently, patch the existing service to \
                match both of the deployments. [...] In addition, the authorization policy for v1 \
                also needs to be patched to allow traffic from ingress to the pods.",
+        coexistence: None,
     },
     Explanation {
         phase: Phase::RouteToV1,
@@ -291,6 +336,14 @@ pub const PHASES: [Explanation; 9] = [
         seed: "Ensure that the v1 version is running the correct image. If not, perform one \
                final update. Configure the weights to route 100% of the traffic to v1 by editing \
                the weights in the VirtualService patch files.",
+        coexistence: Some(InCoexistence {
+            summary: "100% of traffic to v1",
+            does: "Every VirtualService patch routes v1 100, v2 0; deploy everywhere. There is no \
+                   pinned image to confirm: web-v1 runs web's image, which `canary check` and \
+                   `canary verify` compare. If v1 misbehaves, `canary abort` routes everything \
+                   back to v2 100, as add-routing left it.",
+            files: None,
+        }),
     },
     Explanation {
         phase: Phase::DeployV2,
@@ -304,6 +357,18 @@ pub const PHASES: [Explanation; 9] = [
         seed: "Implement the necessary changes to the codebase and deploy it to production. \
                Since no production traffic is currently directed to the v2 routes, this is safe \
                to do. You can test the v2 (by changing the weights) on staging.",
+        coexistence: Some(InCoexistence {
+            summary: "set web's switch to v2; test it on staging",
+            does: "canary sets web's switch to the v2 value in gap.yaml (an edit like any step: \
+                   diffed, asked, journaled, committed) and it is deployed to every environment \
+                   (no production traffic reaches web yet); then the operator confirms that v2 \
+                   was tested on staging, where `canary weight SERVICE staging PERCENT` moves \
+                   staging's traffic for the test.",
+            files: Some(&[
+                "gap/gap.yaml (web's switch)",
+                "staging's VirtualService patch when `canary weight` is used",
+            ]),
+        }),
     },
     Explanation {
         phase: Phase::Ramp,
@@ -320,6 +385,7 @@ pub const PHASES: [Explanation; 9] = [
                    bad v2 can hurt.",
         seed: "Upon completion of testing, start increasing the traffic to production v2. [...] \
                Progressively increase the weight until 100% traffic is directed to the v2 routes.",
+        coexistence: None,
     },
     Explanation {
         phase: Phase::Cleanup1,
@@ -338,6 +404,7 @@ pub const PHASES: [Explanation; 9] = [
                gap/(staging|production)/gap_patch_canary_virtual_service.yaml files. [...] Then, \
                remove the canary patch for the Service (gap/gap_patch_canary_service.yaml) and \
                remove the canary deployment from the gap.yaml files.",
+        coexistence: None,
     },
     Explanation {
         phase: Phase::Cleanup2,
@@ -347,6 +414,7 @@ pub const PHASES: [Explanation; 9] = [
         why_here: "Once deployed, nothing refers to the DestinationRule's subsets any more.",
         seed: "Remove the VirtualService patch [...] Deploy to staging and production to make \
                sure nothing else refers to the subsets defined in the DestinationRule.",
+        coexistence: None,
     },
     Explanation {
         phase: Phase::Cleanup3,
@@ -358,6 +426,7 @@ pub const PHASES: [Explanation; 9] = [
                    that named its subsets went in cleanup-2.",
         seed: "Remove the DestinationRule: gap/gap_canary_destinationrule.yaml. Deploy to \
                staging and production.",
+        coexistence: None,
     },
     Explanation {
         phase: Phase::Done,
@@ -366,6 +435,13 @@ pub const PHASES: [Explanation; 9] = [
         files: &[],
         why_here: "Every cleanup phase is deployed everywhere.",
         seed: "Congrats, you are done with the cleanup and the canary release!",
+        coexistence: Some(InCoexistence {
+            summary: "the release is complete",
+            does: "Nothing is left of the release: gap.yaml is the original plus the two labels \
+                   on web, and web's switch at v2. The v1 code path and the switch itself can \
+                   now be removed from the codebase.",
+            files: None,
+        }),
     },
 ];
 
