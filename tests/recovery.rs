@@ -668,54 +668,55 @@ fn a_hand_edit_of_a_file_not_yet_written_stops_the_resume() {
     );
 }
 
-/// Coexistence's own edit, deploy-v2 setting web's switch, killed between writing gap.yaml and
-/// journaling the step: the next `canary next` finishes it, with one commit and web at v2.
+/// Coexistence's own edit, deploy-v2 setting web's switch, killed at each failpoint of a
+/// step: the next `canary next` finishes it, with one commit and web, and only web, at v2.
 #[test]
 fn a_killed_switch_to_v2_is_finished_once_by_the_next_next() {
-    let sandbox = Sandbox::new();
-    let args = sandbox.coexistence_args("env:IMPLEMENTATION=v1,v2");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sandbox.canary(&args).ok();
-    let step = "deploy-v2: set web's switch to v2";
-    while !sandbox
-        .canary(&["status", common::SERVICE])
-        .ok()
-        .stdout
-        .contains(step)
-    {
+    for failpoint in [
+        "after-step-started",
+        "after-first-file-written",
+        "after-files-written",
+        "before-step-done",
+        "after-step-done",
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.start_coexistence();
+        let step = "deploy-v2: set web's switch to v2";
+        while sandbox.status()["step"] != step {
+            sandbox.next();
+        }
+        let gap = || std::fs::read_to_string(sandbox.repo.join("gap/gap.yaml")).unwrap();
+        let before = gap();
+        let killed = Output::new(
+            &["next"],
+            sandbox
+                .canary_command(&["next", common::SERVICE, "--yes"])
+                .env("CANARY_FAILPOINT", failpoint)
+                .output()
+                .unwrap(),
+        );
+        assert_ne!(killed.code, 0, "{failpoint}: {killed}");
+        assert_eq!(
+            gap() == before,
+            failpoint == "after-step-started",
+            "{failpoint}: written or not as the failpoint says"
+        );
         sandbox.next();
+        let after = gap();
+        assert_eq!(
+            after,
+            before.replacen("value: v1", "value: v2", 1),
+            "{failpoint}: web, and only web, flipped"
+        );
+        let subject = format!("canary(my-service): {step}");
+        let commits = sandbox.commit_subjects();
+        assert_eq!(
+            commits.iter().filter(|s| **s == subject).count(),
+            1,
+            "{failpoint}: {commits:?}"
+        );
+        assert_ne!(sandbox.status()["step"], step, "{failpoint}");
+        // And the release goes on to its end from there.
+        sandbox.walk_to("done");
     }
-    let gap = || std::fs::read_to_string(sandbox.repo.join("gap/gap.yaml")).unwrap();
-    let before = gap();
-    let killed = Output::new(
-        &["next"],
-        sandbox
-            .canary_command(&["next", common::SERVICE, "--yes"])
-            .env("CANARY_FAILPOINT", "after-files-written")
-            .output()
-            .unwrap(),
-    );
-    assert_ne!(killed.code, 0, "{killed}");
-    assert_ne!(gap(), before, "the failpoint comes after the write");
-    sandbox.next();
-    let after = gap();
-    assert_eq!(
-        after,
-        before.replacen("value: v1", "value: v2", 1),
-        "web, and only web, flipped"
-    );
-    let subject = format!("canary(my-service): {step}");
-    let commits = sandbox.commit_subjects();
-    assert_eq!(
-        commits.iter().filter(|s| **s == subject).count(),
-        1,
-        "{commits:?}"
-    );
-    assert!(
-        !sandbox
-            .canary(&["status", common::SERVICE])
-            .ok()
-            .stdout
-            .contains(step)
-    );
 }

@@ -62,6 +62,19 @@ fn args(sandbox: &Sandbox, cmd: Cmd) -> Vec<String> {
 fn out_of_order_commands_are_refused_at_every_phase_and_change_nothing() {
     let sandbox = Sandbox::new();
     sandbox.start();
+    refused_at_every_phase(&sandbox);
+}
+
+/// Coexistence refuses the same commands at the same phases: its deploy-v2 starts with
+/// canary's own edit of web's switch, and production's weight still waits for the ramp.
+#[test]
+fn out_of_order_commands_are_refused_at_every_phase_in_coexistence_too() {
+    let sandbox = Sandbox::new();
+    sandbox.start_coexistence();
+    refused_at_every_phase(&sandbox);
+}
+
+fn refused_at_every_phase(sandbox: &Sandbox) {
     let mut refused = 0;
     let mut not_in_flight = 0;
     let mut allowed = Vec::new();
@@ -76,7 +89,7 @@ fn out_of_order_commands_are_refused_at_every_phase_and_change_nothing() {
                 allowed.push(case);
                 continue;
             }
-            let args = args(&sandbox, cmd);
+            let args = args(sandbox, cmd);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let before = sandbox.snapshot();
             let out = sandbox.canary(&args);
