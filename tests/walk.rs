@@ -324,6 +324,38 @@ fn a_coexistence_release_matches_its_golden_files_after_every_phase() {
     }
 }
 
+/// Coexistence's own words: an abort names web's switch as the second way back, and the last
+/// step says that the v1 code path and the switch can now go.
+#[test]
+fn coexistence_names_the_switch_as_the_second_way_back_and_what_goes_at_the_end() {
+    let sandbox = Sandbox::new();
+    sandbox.start_coexistence();
+    sandbox.walk_to("ramp");
+    while sandbox.weights()[1].1 != Some(1) {
+        sandbox.next();
+    }
+    let abort = sandbox.canary(&["abort", SERVICE, "--yes"]).ok();
+    assert!(
+        abort.stdout.contains(
+            "the second is web's switch: setting it back to \"v1\" in gap/gap.yaml \
+             (env:IMPLEMENTATION=v1,v2) makes web serve v1 too"
+        ),
+        "{abort}"
+    );
+    sandbox.walk_to("cleanup-3");
+    let mut last = sandbox.next();
+    while sandbox.status()["done"] != true {
+        last = sandbox.next();
+    }
+    assert!(
+        last.stdout.contains(
+            "the v1 code path and the switch (env:IMPLEMENTATION=v1,v2) can now be removed \
+             from the codebase"
+        ),
+        "{last}"
+    );
+}
+
 #[test]
 fn a_staging_weight_and_an_abort_restart_the_ramp_and_the_release_still_ends() {
     let sandbox = Sandbox::new();
