@@ -257,6 +257,37 @@ pub struct Settings {
     pub gate: crate::gate::Thresholds,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// A release for unit tests: `service` in namespace `ns` of `/repo`, one environment,
+    /// `env`, the whole weight at once, and a pinned v1 image.
+    pub fn example(service: &str, env: &str) -> Settings {
+        Settings {
+            service: service.into(),
+            repo: "/repo".into(),
+            namespace: "ns".into(),
+            environments: vec![Environment {
+                name: env.into(),
+                hosts: vec!["a.example.com".into()],
+                context: None,
+                argocd: None,
+                prometheus: None,
+            }],
+            schedule: vec![100],
+            v1_image: Some(Image {
+                repository: "r/s".into(),
+                digest: format!("sha256:{}", "a".repeat(64)),
+            }),
+            method: Default::default(),
+            switch: None,
+            remote: Default::default(),
+            id: String::new(),
+            adopted: None,
+            gate: Default::default(),
+        }
+    }
+}
+
 /// A new release id: 16 hex digits that no other journal will pick (the service, the
 /// repository, the time and the process go into it).
 pub fn new_release_id(service: &str, repo: &std::path::Path) -> String {

@@ -82,26 +82,7 @@ mod tests {
     use crate::yaml;
 
     fn config() -> Settings {
-        Settings {
-            service: "my-service".into(),
-            repo: "/repo".into(),
-            namespace: "ns".into(),
-            environments: vec![Environment {
-                name: "staging".into(),
-                hosts: vec!["a.example.com".into()],
-                context: None,
-                argocd: None,
-                prometheus: None,
-            }],
-            schedule: vec![100],
-            v1_image: Some(format!("r/s@sha256:{}", "a".repeat(64)).parse().unwrap()),
-            method: Default::default(),
-            switch: None,
-            remote: Default::default(),
-            id: String::new(),
-            adopted: None,
-            gate: Default::default(),
-        }
+        Settings::example("my-service", "staging")
     }
 
     #[test]

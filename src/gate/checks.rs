@@ -141,18 +141,9 @@ mod tests {
 
     fn config() -> Settings {
         Settings {
-            service: "my-service".into(),
-            repo: "/r".into(),
             namespace: "relational-data".into(),
             environments: Vec::new(),
-            schedule: vec![100],
-            v1_image: Some(format!("r/s@sha256:{}", "0".repeat(64)).parse().unwrap()),
-            method: Default::default(),
-            switch: None,
-            remote: Default::default(),
-            id: String::new(),
-            adopted: None,
-            gate: Default::default(),
+            ..Settings::example("my-service", "production")
         }
     }
 

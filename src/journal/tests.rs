@@ -1,30 +1,7 @@
 use super::*;
-use crate::release::{Environment, Image};
 
 fn config(service: &str) -> Settings {
-    Settings {
-        service: service.into(),
-        repo: "/tmp/repo".into(),
-        namespace: "ns".into(),
-        environments: vec![Environment {
-            name: "production".into(),
-            hosts: vec!["a.example".into()],
-            context: None,
-            argocd: None,
-            prometheus: None,
-        }],
-        schedule: vec![100],
-        v1_image: Some(Image {
-            repository: "r/s".into(),
-            digest: format!("sha256:{}", "a".repeat(64)),
-        }),
-        method: Default::default(),
-        switch: None,
-        remote: Default::default(),
-        id: String::new(),
-        adopted: None,
-        gate: Default::default(),
-    }
+    Settings::example(service, "production")
 }
 
 #[test]
