@@ -7,15 +7,13 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::process::Stdio;
 
-use common::cluster::{FakeApiServer, TOKEN, documented_roles, kubeconfig, synced_objects};
+use common::cluster::{STAGING_CONTEXT, TwoClusters, documented_roles, synced_objects};
 use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
 use serde_json::{Value, json};
 
-const STAGING: &str = "kind-staging";
-const PRODUCTION: &str = "kind-production";
+const STAGING: &str = STAGING_CONTEXT;
 const ARGOCD_NS: &str = "argocd";
 
 fn app_name(env: &str) -> String {
@@ -60,42 +58,26 @@ fn application(env: &str, sync: &str, revision: &str, health: &str, prune: bool)
 }
 
 /// A release whose two environments each have a cluster and an Argo CD Application.
-struct Release {
-    sandbox: Sandbox,
-    staging: FakeApiServer,
-    production: FakeApiServer,
-    kubeconfig: OsString,
+struct Release(TwoClusters);
+
+impl std::ops::Deref for Release {
+    type Target = TwoClusters;
+
+    fn deref(&self) -> &TwoClusters {
+        &self.0
+    }
 }
 
 impl Release {
     /// Started with a context for each environment and the `--argocd` flags given.
     fn start(argocd: &[&str]) -> Release {
-        let sandbox = Sandbox::new();
-        let (staging, production) = (FakeApiServer::start(), FakeApiServer::start());
-        let dir = sandbox.home.join(".kube");
-        std::fs::create_dir_all(&dir).unwrap();
-        let (a, b) = (dir.join("staging.yaml"), dir.join("production.yaml"));
-        std::fs::write(&a, kubeconfig(&[(STAGING, &staging.url)], TOKEN)).unwrap();
-        std::fs::write(&b, kubeconfig(&[(PRODUCTION, &production.url)], TOKEN)).unwrap();
-        let release = Release {
-            kubeconfig: std::env::join_paths([a, b]).unwrap(),
-            sandbox,
-            staging,
-            production,
-        };
-        let mut args = release.sandbox.start_args();
-        for flag in [
-            format!("staging={STAGING}"),
-            format!("production={PRODUCTION}"),
-        ] {
-            args.extend(["--context".to_string(), flag]);
-        }
-        for flag in argocd {
-            args.extend(["--argocd".to_string(), flag.to_string()]);
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        release.canary(&args).ok();
-        release
+        Release(TwoClusters::start(true, |sandbox| {
+            let mut args = sandbox.start_args();
+            for flag in argocd {
+                args.extend(["--argocd".to_string(), flag.to_string()]);
+            }
+            args
+        }))
     }
 
     fn with_both() -> Release {
@@ -105,25 +87,8 @@ impl Release {
         ])
     }
 
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = self.sandbox.canary_command(args);
-        cmd.env("KUBECONFIG", &self.kubeconfig).stdin(Stdio::null());
-        cmd
-    }
-
-    fn canary(&self, args: &[&str]) -> Output {
-        Output::new(args, self.command(args).output().expect("running canary"))
-    }
-
     fn next(&self, timeout: &str) -> Output {
         self.canary(&["next", SERVICE, "--yes", "--timeout", timeout])
-    }
-
-    fn server(&self, env: &str) -> &FakeApiServer {
-        match env {
-            "staging" => &self.staging,
-            _ => &self.production,
-        }
     }
 
     fn head(&self) -> String {
@@ -196,15 +161,6 @@ impl Release {
             self.next("5s").ok();
         }
         panic!("never reached {phase}");
-    }
-
-    fn events(&self, kind: &str) -> Vec<Value> {
-        self.sandbox
-            .log()
-            .into_iter()
-            .filter(|e| e["kind"] == kind)
-            .map(|e| e["detail"].clone())
-            .collect()
     }
 }
 

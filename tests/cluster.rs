@@ -6,15 +6,16 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use common::cluster::{FakeApiServer, TOKEN, documented_roles, kubeconfig, synced_objects};
+use common::cluster::{
+    PRODUCTION_CONTEXT, STAGING_CONTEXT, TwoClusters, documented_roles, kubeconfig, synced_objects,
+};
 use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
 use serde_json::{Value, json};
 
-const STAGING: &str = "kind-staging";
-const PRODUCTION: &str = "kind-production";
+const STAGING: &str = STAGING_CONTEXT;
+const PRODUCTION: &str = PRODUCTION_CONTEXT;
 const OTHER_DIGEST: &str =
     "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -37,75 +38,27 @@ fn pod_path() -> String {
 }
 
 /// A release whose two environments each have a cluster.
-struct Release {
-    sandbox: Sandbox,
-    staging: FakeApiServer,
-    production: FakeApiServer,
-    kubeconfig: OsString,
+struct Release(TwoClusters);
+
+impl std::ops::Deref for Release {
+    type Target = TwoClusters;
+
+    fn deref(&self) -> &TwoClusters {
+        &self.0
+    }
 }
 
 impl Release {
     /// Started with a context for each environment, unless `contexts` is false.
     fn start(contexts: bool) -> Release {
-        Release::start_with(contexts, |sandbox| sandbox.start_args())
+        Release(TwoClusters::start(contexts, Sandbox::start_args))
     }
 
     /// Started in coexistence, with the demo's switch and a context for each environment.
     fn start_coexistence() -> Release {
-        Release::start_with(true, |sandbox| {
+        Release(TwoClusters::start(true, |sandbox| {
             sandbox.coexistence_args(common::COEXISTENCE_SWITCH)
-        })
-    }
-
-    fn start_with(contexts: bool, start_args: impl FnOnce(&Sandbox) -> Vec<String>) -> Release {
-        let sandbox = Sandbox::new();
-        let staging = FakeApiServer::start();
-        let production = FakeApiServer::start();
-        let dir = sandbox.home.join(".kube");
-        std::fs::create_dir_all(&dir).unwrap();
-        let (a, b) = (dir.join("staging.yaml"), dir.join("production.yaml"));
-        std::fs::write(&a, kubeconfig(&[(STAGING, &staging.url)], TOKEN)).unwrap();
-        std::fs::write(&b, kubeconfig(&[(PRODUCTION, &production.url)], TOKEN)).unwrap();
-        let kubeconfig = std::env::join_paths([a, b]).unwrap();
-        let release = Release {
-            sandbox,
-            staging,
-            production,
-            kubeconfig,
-        };
-        let mut args = start_args(&release.sandbox);
-        if contexts {
-            args.extend(
-                [
-                    "--context",
-                    &format!("staging={STAGING}"),
-                    "--context",
-                    &format!("production={PRODUCTION}"),
-                ]
-                .map(String::from),
-            );
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        release.canary(&args).ok();
-        release
-    }
-
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = self.sandbox.canary_command(args);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .stdin(std::process::Stdio::null());
-        cmd
-    }
-
-    fn canary(&self, args: &[&str]) -> Output {
-        Output::new(args, self.command(args).output().expect("running canary"))
-    }
-
-    fn server(&self, env: &str) -> &FakeApiServer {
-        match env {
-            "staging" => &self.staging,
-            _ => &self.production,
-        }
+        }))
     }
 
     /// What a GitOps sync of the repository as it stands makes of the environment's cluster.
@@ -143,18 +96,6 @@ impl Release {
     /// The next step, in words, as `status` says it.
     fn step(&self) -> String {
         self.sandbox.status()["step"].as_str().unwrap().to_string()
-    }
-
-    fn events(&self, kind: &str) -> Vec<Value> {
-        self.canary(&["log", SERVICE, "--json"])
-            .ok()
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == kind)
-            .map(|e| e["detail"].clone())
-            .collect()
     }
 }
 
@@ -547,10 +488,10 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
     .unwrap();
     let mut paths: Vec<_> = std::env::split_paths(&release.kubeconfig).collect();
     paths.push(extra);
-    let release = Release {
+    let release = Release(TwoClusters {
         kubeconfig: std::env::join_paths(paths).unwrap(),
-        ..release
-    };
+        ..release.0
+    });
     let check = |context: &str, setup: &dyn Fn(), expected: &str| {
         release
             .canary(&["context", SERVICE, "staging", context])

@@ -958,3 +958,82 @@ pub fn synced_objects(
     }));
     objects
 }
+
+/// A release whose two environments each have a fake cluster, reached through a kubeconfig
+/// context of its own: the harness of the cluster and Argo CD tests.
+pub struct TwoClusters {
+    pub sandbox: super::Sandbox,
+    pub staging: FakeApiServer,
+    pub production: FakeApiServer,
+    pub kubeconfig: std::ffi::OsString,
+}
+
+pub const STAGING_CONTEXT: &str = "kind-staging";
+pub const PRODUCTION_CONTEXT: &str = "kind-production";
+
+impl TwoClusters {
+    /// Two clusters and a kubeconfig file for each, then `canary start` with the arguments
+    /// `start_args` makes, plus a `--context` for each environment when `contexts` holds.
+    pub fn start(
+        contexts: bool,
+        start_args: impl FnOnce(&super::Sandbox) -> Vec<String>,
+    ) -> TwoClusters {
+        let sandbox = super::Sandbox::new();
+        let (staging, production) = (FakeApiServer::start(), FakeApiServer::start());
+        let dir = sandbox.home.join(".kube");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("staging.yaml"), dir.join("production.yaml"));
+        std::fs::write(&a, kubeconfig(&[(STAGING_CONTEXT, &staging.url)], TOKEN)).unwrap();
+        std::fs::write(
+            &b,
+            kubeconfig(&[(PRODUCTION_CONTEXT, &production.url)], TOKEN),
+        )
+        .unwrap();
+        let clusters = TwoClusters {
+            kubeconfig: std::env::join_paths([a, b]).unwrap(),
+            sandbox,
+            staging,
+            production,
+        };
+        let mut args = start_args(&clusters.sandbox);
+        if contexts {
+            for flag in [
+                format!("staging={STAGING_CONTEXT}"),
+                format!("production={PRODUCTION_CONTEXT}"),
+            ] {
+                args.extend(["--context".to_string(), flag]);
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        clusters.canary(&args).ok();
+        clusters
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.sandbox.canary_command(args);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn canary(&self, args: &[&str]) -> super::Output {
+        super::Output::new(args, self.command(args).output().expect("running canary"))
+    }
+
+    pub fn server(&self, env: &str) -> &FakeApiServer {
+        match env {
+            "staging" => &self.staging,
+            _ => &self.production,
+        }
+    }
+
+    /// The details of the journal's events of `kind`, oldest first.
+    pub fn events(&self, kind: &str) -> Vec<Value> {
+        self.sandbox
+            .log()
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["detail"].clone())
+            .collect()
+    }
+}
