@@ -400,15 +400,12 @@ pub fn set_env_value(
                     let col = gap.col(deployment.value.start);
                     let dash = col + gap.style.seq_offset;
                     let mut new = vec![line(col, "env:")];
-                    for kept in &items[..items.len() - usize::from(at_item.is_none())] {
-                        if kept["name"] == name {
+                    for item in items {
+                        if item["name"] == name {
                             new.extend(env_item_lines(dash, name, value));
                         } else {
-                            new.push(line(dash, format!("- {}", emit::flow(kept))));
+                            new.push(line(dash, format!("- {}", emit::flow(item))));
                         }
-                    }
-                    if at_item.is_none() {
-                        new.extend(env_item_lines(dash, name, value));
                     }
                     gap.insert_after(last(deployment), &new)
                 }
@@ -1202,6 +1199,16 @@ mod tests {
             "{written}"
         );
         assert!(written.starts_with(merged), "{written}");
+        // Inherited with the switch in it: the list of its own holds the new value.
+        let inherited = merged.replace("{name: A, value: x}", "{name: IMPL, value: v1}");
+        let flipped = set_env(&inherited, "v2").unwrap();
+        let read = Document::parse_one(flipped.as_str()).unwrap();
+        assert_eq!(
+            read.value()["deployments"]["web"]["env"],
+            json!([{"name": "IMPL", "value": "v2"}]),
+            "{flipped}"
+        );
+        assert_eq!(read.value()["x"]["env"][0]["value"], "v1", "{flipped}");
     }
 
     #[test]
