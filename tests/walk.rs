@@ -708,3 +708,56 @@ fn the_golden_files_follow_the_seed() {
     assert_ne!(labelled, seed);
     assert_eq!(file(&golden("done"), "gap/gap.yaml"), labelled);
 }
+
+/// The `- name:`/`value:` lines of `name` in `gap.yaml`, as written.
+fn env_value_lines(gap: &str, name: &str) -> Vec<String> {
+    let lines: Vec<&str> = gap.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].trim() == format!("- name: {name}"))
+        .map(|w| w[1].trim().to_string())
+        .collect()
+}
+
+/// A switch whose values a YAML 1.1 reader (Helm's) would read as numbers: `017` is the octal
+/// 15 and `1:20` the sexagesimal 80 there, though canary reads both as text. canary writes them
+/// quoted, in the file's own quotes (double where it quotes nothing), and `canary check` finds
+/// nothing to flag in what it wrote.
+#[test]
+fn switch_values_that_yaml_1_1_reads_as_numbers_are_written_quoted_in_the_files_quotes() {
+    let switch = "env:IMPLEMENTATION=017,1:20";
+    for (quote, gap_edit) in [
+        ('"', None),
+        ('\'', Some(("name: my-service", "name: 'my-service'"))),
+    ] {
+        let sandbox = Sandbox::new();
+        if let Some((from, to)) = gap_edit {
+            let text = file(&sandbox.files(), "gap/gap.yaml").replacen(from, to, 1);
+            sandbox.write("gap/gap.yaml", &text);
+            sandbox.git(&["commit", "-qam", "quote the name"]);
+            sandbox.git(&["push", "-q"]);
+        }
+        let args = sandbox.coexistence_args(switch);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sandbox.canary(&args).ok();
+        sandbox.walk_to("add-routing");
+        let gap = file(&sandbox.files(), "gap/gap.yaml");
+        assert_eq!(
+            env_value_lines(&gap, "IMPLEMENTATION"),
+            vec![format!("value: {quote}017{quote}"); 2],
+            "deploy-v1 sets web and web-v1 to v1:\n{gap}"
+        );
+        sandbox.walk_to("ramp");
+        let gap = file(&sandbox.files(), "gap/gap.yaml");
+        assert_eq!(
+            env_value_lines(&gap, "IMPLEMENTATION"),
+            [
+                format!("value: {quote}1:20{quote}"),
+                format!("value: {quote}017{quote}")
+            ],
+            "deploy-v2 sets web to v2:\n{gap}"
+        );
+        let check = sandbox.canary(&["check", SERVICE]);
+        assert_eq!(check.code, 0, "{check}");
+    }
+}

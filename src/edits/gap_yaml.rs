@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::yaml::YamlError;
-use crate::yaml::emit::{self, line, quoted, scalar};
+use crate::yaml::emit::{self, Quote, line, quoted, scalar};
 use crate::yaml::splice::{
     Intended, Splice, Style, col, entry_end, first_dash, insert_after, leading_comments, lines,
     remove_lines, verify,
@@ -60,35 +60,43 @@ pub fn ensure_pod_labels(
             None => match flow.entries().and_then(<[Entry]>::first) {
                 Some(first) => Splice::insert(
                     first.key_start,
-                    format!("podLabels: {{{}}}, ", label_items(&missing).join(", ")),
+                    format!(
+                        "podLabels: {{{}}}, ",
+                        label_items(&missing, gap.style.quote).join(", ")
+                    ),
                 ),
                 None => gap.append_in(
                     flow,
                     vec![format!(
                         "podLabels: {{{}}}",
-                        label_items(&missing).join(", ")
+                        label_items(&missing, gap.style.quote).join(", ")
                     )],
                 ),
             },
-            Some(item) => gap.append_in(gap.flow_at(item, &path)?, label_items(&missing)),
+            Some(item) => gap.append_in(
+                gap.flow_at(item, &path)?,
+                label_items(&missing, gap.style.quote),
+            ),
         },
         Found::Block(deployment) => match deployment.value.get("podLabels") {
             None => {
                 let col = gap.col(deployment.value.start);
                 let mut new = vec![line(col, "podLabels:")];
-                new.extend(label_lines(col + step, &missing));
+                new.extend(label_lines(col + step, &missing, gap.style.quote));
                 gap.insert_after(deployment.key_start, &new)
             }
-            Some(pl) if pl.value.flow && !pl.value.has_props() => {
-                gap.append_in(gap.flow_at(pl, &path)?, label_items(&missing))
-            }
+            Some(pl) if pl.value.flow && !pl.value.has_props() => gap.append_in(
+                gap.flow_at(pl, &path)?,
+                label_items(&missing, gap.style.quote),
+            ),
             Some(pl) => match gap.child(pl, &path)? {
-                Some(node) => {
-                    gap.insert_after(last(pl), &label_lines(gap.col(node.start), &missing))
-                }
+                Some(node) => gap.insert_after(
+                    last(pl),
+                    &label_lines(gap.col(node.start), &missing, gap.style.quote),
+                ),
                 None if is_empty(pl) => gap.insert_after(
                     pl.key_start,
-                    &label_lines(gap.col(pl.key_start) + step, &missing),
+                    &label_lines(gap.col(pl.key_start) + step, &missing, gap.style.quote),
                 ),
                 None => {
                     return Err(
@@ -169,8 +177,8 @@ pub fn ensure_twin(
             if let Some((repository, tag)) = image {
                 items.push(format!(
                     "image: {{repository: {}, tag: {}}}",
-                    scalar(repository),
-                    scalar(tag)
+                    scalar(repository, gap.style.quote),
+                    scalar(tag, gap.style.quote)
                 ));
             }
             items.extend(
@@ -182,7 +190,11 @@ pub fn ensure_twin(
             );
             let new = line(
                 gap.col(entry.key_start),
-                format!("{}: {{{}}}", scalar(twin), items.join(", ")),
+                format!(
+                    "{}: {{{}}}",
+                    scalar(twin, gap.style.quote),
+                    items.join(", ")
+                ),
             );
             let splice = gap.insert_after(last(entry), &[new]);
             return gap.verify(vec![splice], twin, Some(want)).map(Some);
@@ -192,7 +204,7 @@ pub fn ensure_twin(
     let step = gap.style.step;
     let mut new = vec![line(
         gap.col(deployment.key_start),
-        format!("{}:", scalar(twin)),
+        format!("{}:", scalar(twin, gap.style.quote)),
     )];
     new.extend(twin_labels_lines(&gap, deployment, dep, twin_labels)?);
     new.extend([
@@ -202,8 +214,14 @@ pub fn ensure_twin(
     if let Some((repository, tag)) = image {
         new.extend([
             line(child, "image:"),
-            line(child + step, format!("repository: {}", scalar(repository))),
-            line(child + step, format!("tag: {}", scalar(tag))),
+            line(
+                child + step,
+                format!("repository: {}", scalar(repository, gap.style.quote)),
+            ),
+            line(
+                child + step,
+                format!("tag: {}", scalar(tag, gap.style.quote)),
+            ),
         ]);
     }
     for e in deployment.value.entries().into_iter().flatten() {
@@ -243,7 +261,10 @@ pub fn ensure_ingress_authorization(
 
     let mut authorized = gap.value()["deployments"][twin].clone();
     authorized["authorizationPolicy"] = want.clone();
-    let flow_policy = format!("authorizationPolicy: {}", emit::flow(&want));
+    let flow_policy = format!(
+        "authorizationPolicy: {}",
+        emit::flow(&want, gap.style.quote)
+    );
     let splice = match gap.locate_any(twin)? {
         Found::Flow(flow) => gap.append_in(flow, vec![flow_policy]),
         Found::Block(target) => {
@@ -322,7 +343,11 @@ pub fn set_twin_image(
                 format!("{path}.{key} is not a one-line scalar, so canary cannot replace it"),
             ));
         }
-        splices.push(Splice::replace(e.value.start, e.value.end, scalar(value)));
+        splices.push(Splice::replace(
+            e.value.start,
+            e.value.end,
+            scalar(value, gap.style.quote),
+        ));
         repinned["image"][key] = Value::from(value);
     }
     gap.verify(splices, twin, Some(repinned)).map(Some)
@@ -368,19 +393,29 @@ pub fn set_env_value(
                     format!("{path}[{i}].value is not a one-line scalar, so canary cannot replace it"),
                 )
             })?;
-            Splice::replace(entry.value.start, entry.value.end, scalar(value))
+            Splice::replace(
+                entry.value.start,
+                entry.value.end,
+                scalar(value, gap.style.quote),
+            )
         }
         (Some(env), None) if !is_empty(env) => {
             let seq = gap.child(env, &path)?.ok_or_else(|| {
                 gap.unsupported(env.key_start, format!("{path} is not a block list"))
             })?;
             let dash = gap.col(first_dash(gap.text, seq));
-            gap.insert_after(last(env), &env_item_lines(dash, name, value))
+            gap.insert_after(
+                last(env),
+                &env_item_lines(dash, name, value, gap.style.quote),
+            )
         }
         // `env:` with nothing after it: the item goes under it.
         (Some(empty), None) if matches!(found, Found::Block(_)) => {
             let dash = gap.col(empty.key_start) + gap.style.seq_offset;
-            gap.insert_after(empty.key_start, &env_item_lines(dash, name, value))
+            gap.insert_after(
+                empty.key_start,
+                &env_item_lines(dash, name, value, gap.style.quote),
+            )
         }
         (Some(env), _) => {
             return Err(gap.unsupported(
@@ -393,7 +428,10 @@ pub fn set_env_value(
             let items = want["env"].as_array().expect("a list, set above");
             match found {
                 Found::Flow(flow) => {
-                    let items: Vec<String> = items.iter().map(emit::flow).collect();
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|item| emit::flow(item, gap.style.quote))
+                        .collect();
                     gap.append_in(flow, vec![format!("env: [{}]", items.join(", "))])
                 }
                 Found::Block(deployment) => {
@@ -402,9 +440,12 @@ pub fn set_env_value(
                     let mut new = vec![line(col, "env:")];
                     for item in items {
                         if item["name"] == name {
-                            new.extend(env_item_lines(dash, name, value));
+                            new.extend(env_item_lines(dash, name, value, gap.style.quote));
                         } else {
-                            new.push(line(dash, format!("- {}", emit::flow(item))));
+                            new.push(line(
+                                dash,
+                                format!("- {}", emit::flow(item, gap.style.quote)),
+                            ));
                         }
                     }
                     gap.insert_after(last(deployment), &new)
@@ -448,7 +489,7 @@ pub fn set_command_arg(
                     format!("{path}[{i}] is not a one-line scalar, so canary cannot replace it"),
                 ));
             }
-            Splice::replace(node.start, node.end, scalar(value))
+            Splice::replace(node.start, node.end, scalar(value, gap.style.quote))
         }
         None => {
             want["command"]
@@ -456,7 +497,10 @@ pub fn set_command_arg(
                 .expect("a list")
                 .push(Value::from(value));
             let dash = gap.col(first_dash(gap.text, seq));
-            gap.insert_after(last(entry), &[line(dash, format!("- {}", scalar(value)))])
+            gap.insert_after(
+                last(entry),
+                &[line(dash, format!("- {}", scalar(value, gap.style.quote)))],
+            )
         }
     };
     gap.verify(vec![splice], dep, Some(want)).map(Some)
@@ -542,10 +586,10 @@ fn command_args(gap: &Gap, dep: &str) -> Result<Vec<String>, YamlError> {
     }
 }
 
-fn env_item_lines(dash: usize, name: &str, value: &str) -> Vec<String> {
+fn env_item_lines(dash: usize, name: &str, value: &str, quote: Quote) -> Vec<String> {
     vec![
-        line(dash, format!("- name: {}", scalar(name))),
-        line(dash + 2, format!("value: {}", scalar(value))),
+        line(dash, format!("- name: {}", scalar(name, quote))),
+        line(dash + 2, format!("value: {}", scalar(value, quote))),
     ]
 }
 
@@ -885,10 +929,10 @@ fn at(line: Option<usize>) -> String {
 }
 
 /// `key: value` items for a flow mapping.
-fn label_items(labels: &[(&str, &str)]) -> Vec<String> {
+fn label_items(labels: &[(&str, &str)], quote: Quote) -> Vec<String> {
     labels
         .iter()
-        .map(|(k, v)| format!("{}: {}", scalar(k), scalar(v)))
+        .map(|(k, v)| format!("{}: {}", scalar(k, quote), scalar(v, quote)))
         .collect()
 }
 
@@ -901,7 +945,7 @@ fn twin_labels_flow(
     twin_labels: &[(&str, &str)],
 ) -> Result<Option<String>, YamlError> {
     let keys: Vec<&str> = twin_labels.iter().map(|(k, _)| *k).collect();
-    let extra = label_items(twin_labels);
+    let extra = label_items(twin_labels, gap.style.quote);
     Ok(match source {
         Some(entry) => {
             let flow = gap.flow_at(entry, &format!("deployments.{dep}.podLabels"))?;
@@ -912,10 +956,10 @@ fn twin_labels_flow(
     })
 }
 
-fn label_lines(col: usize, labels: &[(&str, &str)]) -> Vec<String> {
+fn label_lines(col: usize, labels: &[(&str, &str)], quote: Quote) -> Vec<String> {
     labels
         .iter()
-        .map(|(k, v)| line(col, format!("{}: {}", scalar(k), scalar(v))))
+        .map(|(k, v)| line(col, format!("{}: {}", scalar(k, quote), scalar(v, quote))))
         .collect()
 }
 
@@ -970,7 +1014,7 @@ fn twin_labels_lines(
     if let Some(pl) = source.filter(|pl| pl.value.flow) {
         let flow = gap.flow_at(pl, &path)?;
         let keys: Vec<&str> = twin_labels.iter().map(|(k, _)| *k).collect();
-        let labels = gap.rewrite(flow, &keys, &label_items(twin_labels));
+        let labels = gap.rewrite(flow, &keys, &label_items(twin_labels, gap.style.quote));
         return Ok(vec![line(col, format!("podLabels: {labels}"))]);
     }
     let mut out = Vec::new();
@@ -985,7 +1029,7 @@ fn twin_labels_lines(
             }
         }
     }
-    out.extend(label_lines(label_col, twin_labels));
+    out.extend(label_lines(label_col, twin_labels, gap.style.quote));
     if !out.is_empty() {
         out.insert(0, line(col, "podLabels:"));
     }
@@ -1036,7 +1080,7 @@ impl IngressRule<'_> {
             line(principals, "principals:"),
             line(
                 principal_dash,
-                format!("- namespace: {}", scalar(self.namespace)),
+                format!("- namespace: {}", scalar(self.namespace, style.quote)),
             ),
             line(principal_dash + 2, "serviceAccountName:"),
             line(account_dash, format!("- {}", quoted(self.service_account))),
@@ -1713,7 +1757,7 @@ deployments:
         assert_eq!(
             out,
             text.replace(REPO, "other/repo")
-                .replace(&format!("\"{TAG}\" # pinned"), "1.2.3 # pinned")
+                .replace(&format!("\"{TAG}\" # pinned"), "\"1.2.3\" # pinned")
         );
         assert_eq!(
             set_twin_image(&out, "web-v1", "other/repo", "1.2.3").unwrap(),

@@ -9,6 +9,7 @@
 
 mod document;
 pub(crate) mod emit;
+pub(crate) mod readers;
 pub(crate) mod splice;
 
 pub use document::{Document, Entry, Kind, Node};

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::emit::Quote;
 use super::{Document, Entry, Kind, Node, YamlError};
 
 /// Replace `start..end` of the text with `text`.
@@ -32,6 +33,8 @@ pub(crate) struct Style {
     pub step: usize,
     /// Indentation of a sequence's `-` relative to its key (0 when indentless).
     pub seq_offset: usize,
+    /// The quotes of the file's first quoted scalar (double when it quotes none).
+    pub quote: Quote,
 }
 
 impl Style {
@@ -71,7 +74,36 @@ impl Style {
             eol: if crlf { "\r\n" } else { "\n" },
             step,
             seq_offset: seq_offset.unwrap_or(step),
+            quote: first_quote(doc),
         }
+    }
+}
+
+/// The quotes of the first quoted scalar (a key or a value) in file order.
+fn first_quote(doc: &Document) -> Quote {
+    let bytes = doc.text().as_bytes();
+    let mut starts: Vec<usize> = Vec::new();
+    let mut todo: Vec<&Node> = doc.roots().iter().collect();
+    while let Some(node) = todo.pop() {
+        match &node.kind {
+            Kind::Scalar { block: false, .. } => starts.push(node.start),
+            Kind::Map(entries) => {
+                for e in entries {
+                    starts.push(e.key_start);
+                    todo.push(&e.value);
+                }
+            }
+            Kind::Seq(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    starts.sort_unstable();
+    match starts
+        .iter()
+        .find_map(|&at| bytes.get(at).filter(|b| matches!(b, b'\'' | b'"')))
+    {
+        Some(b'\'') => Quote::Single,
+        _ => Quote::Double,
     }
 }
 
@@ -489,10 +521,16 @@ mod tests {
             eol,
             step,
             seq_offset,
+            quote: Quote::Double,
         };
         assert_eq!(style("a:\n    b:\n    - 1\n"), want("\n", 4, 0));
         assert_eq!(style("a:\r\n  b:\r\n    - 1\r\n"), want("\r\n", 2, 2));
         assert_eq!(style("a: 1\n"), want("\n", 2, 2));
+        let quote = |text: &str| style(text).quote;
+        assert_eq!(quote("a: 'x'\nb: \"y\"\n"), Quote::Single);
+        assert_eq!(quote("a: [x, \"y\"]\nb: 'z'\n"), Quote::Double);
+        assert_eq!(quote("'a': x\n"), Quote::Single);
+        assert_eq!(quote("a: |\n  'x'\nb: x\n"), Quote::Double);
     }
 
     #[test]
