@@ -295,3 +295,51 @@ fn files_written_in_istios_v1_are_checked_as_those_in_v1beta1() {
     );
     restore(&sandbox);
 }
+
+/// A hand edit that only drops the quotes of a switch value means the same to canary, but a
+/// YAML 1.1 reader (Helm's) reads `017` as the octal 15 and `1:20` as 80: E046 at its line, for
+/// web and web-v1 alike, and for any env value of theirs.
+#[test]
+fn a_plain_switch_value_that_yaml_1_1_reads_as_a_number_is_e046() {
+    let sandbox = Sandbox::new();
+    let args = sandbox.coexistence_args("env:IMPLEMENTATION=017,1:20");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.canary(&args).ok();
+    sandbox.walk_to("ramp");
+    assert_eq!(codes(&sandbox), Vec::<String>::new());
+    let quoted = read(&sandbox, GAP);
+    for (from, to) in [
+        ("value: \"1:20\"", "value: 1:20"),
+        ("value: \"017\"", "value: 017"),
+    ] {
+        edit(&sandbox, GAP, from, to);
+        let line = read(&sandbox, GAP)
+            .lines()
+            .position(|l| l.trim() == to)
+            .unwrap()
+            + 1;
+        let out = sandbox.canary(&["check", SERVICE]);
+        assert_eq!(out.code, 1, "{out}");
+        let value = to.strip_prefix("value: ").unwrap();
+        assert!(
+            out.stdout
+                .contains(&format!("error[CANARY-E046] {GAP}:{line}: ")),
+            "{out}"
+        );
+        assert!(
+            out.stdout.contains(&format!("quote it (\"{value}\")")),
+            "{out}"
+        );
+        assert_eq!(codes(&sandbox), ["CANARY-E046"], "{to}");
+        sandbox.write(GAP, &quoted);
+    }
+    // Any env value of web's and web-v1's, not only the switch.
+    sandbox.write(
+        GAP,
+        &quoted.replace(
+            "      - name: IMPLEMENTATION\n",
+            "      - name: SINCE\n        value: 2001-12-14\n      - name: IMPLEMENTATION\n",
+        ),
+    );
+    assert_eq!(codes(&sandbox), ["CANARY-E046", "CANARY-E046"]);
+}

@@ -11,6 +11,7 @@
 
 mod conflicts;
 mod patches;
+mod plain;
 mod rules;
 pub mod schema;
 pub mod state;
@@ -58,10 +59,11 @@ pub enum Code {
     LabelsTaken,
     AnchorInWeb,
     PatchTargetGone,
+    AmbiguousScalar,
 }
 
 impl Code {
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -86,6 +88,7 @@ impl Code {
         Code::LabelsTaken,
         Code::AnchorInWeb,
         Code::PatchTargetGone,
+        Code::AmbiguousScalar,
     ];
 
     pub fn id(self) -> &'static str {
@@ -114,6 +117,7 @@ impl Code {
             Code::LabelsTaken => "CANARY-E043",
             Code::AnchorInWeb => "CANARY-E044",
             Code::PatchTargetGone => "CANARY-E045",
+            Code::AmbiguousScalar => "CANARY-E046",
         }
     }
 
@@ -318,6 +322,7 @@ pub fn analyze(
     rules::cross_references(&loaded, scope, &mut findings);
     conflicts::conflicts(&loaded, scope, &mut findings);
     patches::targets(src, &loaded, scope, &mut findings)?;
+    plain::ambiguous_scalars(&loaded, &mut findings);
     if let Some(journal) = journal {
         state::agreement(&loaded, scope, journal, &mut findings);
     }
