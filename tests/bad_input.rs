@@ -739,3 +739,73 @@ fn start_refuses_a_switch_web_cannot_carry_and_writes_nothing() {
         "--method coexistence",
     );
 }
+
+/// The switch's variable already set to a third value in web, or set by a patch of web (which
+/// web-v1's twin of the patch would inherit), is refused at start with its file and line:
+/// canary would overwrite the first, and the second would make the switch mean nothing there.
+#[test]
+fn start_refuses_a_switch_variable_set_elsewhere_with_its_place() {
+    let gap = "# gap/gap.yaml\nname: my-service\ndeployments:\n  web:\n    ingress:\n      \
+               enabled: true\n    command:\n      - /opt/docker/bin/start\n    env:\n      - \
+               name: IMPLEMENTATION\n        value: v3\n";
+    let patch = |name: &str| {
+        [
+            "apiVersion: apps/v1",
+            "kind: Deployment",
+            "metadata:",
+            "  name: my-service-web",
+            "spec:",
+            "  template:",
+            "    spec:",
+            "      containers:",
+            "        - name: web",
+            "          env:",
+            "            - name: LOG_LEVEL",
+            "              value: debug",
+            &format!("            - name: {name}"),
+            "              value: v2",
+            "",
+        ]
+        .join("\n")
+    };
+    // (case, file, its content, what the message names)
+    let cases = [
+        (
+            "web sets a third value",
+            "gap/gap.yaml",
+            gap.to_string(),
+            "gap/gap.yaml: web cannot carry the switch env:IMPLEMENTATION=v1,v2: \
+             deployments.web.env (line 11) sets IMPLEMENTATION to \"v3\", neither v1 nor v2",
+        ),
+        (
+            "a production patch of web sets it",
+            "gap/production/gap_patch_impl.yaml",
+            patch("IMPLEMENTATION"),
+            "gap/production/gap_patch_impl.yaml:13: this patch of my-service-web sets \
+             IMPLEMENTATION, the switch's variable",
+        ),
+        (
+            "a patch of web for every environment sets it",
+            "gap/gap_patch_impl.yaml",
+            patch("IMPLEMENTATION"),
+            "gap/gap_patch_impl.yaml:13: this patch of my-service-web sets IMPLEMENTATION",
+        ),
+    ];
+    for (case, path, content, names) in cases {
+        let sandbox = Sandbox::new();
+        sandbox.write(path, &content);
+        sandbox.git(&["add", "-A"]);
+        sandbox.git(&["commit", "--quiet", "-m", case]);
+        let args = sandbox.coexistence_args("env:IMPLEMENTATION=v1,v2");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_bad_input(&sandbox, case, &args, names);
+        assert!(!sandbox.journal.exists(), "{case}: a journal was created");
+    }
+    // Another variable in a patch of web, and the switch at one of its values, are fine.
+    let sandbox = Sandbox::new();
+    sandbox.write("gap/production/gap_patch_log.yaml", &patch("OTHER"));
+    sandbox.write("gap/gap.yaml", &gap.replace("value: v3", "value: v2"));
+    sandbox.git(&["add", "-A"]);
+    sandbox.git(&["commit", "--quiet", "-m", "another variable"]);
+    sandbox.start_coexistence();
+}

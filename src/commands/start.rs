@@ -465,6 +465,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
     };
     // A step would refuse a patch that is a link; the release is refused before it begins.
     crate::edits::refuse_links(&repo, &config)?;
+    crate::edits::refuse_patched_switch(&repo, &config)?;
     Ok(config)
 }
 

@@ -12,7 +12,7 @@ use crate::yaml::splice::{
     Intended, Splice, Style, col, entry_end, first_dash, insert_after, leading_comments, lines,
     remove_lines, verify,
 };
-use crate::yaml::{Document, Entry, Kind, Node};
+use crate::yaml::{Document, Entry, Kind, Node, Seg};
 
 /// Keys a twin gets from canary rather than by copying them from `dep`.
 const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPolicy"];
@@ -507,8 +507,9 @@ pub fn set_command_arg(
 }
 
 /// Whether `deployments.<dep>` can carry a coexistence switch as canary writes it: an env var
-/// set at most once and by `value:` (a `valueFrom` is the cluster's, not the file's), or an
-/// argument that a command holds at most once, in one of its two values.
+/// set at most once, by `value:` (a `valueFrom` is the cluster's, not the file's) and, when
+/// set, to one of the two values (canary would overwrite a third), or an argument that a
+/// command holds at most once, in one of its two values.
 pub fn check_switch(
     doc: &Document,
     dep: &str,
@@ -517,7 +518,29 @@ pub fn check_switch(
 ) -> Result<(), YamlError> {
     let gap = Gap::open(doc)?;
     match env {
-        Some(name) => env_item(&gap, dep, name).map(drop),
+        Some(name) => match env_item(&gap, dep, name)? {
+            Some((i, item)) if !values.iter().any(|v| item["value"] == *v) => {
+                let line = gap.doc.line_of(
+                    0,
+                    &["deployments", dep, "env"]
+                        .map(|k| Seg::Key(k.into()))
+                        .into_iter()
+                        .chain([Seg::Index(i), Seg::Key("value".into())])
+                        .collect::<Vec<_>>(),
+                );
+                Err(YamlError::Conflict(format!(
+                    "deployments.{dep}.env{} sets {name} to {}, neither {} nor {}; canary \
+                     would overwrite it with {} at deploy-v1: set it to one of the two by \
+                     hand first, or name the values it means in --switch",
+                    at(line),
+                    item["value"],
+                    values[0],
+                    values[1],
+                    values[0]
+                )))
+            }
+            _ => Ok(()),
+        },
         None => {
             let args = command_args(&gap, dep)?;
             let count = args.iter().filter(|a| values.contains(&a.as_str())).count();

@@ -7,7 +7,7 @@ mod patch_twins;
 pub mod templates;
 pub mod virtual_service;
 
-pub use patch_twins::refuse_links;
+pub use patch_twins::{refuse_links, refuse_patched_switch};
 
 use std::collections::BTreeMap;
 

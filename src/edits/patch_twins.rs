@@ -3,10 +3,12 @@
 //! named `<patch>_canary_v1.yaml`. Cleanup-1 ("don't forget about potential patches for the
 //! canary deployment") finds them again by name, and any other patch of web-v1 by its target.
 
+use serde_json::Value;
+
 use crate::error::{Error, bad_input};
-use crate::release::Settings;
+use crate::release::{Settings, Switch};
 use crate::source::Source;
-use crate::yaml;
+use crate::yaml::{self, Seg};
 
 use super::{GAP_YAML, patch_dirs};
 
@@ -30,6 +32,25 @@ pub fn twins(src: &dyn Source, config: &Settings) -> Result<Vec<(String, String)
     let web = config.service_name();
     let web_v1 = format!("{web}-v1");
     let mut twins = Vec::new();
+    for (path, text, doc) in web_patches(src, config)? {
+        let twin = rename_metadata(&text, &doc, &web, &web_v1).ok_or_else(|| {
+            bad_input(format!(
+                "{path} patches {web}, but canary cannot find its metadata.name line to \
+                     make the twin for {web_v1}; copy the patch for {web_v1} by hand"
+            ))
+        })?;
+        let stem = path.trim_end_matches(".yaml").trim_end_matches(".yml");
+        twins.push((format!("{stem}{TWIN_SUFFIX}"), twin));
+    }
+    Ok(twins)
+}
+
+/// Every patch file of the web Deployment (not canary's): its path, its text and its one
+/// document. A file that patches web among other documents is refused: canary twins patches
+/// that stand in a file of their own.
+fn web_patches(src: &dyn Source, config: &Settings) -> Result<Vec<(String, String, Value)>, Error> {
+    let web = config.service_name();
+    let mut found = Vec::new();
     for dir in patch_dirs(config.environments.iter().map(|e| e.name.as_str())) {
         for path in src.yaml_files(&dir)? {
             if is_canary_file(&path) {
@@ -38,11 +59,11 @@ pub fn twins(src: &dyn Source, config: &Settings) -> Result<Vec<(String, String)
             let Some(text) = src.read(&path)? else {
                 continue;
             };
-            let Ok(docs) = yaml::parse_all(&text) else {
+            let Ok(mut docs) = yaml::parse_all(&text) else {
                 // Not ours to judge: a file gap cannot read fails in gap, not here.
                 continue;
             };
-            let targets_web = |doc: &serde_json::Value| {
+            let targets_web = |doc: &Value| {
                 doc["kind"] == "Deployment" && doc["metadata"]["name"] == web.as_str()
             };
             match docs.iter().filter(|d| targets_web(d)).count() {
@@ -55,17 +76,59 @@ pub fn twins(src: &dyn Source, config: &Settings) -> Result<Vec<(String, String)
                     )));
                 }
             }
-            let twin = rename_metadata(&text, &docs[0], &web, &web_v1).ok_or_else(|| {
-                bad_input(format!(
-                    "{path} patches {web}, but canary cannot find its metadata.name line to \
-                         make the twin for {web_v1}; copy the patch for {web_v1} by hand"
-                ))
-            })?;
-            let stem = path.trim_end_matches(".yaml").trim_end_matches(".yml");
-            twins.push((format!("{stem}{TWIN_SUFFIX}"), twin));
+            let doc = docs.remove(0);
+            found.push((path, text, doc));
         }
     }
-    Ok(twins)
+    Ok(found)
+}
+
+/// Refuse a coexistence switch whose variable a patch of web sets: gap applies the patch over
+/// gap.yaml's value in that patch's environments, and web-v1's twin of the patch would set it
+/// too, so that neither deployment would run what the switch says there.
+pub fn refuse_patched_switch(src: &dyn Source, config: &Settings) -> Result<(), Error> {
+    let Some(Switch::Env { name, .. }) = &config.switch else {
+        return Ok(());
+    };
+    for (path, text, doc) in web_patches(src, config)? {
+        if let Some(at) = env_item_path(&doc, name) {
+            let line = yaml::line_of(&text, 0, &at).unwrap_or(1);
+            return Err(bad_input(format!(
+                "{path}:{line}: this patch of {} sets {name}, the switch's variable: it \
+                 overrides gap.yaml's value, and web-v1's twin of the patch would set it too, so \
+                 neither deployment would follow the switch; take {name} out of the patch, or \
+                 switch with another variable",
+                config.service_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where in `value` an `env` list holds an item named `name`.
+fn env_item_path(value: &Value, name: &str) -> Option<Vec<Seg>> {
+    let within = |seg: Seg, child: &Value| {
+        env_item_path(child, name).map(|mut rest| {
+            rest.insert(0, seg);
+            rest
+        })
+    };
+    match value {
+        Value::Object(map) => map.iter().find_map(|(key, child)| {
+            let item = (key == "env")
+                .then(|| child.as_array()?.iter().position(|i| i["name"] == name))
+                .flatten();
+            match item {
+                Some(i) => Some(vec![Seg::Key(key.clone()), Seg::Index(i)]),
+                None => within(Seg::Key(key.clone()), child),
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| within(Seg::Index(i), child)),
+        _ => None,
+    }
 }
 
 /// Every patch of the web-v1 Deployment in the repository, sorted: canary's twins, and any file
