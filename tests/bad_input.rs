@@ -809,3 +809,74 @@ fn start_refuses_a_switch_variable_set_elsewhere_with_its_place() {
     sandbox.git(&["commit", "--quiet", "-m", "another variable"]);
     sandbox.start_coexistence();
 }
+
+/// A journal path that is a FIFO, a device, or a symbolic link to one, is refused at once with
+/// one line and exit 2, by a command that reads and one that writes; opening a FIFO would wait
+/// for a writer forever. Each run is given a deadline, so that a hang fails the test.
+#[test]
+fn a_journal_path_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    use std::os::unix::fs::FileTypeExt;
+    let sandbox = Sandbox::new();
+    let fifo = sandbox.tmp.path().join("fifo");
+    let made = sandbox.command("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let to_fifo = sandbox.tmp.path().join("to-fifo");
+    std::os::unix::fs::symlink(&fifo, &to_fifo).unwrap();
+    let to_device = sandbox.tmp.path().join("to-device");
+    std::os::unix::fs::symlink("/dev/null", &to_device).unwrap();
+    let cases = [
+        (fifo.clone(), "is a FIFO (named pipe), not a journal file"),
+        (
+            to_fifo,
+            "is a symbolic link to a FIFO (named pipe), not a journal file",
+        ),
+        ("/dev/null".into(), "is a device, not a journal file"),
+        (
+            to_device,
+            "is a symbolic link to a device, not a journal file",
+        ),
+    ];
+    let start = sandbox.start_args();
+    for (journal, names) in cases {
+        let journal = journal.to_str().unwrap();
+        for command in [
+            vec!["list"],
+            vec!["status", SERVICE],
+            start.iter().map(String::as_str).collect(),
+        ] {
+            let mut args = vec!["--journal", journal];
+            args.extend(&command);
+            let case = format!("{journal} {}", command[0]);
+            let before = sandbox.files();
+            let mut child = sandbox
+                .command(env!("CARGO_BIN_EXE_canary"))
+                .args(&args)
+                .current_dir(sandbox.tmp.path())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    panic!("{case}: canary still waits on the journal after 30 seconds");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let out = common::Output::new(&args, child.wait_with_output().unwrap());
+            check(&out, &case, names);
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "error: journal {journal}: {names}; point --journal or CANARY_JOURNAL at a file\n"
+                )
+            );
+            assert_eq!(sandbox.files(), before, "{case}");
+        }
+    }
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(!sandbox.journal.exists());
+}

@@ -443,3 +443,76 @@ fn the_demo_records_its_release_in_the_journal_named_or_else_in_its_own() {
         "{own}"
     );
 }
+
+/// The read commands on a journal in a directory canary may not write (a read-only mount,
+/// someone else's journal): SQLite would create the journal's shared-memory file beside it, and
+/// cannot. They read what the same commands read from the journal where it was written, and
+/// create nothing beside it.
+///
+/// chmod does not stop root, so as root the commands run as `nobody` through `setpriv`; the
+/// test first proves that this user really cannot create a file in the directory.
+#[test]
+fn read_commands_work_on_a_journal_in_a_read_only_directory_and_create_nothing_beside_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let set_mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.next();
+    let dir = sandbox.tmp.path().join("read-only");
+    std::fs::create_dir(&dir).unwrap();
+    let journal = dir.join("journal.db");
+    std::fs::copy(&sandbox.journal, &journal).unwrap();
+    set_mode(&journal, 0o444);
+    set_mode(&dir, 0o555);
+    // Others may walk to it and read the repository.
+    set_mode(sandbox.tmp.path(), 0o755);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let unprivileged = |program: &str| {
+        let mut cmd = if root {
+            let mut cmd = sandbox.command("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
+            cmd
+        } else {
+            sandbox.command(program)
+        };
+        // git refuses a repository owned by another user unless told it is safe.
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "safe.directory")
+            .env("GIT_CONFIG_VALUE_0", "*")
+            .current_dir(sandbox.tmp.path());
+        cmd
+    };
+    let probe = unprivileged("sh")
+        .args(["-c", &format!("echo > {}/probe", dir.display())])
+        .output()
+        .unwrap();
+    assert!(
+        !probe.status.success(),
+        "the user the commands run as can write the directory, so this test would prove nothing"
+    );
+    let before = std::fs::read(&journal).unwrap();
+    for args in [
+        &["status", SERVICE, "--json"][..],
+        &["list", "--json"],
+        &["log", SERVICE, "--json"],
+        &["journal", "export"],
+        &["check", SERVICE, "--json"],
+    ] {
+        let mut cmd = unprivileged(env!("CARGO_BIN_EXE_canary"));
+        cmd.arg("--journal").arg(&journal).args(args);
+        let out = common::Output::new(args, cmd.output().unwrap());
+        let theirs = sandbox.canary(args).ok();
+        assert_eq!(out.code, 0, "{out}");
+        assert_eq!(out.stdout, theirs.stdout, "{}", args.join(" "));
+    }
+    let beside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["journal.db"]);
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+    set_mode(&dir, 0o755);
+}

@@ -251,12 +251,31 @@ impl Journal {
             cause,
         };
         check_header(path).map_err(io)??;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let version = migrate::user_version(&conn).map_err(|e| not_a_journal(path, e))?;
+        let read = |uri: Option<String>| -> Result<(Connection, u32)> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = match uri {
+                Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
+                None => Connection::open_with_flags(path, flags),
+            }?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            let version = migrate::user_version(&conn).map_err(|e| not_a_journal(path, e))?;
+            Ok((conn, version))
+        };
+        // Reading a WAL journal takes its shared-memory file beside it, which SQLite cannot
+        // create in a directory it may not write (a journal on a read-only mount, or someone
+        // else's). With no write-ahead log there, the file alone is the whole journal: read it
+        // as immutable, which creates nothing beside it.
+        let (conn, version) = match read(None) {
+            Err(JournalError::Sqlite(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+                ) && !has_write_ahead_log(path) =>
+            {
+                read(Some(immutable_uri(path)))?
+            }
+            other => other?,
+        };
         if version > migrate::latest() {
             return Err(JournalError::Newer {
                 version,
@@ -682,9 +701,62 @@ fn back_up(conn: &Connection, path: &Path, version: u32) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a non-empty file that does not start with SQLite's header, before SQLite touches it.
+/// Whether a write-ahead log with content lies beside the journal: transactions that the file
+/// itself does not hold yet.
+fn has_write_ahead_log(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
+
+/// `file:PATH?immutable=1`, the path percent-encoded as SQLite's URIs want it.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Refuses a non-empty file that does not start with SQLite's header, before SQLite touches it,
+/// and a path that is no regular file (or a link to one): opening a FIFO waits for a writer
+/// forever, and a device is nobody's journal.
 fn check_header(path: &Path) -> std::io::Result<Result<()>> {
     use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let t = meta.file_type();
+            let special = if t.is_fifo() {
+                Some("a FIFO (named pipe)")
+            } else if t.is_char_device() || t.is_block_device() {
+                Some("a device")
+            } else if t.is_socket() {
+                Some("a socket")
+            } else {
+                None
+            };
+            if let Some(what) = special {
+                let link = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+                    "a symbolic link to "
+                } else {
+                    ""
+                };
+                return Err(std::io::Error::other(format!(
+                    "is {link}{what}, not a journal file; point --journal or CANARY_JOURNAL at \
+                     a file"
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(())),
+        Err(e) => return Err(e),
+    }
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(())),

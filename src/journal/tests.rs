@@ -239,3 +239,28 @@ fn read_queries_use_indexes() {
         );
     }
 }
+
+#[test]
+fn the_immutable_uri_names_the_journal_whatever_its_path_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a b?#%é.db");
+    let journal = Journal::open(&path, "alice").unwrap();
+    journal
+        .conn
+        .pragma_update(None, "journal_mode", "DELETE")
+        .unwrap();
+    drop(journal);
+    let uri = immutable_uri(&path);
+    assert!(
+        uri.ends_with("/a%20b%3F%23%25%C3%A9.db?immutable=1"),
+        "{uri}"
+    );
+    let conn = Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap();
+    assert_eq!(migrate::user_version(&conn).unwrap(), migrate::latest());
+    let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(beside.len(), 1, "{beside:?}");
+}
