@@ -761,3 +761,27 @@ fn switch_values_that_yaml_1_1_reads_as_numbers_are_written_quoted_in_the_files_
         assert_eq!(check.code, 0, "{check}");
     }
 }
+
+/// A host that YAML reads as a number (`10.20` is the float 10.2) is written quoted in the
+/// VirtualService patch, where canary means a string; written plain, Istio's schema would
+/// refuse the patch (and `start`, which plans it, refused the release).
+#[test]
+fn a_host_that_yaml_reads_as_a_number_is_written_quoted() {
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    let at = args
+        .iter()
+        .position(|a| a == common::PRODUCTION_HOST)
+        .unwrap();
+    args[at] = "production=10.20".into();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.canary(&args).ok();
+    sandbox.walk_to("route-to-v1");
+    let patch = file(
+        &sandbox.files(),
+        "gap/production/gap_patch_canary_virtual_service.yaml",
+    );
+    assert!(patch.contains("\n    - \"10.20\"\n"), "{patch}");
+    let check = sandbox.canary(&["check", SERVICE]);
+    assert_eq!(check.code, 0, "{check}");
+}

@@ -1,7 +1,14 @@
 //! The files canary creates, laid out as the seed shows them. Every value put into them was
-//! validated (DNS labels and names, digests), so none can inject YAML.
+//! validated (DNS labels and names, digests), so none can inject YAML; one that a YAML reader
+//! would type (a service named `yes`, a host `1.5`) is quoted.
 
 use crate::release::{Environment, Settings};
+use crate::yaml::emit::{Quote, scalar};
+
+/// A name or host as the files write it: plain, unless a YAML reader would read another type.
+fn text(s: &str) -> String {
+    scalar(s, Quote::Double)
+}
 
 /// `gap/gap_canary_destination_rule.yaml`: subsets v1 and v2, selected by the version label.
 pub fn destination_rule(path: &str, config: &Settings) -> String {
@@ -14,8 +21,8 @@ pub fn destination_rule(path: &str, config: &Settings) -> String {
     format!(
         "# {path}\n---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n\
          metadata:\n  name: {name}\nspec:\n  host: {host}\n  subsets:\n{v1}{v2}",
-        name = config.destination_rule_name(),
-        host = config.cluster_host(),
+        name = text(&config.destination_rule_name()),
+        host = text(&config.cluster_host()),
         v1 = subset("v1"),
         v2 = subset("v2"),
     )
@@ -28,11 +35,12 @@ pub fn virtual_service_patch(
     env: &Environment,
     v2_weight: u8,
 ) -> String {
-    let host = config.cluster_host();
+    let host = text(&config.cluster_host());
     let hosts: String = env
         .hosts
         .iter()
-        .chain(std::iter::once(&host))
+        .map(|h| text(h))
+        .chain(std::iter::once(host.clone()))
         .map(|h| format!("    - {h}\n"))
         .collect();
     let destination = |subset: &str, weight: u8| {
@@ -44,7 +52,7 @@ pub fn virtual_service_patch(
     format!(
         "# {path}\n---\napiVersion: networking.istio.io/v1beta1\nkind: VirtualService\n\
          metadata:\n  name: {name}\nspec:\n  hosts:\n{hosts}  http:\n    - route:\n{v1}{v2}",
-        name = config.virtual_service_name(),
+        name = text(&config.virtual_service_name()),
         v1 = destination("v1", 100 - v2_weight),
         v2 = destination("v2", v2_weight),
     )
@@ -71,8 +79,8 @@ pub fn service_patch(path: &str, config: &Settings) -> String {
         "# {path}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  \
          selector:\n    app: # this removes the app label\n    canary: enabled\n    \
          applicationName: {service}\n",
-        name = config.service_name(),
-        service = config.service,
+        name = text(&config.service_name()),
+        service = text(&config.service),
     )
 }
 
