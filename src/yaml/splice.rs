@@ -82,26 +82,27 @@ impl Style {
 /// The quotes of the first quoted scalar (a key or a value) in file order.
 fn first_quote(doc: &Document) -> Quote {
     let bytes = doc.text().as_bytes();
-    let mut starts: Vec<usize> = Vec::new();
+    let quoted = |at: usize| matches!(bytes.get(at), Some(b'\'' | b'"')).then_some(at);
+    let mut first: Option<usize> = None;
     let mut todo: Vec<&Node> = doc.roots().iter().collect();
     while let Some(node) = todo.pop() {
-        match &node.kind {
-            Kind::Scalar { block: false, .. } => starts.push(node.start),
+        let found = match &node.kind {
+            Kind::Scalar { block: false, .. } => quoted(node.start),
             Kind::Map(entries) => {
-                for e in entries {
-                    starts.push(e.key_start);
-                    todo.push(&e.value);
-                }
+                todo.extend(entries.iter().map(|e| &e.value));
+                entries.iter().find_map(|e| quoted(e.key_start))
             }
-            Kind::Seq(items) => todo.extend(items),
-            _ => {}
+            Kind::Seq(items) => {
+                todo.extend(items);
+                None
+            }
+            _ => None,
+        };
+        if let Some(at) = found {
+            first = Some(first.map_or(at, |f| f.min(at)));
         }
     }
-    starts.sort_unstable();
-    match starts
-        .iter()
-        .find_map(|&at| bytes.get(at).filter(|b| matches!(b, b'\'' | b'"')))
-    {
+    match first.map(|at| bytes[at]) {
         Some(b'\'') => Quote::Single,
         _ => Quote::Double,
     }
