@@ -100,6 +100,18 @@ fn each_cross_reference_rule_catches_its_broken_state() {
             }),
         ),
         (
+            // The staging host in production's patch: production's weights would route it.
+            "CANARY-E046",
+            Box::new(|s| {
+                edit(
+                    s,
+                    PRODUCTION_VS,
+                    "- my-service.gservice.emarsys.net",
+                    "- my-service-staging.gservice.emarsys.com",
+                )
+            }),
+        ),
+        (
             "CANARY-E017",
             Box::new(|s| edit(s, GAP, "tag: sha256:", "tag: latest-sha256:")),
         ),

@@ -41,6 +41,7 @@ pub enum Code {
     UndefinedSubset,
     DestinationRuleHost,
     RouteHost,
+    HostOfTwo,
     SubsetSelection,
     ServiceSelector,
     Weights,
@@ -61,7 +62,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
@@ -69,6 +70,7 @@ impl Code {
         Code::UndefinedSubset,
         Code::DestinationRuleHost,
         Code::RouteHost,
+        Code::HostOfTwo,
         Code::SubsetSelection,
         Code::ServiceSelector,
         Code::Weights,
@@ -114,6 +116,7 @@ impl Code {
             Code::LabelsTaken => "CANARY-E043",
             Code::AnchorInWeb => "CANARY-E044",
             Code::PatchTargetGone => "CANARY-E045",
+            Code::HostOfTwo => "CANARY-E046",
         }
     }
 
