@@ -55,6 +55,7 @@ fn help_of_every_command() {
         "list",
         "weight",
         "abort",
+        "cancel",
         "gate",
         "log",
         "demo",

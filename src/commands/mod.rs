@@ -1,6 +1,7 @@
 //! One subcommand per file: its clap arguments beside the function that runs it.
 
 pub mod abort;
+pub mod cancel;
 pub mod check;
 pub mod completions;
 pub mod context;
@@ -151,13 +152,24 @@ pub fn canary_commit(
 }
 
 pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String> {
-    (release.position.next(plan) != NextStep::Done || release.in_progress.is_some())
-        .then(|| format!("canary next {}", release.config.service))
+    let more = release.position.next(plan) != NextStep::Done || release.in_progress.is_some();
+    (more && !release.is_cancelled()).then(|| format!("canary next {}", release.config.service))
 }
 
 pub fn print_next(release: &Release) {
     let shape = release.config.shape();
     let plan = plan(&shape);
+    if release.is_cancelled() {
+        let service = &release.config.service;
+        output::status(
+            "Cancelled",
+            format!(
+                "the release of {service}, in {}; `canary start {service}` opens a new one",
+                release.phase.name()
+            ),
+        );
+        return;
+    }
     match next_command(release, &plan) {
         Some(command) => output::status(
             "Next",
@@ -184,7 +196,7 @@ pub fn print_next(release: &Release) {
 /// Refuse to move a release on once the repository shows that someone else's release of the
 /// service moved it on (another journal's commits on the branch or its upstream): two
 /// operators would each take the other's edits for their own.
-pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
+pub fn refuse_moved_on(journal: &Journal, release: &Release) -> anyhow::Result<()> {
     let config = &release.config;
     if config.id.is_empty() {
         // Journaled before releases had ids: their commits carry none to compare.
@@ -194,7 +206,8 @@ pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
     let Some(newest) = repo.unfinished_release(&config.service)? else {
         return Ok(());
     };
-    if config.owns(&newest.release) {
+    // A release this journal cancelled left its commits behind, ending nowhere.
+    if config.owns(&newest.release) || journal.cancelled(&config.service, &newest.release)? {
         return Ok(());
     }
     Err(Error::Refused {
@@ -262,7 +275,7 @@ pub fn write_out_of_band(
     make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<OutOfBand>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
-    refuse_moved_on(&locked.release)?;
+    refuse_moved_on(&locked.journal, &locked.release)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,

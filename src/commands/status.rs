@@ -47,6 +47,8 @@ pub struct Status<'a> {
     /// The step that comes next, in words.
     pub step: String,
     pub done: bool,
+    /// Ended by `canary cancel` before it was done.
+    pub cancelled: bool,
     pub environments: Vec<EnvStatus<'a>>,
     /// The command that takes the next step; null when done.
     pub next: Option<String>,
@@ -144,6 +146,7 @@ pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -
         phase: release.position.phase(plan).name(),
         step: release.position.describe_next(&shape, plan),
         done: release.position.next(plan) == NextStep::Done,
+        cancelled: release.is_cancelled(),
         environments: config
             .environments
             .iter()
@@ -335,7 +338,11 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
     }
     if let Some(event) = last {
         let at = event.at.get(..16).unwrap_or(&event.at).replace('T', " ");
-        let what = format!("{} {}", event.kind, super::log::summary(&event.detail));
+        let what = format!(
+            "{} {}",
+            event.kind,
+            super::log::what(&event.kind, &event.detail)
+        );
         out.push_str(&field(
             "last",
             &format!("{at} UTC by {}: {}", event.operator, what.trim()),
@@ -350,6 +357,16 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         out.push('\n');
     }
     match &status.next {
+        None if status.cancelled => {
+            out.push_str(&field(
+                "cancelled",
+                &format!(
+                    "in {}; `canary start {}` opens a new release",
+                    status.phase, status.service
+                ),
+            ));
+            out.push('\n');
+        }
         Some(command) => {
             out.push_str(&field("next", &status.step));
             out.push('\n');
