@@ -1,7 +1,8 @@
 -- A release started by mistake can be ended: `canary cancel` journals 'cancelled' (who, when,
 -- at which step, what files it left) and sets finished_at, so that the release is no longer in
 -- flight and a new one of the service may start. A cancelled release is one that finished
--- before its phase reached done: no new column says it.
+-- before its phase reached done: no new column says it. 'settings-changed' (`canary settings`)
+-- records a change of the release's namespace or gate limits, each before and after.
 -- As in 0006: SQLite cannot alter a CHECK constraint, so events is rebuilt with the wider list,
 -- ids kept, and written_files, which refers to it, set aside and rebuilt as it was.
 
@@ -17,7 +18,7 @@ CREATE TABLE events_new (
                     'opened', 'step-started', 'files-written', 'step-done',
                     'deploy-confirmed', 'weight-changed', 'aborted', 'repinned',
                     'committed', 'finished', 'live-weight-changed', 'context-set',
-                    'pushed', 'gate-evaluated', 'cancelled')),
+                    'pushed', 'gate-evaluated', 'cancelled', 'settings-changed')),
     phase       TEXT NOT NULL,
     -- JSON: what the event is about (the step, the files with their hashes, the weight ...).
     detail      TEXT NOT NULL

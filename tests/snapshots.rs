@@ -56,6 +56,7 @@ fn help_of_every_command() {
         "weight",
         "abort",
         "cancel",
+        "settings",
         "gate",
         "log",
         "demo",

@@ -94,25 +94,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 /// Each file canary wrote in the release that is not as the repository held it before the
 /// release's first write (in the work tree, or at HEAD), with the step that last wrote it.
 fn files_left(release: &Release, events: &[Event]) -> anyhow::Result<BTreeMap<String, String>> {
-    // Each path's content before the release (its first write's `before`), and its last step.
-    let mut before: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
-    for event in events.iter().filter(|e| e.kind == "step-started") {
-        let step = format!(
-            "{}: {}",
-            event.phase,
-            event.detail["step"].as_str().unwrap_or_default()
-        );
-        for file in event.detail["files"].as_array().into_iter().flatten() {
-            let Some(path) = file["path"].as_str() else {
-                continue;
-            };
-            let first = file["before"].as_str().map(str::to_string);
-            before
-                .entry(path.to_string())
-                .and_modify(|(_, last)| *last = step.to_string())
-                .or_insert((first, step.to_string()));
-        }
-    }
+    let before = super::written_by(events);
     if before.is_empty() {
         // Nothing written: the repository need not even be there.
         return Ok(BTreeMap::new());
@@ -121,7 +103,8 @@ fn files_left(release: &Release, events: &[Event]) -> anyhow::Result<BTreeMap<St
     let paths: Vec<&str> = before.keys().map(String::as_str).collect();
     let committed = repo.contents_at("HEAD", &paths)?;
     let mut left = BTreeMap::new();
-    for ((path, (was, step)), at_head) in before.iter().zip(committed) {
+    for ((path, written), at_head) in before.iter().zip(committed) {
+        let (was, step) = (&written.before, &written.step);
         let now = repo.read(path)?.as_deref().map(sha256);
         if now != *was || at_head != *was {
             left.insert(path.clone(), step.clone());

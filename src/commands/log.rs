@@ -73,6 +73,7 @@ pub fn what(kind: &str, detail: &serde_json::Value) -> String {
             let env = detail["env"].as_str().unwrap_or("?");
             format!("{env}  {}", setting_changes(detail))
         }
+        "settings-changed" => setting_changes(detail),
         "cancelled" => {
             let mut what = summary(detail);
             let left: Vec<&str> = detail["left"]

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod list;
 pub mod log;
 pub mod next;
+pub mod settings;
 pub mod start;
 pub mod status;
 pub mod verify;
@@ -116,6 +117,42 @@ pub fn shown_release(journal: &Journal, service: Option<&str>) -> anyhow::Result
         }),
         _ => Err(several_in_flight(&in_flight).into()),
     }
+}
+
+/// A file a release wrote, as its journal tells.
+pub struct WrittenBy {
+    /// The sha256 of what the repository held before the release's first write of it
+    /// (`None`: no such file).
+    pub before: Option<String>,
+    /// The step that wrote it last, as `PHASE: STEP`.
+    pub step: String,
+}
+
+/// Every file the release's steps set out to write, from their `step-started` events.
+pub fn written_by(
+    events: &[crate::journal::Event],
+) -> std::collections::BTreeMap<String, WrittenBy> {
+    let mut written = std::collections::BTreeMap::new();
+    for event in events.iter().filter(|e| e.kind == "step-started") {
+        let step = format!(
+            "{}: {}",
+            event.phase,
+            event.detail["step"].as_str().unwrap_or_default()
+        );
+        for file in event.detail["files"].as_array().into_iter().flatten() {
+            let Some(path) = file["path"].as_str() else {
+                continue;
+            };
+            written
+                .entry(path.to_string())
+                .and_modify(|w: &mut WrittenBy| w.step = step.clone())
+                .or_insert_with(|| WrittenBy {
+                    before: file["before"].as_str().map(str::to_string),
+                    step: step.clone(),
+                });
+        }
+    }
+    written
 }
 
 /// Open the journal to read; `None` when no journal exists yet.

@@ -554,7 +554,7 @@ fn environments(
 /// A public host belongs to one environment: given to two, each one's VirtualService patch
 /// would list it, and production's weights would route staging's traffic (`canary check`'s
 /// CANARY-E046).
-fn refuse_shared_hosts(envs: &[Environment]) -> Result<(), Error> {
+pub fn refuse_shared_hosts(envs: &[Environment]) -> Result<(), Error> {
     for (i, env) in envs.iter().enumerate() {
         for other in &envs[i + 1..] {
             if let Some(host) = env.hosts.iter().find(|h| other.hosts.contains(h)) {
