@@ -217,7 +217,8 @@ fn the_namespace_changes_until_a_file_names_it_and_the_gate_limits_at_any_time()
         &sandbox,
         &["settings", SERVICE, "--namespace", "third-data"],
         &[
-            "the namespace is in gap/gap_canary_destination_rule.yaml",
+            "the namespace is named (the Service's in-cluster host) in \
+             gap/gap_canary_destination_rule.yaml",
             "\"add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy\"",
         ],
     );

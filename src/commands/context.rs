@@ -6,8 +6,8 @@ use serde_json::json;
 use crate::cli::Globals;
 use crate::cluster::argocd::AppRef;
 use crate::edits::virtual_service_patch;
-use crate::error::{Error, bad_input};
-use crate::journal::{Journal, NewEvent, Release, Update};
+use crate::error::bad_input;
+use crate::journal::{NewEvent, Update};
 use crate::output;
 use crate::release::{self, Environment, Settings};
 
@@ -120,7 +120,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         super::start::refuse_shared_context(&environments, Some(env), "--shared-context")?;
     }
     if after.hosts != before.hosts {
-        refuse_written(&locked.journal, release, &args.env)?;
+        super::refuse_if_written(
+            &locked.journal,
+            release,
+            &format!("{}'s hosts are listed", args.env),
+            &[virtual_service_patch(&args.env)],
+        )?;
     }
     if let (Some(app), None) = (&after.argocd, &after.context) {
         return Err(bad_input(format!(
@@ -162,33 +167,6 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     )?;
     output::status("Set", format!("{} now has {}", args.env, describe(&after)));
     Ok(())
-}
-
-/// Refuse to change ENV's hosts once its VirtualService patch, which lists them, is written:
-/// the file would say otherwise than the release.
-fn refuse_written(journal: &Journal, release: &Release, env: &str) -> Result<(), Error> {
-    let path = virtual_service_patch(env);
-    let events = journal.events(release.id)?;
-    let Some(written) = super::written_by(&events).remove(&path) else {
-        return Ok(());
-    };
-    // Removed by cleanup-2: no file holds the hosts any more.
-    if journal.last_written(release.id, &path)? == Some(None) {
-        return Ok(());
-    }
-    Err(Error::Refused {
-        reason: format!(
-            "{env}'s hosts are listed in {path}, which \"{}\" wrote: changed now, the release \
-             would say otherwise than the file",
-            written.step
-        ),
-        first: Some(
-            "hosts change only until add-routing writes them; to release with other hosts, end \
-             this release (`canary cancel`) and start it again"
-                .into(),
-        ),
-        run: Some(format!("canary cancel {}", release.config.service)),
-    })
 }
 
 fn describe(env: &Environment) -> String {

@@ -155,6 +155,40 @@ pub fn written_by(
     written
 }
 
+/// Refuse to change `setting` once a file that holds it is written: the first of `paths` that
+/// the release wrote and still holds (one that cleanup removed holds nothing).
+pub fn refuse_if_written(
+    journal: &Journal,
+    release: &Release,
+    setting: &str,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    let written = written_by(&journal.events(release.id)?);
+    for path in paths {
+        let Some(by) = written.get(path) else {
+            continue;
+        };
+        if journal.last_written(release.id, path)? == Some(None) {
+            continue;
+        }
+        return Err(Error::Refused {
+            reason: format!(
+                "{setting} in {path}, which \"{}\" wrote: changed now, the release would say \
+                 otherwise than the file",
+                by.step
+            ),
+            first: Some(
+                "a setting changes only until a file holds it; to release with another, end \
+                 this release (`canary cancel`) and start it again"
+                    .into(),
+            ),
+            run: Some(format!("canary cancel {}", release.config.service)),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Open the journal to read; `None` when no journal exists yet.
 pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
     Ok(Journal::open_read_only(

@@ -5,7 +5,6 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::Globals;
 use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
-use crate::error::Error;
 use crate::gate::Thresholds;
 use crate::journal::{NewEvent, Update};
 use crate::output;
@@ -91,40 +90,22 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     }
     let mut detail = json!({});
     if config.namespace != release.config.namespace {
-        let events = locked.journal.events(release.id)?;
-        let written = super::written_by(&events);
-        let mut names = vec![
+        let mut paths = vec![
             DESTINATION_RULE.to_string(),
             DESTINATION_RULE_ALT.to_string(),
         ];
-        names.extend(
+        paths.extend(
             config
                 .environments
                 .iter()
                 .map(|e| edits::virtual_service_patch(&e.name)),
         );
-        for path in names {
-            let Some(by) = written.get(&path) else {
-                continue;
-            };
-            if locked.journal.last_written(release.id, &path)? == Some(None) {
-                continue;
-            }
-            return Err(Error::Refused {
-                reason: format!(
-                    "the namespace is in {path} (the Service's in-cluster host), which \"{}\" \
-                     wrote: changed now, the release would say otherwise than the file",
-                    by.step
-                ),
-                first: Some(
-                    "the namespace changes only until add-routing writes it; to release in \
-                     another, end this release (`canary cancel`) and start it again"
-                        .into(),
-                ),
-                run: Some(format!("canary cancel {}", args.service)),
-            }
-            .into());
-        }
+        super::refuse_if_written(
+            &locked.journal,
+            release,
+            "the namespace is named (the Service's in-cluster host)",
+            &paths,
+        )?;
         detail["namespace_from"] = json!(release.config.namespace);
         detail["namespace_to"] = json!(config.namespace);
     }
