@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{SERVICE, Sandbox, Snapshot, assert_unchanged};
+use common::{SERVICE, STAGING_HOST, Sandbox, Snapshot, assert_unchanged};
+use serde_json::Value;
 
 /// Run one case and check everything a bad-input error promises.
 #[track_caller]
@@ -151,6 +152,48 @@ fn start_refuses_bad_values_and_writes_nothing() {
         assert_bad_input(&sandbox, case, &args, names);
         assert!(!sandbox.journal.exists(), "{case}: a journal was created");
     }
+}
+
+#[test]
+fn start_refuses_one_host_or_one_context_for_two_environments() {
+    let staging_host = STAGING_HOST.split_once('=').unwrap().1;
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "the staging host for production too",
+            &["--host", &format!("production={staging_host}")],
+            "host my-service-staging.gservice.emarsys.com is given to both staging and production",
+        ),
+        (
+            "one context for both",
+            &["--context", "staging=kind", "--context", "production=kind"],
+            "kubeconfig context kind is given to both staging and production",
+        ),
+    ];
+    for &(case, extra, names) in cases {
+        let sandbox = Sandbox::new();
+        let mut args = sandbox.start_args();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_bad_input(&sandbox, case, &args, names);
+        assert!(!sandbox.journal.exists(), "{case}: a journal was created");
+    }
+    // The refusal names the flag that allows it, and the flag does.
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    args.extend(["--context", "staging=kind", "--context", "production=kind"].map(String::from));
+    let refused = sandbox.canary(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(refused.stderr.contains("--shared-context"), "{refused}");
+    args.push("--shared-context".into());
+    sandbox
+        .canary(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+    let contexts: Vec<Value> = sandbox.status()["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["context"].clone())
+        .collect();
+    assert_eq!(contexts, ["kind", "kind"]);
 }
 
 #[test]

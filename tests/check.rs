@@ -100,6 +100,18 @@ fn each_cross_reference_rule_catches_its_broken_state() {
             }),
         ),
         (
+            // The staging host in production's patch: production's weights would route it.
+            "CANARY-E046",
+            Box::new(|s| {
+                edit(
+                    s,
+                    PRODUCTION_VS,
+                    "- my-service.gservice.emarsys.net",
+                    "- my-service-staging.gservice.emarsys.com",
+                )
+            }),
+        ),
+        (
             "CANARY-E017",
             Box::new(|s| edit(s, GAP, "tag: sha256:", "tag: latest-sha256:")),
         ),
@@ -297,7 +309,7 @@ fn files_written_in_istios_v1_are_checked_as_those_in_v1beta1() {
 }
 
 /// A hand edit that only drops the quotes of a switch value means the same to canary, but a
-/// YAML 1.1 reader (Helm's) reads `017` as the octal 15 and `1:20` as 80: E046 at its line, for
+/// YAML 1.1 reader (Helm's) reads `017` as the octal 15 and `1:20` as 80: E047 at its line, for
 /// web and web-v1 alike, and for any env value of theirs.
 #[test]
 fn a_plain_switch_value_that_yaml_1_1_reads_as_a_number_is_e046() {
@@ -323,14 +335,14 @@ fn a_plain_switch_value_that_yaml_1_1_reads_as_a_number_is_e046() {
         let value = to.strip_prefix("value: ").unwrap();
         assert!(
             out.stdout
-                .contains(&format!("error[CANARY-E046] {GAP}:{line}: ")),
+                .contains(&format!("error[CANARY-E047] {GAP}:{line}: ")),
             "{out}"
         );
         assert!(
             out.stdout.contains(&format!("quote it (\"{value}\")")),
             "{out}"
         );
-        assert_eq!(codes(&sandbox), ["CANARY-E046"], "{to}");
+        assert_eq!(codes(&sandbox), ["CANARY-E047"], "{to}");
         sandbox.write(GAP, &quoted);
     }
     // Any env value of web's and web-v1's, not only the switch.
@@ -341,5 +353,5 @@ fn a_plain_switch_value_that_yaml_1_1_reads_as_a_number_is_e046() {
             "      - name: SINCE\n        value: 2001-12-14\n      - name: IMPLEMENTATION\n",
         ),
     );
-    assert_eq!(codes(&sandbox), ["CANARY-E046", "CANARY-E046"]);
+    assert_eq!(codes(&sandbox), ["CANARY-E047", "CANARY-E047"]);
 }

@@ -55,6 +55,8 @@ fn help_of_every_command() {
         "list",
         "weight",
         "abort",
+        "cancel",
+        "settings",
         "gate",
         "log",
         "demo",

@@ -42,6 +42,7 @@ pub enum Code {
     UndefinedSubset,
     DestinationRuleHost,
     RouteHost,
+    HostOfTwo,
     SubsetSelection,
     ServiceSelector,
     Weights,
@@ -71,6 +72,7 @@ impl Code {
         Code::UndefinedSubset,
         Code::DestinationRuleHost,
         Code::RouteHost,
+        Code::HostOfTwo,
         Code::SubsetSelection,
         Code::ServiceSelector,
         Code::Weights,
@@ -117,7 +119,8 @@ impl Code {
             Code::LabelsTaken => "CANARY-E043",
             Code::AnchorInWeb => "CANARY-E044",
             Code::PatchTargetGone => "CANARY-E045",
-            Code::AmbiguousScalar => "CANARY-E046",
+            Code::AmbiguousScalar => "CANARY-E047",
+            Code::HostOfTwo => "CANARY-E046",
         }
     }
 

@@ -107,6 +107,8 @@ pub(super) fn cross_references(l: &Loaded, scope: &Scope, out: &mut Findings) {
         }
     }
 
+    hosts_of_one_environment(l, out);
+
     if let Some(dr) = &l.destination_rule {
         for (name, labels, i) in &defined {
             let selected: Vec<&str> = pods
@@ -192,6 +194,36 @@ fn subsets(dr: Option<&Object>) -> Vec<(String, Labels, usize)> {
             Some((s["name"].as_str()?.to_string(), labels, i))
         })
         .collect()
+}
+
+/// A public host belongs to one environment: listed by two environments' VirtualService
+/// patches, each environment's routes would claim the other's traffic (production's weights
+/// applied to staging's host). The in-cluster host is every environment's own, in its cluster.
+fn hosts_of_one_environment(l: &Loaded, out: &mut Findings) {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (env, object) in &l.routes {
+        let Some(vs) = object else { continue };
+        let hosts = vs.value()["spec"]["hosts"].as_array().into_iter().flatten();
+        for (i, host) in hosts.enumerate() {
+            let Some(host) = host.as_str() else { continue };
+            if host.ends_with(".svc.cluster.local") {
+                continue;
+            }
+            match seen.iter().find(|(h, e)| *h == host && e != env) {
+                Some((_, other)) => out.at(
+                    Code::HostOfTwo,
+                    vs,
+                    &[key("spec"), key("hosts"), Seg::Index(i)],
+                    format!(
+                        "{env}'s VirtualService patch lists host {host}, which {other}'s lists \
+                         too: a host belongs to one environment, or {env}'s weights would \
+                         route {other}'s traffic"
+                    ),
+                ),
+                None => seen.push((host, env)),
+            }
+        }
+    }
 }
 
 /// Whole numbers from 0 to 100 that add up to 100 in every route.

@@ -371,24 +371,24 @@ fn a_string_that_other_yaml_readers_type_is_e046_unless_quoted() {
     // Plain, each is the string canary means, and a number or a date to YAML 1.1.
     for plain in ["017", "0777", "1_000", "0b101", "1:20", "2001-12-14"] {
         let found = coexisting(&at(plain, &format!("\"{plain}\"")), None);
-        assert_eq!(found, [("CANARY-E046", Some(13))], "{plain}");
+        assert_eq!(found, [("CANARY-E047", Some(13))], "{plain}");
         let found = coexisting(&at(&format!("'{plain}'"), plain), None);
-        assert_eq!(found, [("CANARY-E046", Some(24))], "{plain}");
+        assert_eq!(found, [("CANARY-E047", Some(24))], "{plain}");
     }
     // A label, the image tag and a command argument are strings too.
     let labelled =
         COEXISTING_GAP.replacen("canary: enabled", "canary: enabled\n      build: 0X1F", 1);
-    assert_eq!(coexisting(&labelled, None), [("CANARY-E046", Some(7))]);
+    assert_eq!(coexisting(&labelled, None), [("CANARY-E047", Some(7))]);
     let argued = COEXISTING_GAP.replacen("      - start\n", "      - start\n      - 1:20\n", 2);
     assert_eq!(
         coexisting(&argued, None),
-        [("CANARY-E046", Some(11)), ("CANARY-E046", Some(23))]
+        [("CANARY-E047", Some(11)), ("CANARY-E047", Some(23))]
     );
     // A number that every reader reads as one is not canary's to flag (nor a string).
     let numbered = COEXISTING_GAP.replacen("value: v1", "value: 8080", 2);
     assert!(
         !coexisting(&numbered, None)
             .iter()
-            .any(|(code, _)| *code == "CANARY-E046")
+            .any(|(code, _)| *code == "CANARY-E047")
     );
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::cli::Globals;
 use crate::cluster::argocd::AppRef;
+use crate::edits::virtual_service_patch;
 use crate::error::bad_input;
 use crate::journal::{NewEvent, Update};
 use crate::output;
@@ -12,7 +13,8 @@ use crate::release::{self, Environment, Settings};
 
 /// Set an environment's kubeconfig context and Argo CD Application.
 ///
-/// The context reaches ENV's cluster; --unset removes it.
+/// The context reaches ENV's cluster; --unset removes it. Two environments share one only
+/// with --shared-context.
 ///
 /// With a context, canary checks each deploy to ENV against the cluster, `canary verify` reads
 /// it and `canary weight --live` edits it. The context is looked up in the kubeconfig as kubectl
@@ -25,18 +27,24 @@ use crate::release::{self, Environment, Settings};
 /// With a Prometheus (--prometheus URL), the metric gate judges ENV's weights from its Istio
 /// metrics (docs/gate.md); --no-prometheus removes it.
 ///
+/// ENV's public hosts (--host, repeatable) change until add-routing writes its VirtualService
+/// patch, which lists them; after that, a change is refused.
+///
+/// Each change is journaled; `canary log` shows it, before and after.
+///
 /// Examples:
 ///   canary context my-service production prod-eu-1
 ///   canary context my-service production --argocd argocd/my-service-production
 ///   canary context my-service staging --no-argocd --unset
 ///   canary context my-service production --prometheus cluster:istio-system/prometheus:9090
+///   canary context my-service staging --host my-service-staging.example.com
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     pub service: String,
     pub env: String,
     /// A context of your kubeconfig (`kubectl config get-contexts` lists them)
-    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd", "prometheus", "no_prometheus"], conflicts_with = "unset")]
+    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd", "prometheus", "no_prometheus", "hosts"], conflicts_with = "unset")]
     pub context: Option<String>,
     /// Remove the environment's context: its deploys are confirmed by the operator again
     #[arg(long)]
@@ -55,11 +63,21 @@ pub struct Args {
     /// Remove ENV's Prometheus: the gate no longer judges its weights
     #[arg(long)]
     pub no_prometheus: bool,
+    /// ENV's public hosts, in place of those it has (repeatable); only until add-routing writes
+    /// ENV's VirtualService patch, which lists them
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Let ENV share its context with another environment (a lab where one cluster holds both)
+    #[arg(long)]
+    pub shared_context: bool,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(context) = &args.context {
         release::check_context(context)?;
+    }
+    for host in &args.hosts {
+        release::check_host(host)?;
     }
     let app: Option<AppRef> = args.argocd.as_deref().map(str::parse).transpose()?;
     let prometheus: Option<crate::gate::Source> =
@@ -84,8 +102,30 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     } else if prometheus.is_some() {
         after.prometheus = prometheus;
     }
+    if !args.hosts.is_empty() {
+        after.hosts.clear();
+        for host in &args.hosts {
+            if !after.hosts.contains(host) {
+                after.hosts.push(host.clone());
+            }
+        }
+    }
     if let Some(source) = &after.prometheus {
         super::start::check_prometheus_context(&after, source)?;
+    }
+    let mut environments = release.config.environments.clone();
+    environments[env] = after.clone();
+    super::start::refuse_shared_hosts(&environments)?;
+    if !args.shared_context && after.context != before.context {
+        super::start::refuse_shared_context(&environments, Some(env), "--shared-context")?;
+    }
+    if after.hosts != before.hosts {
+        super::refuse_if_written(
+            &locked.journal,
+            release,
+            &format!("{}'s hosts are listed", args.env),
+            &[virtual_service_patch(&args.env)],
+        )?;
     }
     if let (Some(app), None) = (&after.argocd, &after.context) {
         return Err(bad_input(format!(
@@ -111,6 +151,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         detail["argocd_from"] = json!(before.argocd);
         detail["argocd_to"] = json!(after.argocd);
     }
+    if after.hosts != before.hosts {
+        detail["hosts_from"] = json!(before.hosts);
+        detail["hosts_to"] = json!(after.hosts);
+    }
     let mut config: Settings = release.config.clone();
     config.environments[env] = after.clone();
     locked.journal.record(
@@ -126,6 +170,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 fn describe(env: &Environment) -> String {
+    let hosts = format!("hosts {}", env.hosts.join(", "));
     let deploys = match (&env.context, &env.argocd) {
         (Some(context), Some(app)) => format!(
             "kubeconfig context {context} and Argo CD Application {app}: deploys are checked on \
@@ -137,7 +182,7 @@ fn describe(env: &Environment) -> String {
         (None, _) => "no kubeconfig context: deploys are confirmed by the operator".into(),
     };
     match &env.prometheus {
-        Some(source) => format!("{deploys}; the metric gate reads Prometheus {source}"),
-        None => deploys,
+        Some(source) => format!("{hosts}; {deploys}; the metric gate reads Prometheus {source}"),
+        None => format!("{hosts}; {deploys}"),
     }
 }

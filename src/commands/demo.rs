@@ -83,6 +83,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
             "production=my-service.gservice.emarsys.net".into(),
         ],
         contexts: Vec::new(),
+        shared_context: false,
         argocd: Vec::new(),
         steps: "1,5,10,25,50,100".into(),
         yes: args.yes,

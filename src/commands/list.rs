@@ -18,7 +18,7 @@ use crate::release::Settings;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Include finished releases
+    /// Include finished releases, and cancelled ones
     #[arg(long)]
     pub all: bool,
     /// Print a JSON array of status objects for scripts
@@ -133,14 +133,20 @@ impl Table {
             }
         };
         let KnownShape { shape, plan, .. } = &self.shapes[i];
+        let phase = position.phase(plan).name();
         self.rows.push(Row {
             service: summary.service.to_string(),
-            phase: match shape.method {
-                Method::Succession => position.phase(plan).name().into(),
-                method => format!("{} ({method})", position.phase(plan).name()).into(),
+            phase: match (summary.cancelled, shape.method) {
+                (true, _) => format!("cancelled in {phase}").into(),
+                (false, Method::Succession) => phase.into(),
+                (false, method) => format!("{phase} ({method})").into(),
             },
             weights: weights_cell(shape, &weights),
-            step: position.describe_next_step(shape, plan),
+            step: if summary.cancelled {
+                "none: cancelled".into()
+            } else {
+                position.describe_next_step(shape, plan)
+            },
         });
         Ok(())
     }

@@ -48,7 +48,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     for event in &events {
-        let mut what = summary(&event.detail);
+        let mut what = what(&event.kind, &event.detail);
         if event.kind == "deploy-confirmed" {
             what = format!("{what}  {}", how_confirmed(&event.detail));
         }
@@ -63,6 +63,77 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// What an event of `kind` did, in a few words: for a change of settings each setting that
+/// changed, before and after; for a cancel, the step and the files it left.
+pub fn what(kind: &str, detail: &serde_json::Value) -> String {
+    match kind {
+        "context-set" => {
+            let env = detail["env"].as_str().unwrap_or("?");
+            format!("{env}  {}", setting_changes(detail))
+        }
+        "settings-changed" => setting_changes(detail),
+        "cancelled" => {
+            let mut what = summary(detail);
+            let left: Vec<&str> = detail["left"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str())
+                .collect();
+            if !left.is_empty() {
+                what.push_str(&format!("  files left: {}", left.join(", ")));
+            }
+            what
+        }
+        _ => summary(detail),
+    }
+}
+
+/// The settings a `context-set` event changed, each as `NAME BEFORE -> AFTER`. The context is
+/// journaled as `from` and `to` (also when it did not change); every other setting as
+/// `KEY_from` and `KEY_to`, only when it changed.
+pub fn setting_changes(detail: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "none".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    let mut changes = Vec::new();
+    for (name, from, to) in [
+        ("context", "from", "to"),
+        ("Argo CD", "argocd_from", "argocd_to"),
+        ("Prometheus", "prometheus_from", "prometheus_to"),
+        ("hosts", "hosts_from", "hosts_to"),
+        ("namespace", "namespace_from", "namespace_to"),
+    ] {
+        let (Some(from), Some(to)) = (detail.get(from), detail.get(to)) else {
+            continue;
+        };
+        if from != to {
+            changes.push(format!("{name} {} -> {}", text(from), text(to)));
+        }
+    }
+    if let Some(gate) = detail.get("gate").and_then(|g| g.as_object()) {
+        for (limit, change) in gate {
+            changes.push(format!(
+                "gate {limit} {} -> {}",
+                text(&change["from"]),
+                text(&change["to"])
+            ));
+        }
+    }
+    if changes.is_empty() {
+        "nothing changed".into()
+    } else {
+        changes.join("; ")
+    }
 }
 
 /// The event's detail in a few words.
@@ -155,7 +226,29 @@ pub fn how_confirmed(detail: &serde_json::Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{gate_numbers, how_confirmed};
+    use super::{gate_numbers, how_confirmed, setting_changes};
+
+    #[test]
+    fn a_settings_change_says_what_changed_before_and_after() {
+        // As journaled before the other settings could change: the context alone.
+        assert_eq!(
+            setting_changes(&json!({"env": "staging", "from": null, "to": "kind-staging"})),
+            "context none -> kind-staging"
+        );
+        assert_eq!(
+            setting_changes(&json!({"env": "production", "from": "a", "to": "a",
+                "prometheus_from": null, "prometheus_to": "http://p:9090",
+                "argocd_from": "argocd/x", "argocd_to": null,
+                "hosts_from": ["a.example.com"], "hosts_to": ["b.example.com", "c.example.com"],
+                "gate": {"min_requests": {"from": 100, "to": 50}}})),
+            "Argo CD argocd/x -> none; Prometheus none -> http://p:9090; hosts a.example.com -> \
+             b.example.com,c.example.com; gate min_requests 100 -> 50"
+        );
+        assert_eq!(
+            setting_changes(&json!({"env": "staging", "from": "a", "to": "a"})),
+            "nothing changed"
+        );
+    }
 
     #[test]
     fn a_gate_evaluation_shows_each_checks_numbers_for_both_versions() {

@@ -1,6 +1,7 @@
 //! One subcommand per file: its clap arguments beside the function that runs it.
 
 pub mod abort;
+pub mod cancel;
 pub mod check;
 pub mod completions;
 pub mod context;
@@ -11,6 +12,7 @@ pub mod journal;
 pub mod list;
 pub mod log;
 pub mod next;
+pub mod settings;
 pub mod start;
 pub mod status;
 pub mod verify;
@@ -117,6 +119,76 @@ pub fn shown_release(journal: &Journal, service: Option<&str>) -> anyhow::Result
     }
 }
 
+/// A file a release wrote, as its journal tells.
+pub struct WrittenBy {
+    /// The sha256 of what the repository held before the release's first write of it
+    /// (`None`: no such file).
+    pub before: Option<String>,
+    /// The step that wrote it last, as `PHASE: STEP`.
+    pub step: String,
+}
+
+/// Every file the release's steps set out to write, from their `step-started` events.
+pub fn written_by(
+    events: &[crate::journal::Event],
+) -> std::collections::BTreeMap<String, WrittenBy> {
+    let mut written = std::collections::BTreeMap::new();
+    for event in events.iter().filter(|e| e.kind == "step-started") {
+        let step = format!(
+            "{}: {}",
+            event.phase,
+            event.detail["step"].as_str().unwrap_or_default()
+        );
+        for file in event.detail["files"].as_array().into_iter().flatten() {
+            let Some(path) = file["path"].as_str() else {
+                continue;
+            };
+            written
+                .entry(path.to_string())
+                .and_modify(|w: &mut WrittenBy| w.step = step.clone())
+                .or_insert_with(|| WrittenBy {
+                    before: file["before"].as_str().map(str::to_string),
+                    step: step.clone(),
+                });
+        }
+    }
+    written
+}
+
+/// Refuse to change `setting` once a file that holds it is written: the first of `paths` that
+/// the release wrote and still holds (one that cleanup removed holds nothing).
+pub fn refuse_if_written(
+    journal: &Journal,
+    release: &Release,
+    setting: &str,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    let written = written_by(&journal.events(release.id)?);
+    for path in paths {
+        let Some(by) = written.get(path) else {
+            continue;
+        };
+        if journal.last_written(release.id, path)? == Some(None) {
+            continue;
+        }
+        return Err(Error::Refused {
+            reason: format!(
+                "{setting} in {path}, which \"{}\" wrote: changed now, the release would say \
+                 otherwise than the file",
+                by.step
+            ),
+            first: Some(
+                "a setting changes only until a file holds it; to release with another, end \
+                 this release (`canary cancel`) and start it again"
+                    .into(),
+            ),
+            run: Some(format!("canary cancel {}", release.config.service)),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Open the journal to read; `None` when no journal exists yet.
 pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
     Ok(Journal::open_read_only(
@@ -151,13 +223,24 @@ pub fn canary_commit(
 }
 
 pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String> {
-    (release.position.next(plan) != NextStep::Done || release.in_progress.is_some())
-        .then(|| format!("canary next {}", release.config.service))
+    let more = release.position.next(plan) != NextStep::Done || release.in_progress.is_some();
+    (more && !release.is_cancelled()).then(|| format!("canary next {}", release.config.service))
 }
 
 pub fn print_next(release: &Release) {
     let shape = release.config.shape();
     let plan = plan(&shape);
+    if release.is_cancelled() {
+        let service = &release.config.service;
+        output::status(
+            "Cancelled",
+            format!(
+                "the release of {service}, in {}; `canary start {service}` opens a new one",
+                release.phase.name()
+            ),
+        );
+        return;
+    }
     match next_command(release, &plan) {
         Some(command) => output::status(
             "Next",
@@ -184,7 +267,7 @@ pub fn print_next(release: &Release) {
 /// Refuse to move a release on once the repository shows that someone else's release of the
 /// service moved it on (another journal's commits on the branch or its upstream): two
 /// operators would each take the other's edits for their own.
-pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
+pub fn refuse_moved_on(journal: &Journal, release: &Release) -> anyhow::Result<()> {
     let config = &release.config;
     if config.id.is_empty() {
         // Journaled before releases had ids: their commits carry none to compare.
@@ -194,7 +277,8 @@ pub fn refuse_moved_on(release: &Release) -> anyhow::Result<()> {
     let Some(newest) = repo.unfinished_release(&config.service)? else {
         return Ok(());
     };
-    if config.owns(&newest.release) {
+    // A release this journal cancelled left its commits behind, ending nowhere.
+    if config.owns(&newest.release) || journal.cancelled(&config.service, &newest.release)? {
         return Ok(());
     }
     Err(Error::Refused {
@@ -262,7 +346,7 @@ pub fn write_out_of_band(
     make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<OutOfBand>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
-    refuse_moved_on(&locked.release)?;
+    refuse_moved_on(&locked.journal, &locked.release)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,

@@ -104,7 +104,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             None => return Err(err),
         },
     };
-    super::refuse_moved_on(&locked.release)?;
+    super::refuse_moved_on(&locked.journal, &locked.release)?;
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
@@ -653,7 +653,7 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     }
     // As in `next`; a dry run of an edit, above, asks git nothing.
-    super::refuse_moved_on(&release)?;
+    super::refuse_moved_on(&journal, &release)?;
     let mut prompt = UpToTheQuestion(None);
     let mut runner = Runner {
         journal: &mut journal,

@@ -63,6 +63,12 @@ pub struct Args {
     /// checked against the cluster
     #[arg(long = "context", value_name = "ENV=CONTEXT")]
     pub contexts: Vec<String>,
+    /// Let environments share a kubeconfig context, as in a lab where one cluster stands in
+    /// for staging and production. Otherwise a context given to two environments is refused:
+    /// canary would read one environment's objects as the other's, and take a deploy to one
+    /// for a deploy to both
+    #[arg(long)]
+    pub shared_context: bool,
     /// The Argo CD Application that deploys an environment (repeatable; the environment needs a
     /// --context too): deploys to it then also wait until it is Synced at canary's commit, or a
     /// later one, and Healthy
@@ -441,6 +447,10 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
     };
     check_label("namespace", &namespace, 63)?;
     let mut environments = environments(&args.envs, &args.hosts, &args.contexts, prompt)?;
+    refuse_shared_hosts(&environments)?;
+    if !args.shared_context {
+        refuse_shared_context(&environments, None, "--shared-context")?;
+    }
     applications(&mut environments, &args.argocd)?;
     prometheus_sources(&mut environments, &args.gate.prometheus)?;
     let gate = args.gate.thresholds();
@@ -540,6 +550,53 @@ fn environments(
         }
     }
     Ok(envs)
+}
+
+/// A public host belongs to one environment: given to two, each one's VirtualService patch
+/// would list it, and production's weights would route staging's traffic (`canary check`'s
+/// CANARY-E046).
+pub fn refuse_shared_hosts(envs: &[Environment]) -> Result<(), Error> {
+    for (i, env) in envs.iter().enumerate() {
+        for other in &envs[i + 1..] {
+            if let Some(host) = env.hosts.iter().find(|h| other.hosts.contains(h)) {
+                return Err(bad_input(format!(
+                    "host {host} is given to both {} and {}: a host belongs to one environment, \
+                     or {}'s weights would route {}'s traffic; give each its own --host",
+                    env.name, other.name, other.name, env.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A kubeconfig context reaches one environment's cluster: shared, canary would read one
+/// environment's objects as the other's. `env`, when given, is the only environment whose
+/// context just changed; `allow` is the flag that permits sharing.
+pub fn refuse_shared_context(
+    envs: &[Environment],
+    env: Option<usize>,
+    allow: &str,
+) -> Result<(), Error> {
+    for (i, a) in envs.iter().enumerate() {
+        for (j, b) in envs.iter().enumerate().skip(i + 1) {
+            if env.is_some_and(|e| e != i && e != j) {
+                continue;
+            }
+            if let (Some(context), Some(theirs)) = (&a.context, &b.context)
+                && context == theirs
+            {
+                return Err(bad_input(format!(
+                    "kubeconfig context {context} is given to both {} and {}: canary would \
+                     read one environment's cluster as the other's and take a deploy to one \
+                     for a deploy to both; give each its own context, or {allow} if one \
+                     cluster really holds both (a lab)",
+                    a.name, b.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each `--argocd ENV=NAMESPACE/NAME`, on an environment that has a context to read it through.

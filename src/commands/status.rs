@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::cli::Globals;
-use crate::cluster::argocd::AppStatus;
+use crate::cluster::argocd::{AppRef, AppStatus};
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
@@ -47,6 +47,8 @@ pub struct Status<'a> {
     /// The step that comes next, in words.
     pub step: String,
     pub done: bool,
+    /// Ended by `canary cancel` before it was done.
+    pub cancelled: bool,
     pub environments: Vec<EnvStatus<'a>>,
     /// The command that takes the next step; null when done.
     pub next: Option<String>,
@@ -88,6 +90,18 @@ fn as_text_or_null<T: std::fmt::Display, S: serde::Serializer>(
 #[derive(Debug, Serialize)]
 pub struct EnvStatus<'a> {
     pub name: &'a str,
+    /// Its public hosts, as its VirtualService patch lists them (the in-cluster host besides).
+    pub hosts: &'a [String],
+    /// The kubeconfig context that reaches its cluster; null: deploys are confirmed by the
+    /// operator.
+    pub context: Option<&'a str>,
+    /// The Argo CD Application that deploys it, NAMESPACE/NAME; null when none is set.
+    #[serde(serialize_with = "as_text_or_null")]
+    pub argocd_application: Option<&'a AppRef>,
+    /// Where the metric gate reads its metrics (a URL, or cluster:NAMESPACE/SERVICE:PORT);
+    /// null when none is set.
+    #[serde(serialize_with = "as_text_or_null")]
+    pub prometheus: Option<&'a crate::gate::Source>,
     /// null before the environment has a VirtualService patch.
     pub v2_weight: Option<u8>,
     /// With --live, for an environment with a context: v2's weight in the live VirtualService
@@ -132,12 +146,17 @@ pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -
         phase: release.position.phase(plan).name(),
         step: release.position.describe_next(&shape, plan),
         done: release.position.next(plan) == NextStep::Done,
+        cancelled: release.is_cancelled(),
         environments: config
             .environments
             .iter()
             .zip(weights)
             .map(|(e, v2_weight)| EnvStatus {
                 name: &e.name,
+                hosts: &e.hosts,
+                context: e.context.as_deref(),
+                argocd_application: e.argocd.as_ref(),
+                prometheus: e.prometheus.as_ref(),
                 v2_weight,
                 live_v2_weight: None,
                 argocd: None,
@@ -275,6 +294,11 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
             _ => String::new(),
         };
         out.push_str(&format!("  {:<name_width$}  {split}{live}\n", env.name));
+        for line in settings_lines(env) {
+            let line = format!("  {:<name_width$}  {}", "", style(line).dim());
+            out.push_str(&output::fit(&line, width));
+            out.push('\n');
+        }
         if let Some(app) = &env.argocd {
             let reports = match serde_json::from_value::<AppStatus>(app.clone()) {
                 _ if app["missing"] == true => style("not in the cluster").yellow().to_string(),
@@ -314,7 +338,11 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
     }
     if let Some(event) = last {
         let at = event.at.get(..16).unwrap_or(&event.at).replace('T', " ");
-        let what = format!("{} {}", event.kind, super::log::summary(&event.detail));
+        let what = format!(
+            "{} {}",
+            event.kind,
+            super::log::what(&event.kind, &event.detail)
+        );
         out.push_str(&field(
             "last",
             &format!("{at} UTC by {}: {}", event.operator, what.trim()),
@@ -329,6 +357,16 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         out.push('\n');
     }
     match &status.next {
+        None if status.cancelled => {
+            out.push_str(&field(
+                "cancelled",
+                &format!(
+                    "in {}; `canary start {}` opens a new release",
+                    status.phase, status.service
+                ),
+            ));
+            out.push('\n');
+        }
         Some(command) => {
             out.push_str(&field("next", &status.step));
             out.push('\n');
@@ -341,6 +379,22 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         }
     }
     out
+}
+
+/// What an environment is set to, under its bar: its hosts, then how its deploys are checked
+/// and where the gate reads its metrics.
+fn settings_lines(env: &EnvStatus) -> [String; 2] {
+    let mut reached = match env.context {
+        Some(context) => format!("context {context}"),
+        None => "no context: deploys confirmed by the operator".into(),
+    };
+    if let Some(app) = env.argocd_application {
+        reached.push_str(&format!(", Argo CD {app}"));
+    }
+    if let Some(source) = env.prometheus {
+        reached.push_str(&format!(", Prometheus {source}"));
+    }
+    [format!("hosts {}", env.hosts.join(", ")), reached]
 }
 
 /// The gate's last evaluation in one line, beside production's bar.

@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_gate.sql",
         include_str!("../../migrations/0006_gate.sql"),
     ),
+    (
+        "0007_cancel.sql",
+        include_str!("../../migrations/0007_cancel.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -155,6 +159,43 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn version_7_takes_cancelled_events_and_keeps_a_version_6_journal_whole() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrate(&mut conn, &MIGRATIONS[..6]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO releases (id, service, config, position, phase, opened_at, updated_at)
+                 VALUES (1, 's', '{}', '{}', 'ramp', 't', 't');
+             INSERT INTO events VALUES (7, 1, 't', 'a', 'gate-evaluated', 'ramp', '{}');
+             INSERT INTO written_files VALUES (1, 'gap/gap.yaml', 'abc', 7, 'c0ffee');",
+        )
+        .unwrap();
+        let cancelled = "INSERT INTO events VALUES (8, 1, 't', 'a', 'cancelled', 'ramp', '{}')";
+        assert!(conn.execute_batch(cancelled).is_err(), "version 6 took it");
+        migrate(&mut conn, MIGRATIONS).unwrap();
+        conn.execute_batch(cancelled).unwrap();
+        let written: (String, i64, String) = conn
+            .query_row(
+                "SELECT path, event_id, commit_id FROM written_files",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            written,
+            ("gap/gap.yaml".to_string(), 7, "c0ffee".to_string())
+        );
+        let kinds: Vec<String> = conn
+            .prepare("SELECT kind FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(kinds, ["gate-evaluated", "cancelled"]);
     }
 
     #[test]

@@ -92,6 +92,13 @@ pub struct Release {
     pub finished_at: Option<String>,
 }
 
+impl Release {
+    /// Ended by `canary cancel`: finished before its phase reached done.
+    pub fn is_cancelled(&self) -> bool {
+        self.finished_at.is_some() && self.phase != Phase::Done
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub id: i64,
@@ -129,6 +136,8 @@ pub struct Summary<'a> {
     /// The configuration's JSON, undecoded, only when `v2_weights` is not recorded: the
     /// weights must then be read from the files.
     pub config: Option<&'a str>,
+    /// Ended by `canary cancel`.
+    pub cancelled: bool,
 }
 
 /// Everything one transaction changes about a release.
@@ -432,7 +441,8 @@ impl Journal {
         let filter = if include_finished { ALL } else { IN_FLIGHT };
         let sql = format!(
             "SELECT service, shape, position, v2_weights,
-                 CASE WHEN v2_weights IS NULL THEN config END FROM releases {filter}"
+                 CASE WHEN v2_weights IS NULL THEN config END,
+                 finished_at IS NOT NULL AND phase <> 'done' FROM releases {filter}"
         );
         self.each_row(&sql, |row| {
             f(summary_from_row(row).map_err(JournalError::from)?)
@@ -597,6 +607,54 @@ impl Journal {
             )
             .optional()?;
         Ok(secs.map(|s| s.max(0.0) as u64))
+    }
+
+    /// End a release in flight where it stands (`canary cancel`), provided it is still where
+    /// the caller saw it: its 'cancelled' event and its end in one transaction. It stays at its
+    /// position and phase, and is no longer in flight.
+    pub fn cancel(&mut self, release: &Release, detail: serde_json::Value) -> Result<Release> {
+        let operator = self.operator.name(Some(&release.config.repo));
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (position, finished): (String, Option<String>) = tx.query_row(
+            "SELECT position, finished_at FROM releases WHERE id = ?1",
+            [release.id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if position != json(&release.position) || finished.is_some() {
+            return Err(JournalError::Corrupt {
+                service: release.config.service.clone(),
+                detail: "the release moved while this command was working on it".into(),
+            });
+        }
+        insert_event(
+            &tx,
+            release.id,
+            operator,
+            release.phase,
+            &NewEvent::new("cancelled", detail),
+        )?;
+        tx.execute(
+            "UPDATE releases SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'),
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ')
+             WHERE id = ?1",
+            [release.id],
+        )?;
+        tx.commit()?;
+        self.release_by_id(release.id)
+    }
+
+    /// Whether this journal cancelled `service`'s release `id` (its `Canary-Release:`): the
+    /// commits it left in the repository end nowhere, and stand in no one's way.
+    pub fn cancelled(&self, service: &str, id: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM releases WHERE service = ?1
+                 AND finished_at IS NOT NULL AND phase <> 'done'
+                 AND json_extract(config, '$.id') = ?2)",
+            params![service, id],
+            |row| row.get(0),
+        )?)
     }
 
     /// Apply an update in one transaction, provided the release is still where the caller saw
@@ -848,7 +906,7 @@ fn decode_optional<'a, T: Deserialize<'a>>(
     text.map(|text| decode(text, what)).transpose()
 }
 
-/// A summary row: service, shape, position, v2_weights, config.
+/// A summary row: service, shape, position, v2_weights, config, cancelled.
 fn summary_from_row<'r>(row: &'r rusqlite::Row<'_>) -> rusqlite::Result<Summary<'r>> {
     Ok(Summary {
         service: row_text(row, 0)?.unwrap_or_default(),
@@ -856,6 +914,7 @@ fn summary_from_row<'r>(row: &'r rusqlite::Row<'_>) -> rusqlite::Result<Summary<
         position: row_text(row, 2)?.unwrap_or_default(),
         v2_weights: row_text(row, 3)?,
         config: row_text(row, 4)?,
+        cancelled: row.get(5)?,
     })
 }
 
