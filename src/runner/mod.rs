@@ -243,15 +243,16 @@ impl Runner<'_> {
         } else {
             "the files it would write would not pass"
         };
-        Err(Error::Broken {
-            what: format!("{what}: {state} `canary check`"),
-            findings: findings
-                .iter()
-                .filter(|f| f.is_error())
-                .map(ToString::to_string)
-                .collect(),
-            run: format!("canary check {}", release.config.service),
-        })
+        let errors: Vec<String> = findings
+            .iter()
+            .filter(|f| f.is_error())
+            .map(ToString::to_string)
+            .collect();
+        Err(crate::error::broken(
+            &format!("{what}: {state} `canary check`"),
+            &errors,
+            &format!("canary check {}", release.config.service),
+        ))
     }
 
     /// The same check before a step that writes nothing (a deploy, a confirmation): the
