@@ -16,11 +16,15 @@ fn after_help() -> String {
         text.push_str(&format!("  {:<12}  {}\n", e.phase.name(), e.summary));
     }
     text.push_str(
-        "\nExit codes: 0 success; 2 bad usage or bad input; 3 refused, the workflow does not\n\
-         allow that now (the message names what comes first), or the metric gate failed; 4 the\n\
-         metric gate cannot judge yet (too little v2 traffic or time; run again later); 75\n\
-         another canary is working on the same release; 1 anything else. On any error nothing\n\
-         changed (but a release set to --gate-auto-abort aborts on a failed gate).\n\n\
+        "\nExit codes: 0 success; 2 bad usage or bad input; 3 refused: the workflow does not\n\
+         allow that now (the message names what comes first), `canary check` finds an error\n\
+         where the step would write, deploy or start, or the metric gate failed; 4 the metric\n\
+         gate cannot judge yet (too little v2 traffic or time; run again later); 75 busy, run\n\
+         it again: another canary holds the release (or the journal), a file changed under\n\
+         canary's plan, or a git process holds the repository's index (index.lock); 1\n\
+         anything else. On any error nothing changed, except what the message says was left\n\
+         (a push rejected after the commit, say), and a release set to --gate-auto-abort\n\
+         aborts on a failed gate.\n\n\
          Example:\n  canary demo --yes        # a whole release on a copy of the seed example\n  \
          canary start my-service --repo . --namespace relational-data \\\n      \
          --v1-image registry/my-service@sha256:<64 hex digits> \\\n      \

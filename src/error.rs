@@ -4,7 +4,7 @@
 //! its kinds. `anyhow` adds what a command was doing at the command edge (`commands/`), and
 //! [`exit_code`] reads the exit code off whatever reaches `main`.
 
-use crate::journal::JournalError;
+use crate::journal::{ExportError, JournalError};
 
 /// Exit codes, as documented in `canary --help` and relied upon by scripts.
 pub mod exit {
@@ -14,8 +14,9 @@ pub mod exit {
     /// The metric gate cannot judge yet (too little v2 traffic, or the weight not deployed
     /// for the window): nothing changed; run the command again later.
     pub const NOT_YET: i32 = 4;
-    /// Another process got there first (another canary, or an edit of a file canary was
-    /// about to write): running the command again is the answer.
+    /// Another process got there first: another canary holds the release (or the journal past
+    /// its busy timeout), a file changed under canary's plan, or a git process holds the
+    /// repository's index (`index.lock`). Running the command again is the answer.
     pub const BUSY: i32 = 75;
 }
 
@@ -50,13 +51,10 @@ pub enum Error {
     /// A git process holds the repository's index (its `index.lock`).
     #[error("{0}")]
     GitBusy(String),
-    /// The analysis of `canary check` found errors where a step would write or deploy.
-    #[error("refusing to {what}:\n  {}\n  (`{run}` lists every finding)", findings.join("\n  "))]
-    Broken {
-        what: String,
-        findings: Vec<String>,
-        run: String,
-    },
+    /// The analysis of `canary check` found errors where a step would write or deploy, or where
+    /// `start`'s walk of the release would take it: the same refusal, the same exit code.
+    #[error("{0}")]
+    Broken(String),
     /// `canary check` found errors (it printed them).
     #[error("{0}")]
     Found(String),
@@ -97,12 +95,11 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::BadInput(_) => exit::BAD_INPUT,
-            Error::Refused { .. } => exit::REFUSED,
+            Error::Refused { .. } | Error::Broken(_) => exit::REFUSED,
             Error::NotYet(_) => exit::NOT_YET,
             Error::Busy { .. } | Error::Stale { .. } | Error::GitBusy(_) => exit::BUSY,
             Error::Declined(_)
             | Error::Mismatch(_)
-            | Error::Broken { .. }
             | Error::Found(_)
             | Error::Failed(_)
             | Error::Io(_)
@@ -135,10 +132,21 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     err.chain()
         .find_map(|cause| {
             let own = cause.downcast_ref::<Error>().map(Error::exit_code);
-            // A command's read of the journal may reach the edge as the journal's own error.
+            // A command's read of the journal may reach the edge as the journal's own error, or
+            // inside the export's: a transparent wrapper hides it from the chain, so each
+            // wrapper is looked into here.
             own.or_else(|| cause.downcast_ref::<JournalError>().map(journal_exit_code))
+                .or_else(|| cause.downcast_ref::<ExportError>().map(export_exit_code))
         })
         .unwrap_or(exit::FAILURE)
+}
+
+/// The export's rows of the table: the journal's error keeps its code.
+fn export_exit_code(e: &ExportError) -> i32 {
+    match e {
+        ExportError::Journal(e) => journal_exit_code(e),
+        ExportError::Write(_) | ExportError::Json(_) => exit::FAILURE,
+    }
 }
 
 /// The journal's rows of [`Error::exit_code`]'s table.
@@ -177,7 +185,32 @@ impl<T> Context<T> for Option<T> {
     }
 }
 
+/// The refusal of a state in which `canary check`'s analysis finds errors: `what` canary was
+/// about to do, the findings, and the command that lists every one.
+pub fn broken(what: &str, findings: &[String], run: &str) -> Error {
+    Error::Broken(format!(
+        "refusing to {what}:\n  {}\n  (`{run}` lists every finding)",
+        findings.join("\n  ")
+    ))
+}
+
 /// Shorthand for the most common error.
 pub fn bad_input(message: impl Into<String>) -> Error {
     Error::BadInput(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_error_inside_the_export_s_keeps_its_code() {
+        let busy = anyhow::Error::from(ExportError::Journal(JournalError::Busy));
+        assert_eq!(exit_code(&busy), exit::BUSY);
+        let said = anyhow::Error::from(ExportError::Journal(JournalError::Busy))
+            .context("exporting the journal");
+        assert_eq!(exit_code(&said), exit::BUSY);
+        let write = ExportError::Write(std::io::Error::other("broken pipe"));
+        assert_eq!(exit_code(&anyhow::Error::from(write)), exit::FAILURE);
+    }
 }

@@ -648,6 +648,31 @@ fn a_journal_locked_past_the_busy_timeout_is_reported_as_busy_and_nothing_change
 }
 
 #[test]
+fn a_journal_export_that_finds_the_journal_busy_exits_75() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    // In WAL mode readers pass a writer's transaction; a writer in exclusive locking mode
+    // keeps them out too, as a migration in another process does.
+    let lock = rusqlite::Connection::open(&sandbox.journal).unwrap();
+    lock.execute_batch(
+        "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; \
+         UPDATE releases SET updated_at = updated_at",
+    )
+    .unwrap();
+    let out = sandbox.canary(&["journal", "export", "--json"]);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stderr
+            .contains("locked by another process past the busy timeout"),
+        "{out}"
+    );
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    let out = sandbox.canary(&["journal", "export", "--json"]).ok();
+    assert_eq!(out.json()["releases"].as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn every_command_on_an_empty_journal_file_leaves_it_empty() {
     let sandbox = Sandbox::new();
     std::fs::write(&sandbox.journal, "").unwrap();

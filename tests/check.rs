@@ -166,7 +166,7 @@ fn next_stops_on_a_hand_broken_destination_rule_and_writes_nothing() {
     );
     let before = sandbox.snapshot();
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.code, 3, "{out}");
     assert!(out.stderr.contains("CANARY-E010"), "{out}");
     assert!(out.stderr.contains("names subset v1"), "{out}");
     assert_unchanged(&before, &sandbox.snapshot(), "next on a broken repository");
@@ -187,7 +187,7 @@ fn next_refuses_a_step_whose_result_would_be_broken() {
     );
     let before = sandbox.snapshot();
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.code, 3, "{out}");
     assert!(
         out.stderr.contains("would not pass `canary check`"),
         "{out}"

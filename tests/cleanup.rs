@@ -157,7 +157,7 @@ fn check_flags_a_patch_whose_target_is_gone_and_next_refuses_to_build_on_it() {
     // `next` sees what `check` sees.
     let before = sandbox.snapshot();
     let refused = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(refused.code, 1, "{refused}");
+    assert_eq!(refused.code, 3, "{refused}");
     assert!(refused.stderr.contains("CANARY-E045"), "{refused}");
     assert_unchanged(&before, &sandbox.snapshot(), "next on a dangling patch");
 }

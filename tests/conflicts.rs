@@ -130,11 +130,16 @@ fn start(sandbox: &Sandbox, journal: &Sandbox) -> common::Output {
     journal.canary(&args)
 }
 
-/// What a refused `start` promises: exit 2, one to three lines, the first `error: `, naming
-/// `names`.
+/// Exit 3: what `canary check` finds is refused, by `start` as by `next`.
+const FOUND: i32 = 3;
+/// Exit 2: an edit that could not be made.
+const NOT_MADE: i32 = 2;
+
+/// What a refused `start` promises: exit `code`, one to three lines, the first `error: `,
+/// naming `names`.
 #[track_caller]
-fn assert_refused(out: &common::Output, what: &str, names: &[&str]) {
-    assert_eq!(out.code, 2, "{what}:\n{out}");
+fn assert_refused(out: &common::Output, what: &str, code: i32, names: &[&str]) {
+    assert_eq!(out.code, code, "{what}:\n{out}");
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert!(
         !lines.is_empty() && lines.len() <= 3 && lines[0].starts_with("error: "),
@@ -167,6 +172,7 @@ fn each_conflict_is_refused_at_start_naming_file_line_and_fix() {
         assert_refused(
             &out,
             case.fixture,
+            FOUND,
             &["refusing to start", case.code, &place, case.fix],
         );
         assert_unchanged(&before, &sandbox.snapshot(), case.fixture);
@@ -178,7 +184,7 @@ fn each_conflict_is_refused_at_start_naming_file_line_and_fix() {
 
         let journal = other.journal_bytes();
         let out = start(&sandbox, &other);
-        assert_refused(&out, case.fixture, &[case.code, &place]);
+        assert_refused(&out, case.fixture, FOUND, &[case.code, &place]);
         assert_eq!(
             other.journal_bytes(),
             journal,
@@ -220,6 +226,7 @@ fn check_lists_what_start_refuses_and_next_refuses_it_in_a_release_begun() {
         );
         let out = start(&sandbox, &sandbox);
         assert!(out.stderr.contains(case.code), "{}:\n{out}", case.fixture);
+        let started = out.code;
 
         // The same conflict brought into a release begun: `check` lists its code and `next`
         // refuses with it, changing nothing.
@@ -233,7 +240,13 @@ fn check_lists_what_start_refuses_and_next_refuses_it_in_a_release_begun() {
         );
         let before = release.snapshot();
         let out = release.canary(&["next", SERVICE, "--yes"]);
-        assert_eq!(out.code, 1, "{}:\n{out}", case.fixture);
+        // One finding, one exit code, whichever command refuses it.
+        assert_eq!(
+            (started, out.code),
+            (FOUND, FOUND),
+            "{}: start, then next:\n{out}",
+            case.fixture
+        );
         assert!(
             out.stderr.contains("refusing to deploy to production")
                 && out.stderr.contains(case.code),
@@ -267,6 +280,7 @@ fn what_a_later_step_would_refuse_is_refused_at_start_naming_the_step() {
     assert_refused(
         &out,
         "a patch of web among other documents",
+        NOT_MADE,
         &[
             "refusing to start: `deploy-v1: add the pinned web-v1 deployment and the version labels` would be refused",
             "gap/production/gap_patch_web.yaml patches my-service-web among other documents",
@@ -289,6 +303,7 @@ fn what_a_later_step_would_refuse_is_refused_at_start_naming_the_step() {
     assert_refused(
         &out,
         "a DestinationRule ahead of its step",
+        FOUND,
         &[
             "refusing to start: after `deploy-v1: add the pinned web-v1 deployment and the version labels`, `canary check` would find error[CANARY-E021]",
             rule,
@@ -334,6 +349,7 @@ fn an_adopted_release_is_walked_from_where_the_files_stand() {
     assert_refused(
         &out,
         "routes canary cannot edit",
+        NOT_MADE,
         &[
             "refusing to adopt the release at ramp: deploy to production: `ramp: send 5% of production traffic to v2` would be refused",
             "gap/production/gap_patch_canary_virtual_service.yaml: line 9",

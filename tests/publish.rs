@@ -6,6 +6,7 @@
 mod common;
 
 use common::{SERVICE, Sandbox, assert_unchanged};
+use expectrl::Expect;
 
 /// `canary start` with the usual values but these flags instead of `--push`.
 fn start_with(sandbox: &Sandbox, flags: &[&str]) -> common::Output {
@@ -122,42 +123,173 @@ fn where_the_operator_pushes_a_deploy_waits_for_the_push() {
 }
 
 #[test]
-fn a_rejected_push_is_reported_and_changes_nothing_more() {
+fn an_upstream_that_moved_on_is_refused_before_the_step_writes_anything() {
     let sandbox = Sandbox::new();
     sandbox.start();
     sandbox.colleague_pushes("README.md", |_| "theirs\n".into(), "A colleague's commit");
     let theirs = remote_head(&sandbox);
+    let before = sandbox.snapshot();
+    let head = sandbox.git(&["rev-parse", "HEAD"]);
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.code, 3, "{out}");
     assert!(
-        out.stderr.contains("git push to origin/main was rejected"),
+        out.stderr
+            .contains("origin/main has 1 commit(s) that main lacks")
+            && out.stderr.contains("nothing was written")
+            && out.stderr.contains("run:   git pull --rebase"),
         "{out}"
     );
-    assert!(out.stderr.contains("git pull --rebase"), "{out}");
+    assert_unchanged(&before, &sandbox.snapshot(), "a step behind its upstream");
+    assert_eq!(
+        sandbox.git(&["rev-parse", "HEAD"]),
+        head,
+        "nothing committed"
+    );
     assert_eq!(
         remote_head(&sandbox),
         theirs,
         "the remote keeps its history"
     );
-    // The step is written and committed here; its deploy waits for the push.
+
+    sandbox.git(&["pull", "-q", "--rebase"]);
+    sandbox.next();
+    assert_eq!(step(&sandbox), "deploy-v1: deploy to staging");
     assert_eq!(
-        sandbox.git(&["log", "-1", "--format=%s"]).trim(),
+        sandbox
+            .remote_git(&["log", "-1", "--format=%s", "main"])
+            .trim(),
         "canary(my-service): deploy-v1: add the pinned web-v1 deployment and the version labels"
     );
-    assert_eq!(step(&sandbox), "deploy-v1: deploy to staging");
+}
 
-    // Rebased onto the colleague's commit, canary's commit is a new one, which canary does not
-    // push as its own: the operator pushes it, then the deploy goes on.
+/// The details of the release's events of `kind`, oldest first.
+fn details(sandbox: &Sandbox, kind: &str) -> Vec<serde_json::Value> {
+    sandbox
+        .log()
+        .into_iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["detail"].clone())
+        .collect()
+}
+
+#[test]
+fn a_push_rejected_while_canary_asked_goes_on_after_a_rebase_and_the_journal_learns_the_new_id() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut term = sandbox.on_terminal(&["next", SERVICE]);
+    term.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    term.expect("Write add the pinned web-v1 deployment")
+        .unwrap();
+    // While the question waits, a colleague pushes.
+    sandbox.colleague_pushes("README.md", |_| "theirs\n".into(), "A colleague's commit");
+    term.send_line("y").unwrap();
+    term.expect("Commit these files?").unwrap();
+    term.send_line("y").unwrap();
+    // What was left, and the one command that goes on.
+    for said in [
+        "canary's step (deploy-v1: add the pinned web-v1 deployment and the version labels) is \
+         committed and not pushed; once main has what origin/main has (`git pull --rebase`), \
+         `canary next my-service` pushes it",
+        "git push to origin/main was rejected",
+    ] {
+        term.expect(said).unwrap();
+    }
+    assert_eq!(common::exit_code(&mut term), 1);
+    let made = details(&sandbox, "committed");
+    assert_eq!(made.len(), 1, "{made:?}");
+    let old = made[0]["commit"].as_str().unwrap().to_string();
+
+    // The operator brings the colleague's commit in: canary's commit gets a new id, with the
+    // same trailers and bytes, and is canary's still.
     sandbox.git(&["pull", "-q", "--rebase"]);
+    let new = sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    assert_ne!(new, old);
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]).ok();
+    assert!(out.stdout.contains("Recognised"), "{out}");
+    assert_eq!(
+        remote_head(&sandbox).trim(),
+        new,
+        "canary pushed its rebased commit"
+    );
+    assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
+    let committed = details(&sandbox, "committed");
+    assert_eq!(committed.len(), 2, "{committed:?}");
+    assert_eq!(committed[1]["commit"], new.as_str());
+    assert_eq!(committed[1]["was"], old.as_str());
+    assert_eq!(committed[1]["recognised"], true);
+    // The journal knows which commit holds canary's file now.
+    let held: String = sandbox
+        .journal_db()
+        .query_row(
+            "SELECT commit_id FROM written_files WHERE path = 'gap/gap.yaml'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(held, new);
+}
+
+#[test]
+fn an_amended_commit_that_keeps_canary_s_bytes_is_canary_s_and_one_that_adds_a_file_is_not() {
+    // The operator pushes: canary commits, and the operator amends (a sign-off) and pushes.
+    let sandbox = Sandbox::new();
+    start_with(&sandbox, &[]).ok();
+    sandbox.canary(&["next", SERVICE, "--yes", "--commit"]).ok();
+    let old = details(&sandbox, "committed")[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox.git(&["commit", "-q", "--amend", "--no-edit", "-s"]);
+    sandbox.git(&["push", "-q"]);
+    let amended = sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let out = sandbox.next();
+    assert!(out.stdout.contains("Recognised"), "{out}");
+    assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
+    let committed = details(&sandbox, "committed");
+    assert_eq!(committed.last().unwrap()["commit"], amended.as_str());
+    assert_eq!(committed.last().unwrap()["was"], old.as_str());
+
+    // With --push, someone else's unpushed commit refuses the step before it writes.
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let pushed = remote_head(&sandbox);
+    std::fs::write(sandbox.repo.join("NOTES"), "mine\n").unwrap();
+    sandbox.git(&["add", "NOTES"]);
+    sandbox.git(&["commit", "-q", "-m", "notes"]);
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr.contains("commits that canary did not make")
+            && out.stderr.contains("nothing was written"),
+        "{out}"
+    );
+    assert_unchanged(
+        &before,
+        &sandbox.snapshot(),
+        "a foreign commit before the step",
+    );
+    assert_eq!(remote_head(&sandbox), pushed);
+
+    // A commit with canary's trailers that also holds a file canary did not write is not
+    // canary's. (Killed between its commit and the journal's record of it, canary leaves its
+    // commit unpushed; a person amends a file into it.)
+    sandbox.git(&["push", "-q"]);
+    let killed = sandbox
+        .canary_command(&["next", SERVICE, "--yes"])
+        .env("CANARY_FAILPOINT", "after-commit")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    std::fs::write(sandbox.repo.join("NOTES"), "mine, amended in\n").unwrap();
+    sandbox.git(&["commit", "-q", "--amend", "--no-edit", "-a"]);
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
     assert_eq!(out.code, 3, "{out}");
     assert!(
         out.stderr.contains("commits that canary did not make"),
         "{out}"
     );
-    sandbox.git(&["push", "-q"]);
-    sandbox.next();
-    assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
+    assert!(details(&sandbox, "committed").is_empty());
 }
 
 #[test]

@@ -364,8 +364,9 @@ fn crash_and_resume(walk: &Walk, target: usize, failpoint: &str, name: &str) {
     let after = release.files();
     let written = &walk.snaps[target + 1];
     let crashed = release.point();
-    if failpoint == "after-step-done" {
-        // The step is recorded; only the commit did not happen.
+    if matches!(failpoint, "after-step-done" | "after-commit") {
+        // The step is recorded; only the commit did not happen, or happened and the journal
+        // does not know it (the next push recognises it by its trailers and bytes).
         assert!(!crashed.in_progress, "{context}: {crashed:?}");
         assert_eq!(crashed, walk.points[target + 1], "{context}");
         assert_same_files(&after, written, context);
@@ -475,6 +476,11 @@ fn crash_after_files_written() {
 #[test]
 fn crash_before_step_done() {
     crash_every_step_at("before-step-done");
+}
+
+#[test]
+fn crash_after_commit() {
+    crash_every_step_at("after-commit");
 }
 
 #[test]

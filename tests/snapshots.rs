@@ -213,3 +213,24 @@ fn completions_and_the_man_page_come_from_the_command_line_model() {
     );
     assert!(man.contains(".TH canary 1"), "{man}");
 }
+
+#[test]
+fn help_and_the_man_page_say_what_exit_75_covers() {
+    let sandbox = Sandbox::new();
+    let help = run(&sandbox, &["--help"], &[]);
+    // roff escapes the apostrophe and may break lines anywhere a space is.
+    let man = run(&sandbox, &["man"], &[]).replace("\\*(Aq", "'");
+    let man = man.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for page in [&help, &man] {
+        for cause in [
+            "75 busy",
+            "another canary holds the release",
+            "a file changed under canary's plan",
+            "holds the repository's index (index.lock)",
+            "`canary check` finds an error where the step would write, deploy or start",
+        ] {
+            assert!(page.contains(cause), "{cause:?} not in:\n{page}");
+        }
+    }
+}

@@ -598,7 +598,7 @@ fn a_dry_run_refuses_a_broken_repository_as_next_does() {
         assert_eq!(sandbox.status()["step"], step);
         sandbox.write(staging, &moved);
         let refused = assert_dry_run_exits_as_next(&sandbox, step);
-        assert_eq!(refused.code, 1, "{step}: {refused}");
+        assert_eq!(refused.code, 3, "{step}: {refused}");
         assert!(refused.stderr.contains("CANARY-E022"), "{step}: {refused}");
         // Put back, the step goes ahead.
         sandbox.write(staging, &text);

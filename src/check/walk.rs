@@ -127,7 +127,8 @@ fn refuse_broken(
     if errors.len() > 2 {
         message.push_str(&format!("\n  and {} more", errors.len() - 2));
     }
-    Err(bad_input(message))
+    // Refused as `next` refuses the same finding before it writes, with the same exit code.
+    Err(Error::Broken(message))
 }
 
 #[cfg(test)]

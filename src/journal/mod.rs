@@ -154,8 +154,9 @@ pub struct Update {
     pub config: Option<Settings>,
     /// Each environment's v2 weight, after files were written.
     pub v2_weights: Option<Vec<Option<u8>>>,
-    /// A commit canary made, and the files whose last written content it holds.
-    pub committed: Option<(String, Vec<String>)>,
+    /// Commits of canary's (made, or found rewritten), oldest first, each with the files whose
+    /// last written content it holds.
+    pub committed: Vec<(String, Vec<String>)>,
 }
 
 /// A file canary wrote in a release, as it last wrote it.
@@ -696,7 +697,7 @@ impl Journal {
                 }
             }
         }
-        if let Some((commit, paths)) = &update.committed {
+        for (commit, paths) in &update.committed {
             for path in paths {
                 tx.execute(
                     "UPDATE written_files SET commit_id = ?3 WHERE release_id = ?1 AND path = ?2",

@@ -97,7 +97,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         written: vec![("gap/gap.yaml".into(), Some("ab".into()))],
         config: None,
         v2_weights: Some(vec![Some(30)]),
-        committed: None,
+        committed: Vec::new(),
     };
     assert_eq!(release.v2_weights, Some(vec![None]));
     let after = journal.record(&release, update()).unwrap();
@@ -135,10 +135,10 @@ fn a_commit_is_recorded_for_the_content_it_holds_and_forgotten_when_the_file_is_
             "committed",
             serde_json::json!({ "commit": id }),
         )],
-        committed: Some((
+        committed: vec![(
             id.into(),
             vec!["gap/gap.yaml".into(), "gap/old.yaml".into()],
-        )),
+        )],
         ..Update::default()
     };
     let files = |journal: &Journal| -> Vec<(Option<String>, Option<String>)> {

@@ -51,6 +51,22 @@ pub struct CanaryCommit {
     pub step: String,
 }
 
+/// What one commit says in its trailers and what it changes: enough to tell a commit of
+/// canary's by what it is, whatever its id (a rebase, a cherry-pick or an amend gives it a new
+/// one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitFacts {
+    pub commit: String,
+    /// Its `Canary-Service:`, `Canary-Release:` and `Canary-Step:` (empty where absent).
+    pub service: String,
+    pub release: String,
+    pub step: String,
+    /// Each path it changes, relative to the repository's directory, with the sha256 of the
+    /// content it leaves there (`None`: deleted); `None` for the whole list when the commit
+    /// is a merge, a root commit, or changes a file outside the repository's directory.
+    pub changed: Option<Vec<(String, Option<String>)>>,
+}
+
 impl CanaryCommit {
     /// Whether the release it belongs to had nothing left to commit: its last edit is made.
     fn is_last_edit(&self) -> bool {
@@ -271,6 +287,114 @@ impl Repo {
         let out = run_git(
             self.git()
                 .args(["rev-list", &format!("{}@{{upstream}}..HEAD", branch.name)]),
+            "rev-list",
+        )?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The trailers of `commit` and what it changes.
+    pub fn commit_facts(&self, commit: &str) -> Result<CommitFacts, Error> {
+        let format = "%P%x1f%(trailers:key=Canary-Service,valueonly,separator=%x2c)\
+                      %x1f%(trailers:key=Canary-Release,valueonly,separator=%x2c)\
+                      %x1f%(trailers:key=Canary-Step,valueonly,separator=%x2c)";
+        let out = run_git(
+            self.git()
+                .args(["log", "-1", "--no-show-signature"])
+                .arg(format!("--format={format}"))
+                .args([commit, "--"]),
+            "log",
+        )?;
+        let text = String::from_utf8_lossy(&out);
+        let fields: Vec<&str> = text.trim_end_matches('\n').split('\x1f').collect();
+        let field = |i: usize| fields.get(i).map_or("", |f| f.trim()).to_string();
+        let mut facts = CommitFacts {
+            commit: commit.to_string(),
+            service: field(1),
+            release: field(2),
+            step: field(3),
+            changed: None,
+        };
+        if field(0).split(' ').filter(|p| !p.is_empty()).count() != 1 {
+            return Ok(facts);
+        }
+        let out = run_git(
+            self.git()
+                .args([
+                    "diff-tree",
+                    "-r",
+                    "--no-commit-id",
+                    "--no-renames",
+                    "--name-only",
+                ])
+                .args(["-z", commit]),
+            "diff-tree",
+        )?;
+        let prefix = self.prefix()?.clone();
+        let mut paths = Vec::new();
+        for path in out.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+            let path = String::from_utf8_lossy(path);
+            match path.strip_prefix(prefix.as_str()) {
+                Some(rel) => paths.push(rel.to_string()),
+                None => return Ok(facts),
+            }
+        }
+        let rels: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let contents = self.contents_at(commit, &rels)?;
+        facts.changed = Some(paths.into_iter().zip(contents).collect());
+        Ok(facts)
+    }
+
+    /// The commits on HEAD whose `Canary-Release:` trailer is `release`, newest first.
+    pub fn commits_naming(&self, release: &str) -> Result<Vec<String>, Error> {
+        // A release id is hex and dashes: nothing in it is special to a regex.
+        let out = run_git(
+            self.git()
+                .args(["log", "--format=%H", "--no-show-signature"])
+                .arg(format!("--grep=^Canary-Release: {release}$"))
+                .args(["HEAD", "--"]),
+            "log",
+        )?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Fetch the branch's upstream from its remote, so that `@{upstream}` is what the remote
+    /// has now; nothing else changes here.
+    pub fn fetch(&self, upstream: &Upstream) -> Result<(), Error> {
+        let short = upstream
+            .merge
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&upstream.merge);
+        let out = self
+            .git()
+            .args(["fetch", "--quiet", &upstream.remote])
+            .arg(format!(
+                "+{}:refs/remotes/{}",
+                upstream.merge, upstream.tracking
+            ))
+            .stdin(Stdio::null())
+            .output()
+            .context("running git fetch")?;
+        if !out.status.success() {
+            return Err(Error::Failed(format!(
+                "git fetch of {short} from {} failed, so canary cannot tell whether its push \
+                 would land; nothing was written: {}",
+                upstream.remote,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The commits `rev` has and HEAD lacks.
+    pub fn missing_from_head(&self, rev: &str) -> Result<Vec<String>, Error> {
+        let out = run_git(
+            self.git().args(["rev-list", &format!("HEAD..{rev}"), "--"]),
             "rev-list",
         )?;
         Ok(String::from_utf8_lossy(&out)

@@ -3,7 +3,7 @@
 
 mod git;
 
-pub use git::{Branch, CanaryCommit, Content, Upstream, short_id};
+pub use git::{Branch, CanaryCommit, CommitFacts, Content, Upstream, short_id};
 
 use std::cell::OnceCell;
 use std::io::Write;

@@ -163,6 +163,9 @@ impl Runner<'_> {
         // commit would belong to no branch, and inside a rebase or merge to someone else's
         // operation.
         repo.branch()?;
+        // With --push, what would keep the step's commit from the remote refuses it now,
+        // before anything is written.
+        self.refuse_unpushable(release, &repo)?;
         for change in &changes {
             print!("{}", output::diff(change));
         }
@@ -243,15 +246,16 @@ impl Runner<'_> {
         } else {
             "the files it would write would not pass"
         };
-        Err(Error::Broken {
-            what: format!("{what}: {state} `canary check`"),
-            findings: findings
-                .iter()
-                .filter(|f| f.is_error())
-                .map(ToString::to_string)
-                .collect(),
-            run: format!("canary check {}", release.config.service),
-        })
+        let errors: Vec<String> = findings
+            .iter()
+            .filter(|f| f.is_error())
+            .map(ToString::to_string)
+            .collect();
+        Err(crate::error::broken(
+            &format!("{what}: {state} `canary check`"),
+            &errors,
+            &format!("canary check {}", release.config.service),
+        ))
     }
 
     /// The same check before a step that writes nothing (a deploy, a confirmation): the
@@ -310,7 +314,7 @@ impl Runner<'_> {
                 _ => None,
             },
             v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
-            committed: None,
+            committed: Vec::new(),
         };
         let recorded = if disk_full("disk-full-before-step-done") {
             Err(rusqlite::Error::SqliteFailure(
@@ -367,8 +371,10 @@ impl Runner<'_> {
                 stray.path
             )));
         }
-        // As for any step: not on a detached HEAD, nor inside someone else's git operation.
+        // As for any step: not on a detached HEAD, nor inside someone else's git operation, nor
+        // behind a remote that would reject its push.
         repo.branch()?;
+        self.refuse_unpushable(release, &repo)?;
         self.write_files(&repo, &remaining)
             .map_err(|e| interrupted(e, &release.config.service, false))?;
         self.finish(release, &repo, step, Vec::new())

@@ -4,12 +4,12 @@
 
 use serde_json::json;
 
-use super::{Commit, Runner, file_list};
+use super::{Commit, Runner, failpoint, file_list};
 use crate::error::Error;
 use crate::journal::{Journal, NewEvent, Release, Update, WrittenFile};
 use crate::output;
 use crate::release::Remote;
-use crate::repo::{Branch, Content, Repo, Upstream, sha256, short_id};
+use crate::repo::{Branch, CommitFacts, Content, Repo, Upstream, sha256, short_id};
 
 /// What stands between the files canary wrote and a deploy of them.
 #[derive(Debug)]
@@ -126,6 +126,9 @@ impl Runner<'_> {
             ))
         })?;
         output::status("Committed", format!("{} {subject}", short_id(&commit)));
+        // A process killed here leaves a commit the journal does not know: the next command
+        // recognises it by its trailers and bytes.
+        failpoint("after-commit");
         let release = self.journal.record(
             release,
             Update {
@@ -133,7 +136,7 @@ impl Runner<'_> {
                     "committed",
                     json!({ "commit": commit, "message": subject, "paths": paths }),
                 )],
-                committed: Some((commit, paths.to_vec())),
+                committed: vec![(commit, paths.to_vec())],
                 ..Update::default()
             },
         )?;
@@ -145,45 +148,23 @@ impl Runner<'_> {
     }
 
     /// Push the branch to its upstream, provided every commit that would go is canary's own:
-    /// what a person committed and has not pushed is theirs to push.
+    /// what a person committed and has not pushed is theirs to push. A commit of canary's that
+    /// the journal knew by another id (rebased, cherry-picked, amended) or not at all (a
+    /// process killed before it recorded it) is learned in the same record as the push.
     fn push(&mut self, release: &Release, repo: &Repo, branch: &Branch) -> Result<Release, Error> {
         let upstream = upstream_of(branch)?;
-        let ours: Vec<String> = self
-            .journal
-            .events(release.id)?
-            .iter()
-            .filter(|e| e.kind == "committed")
-            .filter_map(|e| e.detail["commit"].as_str().map(str::to_string))
-            .collect();
-        let theirs: Vec<String> = repo
-            .unpushed_commits(branch)?
-            .into_iter()
-            .filter(|c| !ours.contains(c))
-            .collect();
+        let (theirs, learned) = self.unpushed_by_owner(release, repo, branch)?;
         if !theirs.is_empty() {
-            return Err(Error::Refused {
-                reason: format!(
-                    "{} has commits that canary did not make and that are not on {} ({}); \
-                     canary pushes only its own",
-                    branch.name,
-                    upstream.tracking,
-                    theirs
-                        .iter()
-                        .map(|c| short_id(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                first: Some(format!(
-                    "push {} yourself, or move those commits off it",
-                    branch.name
-                )),
-                run: Some("git push".into()),
-            });
+            return Err(foreign_commits(branch, upstream, &theirs, ""));
         }
         repo.push(upstream).map_err(|e| {
             e.context(format!(
-                "bring in what {} has (`git pull --rebase`), then `canary next {}` pushes again",
-                upstream.tracking, release.config.service
+                "{} is committed and not pushed; once {} has what {} has (`git pull --rebase`), \
+                 `canary next {}` pushes it",
+                self.left_behind(release),
+                branch.name,
+                upstream.tracking,
+                release.config.service
             ))
         })?;
         let head = repo.head()?;
@@ -196,16 +177,159 @@ impl Runner<'_> {
                 upstream.tracking
             ),
         );
+        let (mut events, committed) = learned_events(release, learned);
+        events.push(NewEvent::new(
+            "pushed",
+            json!({ "commit": head, "branch": branch.name, "to": upstream.tracking }),
+        ));
         Ok(self.journal.record(
             release,
             Update {
-                events: vec![NewEvent::new(
-                    "pushed",
-                    json!({ "commit": head, "branch": branch.name, "to": upstream.tracking }),
-                )],
+                events,
+                committed,
                 ..Update::default()
             },
         )?)
+    }
+
+    /// What the release's last step left, as a refused push names it.
+    fn left_behind(&self, release: &Release) -> String {
+        match self.left_uncommitted_step(release) {
+            Ok(step) => format!("canary's step ({step})"),
+            Err(_) => "canary's step".into(),
+        }
+    }
+
+    /// The ids the journal knows as canary's commits of this release.
+    fn known_commits(&self, release: &Release) -> Result<Vec<String>, Error> {
+        Ok(self
+            .journal
+            .events(release.id)?
+            .iter()
+            .filter(|e| e.kind == "committed")
+            .filter_map(|e| e.detail["commit"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// The commits a push would send, split into someone else's and those of canary's that
+    /// the journal does not know by their id (oldest first).
+    fn unpushed_by_owner(
+        &self,
+        release: &Release,
+        repo: &Repo,
+        branch: &Branch,
+    ) -> Result<(Vec<String>, Vec<Recognised>), Error> {
+        let unpushed = repo.unpushed_commits(branch)?;
+        self.by_owner(release, repo, unpushed)
+    }
+
+    /// `commits` (newest first, as git lists them) split as [`Runner::unpushed_by_owner`]
+    /// splits them.
+    fn by_owner(
+        &self,
+        release: &Release,
+        repo: &Repo,
+        commits: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<Recognised>), Error> {
+        let known = self.known_commits(release)?;
+        let events = self.journal.events(release.id)?;
+        let mut theirs = Vec::new();
+        let mut learned = Vec::new();
+        for commit in commits.into_iter().rev() {
+            if known.contains(&commit) {
+                continue;
+            }
+            let facts = repo.commit_facts(&commit)?;
+            if !is_canary_s(release, &events, &facts) {
+                theirs.push(commit);
+                continue;
+            }
+            // The id the journal knew it by: canary's commit of the same step that the branch
+            // no longer holds.
+            let subject = format!("canary({}): {}", release.config.service, facts.step);
+            let mut was = None;
+            for event in events.iter().rev().filter(|e| e.kind == "committed") {
+                let Some(old) = event.detail["commit"].as_str() else {
+                    continue;
+                };
+                let taken = learned
+                    .iter()
+                    .any(|l: &Recognised| l.was.as_deref() == Some(old));
+                if event.detail["message"] == subject.as_str()
+                    && !taken
+                    && !repo.is_ancestor(old, "HEAD")?
+                {
+                    was = Some(old.to_string());
+                    break;
+                }
+            }
+            learned.push(Recognised { facts, was });
+        }
+        theirs.reverse();
+        Ok((theirs, learned))
+    }
+
+    /// Record the commits of canary's on the branch that the journal does not know by their
+    /// id, so that the deploy waits for the commit the branch holds.
+    fn learn_commits(&mut self, release: &Release, repo: &Repo) -> Result<Release, Error> {
+        if release.config.id.is_empty() {
+            return Ok(release.clone());
+        }
+        let naming = repo.commits_naming(&release.config.id)?;
+        let (_, learned) = self.by_owner(release, repo, naming)?;
+        if learned.is_empty() {
+            return Ok(release.clone());
+        }
+        let (events, committed) = learned_events(release, learned);
+        Ok(self.journal.record(
+            release,
+            Update {
+                events,
+                committed,
+                ..Update::default()
+            },
+        )?)
+    }
+
+    /// With `--push`, before a step writes: the remote as it is now (fetched) must take the
+    /// commit the step will make, or nothing is written. Refused: an upstream that moved on
+    /// (its commits are brought in first) and someone else's commit that has not been pushed
+    /// (canary pushes only its own).
+    pub(super) fn refuse_unpushable(&self, release: &Release, repo: &Repo) -> Result<(), Error> {
+        if release.config.remote != Remote::Push || self.commit == Commit::Never {
+            return Ok(());
+        }
+        let branch = repo.branch()?;
+        let upstream = upstream_of(&branch)?;
+        repo.fetch(upstream)?;
+        let (theirs, _) = self.unpushed_by_owner(release, repo, &branch)?;
+        if !theirs.is_empty() {
+            return Err(foreign_commits(
+                &branch,
+                upstream,
+                &theirs,
+                ", so nothing was written",
+            ));
+        }
+        let behind = repo.missing_from_head(&format!("{}@{{upstream}}", branch.name))?;
+        if !behind.is_empty() {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{} has {} commit(s) that {} lacks (pushed since it was last pulled), so \
+                     the push of the commit this step makes would be rejected; nothing was \
+                     written",
+                    upstream.tracking,
+                    behind.len(),
+                    branch.name
+                ),
+                first: Some(format!(
+                    "bring {}'s commits into {}, then run canary again",
+                    upstream.tracking, branch.name
+                )),
+                run: Some("git pull --rebase".into()),
+            });
+        }
+        Ok(())
     }
 
     /// Before a deploy is confirmed (asked, or waited for on the cluster): commit what canary
@@ -214,7 +338,7 @@ impl Runner<'_> {
     pub fn ready_to_deploy(&mut self, release: &Release) -> Result<Release, Error> {
         let repo = Repo::open(&release.config.repo)?;
         let Some(state) = unpublished(self.journal, release, &repo)? else {
-            return Ok(release.clone());
+            return self.learn_commits(release, &repo);
         };
         let service = &release.config.service;
         let mut release = release.clone();
@@ -237,16 +361,17 @@ impl Runner<'_> {
                     run: Some(format!("canary next {service}")),
                 });
             }
+            self.refuse_unpushable(&release, &repo)?;
             let step = self.left_uncommitted_step(&release)?;
             release = self.commit_written(&release, &repo, &state.uncommitted, &step)?;
             if release.config.remote == Remote::Push {
-                return Ok(release);
+                return self.learn_commits(&release, &repo);
             }
         }
         if state.must_push(release.config.remote)? {
-            return self.push(&release, &repo, &state.branch);
+            release = self.push(&release, &repo, &state.branch)?;
         }
-        Ok(release)
+        self.learn_commits(&release, &repo)
     }
 
     /// The step a commit of files an earlier step left names: that step (`PHASE: STEP`).
@@ -264,6 +389,107 @@ impl Runner<'_> {
             ),
             None => format!("{}: files canary wrote", release.phase),
         })
+    }
+}
+
+/// A commit of canary's, told by what it is, that the journal knows by another id (`was`) or
+/// not at all.
+#[derive(Debug)]
+struct Recognised {
+    facts: CommitFacts,
+    was: Option<String>,
+}
+
+/// Whether a commit is canary's in this release, whatever its id: its trailers name the
+/// service and this release, and every file it changes holds bytes canary wrote to that file
+/// in this release (a rebase, a cherry-pick or an amend that keeps both keeps it canary's).
+fn is_canary_s(release: &Release, events: &[crate::journal::Event], facts: &CommitFacts) -> bool {
+    let config = &release.config;
+    let Some(changed) = &facts.changed else {
+        return false;
+    };
+    if config.id.is_empty()
+        || facts.service != config.service
+        || !config.owns(&facts.release)
+        || facts.step.is_empty()
+        || changed.is_empty()
+    {
+        return false;
+    }
+    let wrote = |path: &str, sha: &Option<String>| {
+        events
+            .iter()
+            .filter(|e| e.kind == "files-written")
+            .filter_map(|e| e.detail["files"].as_array())
+            .flatten()
+            .any(|f| f["path"] == path && f["after"].as_str() == sha.as_deref())
+    };
+    changed.iter().all(|(path, sha)| wrote(path, sha))
+}
+
+/// The events that say which commits of canary's the journal learned, and what they hold.
+fn learned_events(
+    release: &Release,
+    learned: Vec<Recognised>,
+) -> (Vec<NewEvent>, Vec<(String, Vec<String>)>) {
+    let mut events = Vec::new();
+    let mut committed = Vec::new();
+    for Recognised { facts, was } in learned {
+        let paths: Vec<String> = facts
+            .changed
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        let how = match &was {
+            Some(old) => format!(
+                "{} rewritten (a rebase, cherry-pick or amend)",
+                short_id(old)
+            ),
+            None => "not recorded when it was made".into(),
+        };
+        output::status(
+            "Recognised",
+            format!(
+                "{} as canary's commit of {}: {how}",
+                short_id(&facts.commit),
+                facts.step
+            ),
+        );
+        events.push(NewEvent::new(
+            "committed",
+            json!({
+                "commit": facts.commit,
+                "message": format!("canary({}): {}", release.config.service, facts.step),
+                "paths": paths,
+                "recognised": true,
+                "was": was,
+            }),
+        ));
+        committed.push((facts.commit, paths));
+    }
+    (events, committed)
+}
+
+/// The refusal of a push that would send someone else's commits.
+fn foreign_commits(branch: &Branch, upstream: &Upstream, theirs: &[String], then: &str) -> Error {
+    Error::Refused {
+        reason: format!(
+            "{} has commits that canary did not make and that are not on {} ({}); canary \
+             pushes only its own{then}",
+            branch.name,
+            upstream.tracking,
+            theirs
+                .iter()
+                .map(|c| short_id(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        first: Some(format!(
+            "push {} yourself, or move those commits off it",
+            branch.name
+        )),
+        run: Some("git push".into()),
     }
 }
 
