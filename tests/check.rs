@@ -177,7 +177,8 @@ fn next_refuses_a_step_whose_result_would_be_broken() {
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
-        out.stderr.contains("would not pass `canary check`"),
+        out.stderr
+            .contains(&format!("would not pass `{}`", sandbox.hint("check"))),
         "{out}"
     );
     assert!(out.stderr.contains("CANARY-E010"), "{out}");
