@@ -443,3 +443,25 @@ fn the_demo_records_its_release_in_the_journal_named_or_else_in_its_own() {
         "{own}"
     );
 }
+
+/// The first `canary list` on a machine that never started a release (no journal, not even its
+/// directory) is no error: it says there are no releases, exits 0, and creates nothing.
+#[test]
+fn the_first_list_on_a_new_machine_says_no_releases_and_creates_nothing() {
+    let sandbox = Sandbox::new();
+    let before = common::read_tree(sandbox.tmp.path());
+    let out = sandbox.canary_raw(&["list"]).ok();
+    assert!(out.stdout.starts_with("No releases"), "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    let out = sandbox.canary_raw(&["list", "--all", "--json"]).ok();
+    assert_eq!(out.json(), serde_json::json!([]), "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    assert!(
+        common::read_tree(sandbox.tmp.path()) == before,
+        "listing created files"
+    );
+    assert!(
+        !sandbox.home.join(".local/share/canary").exists(),
+        "listing created the journal's directory"
+    );
+}
