@@ -212,7 +212,7 @@ fn check_without_a_journal_infers_the_scope_and_prints_findings() {
         )),
         "{out}"
     );
-    assert!(out.stdout.contains("1 error(s), 0 warning(s)"), "{out}");
+    assert!(out.stdout.contains("1 error, 0 warnings"), "{out}");
     let json: Value = other.canary(&["check", "--repo", repo, "--json"]).json();
     assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
 }
