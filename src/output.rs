@@ -65,12 +65,32 @@ pub fn marks() -> Marks {
 }
 
 /// A status line with a right-aligned green verb, as cargo prints them.
+/// The commands in `message` name the journal where they must (see [`crate::report::commands`]).
 pub fn status(verb: &str, message: impl std::fmt::Display) {
-    println!("{:>12} {message}", style(verb).green().bold());
+    let message = message.to_string();
+    println!(
+        "{:>12} {}",
+        style(verb).green().bold(),
+        crate::report::commands(&message)
+    );
 }
 
 pub fn note(message: impl std::fmt::Display) {
-    println!("{:>12} {message}", style("Note").cyan().bold());
+    let message = message.to_string();
+    println!(
+        "{:>12} {}",
+        style("Note").cyan().bold(),
+        crate::report::commands(&message)
+    );
+}
+
+/// `n` and a noun that agrees with it: "1 file", "2 files", "0 files".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// A unified diff of one file, with `a/` and `b/` headers as git shows them.
@@ -186,6 +206,13 @@ mod tests {
         let diff = hunks_of(&before, &after);
         assert!(diff.starts_with("@@ -1998,6 +1998,10 @@\n"), "{diff}");
         assert_eq!(diff.lines().count(), 11, "{diff}");
+    }
+
+    #[test]
+    fn a_count_agrees_with_its_noun() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(2, "file"), "2 files");
+        assert_eq!(count(0, "error"), "0 errors");
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Prompt for Terminal {
     /// another prompt (or an Enter typed ahead) never answers this one, and nothing is assumed
     /// for a bare Enter.
     fn confirm(&mut self, question: &str) -> Result<bool, Error> {
-        let answer = dialoguer::Input::<String>::with_theme(&YesNo)
+        let answer = dialoguer::Input::<String>::with_theme(&YesNo::for_terminal())
             .with_prompt(question)
             // A bare Enter reaches the check, which says what to type, instead of being
             // silently asked again.
@@ -103,7 +103,44 @@ const YES_OR_NO_HINT: &str = "type y or n (yes or no), then Enter";
 
 /// A yes/no question drawn as dialoguer draws a confirmation (`QUESTION [y/n] `, then
 /// `QUESTION yes`), though it is read as a line of text.
-struct YesNo;
+///
+/// A question wider than the terminal is broken into lines here: dialoguer clears as many
+/// lines as the question has line breaks when it asks again, and a line the terminal wrapped
+/// by itself would stay behind, a first line orphaned above each new drawing.
+struct YesNo {
+    /// The terminal's width in columns; `None` when it cannot be told (nothing is broken).
+    columns: Option<usize>,
+}
+
+impl YesNo {
+    fn for_terminal() -> YesNo {
+        YesNo {
+            columns: console::Term::stderr()
+                .size_checked()
+                .map(|(_, columns)| usize::from(columns)),
+        }
+    }
+}
+
+/// `text` broken at spaces into lines of at most `columns` characters (a longer word stands on
+/// a line of its own).
+fn wrap(text: &str, columns: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut line = 0;
+    for word in text.split(' ') {
+        let width = console::measure_text_width(word);
+        if line > 0 && line + 1 + width > columns {
+            out.push('\n');
+            line = 0;
+        } else if !out.is_empty() {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += width;
+    }
+    out
+}
 
 impl dialoguer::theme::Theme for YesNo {
     fn format_input_prompt(
@@ -112,7 +149,13 @@ impl dialoguer::theme::Theme for YesNo {
         prompt: &str,
         _default: Option<&str>,
     ) -> std::fmt::Result {
-        self.format_confirm_prompt(f, prompt, None)
+        let question = format!("{prompt} [y/n]");
+        match self.columns {
+            // One column stays free for the cursor, so that the terminal never wraps a line
+            // that is exactly as wide as it is.
+            Some(columns) if columns > 1 => write!(f, "{} ", wrap(&question, columns - 1)),
+            _ => write!(f, "{question} "),
+        }
     }
 
     fn format_input_prompt_selection(
@@ -272,6 +315,19 @@ mod tests {
         ] {
             assert_eq!(yes_or_no(neither), None, "{neither:?}");
         }
+    }
+
+    #[test]
+    fn a_question_is_broken_at_spaces_into_lines_that_fit() {
+        assert_eq!(wrap("Go on? [y/n]", 79), "Go on? [y/n]");
+        assert_eq!(wrap("aa bb cc dd", 5), "aa bb\ncc dd");
+        assert_eq!(wrap("aa bb cc", 4), "aa\nbb\ncc");
+        assert_eq!(wrap("a verylongword b", 4), "a\nverylongword\nb");
+        let question = "Write add the DestinationRule subsets and web-v1's AuthorizationPolicy \
+                        (2 files)? [y/n]";
+        let wrapped = wrap(question, 79);
+        assert!(wrapped.lines().all(|l| l.len() <= 79), "{wrapped}");
+        assert_eq!(wrapped.replace('\n', " "), question);
     }
 
     #[test]

@@ -947,4 +947,59 @@ fn a_journal_path_that_is_a_fifo_or_a_device_is_refused_at_once() {
     }
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     assert!(!sandbox.journal.exists());
+/// A weight written as people write percentages, `50%`, is the weight 50: the same file as
+/// `50`; a `%` does not make a bad weight good.
+#[test]
+fn a_weight_may_be_written_with_a_percent_sign() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    for (case, percent) in [
+        ("101%", "101%"),
+        ("50%%", "50%%"),
+        ("%", "%"),
+        ("5 %", "5 %"),
+    ] {
+        assert_bad_input(
+            &sandbox,
+            &format!("weight {case}"),
+            &["weight", SERVICE, "staging", percent, "--yes"],
+            percent,
+        );
+    }
+    sandbox
+        .canary(&["weight", SERVICE, "staging", "50%", "--yes"])
+        .ok();
+    assert_eq!(sandbox.weights()[0], ("staging".to_string(), Some(50)));
+}
+
+/// Every command that takes a SERVICE, given one a letter away from a release in the journal,
+/// names the service that was probably meant, and changes nothing.
+#[test]
+fn a_mistyped_service_is_answered_with_the_one_meant() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    for args in [
+        &["next", "my-servce", "--yes"][..],
+        &["next", "my-servce", "--dry-run"],
+        &["status", "my-servce"],
+        &["log", "my-servce"],
+        &["weight", "my-sevrice", "staging", "50", "--yes"],
+        &["abort", "my-servic", "--yes"],
+        &["verify", "my-servce"],
+        &["gate", "my-servce"],
+        &["context", "my-servce", "staging", "--unset"],
+        &["check", "ny-service"],
+    ] {
+        assert_bad_input(
+            &sandbox,
+            &format!("mistyped service, `canary {}`", args[0]),
+            args,
+            "(did you mean my-service?)",
+        );
+    }
+    // A name that is no slip of the keyboard gets no guess.
+    let out = sandbox.canary(&["status", "billing"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains("did you mean"), "{out}");
 }

@@ -189,7 +189,8 @@ fn next_refuses_a_step_whose_result_would_be_broken() {
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
     assert_eq!(out.code, 3, "{out}");
     assert!(
-        out.stderr.contains("would not pass `canary check`"),
+        out.stderr
+            .contains(&format!("would not pass `{}`", sandbox.hint("check"))),
         "{out}"
     );
     assert!(out.stderr.contains("CANARY-E010"), "{out}");
@@ -223,7 +224,7 @@ fn check_without_a_journal_infers_the_scope_and_prints_findings() {
         )),
         "{out}"
     );
-    assert!(out.stdout.contains("1 error(s), 0 warning(s)"), "{out}");
+    assert!(out.stdout.contains("1 error, 0 warnings"), "{out}");
     let json: Value = other.canary(&["check", "--repo", repo, "--json"]).json();
     assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
 }

@@ -546,8 +546,10 @@ fn a_context_set_on_a_release_in_flight_is_used_from_then_on() {
     let out = release.canary(&["verify", SERVICE]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
-        out.stderr
-            .contains("`canary context my-service ENV CONTEXT` sets one"),
+        out.stderr.contains(&format!(
+            "`{}` sets one",
+            release.sandbox.hint("context my-service ENV CONTEXT")
+        )),
         "{out}"
     );
     release

@@ -110,7 +110,8 @@ fn a_file_changed_after_canary_wrote_it_is_not_committed_nor_deployed() {
         "{out}"
     );
     assert!(
-        out.stderr.contains("run:   canary next my-service"),
+        out.stderr
+            .contains(&format!("run:   {}", sandbox.hint("next my-service"))),
         "{out}"
     );
     assert_unchanged(&before, &sandbox.snapshot(), "a refused deploy");

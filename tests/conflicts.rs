@@ -300,6 +300,11 @@ fn what_a_later_step_would_refuse_is_refused_at_start_naming_the_step() {
     sandbox.git(&["commit", "-qm", "the DestinationRule, early"]);
     let before = sandbox.snapshot();
     let out = start(&sandbox, &sandbox);
+    let refusing = format!(
+        "refusing to start: after `deploy-v1: add the pinned web-v1 deployment and the version \
+         labels`, `{}` would find error[CANARY-E021]",
+        sandbox.hint("check")
+    );
     assert_refused(
         &out,
         "a DestinationRule ahead of its step",
@@ -309,6 +314,7 @@ fn what_a_later_step_would_refuse_is_refused_at_start_naming_the_step() {
             rule,
             "remove it, or let canary's steps make it",
         ],
+        &[&refusing, rule, "remove it, or let canary's steps make it"],
     );
     assert_unchanged(&before, &sandbox.snapshot(), "a refused start");
 }

@@ -253,7 +253,8 @@ fn v2_failing_3_percent_against_v1s_0_1_is_refused_with_both_side_by_side() {
     let out = sandbox.canary(&["next", SERVICE, "--yes"]);
     assert_eq!(out.code, 3, "{out}");
     assert!(
-        out.stderr.contains("run:   canary abort my-service"),
+        out.stderr
+            .contains(&format!("run:   {}", sandbox.hint("abort my-service"))),
         "{out}"
     );
     assert!(

@@ -430,10 +430,11 @@ fn a_file_write_on_a_full_disk_names_the_file_and_leaves_the_step_to_resume() {
     assert_eq!(out.code, 1, "{out}");
     assert!(!out.stderr.contains(".canary-"), "{out}");
     assert!(
-        out.stderr.contains(
-            "error: the step is marked interrupted, and once the cause is fixed `canary next \
-             my-service` resumes it: writing gap/gap.yaml: No space left on device"
-        ),
+        out.stderr.contains(&format!(
+            "error: the step is marked interrupted, and once the cause is fixed `{}` resumes \
+                 it: writing gap/gap.yaml: No space left on device",
+            sandbox.hint("next my-service")
+        )),
         "{out}"
     );
     assert!(sandbox.files() == files, "no file was written");
@@ -451,11 +452,12 @@ fn a_journal_write_on_a_full_disk_after_the_files_says_they_are_written() {
     let out = next_with(&sandbox, "disk-full-before-step-done");
     assert_eq!(out.code, 1, "{out}");
     assert!(
-        out.stderr.contains(
+        out.stderr.contains(&format!(
             "error: the files are written, but the journal could not record the step as done; \
-             the step is marked interrupted, and once the cause is fixed `canary next \
-             my-service` resumes it: journal: database or disk is full"
-        ),
+             the step is marked interrupted, and once the cause is fixed `{}` resumes it: \
+             journal: database or disk is full",
+            sandbox.hint("next my-service")
+        )),
         "{out}"
     );
     let gap = std::fs::read_to_string(sandbox.repo.join("gap/gap.yaml")).unwrap();
@@ -595,7 +597,10 @@ fn one_release_of_a_service_per_repository_whatever_the_journal() {
         "holds a release of my-service that this journal does not own",
         "last step \"deploy-v1: add the pinned web-v1 deployment and the version labels\"",
         "committed by Canary Test",
-        "canary start my-service --adopt",
+        &format!(
+            "canary --journal {} start my-service --adopt",
+            other.display()
+        ),
     ] {
         assert!(out.stderr.contains(words), "{words}:\n{out}");
     }

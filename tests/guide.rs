@@ -95,7 +95,6 @@ fn every_command_in_the_guide_prints_what_the_guide_shows() {
             .command("timeout")
             .args(["60", "sh", "-c", &format!("{{ {}\n}} 2>&1", item.command)])
             .env("PATH", &path_var)
-            .env("CANARY_JOURNAL", "journal.db")
             .current_dir(sandbox.tmp.path())
             .output()
             .unwrap();

@@ -515,4 +515,24 @@ fn read_commands_work_on_a_journal_in_a_read_only_directory_and_create_nothing_b
     assert_eq!(beside, ["journal.db"]);
     assert_eq!(std::fs::read(&journal).unwrap(), before);
     set_mode(&dir, 0o755);
+/// The first `canary list` on a machine that never started a release (no journal, not even its
+/// directory) is no error: it says there are no releases, exits 0, and creates nothing.
+#[test]
+fn the_first_list_on_a_new_machine_says_no_releases_and_creates_nothing() {
+    let sandbox = Sandbox::new();
+    let before = common::read_tree(sandbox.tmp.path());
+    let out = sandbox.canary_raw(&["list"]).ok();
+    assert!(out.stdout.starts_with("No releases"), "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    let out = sandbox.canary_raw(&["list", "--all", "--json"]).ok();
+    assert_eq!(out.json(), serde_json::json!([]), "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    assert!(
+        common::read_tree(sandbox.tmp.path()) == before,
+        "listing created files"
+    );
+    assert!(
+        !sandbox.home.join(".local/share/canary").exists(),
+        "listing created the journal's directory"
+    );
 }

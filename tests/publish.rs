@@ -47,7 +47,8 @@ fn a_step_left_uncommitted_is_committed_and_pushed_before_its_deploy_is_confirme
         "{out}"
     );
     assert!(
-        out.stderr.contains("run:   canary next my-service"),
+        out.stderr
+            .contains(&format!("run:   {}", sandbox.hint("next my-service"))),
         "{out}"
     );
     assert_unchanged(&before, &sandbox.snapshot(), "a refused deploy");
@@ -421,4 +422,40 @@ fn a_repository_below_the_top_of_its_work_tree_commits_and_pushes_its_own_paths(
     );
     assert_eq!(remote_head(&sandbox), sandbox.git(&["rev-parse", "HEAD"]));
     assert_eq!(sandbox.git(&["status", "--porcelain"]), "");
+}
+
+/// The question that confirms a deploy asks to push only where canary does not push: with
+/// `--push` canary pushed, and asks whether it is deployed; without, the operator pushes and
+/// deploys.
+#[test]
+fn push_and_deploy_is_asked_only_where_canary_did_not_push() {
+    let asked = |out: &common::Output| {
+        out.stderr
+            .lines()
+            .find(|l| l.contains("deployed to staging"))
+            .unwrap_or_else(|| panic!("no deploy question:\n{out}"))
+            .to_string()
+    };
+    let pushing = Sandbox::new();
+    pushing.start();
+    pushing.next().ok();
+    let out = pushing.next().ok();
+    let question = asked(&out);
+    assert!(
+        question.starts_with("? Pushed (")
+            && question.ends_with(". Is it deployed to staging? yes (--yes)")
+            && !question.contains("Push and deploy"),
+        "{question}"
+    );
+
+    let by_hand = Sandbox::new();
+    start_with(&by_hand, &[]).ok();
+    by_hand.next().ok();
+    by_hand.git(&["push", "-q"]);
+    let out = by_hand.next().ok();
+    let question = asked(&out);
+    assert!(
+        question.starts_with("? Push and deploy to staging ("),
+        "{question}"
+    );
 }

@@ -42,7 +42,8 @@ fn assert_refused_to_raise(sandbox: &Sandbox, percent: &str, owed: u64, first: &
         format!(
             "error: refused: production's v2 weight may go above {owed}% only once v2 at {owed}% \
              is deployed there and observed; the release is in ramp\n  first: {first}\n  run:   \
-             canary next {SERVICE}\n"
+             {}\n",
+            sandbox.hint(&format!("next {SERVICE}"))
         )
     );
     assert_unchanged(&before, &sandbox.snapshot(), &format!("weight {percent}"));

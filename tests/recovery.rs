@@ -516,7 +516,10 @@ fn assert_refused_while_interrupted(release: &Release, args: &[&str], context: &
     let out = release.canary(args);
     assert_eq!(out.code, 3, "{context}: {args:?}: {out}");
     assert!(
-        out.stderr.contains("interrupted") && out.stderr.contains("canary next my-service"),
+        out.stderr.contains("interrupted")
+            && out
+                .stderr
+                .contains(&format!("run:   {}", release.hint("next my-service"))),
         "{context}: {args:?}: {out}"
     );
 }

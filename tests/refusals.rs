@@ -112,7 +112,9 @@ fn refused_at_every_phase(sandbox: &Sandbox) {
                         assert_eq!(first, Some(step.as_str()), "{case}: wrong first step");
                     }
                     assert!(
-                        lines.contains(&"  run:   canary next my-service"),
+                        lines.contains(
+                            &format!("  run:   {}", sandbox.hint("next my-service")).as_str()
+                        ),
                         "{case}: names no command to run:\n{out}"
                     );
                     assert_eq!(lines.len(), 3, "{case}: stderr is not three lines:\n{out}");
@@ -297,16 +299,17 @@ fn every_hint_of_every_refusal_is_accepted_where_it_is_given() {
         runs.dedup();
         // Every hint here is the same command, which is the step the walk takes.
         let run = match runs.as_slice() {
-            [] => format!("canary next {SERVICE}"),
+            [] => sandbox.hint(&format!("next {SERVICE}")),
             [run] => run.clone(),
             more => panic!("at {:?}, several commands named: {more:?}", here.step),
         };
         let words: Vec<&str> = run.split_whitespace().collect();
         assert_eq!(words[0], "canary", "{run}");
+        // As printed: the hint names the journal, which is not the default one.
         let mut hinted = words[1..].to_vec();
         hinted.push("--yes");
         let events = sandbox.log().len();
-        let out = sandbox.canary(&hinted);
+        let out = sandbox.canary_raw(&hinted);
         assert_eq!(
             out.code, 0,
             "`{run}` at {:?} is not accepted:\n{out}",

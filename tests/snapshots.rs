@@ -39,6 +39,8 @@ fn run(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> String {
 
 fn settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
+    // The sandbox's journal, which hints name (it is not the default one), whole or cut.
+    settings.add_filter(r"--journal /\S*", "--journal [journal]");
     settings.add_filter(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?Z?)?", "[time]");
     settings.add_filter(r"\b[0-9a-f]{7,12}\b", "[commit]");
     settings

@@ -16,6 +16,7 @@ fn terminal(sandbox: &Sandbox, args: &[&str]) -> Session {
     cmd.env("TERM", "dumb");
     let mut session = Session::spawn(cmd).unwrap();
     session.set_expect_timeout(Some(Duration::from_secs(20)));
+    common::wide(&mut session);
     session
 }
 
@@ -123,7 +124,7 @@ fn one_key_answers_nothing_until_enter() {
     sandbox.start();
     let before = sandbox.snapshot();
     let mut term = terminal(&sandbox, &["next", "my-service"]);
-    term.expect("(1 files)?").unwrap();
+    term.expect("(1 file)?").unwrap();
     term.send("y").unwrap();
     // The key is read (the prompt echoes it) and answers nothing: no write, no next prompt.
     term.expect("[y/n] y").unwrap();
@@ -142,7 +143,7 @@ fn the_enter_of_one_answer_does_not_answer_the_next_prompt() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut term = terminal(&sandbox, &["next", "my-service"]);
-    term.expect("(1 files)? [y/n] ").unwrap();
+    term.expect("(1 file)? [y/n] ").unwrap();
     // A second Enter typed ahead reaches "Commit these files?" as a bare Enter: refused there.
     term.send("y\n\n").unwrap();
     term.expect("Commit these files?").unwrap();
@@ -290,4 +291,142 @@ fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_a
     assert_eq!(checked.len(), 1, "{checked:?}");
     assert_eq!(checked[0]["image"], format!("{repository}@{NEW_DIGEST}"));
     assert_eq!(checked[0]["answered"], "terminal");
+}
+
+/// `canary demo` on a pseudo-terminal with no `--journal`: the demo keeps a journal of its own,
+/// in a directory of its own under the sandbox (TMPDIR).
+fn demo_on_terminal(sandbox: &Sandbox) -> Session {
+    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_canary"));
+    cmd.arg("demo")
+        .current_dir(sandbox.tmp.path())
+        .env("TMPDIR", sandbox.tmp.path())
+        .env("TERM", "dumb");
+    let mut session = Session::spawn(cmd).unwrap();
+    session.set_expect_timeout(Some(Duration::from_secs(20)));
+    common::wide(&mut session);
+    session
+}
+
+/// What the demo printed up to its end, once `answer` was typed at its first question; and the
+/// hint it gave, split into arguments: `canary --journal PATH next my-service`.
+fn demo_stopped_by(answer: &str) -> (Sandbox, Vec<String>) {
+    let sandbox = Sandbox::new();
+    let mut term = demo_on_terminal(&sandbox);
+    term.expect("Write add the pinned web-v1 deployment")
+        .unwrap();
+    term.send(answer).unwrap();
+    let hint = term
+        .expect(expectrl::Regex("`canary [^`]*`"))
+        .unwrap()
+        .get(0)
+        .map(|m| String::from_utf8_lossy(m).trim_matches('`').to_string())
+        .unwrap();
+    term.expect(Eof).unwrap();
+    let status = term.get_process_mut().wait().unwrap();
+    assert!(!format!("{status:?}").ends_with(", 0)"), "{status:?}");
+    let args: Vec<String> = hint.split(' ').map(str::to_string).collect();
+    (sandbox, args)
+}
+
+#[track_caller]
+fn assert_the_hint_goes_on_with_the_demo_s_journal(sandbox: &Sandbox, hint: &[String]) {
+    let journal = sandbox.tmp.path().join("canary-demo-");
+    assert_eq!(hint[..2], ["canary", "--journal"], "{hint:?}");
+    assert!(
+        hint[2].starts_with(journal.to_str().unwrap()) && hint[2].ends_with("/journal.db"),
+        "{hint:?}"
+    );
+    assert_eq!(hint[3..], ["next", "my-service"], "{hint:?}");
+    // Copied as printed (with --yes, as there is no terminal here), it takes the step the demo
+    // stopped at, in the demo's own release.
+    let mut args: Vec<&str> = hint[1..].iter().map(String::as_str).collect();
+    args.push("--yes");
+    let out = sandbox.canary_raw(&args).ok();
+    assert!(out.stdout.contains("Committed"), "{out}");
+    let status = sandbox
+        .canary_raw(&["--journal", &hint[2], "status", "my-service", "--json"])
+        .ok()
+        .json();
+    assert_eq!(status["phase"], "deploy-v1", "{status}");
+    assert!(status["in_progress"].is_null(), "{status}");
+}
+
+#[test]
+fn the_demo_stopped_by_n_says_how_to_go_on_with_its_own_journal() {
+    let (sandbox, hint) = demo_stopped_by("n\r");
+    assert_the_hint_goes_on_with_the_demo_s_journal(&sandbox, &hint);
+}
+
+#[test]
+fn the_demo_stopped_by_ctrl_c_says_how_to_go_on_with_its_own_journal() {
+    let (sandbox, hint) = demo_stopped_by("\x03");
+    assert_the_hint_goes_on_with_the_demo_s_journal(&sandbox, &hint);
+}
+
+/// A question wider than the terminal, answered wrongly twice at 80 columns: the screen (as a
+/// terminal draws the bytes canary wrote) shows the question once, whole, with one hint above
+/// it; no first line of an earlier drawing is left behind.
+#[test]
+fn a_question_wider_than_the_terminal_is_redrawn_whole_on_a_re_prompt() {
+    const COLUMNS: u16 = 80;
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("add-routing");
+    let mut cmd = sandbox.canary_command(&["next", "my-service"]);
+    cmd.env("TERM", "xterm");
+    let mut term = Session::spawn(cmd).unwrap();
+    term.set_expect_timeout(Some(Duration::from_secs(20)));
+    term.get_process_mut().set_window_size(COLUMNS, 24).unwrap();
+    let size = |n: u16| std::num::NonZero::new(n).unwrap();
+    let mut screen = vt100::Parser::new(size(24), size(COLUMNS), 0);
+    let mut read = |term: &mut Session, until: &str| {
+        let seen = term.expect(until).unwrap();
+        screen.process(seen.as_bytes());
+        screen.screen().contents()
+    };
+    let question = "Write add the DestinationRule subsets and web-v1's AuthorizationPolicy";
+    read(&mut term, "[y/n] ");
+    for wrong in ["maybe", "nope"] {
+        term.send(format!("{wrong}\r")).unwrap();
+        read(&mut term, HINT);
+        let shown = read(&mut term, "[y/n] ");
+        let rows: Vec<&str> = shown.lines().collect();
+        let at = rows
+            .iter()
+            .position(|r| r.contains("Write add the DestinationRule"))
+            .unwrap_or_else(|| panic!("the question is not on the screen:\n{shown}"));
+        assert_eq!(
+            rows.iter().filter(|r| r.contains("Write add the")).count(),
+            1,
+            "after {wrong:?}, the question is drawn more than once:\n{shown}"
+        );
+        assert_eq!(
+            rows.iter().filter(|r| r.contains(HINT)).count(),
+            1,
+            "after {wrong:?}:\n{shown}"
+        );
+        assert!(rows[at - 1].contains(HINT), "after {wrong:?}:\n{shown}");
+        // The question is wider than the screen, and all of it is there, below the hint.
+        let question_rows: Vec<&str> = rows[at..]
+            .iter()
+            .map(|r| r.trim_end())
+            .filter(|r| !r.is_empty())
+            .collect();
+        assert!(
+            question_rows.len() >= 2,
+            "the question fits on one row; the test shows nothing:\n{shown}"
+        );
+        let drawn = question_rows.join(" ");
+        assert!(
+            drawn.contains(question) && drawn.trim_end().ends_with("[y/n]"),
+            "after {wrong:?}, the question is not drawn whole:\n{shown}"
+        );
+        assert!(
+            !rows.iter().any(|r| r.contains(wrong)),
+            "after {wrong:?}, the wrong answer is still on the screen:\n{shown}"
+        );
+    }
+    term.send("n\r").unwrap();
+    term.expect("declined; nothing was written").unwrap();
+    term.expect(Eof).unwrap();
 }

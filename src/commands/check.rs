@@ -52,7 +52,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         (None, None) => {
             return Err(bad_input(match &args.service {
                 Some(s) => {
-                    format!("no release of {s} is in flight; name the repository with --repo DIR")
+                    let near = super::read_journal(globals)?
+                        .map(|journal| super::did_you_mean(&journal, s))
+                        .unwrap_or_default();
+                    format!(
+                        "no release of {s} is in flight{near}; name the repository with --repo DIR"
+                    )
                 }
                 None => "no release is in flight; name the repository with --repo DIR".into(),
             })
@@ -108,14 +113,20 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         output::status(
             "Checked",
             format!(
-                "{} in {}{against}: {errors} error(s), {warnings} warning(s)",
+                "{} in {}{against}: {}, {}",
                 scope.service,
-                repo.root().display()
+                repo.root().display(),
+                output::count(errors as u64, "error"),
+                output::count(warnings as u64, "warning")
             ),
         );
     }
     if errors > 0 {
-        return Err(Error::Found(format!("canary check found {errors} error(s)")).into());
+        return Err(Error::Found(format!(
+            "canary check found {}",
+            output::count(errors as u64, "error")
+        ))
+        .into());
     }
     Ok(())
 }

@@ -66,6 +66,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         journal: journal.unwrap_or_else(|| dir.join("journal.db")),
         operator: "demo".into(),
     };
+    crate::report::set_journal(&globals.journal);
     crate::output::status(
         "Demo",
         format!("a copy of the seed example in {}", repo.display()),
@@ -99,6 +100,12 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let mut release = start::open(&globals, &config, &Default::default())?;
     let mut journal = crate::journal::Journal::open(&globals.journal, &globals.operator)?;
     let plan = crate::workflow::plan(&config.shape());
+    let go_on = format!(
+        "the demo's release stays where it stopped, in {}; `canary next my-service` goes on \
+         from there",
+        repo.display()
+    );
+    say_at_ctrl_c(&go_on);
     let mut runner = Runner {
         journal: &mut journal,
         prompt: prompt.as_mut(),
@@ -106,17 +113,50 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     };
     while release.position.next(&plan) != NextStep::Done {
         next::announce(&release);
-        release = next::take_step(&mut runner, &release, &next::Checks::default())?;
+        // A "no" or a refusal ends the demo, not its release: say how to go on.
+        release = next::take_step(&mut runner, &release, &next::Checks::default())
+            .inspect_err(|_| crate::output::note(&go_on))?;
     }
     crate::output::status("Done", "the demo release walked every phase");
     println!("\nThe repository is in {}; its history:", repo.display());
     let log = git(&repo, &["log", "--oneline"])?;
     print!("{log}");
     println!(
-        "\nInspect the journal with: canary --journal {} log my-service",
-        globals.journal.display()
+        "\nInspect the journal with: {}",
+        crate::report::command("canary log my-service")
     );
     Ok(())
+}
+
+/// What Ctrl-C prints before it ends the demo, written by [`on_ctrl_c`].
+static CTRL_C_NOTE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Have Ctrl-C print `note` (as [`crate::output::note`] would) before it ends the demo as it
+/// ends any process: a demo stopped at a prompt, or while it waits, says how its release goes on.
+fn say_at_ctrl_c(note: &str) {
+    let note = format!(
+        "\n{:>12} {}\n",
+        console::style("Note").cyan().bold(),
+        crate::report::commands(note)
+    );
+    if CTRL_C_NOTE.set(note.into_bytes()).is_ok() {
+        // SAFETY: the handler calls only async-signal-safe functions (write, signal, raise).
+        unsafe {
+            libc::signal(libc::SIGINT, on_ctrl_c as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+extern "C" fn on_ctrl_c(_: libc::c_int) {
+    // SAFETY: write(2), signal(2) and raise(3) are async-signal-safe; the note was set before
+    // the handler was installed and is never changed.
+    unsafe {
+        if let Some(note) = CTRL_C_NOTE.get() {
+            libc::write(libc::STDERR_FILENO, note.as_ptr().cast(), note.len());
+        }
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::raise(libc::SIGINT);
+    }
 }
 
 /// The seed example committed on `main`, which tracks `main` of a bare repository beside it.

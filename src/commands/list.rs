@@ -31,9 +31,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     match &journal {
         Some(journal) => journal.map_into_memory()?,
         // Nothing to list, but a journal that could never be there is worth a word: a
-        // mistyped --journal or CANARY_JOURNAL would otherwise look like an empty journal.
+        // mistyped --journal or CANARY_JOURNAL would otherwise look like an empty journal. The
+        // default one is simply not made yet on a machine that never started a release.
         None => {
-            if let Some(why) = cannot_be_there(&globals.journal) {
+            let default = crate::journal::default_path().is_some_and(|d| d == globals.journal);
+            if let Some(why) = cannot_be_there(&globals.journal).filter(|_| !default) {
                 eprintln!(
                     "canary: no journal can be at {}: {why}",
                     globals.journal.display()
@@ -63,8 +65,23 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(journal) = &journal {
         journal.each_summary(args.all, |summary| table.add(summary))?;
     }
+    if journal.is_none() {
+        let none = format!(
+            "No releases: no journal yet at {}; `canary start SERVICE` opens the first.",
+            globals.journal.display()
+        );
+        println!("{}", crate::report::commands(&none));
+        return Ok(());
+    }
     if table.rows.is_empty() {
-        println!("No release in flight.");
+        println!(
+            "{}",
+            if args.all {
+                "No releases."
+            } else {
+                "No release in flight."
+            }
+        );
         return Ok(());
     }
     print!("{}", table.render(crate::output::width()));

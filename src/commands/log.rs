@@ -146,19 +146,20 @@ pub fn summary(detail: &serde_json::Value) -> String {
     if let Some(service) = field("service") {
         return format!("service {service}");
     }
-    // Commits are journaled by their full id; people read the short one.
+    // Commits are journaled by their full id; people read the short one. Where a commit went
+    // reads as one phrase: "pushed 1a2b3c4 to origin/main".
     let commit = field("commit").map(|c| crate::repo::short_id(&c).to_string());
-    [
-        field("step"),
-        field("env"),
-        commit,
-        field("to").map(|to| format!("to {to}")),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
-    .collect::<Vec<_>>()
-    .join("  ")
+    let to = field("to").map(|to| format!("to {to}"));
+    let (commit, to) = match (commit, to) {
+        (Some(commit), Some(to)) => (Some(format!("{commit} {to}")), None),
+        other => other,
+    };
+    [field("step"), field("env"), commit, to]
+        .into_iter()
+        .flatten()
+        .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 /// A gate evaluation's outcome and numbers: each check's v1 and v2 values, and which failed.

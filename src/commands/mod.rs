@@ -73,8 +73,9 @@ pub fn find_release(journal: &Journal, service: Option<&str>) -> Result<Release,
         crate::release::check_service(service)?;
         return journal.in_flight(service)?.ok_or_else(|| {
             bad_input(format!(
-                "no release of {service} is in flight; `canary list` shows those that are, \
-                 `canary start {service}` opens one"
+                "no release of {service} is in flight{}; `canary list` shows those that are, \
+                 `canary start {service}` opens one",
+                did_you_mean(journal, service)
             ))
             .into()
         });
@@ -85,6 +86,26 @@ pub fn find_release(journal: &Journal, service: Option<&str>) -> Result<Release,
         0 => Err(bad_input("no release is in flight; `canary start SERVICE` opens one").into()),
         _ => Err(several_in_flight(&in_flight).into()),
     }
+}
+
+/// " (did you mean NAME?)" when the journal holds a release of a service whose name is a
+/// slip of the keyboard away from `service` (a third of its letters at most); else nothing.
+pub fn did_you_mean(journal: &Journal, service: &str) -> String {
+    let services = journal.services().unwrap_or_default();
+    closest(service, &services)
+        .map(|near| format!(" (did you mean {near}?)"))
+        .unwrap_or_default()
+}
+
+/// The name among `names` nearest to `typed`, if one is near enough to be what was meant.
+fn closest<'n>(typed: &str, names: &'n [String]) -> Option<&'n str> {
+    names
+        .iter()
+        .filter(|n| *n != typed)
+        .map(|n| (strsim::damerau_levenshtein(typed, n), n.as_str()))
+        .filter(|(distance, n)| *distance <= (n.chars().count() / 3).max(1))
+        .min()
+        .map(|(_, n)| n)
 }
 
 fn several_in_flight(in_flight: &[Release]) -> Error {
@@ -105,9 +126,13 @@ fn several_in_flight(in_flight: &[Release]) -> Error {
 pub fn shown_release(journal: &Journal, service: Option<&str>) -> anyhow::Result<Release> {
     if let Some(service) = service {
         crate::release::check_service(service)?;
-        return journal
-            .latest(service)?
-            .ok_or_else(|| bad_input(format!("no release of {service} in the journal")).into());
+        return journal.latest(service)?.ok_or_else(|| {
+            bad_input(format!(
+                "no release of {service} in the journal{}",
+                did_you_mean(journal, service)
+            ))
+            .into()
+        });
     }
     let mut in_flight = journal.releases(false)?;
     match in_flight.len() {
@@ -362,4 +387,27 @@ pub fn write_out_of_band(
     )?;
     print_next(&release);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn a_near_name_is_suggested_and_a_far_one_is_not() {
+        let names = ["my-service".to_string(), "payments".to_string()];
+        for typed in [
+            "my-servce",
+            "my-sevrice",
+            "my-service-",
+            "ym-service",
+            "My-service",
+        ] {
+            assert_eq!(closest(typed, &names), Some("my-service"), "{typed}");
+        }
+        assert_eq!(closest("payment", &names), Some("payments"));
+        for typed in ["other-service", "web", "x", "my-service"] {
+            assert_eq!(closest(typed, &names), None, "{typed}");
+        }
+    }
 }

@@ -278,7 +278,7 @@ fn deploy(
         return ask(
             runner,
             release,
-            &format!("Push and deploy to {name} ({what}). Is it deployed to {name}?"),
+            &deploy_question(config, name, &what),
             event(json!({})),
         );
     };
@@ -286,7 +286,7 @@ fn deploy(
         return ask(
             runner,
             release,
-            &format!("Push and deploy to {name} ({what}). Is it deployed to {name}?"),
+            &deploy_question(config, name, &what),
             event(json!({ "verified": false, "context": target.context,
                           "note": "confirmed without verification (--no-verify)" })),
         );
@@ -295,7 +295,8 @@ fn deploy(
     output::status(
         "Deploy",
         format!(
-            "push and deploy to {name} ({what}); canary checks the cluster{}",
+            "{} to {name} ({what}); canary checks the cluster{}",
+            deploy_to(config),
             app.map(|app| format!(" and Argo CD Application {app}"))
                 .unwrap_or_default()
         ),
@@ -449,6 +450,28 @@ fn deleted_files(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Re
 }
 
 /// A question whose yes moves the release on and whose no leaves it where it is.
+/// What the operator does for a deploy: push it and deploy it, unless canary pushed.
+fn deploy_to(config: &crate::release::Settings) -> &'static str {
+    match config.remote {
+        crate::release::Remote::Operator => "push and deploy",
+        crate::release::Remote::Push | crate::release::Remote::None => "deploy",
+    }
+}
+
+/// The question that confirms a deploy the operator makes: "Push and deploy" is asked only
+/// where canary did not push.
+fn deploy_question(config: &crate::release::Settings, name: &str, what: &str) -> String {
+    match config.remote {
+        crate::release::Remote::Operator => {
+            format!("Push and deploy to {name} ({what}). Is it deployed to {name}?")
+        }
+        crate::release::Remote::Push => format!("Pushed ({what}). Is it deployed to {name}?"),
+        crate::release::Remote::None => {
+            format!("Deploy to {name} ({what}). Is it deployed to {name}?")
+        }
+    }
+}
+
 fn ask(
     runner: &mut Runner,
     release: &Release,

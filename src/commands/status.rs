@@ -352,7 +352,7 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
     if status.interrupted {
         out.push_str(&field(
             "interrupted",
-            "a step was cut short; `canary next` finishes it",
+            &crate::report::commands("a step was cut short; `canary next` finishes it"),
         ));
         out.push('\n');
     }
@@ -370,7 +370,10 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
         Some(command) => {
             out.push_str(&field("next", &status.step));
             out.push('\n');
-            out.push_str(&field("run", &style(command).bold().to_string()));
+            out.push_str(&field(
+                "run",
+                &style(crate::report::command(command)).bold().to_string(),
+            ));
             out.push('\n');
         }
         None => {

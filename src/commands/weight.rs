@@ -37,8 +37,8 @@ pub struct Args {
     pub service: String,
     /// The environment, as named at `canary start` (staging, production, ...)
     pub env: String,
-    /// v2's share of the traffic, a whole number from 0 to 100
-    #[arg(value_parser = clap::value_parser!(u8).range(0..=100), allow_negative_numbers = true)]
+    /// v2's share of the traffic, a whole number from 0 to 100 (a trailing % is allowed)
+    #[arg(value_parser = percent, allow_negative_numbers = true)]
     pub percent: u8,
     /// Patch the live VirtualService in the environment's cluster, not the file
     #[arg(long)]
@@ -46,6 +46,16 @@ pub struct Args {
     /// Answer yes to every question
     #[arg(long)]
     pub yes: bool,
+}
+
+/// A weight as people write it: `50` or `50%`.
+fn percent(text: &str) -> Result<u8, String> {
+    let digits = text.strip_suffix('%').unwrap_or(text);
+    digits
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= 100 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("{text} is not a whole number from 0 to 100"))
 }
 
 /// How long raising production's weight by hand waits for the gate to be able to judge.
@@ -169,4 +179,22 @@ fn live(
         config.service
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn a_weight_may_end_in_a_percent_sign() {
+        assert_eq!(percent("50"), Ok(50));
+        assert_eq!(percent("50%"), Ok(50));
+        assert_eq!(percent("0%"), Ok(0));
+        assert_eq!(percent("100%"), Ok(100));
+        for bad in [
+            "101", "101%", "-1", "+5", "12.5", "%", "50%%", "5 %", "", "abc", "1e2",
+        ] {
+            assert!(percent(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -546,7 +546,8 @@ pub fn check_switch(
             let count = args.iter().filter(|a| values.contains(&a.as_str())).count();
             if count > 1 {
                 return Err(YamlError::Conflict(format!(
-                    "deployments.{dep}.command{} holds the switch {count} times ({} or {});                      canary flips exactly one argument, so leave one",
+                    "deployments.{dep}.command{} holds the switch {count} times ({} or {}); \
+                     canary flips exactly one argument, so leave one",
                     at(gap.line_of(&["deployments", dep, "command"])),
                     values[0],
                     values[1]
@@ -588,7 +589,8 @@ fn env_item<'v>(
         && (item.get("valueFrom").is_some() || !item.get("value").is_none_or(Value::is_string))
     {
         return Err(YamlError::Conflict(format!(
-            "{path}{} sets {name} through valueFrom or as a non-string; canary needs a plain              `value:` there to switch v1 and v2, or choose another variable",
+            "{path}{} sets {name} through valueFrom or as a non-string; canary needs a plain \
+             `value:` there to switch v1 and v2, or choose another variable",
             line()
         )));
     }
@@ -604,7 +606,8 @@ fn command_args(gap: &Gap, dep: &str) -> Result<Vec<String>, YamlError> {
             .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
             .collect()),
         _ => Err(YamlError::Conflict(format!(
-            "{path} is not a list, so it has no argument to switch; give web a command or              switch with an environment variable (--switch env:NAME=V1,V2)"
+            "{path} is not a list, so it has no argument to switch; give web a command or \
+             switch with an environment variable (--switch env:NAME=V1,V2)"
         ))),
     }
 }

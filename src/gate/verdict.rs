@@ -268,8 +268,8 @@ pub fn judge(
             outcome: Outcome::NotEnoughTraffic,
             range_secs,
             reason: format!(
-                "v2 served {} requests in {}, the gate needs {} to judge",
-                v2.requests.round(),
+                "v2 served {} in {}, the gate needs {} to judge",
+                crate::output::count(v2.requests.round() as u64, "request"),
                 duration(range_secs),
                 thresholds.min_requests
             ),

@@ -450,6 +450,16 @@ impl Journal {
         })
     }
 
+    /// Every service the journal holds a release of, in flight or finished.
+    pub fn services(&self) -> Result<Vec<String>> {
+        let mut services = Vec::new();
+        self.each_row("SELECT DISTINCT service FROM releases", |row| {
+            services.push(row.get(0).map_err(JournalError::from)?);
+            Ok::<_, JournalError>(())
+        })?;
+        Ok(services)
+    }
+
     /// Hand each row of a query to `f`, one at a time.
     fn each_row<E: From<JournalError>>(
         &self,

@@ -169,7 +169,11 @@ impl Runner<'_> {
         for change in &changes {
             print!("{}", output::diff(change));
         }
-        let question = format!("Write {} ({} files)?", what, changes.len());
+        let question = format!(
+            "Write {} ({})?",
+            what,
+            crate::output::count(changes.len() as u64, "file")
+        );
         if !self.prompt.confirm(&question)? {
             return Err(Error::Declined("declined; nothing was written".into()));
         }

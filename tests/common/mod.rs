@@ -214,6 +214,7 @@ impl Sandbox {
         cmd.env("TERM", "dumb");
         let mut session = expectrl::session::OsSession::spawn(cmd).expect("a pseudo-terminal");
         session.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+        wide(&mut session);
         session
     }
 
@@ -282,6 +283,12 @@ impl Sandbox {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("git prints UTF-8")
+    }
+
+    /// The canary command `rest` as canary names it in a hint to this sandbox (`run:`, `next`,
+    /// a message): with the sandbox's journal, which is not the default one.
+    pub fn hint(&self, rest: &str) -> String {
+        format!("canary --journal {} {rest}", self.journal.display())
     }
 
     /// Run canary with `--journal` set to the sandbox's journal, stdin closed.
@@ -727,6 +734,16 @@ pub fn findings(out: &Output) -> Vec<(String, String, u64)> {
             )
         })
         .collect()
+}
+
+/// A pseudo-terminal wide enough for every question on one line: canary breaks a question
+/// wider than the terminal into lines, and a test that expects a question's words is not about
+/// where they break (tests/terminal.rs shows that at 80 columns).
+pub fn wide(session: &mut expectrl::session::OsSession) {
+    session
+        .get_process_mut()
+        .set_window_size(250, 50)
+        .expect("setting the terminal's size");
 }
 
 /// The exit code of a process run on a pseudo-terminal, once it has printed everything.
