@@ -24,6 +24,8 @@ pub enum StepEdit {
     RouteToV1,
     /// Coexistence: web's switch to its v2 value.
     SwitchToV2,
+    /// The first environment to 100% v2, where v2 is tested before production's ramp.
+    StagingToV2,
     /// The last environment's v2 weight to this ramp value.
     RampLast(u8),
     /// Every environment but the last to 100% v2, so that cleanup may begin.
@@ -92,7 +94,7 @@ impl StepEdit {
             StepEdit::DeployV1 => Phase::DeployV1,
             StepEdit::RoutingSubsets | StepEdit::RoutingRoutes => Phase::AddRouting,
             StepEdit::RouteToV1 => Phase::RouteToV1,
-            StepEdit::SwitchToV2 => Phase::DeployV2,
+            StepEdit::SwitchToV2 | StepEdit::StagingToV2 => Phase::DeployV2,
             StepEdit::RampLast(_) | StepEdit::RampOthers => Phase::Ramp,
             StepEdit::Cleanup1 => Phase::Cleanup1,
             StepEdit::Cleanup2 => Phase::Cleanup2,
@@ -118,6 +120,10 @@ impl StepEdit {
             }
             StepEdit::RouteToV1 => "route 100% of traffic to v1".into(),
             StepEdit::SwitchToV2 => "set web's switch to v2".into(),
+            StepEdit::StagingToV2 => format!(
+                "send 100% of {} traffic to v2, to test it",
+                shape.environments[0]
+            ),
             StepEdit::RampLast(w) => format!(
                 "send {w}% of {} traffic to v2",
                 shape.environments[shape.last_env()]
@@ -163,6 +169,7 @@ impl StepEdit {
         let (envs, v2) = match self {
             StepEdit::RouteToV1 => (0..envs, 0),
             StepEdit::RampLast(w) => (last..envs, w),
+            StepEdit::StagingToV2 => (0..1, 100),
             StepEdit::RampOthers => (0..last, 100),
             _ => (0..0, 0),
         };
@@ -451,12 +458,22 @@ mod tests {
 
     #[test]
     fn every_object_an_edit_adds_is_removed_later_and_only_then() {
+        use super::super::PlanVersion;
         use super::super::{Step, plan};
-        for method in [Method::Succession, Method::Coexistence] {
+        for (method, plan_version) in [Method::Succession, Method::Coexistence]
+            .into_iter()
+            .flat_map(|m| {
+                [
+                    (m, PlanVersion::ProductionFirst),
+                    (m, PlanVersion::StagingFirst),
+                ]
+            })
+        {
             let shape = Shape {
                 environments: vec!["staging".into(), "production".into()],
                 schedule: vec![10, 100],
                 method,
+                plan: plan_version,
             };
             let mut present: Vec<Resource> = Vec::new();
             for (phase, step) in plan(&shape) {
