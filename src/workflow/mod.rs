@@ -313,6 +313,25 @@ pub struct Refusal {
 }
 
 impl Position {
+    /// The position of a release read off its files (`start --adopt`): right before step
+    /// `index`, owing nothing else. Past the step that sent staging to v2, the files send it
+    /// 100% v2 (that is what fits), and its deploy, once confirmed, is staging serving it.
+    pub fn read_off_files(plan: &[(Phase, Step)], index: usize) -> Position {
+        let sent = plan[..index.min(plan.len())].iter().any(|(_, s)| {
+            *s == Step::Edit {
+                edit: StepEdit::StagingToV2,
+            }
+        });
+        Position {
+            index,
+            staging: match sent {
+                true => StagingV2::Written(100),
+                false => StagingV2::NotSent,
+            },
+            ..Position::default()
+        }
+    }
+
     pub fn next(&self, plan: &[(Phase, Step)]) -> NextStep {
         if let Some(&(env, after)) = self.pending.first() {
             return NextStep::Pending { env, after };
