@@ -725,3 +725,94 @@ fn the_golden_files_follow_the_seed() {
     assert_ne!(labelled, seed);
     assert_eq!(file(&golden("done"), "gap/gap.yaml"), labelled);
 }
+
+/// A release journaled by the canary of before staging led production (made with that binary:
+/// tests/fixtures/old-plan-deploy-v2/README.md), in deploy-v2 with v2's code on staging: it
+/// walks on to done under the plan it started with, production ramping while staging stays at
+/// 0% v2, and the question "was v2 tested?" asked as it was then.
+#[test]
+fn a_release_journaled_under_the_old_plan_walks_on_to_done_under_it() {
+    let sandbox = Sandbox::new();
+    let fixture = common::fixtures().join("old-plan-deploy-v2");
+    std::fs::remove_dir_all(&sandbox.repo).unwrap();
+    let bundle = fixture.join("repo.bundle");
+    let repo = sandbox.repo.to_str().unwrap();
+    let cloned = sandbox
+        .command("git")
+        .args(["clone", "-q", "-b", "main", bundle.to_str().unwrap(), repo])
+        .output()
+        .unwrap();
+    assert!(cloned.status.success(), "{cloned:?}");
+    let remote = sandbox.remote.to_str().unwrap();
+    sandbox.git(&["remote", "set-url", "origin", remote]);
+    sandbox.git(&["push", "-q", "--force", "--set-upstream", "origin", "main"]);
+    std::fs::copy(fixture.join("journal.db"), &sandbox.journal).unwrap();
+    {
+        // The one thing that moved: where the repository is.
+        let db = rusqlite::Connection::open(&sandbox.journal).unwrap();
+        let here = sandbox.repo.canonicalize().unwrap();
+        let here = here.to_str().unwrap();
+        for (table, column) in [("releases", "config"), ("events", "detail")] {
+            db.execute(
+                &format!("UPDATE {table} SET {column} = replace({column}, '/tmp/mkfix/repo', ?1)"),
+                [here],
+            )
+            .unwrap();
+        }
+    }
+    let status = sandbox.status();
+    assert_eq!(
+        status["step"], "deploy-v2: deploy the v2 code to production",
+        "{status}"
+    );
+    assert_eq!(sandbox.weights(), weights(Some(0), Some(0)));
+
+    let mut trail: Vec<(String, Weights)> = Vec::new();
+    for _ in 0..common::MAX_STEPS {
+        if sandbox.status()["done"] == true {
+            break;
+        }
+        let out = sandbox.next();
+        trail.push((sandbox.phase(), sandbox.weights()));
+        assert!(
+            !out.stdout.contains("to test it"),
+            "the old plan has no staging step:\n{out}"
+        );
+    }
+    assert!(sandbox.status()["done"] == true, "never done: {trail:?}");
+    // Production ramps while staging serves 0% v2; staging follows once production is at 100%.
+    let ramping: Vec<Option<u64>> = trail
+        .iter()
+        .filter(|(phase, w)| phase == "ramp" && w[1].1.is_some_and(|w| w > 0 && w < 100))
+        .map(|(_, w)| w[0].1)
+        .collect();
+    assert!(
+        !ramping.is_empty() && ramping.iter().all(|&w| w == Some(0)),
+        "{trail:?}"
+    );
+    let commits = canary_commits(&sandbox);
+    assert_eq!(
+        commits
+            .iter()
+            .filter(|c| c.starts_with("deploy-v2: "))
+            .count(),
+        0,
+        "{commits:#?}"
+    );
+    assert!(
+        commits.contains(&"ramp: send 100% of the other environments' traffic to v2".to_string()),
+        "{commits:#?}"
+    );
+    assert!(
+        sandbox.files() == golden("done"),
+        "{}",
+        common::describe_difference(&golden("done"), &sandbox.files())
+    );
+    // The release kept its shape: no plan of its own, which is the old one.
+    let config: String = sandbox
+        .journal_db()
+        .query_row("SELECT config FROM releases", [], |row| row.get(0))
+        .unwrap();
+    assert!(!config.contains("\"plan\""), "{config}");
+    sandbox.canary(&["journal", "check"]).ok();
+}
