@@ -354,26 +354,31 @@ pub const PHASES: [Explanation; 9] = [
     },
     Explanation {
         phase: Phase::DeployV2,
-        summary: "land the v2 code; test it on staging",
+        summary: "land the v2 code; staging to 100% v2; test it there",
         does: "The operator deploys the v2 code to every environment (no production traffic \
-               reaches it) and confirms that v2 was tested on staging; `canary weight SERVICE \
-               staging PERCENT` moves staging's traffic for the test.",
-        files: &["none (staging's VirtualService patch when `canary weight` is used)"],
-        why_here: "Production traffic may reach v2 only after v2 runs in production and was \
-                   tested on staging.",
+               reaches it). Then staging's VirtualService patch sends 100% to v2; deploy to \
+               staging. The operator tests v2 there and confirms it; the question is refused \
+               while staging has not served 100% v2 since that step (moved back by `canary \
+               weight` before its deploy). `canary weight SERVICE staging PERCENT` still moves \
+               staging's traffic meanwhile.",
+        files: &["gap/staging/gap_patch_canary_virtual_service.yaml"],
+        why_here: "Production traffic may reach v2 only after v2 runs in production and served \
+                   all of staging's traffic, tested there: staging leads production.",
         seed: "Implement the necessary changes to the codebase and deploy it to production. \
                Since no production traffic is currently directed to the v2 routes, this is safe \
                to do. You can test the v2 (by changing the weights) on staging.",
         coexistence: Some(InCoexistence {
-            summary: "set web's switch to v2; test it on staging",
+            summary: "set web's switch to v2; staging to 100% v2; test it there",
             does: "canary sets web's switch to the v2 value in gap.yaml (an edit like any step: \
                    diffed, asked, journaled, committed) and it is deployed to every environment \
-                   (no production traffic reaches web yet); then the operator confirms that v2 \
-                   was tested on staging, where `canary weight SERVICE staging PERCENT` moves \
-                   staging's traffic for the test.",
+                   (no production traffic reaches web yet). Then staging's VirtualService patch \
+                   sends 100% to v2; deploy to staging. The operator tests v2 there and \
+                   confirms it; the question is refused while staging has not served 100% v2 \
+                   since that step. `canary weight SERVICE staging PERCENT` still moves \
+                   staging's traffic meanwhile.",
             files: Some(&[
                 "gap/gap.yaml (web's switch)",
-                "staging's VirtualService patch when `canary weight` is used",
+                "gap/staging/gap_patch_canary_virtual_service.yaml",
             ]),
         }),
     },
@@ -381,15 +386,16 @@ pub const PHASES: [Explanation; 9] = [
         phase: Phase::Ramp,
         summary: "production's v2 weight up the schedule to 100%",
         does: "For each weight of the schedule (1, 5, 10, 25, 50, 100 by default): edit \
-               production's VirtualService patch, deploy, observe, confirm. Then every other \
-               environment goes to v2 100. `canary abort` sends everything back to v1 at any \
+               production's VirtualService patch, deploy, observe, confirm; staging serves 100% \
+               v2 meanwhile. Then every other environment goes to v2 100 (staging already is, \
+               unless moved by hand). `canary abort` sends everything back to v1 at any \
                point; `canary weight` sets a weight by hand, which is deployed and observed \
                before production's weight goes up again. Where production has a Prometheus, \
                each raise and the end of its ramp wait for the metric gate: v2 against v1 and \
                fixed limits, from Istio's metrics (docs/gate.md).",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
-        why_here: "Only now is v2 deployed everywhere and tested; small steps first limit what a \
-                   bad v2 can hurt.",
+        why_here: "Only now is v2 deployed everywhere and tested with all of staging's \
+                   traffic; small steps first limit what a bad v2 can hurt.",
         seed: "Upon completion of testing, start increasing the traffic to production v2. [...] \
                Progressively increase the weight until 100% traffic is directed to the v2 routes.",
         coexistence: None,
