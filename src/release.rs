@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::argocd::AppRef;
 use crate::error::{Error, bad_input};
-use crate::workflow::{Method, Shape};
+use crate::workflow::{Method, PlanVersion, Shape};
 
 /// The default production ramp, from the seed's "progressively increase the weight".
 pub const DEFAULT_SCHEDULE: [u8; 6] = [1, 5, 10, 25, 50, 100];
@@ -255,6 +255,10 @@ pub struct Settings {
     /// releases journaled before it existed, and when every limit is the default.
     #[serde(default, skip_serializing_if = "crate::gate::Thresholds::is_default")]
     pub gate: crate::gate::Thresholds,
+    /// The plan the release walks. Absent from releases journaled before staging led
+    /// production, which walk the plan they started with.
+    #[serde(default, skip_serializing_if = "PlanVersion::is_default")]
+    pub plan: PlanVersion,
 }
 
 #[cfg(test)]
@@ -284,6 +288,7 @@ impl Settings {
             id: String::new(),
             adopted: None,
             gate: Default::default(),
+            plan: PlanVersion::CURRENT,
         }
     }
 }
@@ -330,6 +335,7 @@ impl Settings {
             environments: self.environments.iter().map(|e| e.name.clone()).collect(),
             schedule: self.schedule.clone(),
             method: self.method,
+            plan: self.plan,
         }
     }
 

@@ -248,6 +248,30 @@ fn adopting_a_release_begun_by_hand_opens_it_where_the_files_stand() {
 }
 
 #[test]
+fn adopting_a_release_whose_staging_was_sent_to_v2_owes_that_deploy_then_asks_the_test() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("deploy-v2");
+    // Up to deploy-v2's edit of staging to 100% v2, its deploy not yet confirmed.
+    while sandbox.weights()[0].1 != Some(100) {
+        sandbox.next();
+    }
+    std::fs::remove_file(&sandbox.journal).unwrap();
+    sandbox.adopt().ok();
+    let status = sandbox.status();
+    assert_eq!(status["step"], "deploy-v2: deploy to staging", "{status}");
+    sandbox.next();
+    assert_eq!(
+        sandbox.status()["step"],
+        "deploy-v2: confirm that v2 was tested on staging"
+    );
+    // The deploy was staging serving 100% v2: the question is asked.
+    sandbox.next();
+    assert_eq!(sandbox.phase(), "ramp");
+    sandbox.walk_to("done");
+}
+
+#[test]
 fn adopting_an_untouched_repository_starts_at_the_beginning() {
     let sandbox = Sandbox::new();
     let mut args = sandbox.start_args();

@@ -136,3 +136,74 @@ fn production_at_100_percent_by_hand_is_observed_before_the_other_environments_f
     assert_eq!(sandbox.weights()[0].1, staging, "staging waited");
     assert_eq!(observed(&sandbox), [100]);
 }
+
+/// `next` until `status` shows `wanted` as the next step.
+#[track_caller]
+fn walk_to_step(sandbox: &Sandbox, wanted: &str) {
+    for _ in 0..common::MAX_STEPS {
+        if step(sandbox) == wanted {
+            return;
+        }
+        sandbox.next();
+    }
+    panic!("never reached {wanted:?}");
+}
+
+/// deploy-v2 sends staging to 100% v2 before the question "was v2 tested?"; staging moved
+/// back by hand before that deploy has never served v2, and the question is refused (before
+/// it is asked, changing nothing) until staging serves all of it.
+#[test]
+fn v2_is_confirmed_tested_only_once_staging_served_all_of_its_traffic() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    walk_to_step(
+        &sandbox,
+        "deploy-v2: send 100% of staging traffic to v2, to test it",
+    );
+    // v2's code is deployed everywhere and production has no v2 traffic yet.
+    assert_eq!(sandbox.weights()[0].1, Some(0));
+    sandbox.next();
+    assert_eq!(sandbox.weights()[0].1, Some(100));
+    assert_eq!(step(&sandbox), "deploy-v2: deploy to staging");
+    // Moved back before the deploy: staging never serves v2.
+    let staging = |percent: &str| {
+        sandbox
+            .canary(&["weight", SERVICE, "staging", percent, "--yes"])
+            .ok()
+    };
+    staging("0");
+    sandbox.next(); // the weight's deploy
+    sandbox.next(); // the step's deploy, of the same files
+    assert_eq!(
+        step(&sandbox),
+        "deploy-v2: confirm that v2 was tested on staging"
+    );
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: refused: v2 counts as tested on staging only once staging has served it 100% \
+             of its traffic since deploy-v2 sent it there, deployed; staging's routes send v2 0% \
+             (`canary weight` set it after that step); the release is in deploy-v2\n  first: \
+             deploy-v2: set staging's v2 weight to 100% and deploy it\n  run:   canary weight \
+             {SERVICE} staging 100, then `canary next {SERVICE}` to deploy it\n"
+        )
+    );
+    assert!(
+        !out.stdout.contains("Was v2 tested"),
+        "asked anyway:\n{out}"
+    );
+    assert_unchanged(&before, &sandbox.snapshot(), "the refused question");
+    // Production is still not to be touched.
+    assert_eq!(weight(&sandbox, "1").code, 3);
+    // What the refusal names is the way on.
+    staging("100");
+    sandbox.next(); // its deploy: staging serves 100% v2
+    let out = sandbox.next();
+    assert!(out.stderr.contains("Was v2 tested"), "{out}");
+    assert_eq!(sandbox.phase(), "ramp");
+    sandbox.walk_to("done");
+    assert_eq!(sandbox.files(), golden("done"));
+}

@@ -31,7 +31,9 @@ fn weights_at_end_of(phase: &str) -> Weights {
         "deploy-v1" => weights(None, None),
         // The VirtualService patches start at v1 0 / v2 100: v2 keeps all the traffic.
         "add-routing" => weights(Some(100), Some(100)),
-        "route-to-v1" | "deploy-v2" => weights(Some(0), Some(0)),
+        "route-to-v1" => weights(Some(0), Some(0)),
+        // Staging leads: v2 is tested there with all of its traffic before production's ramp.
+        "deploy-v2" => weights(Some(100), Some(0)),
         "ramp" => weights(Some(100), Some(100)),
         // The route keeps only its v2 destination, at 100.
         "cleanup-1" => weights(Some(100), Some(100)),
@@ -130,7 +132,7 @@ fn walk_every_phase(sandbox: &Sandbox, set: &str) -> Vec<(String, Weights)> {
 }
 
 /// The seed's v1 → v2 ramp in production: every scheduled weight, in order, and staging
-/// kept on v1 until production is at 100%.
+/// at 100% v2 before production's first weight and throughout the ramp.
 fn assert_ramped_as_the_seed_says(trail: &[(String, Weights)]) {
     let mut production: Vec<u64> = trail
         .iter()
@@ -139,15 +141,20 @@ fn assert_ramped_as_the_seed_says(trail: &[(String, Weights)]) {
         .collect();
     production.dedup();
     assert_eq!(production, [0, 1, 5, 10, 25, 50, 100]);
-    let staging_before_full: Vec<u64> = trail
+    let staging_while_ramping: Vec<Option<u64>> = trail
         .iter()
-        .filter(|(phase, w)| phase == "ramp" && w[1].1 != Some(100))
-        .filter_map(|(_, w)| w[0].1)
+        .filter(|(phase, w)| phase == "ramp" && w[1].1.is_some_and(|w| w > 0))
+        .map(|(_, w)| w[0].1)
         .collect();
     assert!(
-        staging_before_full.iter().all(|&w| w == 0),
-        "staging moved before production reached 100%: {staging_before_full:?}"
+        staging_while_ramping.iter().all(|&w| w == Some(100)),
+        "production got v2 traffic while staging did not serve 100% v2: {staging_while_ramping:?}"
     );
+    let staged = trail
+        .iter()
+        .position(|(phase, w)| phase == "deploy-v2" && w[0].1 == Some(100))
+        .expect("staging went to 100% v2 in deploy-v2");
+    assert!(trail[..staged].iter().all(|(_, w)| w[1].1 != Some(1)));
 }
 
 #[test]
@@ -242,15 +249,19 @@ fn a_coexistence_release_matches_its_golden_files_after_every_phase() {
     assert_ramped_as_the_seed_says(&trail);
     assert!(sandbox.status()["done"] == true);
 
-    // Succession's commits, with deploy-v2's edit of web's switch among them.
+    // Succession's commits, with deploy-v2's edit of web's switch among them, before the one
+    // that sends staging to v2.
     let commits = canary_commits(&sandbox);
     assert_eq!(commits.len(), EDIT_STEPS.len() + 1, "{commits:#?}");
     assert_eq!(
         commits
             .iter()
             .filter(|c| c.starts_with("deploy-v2: "))
-            .count(),
-        1,
+            .collect::<Vec<_>>(),
+        [
+            "deploy-v2: set web's switch to v2",
+            "deploy-v2: send 100% of staging traffic to v2, to test it"
+        ],
         "{commits:#?}"
     );
 
@@ -403,7 +414,8 @@ fn a_staging_weight_and_an_abort_restart_the_ramp_and_the_release_still_ends() {
         }
         sandbox.next();
     }
-    assert_eq!(sandbox.weights(), weights(Some(50), Some(5)));
+    // deploy-v2 sent staging to 100% v2 after the test at 50%.
+    assert_eq!(sandbox.weights(), weights(Some(100), Some(5)));
     sandbox.canary(&["abort", SERVICE, "--yes"]).ok();
     assert!(
         sandbox.files() == golden("route-to-v1"),
@@ -521,8 +533,8 @@ fn a_dry_run_changes_neither_the_files_nor_the_journal() {
             assert_ne!(sandbox.files(), before.0, "{step:?} wrote nothing");
         }
     }
-    // deploy-v1, two add-routing rounds, route-to-v1.
-    assert_eq!(edits_seen, 4);
+    // deploy-v1, two add-routing rounds, route-to-v1, staging to v2 in deploy-v2.
+    assert_eq!(edits_seen, 5);
 
     // With a deploy owed by an out-of-band edit.
     sandbox
@@ -568,7 +580,7 @@ fn a_dry_run_exits_as_next_would_at_every_step_and_on_every_refusal() {
         assert_eq!(assert_dry_run_exits_as_next(&sandbox, &step).code, 0);
         steps += 1;
     }
-    assert_eq!(steps, 45);
+    assert_eq!(steps, 46);
     // Done: `next` has nothing left to do, and that is not an error.
     let done = assert_dry_run_exits_as_next(&sandbox, "once done");
     assert_eq!(done.code, 0);
@@ -670,6 +682,11 @@ fn the_golden_files_follow_the_seed() {
             _ => continue,
         };
         for env in ["staging", "production"] {
+            // v2 was tested with all of staging's traffic before production's ramp.
+            let (v1, v2) = match (phase, env) {
+                ("deploy-v2", "staging") => (Some(0), 100),
+                _ => (v1, v2),
+            };
             let text = file(&files, &vs(env));
             let weights: Vec<&str> = text
                 .lines()
@@ -784,4 +801,93 @@ fn a_host_that_yaml_reads_as_a_number_is_written_quoted() {
     assert!(patch.contains("\n    - \"10.20\"\n"), "{patch}");
     let check = sandbox.canary(&["check", SERVICE]);
     assert_eq!(check.code, 0, "{check}");
+/// A release journaled by the canary of before staging led production (made with that binary:
+/// tests/fixtures/old-plan-deploy-v2/README.md), in deploy-v2 with v2's code on staging: it
+/// walks on to done under the plan it started with, production ramping while staging stays at
+/// 0% v2, and the question "was v2 tested?" asked as it was then.
+#[test]
+fn a_release_journaled_under_the_old_plan_walks_on_to_done_under_it() {
+    let sandbox = Sandbox::new();
+    let fixture = common::fixtures().join("old-plan-deploy-v2");
+    std::fs::remove_dir_all(&sandbox.repo).unwrap();
+    let bundle = fixture.join("repo.bundle");
+    let repo = sandbox.repo.to_str().unwrap();
+    let cloned = sandbox
+        .command("git")
+        .args(["clone", "-q", "-b", "main", bundle.to_str().unwrap(), repo])
+        .output()
+        .unwrap();
+    assert!(cloned.status.success(), "{cloned:?}");
+    let remote = sandbox.remote.to_str().unwrap();
+    sandbox.git(&["remote", "set-url", "origin", remote]);
+    sandbox.git(&["push", "-q", "--force", "--set-upstream", "origin", "main"]);
+    std::fs::copy(fixture.join("journal.db"), &sandbox.journal).unwrap();
+    {
+        // The one thing that moved: where the repository is.
+        let db = rusqlite::Connection::open(&sandbox.journal).unwrap();
+        let here = sandbox.repo.canonicalize().unwrap();
+        let here = here.to_str().unwrap();
+        for (table, column) in [("releases", "config"), ("events", "detail")] {
+            db.execute(
+                &format!("UPDATE {table} SET {column} = replace({column}, '/tmp/mkfix/repo', ?1)"),
+                [here],
+            )
+            .unwrap();
+        }
+    }
+    let status = sandbox.status();
+    assert_eq!(
+        status["step"], "deploy-v2: deploy the v2 code to production",
+        "{status}"
+    );
+    assert_eq!(sandbox.weights(), weights(Some(0), Some(0)));
+
+    let mut trail: Vec<(String, Weights)> = Vec::new();
+    for _ in 0..common::MAX_STEPS {
+        if sandbox.status()["done"] == true {
+            break;
+        }
+        let out = sandbox.next();
+        trail.push((sandbox.phase(), sandbox.weights()));
+        assert!(
+            !out.stdout.contains("to test it"),
+            "the old plan has no staging step:\n{out}"
+        );
+    }
+    assert!(sandbox.status()["done"] == true, "never done: {trail:?}");
+    // Production ramps while staging serves 0% v2; staging follows once production is at 100%.
+    let ramping: Vec<Option<u64>> = trail
+        .iter()
+        .filter(|(phase, w)| phase == "ramp" && w[1].1.is_some_and(|w| w > 0 && w < 100))
+        .map(|(_, w)| w[0].1)
+        .collect();
+    assert!(
+        !ramping.is_empty() && ramping.iter().all(|&w| w == Some(0)),
+        "{trail:?}"
+    );
+    let commits = canary_commits(&sandbox);
+    assert_eq!(
+        commits
+            .iter()
+            .filter(|c| c.starts_with("deploy-v2: "))
+            .count(),
+        0,
+        "{commits:#?}"
+    );
+    assert!(
+        commits.contains(&"ramp: send 100% of the other environments' traffic to v2".to_string()),
+        "{commits:#?}"
+    );
+    assert!(
+        sandbox.files() == golden("done"),
+        "{}",
+        common::describe_difference(&golden("done"), &sandbox.files())
+    );
+    // The release kept its shape: no plan of its own, which is the old one.
+    let config: String = sandbox
+        .journal_db()
+        .query_row("SELECT config FROM releases", [], |row| row.get(0))
+        .unwrap();
+    assert!(!config.contains("\"plan\""), "{config}");
+    sandbox.canary(&["journal", "check"]).ok();
 }

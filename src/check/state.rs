@@ -443,12 +443,10 @@ pub fn adopt(
     let mut ignored = Findings(Vec::new());
     let loaded = super::load(src, scope, &mut ignored)?;
     let seen = observe(&loaded);
+    let plan = plan(shape);
     let positions = fitting_positions(&seen, shape)
         .into_iter()
-        .map(|index| Position {
-            index,
-            ..Position::default()
-        })
+        .map(|index| Position::read_off_files(&plan, index))
         .collect();
     Ok((seen, positions))
 }

@@ -270,6 +270,7 @@ mod tests {
             environments: (0..weights.len()).map(|i| format!("env-{i}")).collect(),
             schedule: vec![100],
             method: Default::default(),
+            plan: Default::default(),
         };
         let expected: Vec<String> = shape
             .environments

@@ -478,6 +478,8 @@ fn ask(
     question: &str,
     event: NewEvent,
 ) -> anyhow::Result<Release> {
+    // What the workflow would refuse is refused before the question, not after the answer.
+    crate::runner::advance(release, Action::Complete { changed: true })?;
     if !runner.prompt.confirm(question)? {
         return Err(Error::Declined("not confirmed; the release stays where it is".into()).into());
     }
@@ -800,6 +802,7 @@ mod tests {
             id: String::new(),
             adopted: None,
             gate: Default::default(),
+            plan: crate::workflow::PlanVersion::CURRENT,
         };
         let mut journal = Journal::open(&dir.path().join("journal.db"), "test").unwrap();
         let release = journal

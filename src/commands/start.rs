@@ -472,6 +472,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
         id,
         adopted: None,
         gate,
+        plan: crate::workflow::PlanVersion::CURRENT,
     };
     // A step would refuse a patch that is a link; the release is refused before it begins.
     crate::edits::refuse_links(&repo, &config)?;

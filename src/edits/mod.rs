@@ -224,9 +224,10 @@ pub fn plan(
             StepEdit::DeployV1 => deploy_v1(&mut draft, config)?,
             StepEdit::RoutingSubsets => routing_subsets(&mut draft, config)?,
             StepEdit::RoutingRoutes => routing_routes(&mut draft, config)?,
-            StepEdit::RouteToV1 | StepEdit::RampLast(_) | StepEdit::RampOthers => {
-                set_weights(&mut draft, config, step.weights(envs))?
-            }
+            StepEdit::RouteToV1
+            | StepEdit::StagingToV2
+            | StepEdit::RampLast(_)
+            | StepEdit::RampOthers => set_weights(&mut draft, config, step.weights(envs))?,
             StepEdit::SwitchToV2 => {
                 let switch = config.switch.as_ref().ok_or_else(|| {
                     Error::Failed(format!(

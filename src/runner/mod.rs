@@ -87,18 +87,25 @@ pub fn advance(release: &Release, action: Action) -> Result<(Position, Phase), E
     let next = release
         .position
         .apply(&config.shape(), &plan, action)
-        .map_err(|r| refused(r, &config.service))?;
+        .map_err(|r| refused(r, config))?;
     let phase = next.phase(&plan);
     Ok((next, phase))
 }
 
-fn refused(refusal: Refusal, service: &str) -> Error {
+fn refused(refusal: Refusal, config: &crate::release::Settings) -> Error {
+    let service = &config.service;
     Error::Refused {
         reason: refusal.reason,
-        run: refusal
-            .first
-            .as_ref()
-            .map(|_| format!("canary next {service}")),
+        run: match refusal.weight {
+            Some((env, percent)) => Some(format!(
+                "canary weight {service} {} {percent}, then `canary next {service}` to deploy it",
+                config.environments[env].name
+            )),
+            None => refusal
+                .first
+                .as_ref()
+                .map(|_| format!("canary next {service}")),
+        },
         first: refusal.first,
     }
 }

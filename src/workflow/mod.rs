@@ -130,6 +130,30 @@ pub struct Shape {
     /// Absent from releases journaled before coexistence existed: those are successions.
     #[serde(default, skip_serializing_if = "Method::is_default")]
     pub method: Method,
+    /// Absent from releases journaled before staging led production: those keep their plan.
+    #[serde(default, skip_serializing_if = "PlanVersion::is_default")]
+    pub plan: PlanVersion,
+}
+
+/// Which plan a release walks. A release keeps the plan it started with, so that one in flight
+/// when canary's plan changes walks on as it was journaled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanVersion {
+    /// Production ramps while staging serves 0% v2; staging goes to v2 after production.
+    #[default]
+    ProductionFirst,
+    /// Staging serves 100% v2, deployed, before v2 is confirmed tested and production ramps.
+    StagingFirst,
+}
+
+impl PlanVersion {
+    /// The plan of every release started now.
+    pub const CURRENT: PlanVersion = PlanVersion::StagingFirst;
+
+    pub fn is_default(&self) -> bool {
+        *self == PlanVersion::default()
+    }
 }
 
 impl Shape {
@@ -168,8 +192,12 @@ pub fn plan(shape: &Shape) -> Vec<(Phase, Step)> {
             edit_then_deploy(&mut plan, StepEdit::SwitchToV2, envs.clone());
         }
     }
-    plan.push((Phase::DeployV2, Step::ConfirmV2Tested));
     let last = shape.last_env();
+    if shape.plan == PlanVersion::StagingFirst && last > 0 {
+        // v2 is tested where it serves all of the traffic before production gets any.
+        edit_then_deploy(&mut plan, StepEdit::StagingToV2, 0..1);
+    }
+    plan.push((Phase::DeployV2, Step::ConfirmV2Tested));
     for &weight in &shape.schedule {
         edit_then_deploy(&mut plan, StepEdit::RampLast(weight), last..last + 1);
         plan.push((Phase::Ramp, Step::Observe { weight }));
@@ -214,6 +242,30 @@ pub struct Position {
     /// journals written before it was kept, which read as owing nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observe: Option<u8>,
+    /// Whether the first environment has served 100% v2 since deploy-v2 sent it there: v2 is
+    /// confirmed tested only then. Absent before that step, and from older journals.
+    #[serde(default, skip_serializing_if = "StagingV2::is_default")]
+    pub staging: StagingV2,
+}
+
+/// The first environment's v2 traffic from deploy-v2's [`StepEdit::StagingToV2`] on, until the
+/// question "was v2 tested?" is answered. `canary weight` may still move it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "weight")]
+pub enum StagingV2 {
+    /// The step has not sent it to v2 (in this round of deploy-v2).
+    #[default]
+    NotSent,
+    /// Its files send this much to v2, and it has not yet served 100% v2 deployed.
+    Written(u8),
+    /// It served 100% v2, deployed.
+    Served,
+}
+
+impl StagingV2 {
+    pub fn is_default(&self) -> bool {
+        *self == StagingV2::default()
+    }
 }
 
 /// What `canary next` does from a position.
@@ -256,9 +308,30 @@ pub struct Refusal {
     pub reason: String,
     /// The step that must come first, as users see it; `None` once the release is done.
     pub first: Option<String>,
+    /// `canary weight` to run first (environment, percent), where that is the way on.
+    pub weight: Option<(usize, u8)>,
 }
 
 impl Position {
+    /// The position of a release read off its files (`start --adopt`): right before step
+    /// `index`, owing nothing else. Past the step that sent staging to v2, the files send it
+    /// 100% v2 (that is what fits), and its deploy, once confirmed, is staging serving it.
+    pub fn read_off_files(plan: &[(Phase, Step)], index: usize) -> Position {
+        let sent = plan[..index.min(plan.len())].iter().any(|(_, s)| {
+            *s == Step::Edit {
+                edit: StepEdit::StagingToV2,
+            }
+        });
+        Position {
+            index,
+            staging: match sent {
+                true => StagingV2::Written(100),
+                false => StagingV2::NotSent,
+            },
+            ..Position::default()
+        }
+    }
+
     pub fn next(&self, plan: &[(Phase, Step)]) -> NextStep {
         if let Some(&(env, after)) = self.pending.first() {
             return NextStep::Pending { env, after };
@@ -299,7 +372,7 @@ impl Position {
         action: Action,
     ) -> Result<Position, Refusal> {
         match action {
-            Action::Complete { changed } => self.complete(plan, changed),
+            Action::Complete { changed } => self.complete(shape, plan, changed),
             Action::SetWeight {
                 env,
                 percent,
@@ -310,20 +383,45 @@ impl Position {
         }
     }
 
-    fn complete(&self, plan: &[(Phase, Step)], changed: bool) -> Result<Position, Refusal> {
+    fn complete(
+        &self,
+        shape: &Shape,
+        plan: &[(Phase, Step)],
+        changed: bool,
+    ) -> Result<Position, Refusal> {
         let mut next = self.clone();
         match self.next(plan) {
             NextStep::Done => {
                 return Err(Refusal {
                     reason: "the release is done; there is no step left".into(),
                     first: None,
+                    weight: None,
                 });
             }
-            NextStep::Pending { .. } => {
+            NextStep::Pending { env, .. } => {
                 next.pending.remove(0);
+                next.deployed(env);
             }
             NextStep::Observe { .. } => next.observe = None,
+            NextStep::Planned(_, Step::ConfirmV2Tested)
+                if self.staging != StagingV2::Served && has_staging_step(plan) =>
+            {
+                return Err(self.untested(shape, plan));
+            }
             NextStep::Planned(_, step) => {
+                match step {
+                    Step::Edit {
+                        edit: StepEdit::StagingToV2,
+                    } => {
+                        // Unchanged, the files already sent it 100% v2, and no deploy is owed.
+                        next.staging = match changed {
+                            true => StagingV2::Written(100),
+                            false => StagingV2::Served,
+                        }
+                    }
+                    Step::Deploy { env, .. } => next.deployed(env),
+                    _ => {}
+                }
                 next.index += 1;
                 if let (Step::Edit { edit }, false) = (step, changed) {
                     // Nothing was written, so there is nothing to deploy.
@@ -385,6 +483,9 @@ impl Position {
         }
         let mut next = self.clone();
         next.add_pending(env, OutOfBandEdit::SetWeight(percent));
+        if env == 0 && matches!(self.staging, StagingV2::Written(_)) {
+            next.staging = StagingV2::Written(percent);
+        }
         if phase == Phase::Ramp {
             let ramp_others = plan
                 .iter()
@@ -476,6 +577,8 @@ impl Position {
         }
         next.index = phase_start(plan, restart);
         next.observe = None;
+        // v2 is deployed and tested anew, staging first.
+        next.staging = StagingV2::NotSent;
         Ok(next)
     }
 
@@ -498,6 +601,36 @@ impl Position {
         Refusal {
             reason,
             first: (self.next(plan) != NextStep::Done).then(|| self.describe_next(shape, plan)),
+            weight: None,
+        }
+    }
+
+    /// A deploy to `env` confirmed: the first environment now serves what its files say.
+    fn deployed(&mut self, env: usize) {
+        if env == 0 && self.staging == StagingV2::Written(100) {
+            self.staging = StagingV2::Served;
+        }
+    }
+
+    /// Why v2 cannot be confirmed tested yet: the first environment never served it all.
+    fn untested(&self, shape: &Shape, plan: &[(Phase, Step)]) -> Refusal {
+        let env = &shape.environments[0];
+        let now = match self.staging {
+            StagingV2::Written(w) => format!("{w}% (`canary weight` set it after that step)"),
+            _ => "less than 100%".into(),
+        };
+        Refusal {
+            reason: format!(
+                "v2 counts as tested on {env} only once {env} has served it 100% of its traffic \
+                 since deploy-v2 sent it there, deployed; {env}'s routes send v2 {now}; the \
+                 release is in {}",
+                self.phase(plan)
+            ),
+            first: Some(format!(
+                "{}: set {env}'s v2 weight to 100% and deploy it",
+                self.phase(plan)
+            )),
+            weight: Some((0, 100)),
         }
     }
 
@@ -543,6 +676,16 @@ fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
     plan.iter()
         .position(|(p, _)| *p == phase)
         .expect("every plan has every phase")
+}
+
+/// Whether the plan sends the first environment to v2 before the test (a plan of
+/// [`PlanVersion::StagingFirst`] with more than one environment).
+fn has_staging_step(plan: &[(Phase, Step)]) -> bool {
+    plan.iter().any(|(_, s)| {
+        *s == Step::Edit {
+            edit: StepEdit::StagingToV2,
+        }
+    })
 }
 
 /// Where the plan makes an edit that every plan makes once.

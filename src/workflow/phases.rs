@@ -24,6 +24,8 @@ pub enum StepEdit {
     RouteToV1,
     /// Coexistence: web's switch to its v2 value.
     SwitchToV2,
+    /// The first environment to 100% v2, where v2 is tested before production's ramp.
+    StagingToV2,
     /// The last environment's v2 weight to this ramp value.
     RampLast(u8),
     /// Every environment but the last to 100% v2, so that cleanup may begin.
@@ -92,7 +94,7 @@ impl StepEdit {
             StepEdit::DeployV1 => Phase::DeployV1,
             StepEdit::RoutingSubsets | StepEdit::RoutingRoutes => Phase::AddRouting,
             StepEdit::RouteToV1 => Phase::RouteToV1,
-            StepEdit::SwitchToV2 => Phase::DeployV2,
+            StepEdit::SwitchToV2 | StepEdit::StagingToV2 => Phase::DeployV2,
             StepEdit::RampLast(_) | StepEdit::RampOthers => Phase::Ramp,
             StepEdit::Cleanup1 => Phase::Cleanup1,
             StepEdit::Cleanup2 => Phase::Cleanup2,
@@ -118,6 +120,10 @@ impl StepEdit {
             }
             StepEdit::RouteToV1 => "route 100% of traffic to v1".into(),
             StepEdit::SwitchToV2 => "set web's switch to v2".into(),
+            StepEdit::StagingToV2 => format!(
+                "send 100% of {} traffic to v2, to test it",
+                shape.environments[0]
+            ),
             StepEdit::RampLast(w) => format!(
                 "send {w}% of {} traffic to v2",
                 shape.environments[shape.last_env()]
@@ -163,6 +169,7 @@ impl StepEdit {
         let (envs, v2) = match self {
             StepEdit::RouteToV1 => (0..envs, 0),
             StepEdit::RampLast(w) => (last..envs, w),
+            StepEdit::StagingToV2 => (0..1, 100),
             StepEdit::RampOthers => (0..last, 100),
             _ => (0..0, 0),
         };
@@ -347,26 +354,31 @@ pub const PHASES: [Explanation; 9] = [
     },
     Explanation {
         phase: Phase::DeployV2,
-        summary: "land the v2 code; test it on staging",
+        summary: "land the v2 code; staging to 100% v2; test it there",
         does: "The operator deploys the v2 code to every environment (no production traffic \
-               reaches it) and confirms that v2 was tested on staging; `canary weight SERVICE \
-               staging PERCENT` moves staging's traffic for the test.",
-        files: &["none (staging's VirtualService patch when `canary weight` is used)"],
-        why_here: "Production traffic may reach v2 only after v2 runs in production and was \
-                   tested on staging.",
+               reaches it). Then staging's VirtualService patch sends 100% to v2; deploy to \
+               staging. The operator tests v2 there and confirms it; the question is refused \
+               while staging has not served 100% v2 since that step (moved back by `canary \
+               weight` before its deploy). `canary weight SERVICE staging PERCENT` still moves \
+               staging's traffic meanwhile.",
+        files: &["gap/staging/gap_patch_canary_virtual_service.yaml"],
+        why_here: "Production traffic may reach v2 only after v2 runs in production and served \
+                   all of staging's traffic, tested there: staging leads production.",
         seed: "Implement the necessary changes to the codebase and deploy it to production. \
                Since no production traffic is currently directed to the v2 routes, this is safe \
                to do. You can test the v2 (by changing the weights) on staging.",
         coexistence: Some(InCoexistence {
-            summary: "set web's switch to v2; test it on staging",
+            summary: "set web's switch to v2; staging to 100% v2; test it there",
             does: "canary sets web's switch to the v2 value in gap.yaml (an edit like any step: \
                    diffed, asked, journaled, committed) and it is deployed to every environment \
-                   (no production traffic reaches web yet); then the operator confirms that v2 \
-                   was tested on staging, where `canary weight SERVICE staging PERCENT` moves \
-                   staging's traffic for the test.",
+                   (no production traffic reaches web yet). Then staging's VirtualService patch \
+                   sends 100% to v2; deploy to staging. The operator tests v2 there and \
+                   confirms it; the question is refused while staging has not served 100% v2 \
+                   since that step. `canary weight SERVICE staging PERCENT` still moves \
+                   staging's traffic meanwhile.",
             files: Some(&[
                 "gap/gap.yaml (web's switch)",
-                "staging's VirtualService patch when `canary weight` is used",
+                "gap/staging/gap_patch_canary_virtual_service.yaml",
             ]),
         }),
     },
@@ -374,15 +386,16 @@ pub const PHASES: [Explanation; 9] = [
         phase: Phase::Ramp,
         summary: "production's v2 weight up the schedule to 100%",
         does: "For each weight of the schedule (1, 5, 10, 25, 50, 100 by default): edit \
-               production's VirtualService patch, deploy, observe, confirm. Then every other \
-               environment goes to v2 100. `canary abort` sends everything back to v1 at any \
+               production's VirtualService patch, deploy, observe, confirm; staging serves 100% \
+               v2 meanwhile. Then every other environment goes to v2 100 (staging already is, \
+               unless moved by hand). `canary abort` sends everything back to v1 at any \
                point; `canary weight` sets a weight by hand, which is deployed and observed \
                before production's weight goes up again. Where production has a Prometheus, \
                each raise and the end of its ramp wait for the metric gate: v2 against v1 and \
                fixed limits, from Istio's metrics (docs/gate.md).",
         files: &["gap/ENV/gap_patch_canary_virtual_service.yaml"],
-        why_here: "Only now is v2 deployed everywhere and tested; small steps first limit what a \
-                   bad v2 can hurt.",
+        why_here: "Only now is v2 deployed everywhere and tested with all of staging's \
+                   traffic; small steps first limit what a bad v2 can hurt.",
         seed: "Upon completion of testing, start increasing the traffic to production v2. [...] \
                Progressively increase the weight until 100% traffic is directed to the v2 routes.",
         coexistence: None,
@@ -451,12 +464,22 @@ mod tests {
 
     #[test]
     fn every_object_an_edit_adds_is_removed_later_and_only_then() {
+        use super::super::PlanVersion;
         use super::super::{Step, plan};
-        for method in [Method::Succession, Method::Coexistence] {
+        for (method, plan_version) in [Method::Succession, Method::Coexistence]
+            .into_iter()
+            .flat_map(|m| {
+                [
+                    (m, PlanVersion::ProductionFirst),
+                    (m, PlanVersion::StagingFirst),
+                ]
+            })
+        {
             let shape = Shape {
                 environments: vec!["staging".into(), "production".into()],
                 schedule: vec![10, 100],
                 method,
+                plan: plan_version,
             };
             let mut present: Vec<Resource> = Vec::new();
             for (phase, step) in plan(&shape) {

@@ -36,6 +36,10 @@ struct World {
     watched: Option<u8>,
     /// The first change that broke a rule of the ramp, for [`World::check_invariants`].
     broken: Option<String>,
+    /// deploy-v2 sent staging to v2 since the last abort (a plan that leads with staging).
+    staging_sent: bool,
+    /// Since then, staging's deployed routes sent 100% to v2.
+    staging_served: bool,
 }
 
 /// v2's share of an environment's traffic: without a route, web (which becomes v2) has it all.
@@ -58,6 +62,15 @@ impl World {
             v2_tested: false,
             watched: None,
             broken: None,
+            staging_sent: false,
+            staging_served: false,
+        }
+    }
+
+    /// Staging served 100% v2 once it was sent there and that is deployed.
+    fn latch_staging(&mut self) {
+        if self.staging_sent && v2_share(&self.deployed[0]) == 100 {
+            self.staging_served = true;
         }
     }
 
@@ -103,9 +116,11 @@ impl World {
                 O(OutOfBandEdit::AbortToV2) => set(f, 100),
                 S(StepEdit::RampLast(w)) if env == last => set(f, w),
                 S(StepEdit::RampOthers) if env != last => set(f, 100),
+                S(StepEdit::StagingToV2) if env == 0 => set(f, 100),
                 O(OutOfBandEdit::SetWeight(w)) if Some(env) == target => set(f, w),
                 S(StepEdit::RampLast(_))
                 | S(StepEdit::RampOthers)
+                | S(StepEdit::StagingToV2)
                 | O(OutOfBandEdit::SetWeight(_)) => {}
                 S(StepEdit::Cleanup1) => {
                     f.v1_deployment = false;
@@ -199,6 +214,19 @@ impl World {
                 return Err(format!("{name}: v2 gets traffic before it was tested"));
             }
         }
+        // Staging leads production: no production weight for v2 is even written before
+        // staging served 100% v2.
+        let last = shape.last_env();
+        if leads_with_staging(shape)
+            && self.v2_code[last]
+            && self.files[last].route.is_some_and(|(_, v2)| v2 > 0)
+            && !self.staging_served
+        {
+            return Err(format!(
+                "{}: a v2 weight before {} served 100% v2",
+                shape.environments[last], shape.environments[0]
+            ));
+        }
         Ok(())
     }
 
@@ -253,7 +281,12 @@ impl World {
                 // the routes add-routing left; after, v1.
                 let edit = match self.position.phase(plan) {
                     Phase::RouteToV1 => OutOfBandEdit::AbortToV2,
-                    _ => OutOfBandEdit::Abort,
+                    _ => {
+                        // v2 is fixed and tested anew, on staging first.
+                        world.staging_sent = false;
+                        world.staging_served = false;
+                        OutOfBandEdit::Abort
+                    }
                 };
                 assert_eq!(self.position.abort_edit(plan), edit);
                 Action::Abort {
@@ -267,6 +300,7 @@ impl World {
             }
         };
         world.position = self.position.apply(shape, plan, action)?;
+        world.latch_staging();
         Ok(world)
     }
 
@@ -274,7 +308,12 @@ impl World {
     fn perform(&mut self, shape: &Shape, step: Step) -> bool {
         let last = shape.last_env();
         match step {
-            Step::Edit { edit } => !self.edit(shape, edit, None).is_empty(),
+            Step::Edit { edit } => {
+                if edit == StepEdit::StagingToV2 {
+                    self.staging_sent = true;
+                }
+                !self.edit(shape, edit, None).is_empty()
+            }
             Step::Deploy { env, .. } => {
                 self.deploy(env);
                 true
@@ -316,8 +355,14 @@ fn actions(shape: &Shape) -> Vec<ActionKind> {
     all
 }
 
+/// Whether staging is sent to v2 and must serve it before the question "was v2 tested?".
+fn leads_with_staging(shape: &Shape) -> bool {
+    shape.plan == PlanVersion::StagingFirst && shape.environments.len() > 1
+}
+
 /// Successions first (the tests that take one by index take those), then the same shapes in
-/// coexistence.
+/// coexistence, then both methods of two environments in the plan of releases journaled before
+/// staging led production.
 fn shapes() -> Vec<Shape> {
     let envs = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let of = |method| {
@@ -326,21 +371,30 @@ fn shapes() -> Vec<Shape> {
                 environments: envs(&["production"]),
                 schedule: vec![100],
                 method,
+                plan: PlanVersion::CURRENT,
             },
             Shape {
                 environments: envs(&["staging", "production"]),
                 schedule: vec![1, 5, 10, 25, 50, 100],
                 method,
+                plan: PlanVersion::CURRENT,
             },
             Shape {
                 environments: envs(&["dev", "staging", "production"]),
                 schedule: vec![50, 100],
                 method,
+                plan: PlanVersion::CURRENT,
             },
         ]
     };
     let mut all = of(Method::Succession);
     all.extend(of(Method::Coexistence));
+    for method in [Method::Succession, Method::Coexistence] {
+        all.push(Shape {
+            plan: PlanVersion::ProductionFirst,
+            ..of(method).swap_remove(1)
+        });
+    }
     all
 }
 
@@ -353,7 +407,12 @@ fn allowed_by_rules(
 ) -> bool {
     let phase = world.position.phase(plan);
     match kind {
-        ActionKind::Next => phase != Phase::Done,
+        ActionKind::Next => {
+            phase != Phase::Done
+                && !(world.position.next(plan) == NextStep::Planned(phase, Step::ConfirmV2Tested)
+                    && leads_with_staging(shape)
+                    && !world.staging_served)
+        }
         ActionKind::Weight { env, percent } if env == shape.last_env() => {
             let now = v2_share(&world.files[env]);
             phase == Phase::Ramp && (percent <= now || world.may_increase_from(shape, now))
@@ -402,10 +461,18 @@ fn every_position_and_action_follows_the_rules_and_keeps_the_invariants() {
                             world.position
                         );
                         refused += 1;
-                        // A refusal names what comes first, unless nothing does.
+                        // A refusal names what comes first, unless nothing does: the next
+                        // step, or the weight that staging must serve before it.
                         let next = world.position.next(&plan);
-                        let first = (next != NextStep::Done)
-                            .then(|| world.position.describe_next(&shape, &plan));
+                        let first = match refusal.weight {
+                            Some((0, 100)) => Some(format!(
+                                "deploy-v2: set {}'s v2 weight to 100% and deploy it",
+                                shape.environments[0]
+                            )),
+                            Some(other) => panic!("refused for weight {other:?}"),
+                            None => (next != NextStep::Done)
+                                .then(|| world.position.describe_next(&shape, &plan)),
+                        };
                         assert_eq!(refusal.first, first);
                     }
                 }
@@ -431,11 +498,20 @@ fn next_alone_always_reaches_done_from_anywhere() {
         let mut queue = VecDeque::from([start]);
         while let Some(world) = queue.pop_front() {
             let mut walk = world.clone();
-            for _ in 0..=plan.len() + shape.environments.len() * 2 {
+            for _ in 0..=plan.len() + shape.environments.len() * 2 + 2 {
                 if walk.position.next(&plan) == NextStep::Done {
                     break;
                 }
-                walk = walk.act(&shape, &plan, &ActionKind::Next).unwrap();
+                walk = match walk.act(&shape, &plan, &ActionKind::Next) {
+                    Ok(next) => next,
+                    // Staging never served 100% v2: the refusal names the way on.
+                    Err(refusal) => {
+                        assert_eq!(refusal.weight, Some((0, 100)), "{refusal}");
+                        let env = 0;
+                        walk.act(&shape, &plan, &ActionKind::Weight { env, percent: 100 })
+                            .unwrap()
+                    }
+                };
             }
             assert_eq!(
                 walk.position.next(&plan),
@@ -512,6 +588,13 @@ fn coexistence_flips_the_switch_in_deploy_v2_and_has_no_image_to_check_or_code_t
                 env: 1,
                 after: edit
             },
+            Step::Edit {
+                edit: StepEdit::StagingToV2
+            },
+            Step::Deploy {
+                env: 0,
+                after: StepEdit::StagingToV2
+            },
             Step::ConfirmV2Tested,
         ]
     );
@@ -529,6 +612,111 @@ fn coexistence_flips_the_switch_in_deploy_v2_and_has_no_image_to_check_or_code_t
             .collect()
     };
     assert_eq!(outside(&plan), outside(&succession));
+}
+
+#[test]
+fn deploy_v2_sends_staging_to_v2_after_the_code_and_before_the_question_in_the_new_plan_only() {
+    for shape in shapes() {
+        let plan = plan(&shape);
+        let deploy_v2: Vec<Step> = plan
+            .iter()
+            .filter(|(p, _)| *p == Phase::DeployV2)
+            .map(|(_, s)| *s)
+            .collect();
+        let code = match shape.method {
+            Method::Succession => (0..shape.environments.len())
+                .map(|env| Step::DeployV2 { env })
+                .collect::<Vec<_>>(),
+            Method::Coexistence => std::iter::once(Step::Edit {
+                edit: StepEdit::SwitchToV2,
+            })
+            .chain((0..shape.environments.len()).map(|env| Step::Deploy {
+                env,
+                after: StepEdit::SwitchToV2,
+            }))
+            .collect(),
+        };
+        let mut expected = code;
+        if leads_with_staging(&shape) {
+            let edit = StepEdit::StagingToV2;
+            expected.push(Step::Edit { edit });
+            expected.push(Step::Deploy {
+                env: 0,
+                after: edit,
+            });
+        }
+        expected.push(Step::ConfirmV2Tested);
+        assert_eq!(deploy_v2, expected, "{shape:?}");
+    }
+}
+
+#[test]
+fn v2_is_confirmed_tested_only_once_staging_served_all_of_it() {
+    let shape = &shapes()[1];
+    let plan = plan(shape);
+    let edit = StepEdit::StagingToV2;
+    let complete = |p: &Position| p.apply(shape, &plan, Action::Complete { changed: true });
+    let at_edit = before(&plan, Step::Edit { edit });
+    let written = complete(&at_edit).unwrap();
+    assert_eq!(written.staging, StagingV2::Written(100));
+    // Moved back before its deploy: staging never serves v2, and the question is refused.
+    let back = written.apply(shape, &plan, set_weight(0, 0)).unwrap();
+    let back = complete(&complete(&back).unwrap()).unwrap();
+    assert_eq!(
+        back.next(&plan),
+        NextStep::Planned(Phase::DeployV2, Step::ConfirmV2Tested)
+    );
+    let refusal = complete(&back).unwrap_err();
+    assert_eq!(
+        refusal.reason,
+        "v2 counts as tested on staging only once staging has served it 100% of its traffic \
+         since deploy-v2 sent it there, deployed; staging's routes send v2 0% (`canary weight` \
+         set it after that step); the release is in deploy-v2"
+    );
+    assert_eq!(
+        refusal.first.as_deref(),
+        Some("deploy-v2: set staging's v2 weight to 100% and deploy it")
+    );
+    assert_eq!(refusal.weight, Some((0, 100)));
+    // What the refusal names is the way on.
+    let again = back.apply(shape, &plan, set_weight(0, 100)).unwrap();
+    assert!(complete(&again).and_then(|p| complete(&p)).is_ok());
+    // Served once, staging may be moved back for the rest of the test.
+    let served = complete(&written).unwrap();
+    assert_eq!(served.staging, StagingV2::Served);
+    let moved = served.apply(shape, &plan, set_weight(0, 30)).unwrap();
+    assert_eq!(moved.staging, StagingV2::Served);
+    assert!(complete(&complete(&moved).unwrap()).is_ok());
+    // Files already at 100% v2 (set and deployed by hand): the step writes nothing, and
+    // staging has served v2.
+    let unchanged = at_edit
+        .apply(shape, &plan, Action::Complete { changed: false })
+        .unwrap();
+    assert_eq!(unchanged.staging, StagingV2::Served);
+    assert_eq!(
+        unchanged.next(&plan),
+        NextStep::Planned(Phase::DeployV2, Step::ConfirmV2Tested)
+    );
+    // An abort starts deploy-v2 over: staging is sent to v2 and serves it anew.
+    let aborted = served
+        .apply(
+            shape,
+            &plan,
+            Action::Abort {
+                changed: vec![0, 1],
+            },
+        )
+        .unwrap();
+    assert_eq!(aborted.staging, StagingV2::NotSent);
+    // The old plan never asks.
+    let old = &shapes()[6];
+    assert_eq!(old.plan, PlanVersion::ProductionFirst);
+    let old_plan = super::plan(old);
+    assert!(
+        before(&old_plan, Step::ConfirmV2Tested)
+            .apply(old, &old_plan, Action::Complete { changed: true })
+            .is_ok()
+    );
 }
 
 #[test]
@@ -788,6 +976,7 @@ fn a_position_without_an_owed_observation_reads_and_writes_as_before() {
             index: 20,
             pending: vec![(1, OutOfBandEdit::SetWeight(30).into())],
             observe: None,
+            staging: StagingV2::NotSent,
         }
     );
     assert_eq!(serde_json::to_string(&position).unwrap(), old);

@@ -46,19 +46,20 @@ pub const PHASES: [&str; 9] = [
 
 /// The steps of the default plan (staging, production; ramp 1,5,10,25,50,100) that write files,
 /// in walking order: in a plain walk canary commits once for each, with the step as the subject
-/// after `canary(SERVICE): `.
+/// after `canary(SERVICE): `. (The ramp's edit of the other environments finds staging at 100%
+/// v2 already, since deploy-v2, and writes nothing.)
 pub const EDIT_STEPS: [&str; 14] = [
     "deploy-v1: add the pinned web-v1 deployment and the version labels",
     "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy",
     "add-routing: add the VirtualService patches and the Service patch",
     "route-to-v1: route 100% of traffic to v1",
+    "deploy-v2: send 100% of staging traffic to v2, to test it",
     "ramp: send 1% of production traffic to v2",
     "ramp: send 5% of production traffic to v2",
     "ramp: send 10% of production traffic to v2",
     "ramp: send 25% of production traffic to v2",
     "ramp: send 50% of production traffic to v2",
     "ramp: send 100% of production traffic to v2",
-    "ramp: send 100% of the other environments' traffic to v2",
     "cleanup-1: remove the v1 route, the Service patch and web-v1",
     "cleanup-2: remove the VirtualService patches",
     "cleanup-3: remove the DestinationRule",
