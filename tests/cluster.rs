@@ -33,6 +33,10 @@ fn virtual_service_path() -> String {
     )
 }
 
+fn context_of(env: &str) -> &'static str {
+    if env == "staging" { STAGING } else { PRODUCTION }
+}
+
 fn pod_path() -> String {
     format!("/api/v1/namespaces/{NAMESPACE}/pods/{SERVICE}-web-v1-5d8f7-abcde")
 }
@@ -103,15 +107,17 @@ impl Release {
 fn a_whole_release_walks_with_every_deploy_checked_on_the_cluster() {
     let release = Release::start(true);
     release.walk_to("done");
-    // The deploys that follow canary's edits; v2's code is the operator's to confirm.
-    let deploys: Vec<Value> = release
-        .events("deploy-confirmed")
-        .into_iter()
-        .filter(|e| e.get("after").is_some())
-        .collect();
-    assert_eq!(deploys.len(), 21, "{deploys:#?}");
+    // Every deploy, v2's code included: `--yes` answers questions, it does not skip a check.
+    let deploys = release.events("deploy-confirmed");
+    assert_eq!(deploys.len(), 23, "{deploys:#?}");
+    assert_eq!(
+        deploys.iter().filter(|e| e["what"] == "v2 code").count(),
+        2,
+        "{deploys:#?}"
+    );
     for deploy in &deploys {
         assert_eq!(deploy["verified"], true, "{deploy}");
+        assert!(deploy.get("answered").is_none(), "{deploy}");
         let context = if deploy["env"] == "staging" {
             STAGING
         } else {
@@ -321,6 +327,71 @@ fn a_deploy_that_never_shows_times_out_and_records_nothing() {
         &release.sandbox.snapshot(),
         "a deploy that timed out",
     );
+}
+
+/// The cluster as it is before v2's code lands: web's Deployment and pod run v1's build, the
+/// image web-v1 is pinned to.
+fn web_runs_v1(server: &common::cluster::FakeApiServer) {
+    server.edit(&deployment_path(&format!("{SERVICE}-web")), |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(V1_IMAGE);
+    });
+    server.edit(
+        &format!("/api/v1/namespaces/{NAMESPACE}/pods/{SERVICE}-web-7c9d4-fghij"),
+        |p| {
+            p["spec"]["containers"][0]["image"] = json!(V1_IMAGE);
+            p["status"]["containerStatuses"][0]["image"] = json!(V1_IMAGE);
+            p["status"]["containerStatuses"][0]["imageID"] =
+                json!(format!("docker-pullable://{V1_IMAGE}"));
+        },
+    );
+}
+
+#[test]
+fn v2s_code_deploy_waits_under_yes_until_web_runs_another_image_than_v1s() {
+    let release = Release::start(true);
+    release.walk_to("deploy-v2");
+    for env in ["staging", "production"] {
+        release.sync(env);
+        web_runs_v1(release.server(env));
+        let before = release.sandbox.snapshot();
+        let out = release.canary(&["next", SERVICE, "--yes", "--timeout", "2s"]);
+        assert_eq!(out.code, 1, "{out}");
+        assert!(
+            out.stderr.contains(&format!(
+                "{env} (context {}) did not show the deploy within 2s",
+                context_of(env)
+            )) && out.stderr.contains(&format!(
+                "Deployment {SERVICE}-web's container web still runs v1's image {V1_IMAGE}"
+            )) && out.stderr.contains(&format!(
+                "pod {SERVICE}-web-7c9d4-fghij of {SERVICE}-web still runs v1's image"
+            )),
+            "{out}"
+        );
+        assert!(!out.stdout.contains("Is v2 deployed"), "not asked: {out}");
+        assert_unchanged(&before, &release.sandbox.snapshot(), "v2 not yet deployed");
+        // web's pods were read by its Deployment's selector.
+        let requests = release.server(env).requests();
+        assert!(
+            requests.iter().any(|r| r.contains("/pods?")
+                && r.contains(&format!("app%3D{SERVICE}-web&"))),
+            "{requests:#?}"
+        );
+        // The v2 code lands: web runs another build.
+        release.sync(env);
+        let out = release.next().ok();
+        assert!(
+            out.stdout
+                .contains(&format!("Verified {env} (context {})", context_of(env))),
+            "{out}"
+        );
+        let confirmed = release.events("deploy-confirmed");
+        let last = confirmed.last().unwrap();
+        assert_eq!(
+            (&last["env"], &last["what"], &last["verified"]),
+            (&json!(env), &json!("v2 code"), &json!(true)),
+            "{last}"
+        );
+    }
 }
 
 #[test]

@@ -150,6 +150,8 @@ pub struct Snapshot {
     pub web_v1: Option<Deployment>,
     /// The pods the web-v1 Deployment selects.
     pub v1_pods: Vec<Pod>,
+    /// The pods the web Deployment selects; read only for v2's code deploy.
+    pub web_pods: Vec<Pod>,
     /// The Service's selector; `None` when there is no such Service.
     pub service_selector: Option<BTreeMap<String, String>>,
     /// The DestinationRule's spec, if it exists.
@@ -168,6 +170,7 @@ pub struct Deployment {
     pub name: String,
     pub desired: i32,
     pub ready: i32,
+    pub available: i32,
     /// The controller has seen the latest spec and every replica runs it.
     pub rolled_out: bool,
     pub selector: BTreeMap<String, String>,

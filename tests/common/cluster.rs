@@ -884,19 +884,11 @@ pub fn synced_objects(
         }));
         labels
     };
-    deployment(&web, &gap["deployments"]["web"], WEB_IMAGE);
-    if let Some(v1) = gap["deployments"].get("web-v1") {
-        let name = format!("{web}-v1");
-        // Pinned in succession; in coexistence web-v1 runs web's image.
-        let image = match v1["image"]["repository"].as_str() {
-            Some(repository) => format!("{repository}@{v1_digest}"),
-            None => WEB_IMAGE.to_string(),
-        };
-        let labels = deployment(&name, v1, &image);
-        objects.push(json!({
+    // Each Deployment's one replica, ready, with the istio-proxy sidecar.
+    let pod = |name: String, labels: Value, image: &str| {
+        json!({
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": format!("{name}-5d8f7-abcde"), "namespace": namespace,
-                         "labels": labels},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {"containers": [{"name": "web", "image": image}]},
             "status": {
                 "phase": "Running",
@@ -910,7 +902,19 @@ pub fn synced_objects(
                      "ready": true, "restartCount": 0}
                 ]
             }
-        }));
+        })
+    };
+    let labels = deployment(&web, &gap["deployments"]["web"], WEB_IMAGE);
+    let web_pod = pod(format!("{web}-7c9d4-fghij"), labels, WEB_IMAGE);
+    if let Some(v1) = gap["deployments"].get("web-v1") {
+        let name = format!("{web}-v1");
+        // Pinned in succession; in coexistence web-v1 runs web's image.
+        let image = match v1["image"]["repository"].as_str() {
+            Some(repository) => format!("{repository}@{v1_digest}"),
+            None => WEB_IMAGE.to_string(),
+        };
+        let labels = deployment(&name, v1, &image);
+        objects.push(pod(format!("{name}-5d8f7-abcde"), labels, &image));
         if v1.get("authorizationPolicy").is_some() {
             objects.push(json!({
                 "apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
@@ -921,6 +925,7 @@ pub fn synced_objects(
             }));
         }
     }
+    objects.push(web_pod);
     let selector = if read(repo, "gap/gap_patch_canary_service.yaml").is_some() {
         json!({"canary": "enabled", "applicationName": service})
     } else {
