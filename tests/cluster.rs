@@ -505,6 +505,22 @@ fn a_live_weight_patches_the_virtual_service_and_says_the_file_wins_at_the_next_
     let out = release.canary(&["verify", SERVICE, "--env", "production"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("error[live-weights-differ]"), "{out}");
+
+    // Back to the weight the file holds: nothing left for a sync to put back.
+    let out = release
+        .canary(&["weight", SERVICE, "production", "0", "--live", "--yes"])
+        .ok();
+    assert!(!out.stdout.contains("still says"), "{out}");
+    assert!(
+        out.stdout.contains(
+            "the live weights are gap/production/gap_patch_canary_virtual_service.yaml's again \
+             (v1 100%, v2 0%)"
+        ),
+        "{out}"
+    );
+    release
+        .canary(&["verify", SERVICE, "--env", "production"])
+        .ok();
 }
 
 #[test]
