@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 
 use common::cluster::{STAGING_CONTEXT, TwoClusters, documented_roles, synced_objects};
-use common::{NAMESPACE, Output, SERVICE, Sandbox, V1_IMAGE, assert_unchanged};
+use common::{NAMESPACE, Output, SERVICE, V1_IMAGE, assert_unchanged};
 use serde_json::{Value, json};
 
 const STAGING: &str = STAGING_CONTEXT;
@@ -634,7 +634,9 @@ fn the_log_says_how_each_deploy_was_verified() {
 
 #[test]
 fn bad_argocd_values_are_refused_at_start_and_by_context() {
-    let sandbox = Sandbox::new();
+    // A cluster for the context that is set in the end: `context` checks it.
+    let clusters = TwoClusters::new();
+    let sandbox = &clusters.sandbox;
     for (flags, expected) in [
         (
             &[
@@ -700,7 +702,7 @@ fn bad_argocd_values_are_refused_at_start_and_by_context() {
         assert!(out.stderr.contains(expected), "{expected}\n{out}");
         assert_unchanged(&before, &sandbox.snapshot(), expected);
     }
-    let out = sandbox
+    let out = clusters
         .canary(&[
             "context",
             SERVICE,

@@ -397,6 +397,8 @@ fn v2s_code_deploy_waits_under_yes_until_web_runs_another_image_than_v1s() {
 #[test]
 fn no_verify_takes_the_operators_word_and_the_journal_says_so() {
     let release = Release::start(true);
+    // `start` checked the namespace; nothing since reads the cluster.
+    let checked = release.staging.requests();
     release.next().ok();
     release
         .canary(&["next", SERVICE, "--yes", "--no-verify"])
@@ -407,7 +409,7 @@ fn no_verify_takes_the_operators_word_and_the_journal_says_so() {
         deploy["note"],
         "confirmed without verification (--no-verify)"
     );
-    assert!(release.staging.requests().is_empty());
+    assert_eq!(release.staging.requests(), checked);
 }
 
 #[test]
@@ -551,9 +553,10 @@ fn a_concurrent_change_fails_the_live_patch_whole() {
 #[test]
 fn live_weights_follow_the_workflow_and_need_a_context() {
     let release = Release::start(true);
+    let checked = release.production.requests();
     let out = release.canary(&["weight", SERVICE, "production", "30", "--live", "--yes"]);
     assert_eq!(out.code, 3, "{out}");
-    assert!(release.production.requests().is_empty());
+    assert_eq!(release.production.requests(), checked);
 }
 
 #[test]
@@ -562,27 +565,39 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
     release.walk_to("add-routing");
     release.sync("staging");
     let extra = release.sandbox.home.join(".kube/extra.yaml");
-    std::fs::write(
-        &extra,
-        kubeconfig(
-            &[
-                ("gone", "http://127.0.0.1:1"),
-                ("expired", &release.staging.url),
-            ],
-            "an-expired-token",
-        ),
-    )
-    .unwrap();
+    // `canary context` checks a context when it is set: each is sound then, and breaks after.
+    let sound = kubeconfig(
+        &[
+            ("nope", &release.staging.url),
+            ("gone", &release.staging.url),
+            ("expired", &release.staging.url),
+        ],
+        common::cluster::TOKEN,
+    );
+    let broken = kubeconfig(
+        &[
+            ("gone", "http://127.0.0.1:1"),
+            ("expired", &release.staging.url),
+        ],
+        "an-expired-token",
+    );
     let mut paths: Vec<_> = std::env::split_paths(&release.kubeconfig).collect();
-    paths.push(extra);
+    paths.push(extra.clone());
     let release = Release(TwoClusters {
         kubeconfig: std::env::join_paths(paths).unwrap(),
         ..release.0
     });
     let check = |context: &str, setup: &dyn Fn(), expected: &str| {
+        std::fs::write(&extra, &sound).unwrap();
+        {
+            let mut state = release.staging.state();
+            state.rbac = None;
+            state.istio = true;
+        }
         release
             .canary(&["context", SERVICE, "staging", context])
             .ok();
+        std::fs::write(&extra, &broken).unwrap();
         setup();
         let before = release.sandbox.snapshot();
         for args in [
@@ -624,6 +639,119 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
         },
         "the cluster does not serve networking.istio.io: are Istio's CRDs installed?",
     );
+}
+
+#[test]
+fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks() {
+    let clusters = TwoClusters::new();
+    let start = |contexts: &[&str]| {
+        let mut args = clusters.start_args(false, Sandbox::start_args);
+        for pair in contexts {
+            args.extend(["--context".to_string(), pair.to_string()]);
+        }
+        clusters.canary(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let refused = |out: &Output, code: i32, expected: &str| {
+        assert_eq!(out.code, code, "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert!(out.stderr.starts_with(expected), "{expected}\n{out}");
+        assert!(clusters.sandbox.journal_bytes().is_none(), "journaled: {out}");
+    };
+    refused(
+        &start(&["staging=kind-stagnig", &format!("production={PRODUCTION}")]),
+        2,
+        "error: staging (context kind-stagnig): no such context in the kubeconfig",
+    );
+    clusters.staging.state().namespaces.remove(NAMESPACE);
+    let both = [
+        format!("staging={STAGING}"),
+        format!("production={PRODUCTION}"),
+    ];
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+    refused(
+        &start(&both),
+        2,
+        "error: staging (context kind-staging): namespace relational-data does not exist in this \
+         cluster",
+    );
+    // Under the documented Role, a missing namespace is a 403: named, not passed.
+    clusters.staging.enforce_roles(&documented_roles());
+    refused(
+        &start(&both),
+        1,
+        "error: staging (context kind-staging): forbidden by the cluster's RBAC: canary may not \
+         get namespaces in namespace relational-data (if relational-data does not exist, no Role \
+         there can grant it); docs/cluster.md lists the Role canary needs",
+    );
+    clusters.staging.state().namespaces.insert(NAMESPACE.into());
+    start(&both).ok();
+    assert!(
+        clusters
+            .staging
+            .requests()
+            .contains(&format!("GET /api/v1/namespaces/{NAMESPACE}")),
+        "{:#?}",
+        clusters.staging.requests()
+    );
+
+    // `canary context` checks what it is given, and records nothing it refuses.
+    let before = clusters.sandbox.snapshot();
+    let out = clusters.canary(&["context", SERVICE, "production", "prod-typo"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .starts_with("error: production (context prod-typo): no such context in the kubeconfig"),
+        "{out}"
+    );
+    clusters.production.state().namespaces.remove(NAMESPACE);
+    let out = clusters.canary(&["context", SERVICE, "production", PRODUCTION]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: production (context kind-production): namespace relational-data does not \
+             exist in this cluster"
+        ),
+        "{out}"
+    );
+    assert_unchanged(&before, &clusters.sandbox.snapshot(), "refused contexts");
+
+    // Found later: named as the cause, at a deploy (at once, not at the timeout) and in verify,
+    // which reads the other environment all the same.
+    let release = Release(clusters);
+    release.production.state().namespaces.insert(NAMESPACE.into());
+    // Whoever may read namespaces (a 404 for a missing one; under a Role alone, every read in
+    // a missing namespace is a 403, named as above).
+    release.staging.state().rbac = None;
+    release.next().ok();
+    release.sync("production");
+    release.staging.state().namespaces.remove(NAMESPACE);
+    let out = release.canary(&["next", SERVICE, "--yes", "--timeout", "10s"]);
+    let out2 = release.canary(&["verify", SERVICE]);
+    for out in [&out, &out2] {
+        assert_eq!(out.code, 1, "{out}");
+        assert!(
+            out.stdout.contains("namespace relational-data does not exist in this cluster")
+                || out.stderr.contains("namespace relational-data does not exist in this cluster"),
+            "{out}"
+        );
+        assert!(!out.stdout.contains("deployment-missing"), "{out}");
+    }
+    assert!(!out.stdout.contains("Waiting"), "{out}");
+    assert!(
+        out2.stdout.contains(&format!(
+            "Unreadable staging (context {STAGING}): namespace relational-data does not exist"
+        )) && out2.stdout.contains(&format!(
+            "production (context {PRODUCTION}, namespace {NAMESPACE})"
+        )),
+        "{out2}"
+    );
+    assert!(
+        out2.stderr.contains("the cluster of staging could not be read"),
+        "{out2}"
+    );
+    let json = release.canary(&["verify", SERVICE, "--json"]).json();
+    assert_eq!(json[0]["code"], "cluster-unreadable", "{json}");
+    assert_eq!(json[0]["env"], "staging", "{json}");
 }
 
 #[test]
@@ -955,6 +1083,7 @@ fn the_documented_role_is_all_canary_needs_and_each_missing_grant_is_named() {
         for args in [
             &["verify", SERVICE, "--env", "production"][..],
             &["weight", SERVICE, "production", "30", "--live", "--yes"],
+            &["context", SERVICE, "production", PRODUCTION],
         ] {
             if refuses(refused, args) {
                 named.insert(refused.clone());

@@ -103,6 +103,8 @@ pub enum Problem {
     Forbidden(String),
     /// The API server does not serve this Istio API group.
     CrdsMissing(String),
+    /// The release's namespace is not in the cluster.
+    NoNamespace(String),
     NotFound(String),
     /// A concurrent change: a failed JSON Patch `test` (422) or a conflict (409).
     Conflict(String),
@@ -135,6 +137,11 @@ impl fmt::Display for Problem {
             Problem::CrdsMissing(kind) => write!(
                 f,
                 "the cluster does not serve {kind}: are Istio's CRDs installed?"
+            ),
+            Problem::NoNamespace(ns) => write!(
+                f,
+                "namespace {ns} does not exist in this cluster: is this the cluster, and {ns} the \
+                 namespace, the release deploys to? (`kubectl get namespaces` lists them)"
             ),
             Problem::NotFound(what) => write!(f, "{what} not found"),
             Problem::Conflict(why) => write!(f, "changed concurrently: {why}"),

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as KubeDeployment;
-use k8s_openapi::api::core::v1::{Pod as KubePod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod as KubePod, Service};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -175,6 +175,32 @@ impl Session {
             .map_err(|p| self.target.error(p))
     }
 
+    /// The release's namespace is in the cluster (a GET of it by name).
+    pub fn check_namespace(&self) -> Result<(), ClusterError> {
+        self.runtime
+            .block_on(self.namespace_exists())
+            .map_err(|p| self.target.error(p))
+    }
+
+    async fn namespace_exists(&self) -> Result<(), Problem> {
+        let ns = &self.target.namespace;
+        match Api::<Namespace>::all(self.client.clone()).get(ns).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                Err(Problem::NoNamespace(ns.clone()))
+            }
+            // RBAC grants `get` on a namespace only through a Role in it: where the namespace
+            // does not exist, neither does the Role, and the answer is 403 too.
+            Err(e) => Err(problem(
+                e,
+                Some(&format!(
+                    "canary may not get namespaces in namespace {ns} (if {ns} does not exist, no \
+                     Role there can grant it)"
+                )),
+            )),
+        }
+    }
+
     /// The live VirtualService's spec.
     pub fn virtual_service(&self, name: &str) -> Result<Value, ClusterError> {
         self.runtime
@@ -300,6 +326,10 @@ impl Session {
             .map(typed::<KubeDeployment>)
             .transpose()?
             .map(deployment);
+        if web.is_none() {
+            // No web Deployment: say so when the cause is a namespace that is not there.
+            self.namespace_exists().await?;
+        }
         let v1_pods = self.pods(web_v1.as_ref(), &mut lookups).await?;
         // Which image web's pods run matters only to v2's code deploy.
         let web_pods = match expected.v2_code {

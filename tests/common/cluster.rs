@@ -5,7 +5,11 @@
 //!   synthetic ADDED events of a watch from "0", server-side closes (`timeoutSeconds`, or
 //!   sooner when a test says so) and `410 Gone` for a version that was compacted;
 //! - discovery (`/apis`), with the Istio versions a test chooses served;
-//! - RBAC: a Role's rules enforced verb by verb, answered with the API server's 403 Status;
+//! - RBAC: a Role's rules enforced verb by verb (and name by name where a rule names them),
+//!   answered with the API server's 403 Status; a Role grants nothing in a namespace that does
+//!   not exist, where the real one could not be;
+//! - namespaces, read by name (`GET /api/v1/namespaces/NAME`, which RBAC authorizes in that
+//!   namespace), 404 with a Status for one that does not exist;
 //! - JSON Patch (`test` failing with 422), bearer-token auth (401), and a bare 404 for an API
 //!   group that is not served, as the real server gives.
 //!
@@ -42,6 +46,8 @@ pub struct Rule {
     pub api_groups: Vec<String>,
     pub resources: Vec<String>,
     pub verbs: Vec<String>,
+    /// `resourceNames`: empty allows every name.
+    pub names: Vec<String>,
 }
 
 #[derive(Default)]
@@ -51,6 +57,8 @@ pub struct State {
     pub objects: BTreeMap<String, Value>,
     /// `None`: everything is allowed; else only what these rules allow.
     pub rbac: Option<Vec<Rule>>,
+    /// The namespaces the cluster has.
+    pub namespaces: std::collections::BTreeSet<String>,
     /// Istio's CRDs are installed (its kinds are served).
     pub istio: bool,
     /// The versions of Istio's groups that are served.
@@ -104,6 +112,9 @@ impl FakeApiServer {
             Mutex::new(State {
                 istio: true,
                 istio_versions: vec!["v1", "v1beta1"],
+                namespaces: ["default", "kube-system", "istio-system", "argocd", super::NAMESPACE]
+                    .map(str::to_string)
+                    .into(),
                 ..State::default()
             }),
             Condvar::new(),
@@ -210,6 +221,7 @@ impl FakeApiServer {
                     api_groups: strings("apiGroups"),
                     resources: strings("resources"),
                     verbs: strings("verbs"),
+                    names: strings("resourceNames"),
                 });
             }
         }
@@ -270,6 +282,14 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ => return None,
     };
     match rest {
+        // A namespace itself: the API server authorizes it as a request in that namespace.
+        ["namespaces", namespace] => Some(Route {
+            group: group.0,
+            version: group.1,
+            namespace,
+            resource: "namespaces",
+            name: Some(namespace),
+        }),
         ["namespaces", namespace, resource] => Some(Route {
             group: group.0,
             version: group.1,
@@ -493,9 +513,12 @@ fn forbidden(verb: &str, route: &Route) -> (u16, Value) {
     (code, value)
 }
 
-fn allowed(rules: &[Rule], verb: &str, route: &Route) -> bool {
-    rules.iter().any(|r| {
+fn allowed(state: &State, rules: &[Rule], verb: &str, route: &Route) -> bool {
+    // A Role, and its binding, live in a namespace: none where there is no namespace.
+    state.namespaces.contains(route.namespace)
+        && rules.iter().any(|r| {
         r.namespace == route.namespace
+            && (r.names.is_empty() || route.name.is_some_and(|n| r.names.iter().any(|x| x == n)))
             && r.api_groups.iter().any(|g| g == route.group || g == "*")
             && r.resources.iter().any(|x| x == route.resource || x == "*")
             && r.verbs.iter().any(|v| v == verb || v == "*")
@@ -541,7 +564,7 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
             name: Some(service.split(':').next().unwrap_or(service)),
         };
         if let Some(rules) = &state.rbac
-            && !allowed(rules, "get", &route)
+            && !allowed(&state, rules, "get", &route)
         {
             return once(forbidden("get", &route));
         }
@@ -572,9 +595,26 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
     let watching = matches!(query(query_text, "watch"), Some("true" | "1"));
     let verb = verb(method, route.name, watching);
     if let Some(rules) = &state.rbac
-        && !allowed(rules, verb, &route)
+        && !allowed(&state, rules, verb, &route)
     {
         return once(forbidden(verb, &route));
+    }
+    if route.resource == "namespaces" {
+        let name = route.namespace;
+        return once(match (method, state.namespaces.contains(name)) {
+            ("GET", true) => (
+                200,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": name}, "status": {"phase": "Active"}}),
+            ),
+            ("GET", false) => {
+                let (code, mut value) =
+                    status(404, "NotFound", &format!("namespaces \"{name}\" not found"));
+                value["details"] = json!({"name": name, "kind": "namespaces"});
+                (code, value)
+            }
+            _ => status(405, "MethodNotAllowed", "not served by the fake API server"),
+        });
     }
     let selector = Selector {
         labels: labels(&decode(query(query_text, "labelSelector").unwrap_or(""))),
@@ -983,6 +1023,34 @@ impl TwoClusters {
         contexts: bool,
         start_args: impl FnOnce(&super::Sandbox) -> Vec<String>,
     ) -> TwoClusters {
+        let clusters = TwoClusters::new();
+        let args = clusters.start_args(contexts, start_args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        clusters.canary(&args).ok();
+        clusters
+    }
+
+    /// The arguments of `canary start` that `start_args` makes, plus a `--context` for each
+    /// environment when `contexts` holds.
+    pub fn start_args(
+        &self,
+        contexts: bool,
+        start_args: impl FnOnce(&super::Sandbox) -> Vec<String>,
+    ) -> Vec<String> {
+        let mut args = start_args(&self.sandbox);
+        if contexts {
+            for flag in [
+                format!("staging={STAGING_CONTEXT}"),
+                format!("production={PRODUCTION_CONTEXT}"),
+            ] {
+                args.extend(["--context".to_string(), flag]);
+            }
+        }
+        args
+    }
+
+    /// Two clusters and a kubeconfig file for each, no release yet.
+    pub fn new() -> TwoClusters {
         let sandbox = super::Sandbox::new();
         let (staging, production) = (FakeApiServer::start(), FakeApiServer::start());
         let dir = sandbox.home.join(".kube");
@@ -994,24 +1062,12 @@ impl TwoClusters {
             kubeconfig(&[(PRODUCTION_CONTEXT, &production.url)], TOKEN),
         )
         .unwrap();
-        let clusters = TwoClusters {
+        TwoClusters {
             kubeconfig: std::env::join_paths([a, b]).unwrap(),
             sandbox,
             staging,
             production,
-        };
-        let mut args = start_args(&clusters.sandbox);
-        if contexts {
-            for flag in [
-                format!("staging={STAGING_CONTEXT}"),
-                format!("production={PRODUCTION_CONTEXT}"),
-            ] {
-                args.extend(["--context".to_string(), flag]);
-            }
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        clusters.canary(&args).ok();
-        clusters
     }
 
     pub fn command(&self, args: &[&str]) -> std::process::Command {
