@@ -554,7 +554,7 @@ fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": cluster.namespace},
         "spec": {"project": "default",
-                 "source": {"repoURL": "https://git.invalid/deploy.git", "path": "gap"},
+                 "source": {"repoURL": sandbox.remote.to_str().unwrap(), "path": "gap/staging"},
                  "destination": {"server": "https://kubernetes.default.svc",
                                  "namespace": cluster.namespace},
                  "syncPolicy": {"automated": {"prune": true}}}
@@ -613,4 +613,17 @@ fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
     let out = canary(&["verify", SERVICE, "--env", "staging"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stdout.contains("Degraded"), "{out}");
+
+    // Deploying another namespace, it is not this release's Application.
+    patch_status(r#"{"spec": {"destination": {"namespace": "elsewhere"}}}"#.to_string());
+    let out = canary(&["verify", SERVICE, "--env", "staging"]);
+    assert_eq!(out.code, 1, "{out}");
+    let wanted = "deploys to namespace elsewhere (spec.destination.namespace)";
+    assert!(
+        out.stdout.contains("error[argocd-app-differs]") && out.stdout.contains(wanted),
+        "{out}"
+    );
+    let out = canary(&["context", SERVICE, "staging", &cluster.context, "--argocd", &app]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains(wanted), "{out}");
 }

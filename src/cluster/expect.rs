@@ -200,10 +200,13 @@ impl Expected {
             virtual_service,
             service_patch,
             application_name: config.service.clone(),
-            argocd: config.environments[env]
-                .argocd
-                .clone()
-                .map(argocd::Wanted::any_revision),
+            argocd: match config.environments[env].argocd.clone() {
+                Some(app) => Some(argocd::Wanted {
+                    release: Some(release_deploy(config, repo, &config.environments[env].name)?),
+                    ..argocd::Wanted::any_revision(app)
+                }),
+                None => None,
+            },
             switch,
             web_image,
             v2_code: None,
@@ -234,6 +237,27 @@ impl Expected {
         wanted.relate = Rc::new(move |revision| relation(&repo, &ours, revision));
         wanted.commit = Some(commit);
     }
+}
+
+/// What the environment's Argo CD Application must deploy: the release's namespace, from the
+/// remote the branch's upstream is on (not compared without one), the environment's files.
+pub fn release_deploy(
+    config: &Settings,
+    repo: &Repo,
+    env: &str,
+) -> Result<argocd::ReleaseDeploy, Error> {
+    let repo_url = match config.remote {
+        crate::release::Remote::None => None,
+        // A branch without an upstream is refused where it matters (a deploy); here it only
+        // leaves the repository uncompared.
+        _ => repo.upstream_url().ok().flatten(),
+    };
+    Ok(argocd::ReleaseDeploy {
+        env: env.to_string(),
+        namespace: config.namespace.clone(),
+        repo_url,
+        gap_dir: format!("{}gap", repo.prefix()?),
+    })
 }
 
 fn relation(repo: &Repo, commit: &str, revision: &str) -> argocd::Relation {

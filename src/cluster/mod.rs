@@ -22,7 +22,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use compare::{compare, compare_v1};
-pub use expect::{Expected, VirtualServiceFile};
+pub use expect::{Expected, VirtualServiceFile, release_deploy};
 #[cfg(feature = "cluster")]
 pub use session::Session;
 pub use wait::{Wait, WaitError, format_duration, parse_duration, wait_until_matching};
