@@ -636,6 +636,35 @@ fn the_log_says_how_each_deploy_was_verified() {
 }
 
 #[test]
+fn v2s_code_deploy_waits_for_the_application_under_yes_too() {
+    let release = Release::with_both();
+    release.walk_to("deploy-v2");
+    // web runs v2's build, but Argo CD is still rolling it out.
+    release.sync("staging", true);
+    release.edit_app("staging", |app| {
+        app["status"]["health"] = json!({"status": "Progressing",
+                                         "message": "Waiting for rollout to finish"});
+    });
+    let before = release.sandbox.snapshot();
+    let out = release.next("2s");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("Progressing (Waiting for rollout to finish)"),
+        "{out}"
+    );
+    assert_unchanged(&before, &release.sandbox.snapshot(), "v2 still rolling out");
+    release.sync("staging", true);
+    release.next("5s").ok();
+    let confirmed = release.events("deploy-confirmed");
+    let last = confirmed.last().unwrap();
+    assert_eq!(
+        (&last["what"], &last["verified"], &last["argocd"]["health"]),
+        (&json!("v2 code"), &json!(true), &json!("Healthy")),
+        "{last}"
+    );
+}
+
+#[test]
 fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_releases() {
     let clusters = TwoClusters::new();
     let remote = clusters.sandbox.remote.display().to_string();
