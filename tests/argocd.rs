@@ -649,7 +649,8 @@ fn v2s_code_deploy_waits_for_the_application_under_yes_too() {
     let out = release.next("2s");
     assert_eq!(out.code, 1, "{out}");
     assert!(
-        out.stdout.contains("Progressing (Waiting for rollout to finish)"),
+        out.stdout
+            .contains("Progressing (Waiting for rollout to finish)"),
         "{out}"
     );
     assert_unchanged(&before, &release.sandbox.snapshot(), "v2 still rolling out");
@@ -671,17 +672,30 @@ fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_r
     // As a person writes them: the same repository in another form of its URL.
     let ours = format!("file://{remote}/");
     let cases = [
-        (json!({"namespace": "payments"}), json!({}),
-         "Argo CD Application argocd/my-service-staging deploys to namespace payments \
-          (spec.destination.namespace), the release to relational-data".to_string()),
-        (json!({}), json!({"repoURL": "git@git.example:team/other-deploy.git"}),
-         format!("Argo CD Application argocd/my-service-staging deploys from \
+        (
+            json!({"namespace": "payments"}),
+            json!({}),
+            "Argo CD Application argocd/my-service-staging deploys to namespace payments \
+          (spec.destination.namespace), the release to relational-data"
+                .to_string(),
+        ),
+        (
+            json!({}),
+            json!({"repoURL": "git@git.example:team/other-deploy.git"}),
+            format!(
+                "Argo CD Application argocd/my-service-staging deploys from \
                   git@git.example:team/other-deploy.git (spec.source.repoURL), the release's \
-                  repository is {remote}")),
-        (json!({}), json!({"path": "gap/production"}),
-         "Argo CD Application argocd/my-service-staging deploys path gap/production \
+                  repository is {remote}"
+            ),
+        ),
+        (
+            json!({}),
+            json!({"path": "gap/production"}),
+            "Argo CD Application argocd/my-service-staging deploys path gap/production \
           (spec.source.path), the release's staging files are in gap/staging (or gap, the gap \
-          directory)".to_string()),
+          directory)"
+                .to_string(),
+        ),
     ];
     let app = |destination: &Value, source: &Value| {
         let mut app = application("staging", "Synced", "abc", "Healthy", true);
@@ -696,7 +710,10 @@ fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_r
         app
     };
     let mut args = clusters.start_args(true, Sandbox::start_args);
-    args.extend(["--argocd".into(), "staging=argocd/my-service-staging".into()]);
+    args.extend([
+        "--argocd".into(),
+        "staging=argocd/my-service-staging".into(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     for (destination, source, expected) in &cases {
         clusters.staging.set_objects(&[app(destination, source)]);
@@ -709,7 +726,10 @@ fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_r
             )),
             "{expected}\n{out}"
         );
-        assert!(clusters.sandbox.journal_bytes().is_none(), "journaled: {out}");
+        assert!(
+            clusters.sandbox.journal_bytes().is_none(),
+            "journaled: {out}"
+        );
     }
     // The release's own, in the path of its environment or of the gap directory.
     clusters
@@ -722,7 +742,12 @@ fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_r
     let before = release.sandbox.snapshot();
     release.staging.set_objects(&[app(destination, source)]);
     let out = release.canary(&[
-        "context", SERVICE, "staging", STAGING, "--argocd", "argocd/my-service-staging",
+        "context",
+        SERVICE,
+        "staging",
+        STAGING,
+        "--argocd",
+        "argocd/my-service-staging",
     ]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains(expected.as_str()), "{out}");
@@ -742,9 +767,8 @@ fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_r
     let out = release.next("30s");
     assert_eq!(out.code, 1, "{out}");
     assert!(
-        out.stderr.starts_with(&format!(
-            "error: staging (context {STAGING}): {expected}"
-        )),
+        out.stderr
+            .starts_with(&format!("error: staging (context {STAGING}): {expected}")),
         "{out}"
     );
     assert_unchanged(&before, &release.sandbox.snapshot(), "deploy refused");

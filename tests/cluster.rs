@@ -34,7 +34,11 @@ fn virtual_service_path() -> String {
 }
 
 fn context_of(env: &str) -> &'static str {
-    if env == "staging" { STAGING } else { PRODUCTION }
+    if env == "staging" {
+        STAGING
+    } else {
+        PRODUCTION
+    }
 }
 
 fn pod_path() -> String {
@@ -372,8 +376,9 @@ fn v2s_code_deploy_waits_under_yes_until_web_runs_another_image_than_v1s() {
         // web's pods were read by its Deployment's selector.
         let requests = release.server(env).requests();
         assert!(
-            requests.iter().any(|r| r.contains("/pods?")
-                && r.contains(&format!("app%3D{SERVICE}-web&"))),
+            requests
+                .iter()
+                .any(|r| r.contains("/pods?") && r.contains(&format!("app%3D{SERVICE}-web&"))),
             "{requests:#?}"
         );
         // The v2 code lands: web runs another build.
@@ -655,7 +660,10 @@ fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks
         assert_eq!(out.code, code, "{out}");
         assert_eq!(out.stderr.lines().count(), 1, "{out}");
         assert!(out.stderr.starts_with(expected), "{expected}\n{out}");
-        assert!(clusters.sandbox.journal_bytes().is_none(), "journaled: {out}");
+        assert!(
+            clusters.sandbox.journal_bytes().is_none(),
+            "journaled: {out}"
+        );
     };
     refused(
         &start(&["staging=kind-stagnig", &format!("production={PRODUCTION}")]),
@@ -699,8 +707,9 @@ fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks
     let out = clusters.canary(&["context", SERVICE, "production", "prod-typo"]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
-        out.stderr
-            .starts_with("error: production (context prod-typo): no such context in the kubeconfig"),
+        out.stderr.starts_with(
+            "error: production (context prod-typo): no such context in the kubeconfig"
+        ),
         "{out}"
     );
     clusters.production.state().namespaces.remove(NAMESPACE);
@@ -718,7 +727,11 @@ fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks
     // Found later: named as the cause, at a deploy (at once, not at the timeout) and in verify,
     // which reads the other environment all the same.
     let release = Release(clusters);
-    release.production.state().namespaces.insert(NAMESPACE.into());
+    release
+        .production
+        .state()
+        .namespaces
+        .insert(NAMESPACE.into());
     // Whoever may read namespaces (a 404 for a missing one; under a Role alone, every read in
     // a missing namespace is a 403, named as above).
     release.staging.state().rbac = None;
@@ -730,8 +743,11 @@ fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks
     for out in [&out, &out2] {
         assert_eq!(out.code, 1, "{out}");
         assert!(
-            out.stdout.contains("namespace relational-data does not exist in this cluster")
-                || out.stderr.contains("namespace relational-data does not exist in this cluster"),
+            out.stdout
+                .contains("namespace relational-data does not exist in this cluster")
+                || out
+                    .stderr
+                    .contains("namespace relational-data does not exist in this cluster"),
             "{out}"
         );
         assert!(!out.stdout.contains("deployment-missing"), "{out}");
@@ -746,7 +762,8 @@ fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks
         "{out2}"
     );
     assert!(
-        out2.stderr.contains("the cluster of staging could not be read"),
+        out2.stderr
+            .contains("the cluster of staging could not be read"),
         "{out2}"
     );
     let json = release.canary(&["verify", SERVICE, "--json"]).json();

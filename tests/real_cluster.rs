@@ -285,7 +285,8 @@ fn start_refuses_an_unknown_context_and_a_namespace_the_real_cluster_lacks() {
         args[ns] = namespace.to_string();
         args.extend(["--context".into(), format!("staging={context}")]);
         let mut cmd = sandbox.canary_command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        cmd.env("KUBECONFIG", &cluster.kubeconfig).stdin(Stdio::null());
+        cmd.env("KUBECONFIG", &cluster.kubeconfig)
+            .stdin(Stdio::null());
         Output::new(&["start"], cmd.output().unwrap())
     };
     let out = start(&cluster.namespace, "canary-test-no-such-context");
@@ -623,7 +624,14 @@ fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
         out.stdout.contains("error[argocd-app-differs]") && out.stdout.contains(wanted),
         "{out}"
     );
-    let out = canary(&["context", SERVICE, "staging", &cluster.context, "--argocd", &app]);
+    let out = canary(&[
+        "context",
+        SERVICE,
+        "staging",
+        &cluster.context,
+        "--argocd",
+        &app,
+    ]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains(wanted), "{out}");
 }

@@ -189,7 +189,11 @@ fn normalise_path(path: &str) -> &str {
 /// Where the Application deploys something else than the release: the field, the
 /// Application's value and the release's, in one line. `None` when it deploys the release.
 pub fn differs(app: &AppRef, release: &ReleaseDeploy, live: &Deploys) -> Option<String> {
-    if let Some(ns) = live.namespace.as_ref().filter(|ns| **ns != release.namespace) {
+    if let Some(ns) = live
+        .namespace
+        .as_ref()
+        .filter(|ns| **ns != release.namespace)
+    {
         return Some(format!(
             "Argo CD Application {app} deploys to namespace {ns} (spec.destination.namespace), \
              the release to {}",
@@ -231,7 +235,11 @@ pub fn differs(app: &AppRef, release: &ReleaseDeploy, live: &Deploys) -> Option<
     Some(format!(
         "Argo CD Application {app} deploys path {} ({}.path), the release's {} files are in {} \
          (or {}, the gap directory)",
-        if ours[0].path.is_empty() { "(the repository's root)" } else { &ours[0].path },
+        if ours[0].path.is_empty() {
+            "(the repository's root)"
+        } else {
+            &ours[0].path
+        },
         ours[0].field,
         release.env,
         env_dir,
@@ -630,7 +638,10 @@ mod tests {
             assert_eq!(normalise_repo_url(url), "github.com/Team/deploy", "{url}");
         }
         assert_eq!(normalise_repo_url("/srv/git/deploy.git"), "/srv/git/deploy");
-        assert_eq!(normalise_repo_url("file:///srv/git/deploy.git/"), "/srv/git/deploy");
+        assert_eq!(
+            normalise_repo_url("file:///srv/git/deploy.git/"),
+            "/srv/git/deploy"
+        );
         assert_ne!(
             normalise_repo_url("git@github.com:team/deploy.git"),
             normalise_repo_url("git@github.com:team/other.git")
@@ -654,7 +665,11 @@ mod tests {
         let ours = "https://git.example/team/deploy";
         for path in ["gap/staging", "./gap/staging/", "gap"] {
             assert_eq!(
-                differs(&app, &release, &deploys(Some("relational-data"), ours, path)),
+                differs(
+                    &app,
+                    &release,
+                    &deploys(Some("relational-data"), ours, path)
+                ),
                 None
             );
         }
@@ -673,7 +688,11 @@ mod tests {
             ..release.clone()
         };
         assert_eq!(
-            differs(&app, &no_remote, &deploys(None, "https://anything/x", "gap/staging")),
+            differs(
+                &app,
+                &no_remote,
+                &deploys(None, "https://anything/x", "gap/staging")
+            ),
             None
         );
     }

@@ -202,7 +202,11 @@ impl Expected {
             application_name: config.service.clone(),
             argocd: match config.environments[env].argocd.clone() {
                 Some(app) => Some(argocd::Wanted {
-                    release: Some(release_deploy(config, repo, &config.environments[env].name)?),
+                    release: Some(release_deploy(
+                        config,
+                        repo,
+                        &config.environments[env].name,
+                    )?),
                     ..argocd::Wanted::any_revision(app)
                 }),
                 None => None,

@@ -607,8 +607,7 @@ pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
         Ok(None) => Ok(()),
         Ok(Some((app, live))) => {
             let repo = crate::repo::Repo::for_reading(&config.repo)?;
-            let release =
-                crate::cluster::release_deploy(config, &repo, &target.env)?;
+            let release = crate::cluster::release_deploy(config, &repo, &target.env)?;
             let deploys = crate::cluster::argocd::Deploys::read(&live);
             match crate::cluster::argocd::differs(app, &release, &deploys) {
                 Some(why) => Err(bad_input(format!(
@@ -629,10 +628,12 @@ pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
             ));
             Ok(())
         }
-        Err(e @ ClusterError {
-            problem: Problem::UnknownContext | Problem::NoNamespace(_),
-            ..
-        }) => Err(bad_input(e.to_string()).into()),
+        Err(
+            e @ ClusterError {
+                problem: Problem::UnknownContext | Problem::NoNamespace(_),
+                ..
+            },
+        ) => Err(bad_input(e.to_string()).into()),
         Err(e) => Err(e.into()),
     }
 }

@@ -92,12 +92,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             if errors == 1 { "" } else { "s" }
         )
     });
-    let unread = (!unread.is_empty()).then(|| {
-        format!(
-            "the cluster of {} could not be read",
-            unread.join(" and ")
-        )
-    });
+    let unread = (!unread.is_empty())
+        .then(|| format!("the cluster of {} could not be read", unread.join(" and ")));
     let failed: Vec<String> = [unread, differs].into_iter().flatten().collect();
     if !failed.is_empty() {
         return Err(Error::Mismatch(failed.join("; ")).into());

@@ -112,9 +112,15 @@ impl FakeApiServer {
             Mutex::new(State {
                 istio: true,
                 istio_versions: vec!["v1", "v1beta1"],
-                namespaces: ["default", "kube-system", "istio-system", "argocd", super::NAMESPACE]
-                    .map(str::to_string)
-                    .into(),
+                namespaces: [
+                    "default",
+                    "kube-system",
+                    "istio-system",
+                    "argocd",
+                    super::NAMESPACE,
+                ]
+                .map(str::to_string)
+                .into(),
                 ..State::default()
             }),
             Condvar::new(),
@@ -517,12 +523,13 @@ fn allowed(state: &State, rules: &[Rule], verb: &str, route: &Route) -> bool {
     // A Role, and its binding, live in a namespace: none where there is no namespace.
     state.namespaces.contains(route.namespace)
         && rules.iter().any(|r| {
-        r.namespace == route.namespace
-            && (r.names.is_empty() || route.name.is_some_and(|n| r.names.iter().any(|x| x == n)))
-            && r.api_groups.iter().any(|g| g == route.group || g == "*")
-            && r.resources.iter().any(|x| x == route.resource || x == "*")
-            && r.verbs.iter().any(|v| v == verb || v == "*")
-    })
+            r.namespace == route.namespace
+                && (r.names.is_empty()
+                    || route.name.is_some_and(|n| r.names.iter().any(|x| x == n)))
+                && r.api_groups.iter().any(|g| g == route.group || g == "*")
+                && r.resources.iter().any(|x| x == route.resource || x == "*")
+                && r.verbs.iter().any(|v| v == verb || v == "*")
+        })
 }
 
 fn discovery(state: &State) -> Value {
