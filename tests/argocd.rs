@@ -120,8 +120,11 @@ impl Release {
         );
     }
 
-    /// Write the Application as Argo CD would, as the CRD has it; watches see the change.
-    fn set_app(&self, env: &str, app: Value) {
+    /// Write the Application as Argo CD would, as the CRD has it, deploying the sandbox's
+    /// remote (in another form of its URL than the clone's); watches see the change.
+    fn set_app(&self, env: &str, mut app: Value) {
+        app["spec"]["source"]["repoURL"] =
+            json!(format!("file://{}/", self.sandbox.remote.display()));
         check_against_crd(&app);
         let server = self.server(env);
         match server.object(&app_path(env)) {
@@ -633,8 +636,149 @@ fn the_log_says_how_each_deploy_was_verified() {
 }
 
 #[test]
+fn v2s_code_deploy_waits_for_the_application_under_yes_too() {
+    let release = Release::with_both();
+    release.walk_to("deploy-v2");
+    // web runs v2's build, but Argo CD is still rolling it out.
+    release.sync("staging", true);
+    release.edit_app("staging", |app| {
+        app["status"]["health"] = json!({"status": "Progressing",
+                                         "message": "Waiting for rollout to finish"});
+    });
+    let before = release.sandbox.snapshot();
+    let out = release.next("2s");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout
+            .contains("Progressing (Waiting for rollout to finish)"),
+        "{out}"
+    );
+    assert_unchanged(&before, &release.sandbox.snapshot(), "v2 still rolling out");
+    release.sync("staging", true);
+    release.next("5s").ok();
+    let confirmed = release.events("deploy-confirmed");
+    let last = confirmed.last().unwrap();
+    assert_eq!(
+        (&last["what"], &last["verified"], &last["argocd"]["health"]),
+        (&json!("v2 code"), &json!(true), &json!("Healthy")),
+        "{last}"
+    );
+}
+
+#[test]
+fn an_application_that_deploys_another_namespace_repository_or_path_is_not_the_releases() {
+    let clusters = TwoClusters::new();
+    let remote = clusters.sandbox.remote.display().to_string();
+    // As a person writes them: the same repository in another form of its URL.
+    let ours = format!("file://{remote}/");
+    let cases = [
+        (
+            json!({"namespace": "payments"}),
+            json!({}),
+            "Argo CD Application argocd/my-service-staging deploys to namespace payments \
+          (spec.destination.namespace), the release to relational-data"
+                .to_string(),
+        ),
+        (
+            json!({}),
+            json!({"repoURL": "git@git.example:team/other-deploy.git"}),
+            format!(
+                "Argo CD Application argocd/my-service-staging deploys from \
+                  git@git.example:team/other-deploy.git (spec.source.repoURL), the release's \
+                  repository is {remote}"
+            ),
+        ),
+        (
+            json!({}),
+            json!({"path": "gap/production"}),
+            "Argo CD Application argocd/my-service-staging deploys path gap/production \
+          (spec.source.path), the release's staging files are in gap/staging (or gap, the gap \
+          directory)"
+                .to_string(),
+        ),
+    ];
+    let app = |destination: &Value, source: &Value| {
+        let mut app = application("staging", "Synced", "abc", "Healthy", true);
+        app["spec"]["source"]["repoURL"] = json!(ours);
+        app["spec"]["source"]["path"] = json!("gap/staging");
+        for (key, value) in destination.as_object().unwrap() {
+            app["spec"]["destination"][key] = value.clone();
+        }
+        for (key, value) in source.as_object().unwrap() {
+            app["spec"]["source"][key] = value.clone();
+        }
+        app
+    };
+    let mut args = clusters.start_args(true, Sandbox::start_args);
+    args.extend([
+        "--argocd".into(),
+        "staging=argocd/my-service-staging".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for (destination, source, expected) in &cases {
+        clusters.staging.set_objects(&[app(destination, source)]);
+        let out = clusters.canary(&args);
+        assert_eq!(out.code, 2, "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: staging (context {STAGING}): {expected}: it deploys something else"
+            )),
+            "{expected}\n{out}"
+        );
+        assert!(
+            clusters.sandbox.journal_bytes().is_none(),
+            "journaled: {out}"
+        );
+    }
+    // The release's own, in the path of its environment or of the gap directory.
+    clusters
+        .staging
+        .set_objects(&[app(&json!({}), &json!({"path": "./gap/"}))]);
+    clusters.canary(&args).ok();
+
+    let release = Release(clusters);
+    let (destination, source, expected) = &cases[0];
+    let before = release.sandbox.snapshot();
+    release.staging.set_objects(&[app(destination, source)]);
+    let out = release.canary(&[
+        "context",
+        SERVICE,
+        "staging",
+        STAGING,
+        "--argocd",
+        "argocd/my-service-staging",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains(expected.as_str()), "{out}");
+    assert_unchanged(&before, &release.sandbox.snapshot(), "context refused");
+
+    // Found later, by verify, and by a deploy at once rather than at its timeout.
+    release.next("5s").ok();
+    release.sync_objects("staging");
+    let before = release.sandbox.snapshot();
+    let out = release.canary(&["verify", SERVICE, "--env", "staging"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("error[argocd-app-differs] staging: {expected}")),
+        "{out}"
+    );
+    let out = release.next("30s");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .starts_with(&format!("error: staging (context {STAGING}): {expected}")),
+        "{out}"
+    );
+    assert_unchanged(&before, &release.sandbox.snapshot(), "deploy refused");
+}
+
+#[test]
 fn bad_argocd_values_are_refused_at_start_and_by_context() {
-    let sandbox = Sandbox::new();
+    // A cluster for the context that is set in the end: `context` checks it.
+    let clusters = TwoClusters::new();
+    let sandbox = &clusters.sandbox;
     for (flags, expected) in [
         (
             &[
@@ -700,7 +844,7 @@ fn bad_argocd_values_are_refused_at_start_and_by_context() {
         assert!(out.stderr.contains(expected), "{expected}\n{out}");
         assert_unchanged(&before, &sandbox.snapshot(), expected);
     }
-    let out = sandbox
+    let out = clusters
         .canary(&[
             "context",
             SERVICE,

@@ -33,6 +33,14 @@ fn virtual_service_path() -> String {
     )
 }
 
+fn context_of(env: &str) -> &'static str {
+    if env == "staging" {
+        STAGING
+    } else {
+        PRODUCTION
+    }
+}
+
 fn pod_path() -> String {
     format!("/api/v1/namespaces/{NAMESPACE}/pods/{SERVICE}-web-v1-5d8f7-abcde")
 }
@@ -103,15 +111,17 @@ impl Release {
 fn a_whole_release_walks_with_every_deploy_checked_on_the_cluster() {
     let release = Release::start(true);
     release.walk_to("done");
-    // The deploys that follow canary's edits; v2's code is the operator's to confirm.
-    let deploys: Vec<Value> = release
-        .events("deploy-confirmed")
-        .into_iter()
-        .filter(|e| e.get("after").is_some())
-        .collect();
-    assert_eq!(deploys.len(), 21, "{deploys:#?}");
+    // Every deploy, v2's code included: `--yes` answers questions, it does not skip a check.
+    let deploys = release.events("deploy-confirmed");
+    assert_eq!(deploys.len(), 23, "{deploys:#?}");
+    assert_eq!(
+        deploys.iter().filter(|e| e["what"] == "v2 code").count(),
+        2,
+        "{deploys:#?}"
+    );
     for deploy in &deploys {
         assert_eq!(deploy["verified"], true, "{deploy}");
+        assert!(deploy.get("answered").is_none(), "{deploy}");
         let context = if deploy["env"] == "staging" {
             STAGING
         } else {
@@ -323,9 +333,77 @@ fn a_deploy_that_never_shows_times_out_and_records_nothing() {
     );
 }
 
+/// The cluster as it is before v2's code lands: web's Deployment and pod run v1's build, the
+/// image web-v1 is pinned to.
+fn web_runs_v1(server: &common::cluster::FakeApiServer) {
+    server.edit(&deployment_path(&format!("{SERVICE}-web")), |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(V1_IMAGE);
+    });
+    server.edit(
+        &format!("/api/v1/namespaces/{NAMESPACE}/pods/{SERVICE}-web-7c9d4-fghij"),
+        |p| {
+            p["spec"]["containers"][0]["image"] = json!(V1_IMAGE);
+            p["status"]["containerStatuses"][0]["image"] = json!(V1_IMAGE);
+            p["status"]["containerStatuses"][0]["imageID"] =
+                json!(format!("docker-pullable://{V1_IMAGE}"));
+        },
+    );
+}
+
+#[test]
+fn v2s_code_deploy_waits_under_yes_until_web_runs_another_image_than_v1s() {
+    let release = Release::start(true);
+    release.walk_to("deploy-v2");
+    for env in ["staging", "production"] {
+        release.sync(env);
+        web_runs_v1(release.server(env));
+        let before = release.sandbox.snapshot();
+        let out = release.canary(&["next", SERVICE, "--yes", "--timeout", "2s"]);
+        assert_eq!(out.code, 1, "{out}");
+        assert!(
+            out.stderr.contains(&format!(
+                "{env} (context {}) did not show the deploy within 2s",
+                context_of(env)
+            )) && out.stderr.contains(&format!(
+                "Deployment {SERVICE}-web's container web still runs v1's image {V1_IMAGE}"
+            )) && out.stderr.contains(&format!(
+                "pod {SERVICE}-web-7c9d4-fghij of {SERVICE}-web still runs v1's image"
+            )),
+            "{out}"
+        );
+        assert!(!out.stdout.contains("Is v2 deployed"), "not asked: {out}");
+        assert_unchanged(&before, &release.sandbox.snapshot(), "v2 not yet deployed");
+        // web's pods were read by its Deployment's selector.
+        let requests = release.server(env).requests();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.contains("/pods?") && r.contains(&format!("app%3D{SERVICE}-web&"))),
+            "{requests:#?}"
+        );
+        // The v2 code lands: web runs another build.
+        release.sync(env);
+        let out = release.next().ok();
+        assert!(
+            out.stdout
+                .contains(&format!("Verified {env} (context {})", context_of(env))),
+            "{out}"
+        );
+        let confirmed = release.events("deploy-confirmed");
+        let last = confirmed.last().unwrap();
+        assert_eq!(
+            (&last["env"], &last["what"], &last["verified"]),
+            (&json!(env), &json!("v2 code"), &json!(true)),
+            "{last}"
+        );
+    }
+}
+
 #[test]
 fn no_verify_takes_the_operators_word_and_the_journal_says_so() {
     let release = Release::start(true);
+    // `start` checked the namespace; nothing since reads the cluster.
+    let checked = release.staging.requests();
     release.next().ok();
     release
         .canary(&["next", SERVICE, "--yes", "--no-verify"])
@@ -336,7 +414,7 @@ fn no_verify_takes_the_operators_word_and_the_journal_says_so() {
         deploy["note"],
         "confirmed without verification (--no-verify)"
     );
-    assert!(release.staging.requests().is_empty());
+    assert_eq!(release.staging.requests(), checked);
 }
 
 #[test]
@@ -434,6 +512,22 @@ fn a_live_weight_patches_the_virtual_service_and_says_the_file_wins_at_the_next_
     let out = release.canary(&["verify", SERVICE, "--env", "production"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("error[live-weights-differ]"), "{out}");
+
+    // Back to the weight the file holds: nothing left for a sync to put back.
+    let out = release
+        .canary(&["weight", SERVICE, "production", "0", "--live", "--yes"])
+        .ok();
+    assert!(!out.stdout.contains("still says"), "{out}");
+    assert!(
+        out.stdout.contains(
+            "the live weights are gap/production/gap_patch_canary_virtual_service.yaml's again \
+             (v1 100%, v2 0%)"
+        ),
+        "{out}"
+    );
+    release
+        .canary(&["verify", SERVICE, "--env", "production"])
+        .ok();
 }
 
 #[test]
@@ -464,9 +558,10 @@ fn a_concurrent_change_fails_the_live_patch_whole() {
 #[test]
 fn live_weights_follow_the_workflow_and_need_a_context() {
     let release = Release::start(true);
+    let checked = release.production.requests();
     let out = release.canary(&["weight", SERVICE, "production", "30", "--live", "--yes"]);
     assert_eq!(out.code, 3, "{out}");
-    assert!(release.production.requests().is_empty());
+    assert_eq!(release.production.requests(), checked);
 }
 
 #[test]
@@ -475,27 +570,39 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
     release.walk_to("add-routing");
     release.sync("staging");
     let extra = release.sandbox.home.join(".kube/extra.yaml");
-    std::fs::write(
-        &extra,
-        kubeconfig(
-            &[
-                ("gone", "http://127.0.0.1:1"),
-                ("expired", &release.staging.url),
-            ],
-            "an-expired-token",
-        ),
-    )
-    .unwrap();
+    // `canary context` checks a context when it is set: each is sound then, and breaks after.
+    let sound = kubeconfig(
+        &[
+            ("nope", &release.staging.url),
+            ("gone", &release.staging.url),
+            ("expired", &release.staging.url),
+        ],
+        common::cluster::TOKEN,
+    );
+    let broken = kubeconfig(
+        &[
+            ("gone", "http://127.0.0.1:1"),
+            ("expired", &release.staging.url),
+        ],
+        "an-expired-token",
+    );
     let mut paths: Vec<_> = std::env::split_paths(&release.kubeconfig).collect();
-    paths.push(extra);
+    paths.push(extra.clone());
     let release = Release(TwoClusters {
         kubeconfig: std::env::join_paths(paths).unwrap(),
         ..release.0
     });
     let check = |context: &str, setup: &dyn Fn(), expected: &str| {
+        std::fs::write(&extra, &sound).unwrap();
+        {
+            let mut state = release.staging.state();
+            state.rbac = None;
+            state.istio = true;
+        }
         release
             .canary(&["context", SERVICE, "staging", context])
             .ok();
+        std::fs::write(&extra, &broken).unwrap();
         setup();
         let before = release.sandbox.snapshot();
         for args in [
@@ -537,6 +644,131 @@ fn cluster_errors_are_one_line_that_names_the_environment_and_context() {
         },
         "the cluster does not serve networking.istio.io: are Istio's CRDs installed?",
     );
+}
+
+#[test]
+fn start_and_context_refuse_an_unknown_context_and_a_namespace_the_cluster_lacks() {
+    let clusters = TwoClusters::new();
+    let start = |contexts: &[&str]| {
+        let mut args = clusters.start_args(false, Sandbox::start_args);
+        for pair in contexts {
+            args.extend(["--context".to_string(), pair.to_string()]);
+        }
+        clusters.canary(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let refused = |out: &Output, code: i32, expected: &str| {
+        assert_eq!(out.code, code, "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert!(out.stderr.starts_with(expected), "{expected}\n{out}");
+        assert!(
+            clusters.sandbox.journal_bytes().is_none(),
+            "journaled: {out}"
+        );
+    };
+    refused(
+        &start(&["staging=kind-stagnig", &format!("production={PRODUCTION}")]),
+        2,
+        "error: staging (context kind-stagnig): no such context in the kubeconfig",
+    );
+    clusters.staging.state().namespaces.remove(NAMESPACE);
+    let both = [
+        format!("staging={STAGING}"),
+        format!("production={PRODUCTION}"),
+    ];
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+    refused(
+        &start(&both),
+        2,
+        "error: staging (context kind-staging): namespace relational-data does not exist in this \
+         cluster",
+    );
+    // Under the documented Role, a missing namespace is a 403: named, not passed.
+    clusters.staging.enforce_roles(&documented_roles());
+    refused(
+        &start(&both),
+        1,
+        "error: staging (context kind-staging): forbidden by the cluster's RBAC: canary may not \
+         get namespaces in namespace relational-data (if relational-data does not exist, no Role \
+         there can grant it); docs/cluster.md lists the Role canary needs",
+    );
+    clusters.staging.state().namespaces.insert(NAMESPACE.into());
+    start(&both).ok();
+    assert!(
+        clusters
+            .staging
+            .requests()
+            .contains(&format!("GET /api/v1/namespaces/{NAMESPACE}")),
+        "{:#?}",
+        clusters.staging.requests()
+    );
+
+    // `canary context` checks what it is given, and records nothing it refuses.
+    let before = clusters.sandbox.snapshot();
+    let out = clusters.canary(&["context", SERVICE, "production", "prod-typo"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: production (context prod-typo): no such context in the kubeconfig"
+        ),
+        "{out}"
+    );
+    clusters.production.state().namespaces.remove(NAMESPACE);
+    let out = clusters.canary(&["context", SERVICE, "production", PRODUCTION]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: production (context kind-production): namespace relational-data does not \
+             exist in this cluster"
+        ),
+        "{out}"
+    );
+    assert_unchanged(&before, &clusters.sandbox.snapshot(), "refused contexts");
+
+    // Found later: named as the cause, at a deploy (at once, not at the timeout) and in verify,
+    // which reads the other environment all the same.
+    let release = Release(clusters);
+    release
+        .production
+        .state()
+        .namespaces
+        .insert(NAMESPACE.into());
+    // Whoever may read namespaces (a 404 for a missing one; under a Role alone, every read in
+    // a missing namespace is a 403, named as above).
+    release.staging.state().rbac = None;
+    release.next().ok();
+    release.sync("production");
+    release.staging.state().namespaces.remove(NAMESPACE);
+    let out = release.canary(&["next", SERVICE, "--yes", "--timeout", "10s"]);
+    let out2 = release.canary(&["verify", SERVICE]);
+    for out in [&out, &out2] {
+        assert_eq!(out.code, 1, "{out}");
+        assert!(
+            out.stdout
+                .contains("namespace relational-data does not exist in this cluster")
+                || out
+                    .stderr
+                    .contains("namespace relational-data does not exist in this cluster"),
+            "{out}"
+        );
+        assert!(!out.stdout.contains("deployment-missing"), "{out}");
+    }
+    assert!(!out.stdout.contains("Waiting"), "{out}");
+    assert!(
+        out2.stdout.contains(&format!(
+            "Unreadable staging (context {STAGING}): namespace relational-data does not exist"
+        )) && out2.stdout.contains(&format!(
+            "production (context {PRODUCTION}, namespace {NAMESPACE})"
+        )),
+        "{out2}"
+    );
+    assert!(
+        out2.stderr
+            .contains("the cluster of staging could not be read"),
+        "{out2}"
+    );
+    let json = release.canary(&["verify", SERVICE, "--json"]).json();
+    assert_eq!(json[0]["code"], "cluster-unreadable", "{json}");
+    assert_eq!(json[0]["env"], "staging", "{json}");
 }
 
 #[test]
@@ -870,6 +1102,7 @@ fn the_documented_role_is_all_canary_needs_and_each_missing_grant_is_named() {
         for args in [
             &["verify", SERVICE, "--env", "production"][..],
             &["weight", SERVICE, "production", "30", "--live", "--yes"],
+            &["context", SERVICE, "production", PRODUCTION],
         ] {
             if refuses(refused, args) {
                 named.insert(refused.clone());

@@ -274,6 +274,42 @@ fn verify_and_live_weights_against_a_real_cluster() {
 }
 
 #[test]
+fn start_refuses_an_unknown_context_and_a_namespace_the_real_cluster_lacks() {
+    let Some(cluster) = Cluster::from_env() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let start = |namespace: &str, context: &str| {
+        let mut args = sandbox.start_args();
+        let ns = args.iter().position(|a| a == "--namespace").unwrap() + 1;
+        args[ns] = namespace.to_string();
+        args.extend(["--context".into(), format!("staging={context}")]);
+        let mut cmd = sandbox.canary_command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.env("KUBECONFIG", &cluster.kubeconfig)
+            .stdin(Stdio::null());
+        Output::new(&["start"], cmd.output().unwrap())
+    };
+    let out = start(&cluster.namespace, "canary-test-no-such-context");
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("(context canary-test-no-such-context): no such context in the kubeconfig"),
+        "{out}"
+    );
+    let missing = format!("{}-missing", cluster.namespace);
+    let out = start(&missing, &cluster.context);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "namespace {missing} does not exist in this cluster"
+        )),
+        "{out}"
+    );
+    assert!(sandbox.journal_bytes().is_none(), "nothing journaled");
+    start(&cluster.namespace, &cluster.context).ok();
+}
+
+#[test]
 fn the_documented_role_is_enough_on_a_real_cluster_and_a_missing_verb_is_named() {
     let Some(cluster) = Cluster::from_env() else {
         return;
@@ -283,6 +319,12 @@ fn the_documented_role_is_enough_on_a_real_cluster_and_a_missing_verb_is_named()
     let mut roles = documented_roles();
     for role in &mut roles {
         role["metadata"]["namespace"] = json!(ns);
+        // The rule that reads the namespace names it.
+        for rule in role["rules"].as_array_mut().unwrap() {
+            if rule.get("resourceNames").is_some() {
+                rule["resourceNames"] = json!([ns]);
+            }
+        }
     }
     let apply = |roles: &[Value]| {
         let list = json!({"apiVersion": "v1", "kind": "List", "items": roles});
@@ -513,7 +555,7 @@ fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": cluster.namespace},
         "spec": {"project": "default",
-                 "source": {"repoURL": "https://git.invalid/deploy.git", "path": "gap"},
+                 "source": {"repoURL": sandbox.remote.to_str().unwrap(), "path": "gap/staging"},
                  "destination": {"server": "https://kubernetes.default.svc",
                                  "namespace": cluster.namespace},
                  "syncPolicy": {"automated": {"prune": true}}}
@@ -572,4 +614,24 @@ fn an_argocd_application_gates_a_deploy_on_a_real_cluster() {
     let out = canary(&["verify", SERVICE, "--env", "staging"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stdout.contains("Degraded"), "{out}");
+
+    // Deploying another namespace, it is not this release's Application.
+    patch_status(r#"{"spec": {"destination": {"namespace": "elsewhere"}}}"#.to_string());
+    let out = canary(&["verify", SERVICE, "--env", "staging"]);
+    assert_eq!(out.code, 1, "{out}");
+    let wanted = "deploys to namespace elsewhere (spec.destination.namespace)";
+    assert!(
+        out.stdout.contains("error[argocd-app-differs]") && out.stdout.contains(wanted),
+        "{out}"
+    );
+    let out = canary(&[
+        "context",
+        SERVICE,
+        "staging",
+        &cluster.context,
+        "--argocd",
+        &app,
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains(wanted), "{out}");
 }

@@ -97,6 +97,154 @@ pub struct AppStatus {
     /// `spec.syncPolicy.automated.prune`: Argo CD deletes what the files no longer have on its
     /// own. `false` without automated sync.
     pub prunes: bool,
+    /// Where it deploys from and to.
+    #[serde(skip)]
+    pub deploys: Deploys,
+}
+
+/// Where an Application deploys from and to, as its spec says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deploys {
+    /// `spec.destination.namespace`; `None` where it leaves the namespace to the manifests.
+    pub namespace: Option<String>,
+    /// `spec.source`, or each of a multi-source Application's `spec.sources`.
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// `spec.source` or `spec.sources[N]`, as messages name it.
+    pub field: String,
+    pub repo_url: String,
+    pub path: String,
+}
+
+impl Deploys {
+    pub fn read(app: &Value) -> Deploys {
+        let spec = &app["spec"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let source = |field: String, s: &Value| Source {
+            field,
+            repo_url: text(&s["repoURL"]),
+            path: text(&s["path"]),
+        };
+        let sources = match spec["sources"].as_array().filter(|s| !s.is_empty()) {
+            Some(sources) => sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| source(format!("spec.sources[{i}]"), s))
+                .collect(),
+            None if spec["source"].is_object() => {
+                vec![source("spec.source".into(), &spec["source"])]
+            }
+            None => Vec::new(),
+        };
+        Deploys {
+            namespace: spec["destination"]["namespace"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            sources,
+        }
+    }
+}
+
+/// What the release's Application must deploy: to the release's namespace, from the
+/// repository canary commits to, the environment's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseDeploy {
+    pub env: String,
+    pub namespace: String,
+    /// The URL of the remote the branch's upstream is on; `None` without one (not compared).
+    pub repo_url: Option<String>,
+    /// The gap directory in the repository (`gap`, or under a prefix): an Application deploys
+    /// the environment's files from it, or from its `ENV` directory.
+    pub gap_dir: String,
+}
+
+/// A repository URL in one form, whatever way it is written: `https://host/org/repo.git`,
+/// `ssh://git@host:22/org/repo`, `git@host:org/repo.git` and `host/org/repo` are one
+/// repository; a local path stays a path.
+pub fn normalise_repo_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    let (authority, path) = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').unwrap_or((rest, "")),
+        // scp-like `user@host:path`, unless it is a local path.
+        None => match url.split_once(':') {
+            Some((host, path)) if !host.contains('/') => (host, path),
+            _ => return url.to_string(),
+        },
+    };
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    format!("{host}/{}", path.trim_start_matches('/'))
+}
+
+fn normalise_path(path: &str) -> &str {
+    let path = path.trim_start_matches("./").trim_end_matches('/');
+    if path == "." { "" } else { path }
+}
+
+/// Where the Application deploys something else than the release: the field, the
+/// Application's value and the release's, in one line. `None` when it deploys the release.
+pub fn differs(app: &AppRef, release: &ReleaseDeploy, live: &Deploys) -> Option<String> {
+    if let Some(ns) = live
+        .namespace
+        .as_ref()
+        .filter(|ns| **ns != release.namespace)
+    {
+        return Some(format!(
+            "Argo CD Application {app} deploys to namespace {ns} (spec.destination.namespace), \
+             the release to {}",
+            release.namespace
+        ));
+    }
+    let Some(first) = live.sources.first() else {
+        return Some(format!(
+            "Argo CD Application {app} names no source (spec.source): it cannot deploy the \
+             release's files"
+        ));
+    };
+    let ours: Vec<&Source> = match &release.repo_url {
+        Some(url) => {
+            let url_n = normalise_repo_url(url);
+            let ours: Vec<&Source> = live
+                .sources
+                .iter()
+                .filter(|s| normalise_repo_url(&s.repo_url) == url_n)
+                .collect();
+            if ours.is_empty() {
+                return Some(format!(
+                    "Argo CD Application {app} deploys from {} ({}.repoURL), the release's \
+                     repository is {url}",
+                    first.repo_url, first.field
+                ));
+            }
+            ours
+        }
+        None => live.sources.iter().collect(),
+    };
+    let env_dir = format!("{}/{}", release.gap_dir, release.env);
+    if ours
+        .iter()
+        .any(|s| [release.gap_dir.as_str(), &env_dir].contains(&normalise_path(&s.path)))
+    {
+        return None;
+    }
+    Some(format!(
+        "Argo CD Application {app} deploys path {} ({}.path), the release's {} files are in {} \
+         (or {}, the gap directory)",
+        if ours[0].path.is_empty() {
+            "(the repository's root)"
+        } else {
+            &ours[0].path
+        },
+        ours[0].field,
+        release.env,
+        env_dir,
+        release.gap_dir
+    ))
 }
 
 impl AppStatus {
@@ -118,6 +266,7 @@ impl AppStatus {
                 None
             },
             prunes: app["spec"]["syncPolicy"]["automated"]["prune"] == true,
+            deploys: Deploys::read(app),
         }
     }
 
@@ -167,6 +316,8 @@ pub struct Wanted {
     /// knows no commit of the release (only Synced and Healthy are asked then).
     pub commit: Option<String>,
     pub relate: Relate,
+    /// What it must deploy; `None`: not compared.
+    pub release: Option<ReleaseDeploy>,
 }
 
 impl fmt::Debug for Wanted {
@@ -185,6 +336,7 @@ impl Wanted {
             app,
             commit: None,
             relate: Rc::new(|_| Relation::Unknown),
+            release: None,
         }
     }
 
@@ -217,6 +369,21 @@ pub fn verdict(wanted: &Wanted, live: Option<&AppStatus>) -> Finding {
             ),
         );
     };
+    if let Some(why) = wanted
+        .release
+        .as_ref()
+        .and_then(|release| differs(app, release, &live.deploys))
+    {
+        let mut finding = Finding::error(
+            "argocd-app-differs",
+            format!(
+                "{why}: it deploys something else than this release; `canary context` names \
+                 the right one (--argocd NAMESPACE/NAME)"
+            ),
+        );
+        finding.detail = Some(serde_json::json!({"application": app.to_string()}));
+        return finding;
+    }
     let relation = match (&wanted.commit, &live.revision) {
         // No commit to compare with: whatever it is synced at counts.
         (None, _) => Relation::Later,
@@ -336,6 +503,7 @@ mod tests {
             app: "argocd/web".parse().unwrap(),
             commit: Some(CANARY.into()),
             relate: Rc::new(move |_| relation),
+            release: None,
         }
     }
 
@@ -456,6 +624,77 @@ mod tests {
         );
         let missing = verdict(&wanted(Relation::At), None);
         assert_eq!(missing.code, "argocd-app-missing");
+    }
+
+    #[test]
+    fn one_repository_is_one_url_whatever_its_form() {
+        for url in [
+            "https://github.com/Team/deploy.git",
+            "https://user@GitHub.com:443/Team/deploy/",
+            "ssh://git@github.com:22/Team/deploy.git",
+            "git@github.com:Team/deploy.git",
+            "github.com:Team/deploy",
+        ] {
+            assert_eq!(normalise_repo_url(url), "github.com/Team/deploy", "{url}");
+        }
+        assert_eq!(normalise_repo_url("/srv/git/deploy.git"), "/srv/git/deploy");
+        assert_eq!(
+            normalise_repo_url("file:///srv/git/deploy.git/"),
+            "/srv/git/deploy"
+        );
+        assert_ne!(
+            normalise_repo_url("git@github.com:team/deploy.git"),
+            normalise_repo_url("git@github.com:team/other.git")
+        );
+    }
+
+    #[test]
+    fn an_application_is_the_releases_when_namespace_repository_and_path_are() {
+        let app: AppRef = "argocd/web".parse().unwrap();
+        let release = ReleaseDeploy {
+            env: "staging".into(),
+            namespace: "relational-data".into(),
+            repo_url: Some("git@git.example:team/deploy.git".into()),
+            gap_dir: "gap".into(),
+        };
+        let deploys = |namespace: Option<&str>, url: &str, path: &str| {
+            Deploys::read(&json!({"spec": {
+                "destination": {"namespace": namespace},
+                "source": {"repoURL": url, "path": path}}}))
+        };
+        let ours = "https://git.example/team/deploy";
+        for path in ["gap/staging", "./gap/staging/", "gap"] {
+            assert_eq!(
+                differs(
+                    &app,
+                    &release,
+                    &deploys(Some("relational-data"), ours, path)
+                ),
+                None
+            );
+        }
+        assert_eq!(differs(&app, &release, &deploys(None, ours, "gap")), None);
+        let said = |d: Deploys| differs(&app, &release, &d).unwrap();
+        assert!(said(deploys(Some("other"), ours, "gap")).contains("namespace other"));
+        assert!(said(deploys(None, "https://git.example/x", "gap")).contains("repoURL"));
+        assert!(said(deploys(None, ours, "gap/production")).contains("gap/production"));
+        // Multi-source: the source of the release's repository is the one whose path counts.
+        let multi = Deploys::read(&json!({"spec": {"sources": [
+            {"repoURL": "https://charts.example/x", "path": "gap/staging"},
+            {"repoURL": ours, "path": "deploy"}]}}));
+        assert!(said(multi).contains("deploy (spec.sources[1].path)"));
+        let no_remote = ReleaseDeploy {
+            repo_url: None,
+            ..release.clone()
+        };
+        assert_eq!(
+            differs(
+                &app,
+                &no_remote,
+                &deploys(None, "https://anything/x", "gap/staging")
+            ),
+            None
+        );
     }
 
     #[test]

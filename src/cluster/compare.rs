@@ -18,6 +18,7 @@ pub fn compare(expected: &Expected, live: &Snapshot) -> Vec<Finding> {
         .into_iter()
         .collect();
     deployments(expected, live, &mut findings);
+    v2_code(expected, live, &mut findings);
     authorization(expected, live, &mut findings);
     destination_rule(expected, live, &mut findings);
     virtual_service(expected, live, &mut findings);
@@ -47,6 +48,78 @@ fn not_ready(deployment: &Deployment) -> Option<String> {
             }
         )
     })
+}
+
+/// v2's code deploy: web's Deployment runs gap.yaml's image for web where gap.yaml names one,
+/// and in any case no longer v1's (the digest web-v1 is pinned to), neither in its template nor
+/// on any pod, with every replica available.
+fn v2_code(expected: &Expected, live: &Snapshot, findings: &mut Vec<Finding>) {
+    let (Some(v2), Some(web)) = (&expected.v2_code, &live.web) else {
+        return;
+    };
+    let name = &expected.web;
+    let v1 = &v2.v1_digest;
+    let runs_v1 = |image: &str| image.ends_with(&format!("@{v1}"));
+    let mut not_yet = |message: String, line: Option<usize>| {
+        findings.push(Finding::error("v2-not-deployed", message).at(GAP_YAML, line));
+    };
+    let images: Vec<&str> = web
+        .containers
+        .iter()
+        .filter_map(|c| c.image.as_deref())
+        .collect();
+    if let Some((image, line)) = &expected.web_image {
+        if runs_v1(image) {
+            not_yet(
+                format!(
+                    "gap.yaml still gives web v1's image {image}, the one web-v1 is pinned to: \
+                     land the v2 code's image there"
+                ),
+                *line,
+            );
+        } else if !images.contains(&image.as_str()) {
+            not_yet(
+                format!(
+                    "Deployment {name} runs {}, but gap.yaml gives web {image}",
+                    if images.is_empty() {
+                        "no image".to_string()
+                    } else {
+                        images.join(", ")
+                    }
+                ),
+                *line,
+            );
+        }
+    }
+    for container in &web.containers {
+        if let Some(image) = container.image.as_deref().filter(|i| runs_v1(i)) {
+            not_yet(
+                format!(
+                    "Deployment {name}'s container {} still runs v1's image {image}, the one \
+                     web-v1 is pinned to",
+                    container.name
+                ),
+                None,
+            );
+        }
+    }
+    for pod in &live.web_pods {
+        if pod.digests.iter().any(|(_, d)| d.as_deref() == Some(v1)) {
+            not_yet(
+                format!("pod {} of {name} still runs v1's image ({v1})", pod.name),
+                None,
+            );
+        }
+    }
+    if web.rolled_out && web.available < web.desired {
+        not_yet(
+            format!(
+                "Deployment {name} has {} of {} replicas available",
+                web.available, web.desired
+            ),
+            None,
+        );
+    }
 }
 
 /// Only what says whether web-v1 runs the pinned image: its Deployment and its pods.

@@ -41,6 +41,20 @@ pub struct Expected {
     pub argocd: Option<argocd::Wanted>,
     /// In coexistence: the switch, and its value in web and in web-v1 as gap.yaml sets them.
     pub switch: Option<WantedSwitch>,
+    /// web's image as gap.yaml names it (`repository:tag`, or `repository@sha256:…`), and the
+    /// line of its `image:`; `None` where gap.yaml leaves web's image to the pipeline.
+    pub web_image: Option<(String, Option<usize>)>,
+    /// Set for v2's code deploy ([`Expected::expect_v2_code`]): web must run another image
+    /// than v1's.
+    pub v2_code: Option<V2Code>,
+}
+
+/// What v2's code deploy changes: web's Deployment runs another image than v1's last build,
+/// the one gap.yaml pins web-v1 to, on every pod, rolled out and available.
+#[derive(Debug, Clone)]
+pub struct V2Code {
+    /// The `sha256:` digest of v1's image.
+    pub v1_digest: String,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +178,13 @@ impl Expected {
             }
         };
 
+        let web_image = crate::edits::gap_yaml::deployment_value(&gap, WEB).and_then(|web| {
+            let repository = web["image"]["repository"].as_str()?;
+            let tag = web["image"]["tag"].as_str()?;
+            let separator = if tag.starts_with("sha256:") { '@' } else { ':' };
+            let line = line_of_after(gap.text(), &format!("{WEB}:"), "image:");
+            Some((format!("{repository}{separator}{tag}"), line))
+        });
         let service_patch = repo
             .read(SERVICE_PATCH)?
             .map(|text| first_line_containing(&text, "canary:"));
@@ -179,16 +200,36 @@ impl Expected {
             virtual_service,
             service_patch,
             application_name: config.service.clone(),
-            argocd: config.environments[env]
-                .argocd
-                .clone()
-                .map(argocd::Wanted::any_revision),
+            argocd: match config.environments[env].argocd.clone() {
+                Some(app) => Some(argocd::Wanted {
+                    release: Some(release_deploy(
+                        config,
+                        repo,
+                        &config.environments[env].name,
+                    )?),
+                    ..argocd::Wanted::any_revision(app)
+                }),
+                None => None,
+            },
             switch,
+            web_image,
+            v2_code: None,
         })
     }
 }
 
 impl Expected {
+    /// Ask for v2's code deployed: web runs another image than v1's pinned one.
+    pub fn expect_v2_code(&mut self, config: &Settings) {
+        let v1_digest = self
+            .v1
+            .as_ref()
+            .map(|v1| v1.digest.clone())
+            .filter(|d| !d.is_empty())
+            .or_else(|| config.v1_image.as_ref().map(|i| i.digest.clone()));
+        self.v2_code = v1_digest.map(|v1_digest| V2Code { v1_digest });
+    }
+
     /// Ask the environment's Argo CD Application (if it has one) to be synced at `commit` or at
     /// a commit that has it among its ancestors, as the repository's git history tells.
     pub fn synced_at(&mut self, commit: Option<String>, repo: &Repo) {
@@ -200,6 +241,27 @@ impl Expected {
         wanted.relate = Rc::new(move |revision| relation(&repo, &ours, revision));
         wanted.commit = Some(commit);
     }
+}
+
+/// What the environment's Argo CD Application must deploy: the release's namespace, from the
+/// remote the branch's upstream is on (not compared without one), the environment's files.
+pub fn release_deploy(
+    config: &Settings,
+    repo: &Repo,
+    env: &str,
+) -> Result<argocd::ReleaseDeploy, Error> {
+    let repo_url = match config.remote {
+        crate::release::Remote::None => None,
+        // A branch without an upstream is refused where it matters (a deploy); here it only
+        // leaves the repository uncompared.
+        _ => repo.upstream_url().ok().flatten(),
+    };
+    Ok(argocd::ReleaseDeploy {
+        env: env.to_string(),
+        namespace: config.namespace.clone(),
+        repo_url,
+        gap_dir: format!("{}gap", repo.prefix()?),
+    })
 }
 
 fn relation(repo: &Repo, commit: &str, revision: &str) -> argocd::Relation {

@@ -22,7 +22,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use compare::{compare, compare_v1};
-pub use expect::{Expected, VirtualServiceFile};
+pub use expect::{Expected, VirtualServiceFile, release_deploy};
 #[cfg(feature = "cluster")]
 pub use session::Session;
 pub use wait::{Wait, WaitError, format_duration, parse_duration, wait_until_matching};
@@ -103,6 +103,8 @@ pub enum Problem {
     Forbidden(String),
     /// The API server does not serve this Istio API group.
     CrdsMissing(String),
+    /// The release's namespace is not in the cluster.
+    NoNamespace(String),
     NotFound(String),
     /// A concurrent change: a failed JSON Patch `test` (422) or a conflict (409).
     Conflict(String),
@@ -136,6 +138,11 @@ impl fmt::Display for Problem {
                 f,
                 "the cluster does not serve {kind}: are Istio's CRDs installed?"
             ),
+            Problem::NoNamespace(ns) => write!(
+                f,
+                "namespace {ns} does not exist in this cluster: is this the cluster, and {ns} the \
+                 namespace, the release deploys to? (`kubectl get namespaces` lists them)"
+            ),
             Problem::NotFound(what) => write!(f, "{what} not found"),
             Problem::Conflict(why) => write!(f, "changed concurrently: {why}"),
             Problem::Other(why) => f.write_str(why),
@@ -150,6 +157,8 @@ pub struct Snapshot {
     pub web_v1: Option<Deployment>,
     /// The pods the web-v1 Deployment selects.
     pub v1_pods: Vec<Pod>,
+    /// The pods the web Deployment selects; read only for v2's code deploy.
+    pub web_pods: Vec<Pod>,
     /// The Service's selector; `None` when there is no such Service.
     pub service_selector: Option<BTreeMap<String, String>>,
     /// The DestinationRule's spec, if it exists.
@@ -168,6 +177,7 @@ pub struct Deployment {
     pub name: String,
     pub desired: i32,
     pub ready: i32,
+    pub available: i32,
     /// The controller has seen the latest spec and every replica runs it.
     pub rolled_out: bool,
     pub selector: BTreeMap<String, String>,

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as KubeDeployment;
-use k8s_openapi::api::core::v1::{Pod as KubePod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod as KubePod, Service};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -175,6 +175,32 @@ impl Session {
             .map_err(|p| self.target.error(p))
     }
 
+    /// The release's namespace is in the cluster (a GET of it by name).
+    pub fn check_namespace(&self) -> Result<(), ClusterError> {
+        self.runtime
+            .block_on(self.namespace_exists())
+            .map_err(|p| self.target.error(p))
+    }
+
+    async fn namespace_exists(&self) -> Result<(), Problem> {
+        let ns = &self.target.namespace;
+        match Api::<Namespace>::all(self.client.clone()).get(ns).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                Err(Problem::NoNamespace(ns.clone()))
+            }
+            // RBAC grants `get` on a namespace only through a Role in it: where the namespace
+            // does not exist, neither does the Role, and the answer is 403 too.
+            Err(e) => Err(problem(
+                e,
+                Some(&format!(
+                    "canary may not get namespaces in namespace {ns} (if {ns} does not exist, no \
+                     Role there can grant it)"
+                )),
+            )),
+        }
+    }
+
     /// The live VirtualService's spec.
     pub fn virtual_service(&self, name: &str) -> Result<Value, ClusterError> {
         self.runtime
@@ -296,29 +322,26 @@ impl Session {
             .map(typed::<KubeDeployment>)
             .transpose()?
             .map(deployment);
-        let mut v1_pods = Vec::new();
-        if let Some(d) = web_v1.as_ref().filter(|d| !d.selector.is_empty()) {
-            let selector: Vec<String> =
-                d.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let lookup = Lookup {
-                resource: ApiResource::erase::<KubePod>(&()),
-                selector: Selector::Labels(selector.join(",")),
-                namespace: None,
-            };
-            let (pods, version) = self.list(&lookup).await?;
-            lookups.push((lookup, version));
-            for p in pods {
-                v1_pods.push(pod(typed::<KubePod>(p)?));
-            }
+        let web = web
+            .map(typed::<KubeDeployment>)
+            .transpose()?
+            .map(deployment);
+        if web.is_none() {
+            // No web Deployment: say so when the cause is a namespace that is not there.
+            self.namespace_exists().await?;
         }
+        let v1_pods = self.pods(web_v1.as_ref(), &mut lookups).await?;
+        // Which image web's pods run matters only to v2's code deploy.
+        let web_pods = match expected.v2_code {
+            Some(_) => self.pods(web.as_ref(), &mut lookups).await?,
+            None => Vec::new(),
+        };
         let spec = |o: Option<DynamicObject>| o.map(|o| o.data["spec"].clone());
         let snapshot = Snapshot {
-            web: web
-                .map(typed::<KubeDeployment>)
-                .transpose()?
-                .map(deployment),
+            web,
             web_v1,
             v1_pods,
+            web_pods,
             service_selector: service
                 .map(typed::<Service>)
                 .transpose()?
@@ -336,6 +359,28 @@ impl Session {
             application,
         };
         Ok(Reading { snapshot, lookups })
+    }
+
+    /// The pods a Deployment selects (none without a selector), read by label.
+    async fn pods(
+        &self,
+        deployment: Option<&Deployment>,
+        lookups: &mut Vec<(Lookup, String)>,
+    ) -> Result<Vec<Pod>, Problem> {
+        let Some(d) = deployment.filter(|d| !d.selector.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let selector: Vec<String> = d.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let lookup = Lookup {
+            resource: ApiResource::erase::<KubePod>(&()),
+            selector: Selector::Labels(selector.join(",")),
+            namespace: None,
+        };
+        let (pods, version) = self.list(&lookup).await?;
+        lookups.push((lookup, version));
+        pods.into_iter()
+            .map(|p| Ok(pod(typed::<KubePod>(p)?)))
+            .collect()
     }
 
     /// The objects a lookup selects, and the version of the list.
@@ -579,6 +624,7 @@ fn deployment(d: KubeDeployment) -> Deployment {
         name: d.metadata.name.unwrap_or_default(),
         desired,
         ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
         rolled_out: status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
             && status.updated_replicas.unwrap_or(0) == desired
             && status.replicas.unwrap_or(0) == desired,

@@ -45,8 +45,14 @@ pub fn wait_until_matching(
     );
     let mut first = true;
     let mut last = Vec::new();
+    // An Application that deploys something else will not show this deploy: no waiting.
+    let mut other_application = None;
     let matched = session.wait(expected, wait.timeout, |snapshot| {
         let findings = compare(expected, snapshot);
+        if let Some(finding) = findings.iter().find(|f| f.code == "argocd-app-differs") {
+            other_application = Some(finding.message.clone());
+            return true;
+        }
         let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
         if errors.is_empty() {
             last = findings;
@@ -81,7 +87,11 @@ pub fn wait_until_matching(
         false
     });
     spinner.finish_and_clear();
-    if matched? {
+    let matched = matched?;
+    if let Some(why) = other_application {
+        return Err(target.error(super::Problem::Other(why)).into());
+    }
+    if matched {
         return Ok(last);
     }
     Err(WaitError::TimedOut {

@@ -20,6 +20,10 @@ impl Session {
         match self.never {}
     }
 
+    pub fn check_namespace(&self) -> Result<(), ClusterError> {
+        match self.never {}
+    }
+
     pub fn snapshot(&self, _: &Expected) -> Result<Snapshot, ClusterError> {
         match self.never {}
     }

@@ -135,6 +135,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
+    // A context or Application named here is checked, even when unchanged.
+    if args.context.is_some() || args.argocd.is_some() {
+        let mut config = release.config.clone();
+        config.environments[env] = after.clone();
+        super::start::check_cluster(&config, env)?;
+    }
     if after == *before {
         output::status(
             "Unchanged",

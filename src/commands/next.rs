@@ -211,20 +211,7 @@ pub fn take_step(
                     deploy(runner, release, env, after.into(), phase, checks)
                 }
                 Step::CheckV1Image => check_v1_image(runner, release, checks),
-                Step::DeployV2 { env } => ask(
-                    runner,
-                    release,
-                    &format!(
-                        "Land the v2 code and deploy it to {}. No production traffic reaches v2 \
-                         yet. Is v2 deployed to {}?",
-                        env_name(env),
-                        env_name(env)
-                    ),
-                    NewEvent::new(
-                        "deploy-confirmed",
-                        json!({ "env": env_name(env), "what": "v2 code" }),
-                    ),
-                ),
+                Step::DeployV2 { env } => deploy_v2(runner, release, env, checks),
                 Step::ConfirmV2Tested => ask(
                     runner,
                     release,
@@ -267,26 +254,82 @@ fn deploy(
         }
     }
     let what = after.describe(&config.shape());
+    confirm_deploy(
+        runner,
+        release,
+        env,
+        checks,
+        Deployed {
+            question: deploy_question(config, name, &what),
+            doing: format!("{} to {name} ({what})", deploy_to(config)),
+            detail: json!({ "env": name, "after": after }),
+            v2_code: false,
+        },
+    )
+}
+
+/// The operator lands v2's code and deploys it; where the environment has a context, canary
+/// waits until its cluster runs it (web no longer runs v1's image).
+fn deploy_v2(
+    runner: &mut Runner,
+    release: &Release,
+    env: usize,
+    checks: &Checks,
+) -> anyhow::Result<Release> {
+    let name = &release.config.environments[env].name;
+    confirm_deploy(
+        runner,
+        release,
+        env,
+        checks,
+        Deployed {
+            question: format!(
+                "Land the v2 code and deploy it to {name}. No production traffic reaches v2 yet. \
+                 Is v2 deployed to {name}?"
+            ),
+            doing: format!("land the v2 code and deploy it to {name}"),
+            detail: json!({ "env": name, "what": "v2 code" }),
+            v2_code: true,
+        },
+    )
+}
+
+/// A deploy to confirm: how it is asked, said and journaled.
+struct Deployed {
+    question: String,
+    doing: String,
+    /// The `deploy-confirmed` event's detail, before how it was confirmed.
+    detail: serde_json::Value,
+    /// v2's code deploy: web must run another image than v1's.
+    v2_code: bool,
+}
+
+/// Confirm a deploy to `env`: asked where it has no context (or with --no-verify), else read on
+/// its cluster (and its Argo CD Application) until it shows the deploy, whatever --yes says.
+fn confirm_deploy(
+    runner: &mut Runner,
+    release: &Release,
+    env: usize,
+    checks: &Checks,
+    deployed: Deployed,
+) -> anyhow::Result<Release> {
+    let config = &release.config;
+    let name = &config.environments[env].name;
     let event = |detail: serde_json::Value| {
-        let mut base = json!({ "env": name, "after": after });
+        let mut base = deployed.detail.clone();
         base.as_object_mut()
             .expect("an object")
             .extend(detail.as_object().cloned().unwrap_or_default());
         NewEvent::new("deploy-confirmed", base)
     };
     let Some(target) = Target::of(config, env) else {
-        return ask(
-            runner,
-            release,
-            &deploy_question(config, name, &what),
-            event(json!({})),
-        );
+        return ask(runner, release, &deployed.question, event(json!({})));
     };
     if !checks.verify {
         return ask(
             runner,
             release,
-            &deploy_question(config, name, &what),
+            &deployed.question,
             event(json!({ "verified": false, "context": target.context,
                           "note": "confirmed without verification (--no-verify)" })),
         );
@@ -295,8 +338,8 @@ fn deploy(
     output::status(
         "Deploy",
         format!(
-            "{} to {name} ({what}); canary checks the cluster{}",
-            deploy_to(config),
+            "{}; canary checks the cluster{}",
+            deployed.doing,
             app.map(|app| format!(" and Argo CD Application {app}"))
                 .unwrap_or_default()
         ),
@@ -304,6 +347,9 @@ fn deploy(
     let repo = Repo::open(&config.repo)?;
     let mut expected = Expected::read(config, &repo, env)?;
     expected.synced_at(super::canary_commit(runner.journal, release, &repo)?, &repo);
+    if deployed.v2_code {
+        expected.expect_v2_code(config);
+    }
     let session = Session::connect(&target)?;
     let warnings = cluster::wait_until_matching(&session, &expected, checks.wait)?;
     for warning in &warnings {
@@ -449,7 +495,6 @@ fn deleted_files(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Re
         .collect())
 }
 
-/// A question whose yes moves the release on and whose no leaves it where it is.
 /// What the operator does for a deploy: push it and deploy it, unless canary pushed.
 fn deploy_to(config: &crate::release::Settings) -> &'static str {
     match config.remote {
@@ -472,6 +517,7 @@ fn deploy_question(config: &crate::release::Settings, name: &str, what: &str) ->
     }
 }
 
+/// A question whose yes moves the release on and whose no leaves it where it is.
 fn ask(
     runner: &mut Runner,
     release: &Release,

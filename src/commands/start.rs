@@ -203,6 +203,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         Some(other) => return Err(owned_elsewhere(&config, &other).into()),
         None => {}
     }
+    for env in 0..config.environments.len() {
+        check_cluster(&config, env)?;
+    }
     let position = if adopt {
         adopted_position(&config)?
     } else {
@@ -638,6 +641,60 @@ fn prometheus_sources(envs: &mut [Environment], pairs: &[String]) -> Result<(), 
         env.prometheus = Some(source);
     }
     Ok(())
+}
+
+/// What a cluster can say of an environment's settings, asked when they are set (at `start`,
+/// and by `canary context`) rather than found at the first deploy: its context is in the
+/// kubeconfig, the release's namespace is in its cluster, and its Argo CD Application, where
+/// the cluster has it, deploys this release (namespace, repository, path). Unknown or other
+/// ones are bad input (exit 2); a cluster that cannot be asked is its one-line error (exit 1). A canary built without
+/// cluster support says that it could not check.
+pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
+    use crate::cluster::{ClusterError, Problem, Session, Target};
+    let Some(target) = Target::of(config, env) else {
+        return Ok(());
+    };
+    let checked = Session::connect(&target).and_then(|session| {
+        session.check_namespace()?;
+        let Some(app) = &config.environments[env].argocd else {
+            return Ok(None);
+        };
+        Ok(session.application(app)?.map(|live| (app, live)))
+    });
+    match checked {
+        // An Application the cluster does not have yet is said at each deploy.
+        Ok(None) => Ok(()),
+        Ok(Some((app, live))) => {
+            let repo = crate::repo::Repo::for_reading(&config.repo)?;
+            let release = crate::cluster::release_deploy(config, &repo, &target.env)?;
+            let deploys = crate::cluster::argocd::Deploys::read(&live);
+            match crate::cluster::argocd::differs(app, &release, &deploys) {
+                Some(why) => Err(bad_input(format!(
+                    "{} (context {}): {why}: it deploys something else than this release",
+                    target.env, target.context
+                ))
+                .into()),
+                None => Ok(()),
+            }
+        }
+        Err(ClusterError {
+            problem: Problem::NotCompiled,
+            ..
+        }) => {
+            output::note(format!(
+                "{} (context {}) was not checked: this canary was built without cluster support",
+                target.env, target.context
+            ));
+            Ok(())
+        }
+        Err(
+            e @ ClusterError {
+                problem: Problem::UnknownContext | Problem::NoNamespace(_),
+                ..
+            },
+        ) => Err(bad_input(e.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A Prometheus in the cluster is reached through the environment's context.

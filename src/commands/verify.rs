@@ -43,8 +43,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let release = super::find_release(&journal, args.service.as_deref())?;
     let config = &release.config;
     let targets = targets(config, args.env.as_deref())?;
+    // With one cluster to read, its error is the command's; with several, each is reported
+    // and the others are read all the same.
+    let several = targets.iter().filter(|(_, t)| t.is_some()).count() > 1;
     let repo = Repo::open(&config.repo)?;
     let mut findings = Vec::new();
+    let mut unread = Vec::new();
     for (env, target) in targets {
         let Some(target) = target else {
             if !args.json {
@@ -56,7 +60,23 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             continue;
         };
         let commit = super::canary_commit(&journal, &release, &repo)?;
-        let env_findings = verify_env(config, &repo, env, &target, commit)?;
+        let env_findings = match verify_env(config, &repo, env, &target, commit) {
+            Ok(findings) => findings,
+            Err(err) if several => {
+                let Some(error) = err.downcast_ref::<cluster::ClusterError>() else {
+                    return Err(err);
+                };
+                let mut finding = Finding::error("cluster-unreadable", error.problem.to_string());
+                finding.env = Some(target.env.clone());
+                if !args.json {
+                    output::status("Unreadable", format!("{error}"));
+                }
+                unread.push(target.env.clone());
+                findings.push(finding);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         if !args.json {
             report(&target, &env_findings);
         }
@@ -65,13 +85,18 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     }
-    let errors = findings.iter().filter(|f| f.is_error()).count();
-    if errors > 0 {
-        return Err(Error::Mismatch(format!(
+    let errors = findings.iter().filter(|f| f.is_error()).count() - unread.len();
+    let differs = (errors > 0).then(|| {
+        format!(
             "the cluster differs from the repository ({errors} error{})",
             if errors == 1 { "" } else { "s" }
-        ))
-        .into());
+        )
+    });
+    let unread = (!unread.is_empty())
+        .then(|| format!("the cluster of {} could not be read", unread.join(" and ")));
+    let failed: Vec<String> = [unread, differs].into_iter().flatten().collect();
+    if !failed.is_empty() {
+        return Err(Error::Mismatch(failed.join("; ")).into());
     }
     Ok(())
 }

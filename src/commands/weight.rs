@@ -21,6 +21,9 @@ use crate::workflow::Action;
 ///
 /// Allowed for staging (every environment but the last) during deploy-v2 and ramp, to test v2,
 /// and for production during ramp. The deploy of that environment follows as the next step.
+/// Production's weight goes up (live or in the file) only once v2 at its current weight is
+/// deployed there and observed (the ramp's observation, which `canary next` asks for); going
+/// down is always allowed.
 ///
 /// With --live, the live VirtualService in ENV's cluster is patched instead (the seed's
 /// short-term edit): an RFC 6902 JSON Patch that first tests the current weights, so that a
@@ -171,13 +174,21 @@ fn live(
             100 - percent
         ),
     );
-    output::note(format!(
-        "{} still says {}: a GitOps sync with self-heal puts that back; to keep {percent}%, \
-         `canary weight {} {name} {percent}` changes the file too",
-        file.path,
-        describe_weights(&file.weights),
-        config.service
-    ));
+    if crate::cluster::v2_weight(&file.weights) == Some(percent) {
+        output::note(format!(
+            "the live weights are {}'s again ({}): a GitOps sync leaves them so",
+            file.path,
+            describe_weights(&file.weights)
+        ));
+    } else {
+        output::note(format!(
+            "{} still says {}: a GitOps sync with self-heal puts that back; to keep {percent}%, \
+             `canary weight {} {name} {percent}` changes the file too",
+            file.path,
+            describe_weights(&file.weights),
+            config.service
+        ));
+    }
     Ok(())
 }
 

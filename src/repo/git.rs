@@ -114,8 +114,8 @@ impl Repo {
             .collect())
     }
 
-    /// Where `root` sits in the git work tree, as git prints paths.
-    fn prefix(&self) -> Result<&String, Error> {
+    /// Where `root` sits in the git work tree, as git prints paths (`""`, or `deploy/`).
+    pub fn prefix(&self) -> Result<&String, Error> {
         if let Some(prefix) = self.prefix.get() {
             return Ok(prefix);
         }
@@ -271,6 +271,19 @@ impl Repo {
             return Err(super::not_a_work_tree(&self.root));
         }
         Ok(line(&out.stdout).into())
+    }
+
+    /// The URL of the remote the branch's upstream is on; `None` without an upstream.
+    pub fn upstream_url(&self) -> Result<Option<String>, Error> {
+        let Some(upstream) = self.branch()?.upstream else {
+            return Ok(None);
+        };
+        let out = run_git(
+            self.git()
+                .args(["remote", "get-url", "--end-of-options", &upstream.remote]),
+            "remote get-url",
+        )?;
+        Ok(Some(line(&out)))
     }
 
     /// The full id of HEAD's commit.

@@ -5,7 +5,11 @@
 //!   synthetic ADDED events of a watch from "0", server-side closes (`timeoutSeconds`, or
 //!   sooner when a test says so) and `410 Gone` for a version that was compacted;
 //! - discovery (`/apis`), with the Istio versions a test chooses served;
-//! - RBAC: a Role's rules enforced verb by verb, answered with the API server's 403 Status;
+//! - RBAC: a Role's rules enforced verb by verb (and name by name where a rule names them),
+//!   answered with the API server's 403 Status; a Role grants nothing in a namespace that does
+//!   not exist, where the real one could not be;
+//! - namespaces, read by name (`GET /api/v1/namespaces/NAME`, which RBAC authorizes in that
+//!   namespace), 404 with a Status for one that does not exist;
 //! - JSON Patch (`test` failing with 422), bearer-token auth (401), and a bare 404 for an API
 //!   group that is not served, as the real server gives.
 //!
@@ -42,6 +46,8 @@ pub struct Rule {
     pub api_groups: Vec<String>,
     pub resources: Vec<String>,
     pub verbs: Vec<String>,
+    /// `resourceNames`: empty allows every name.
+    pub names: Vec<String>,
 }
 
 #[derive(Default)]
@@ -51,6 +57,8 @@ pub struct State {
     pub objects: BTreeMap<String, Value>,
     /// `None`: everything is allowed; else only what these rules allow.
     pub rbac: Option<Vec<Rule>>,
+    /// The namespaces the cluster has.
+    pub namespaces: std::collections::BTreeSet<String>,
     /// Istio's CRDs are installed (its kinds are served).
     pub istio: bool,
     /// The versions of Istio's groups that are served.
@@ -104,6 +112,15 @@ impl FakeApiServer {
             Mutex::new(State {
                 istio: true,
                 istio_versions: vec!["v1", "v1beta1"],
+                namespaces: [
+                    "default",
+                    "kube-system",
+                    "istio-system",
+                    "argocd",
+                    super::NAMESPACE,
+                ]
+                .map(str::to_string)
+                .into(),
                 ..State::default()
             }),
             Condvar::new(),
@@ -210,6 +227,7 @@ impl FakeApiServer {
                     api_groups: strings("apiGroups"),
                     resources: strings("resources"),
                     verbs: strings("verbs"),
+                    names: strings("resourceNames"),
                 });
             }
         }
@@ -270,6 +288,14 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ => return None,
     };
     match rest {
+        // A namespace itself: the API server authorizes it as a request in that namespace.
+        ["namespaces", namespace] => Some(Route {
+            group: group.0,
+            version: group.1,
+            namespace,
+            resource: "namespaces",
+            name: Some(namespace),
+        }),
         ["namespaces", namespace, resource] => Some(Route {
             group: group.0,
             version: group.1,
@@ -493,13 +519,17 @@ fn forbidden(verb: &str, route: &Route) -> (u16, Value) {
     (code, value)
 }
 
-fn allowed(rules: &[Rule], verb: &str, route: &Route) -> bool {
-    rules.iter().any(|r| {
-        r.namespace == route.namespace
-            && r.api_groups.iter().any(|g| g == route.group || g == "*")
-            && r.resources.iter().any(|x| x == route.resource || x == "*")
-            && r.verbs.iter().any(|v| v == verb || v == "*")
-    })
+fn allowed(state: &State, rules: &[Rule], verb: &str, route: &Route) -> bool {
+    // A Role, and its binding, live in a namespace: none where there is no namespace.
+    state.namespaces.contains(route.namespace)
+        && rules.iter().any(|r| {
+            r.namespace == route.namespace
+                && (r.names.is_empty()
+                    || route.name.is_some_and(|n| r.names.iter().any(|x| x == n)))
+                && r.api_groups.iter().any(|g| g == route.group || g == "*")
+                && r.resources.iter().any(|x| x == route.resource || x == "*")
+                && r.verbs.iter().any(|v| v == verb || v == "*")
+        })
 }
 
 fn discovery(state: &State) -> Value {
@@ -541,7 +571,7 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
             name: Some(service.split(':').next().unwrap_or(service)),
         };
         if let Some(rules) = &state.rbac
-            && !allowed(rules, "get", &route)
+            && !allowed(&state, rules, "get", &route)
         {
             return once(forbidden("get", &route));
         }
@@ -572,9 +602,26 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
     let watching = matches!(query(query_text, "watch"), Some("true" | "1"));
     let verb = verb(method, route.name, watching);
     if let Some(rules) = &state.rbac
-        && !allowed(rules, verb, &route)
+        && !allowed(&state, rules, verb, &route)
     {
         return once(forbidden(verb, &route));
+    }
+    if route.resource == "namespaces" {
+        let name = route.namespace;
+        return once(match (method, state.namespaces.contains(name)) {
+            ("GET", true) => (
+                200,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": name}, "status": {"phase": "Active"}}),
+            ),
+            ("GET", false) => {
+                let (code, mut value) =
+                    status(404, "NotFound", &format!("namespaces \"{name}\" not found"));
+                value["details"] = json!({"name": name, "kind": "namespaces"});
+                (code, value)
+            }
+            _ => status(405, "MethodNotAllowed", "not served by the fake API server"),
+        });
     }
     let selector = Selector {
         labels: labels(&decode(query(query_text, "labelSelector").unwrap_or(""))),
@@ -884,19 +931,11 @@ pub fn synced_objects(
         }));
         labels
     };
-    deployment(&web, &gap["deployments"]["web"], WEB_IMAGE);
-    if let Some(v1) = gap["deployments"].get("web-v1") {
-        let name = format!("{web}-v1");
-        // Pinned in succession; in coexistence web-v1 runs web's image.
-        let image = match v1["image"]["repository"].as_str() {
-            Some(repository) => format!("{repository}@{v1_digest}"),
-            None => WEB_IMAGE.to_string(),
-        };
-        let labels = deployment(&name, v1, &image);
-        objects.push(json!({
+    // Each Deployment's one replica, ready, with the istio-proxy sidecar.
+    let pod = |name: String, labels: Value, image: &str| {
+        json!({
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": format!("{name}-5d8f7-abcde"), "namespace": namespace,
-                         "labels": labels},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {"containers": [{"name": "web", "image": image}]},
             "status": {
                 "phase": "Running",
@@ -910,7 +949,19 @@ pub fn synced_objects(
                      "ready": true, "restartCount": 0}
                 ]
             }
-        }));
+        })
+    };
+    let labels = deployment(&web, &gap["deployments"]["web"], WEB_IMAGE);
+    let web_pod = pod(format!("{web}-7c9d4-fghij"), labels, WEB_IMAGE);
+    if let Some(v1) = gap["deployments"].get("web-v1") {
+        let name = format!("{web}-v1");
+        // Pinned in succession; in coexistence web-v1 runs web's image.
+        let image = match v1["image"]["repository"].as_str() {
+            Some(repository) => format!("{repository}@{v1_digest}"),
+            None => WEB_IMAGE.to_string(),
+        };
+        let labels = deployment(&name, v1, &image);
+        objects.push(pod(format!("{name}-5d8f7-abcde"), labels, &image));
         if v1.get("authorizationPolicy").is_some() {
             objects.push(json!({
                 "apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
@@ -921,6 +972,7 @@ pub fn synced_objects(
             }));
         }
     }
+    objects.push(web_pod);
     let selector = if read(repo, "gap/gap_patch_canary_service.yaml").is_some() {
         json!({"canary": "enabled", "applicationName": service})
     } else {
@@ -978,6 +1030,34 @@ impl TwoClusters {
         contexts: bool,
         start_args: impl FnOnce(&super::Sandbox) -> Vec<String>,
     ) -> TwoClusters {
+        let clusters = TwoClusters::new();
+        let args = clusters.start_args(contexts, start_args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        clusters.canary(&args).ok();
+        clusters
+    }
+
+    /// The arguments of `canary start` that `start_args` makes, plus a `--context` for each
+    /// environment when `contexts` holds.
+    pub fn start_args(
+        &self,
+        contexts: bool,
+        start_args: impl FnOnce(&super::Sandbox) -> Vec<String>,
+    ) -> Vec<String> {
+        let mut args = start_args(&self.sandbox);
+        if contexts {
+            for flag in [
+                format!("staging={STAGING_CONTEXT}"),
+                format!("production={PRODUCTION_CONTEXT}"),
+            ] {
+                args.extend(["--context".to_string(), flag]);
+            }
+        }
+        args
+    }
+
+    /// Two clusters and a kubeconfig file for each, no release yet.
+    pub fn new() -> TwoClusters {
         let sandbox = super::Sandbox::new();
         let (staging, production) = (FakeApiServer::start(), FakeApiServer::start());
         let dir = sandbox.home.join(".kube");
@@ -989,24 +1069,12 @@ impl TwoClusters {
             kubeconfig(&[(PRODUCTION_CONTEXT, &production.url)], TOKEN),
         )
         .unwrap();
-        let clusters = TwoClusters {
+        TwoClusters {
             kubeconfig: std::env::join_paths([a, b]).unwrap(),
             sandbox,
             staging,
             production,
-        };
-        let mut args = start_args(&clusters.sandbox);
-        if contexts {
-            for flag in [
-                format!("staging={STAGING_CONTEXT}"),
-                format!("production={PRODUCTION_CONTEXT}"),
-            ] {
-                args.extend(["--context".to_string(), flag]);
-            }
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        clusters.canary(&args).ok();
-        clusters
     }
 
     pub fn command(&self, args: &[&str]) -> std::process::Command {
