@@ -64,7 +64,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::Parse,
         Code::Schema,
         Code::ServiceType,
