@@ -947,6 +947,8 @@ fn a_journal_path_that_is_a_fifo_or_a_device_is_refused_at_once() {
     }
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     assert!(!sandbox.journal.exists());
+}
+
 /// A weight written as people write percentages, `50%`, is the weight 50: the same file as
 /// `50`; a `%` does not make a bad weight good.
 #[test]

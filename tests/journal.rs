@@ -515,6 +515,8 @@ fn read_commands_work_on_a_journal_in_a_read_only_directory_and_create_nothing_b
     assert_eq!(beside, ["journal.db"]);
     assert_eq!(std::fs::read(&journal).unwrap(), before);
     set_mode(&dir, 0o755);
+}
+
 /// The first `canary list` on a machine that never started a release (no journal, not even its
 /// directory) is no error: it says there are no releases, exits 0, and creates nothing.
 #[test]

@@ -801,6 +801,8 @@ fn a_host_that_yaml_reads_as_a_number_is_written_quoted() {
     assert!(patch.contains("\n    - \"10.20\"\n"), "{patch}");
     let check = sandbox.canary(&["check", SERVICE]);
     assert_eq!(check.code, 0, "{check}");
+}
+
 /// A release journaled by the canary of before staging led production (made with that binary:
 /// tests/fixtures/old-plan-deploy-v2/README.md), in deploy-v2 with v2's code on staging: it
 /// walks on to done under the plan it started with, production ramping while staging stays at
