@@ -76,7 +76,7 @@ fn written_files_refuse_the_cancel_until_they_are_as_before_the_release() {
              version labels\")"
         ) && refused
             .stderr
-            .contains("canary cancel my-service --keep-files"),
+            .contains(&sandbox.hint("cancel my-service --keep-files")),
         "{refused}"
     );
     assert_unchanged(&before, &sandbox.snapshot(), "a refused cancel");
