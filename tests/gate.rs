@@ -579,6 +579,8 @@ fn a_prometheus_in_the_cluster_is_asked_through_the_api_servers_service_proxy() 
         "istio-system/prometheus:9090".into(),
         server.url.trim_start_matches("http://").into(),
     );
+    // The scenarios' namespace, which `start` now finds in the cluster before it journals.
+    api.state().namespaces.insert("errors".into());
     let sandbox = Sandbox::new();
     let config = sandbox.tmp.path().join("kubeconfig");
     std::fs::write(&config, kubeconfig(&[("prod", &api.url)], TOKEN)).unwrap();
