@@ -186,9 +186,12 @@ fn v2_is_confirmed_tested_only_once_staging_served_all_of_its_traffic() {
         format!(
             "error: refused: v2 counts as tested on staging only once staging has served it 100% \
              of its traffic since deploy-v2 sent it there, deployed; staging's routes send v2 0% \
-             (`canary weight` set it after that step); the release is in deploy-v2\n  first: \
-             deploy-v2: set staging's v2 weight to 100% and deploy it\n  run:   canary weight \
-             {SERVICE} staging 100, then `canary next {SERVICE}` to deploy it\n"
+             (`{}` set it after that step); the release is in deploy-v2\n  first: \
+             deploy-v2: set staging's v2 weight to 100% and deploy it\n  run:   {}, then `{}` \
+             to deploy it\n",
+            sandbox.hint("weight"),
+            sandbox.hint(&format!("weight {SERVICE} staging 100")),
+            sandbox.hint(&format!("next {SERVICE}")),
         )
     );
     assert!(

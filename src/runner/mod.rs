@@ -98,8 +98,9 @@ fn refused(refusal: Refusal, config: &crate::release::Settings) -> Error {
         reason: refusal.reason,
         run: match refusal.weight {
             Some((env, percent)) => Some(format!(
-                "canary weight {service} {} {percent}, then `canary next {service}` to deploy it",
-                config.environments[env].name
+                "canary weight {service} {} {percent}, then `{}` to deploy it",
+                config.environments[env].name,
+                crate::report::command(&format!("canary next {service}"))
             )),
             None => refusal
                 .first
