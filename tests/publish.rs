@@ -188,12 +188,15 @@ fn a_push_rejected_while_canary_asked_goes_on_after_a_rebase_and_the_journal_lea
     term.send_line("y").unwrap();
     // What was left, and the one command that goes on.
     for said in [
-        "canary's step (deploy-v1: add the pinned web-v1 deployment and the version labels) is \
-         committed and not pushed; once main has what origin/main has (`git pull --rebase`), \
-         `canary next my-service` pushes it",
-        "git push to origin/main was rejected",
+        format!(
+            "canary's step (deploy-v1: add the pinned web-v1 deployment and the version labels) \
+             is committed and not pushed; once main has what origin/main has (`git pull \
+             --rebase`), `{}` pushes it",
+            sandbox.hint("next my-service")
+        ),
+        "git push to origin/main was rejected".to_string(),
     ] {
-        term.expect(said).unwrap();
+        term.expect(said.as_str()).unwrap();
     }
     assert_eq!(common::exit_code(&mut term), 1);
     let made = details(&sandbox, "committed");
