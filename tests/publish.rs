@@ -163,16 +163,6 @@ fn an_upstream_that_moved_on_is_refused_before_the_step_writes_anything() {
     );
 }
 
-/// The details of the release's events of `kind`, oldest first.
-fn details(sandbox: &Sandbox, kind: &str) -> Vec<serde_json::Value> {
-    sandbox
-        .log()
-        .into_iter()
-        .filter(|e| e["kind"] == kind)
-        .map(|e| e["detail"].clone())
-        .collect()
-}
-
 #[test]
 fn a_push_rejected_while_canary_asked_goes_on_after_a_rebase_and_the_journal_learns_the_new_id() {
     let sandbox = Sandbox::new();
@@ -199,7 +189,7 @@ fn a_push_rejected_while_canary_asked_goes_on_after_a_rebase_and_the_journal_lea
         term.expect(said.as_str()).unwrap();
     }
     assert_eq!(common::exit_code(&mut term), 1);
-    let made = details(&sandbox, "committed");
+    let made = sandbox.details("committed");
     assert_eq!(made.len(), 1, "{made:?}");
     let old = made[0]["commit"].as_str().unwrap().to_string();
 
@@ -216,7 +206,7 @@ fn a_push_rejected_while_canary_asked_goes_on_after_a_rebase_and_the_journal_lea
         "canary pushed its rebased commit"
     );
     assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
-    let committed = details(&sandbox, "committed");
+    let committed = sandbox.details("committed");
     assert_eq!(committed.len(), 2, "{committed:?}");
     assert_eq!(committed[1]["commit"], new.as_str());
     assert_eq!(committed[1]["was"], old.as_str());
@@ -239,7 +229,7 @@ fn an_amended_commit_that_keeps_canary_s_bytes_is_canary_s_and_one_that_adds_a_f
     let sandbox = Sandbox::new();
     start_with(&sandbox, &[]).ok();
     sandbox.canary(&["next", SERVICE, "--yes", "--commit"]).ok();
-    let old = details(&sandbox, "committed")[0]["commit"]
+    let old = sandbox.details("committed")[0]["commit"]
         .as_str()
         .unwrap()
         .to_string();
@@ -249,7 +239,7 @@ fn an_amended_commit_that_keeps_canary_s_bytes_is_canary_s_and_one_that_adds_a_f
     let out = sandbox.next();
     assert!(out.stdout.contains("Recognised"), "{out}");
     assert_eq!(step(&sandbox), "deploy-v1: deploy to production");
-    let committed = details(&sandbox, "committed");
+    let committed = sandbox.details("committed");
     assert_eq!(committed.last().unwrap()["commit"], amended.as_str());
     assert_eq!(committed.last().unwrap()["was"], old.as_str());
 
@@ -293,7 +283,7 @@ fn an_amended_commit_that_keeps_canary_s_bytes_is_canary_s_and_one_that_adds_a_f
         out.stderr.contains("commits that canary did not make"),
         "{out}"
     );
-    assert!(details(&sandbox, "committed").is_empty());
+    assert!(sandbox.details("committed").is_empty());
 }
 
 #[test]

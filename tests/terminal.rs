@@ -36,16 +36,6 @@ fn not_yet(session: &mut Session, text: &str) {
     session.set_expect_timeout(Some(Duration::from_secs(20)));
 }
 
-/// The `detail` of every event of the release of this `kind`, oldest first.
-fn details(sandbox: &Sandbox, kind: &str) -> Vec<serde_json::Value> {
-    sandbox
-        .log()
-        .into_iter()
-        .filter(|e| e["kind"] == kind)
-        .map(|e| e["detail"].clone())
-        .collect()
-}
-
 const HINT: &str = "type y or n (yes or no), then Enter";
 
 fn exited_ok(session: &mut Session) {
@@ -154,7 +144,7 @@ fn the_enter_of_one_answer_does_not_answer_the_next_prompt() {
         1,
         "committed on a bare Enter"
     );
-    assert!(details(&sandbox, "committed").is_empty());
+    assert!(sandbox.details("committed").is_empty());
     term.send_line("yes").unwrap();
     term.expect("Committed").unwrap();
     exited_ok(&mut term);
@@ -197,7 +187,8 @@ fn a_bare_enter_at_a_deploy_question_confirms_nothing_and_asks_again() {
         "add-routing: add the DestinationRule subsets and web-v1's AuthorizationPolicy"
     );
     // How each deploy was confirmed: staging by `--yes`, production typed at the terminal.
-    let confirmed: Vec<_> = details(&sandbox, "deploy-confirmed")
+    let confirmed: Vec<_> = sandbox
+        .details("deploy-confirmed")
         .iter()
         .map(|d| (d["env"].clone(), d["answered"].clone()))
         .collect();
@@ -240,7 +231,8 @@ fn n_at_the_v1_image_question_asks_for_another_image_and_checks_nothing() {
     );
     common::assert_unchanged(&before, &sandbox.snapshot(), "after Ctrl-C");
     assert!(
-        !details(&sandbox, "step-done")
+        !sandbox
+            .details("step-done")
             .iter()
             .any(|d| d["step"] == "v1 image checked"),
         "the v1 image was recorded as checked"
@@ -284,7 +276,8 @@ fn the_v1_image_check_can_pin_another_image_which_is_deployed_before_the_check_a
         .unwrap();
     term.send_line("y").unwrap();
     exited_ok(&mut term);
-    let checked: Vec<_> = details(&sandbox, "step-done")
+    let checked: Vec<_> = sandbox
+        .details("step-done")
         .into_iter()
         .filter(|d| d["step"] == "v1 image checked")
         .collect();

@@ -386,6 +386,15 @@ impl Sandbox {
     }
 
     /// `canary log my-service --json`: the release's events, oldest first.
+    /// The `detail` of every event of the release of this `kind`, oldest first.
+    pub fn details(&self, kind: &str) -> Vec<Value> {
+        self.log()
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["detail"].clone())
+            .collect()
+    }
+
     pub fn log(&self) -> Vec<Value> {
         match self.canary(&["log", SERVICE, "--json"]).ok().json() {
             Value::Array(events) => events,
