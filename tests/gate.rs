@@ -605,7 +605,7 @@ fn a_prometheus_in_the_cluster_is_asked_through_the_api_servers_service_proxy() 
     // Deploys confirmed by hand: the fake holds no objects to verify them against.
     for _ in 0..common::MAX_STEPS {
         let step = sandbox.status()["step"].as_str().unwrap().to_string();
-        if step.contains("send 100%") {
+        if step.contains("send 100% of production") {
             break;
         }
         canary_with(

@@ -143,7 +143,7 @@ fn every_row_of_the_table_says_what_its_release_says() {
         weights_seen.insert(weights);
     }
     // Rows differ, and many share words: the table both worked words out and reused them.
-    assert!(steps.len() > 15 && steps.len() < rows.len(), "{steps:?}");
+    assert!(steps.len() > 10 && steps.len() < rows.len(), "{steps:?}");
     assert!(
         weights_seen.len() > 5 && weights_seen.len() < rows.len(),
         "{weights_seen:?}"
@@ -156,6 +156,15 @@ fn every_row_of_the_table_says_what_its_release_says() {
 #[test]
 fn a_journal_from_before_the_listing_columns_lists_the_same() {
     let sandbox = testing_v2_on_staging_at_50();
+    // A release of schema 3's time walks the plan of its time, which its configuration does
+    // not name (releases since name the plan they start with).
+    rusqlite::Connection::open(&sandbox.journal)
+        .unwrap()
+        .execute_batch(
+            "UPDATE releases SET config = json_remove(config, '$.plan'),
+                                 shape = json_remove(shape, '$.plan');",
+        )
+        .unwrap();
     let table = sandbox.canary(&["list"]).ok().stdout;
     let json = sandbox.canary(&["list", "--json"]).ok().json();
     assert!(table.contains("staging 50%, production 0%"), "{table}");

@@ -446,9 +446,12 @@ fn reference_walks_write_each_edit_once() {
     // Every step that writes files is recorded once; the other walks differ only by theirs.
     assert_eq!(plain.summary.written, EDIT_STEPS.len());
     assert_eq!(plain.summary.started, EDIT_STEPS.len());
-    assert_eq!(refs.weight.summary.written, EDIT_STEPS.len() + 1);
-    // The abort, then the ramp from 1% again: 1%, 5% and 10% a second time.
-    assert_eq!(refs.abort.summary.written, EDIT_STEPS.len() + 1 + 3);
+    // The weight, and the ramp of the other environments that takes staging back to 100% (it
+    // writes nothing in the plain walk, where staging serves 100% v2 since its test).
+    assert_eq!(refs.weight.summary.written, EDIT_STEPS.len() + 2);
+    // The abort, then deploy-v2 over (staging to 100% v2 again) and the ramp from 1% again:
+    // 1%, 5% and 10% a second time.
+    assert_eq!(refs.abort.summary.written, EDIT_STEPS.len() + 1 + 1 + 3);
     for walk in [&refs.weight, &refs.abort] {
         assert_same_files(
             walk.snaps.last().unwrap(),
@@ -562,7 +565,8 @@ fn weight_and_abort_are_refused_until_next_finishes_the_interrupted_step() {
     release.canary(Cmd::Next.args()).ok();
     let status = release.status();
     assert_eq!(status["interrupted"], false, "{status}");
-    assert_eq!(weights(&status), [0, 5], "{status}");
+    // Staging serves 100% v2 since its test, before production's first raise.
+    assert_eq!(weights(&status), [100, 5], "{status}");
     release
         .canary(&["weight", SERVICE, "staging", "50", "--yes"])
         .ok();

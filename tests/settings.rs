@@ -4,10 +4,22 @@
 
 mod common;
 
+use common::cluster::{FakeApiServer, TOKEN, kubeconfig};
 use common::{SERVICE, Sandbox, assert_unchanged};
 use serde_json::{Value, json};
 
 const STAGING_VS: &str = "gap/staging/gap_patch_canary_virtual_service.yaml";
+
+/// A cluster that every kubeconfig context these tests name reaches, as `~/.kube/config`:
+/// `start` and `context` look a context up and ask its cluster for the namespace.
+fn with_cluster(sandbox: &Sandbox) -> FakeApiServer {
+    let server = FakeApiServer::start();
+    let contexts = ["kind-staging", "prod-eu-1", "kind"].map(|c| (c, server.url.as_str()));
+    let dir = sandbox.home.join(".kube");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config"), kubeconfig(&contexts, TOKEN)).unwrap();
+    server
+}
 
 /// `canary log my-service`, as people read it.
 fn log_text(sandbox: &Sandbox) -> String {
@@ -29,6 +41,7 @@ fn refused(sandbox: &Sandbox, args: &[&str], names: &[&str]) {
 #[test]
 fn status_shows_each_environments_hosts_context_argocd_and_prometheus() {
     let sandbox = Sandbox::new();
+    let _cluster = with_cluster(&sandbox);
     let mut args = sandbox.start_args();
     args.extend(
         [
@@ -71,6 +84,7 @@ fn status_shows_each_environments_hosts_context_argocd_and_prometheus() {
 #[test]
 fn log_says_what_each_context_change_changed_before_and_after() {
     let sandbox = Sandbox::new();
+    let _cluster = with_cluster(&sandbox);
     sandbox.start();
     for args in [
         &["context", SERVICE, "staging", "kind-staging"][..],
@@ -110,6 +124,7 @@ fn log_says_what_each_context_change_changed_before_and_after() {
 #[test]
 fn hosts_change_until_add_routing_writes_them() {
     let sandbox = Sandbox::new();
+    let _cluster = with_cluster(&sandbox);
     sandbox.start();
     sandbox
         .canary(&[
@@ -159,7 +174,7 @@ fn hosts_change_until_add_routing_writes_them() {
         &[
             "staging's hosts are listed in gap/staging/gap_patch_canary_virtual_service.yaml, \
              which \"add-routing: add the VirtualService patches and the Service patch\" wrote",
-            "canary cancel my-service",
+            &sandbox.hint("cancel my-service"),
         ],
     );
     // What no file depends on still changes.
@@ -171,6 +186,7 @@ fn hosts_change_until_add_routing_writes_them() {
 #[test]
 fn a_context_of_another_environment_is_refused_unless_shared() {
     let sandbox = Sandbox::new();
+    let _cluster = with_cluster(&sandbox);
     sandbox.start();
     sandbox
         .canary(&["context", SERVICE, "staging", "kind"])
