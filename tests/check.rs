@@ -337,7 +337,7 @@ fn files_written_in_istios_v1_are_checked_as_those_in_v1beta1() {
 /// YAML 1.1 reader (Helm's) reads `017` as the octal 15 and `1:20` as 80: E047 at its line, for
 /// web and web-v1 alike, and for any env value of theirs.
 #[test]
-fn a_plain_switch_value_that_yaml_1_1_reads_as_a_number_is_e046() {
+fn a_plain_switch_value_that_yaml_1_1_reads_as_a_number_is_e047() {
     let sandbox = Sandbox::new();
     let args = sandbox.coexistence_args("env:IMPLEMENTATION=017,1:20");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

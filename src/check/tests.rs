@@ -359,7 +359,7 @@ fn in_coexistence_a_switch_at_the_wrong_value_is_e019() {
 }
 
 #[test]
-fn a_string_that_other_yaml_readers_type_is_e046_unless_quoted() {
+fn a_string_that_other_yaml_readers_type_is_e047_unless_quoted() {
     let switch = Some("env:IMPLEMENTATION=017,1:20");
     let at = |v1: &str, twin: &str| {
         let web = COEXISTING_GAP.replacen("value: v1", &format!("value: {v1}"), 1);
