@@ -17,12 +17,12 @@
 #
 # How the journal is made (see "Performance" in README.md):
 #  1. canary itself walks two real releases of one template service, `bench-template`, in a
-#     copy of the seed example, into a template journal: one to the end (101 events: the
+#     copy of the seed example, into a template journal: one to the end (102 events: the
 #     whole walk plus two staging weight tests in deploy-v2) and one that stops in the ramp at
-#     25% (91 events: the same walk so far plus more staging weight tests).
+#     25% (82 events: the same walk so far plus more staging weight tests).
 #  2. One SQL statement per table copies those rows for S services `svc-0000`... and 10
 #     generations of releases each: 9 finished, the latest in flight, so
-#     releases = 10 S and events = S (9 * 101 + 91) = 1000 S. A generation's releases run
+#     releases = 10 S and events = S (9 * 102 + 82) = 1000 S. A generation's releases run
 #     side by side, so their events interleave in the table as a busy journal's do.
 #     The service name is substituted wherever the template's appears (config, hosts, image,
 #     commit messages); timestamps are shifted by a week per generation; ids are renumbered.
@@ -69,8 +69,8 @@ else
   canary=${CARGO_TARGET_DIR:-$root/target}/release/canary
 fi
 generations=10
-finished_events=101
-in_flight_events=91
+finished_events=102
+in_flight_events=82
 
 if [ -n "${BENCH_DIR:-}" ]; then
   work=$BENCH_DIR
@@ -394,7 +394,7 @@ if $smoke; then
   expect_lines $((releases + 1)) $c list --all
   expect_lines $((services + 1)) $canary --journal "$varied" list
   [ "$($c list --json | grep -c '^    "service": ')" -eq "$services" ] || die "list --json"
-  expect_lines 17 $c status "$svc"
+  expect_lines 21 $c status "$svc"
   expect_lines $in_flight_events $c log "$svc"
   [ "$($c log "$svc" --json | grep -c '^    "kind": ')" -eq $in_flight_events ] || die "log --json"
   # Each step shows deploy-v1's diff: web-v1 added to gap.yaml.
