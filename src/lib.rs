@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod commands;
 pub mod edits;
 pub mod error;
+mod failpoint;
 pub mod finding;
 pub mod gate;
 pub mod journal;

@@ -4,7 +4,8 @@ use crate::cli::Globals;
 use crate::workflow::{self, Method, Phase, Plans, Position, Shape, Step};
 
 use super::status::{Weights, recorded_or_read, status_of};
-use crate::journal::{JournalError, Summary};
+use crate::error::JournalError;
+use crate::journal::Summary;
 use crate::release::Settings;
 
 /// List the releases in flight, one row each.

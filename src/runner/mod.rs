@@ -11,13 +11,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::check;
-use crate::edits::{self, FileChange, FileEdit};
+use crate::edits::{self, FileEdit};
 use crate::error::{Error, bad_input};
+use crate::failpoint::{disk_full, failpoint};
 use crate::journal::{Journal, NewEvent, Release, Update};
 use crate::output;
 use crate::prompt::Prompt;
 use crate::release::Settings;
 use crate::repo::{Repo, sha256};
+use crate::source::FileChange;
 use crate::workflow::{Action, Phase, Position, Refusal};
 
 /// How an edit moves the workflow, given the files it changed: what did not change needs no
@@ -60,20 +62,6 @@ struct PlannedFile {
     /// hand from any other edit. Absent from journals written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     weights: Option<Vec<(String, i64)>>,
-}
-
-/// Points where `CANARY_FAILPOINT` aborts the process on the spot, to test recovery.
-pub fn failpoint(name: &str) {
-    if std::env::var_os("CANARY_FAILPOINT").is_some_and(|v| v == name) {
-        eprintln!("canary: failpoint {name}: aborting");
-        std::process::abort();
-    }
-}
-
-/// Points where `CANARY_FAILPOINT` makes the write there fail as a full disk makes it fail,
-/// to test what canary says and leaves behind when a write fails.
-pub fn disk_full(name: &str) -> bool {
-    std::env::var_os("CANARY_FAILPOINT").is_some_and(|v| v == name)
 }
 
 fn hash(text: &Option<String>) -> Option<String> {
