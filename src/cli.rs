@@ -105,10 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         command => command,
     };
     let globals = Globals::from_env(cli.journal)?;
-    crate::report::set_journal(
-        &globals.journal,
-        crate::journal::default_path().as_deref(),
-    );
+    crate::report::set_journal(&globals.journal, crate::journal::default_path().as_deref());
     match command {
         Command::Start(args) => commands::start::run(&globals, *args),
         Command::Next(args) => commands::next::run(&globals, args),

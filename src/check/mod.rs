@@ -24,8 +24,8 @@ use serde_json::Value;
 use crate::edits;
 use crate::error::Error;
 use crate::finding::{Finding, Severity};
-use crate::release::{Settings, Switch, WEB_V1};
 use crate::repo::Repo;
+use crate::settings::{Settings, Switch, WEB_V1};
 use crate::workflow::Method;
 use crate::yaml::{self, Document, Seg};
 

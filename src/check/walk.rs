@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use super::{Journaled, Overlay, Scope, analyze, state};
 use crate::edits::{self, FileEdit};
 use crate::error::{Error, bad_input};
-use crate::release::Settings;
 use crate::repo::Repo;
+use crate::settings::Settings;
 use crate::source::FileChange;
 use crate::workflow::{Position, Step, plan};
 

@@ -7,7 +7,6 @@
 //! about one. Commands that never talk to a cluster never start the async runtime or TLS: a
 //! session creates them when it connects.
 
-pub mod argocd;
 mod compare;
 mod expect;
 #[cfg(feature = "cluster")]
@@ -29,7 +28,8 @@ pub use wait::{Wait, WaitError, format_duration, parse_duration, wait_until_matc
 #[cfg(not(feature = "cluster"))]
 pub use without::Session;
 
-use crate::release::Settings;
+use crate::argocd;
+use crate::settings::Settings;
 
 /// Istio's API groups of the kinds canary reads.
 pub const ISTIO_NETWORKING: &str = "networking.istio.io";

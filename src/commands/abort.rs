@@ -7,7 +7,7 @@ use crate::cli::Globals;
 use crate::edits::{FileEdit, virtual_service_patch};
 use crate::journal::{NewEvent, Release};
 use crate::output;
-use crate::release::Version;
+use crate::settings::Version;
 use crate::workflow::{Action, OutOfBandEdit, plan};
 
 /// Send all traffic back to where it was last known good.

@@ -43,7 +43,7 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(service) = &args.service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
     }
     let release = release(globals, &args)?;
     let repo = match (&args.repo, &release) {

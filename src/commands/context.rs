@@ -3,13 +3,14 @@
 
 use serde_json::json;
 
+use crate::argocd::AppRef;
 use crate::cli::Globals;
-use crate::cluster::argocd::AppRef;
 use crate::edits::virtual_service_patch;
 use crate::error::bad_input;
 use crate::journal::{NewEvent, Update};
+use crate::names;
 use crate::output;
-use crate::release::{self, Environment, Settings};
+use crate::settings::{Environment, Settings};
 
 /// Set an environment's kubeconfig context and Argo CD Application.
 ///
@@ -74,10 +75,10 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(context) = &args.context {
-        release::check_context(context)?;
+        names::check_context(context)?;
     }
     for host in &args.hosts {
-        release::check_host(host)?;
+        names::check_host(host)?;
     }
     let app: Option<AppRef> = args.argocd.as_deref().map(str::parse).transpose()?;
     let prometheus: Option<crate::gate::Source> =

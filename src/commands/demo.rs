@@ -66,10 +66,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         journal: journal.unwrap_or_else(|| dir.join("journal.db")),
         operator: "demo".into(),
     };
-    crate::report::set_journal(
-        &globals.journal,
-        crate::journal::default_path().as_deref(),
-    );
+    crate::report::set_journal(&globals.journal, crate::journal::default_path().as_deref());
     crate::output::status(
         "Demo",
         format!("a copy of the seed example in {}", repo.display()),

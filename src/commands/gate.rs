@@ -162,7 +162,13 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
     let name = &config.environments[env].name;
     let thresholds = &config.gate;
     // Connecting reads nothing yet; a Prometheus canary cannot ask at all is said at once.
-    let prometheus = Prometheus::connect(config, env)?;
+    let environment = &config.environments[env];
+    let prometheus = Prometheus::connect(
+        &config.service,
+        name,
+        environment.prometheus.as_ref(),
+        environment.context.as_deref(),
+    )?;
     if production_weight(release).is_none_or(|w| w == 0) {
         return Ok((Verdict::unrouted(), release.clone()));
     }
@@ -177,7 +183,13 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
         Some(rel) => gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?,
         None => Vec::new(),
     };
-    let verdict = gate::evaluate(&prometheus, config, thresholds, &team, range)?;
+    let verdict = gate::evaluate(
+        &prometheus,
+        &config.gate_subject(),
+        thresholds,
+        &team,
+        range,
+    )?;
     let release = journal.record(
         release,
         Update {

@@ -6,7 +6,7 @@ use crate::workflow::{self, Method, Phase, Plans, Position, Shape, Step};
 use super::status::{Weights, recorded_or_read, status_of};
 use crate::error::JournalError;
 use crate::journal::Summary;
-use crate::release::Settings;
+use crate::settings::Settings;
 
 /// List the releases in flight, one row each.
 ///

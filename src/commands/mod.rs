@@ -36,7 +36,7 @@ pub struct Locked {
 
 pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<Locked> {
     if let Some(service) = service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
     }
     if read_journal(globals)?.is_none() {
         // Nothing was ever started, and opening the journal would create it (or write its
@@ -52,7 +52,7 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
         Some(service) => service.to_string(),
         None => find_release(&journal, None)?.config.service,
     };
-    crate::release::check_service(&service)?;
+    crate::names::check_service(&service)?;
     let lock = lock::lock(&globals.journal, &service)?;
     let release = find_release(&journal, Some(&service))?;
     // A repository that is gone has no files to guard; the command says so when it needs them.
@@ -70,7 +70,7 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
 /// The release in flight for `service`, or the only one in flight when no service is named.
 pub fn find_release(journal: &Journal, service: Option<&str>) -> Result<Release, anyhow::Error> {
     if let Some(service) = service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
         return journal.in_flight(service)?.ok_or_else(|| {
             bad_input(format!(
                 "no release of {service} is in flight{}; `canary list` shows those that are, \
@@ -125,7 +125,7 @@ fn several_in_flight(in_flight: &[Release]) -> Error {
 /// last when none is in flight. With several in flight, the message names them.
 pub fn shown_release(journal: &Journal, service: Option<&str>) -> anyhow::Result<Release> {
     if let Some(service) = service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
         return journal.latest(service)?.ok_or_else(|| {
             bad_input(format!(
                 "no release of {service} in the journal{}",
@@ -241,7 +241,7 @@ pub fn canary_commit(
         return Ok(ours);
     }
     let tip = match release.config.remote {
-        crate::release::Remote::None => "HEAD",
+        crate::settings::Remote::None => "HEAD",
         _ => "@{upstream}",
     };
     Ok(repo.commit_id(tip)?)

@@ -7,8 +7,8 @@ use crate::cli::Globals;
 use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
 use crate::gate::Thresholds;
 use crate::journal::{NewEvent, Update};
+use crate::names::check_label;
 use crate::output;
-use crate::release::check_label;
 
 /// Change a release's namespace or metric gate limits.
 ///

@@ -2,16 +2,16 @@
 
 use serde::Serialize;
 
+use crate::argocd::{AppRef, AppStatus};
 use crate::cli::Globals;
-use crate::cluster::argocd::{AppRef, AppStatus};
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
 
 use crate::journal::{Event, Release};
 use crate::output;
-use crate::release::{Image, Settings, Switch};
 use crate::repo::Repo;
+use crate::settings::{Image, Settings, Switch};
 use crate::workflow::{NextStep, Phase, Plans};
 
 /// Show where a release stands and what comes next.

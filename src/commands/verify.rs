@@ -6,8 +6,8 @@ use crate::cluster::{self, Expected, Session, Target};
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;
 use crate::output;
-use crate::release::Settings;
 use crate::repo::Repo;
+use crate::settings::Settings;
 
 /// Report where each cluster differs from the repository files.
 ///

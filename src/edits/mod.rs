@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, bad_input};
-use crate::release::{
+use crate::repo::Repo;
+use crate::settings::{
     INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, Settings, Switch, Version, WEB, WEB_V1,
 };
-use crate::repo::Repo;
 use crate::source::{FileChange, Source};
 use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
 use crate::yaml::{self, Document, YamlError};
@@ -43,7 +43,7 @@ pub fn patch_dirs<'a>(environments: impl IntoIterator<Item = &'a str>) -> Vec<St
 /// environment has no patch, no v2 route, or a file that cannot be read (all of them without
 /// a repository).
 pub fn v2_weights(repo: Option<&Repo>, config: &Settings) -> Vec<Option<u8>> {
-    let weight = |env: &crate::release::Environment| -> Option<u8> {
+    let weight = |env: &crate::settings::Environment| -> Option<u8> {
         let path = virtual_service_patch(&env.name);
         let text = repo?.read(&path).ok()??;
         if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {

@@ -21,7 +21,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, bad_input};
-use crate::release::{Settings, WEB, WEB_V1, check_label};
+use crate::names::check_label;
 #[cfg(feature = "cluster")]
 pub use prometheus::Prometheus;
 pub use verdict::{Outcome, Verdict};
@@ -240,21 +240,21 @@ pub trait Metrics {
     fn describe(&self) -> String;
 }
 
-/// One version of the release's service, as Istio's metrics label it.
-pub fn version(config: &Settings, version: &str) -> promql::Version {
-    let deployment = if version == "v1" { WEB_V1 } else { WEB };
-    promql::Version {
-        namespace: config.namespace.clone(),
-        workload: format!("{}-{deployment}", config.service),
-        version: version.into(),
-    }
+/// What the gate measures: the release's service, and its two versions as Istio's metrics
+/// label them. The release's settings make it (`Settings::gate_subject`): the gate needs these
+/// few names, not the whole release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub service: String,
+    pub v1: promql::Version,
+    pub v2: promql::Version,
 }
 
 /// Read both versions over the last `range_secs` and judge v2. No Istio metrics at all for
 /// the service is an error, not a verdict: the gate cannot tell anything from silence.
 pub fn evaluate(
     metrics: &dyn Metrics,
-    config: &Settings,
+    subject: &Subject,
     thresholds: &Thresholds,
     team: &[checks::TeamCheck],
     range_secs: u64,
@@ -272,9 +272,9 @@ pub fn evaluate(
             },
         ))
     };
-    let (v1, v2) = (version(config, "v1"), version(config, "v2"));
-    let (seen1, measured1) = read(&v1)?;
-    let (seen2, measured2) = read(&v2)?;
+    let (v1, v2) = (&subject.v1, &subject.v2);
+    let (seen1, measured1) = read(v1)?;
+    let (seen2, measured2) = read(v2)?;
     if seen1.is_none() && seen2.is_none() {
         return Err(Error::Failed(format!(
             "{} has no istio_requests_total with reporter=\"destination\" for {} or {} in \
@@ -283,7 +283,7 @@ pub fn evaluate(
             metrics.describe(),
             v1.workload,
             v2.workload,
-            config.namespace,
+            v1.namespace,
             verdict::duration(range_secs)
         )));
     }
@@ -291,8 +291,8 @@ pub fn evaluate(
     for check in team {
         custom.push(verdict::Custom {
             name: check.name.clone(),
-            v1: metrics.scalar(&check.query_for(config, &v1, range_secs))?,
-            v2: metrics.scalar(&check.query_for(config, &v2, range_secs))?,
+            v1: metrics.scalar(&check.query_for(&subject.service, v1, range_secs))?,
+            v2: metrics.scalar(&check.query_for(&subject.service, v2, range_secs))?,
             condition: check.condition,
         });
     }

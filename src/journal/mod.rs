@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ExportError, JournalError};
 use crate::operator::Operator;
-use crate::release::Settings;
+use crate::settings::Settings;
 use crate::workflow::{Phase, Position};
 
 /// How long a writer waits for another process's transaction before giving up.

@@ -17,8 +17,8 @@ use crate::failpoint::{disk_full, failpoint};
 use crate::journal::{Journal, NewEvent, Release, Update};
 use crate::output;
 use crate::prompt::Prompt;
-use crate::release::Settings;
 use crate::repo::{Repo, sha256};
+use crate::settings::Settings;
 use crate::source::FileChange;
 use crate::workflow::{Action, Phase, Position, Refusal};
 
@@ -80,7 +80,7 @@ pub fn advance(release: &Release, action: Action) -> Result<(Position, Phase), E
     Ok((next, phase))
 }
 
-fn refused(refusal: Refusal, config: &crate::release::Settings) -> Error {
+fn refused(refusal: Refusal, config: &crate::settings::Settings) -> Error {
     let service = &config.service;
     Error::Refused {
         reason: refusal.reason,

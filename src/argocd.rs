@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;
-use crate::release::check_label;
+use crate::names::check_label;
 use crate::repo::short_id;
 
 /// The API group and version that serve `Application`, and its plural.
