@@ -405,6 +405,12 @@ impl Settings {
     }
 }
 
+/// A ramp schedule as `--steps` takes it: `1,5,10,25,50,100`.
+pub fn schedule_text(schedule: &[u8]) -> String {
+    let weights: Vec<String> = schedule.iter().map(u8::to_string).collect();
+    weights.join(",")
+}
+
 /// Parse `1,5,10,25,50,100`: whole numbers from 1 to 100, strictly increasing, ending at 100.
 pub fn parse_schedule(text: &str) -> Result<Vec<u8>, Error> {
     let invalid = |why: &str| {

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use super::Globals;
 use super::OutOfBand;
-use crate::cli::Globals;
 use crate::edits::{FileEdit, virtual_service_patch};
 use crate::journal::{NewEvent, Release};
 use crate::output;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::Globals;
 use crate::check::{self, Journaled, Scope};
-use crate::cli::Globals;
 use crate::error::{Error, bad_input};
 use crate::finding::Severity;
 use crate::journal::Release;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::Globals;
 use crate::argocd::AppRef;
-use crate::cli::Globals;
 use crate::edits::virtual_service_patch;
 use crate::error::bad_input;
 use crate::journal::{NewEvent, Update};

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::commands::{next, start};
 use crate::prompt;
 use crate::runner::{Commit, Runner};
@@ -86,7 +86,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         contexts: Vec::new(),
         shared_context: false,
         argocd: Vec::new(),
-        steps: "1,5,10,25,50,100".into(),
+        steps: crate::settings::schedule_text(&crate::settings::DEFAULT_SCHEDULE),
         yes: args.yes,
         // The demo's repository has a bare remote standing for the one Argo CD deploys from,
         // so that the demo shows the real flow: commit, push, then deploy.

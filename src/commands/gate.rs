@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
 use crate::journal::{Journal, NewEvent, Release, Update};

@@ -1,6 +1,6 @@
 //! `canary list`: every release in flight.
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::workflow::{self, Method, Phase, Plans, Position, Shape, Step};
 
 use super::status::{Weights, recorded_or_read, status_of};

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::cli::Globals;
+use super::Globals;
 
 /// Show the journal of a release, oldest event first.
 ///

@@ -18,10 +18,12 @@ pub mod status;
 pub mod verify;
 pub mod weight;
 
-use crate::cli::Globals;
+use std::path::PathBuf;
+
 use crate::error::{Error, bad_input};
 use crate::journal::{Journal, Release};
 use crate::lock::{self, ReleaseLock};
+use crate::operator::Operator;
 use crate::output;
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Step, plan};
@@ -32,6 +34,30 @@ pub struct Locked {
     pub journal: Journal,
     pub release: Release,
     _locks: (ReleaseLock, Option<ReleaseLock>),
+}
+
+/// What every command needs to know about its surroundings.
+pub struct Globals {
+    pub journal: PathBuf,
+    /// Worked out only when the journal is written (see [`Operator`]).
+    pub operator: Operator,
+}
+
+impl Globals {
+    pub fn from_env(journal: Option<PathBuf>) -> anyhow::Result<Globals> {
+        let journal = match journal {
+            Some(path) => path,
+            None => crate::journal::default_path().ok_or_else(|| {
+                crate::error::bad_input(
+                    "cannot tell where the journal goes (no home directory); pass --journal PATH",
+                )
+            })?,
+        };
+        Ok(Globals {
+            journal,
+            operator: Operator::from_env(),
+        })
+    }
 }
 
 pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<Locked> {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::Globals;
 use crate::argocd;
-use crate::cli::Globals;
 use crate::cluster::{self, Expected, Session, Target, Wait};
 use crate::edits::{self, FileEdit};
 use crate::error::Error;

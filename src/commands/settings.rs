@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
 use crate::gate::Thresholds;
 use crate::journal::{NewEvent, Update};

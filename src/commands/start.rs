@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::Globals;
 use crate::argocd::AppRef;
 use crate::check;
-use crate::cli::Globals;
 use crate::error::{Error, bad_input};
 use crate::gate::Thresholds;
 use crate::journal::Journal;
@@ -12,7 +12,9 @@ use crate::names::{self, check_host, check_label};
 use crate::output;
 use crate::prompt::{self, Prompt};
 use crate::repo::{CanaryCommit, Repo};
-use crate::settings::{self, DEFAULT_ENVIRONMENTS, Environment, Image, Remote, Settings, Switch};
+use crate::settings::{
+    self, DEFAULT_ENVIRONMENTS, DEFAULT_SCHEDULE, Environment, Image, Remote, Settings, Switch,
+};
 use crate::workflow::{Method, Position};
 use crate::yaml;
 
@@ -73,7 +75,7 @@ pub struct Args {
     #[arg(long = "argocd", value_name = "ENV=NAMESPACE/NAME")]
     pub argocd: Vec<String>,
     /// Production's v2 weights during the ramp, ending at 100
-    #[arg(long, value_name = "LIST", default_value = "1,5,10,25,50,100")]
+    #[arg(long, value_name = "LIST", default_value_t = settings::schedule_text(&DEFAULT_SCHEDULE))]
     pub steps: String,
     /// Answer yes to every question; values must then come from the flags
     #[arg(long)]

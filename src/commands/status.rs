@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
+use super::Globals;
 use crate::argocd::{AppRef, AppStatus};
-use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;

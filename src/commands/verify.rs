@@ -1,7 +1,7 @@
 //! `canary verify`: read each environment's cluster and report where it differs from the
 //! repository files.
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::cluster::{self, Expected, Session, Target};
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;

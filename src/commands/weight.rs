@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::Globals;
 use super::{OutOfBand, gate};
-use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, describe_weights};
 use crate::edits::FileEdit;
 use crate::error::{Error, bad_input};
