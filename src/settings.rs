@@ -37,7 +37,7 @@ pub struct Environment {
     /// Where the metric gate reads this environment's Istio metrics. Absent from releases
     /// journaled before it existed, and where the ramp is judged by the operator alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus: Option<gate::Source>,
+    pub prometheus: Option<gate::Endpoint>,
 }
 
 /// An image pinned by digest: `REPOSITORY@sha256:HEX`.
@@ -342,7 +342,7 @@ impl Settings {
 
     /// The service as the metric gate measures it: web-v1 is v1, web is v2.
     pub fn gate_subject(&self) -> gate::Subject {
-        let version = |deployment: &str, version: &str| gate::promql::Version {
+        let version = |deployment: &str, version: &str| gate::promql::Selector {
             namespace: self.namespace.clone(),
             workload: format!("{}-{deployment}", self.service),
             version: version.into(),

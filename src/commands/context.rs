@@ -81,7 +81,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         names::check_host(host)?;
     }
     let app: Option<AppRef> = args.argocd.as_deref().map(str::parse).transpose()?;
-    let prometheus: Option<crate::gate::Source> =
+    let prometheus: Option<crate::gate::Endpoint> =
         args.prometheus.as_deref().map(str::parse).transpose()?;
     let mut locked = super::lock_release(globals, Some(&args.service))?;
     let release = &locked.release;

@@ -93,7 +93,7 @@ pub fn production_weight(release: &Release) -> Option<u8> {
 
 /// How a gate that cannot judge yet is met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotYet {
+pub enum IfNotYet {
     /// Wait and evaluate again, up to this long (a person at a terminal).
     Wait(Duration),
     /// Exit with [`crate::error::exit::NOT_YET`], nothing changed (`--yes`).
@@ -106,7 +106,7 @@ pub enum NotYet {
 pub fn before_increase(
     journal: &mut Journal,
     release: &Release,
-    not_yet: NotYet,
+    not_yet: IfNotYet,
 ) -> anyhow::Result<Release> {
     let config = &release.config;
     if config.environments[config.environments.len() - 1]
@@ -126,10 +126,10 @@ pub fn before_increase(
             (Outcome::Fail, _) if config.gate.auto_abort => {
                 return Err(auto_abort(journal, &release, &verdict)?.into());
             }
-            (Outcome::Fail, _) | (_, NotYet::Exit) => {
+            (Outcome::Fail, _) | (_, IfNotYet::Exit) => {
                 return Err(settle(&release, &verdict).unwrap_err());
             }
-            (_, NotYet::Wait(timeout)) => {
+            (_, IfNotYet::Wait(timeout)) => {
                 let pause = match verdict.outcome {
                     Outcome::NotEnoughTime => {
                         config.gate.window_secs.saturating_sub(verdict.range_secs) + 1

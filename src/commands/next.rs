@@ -66,7 +66,7 @@ pub struct Checks {
     pub verify: bool,
     pub wait: Wait,
     /// How the metric gate that cannot judge yet is met; `None`: not evaluated (a dry run).
-    pub gate: Option<super::gate::NotYet>,
+    pub gate: Option<super::gate::IfNotYet>,
 }
 
 impl Default for Checks {
@@ -76,7 +76,7 @@ impl Default for Checks {
             wait: Wait {
                 timeout: Duration::from_secs(600),
             },
-            gate: Some(super::gate::NotYet::Wait(Duration::from_secs(600))),
+            gate: Some(super::gate::IfNotYet::Wait(Duration::from_secs(600))),
         }
     }
 }
@@ -117,9 +117,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             timeout: args.timeout,
         },
         gate: Some(if args.yes {
-            super::gate::NotYet::Exit
+            super::gate::IfNotYet::Exit
         } else {
-            super::gate::NotYet::Wait(args.timeout)
+            super::gate::IfNotYet::Wait(args.timeout)
         }),
     };
     announce(&locked.release);

@@ -632,7 +632,7 @@ fn applications(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error>
 fn prometheus_sources(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error> {
     for pair in pairs {
         let (env, source) = env_pair(envs, "--prometheus", "URL", pair)?;
-        let source: crate::gate::Source = source.parse()?;
+        let source: crate::gate::Endpoint = source.parse()?;
         if env.prometheus.as_ref().is_some_and(|s| *s != source) {
             return Err(bad_input(format!(
                 "--prometheus gives {} two Prometheus",
@@ -702,9 +702,9 @@ pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
 /// A Prometheus in the cluster is reached through the environment's context.
 pub fn check_prometheus_context(
     env: &Environment,
-    source: &crate::gate::Source,
+    source: &crate::gate::Endpoint,
 ) -> Result<(), Error> {
-    if matches!(source, crate::gate::Source::Cluster { .. }) && env.context.is_none() {
+    if matches!(source, crate::gate::Endpoint::Cluster { .. }) && env.context.is_none() {
         return Err(bad_input(format!(
             "Prometheus {source} is reached through {}'s cluster, and {} has no kubeconfig \
              context; give --context {}=CONTEXT too, or the Prometheus URL",

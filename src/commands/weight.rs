@@ -97,9 +97,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 },
             )?;
             let not_yet = if args.yes {
-                gate::NotYet::Exit
+                gate::IfNotYet::Exit
             } else {
-                gate::NotYet::Wait(GATE_WAIT)
+                gate::IfNotYet::Wait(GATE_WAIT)
             };
             gate::before_increase(journal, release, not_yet)?;
         }

@@ -95,7 +95,7 @@ fn placeholders(query: &str) -> impl Iterator<Item = &str> {
 
 impl TeamCheck {
     /// The query for one version, its placeholders filled in escaped.
-    pub fn query_for(&self, service: &str, version: &promql::Version, range_secs: u64) -> String {
+    pub fn query_for(&self, service: &str, version: &promql::Selector, range_secs: u64) -> String {
         let mut out = String::with_capacity(self.query.len());
         let mut rest = self.query.as_str();
         while let Some(at) = rest.find('$') {
@@ -177,7 +177,7 @@ mod tests {
             query: "sum(m{ns=\"$namespace\",svc=\"$service\",w=\"$workload\",v=\"$version\"}[$range]) $versions $$".into(),
             condition: Condition::AtMost(1.0),
         };
-        let hostile = promql::Version {
+        let hostile = promql::Selector {
             namespace: "relational-data".into(),
             workload: "w\"}".into(),
             version: "v\\2\n".into(),

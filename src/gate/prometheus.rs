@@ -8,7 +8,7 @@ use kube::config::KubeConfigOptions;
 use kube::{Client, Config};
 use serde_json::Value;
 
-use super::{Metrics, Source};
+use super::{Endpoint, Metrics};
 use crate::error::Error;
 
 /// A query that has not answered in this time is taken as an unreachable Prometheus.
@@ -28,7 +28,7 @@ impl Prometheus {
     pub fn connect(
         service: &str,
         env: &str,
-        source: Option<&Source>,
+        source: Option<&Endpoint>,
         context: Option<&str>,
     ) -> Result<Prometheus, Error> {
         let source = source.ok_or_else(|| {
@@ -44,11 +44,11 @@ impl Prometheus {
             .build()
             .map_err(|e| failed(format!("cannot start a runtime: {e}")))?;
         let (kube_config, prefix) = match source {
-            Source::Url(url) => {
+            Endpoint::Url(url) => {
                 let uri = url.parse().map_err(|e| failed(format!("not a URL: {e}")))?;
                 (Config::new(uri), String::new())
             }
-            Source::Cluster {
+            Endpoint::Cluster {
                 namespace,
                 service,
                 port,

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use super::{Metrics, Source};
+use super::{Endpoint, Metrics};
 use crate::error::Error;
 
 pub struct Prometheus {
@@ -14,7 +14,7 @@ impl Prometheus {
     pub fn connect(
         _service: &str,
         env: &str,
-        _source: Option<&Source>,
+        _source: Option<&Endpoint>,
         _context: Option<&str>,
     ) -> Result<Prometheus, Error> {
         Err(Error::Failed(format!(
