@@ -4,7 +4,7 @@
 
 mod publish;
 
-pub use publish::{Unpublished, unpublished};
+pub use publish::unpublished;
 
 use crate::error::Context as _;
 use serde::{Deserialize, Serialize};
