@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::commands;
-use crate::operator::Operator;
+use crate::commands::{self, Globals};
 
 /// The phase map and the exit codes, below the command list of `canary --help`.
 fn after_help() -> String {
@@ -73,30 +72,6 @@ pub enum Command {
     Man(commands::completions::ManArgs),
 }
 
-/// What every command needs to know about its surroundings.
-pub struct Globals {
-    pub journal: PathBuf,
-    /// Worked out only when the journal is written (see [`Operator`]).
-    pub operator: Operator,
-}
-
-impl Globals {
-    pub fn from_env(journal: Option<PathBuf>) -> anyhow::Result<Globals> {
-        let journal = match journal {
-            Some(path) => path,
-            None => crate::journal::default_path().ok_or_else(|| {
-                crate::error::bad_input(
-                    "cannot tell where the journal goes (no home directory); pass --journal PATH",
-                )
-            })?,
-        };
-        Ok(Globals {
-            journal,
-            operator: Operator::from_env(),
-        })
-    }
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         // The demo needs no default journal path: unless one is named, its journal goes beside
@@ -105,7 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         command => command,
     };
     let globals = Globals::from_env(cli.journal)?;
-    crate::report::set_journal(&globals.journal);
+    crate::report::set_journal(&globals.journal, crate::journal::default_path().as_deref());
     match command {
         Command::Start(args) => commands::start::run(&globals, *args),
         Command::Next(args) => commands::next::run(&globals, args),
@@ -123,7 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(_) => unreachable!("the demo ran above"),
         Command::Explain(args) => commands::explain::run(&globals, args),
         Command::Journal(args) => commands::journal::run(&globals, args),
-        Command::Completions(args) => commands::completions::run(args),
-        Command::Man(args) => commands::completions::man(args),
+        Command::Completions(args) => commands::completions::run(args, Cli::command()),
+        Command::Man(args) => commands::completions::man(args, Cli::command()),
     }
 }

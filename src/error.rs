@@ -1,10 +1,9 @@
 //! canary's one error type, and the one table that maps an error to its exit code.
 //!
 //! Every module of the library returns [`Error`]; the journal's own [`JournalError`] is one of
-//! its kinds. `anyhow` adds what a command was doing at the command edge (`commands/`), and
+//! its kinds, defined here rather than in `journal` so that this module imports no other and
+//! every module can sit above it. `anyhow` adds what a command was doing at the command edge (`commands/`), and
 //! [`exit_code`] reads the exit code off whatever reaches `main`.
-
-use crate::journal::{ExportError, JournalError};
 
 /// Exit codes, as documented in `canary --help` and relied upon by scripts.
 pub mod exit {
@@ -82,6 +81,56 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path} is not a canary journal (not an SQLite database); it was left untouched")]
+    NotAJournal { path: String },
+    #[error(
+        "the journal has schema version {version}, newer than this canary knows ({known}); \
+         it was left untouched: use a newer canary"
+    )]
+    Newer { version: u32, known: u32 },
+    #[error("the journal is locked by another process past the busy timeout; try again")]
+    Busy,
+    #[error("journal: {0}")]
+    Sqlite(rusqlite::Error),
+    /// The cause is part of the message, not a source: a chain would say it twice.
+    #[error("journal {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
+    #[error("the journal's record of {service} is not what canary wrote: {detail}")]
+    Corrupt { service: String, detail: String },
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> JournalError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                JournalError::Busy
+            }
+            Some(rusqlite::ErrorCode::NotADatabase) => JournalError::NotAJournal {
+                path: "the journal".into(),
+            },
+            _ => JournalError::Sqlite(e),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("writing the export: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("writing the export: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<rusqlite::Error> for ExportError {
+    fn from(e: rusqlite::Error) -> ExportError {
+        ExportError::Journal(e.into())
+    }
 }
 
 impl From<rusqlite::Error> for Error {

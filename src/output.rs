@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use console::{Style, style};
 use similar::{ChangeTag, TextDiff};
 
-use crate::edits::FileChange;
+use crate::source::FileChange;
 
 /// Decide once, at start-up, whether colour is wanted on stdout.
 pub fn init_colour() {

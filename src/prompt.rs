@@ -1,6 +1,7 @@
 //! Every question canary asks goes through [`Prompt`], so that a person at a terminal, a `--yes`
 //! pipeline and the tests drive the same code.
 
+#[cfg(test)]
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 
@@ -245,10 +246,13 @@ impl Prompt for NoTerminal {
 
 /// Answers given in advance, for tests. Panics on a question it has no answer for, and on
 /// answers left over when dropped, so a test notices a prompt that appeared or went missing.
+/// Built for unit tests only: the integration tests drive the binary through a terminal.
+#[cfg(test)]
 pub struct Scripted {
     answers: VecDeque<String>,
 }
 
+#[cfg(test)]
 impl Scripted {
     pub fn new(answers: &[&str]) -> Scripted {
         Scripted {
@@ -263,6 +267,7 @@ impl Scripted {
     }
 }
 
+#[cfg(test)]
 impl Drop for Scripted {
     fn drop(&mut self) {
         if !std::thread::panicking() && !self.answers.is_empty() {
@@ -271,6 +276,7 @@ impl Drop for Scripted {
     }
 }
 
+#[cfg(test)]
 impl Prompt for Scripted {
     fn confirm(&mut self, question: &str) -> Result<bool, Error> {
         let answer = self.next(question);

@@ -31,10 +31,11 @@ pub fn render(err: &anyhow::Error) -> String {
 static JOURNAL_OPTION: OnceLock<String> = OnceLock::new();
 
 /// Remember the journal this process works on, so that the commands it suggests name it unless
-/// it is the default one. One named by `CANARY_JOURNAL` is named too: a hint is often typed in
+/// it is `default`, the one a bare `canary` opens (the caller asks the journal: this module
+/// sits below it). One named by `CANARY_JOURNAL` is named too: a hint is often typed in
 /// another shell, or pasted into a runbook.
-pub fn set_journal(journal: &Path) {
-    if crate::journal::default_path().is_some_and(|default| default == journal) {
+pub fn set_journal(journal: &Path, default: Option<&Path>) {
+    if default == Some(journal) {
         return;
     }
     // Absolute, so that the hint works from any directory.

@@ -2,10 +2,20 @@
 //! would leave it ([`Overlay`]). A step is planned and checked on a [`Source`], so that it can
 //! be planned on a state nothing has written yet: the state the step before it would leave.
 
-use crate::edits::FileChange;
 use crate::error::{Error, bad_input};
 use crate::repo::{Repo, symbolic_link};
 use crate::yaml::{Document, YamlError};
+
+/// One file's content before and after (`None`: the file does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// `after` as the edit that made it read it back, handed on to the check of the step so
+    /// that a file is read once per edit, not once more per reader.
+    pub document: Option<Document>,
+}
 
 pub trait Source {
     /// The file's text, or `None` when it does not exist.

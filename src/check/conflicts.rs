@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::{Code, Findings, Loaded, Object, PatchFile, Scope};
-use crate::release::{WEB, WEB_V1};
+use crate::settings::{WEB, WEB_V1};
 use crate::yaml::{self, Seg};
 
 fn key(k: &str) -> Seg {

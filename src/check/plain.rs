@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{Code, Findings, Loaded, Object};
-use crate::release::{WEB, WEB_V1};
+use crate::settings::{WEB, WEB_V1};
 use crate::yaml::readers::read_as_non_string;
 use crate::yaml::{Kind, Node, Seg};
 

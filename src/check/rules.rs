@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::schema::{self, IstioKind};
 use super::{Code, Findings, Loaded, Object, Scope};
-use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Switch, Version, WEB, WEB_V1};
+use crate::settings::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Switch, Version, WEB, WEB_V1};
 use crate::workflow::Method;
 use crate::yaml::Seg;
 

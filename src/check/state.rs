@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::{Code, Findings, Journaled, Loaded, Object, Scope};
 use crate::edits;
 use crate::error::Error;
-use crate::release::{Switch, Version, WEB, WEB_V1};
 use crate::repo::sha256;
+use crate::settings::{Switch, Version, WEB, WEB_V1};
 use crate::workflow::{FIRST_V2_WEIGHT, Phase, Position, Resource, Shape, Step, StepEdit, plan};
 use crate::yaml::Seg;
 

@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 
 use super::{Journaled, Overlay, Scope, analyze, state};
-use crate::edits::{self, FileChange, FileEdit};
+use crate::edits::{self, FileEdit};
 use crate::error::{Error, bad_input};
-use crate::release::Settings;
 use crate::repo::Repo;
+use crate::settings::Settings;
+use crate::source::FileChange;
 use crate::workflow::{Position, Step, plan};
 
 /// Plan and check every edit from `from` to the end of the release; a bad-input error naming

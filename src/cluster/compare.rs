@@ -7,7 +7,7 @@ use super::expect::{Expected, WantedSwitch, subsets_of};
 use super::{Deployment, ISTIO_NETWORKING, Snapshot, argocd, describe_weights, live_weights};
 use crate::edits::GAP_YAML;
 use crate::finding::Finding;
-use crate::release::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT};
+use crate::settings::{INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT};
 
 pub fn compare(expected: &Expected, live: &Snapshot) -> Vec<Finding> {
     // First: while Argo CD has not synced canary's commit, that is what the deploy waits for.

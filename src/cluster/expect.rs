@@ -12,8 +12,8 @@ use crate::edits::{
 };
 use crate::error::{Error, bad_input};
 use crate::finding::first_line_containing;
-use crate::release::{Settings, Switch, WEB, WEB_V1};
 use crate::repo::Repo;
+use crate::settings::{Settings, Switch, WEB, WEB_V1};
 use crate::yaml;
 
 #[derive(Debug, Clone)]
@@ -251,7 +251,7 @@ pub fn release_deploy(
     env: &str,
 ) -> Result<argocd::ReleaseDeploy, Error> {
     let repo_url = match config.remote {
-        crate::release::Remote::None => None,
+        crate::settings::Remote::None => None,
         // A branch without an upstream is refused where it matters (a deploy); here it only
         // leaves the repository uncompared.
         _ => repo.upstream_url().ok().flatten(),

@@ -7,7 +7,6 @@
 //! about one. Commands that never talk to a cluster never start the async runtime or TLS: a
 //! session creates them when it connects.
 
-pub mod argocd;
 mod compare;
 mod expect;
 #[cfg(feature = "cluster")]
@@ -22,14 +21,15 @@ use std::fmt;
 use serde_json::Value;
 
 pub use compare::{compare, compare_v1};
-pub use expect::{Expected, VirtualServiceFile, release_deploy};
+pub use expect::{Expected, release_deploy};
 #[cfg(feature = "cluster")]
 pub use session::Session;
-pub use wait::{Wait, WaitError, format_duration, parse_duration, wait_until_matching};
+pub use wait::{Wait, parse_duration, wait_until_matching};
 #[cfg(not(feature = "cluster"))]
 pub use without::Session;
 
-use crate::release::Settings;
+use crate::argocd;
+use crate::settings::Settings;
 
 /// Istio's API groups of the kinds canary reads.
 pub const ISTIO_NETWORKING: &str = "networking.istio.io";
@@ -212,7 +212,6 @@ impl Container {
 #[derive(Debug, Clone, Default)]
 pub struct Pod {
     pub name: String,
-    pub ready: bool,
     /// The `sha256:` digest each container runs (from the status' image ID), by container.
     pub digests: Vec<(String, Option<String>)>,
 }

@@ -669,11 +669,6 @@ fn pod(p: KubePod) -> Pod {
     let status = p.status.unwrap_or_default();
     Pod {
         name: p.metadata.name.unwrap_or_default(),
-        ready: status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Ready" && c.status == "True"),
         digests: status
             .container_statuses
             .into_iter()

@@ -2,12 +2,12 @@
 
 use serde_json::json;
 
+use super::Globals;
 use super::OutOfBand;
-use crate::cli::Globals;
 use crate::edits::{FileEdit, virtual_service_patch};
 use crate::journal::{NewEvent, Release};
 use crate::output;
-use crate::release::Version;
+use crate::settings::Version;
 use crate::workflow::{Action, OutOfBandEdit, plan};
 
 /// Send all traffic back to where it was last known good.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::error::Error;
 use crate::journal::{Event, Release};
 use crate::output;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::Globals;
 use crate::check::{self, Journaled, Scope};
-use crate::cli::Globals;
 use crate::error::{Error, bad_input};
 use crate::finding::Severity;
 use crate::journal::Release;
@@ -43,7 +43,7 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(service) = &args.service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
     }
     let release = release(globals, &args)?;
     let repo = match (&args.repo, &release) {

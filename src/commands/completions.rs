@@ -1,9 +1,5 @@
 //! `canary completions` and `canary man`: generated from the same clap model as `--help`.
 
-use clap::CommandFactory;
-
-use crate::cli::Cli;
-
 /// Print a shell completion script.
 ///
 /// Examples:
@@ -16,8 +12,8 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut command = Cli::command();
+/// `command` is canary's whole command line, handed down by `cli`, which sits above this module.
+pub fn run(args: Args, mut command: clap::Command) -> anyhow::Result<()> {
     clap_complete::generate(args.shell, &mut command, "canary", &mut std::io::stdout());
     Ok(())
 }
@@ -33,9 +29,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 #[command(verbatim_doc_comment)]
 pub struct ManArgs {}
 
-pub fn man(_args: ManArgs) -> anyhow::Result<()> {
+pub fn man(_args: ManArgs, command: clap::Command) -> anyhow::Result<()> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    clap_mangen::Man::new(command).render(&mut page)?;
     let page = String::from_utf8(page).expect("clap_mangen writes UTF-8");
     print!("{}", subcommands_by_name(&page));
     Ok(())

@@ -3,13 +3,14 @@
 
 use serde_json::json;
 
-use crate::cli::Globals;
-use crate::cluster::argocd::AppRef;
+use super::Globals;
+use crate::argocd::AppRef;
 use crate::edits::virtual_service_patch;
 use crate::error::bad_input;
 use crate::journal::{NewEvent, Update};
+use crate::names;
 use crate::output;
-use crate::release::{self, Environment, Settings};
+use crate::settings::{Environment, Settings};
 
 /// Set an environment's kubeconfig context and Argo CD Application.
 ///
@@ -74,13 +75,13 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(context) = &args.context {
-        release::check_context(context)?;
+        names::check_context(context)?;
     }
     for host in &args.hosts {
-        release::check_host(host)?;
+        names::check_host(host)?;
     }
     let app: Option<AppRef> = args.argocd.as_deref().map(str::parse).transpose()?;
-    let prometheus: Option<crate::gate::Source> =
+    let prometheus: Option<crate::gate::Endpoint> =
         args.prometheus.as_deref().map(str::parse).transpose()?;
     let mut locked = super::lock_release(globals, Some(&args.service))?;
     let release = &locked.release;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::commands::{next, start};
 use crate::prompt;
 use crate::runner::{Commit, Runner};
@@ -66,7 +66,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         journal: journal.unwrap_or_else(|| dir.join("journal.db")),
         operator: "demo".into(),
     };
-    crate::report::set_journal(&globals.journal);
+    crate::report::set_journal(&globals.journal, crate::journal::default_path().as_deref());
     crate::output::status(
         "Demo",
         format!("a copy of the seed example in {}", repo.display()),
@@ -86,7 +86,7 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         contexts: Vec::new(),
         shared_context: false,
         argocd: Vec::new(),
-        steps: "1,5,10,25,50,100".into(),
+        steps: crate::settings::schedule_text(&crate::settings::DEFAULT_SCHEDULE),
         yes: args.yes,
         // The demo's repository has a bare remote standing for the one Argo CD deploys from,
         // so that the demo shows the real flow: commit, push, then deploy.

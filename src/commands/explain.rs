@@ -2,7 +2,7 @@
 
 use console::style;
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::workflow::{Method, PHASES, Phase};
 
 /// Explain a phase, the two methods, or the map of phases.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
 use crate::journal::{Journal, NewEvent, Release, Update};
@@ -93,7 +93,7 @@ pub fn production_weight(release: &Release) -> Option<u8> {
 
 /// How a gate that cannot judge yet is met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotYet {
+pub enum IfNotYet {
     /// Wait and evaluate again, up to this long (a person at a terminal).
     Wait(Duration),
     /// Exit with [`crate::error::exit::NOT_YET`], nothing changed (`--yes`).
@@ -106,7 +106,7 @@ pub enum NotYet {
 pub fn before_increase(
     journal: &mut Journal,
     release: &Release,
-    not_yet: NotYet,
+    not_yet: IfNotYet,
 ) -> anyhow::Result<Release> {
     let config = &release.config;
     if config.environments[config.environments.len() - 1]
@@ -126,10 +126,10 @@ pub fn before_increase(
             (Outcome::Fail, _) if config.gate.auto_abort => {
                 return Err(auto_abort(journal, &release, &verdict)?.into());
             }
-            (Outcome::Fail, _) | (_, NotYet::Exit) => {
+            (Outcome::Fail, _) | (_, IfNotYet::Exit) => {
                 return Err(settle(&release, &verdict).unwrap_err());
             }
-            (_, NotYet::Wait(timeout)) => {
+            (_, IfNotYet::Wait(timeout)) => {
                 let pause = match verdict.outcome {
                     Outcome::NotEnoughTime => {
                         config.gate.window_secs.saturating_sub(verdict.range_secs) + 1
@@ -162,7 +162,13 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
     let name = &config.environments[env].name;
     let thresholds = &config.gate;
     // Connecting reads nothing yet; a Prometheus canary cannot ask at all is said at once.
-    let prometheus = Prometheus::connect(config, env)?;
+    let environment = &config.environments[env];
+    let prometheus = Prometheus::connect(
+        &config.service,
+        name,
+        environment.prometheus.as_ref(),
+        environment.context.as_deref(),
+    )?;
     if production_weight(release).is_none_or(|w| w == 0) {
         return Ok((Verdict::unrouted(), release.clone()));
     }
@@ -177,7 +183,13 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
         Some(rel) => gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?,
         None => Vec::new(),
     };
-    let verdict = gate::evaluate(&prometheus, config, thresholds, &team, range)?;
+    let verdict = gate::evaluate(
+        &prometheus,
+        &config.gate_subject(),
+        thresholds,
+        &team,
+        range,
+    )?;
     let release = journal.record(
         release,
         Update {

@@ -1,7 +1,7 @@
 //! `canary journal check` and `canary journal export`: the journal's own health, and all of it
 //! as JSON for audits and backups.
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::error::bad_input;
 use crate::journal::Journal;
 

@@ -1,11 +1,12 @@
 //! `canary list`: every release in flight.
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::workflow::{self, Method, Phase, Plans, Position, Shape, Step};
 
-use super::status::{Weights, recorded_or_read, status_of};
-use crate::journal::{JournalError, Summary};
-use crate::release::Settings;
+use super::status::{WeightsFrom, recorded_or_read, status_of};
+use crate::error::JournalError;
+use crate::journal::Summary;
+use crate::settings::Settings;
 
 /// List the releases in flight, one row each.
 ///
@@ -53,7 +54,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         let mut seq = json.serialize_seq(None)?;
         if let Some(journal) = &journal {
             journal.each_release(args.all, |release| -> anyhow::Result<()> {
-                Ok(seq.serialize_element(&status_of(&release, Weights::Journal, &mut plans))?)
+                Ok(seq.serialize_element(&status_of(&release, WeightsFrom::Journal, &mut plans))?)
             })?;
         }
         seq.end()?;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::cli::Globals;
+use super::Globals;
 
 /// Show the journal of a release, oldest event first.
 ///
@@ -29,7 +29,7 @@ pub struct Args {
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(service) = &args.service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
     }
     let journal = super::read_journal(globals)?.ok_or_else(|| {
         crate::error::bad_input(match &args.service {

@@ -18,10 +18,12 @@ pub mod status;
 pub mod verify;
 pub mod weight;
 
-use crate::cli::Globals;
+use std::path::PathBuf;
+
 use crate::error::{Error, bad_input};
 use crate::journal::{Journal, Release};
 use crate::lock::{self, ReleaseLock};
+use crate::operator::Operator;
 use crate::output;
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Step, plan};
@@ -34,9 +36,33 @@ pub struct Locked {
     _locks: (ReleaseLock, Option<ReleaseLock>),
 }
 
+/// What every command needs to know about its surroundings.
+pub struct Globals {
+    pub journal: PathBuf,
+    /// Worked out only when the journal is written (see [`Operator`]).
+    pub operator: Operator,
+}
+
+impl Globals {
+    pub fn from_env(journal: Option<PathBuf>) -> anyhow::Result<Globals> {
+        let journal = match journal {
+            Some(path) => path,
+            None => crate::journal::default_path().ok_or_else(|| {
+                crate::error::bad_input(
+                    "cannot tell where the journal goes (no home directory); pass --journal PATH",
+                )
+            })?,
+        };
+        Ok(Globals {
+            journal,
+            operator: Operator::from_env(),
+        })
+    }
+}
+
 pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<Locked> {
     if let Some(service) = service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
     }
     if read_journal(globals)?.is_none() {
         // Nothing was ever started, and opening the journal would create it (or write its
@@ -52,7 +78,7 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
         Some(service) => service.to_string(),
         None => find_release(&journal, None)?.config.service,
     };
-    crate::release::check_service(&service)?;
+    crate::names::check_service(&service)?;
     let lock = lock::lock(&globals.journal, &service)?;
     let release = find_release(&journal, Some(&service))?;
     // A repository that is gone has no files to guard; the command says so when it needs them.
@@ -70,7 +96,7 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
 /// The release in flight for `service`, or the only one in flight when no service is named.
 pub fn find_release(journal: &Journal, service: Option<&str>) -> Result<Release, anyhow::Error> {
     if let Some(service) = service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
         return journal.in_flight(service)?.ok_or_else(|| {
             bad_input(format!(
                 "no release of {service} is in flight{}; `canary list` shows those that are, \
@@ -125,7 +151,7 @@ fn several_in_flight(in_flight: &[Release]) -> Error {
 /// last when none is in flight. With several in flight, the message names them.
 pub fn shown_release(journal: &Journal, service: Option<&str>) -> anyhow::Result<Release> {
     if let Some(service) = service {
-        crate::release::check_service(service)?;
+        crate::names::check_service(service)?;
         return journal.latest(service)?.ok_or_else(|| {
             bad_input(format!(
                 "no release of {service} in the journal{}",
@@ -241,7 +267,7 @@ pub fn canary_commit(
         return Ok(ours);
     }
     let tip = match release.config.remote {
-        crate::release::Remote::None => "HEAD",
+        crate::settings::Remote::None => "HEAD",
         _ => "@{upstream}",
     };
     Ok(repo.commit_id(tip)?)

@@ -4,16 +4,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cli::Globals;
-use crate::cluster::{self, Expected, Session, Target, Wait, argocd};
+use super::Globals;
+use crate::argocd;
+use crate::cluster::{self, Expected, Session, Target, Wait};
 use crate::edits::{self, FileEdit};
 use crate::error::Error;
 use crate::journal::{NewEvent, Release};
 use crate::output;
 use crate::prompt;
-use crate::release::Image;
 use crate::repo::Repo;
 use crate::runner::{Commit, Runner, unpublished};
+use crate::settings::Image;
 use crate::workflow::{Action, AnyEdit, NextStep, Phase, Step, describe_step, plan};
 
 /// Take exactly one step of a release and say what comes next.
@@ -65,7 +66,7 @@ pub struct Checks {
     pub verify: bool,
     pub wait: Wait,
     /// How the metric gate that cannot judge yet is met; `None`: not evaluated (a dry run).
-    pub gate: Option<super::gate::NotYet>,
+    pub gate: Option<super::gate::IfNotYet>,
 }
 
 impl Default for Checks {
@@ -75,7 +76,7 @@ impl Default for Checks {
             wait: Wait {
                 timeout: Duration::from_secs(600),
             },
-            gate: Some(super::gate::NotYet::Wait(Duration::from_secs(600))),
+            gate: Some(super::gate::IfNotYet::Wait(Duration::from_secs(600))),
         }
     }
 }
@@ -116,9 +117,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             timeout: args.timeout,
         },
         gate: Some(if args.yes {
-            super::gate::NotYet::Exit
+            super::gate::IfNotYet::Exit
         } else {
-            super::gate::NotYet::Wait(args.timeout)
+            super::gate::IfNotYet::Wait(args.timeout)
         }),
     };
     announce(&locked.release);
@@ -375,7 +376,7 @@ fn confirm_deploy(
 /// pruning; `None` without one, without verification, or when the cluster lacks it (the deploy
 /// then says so).
 fn argocd_application(
-    config: &crate::release::Settings,
+    config: &crate::settings::Settings,
     env: usize,
     checks: &Checks,
 ) -> anyhow::Result<Option<(argocd::AppRef, argocd::AppStatus)>> {
@@ -496,22 +497,22 @@ fn deleted_files(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Re
 }
 
 /// What the operator does for a deploy: push it and deploy it, unless canary pushed.
-fn deploy_to(config: &crate::release::Settings) -> &'static str {
+fn deploy_to(config: &crate::settings::Settings) -> &'static str {
     match config.remote {
-        crate::release::Remote::Operator => "push and deploy",
-        crate::release::Remote::Push | crate::release::Remote::None => "deploy",
+        crate::settings::Remote::Operator => "push and deploy",
+        crate::settings::Remote::Push | crate::settings::Remote::None => "deploy",
     }
 }
 
 /// The question that confirms a deploy the operator makes: "Push and deploy" is asked only
 /// where canary did not push.
-fn deploy_question(config: &crate::release::Settings, name: &str, what: &str) -> String {
+fn deploy_question(config: &crate::settings::Settings, name: &str, what: &str) -> String {
     match config.remote {
-        crate::release::Remote::Operator => {
+        crate::settings::Remote::Operator => {
             format!("Push and deploy to {name} ({what}). Is it deployed to {name}?")
         }
-        crate::release::Remote::Push => format!("Pushed ({what}). Is it deployed to {name}?"),
-        crate::release::Remote::None => {
+        crate::settings::Remote::Push => format!("Pushed ({what}). Is it deployed to {name}?"),
+        crate::settings::Remote::None => {
             format!("Deploy to {name} ({what}). Is it deployed to {name}?")
         }
     }
@@ -789,7 +790,7 @@ mod tests {
     use super::*;
     use crate::journal::Journal;
     use crate::prompt::{AssumeYes, Prompt, Scripted};
-    use crate::release::{Environment, Settings};
+    use crate::settings::{Environment, Settings};
     use crate::workflow::{OutOfBandEdit, Position};
 
     const DIGEST: &str = "sha256:be6bebfde2273ad254e8ef2a210e3c132a46255195408f675b4187420717f65f";
@@ -844,7 +845,7 @@ mod tests {
             v1_image: Some(format!("registry/my-service@{DIGEST}").parse().unwrap()),
             method: Default::default(),
             switch: None,
-            remote: crate::release::Remote::None,
+            remote: crate::settings::Remote::None,
             id: String::new(),
             adopted: None,
             gate: Default::default(),

@@ -3,12 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
 use crate::gate::Thresholds;
 use crate::journal::{NewEvent, Update};
+use crate::names::check_label;
 use crate::output;
-use crate::release::check_label;
 
 /// Change a release's namespace or metric gate limits.
 ///

@@ -2,19 +2,19 @@
 
 use std::path::PathBuf;
 
+use super::Globals;
+use crate::argocd::AppRef;
 use crate::check;
-use crate::cli::Globals;
-use crate::cluster::argocd::AppRef;
 use crate::error::{Error, bad_input};
 use crate::gate::Thresholds;
 use crate::journal::Journal;
+use crate::names::{self, check_host, check_label};
 use crate::output;
 use crate::prompt::{self, Prompt};
-use crate::release::{
-    self, DEFAULT_ENVIRONMENTS, Environment, Image, Remote, Settings, Switch, check_host,
-    check_label,
-};
 use crate::repo::{CanaryCommit, Repo};
+use crate::settings::{
+    self, DEFAULT_ENVIRONMENTS, DEFAULT_SCHEDULE, Environment, Image, Remote, Settings, Switch,
+};
 use crate::workflow::{Method, Position};
 use crate::yaml;
 
@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long = "argocd", value_name = "ENV=NAMESPACE/NAME")]
     pub argocd: Vec<String>,
     /// Production's v2 weights during the ramp, ending at 100
-    #[arg(long, value_name = "LIST", default_value = "1,5,10,25,50,100")]
+    #[arg(long, value_name = "LIST", default_value_t = settings::schedule_text(&DEFAULT_SCHEDULE))]
     pub steps: String,
     /// Answer yes to every question; values must then come from the flags
     #[arg(long)]
@@ -186,7 +186,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     // Only reading, never migrating: a start refused for its values leaves the journal as it
     // was. An empty or older journal is checked when the release is recorded.
     if let Some(service) = &args.service {
-        release::check_service(service)?;
+        names::check_service(service)?;
         if let Some(journal) = Journal::open_if_current(&globals.journal, &globals.operator)?
             && let Some(existing) = journal.in_flight(service)?
         {
@@ -350,11 +350,11 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
     let service = match args.service {
         Some(s) => s,
         None => prompt.input("Service", "the SERVICE argument", &|s| {
-            release::check_service(s)
+            names::check_service(s)
         })?,
     };
-    release::check_service(&service)?;
-    let schedule = release::parse_schedule(&args.steps)?;
+    names::check_service(&service)?;
+    let schedule = settings::parse_schedule(&args.steps)?;
     let repo_dir = match args.repo {
         Some(dir) => dir,
         None => prompt
@@ -377,12 +377,12 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
         ))
         .into());
     }
-    if crate::edits::gap_yaml::deployment_value(&gap, release::WEB).is_none() {
+    if crate::edits::gap_yaml::deployment_value(&gap, settings::WEB).is_none() {
         return Err(bad_input("gap/gap.yaml has no deployments.web to release").into());
     }
     // An adopted release already pins web-v1 in gap.yaml.
     let twin_image = || -> Option<String> {
-        let twin = crate::edits::gap_yaml::deployment_value(&gap, release::WEB_V1)?;
+        let twin = crate::edits::gap_yaml::deployment_value(&gap, settings::WEB_V1)?;
         Some(format!(
             "{}@{}",
             twin["image"]["repository"].as_str()?,
@@ -434,11 +434,13 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
                 Switch::Env { name, v1, v2 } => (Some(name.as_str()), [v1.as_str(), v2.as_str()]),
                 Switch::Arg { v1, v2 } => (None, [v1.as_str(), v2.as_str()]),
             };
-            crate::edits::gap_yaml::check_switch(&gap, release::WEB, env, values).map_err(|e| {
-                bad_input(format!(
-                    "gap/gap.yaml: web cannot carry the switch {switch}: {e}"
-                ))
-            })?;
+            crate::edits::gap_yaml::check_switch(&gap, settings::WEB, env, values).map_err(
+                |e| {
+                    bad_input(format!(
+                        "gap/gap.yaml: web cannot carry the switch {switch}: {e}"
+                    ))
+                },
+            )?;
             (None, Some(switch))
         }
     };
@@ -461,7 +463,7 @@ pub fn settle(args: Args, prompt: &mut dyn Prompt) -> anyhow::Result<Settings> {
     if let Some(rel) = &gate.checks {
         crate::gate::checks::load(&repo, rel)?;
     }
-    let id = release::new_release_id(&service, repo.root());
+    let id = settings::new_release_id(&service, repo.root());
     let config = Settings {
         service,
         repo: repo.root().to_path_buf(),
@@ -537,7 +539,7 @@ fn environments(
     }
     for pair in contexts {
         let (env, context) = env_pair(&mut envs, "--context", "CONTEXT", pair)?;
-        release::check_context(context)?;
+        names::check_context(context)?;
         if env.context.as_deref().is_some_and(|c| c != context) {
             return Err(bad_input(format!("--context gives {} two contexts", env.name)).into());
         }
@@ -630,7 +632,7 @@ fn applications(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error>
 fn prometheus_sources(envs: &mut [Environment], pairs: &[String]) -> Result<(), Error> {
     for pair in pairs {
         let (env, source) = env_pair(envs, "--prometheus", "URL", pair)?;
-        let source: crate::gate::Source = source.parse()?;
+        let source: crate::gate::Endpoint = source.parse()?;
         if env.prometheus.as_ref().is_some_and(|s| *s != source) {
             return Err(bad_input(format!(
                 "--prometheus gives {} two Prometheus",
@@ -667,8 +669,8 @@ pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
         Ok(Some((app, live))) => {
             let repo = crate::repo::Repo::for_reading(&config.repo)?;
             let release = crate::cluster::release_deploy(config, &repo, &target.env)?;
-            let deploys = crate::cluster::argocd::Deploys::read(&live);
-            match crate::cluster::argocd::differs(app, &release, &deploys) {
+            let deploys = crate::argocd::Deploys::read(&live);
+            match crate::argocd::differs(app, &release, &deploys) {
                 Some(why) => Err(bad_input(format!(
                     "{} (context {}): {why}: it deploys something else than this release",
                     target.env, target.context
@@ -700,9 +702,9 @@ pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
 /// A Prometheus in the cluster is reached through the environment's context.
 pub fn check_prometheus_context(
     env: &Environment,
-    source: &crate::gate::Source,
+    source: &crate::gate::Endpoint,
 ) -> Result<(), Error> {
-    if matches!(source, crate::gate::Source::Cluster { .. }) && env.context.is_none() {
+    if matches!(source, crate::gate::Endpoint::Cluster { .. }) && env.context.is_none() {
         return Err(bad_input(format!(
             "Prometheus {source} is reached through {}'s cluster, and {} has no kubeconfig \
              context; give --context {}=CONTEXT too, or the Prometheus URL",

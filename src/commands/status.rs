@@ -2,16 +2,16 @@
 
 use serde::Serialize;
 
-use crate::cli::Globals;
-use crate::cluster::argocd::{AppRef, AppStatus};
+use super::Globals;
+use crate::argocd::{AppRef, AppStatus};
 use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
 
 use crate::journal::{Event, Release};
 use crate::output;
-use crate::release::{Image, Settings, Switch};
 use crate::repo::Repo;
+use crate::settings::{Image, Settings, Switch};
 use crate::workflow::{NextStep, Phase, Plans};
 
 /// Show where a release stands and what comes next.
@@ -101,7 +101,7 @@ pub struct EnvStatus<'a> {
     /// Where the metric gate reads its metrics (a URL, or cluster:NAMESPACE/SERVICE:PORT);
     /// null when none is set.
     #[serde(serialize_with = "as_text_or_null")]
-    pub prometheus: Option<&'a crate::gate::Source>,
+    pub prometheus: Option<&'a crate::gate::Endpoint>,
     /// null before the environment has a VirtualService patch.
     pub v2_weight: Option<u8>,
     /// With --live, for an environment with a context: v2's weight in the live VirtualService
@@ -116,7 +116,7 @@ pub struct EnvStatus<'a> {
 
 /// Where a status takes each environment's v2 weight from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weights {
+pub enum WeightsFrom {
     /// The VirtualService patch files as they are now.
     Files,
     /// The journal: the files as canary last wrote them, so that listing many releases reads
@@ -132,13 +132,13 @@ pub fn recorded_or_read(recorded: Option<&[Option<u8>]>, config: &Settings) -> V
     }
 }
 
-pub fn status_of<'a>(release: &'a Release, source: Weights, plans: &mut Plans) -> Status<'a> {
+pub fn status_of<'a>(release: &'a Release, source: WeightsFrom, plans: &mut Plans) -> Status<'a> {
     let config = &release.config;
     let shape = config.shape();
     let plan = plans.of(&shape);
     let recorded = match source {
-        Weights::Journal => release.v2_weights.as_deref(),
-        Weights::Files => None,
+        WeightsFrom::Journal => release.v2_weights.as_deref(),
+        WeightsFrom::Files => None,
     };
     let weights = recorded_or_read(recorded, config);
     Status {
@@ -177,7 +177,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let journal = super::read_journal(globals)?
         .ok_or_else(|| crate::error::bad_input("no release is in flight; the journal is empty"))?;
     let release = super::shown_release(&journal, args.service.as_deref())?;
-    let mut status = status_of(&release, Weights::Files, &mut Plans::default());
+    let mut status = status_of(&release, WeightsFrom::Files, &mut Plans::default());
     status.gate = journal
         .events(release.id)?
         .into_iter()

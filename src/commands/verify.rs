@@ -1,13 +1,13 @@
 //! `canary verify`: read each environment's cluster and report where it differs from the
 //! repository files.
 
-use crate::cli::Globals;
+use super::Globals;
 use crate::cluster::{self, Expected, Session, Target};
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;
 use crate::output;
-use crate::release::Settings;
 use crate::repo::Repo;
+use crate::settings::Settings;
 
 /// Report where each cluster differs from the repository files.
 ///

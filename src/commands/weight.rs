@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::Globals;
 use super::{OutOfBand, gate};
-use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, describe_weights};
 use crate::edits::FileEdit;
 use crate::error::{Error, bad_input};
@@ -97,9 +97,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 },
             )?;
             let not_yet = if args.yes {
-                gate::NotYet::Exit
+                gate::IfNotYet::Exit
             } else {
-                gate::NotYet::Wait(GATE_WAIT)
+                gate::IfNotYet::Wait(GATE_WAIT)
             };
             gate::before_increase(journal, release, not_yet)?;
         }

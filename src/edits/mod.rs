@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, bad_input};
-use crate::release::{
+use crate::repo::Repo;
+use crate::settings::{
     INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, Settings, Switch, Version, WEB, WEB_V1,
 };
-use crate::repo::Repo;
-use crate::source::Source;
+use crate::source::{FileChange, Source};
 use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
 use crate::yaml::{self, Document, YamlError};
 
@@ -43,7 +43,7 @@ pub fn patch_dirs<'a>(environments: impl IntoIterator<Item = &'a str>) -> Vec<St
 /// environment has no patch, no v2 route, or a file that cannot be read (all of them without
 /// a repository).
 pub fn v2_weights(repo: Option<&Repo>, config: &Settings) -> Vec<Option<u8>> {
-    let weight = |env: &crate::release::Environment| -> Option<u8> {
+    let weight = |env: &crate::settings::Environment| -> Option<u8> {
         let path = virtual_service_patch(&env.name);
         let text = repo?.read(&path).ok()??;
         if let Some(v2) = templates::v2_weight_if_as_written(&text, &path, config, env) {
@@ -54,17 +54,6 @@ pub fn v2_weights(repo: Option<&Repo>, config: &Settings) -> Vec<Option<u8>> {
         u8::try_from(*w).ok()
     };
     config.environments.iter().map(weight).collect()
-}
-
-/// One file's content before and after (`None`: the file does not exist).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileChange {
-    pub path: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
-    /// `after` as the edit that made it read it back, handed on to the check of the step so
-    /// that a file is read once per edit, not once more per reader.
-    pub document: Option<Document>,
 }
 
 /// A change to the files: a planned step's edit, or one of the edits made out of band with

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::error::{Error, bad_input};
-use crate::release::{Settings, Switch};
+use crate::settings::{Settings, Switch};
 use crate::source::Source;
 use crate::yaml::{self, Seg};
 

@@ -2,7 +2,7 @@
 //! validated (DNS labels and names, digests), so none can inject YAML; one that a YAML reader
 //! would type (a service named `yes`, a host `1.5`) is quoted.
 
-use crate::release::{Environment, Settings};
+use crate::settings::{Environment, Settings};
 use crate::yaml::emit::{Quote, scalar};
 
 /// A name or host as the files write it: plain, unless a YAML reader would read another type.

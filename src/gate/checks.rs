@@ -19,7 +19,6 @@ use serde_json::Value;
 use super::promql::{self, escape};
 use super::verdict::Condition;
 use crate::error::{Error, bad_input};
-use crate::release::Settings;
 
 const PLACEHOLDERS: [&str; 5] = ["namespace", "service", "workload", "version", "range"];
 
@@ -96,12 +95,7 @@ fn placeholders(query: &str) -> impl Iterator<Item = &str> {
 
 impl TeamCheck {
     /// The query for one version, its placeholders filled in escaped.
-    pub fn query_for(
-        &self,
-        config: &Settings,
-        version: &promql::Version,
-        range_secs: u64,
-    ) -> String {
+    pub fn query_for(&self, service: &str, version: &promql::Selector, range_secs: u64) -> String {
         let mut out = String::with_capacity(self.query.len());
         let mut rest = self.query.as_str();
         while let Some(at) = rest.find('$') {
@@ -122,8 +116,8 @@ impl TeamCheck {
                 continue;
             };
             out.push_str(&match name {
-                "namespace" => escape(&config.namespace),
-                "service" => escape(&config.service),
+                "namespace" => escape(&version.namespace),
+                "service" => escape(service),
                 "workload" => escape(&version.workload),
                 "version" => escape(&version.version),
                 _ => format!("{range_secs}s"),
@@ -138,14 +132,6 @@ impl TeamCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config() -> Settings {
-        Settings {
-            namespace: "relational-data".into(),
-            environments: Vec::new(),
-            ..Settings::example("my-service", "production")
-        }
-    }
 
     #[test]
     fn a_checks_file_reads_into_checks_with_conditions() {
@@ -191,15 +177,13 @@ mod tests {
             query: "sum(m{ns=\"$namespace\",svc=\"$service\",w=\"$workload\",v=\"$version\"}[$range]) $versions $$".into(),
             condition: Condition::AtMost(1.0),
         };
-        let mut config = config();
-        let hostile = promql::Version {
+        let hostile = promql::Selector {
             namespace: "relational-data".into(),
             workload: "w\"}".into(),
             version: "v\\2\n".into(),
         };
-        config.service = "my-service".into();
         assert_eq!(
-            check.query_for(&config, &hostile, 420),
+            check.query_for("my-service", &hostile, 420),
             "sum(m{ns=\"relational-data\",svc=\"my-service\",w=\"w\\\"}\",v=\"v\\\\2\\n\"}[420s]) $versions $$"
         );
     }

@@ -21,7 +21,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, bad_input};
-use crate::release::{Settings, WEB, WEB_V1, check_label};
+use crate::names::check_label;
 #[cfg(feature = "cluster")]
 pub use prometheus::Prometheus;
 pub use verdict::{Outcome, Verdict};
@@ -131,7 +131,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 /// Where an environment's Prometheus is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub enum Source {
+pub enum Endpoint {
     /// Its URL, `http://` or `https://`, reached directly.
     Url(String),
     /// A Service in the environment's cluster, reached through the API server's service proxy
@@ -144,11 +144,11 @@ pub enum Source {
     },
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Url(url) => f.write_str(url),
-            Source::Cluster {
+            Endpoint::Url(url) => f.write_str(url),
+            Endpoint::Cluster {
                 namespace,
                 service,
                 port,
@@ -157,24 +157,24 @@ impl fmt::Display for Source {
     }
 }
 
-impl From<Source> for String {
-    fn from(source: Source) -> String {
+impl From<Endpoint> for String {
+    fn from(source: Endpoint) -> String {
         source.to_string()
     }
 }
 
-impl TryFrom<String> for Source {
+impl TryFrom<String> for Endpoint {
     type Error = Error;
 
-    fn try_from(text: String) -> Result<Source, Error> {
+    fn try_from(text: String) -> Result<Endpoint, Error> {
         text.parse()
     }
 }
 
-impl std::str::FromStr for Source {
+impl std::str::FromStr for Endpoint {
     type Err = Error;
 
-    fn from_str(text: &str) -> Result<Source, Error> {
+    fn from_str(text: &str) -> Result<Endpoint, Error> {
         if let Some(rest) = text.strip_prefix("cluster:") {
             let invalid = || {
                 bad_input(format!(
@@ -195,7 +195,7 @@ impl std::str::FromStr for Source {
             if !port_ok {
                 return Err(invalid());
             }
-            return Ok(Source::Cluster {
+            return Ok(Endpoint::Cluster {
                 namespace: namespace.into(),
                 service: service.into(),
                 port: port.into(),
@@ -228,7 +228,7 @@ impl std::str::FromStr for Source {
                 "has spaces, a query, a fragment or credentials in it",
             ));
         }
-        Ok(Source::Url(text.trim_end_matches('/').to_string()))
+        Ok(Endpoint::Url(text.trim_end_matches('/').to_string()))
     }
 }
 
@@ -240,26 +240,26 @@ pub trait Metrics {
     fn describe(&self) -> String;
 }
 
-/// One version of the release's service, as Istio's metrics label it.
-pub fn version(config: &Settings, version: &str) -> promql::Version {
-    let deployment = if version == "v1" { WEB_V1 } else { WEB };
-    promql::Version {
-        namespace: config.namespace.clone(),
-        workload: format!("{}-{deployment}", config.service),
-        version: version.into(),
-    }
+/// What the gate measures: the release's service, and its two versions as Istio's metrics
+/// label them. The release's settings make it (`Settings::gate_subject`): the gate needs these
+/// few names, not the whole release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub service: String,
+    pub v1: promql::Selector,
+    pub v2: promql::Selector,
 }
 
 /// Read both versions over the last `range_secs` and judge v2. No Istio metrics at all for
 /// the service is an error, not a verdict: the gate cannot tell anything from silence.
 pub fn evaluate(
     metrics: &dyn Metrics,
-    config: &Settings,
+    subject: &Subject,
     thresholds: &Thresholds,
     team: &[checks::TeamCheck],
     range_secs: u64,
 ) -> Result<Verdict, Error> {
-    let read = |v: &promql::Version| -> Result<(Option<f64>, verdict::Measured), Error> {
+    let read = |v: &promql::Selector| -> Result<(Option<f64>, verdict::Measured), Error> {
         let requests = metrics.scalar(&v.requests(range_secs))?;
         let errors = metrics.scalar(&v.errors(range_secs))?;
         let p99 = metrics.scalar(&v.p99(range_secs))?;
@@ -272,9 +272,9 @@ pub fn evaluate(
             },
         ))
     };
-    let (v1, v2) = (version(config, "v1"), version(config, "v2"));
-    let (seen1, measured1) = read(&v1)?;
-    let (seen2, measured2) = read(&v2)?;
+    let (v1, v2) = (&subject.v1, &subject.v2);
+    let (seen1, measured1) = read(v1)?;
+    let (seen2, measured2) = read(v2)?;
     if seen1.is_none() && seen2.is_none() {
         return Err(Error::Failed(format!(
             "{} has no istio_requests_total with reporter=\"destination\" for {} or {} in \
@@ -283,7 +283,7 @@ pub fn evaluate(
             metrics.describe(),
             v1.workload,
             v2.workload,
-            config.namespace,
+            v1.namespace,
             verdict::duration(range_secs)
         )));
     }
@@ -291,8 +291,8 @@ pub fn evaluate(
     for check in team {
         custom.push(verdict::Custom {
             name: check.name.clone(),
-            v1: metrics.scalar(&check.query_for(config, &v1, range_secs))?,
-            v2: metrics.scalar(&check.query_for(config, &v2, range_secs))?,
+            v1: metrics.scalar(&check.query_for(&subject.service, v1, range_secs))?,
+            v2: metrics.scalar(&check.query_for(&subject.service, v2, range_secs))?,
             condition: check.condition,
         });
     }
@@ -308,16 +308,16 @@ mod tests {
     #[test]
     fn sources_are_urls_or_cluster_services() {
         assert_eq!(
-            "http://127.0.0.1:9090/".parse::<Source>().unwrap(),
-            Source::Url("http://127.0.0.1:9090".into())
+            "http://127.0.0.1:9090/".parse::<Endpoint>().unwrap(),
+            Endpoint::Url("http://127.0.0.1:9090".into())
         );
         "https://prometheus.example.net/prom"
-            .parse::<Source>()
+            .parse::<Endpoint>()
             .unwrap();
-        let cluster: Source = "cluster:istio-system/prometheus:9090".parse().unwrap();
+        let cluster: Endpoint = "cluster:istio-system/prometheus:9090".parse().unwrap();
         assert_eq!(cluster.to_string(), "cluster:istio-system/prometheus:9090");
         "cluster:monitoring/prom:http-web"
-            .parse::<Source>()
+            .parse::<Endpoint>()
             .unwrap();
         for bad in [
             "",
@@ -335,7 +335,7 @@ mod tests {
             "cluster:a/b:0",
             "cluster:a/b:-x",
         ] {
-            assert!(bad.parse::<Source>().is_err(), "{bad:?} accepted");
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad:?} accepted");
         }
     }
 

@@ -8,9 +8,8 @@ use kube::config::KubeConfigOptions;
 use kube::{Client, Config};
 use serde_json::Value;
 
-use super::{Metrics, Source};
+use super::{Endpoint, Metrics};
 use crate::error::Error;
-use crate::release::Settings;
 
 /// A query that has not answered in this time is taken as an unreachable Prometheus.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,37 +23,40 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    /// The Prometheus of environment `env`; an error when it has none.
-    pub fn connect(config: &Settings, env: usize) -> Result<Prometheus, Error> {
-        let environment = &config.environments[env];
-        let source = environment.prometheus.as_ref().ok_or_else(|| {
+    /// The Prometheus of environment `env` of `service`'s release, at `source` (reached
+    /// through kubeconfig `context` for a cluster service); an error when it has none.
+    pub fn connect(
+        service: &str,
+        env: &str,
+        source: Option<&Endpoint>,
+        context: Option<&str>,
+    ) -> Result<Prometheus, Error> {
+        let source = source.ok_or_else(|| {
             crate::error::bad_input(format!(
-                "{} has no Prometheus for the gate; set one with `canary context {} {} \
-                 --prometheus URL` (or cluster:NAMESPACE/SERVICE:PORT)",
-                environment.name, config.service, environment.name
+                "{env} has no Prometheus for the gate; set one with `canary context {service} \
+                 {env} --prometheus URL` (or cluster:NAMESPACE/SERVICE:PORT)"
             ))
         })?;
-        let describe = format!("{}'s Prometheus ({source})", environment.name);
+        let describe = format!("{env}'s Prometheus ({source})");
         let failed = |why: String| Error::Failed(format!("{describe}: {why}"));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| failed(format!("cannot start a runtime: {e}")))?;
         let (kube_config, prefix) = match source {
-            Source::Url(url) => {
+            Endpoint::Url(url) => {
                 let uri = url.parse().map_err(|e| failed(format!("not a URL: {e}")))?;
                 (Config::new(uri), String::new())
             }
-            Source::Cluster {
+            Endpoint::Cluster {
                 namespace,
                 service,
                 port,
             } => {
-                let context = environment.context.clone().ok_or_else(|| {
+                let context = context.map(str::to_string).ok_or_else(|| {
                     failed(format!(
-                        "is reached through the cluster, and {} has no context; `canary context` \
-                         sets one",
-                        environment.name
+                        "is reached through the cluster, and {env} has no context; `canary context` \
+                         sets one"
                     ))
                 })?;
                 let options = KubeConfigOptions {

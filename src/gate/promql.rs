@@ -4,7 +4,7 @@
 
 /// One version of the service, as Istio's metrics label it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
+pub struct Selector {
     pub namespace: String,
     /// The Deployment (`SERVICE-web` for v2, `SERVICE-web-v1` for v1).
     pub workload: String,
@@ -39,7 +39,7 @@ pub fn escape(value: &str) -> String {
     out
 }
 
-impl Version {
+impl Selector {
     fn matchers(&self) -> String {
         format!(
             "reporter=\"destination\",destination_service_namespace={},destination_workload={},\
@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_queries_select_the_destination_reporter_of_one_version() {
-        let v1 = Version {
+        let v1 = Selector {
             namespace: "relational-data".into(),
             workload: "my-service-web-v1".into(),
             version: "v1".into(),

@@ -154,6 +154,7 @@ impl Verdict {
         }
     }
 
+    #[cfg(test)]
     pub fn failed(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| !c.passed).collect()
     }

@@ -3,20 +3,23 @@
 
 use std::convert::Infallible;
 
-use super::Metrics;
+use super::{Endpoint, Metrics};
 use crate::error::Error;
-use crate::release::Settings;
 
 pub struct Prometheus {
     never: Infallible,
 }
 
 impl Prometheus {
-    pub fn connect(config: &Settings, env: usize) -> Result<Prometheus, Error> {
+    pub fn connect(
+        _service: &str,
+        env: &str,
+        _source: Option<&Endpoint>,
+        _context: Option<&str>,
+    ) -> Result<Prometheus, Error> {
         Err(Error::Failed(format!(
-            "{}'s metric gate reads Prometheus, and this canary was built without the `cluster` \
-             feature that it needs; rebuild with default features",
-            config.environments[env].name
+            "{env}'s metric gate reads Prometheus, and this canary was built without the `cluster` \
+             feature that it needs; rebuild with default features"
         )))
     }
 }

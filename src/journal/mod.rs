@@ -9,8 +9,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ExportError, JournalError};
 use crate::operator::Operator;
-use crate::release::Settings;
+use crate::settings::Settings;
 use crate::workflow::{Phase, Position};
 
 /// How long a writer waits for another process's transaction before giving up.
@@ -24,57 +25,7 @@ macro_rules! release_columns {
     };
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("{path} is not a canary journal (not an SQLite database); it was left untouched")]
-    NotAJournal { path: String },
-    #[error(
-        "the journal has schema version {version}, newer than this canary knows ({known}); \
-         it was left untouched: use a newer canary"
-    )]
-    Newer { version: u32, known: u32 },
-    #[error("the journal is locked by another process past the busy timeout; try again")]
-    Busy,
-    #[error("journal: {0}")]
-    Sqlite(rusqlite::Error),
-    /// The cause is part of the message, not a source: a chain would say it twice.
-    #[error("journal {path}: {cause}")]
-    Io { path: String, cause: std::io::Error },
-    #[error("the journal's record of {service} is not what canary wrote: {detail}")]
-    Corrupt { service: String, detail: String },
-}
-
-impl From<rusqlite::Error> for JournalError {
-    fn from(e: rusqlite::Error) -> JournalError {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                JournalError::Busy
-            }
-            Some(rusqlite::ErrorCode::NotADatabase) => JournalError::NotAJournal {
-                path: "the journal".into(),
-            },
-            _ => JournalError::Sqlite(e),
-        }
-    }
-}
-
 type Result<T> = std::result::Result<T, JournalError>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("writing the export: {0}")]
-    Write(#[from] std::io::Error),
-    #[error("writing the export: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-impl From<rusqlite::Error> for ExportError {
-    fn from(e: rusqlite::Error) -> ExportError {
-        ExportError::Journal(e.into())
-    }
-}
 
 /// A release as the journal holds it.
 #[derive(Debug, Clone)]

@@ -184,7 +184,7 @@ impl Repo {
                         .prefix(".canary-")
                         .suffix(".tmp")
                         .tempfile_in(dir)?;
-                    if crate::runner::disk_full("disk-full-writing-files") {
+                    if crate::failpoint::disk_full("disk-full-writing-files") {
                         return Err(std::io::Error::from_raw_os_error(NO_SPACE));
                     }
                     tmp.write_all(text.as_bytes())?;

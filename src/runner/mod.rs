@@ -4,20 +4,22 @@
 
 mod publish;
 
-pub use publish::{Unpublished, unpublished};
+pub use publish::unpublished;
 
 use crate::error::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::check;
-use crate::edits::{self, FileChange, FileEdit};
+use crate::edits::{self, FileEdit};
 use crate::error::{Error, bad_input};
+use crate::failpoint::{disk_full, failpoint};
 use crate::journal::{Journal, NewEvent, Release, Update};
 use crate::output;
 use crate::prompt::Prompt;
-use crate::release::Settings;
 use crate::repo::{Repo, sha256};
+use crate::settings::Settings;
+use crate::source::FileChange;
 use crate::workflow::{Action, Phase, Position, Refusal};
 
 /// How an edit moves the workflow, given the files it changed: what did not change needs no
@@ -62,20 +64,6 @@ struct PlannedFile {
     weights: Option<Vec<(String, i64)>>,
 }
 
-/// Points where `CANARY_FAILPOINT` aborts the process on the spot, to test recovery.
-pub fn failpoint(name: &str) {
-    if std::env::var_os("CANARY_FAILPOINT").is_some_and(|v| v == name) {
-        eprintln!("canary: failpoint {name}: aborting");
-        std::process::abort();
-    }
-}
-
-/// Points where `CANARY_FAILPOINT` makes the write there fail as a full disk makes it fail,
-/// to test what canary says and leaves behind when a write fails.
-pub fn disk_full(name: &str) -> bool {
-    std::env::var_os("CANARY_FAILPOINT").is_some_and(|v| v == name)
-}
-
 fn hash(text: &Option<String>) -> Option<String> {
     text.as_deref().map(sha256)
 }
@@ -92,7 +80,7 @@ pub fn advance(release: &Release, action: Action) -> Result<(Position, Phase), E
     Ok((next, phase))
 }
 
-fn refused(refusal: Refusal, config: &crate::release::Settings) -> Error {
+fn refused(refusal: Refusal, config: &crate::settings::Settings) -> Error {
     let service = &config.service;
     Error::Refused {
         reason: refusal.reason,

@@ -8,8 +8,8 @@ use super::{Commit, Runner, failpoint, file_list};
 use crate::error::Error;
 use crate::journal::{Journal, NewEvent, Release, Update, WrittenFile};
 use crate::output;
-use crate::release::Remote;
 use crate::repo::{Branch, CommitFacts, Content, Repo, Upstream, sha256, short_id};
+use crate::settings::Remote;
 
 /// What stands between the files canary wrote and a deploy of them.
 #[derive(Debug)]

@@ -15,9 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use phases::{
-    AnyEdit, Explanation, FIRST_V2_WEIGHT, OutOfBandEdit, PHASES, Resource, StepEdit, Weights,
-};
+pub use phases::{AnyEdit, FIRST_V2_WEIGHT, OutOfBandEdit, PHASES, Resource, StepEdit, Weights};
 
 /// The eight phases of a release, then `done`. Names are the ones users see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

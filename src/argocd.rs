@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;
-use crate::release::check_label;
+use crate::names::check_label;
 use crate::repo::short_id;
 
 /// The API group and version that serve `Application`, and its plural.
@@ -108,11 +108,11 @@ pub struct Deploys {
     /// `spec.destination.namespace`; `None` where it leaves the namespace to the manifests.
     pub namespace: Option<String>,
     /// `spec.source`, or each of a multi-source Application's `spec.sources`.
-    pub sources: Vec<Source>,
+    pub sources: Vec<AppSource>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Source {
+pub struct AppSource {
     /// `spec.source` or `spec.sources[N]`, as messages name it.
     pub field: String,
     pub repo_url: String,
@@ -123,7 +123,7 @@ impl Deploys {
     pub fn read(app: &Value) -> Deploys {
         let spec = &app["spec"];
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let source = |field: String, s: &Value| Source {
+        let source = |field: String, s: &Value| AppSource {
             field,
             repo_url: text(&s["repoURL"]),
             path: text(&s["path"]),
@@ -206,10 +206,10 @@ pub fn differs(app: &AppRef, release: &ReleaseDeploy, live: &Deploys) -> Option<
              release's files"
         ));
     };
-    let ours: Vec<&Source> = match &release.repo_url {
+    let ours: Vec<&AppSource> = match &release.repo_url {
         Some(url) => {
             let url_n = normalise_repo_url(url);
-            let ours: Vec<&Source> = live
+            let ours: Vec<&AppSource> = live
                 .sources
                 .iter()
                 .filter(|s| normalise_repo_url(&s.repo_url) == url_n)

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::argocd::AppRef;
+use crate::argocd::AppRef;
 use crate::error::{Error, bad_input};
+use crate::gate;
 use crate::workflow::{Method, PlanVersion, Shape};
 
 /// The default production ramp, from the seed's "progressively increase the weight".
@@ -36,7 +37,7 @@ pub struct Environment {
     /// Where the metric gate reads this environment's Istio metrics. Absent from releases
     /// journaled before it existed, and where the ramp is judged by the operator alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus: Option<crate::gate::Source>,
+    pub prometheus: Option<gate::Endpoint>,
 }
 
 /// An image pinned by digest: `REPOSITORY@sha256:HEX`.
@@ -253,8 +254,8 @@ pub struct Settings {
     pub adopted: Option<String>,
     /// The metric gate's limits (used where production has a Prometheus). Absent from
     /// releases journaled before it existed, and when every limit is the default.
-    #[serde(default, skip_serializing_if = "crate::gate::Thresholds::is_default")]
-    pub gate: crate::gate::Thresholds,
+    #[serde(default, skip_serializing_if = "gate::Thresholds::is_default")]
+    pub gate: gate::Thresholds,
     /// The plan the release walks. Absent from releases journaled before staging led
     /// production, which walk the plan they started with.
     #[serde(default, skip_serializing_if = "PlanVersion::is_default")]
@@ -339,6 +340,20 @@ impl Settings {
         }
     }
 
+    /// The service as the metric gate measures it: web-v1 is v1, web is v2.
+    pub fn gate_subject(&self) -> gate::Subject {
+        let version = |deployment: &str, version: &str| gate::promql::Selector {
+            namespace: self.namespace.clone(),
+            workload: format!("{}-{deployment}", self.service),
+            version: version.into(),
+        };
+        gate::Subject {
+            service: self.service.clone(),
+            v1: version(WEB_V1, "v1"),
+            v2: version(WEB, "v2"),
+        }
+    }
+
     /// The Kubernetes Service of the web deployment, as gap names it.
     pub fn service_name(&self) -> String {
         format!("{}-web", self.service)
@@ -390,67 +405,10 @@ impl Settings {
     }
 }
 
-/// A DNS-1123 label: what Kubernetes accepts as a name, and safe in a file name and in YAML.
-pub fn check_label(what: &str, value: &str, max: usize) -> Result<(), Error> {
-    let bytes = value.as_bytes();
-    let ok = !value.is_empty()
-        && value.len() <= max
-        && bytes
-            .iter()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric();
-    if ok {
-        Ok(())
-    } else {
-        Err(bad_input(format!(
-            "{what} {value:?} is not valid: use lower-case letters, digits and '-', starting and \
-             ending with a letter or digit, at most {max} characters"
-        )))
-    }
-}
-
-/// Leaves room for the `-web-v1` that gap appends to name the v1 deployment.
-pub const SERVICE_MAX_LEN: usize = 63 - "-web-v1".len();
-
-pub fn check_service(service: &str) -> Result<(), Error> {
-    check_label("service name", service, SERVICE_MAX_LEN)
-}
-
-/// A DNS name, lower case, as a VirtualService host.
-pub fn check_host(host: &str) -> Result<(), Error> {
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.len() <= 63
-                && b.iter()
-                    .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-'))
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(bad_input(format!(
-            "host {host:?} is not a DNS name: use lower-case labels of letters, digits and '-' \
-             separated by dots"
-        )))
-    }
-}
-
-/// A kubeconfig context name as kubectl takes it: anything printable, but not empty and not
-/// so long or so odd that it cannot be a name in a kubeconfig file.
-pub fn check_context(context: &str) -> Result<(), Error> {
-    if !context.is_empty() && context.len() <= 253 && !context.chars().any(char::is_control) {
-        Ok(())
-    } else {
-        Err(bad_input(format!(
-            "kubeconfig context {context:?} is not a name: give a context of your kubeconfig \
-             (`kubectl config get-contexts` lists them)"
-        )))
-    }
+/// A ramp schedule as `--steps` takes it: `1,5,10,25,50,100`.
+pub fn schedule_text(schedule: &[u8]) -> String {
+    let weights: Vec<String> = schedule.iter().map(u8::to_string).collect();
+    weights.join(",")
 }
 
 /// Parse `1,5,10,25,50,100`: whole numbers from 1 to 100, strictly increasing, ending at 100.
@@ -537,34 +495,6 @@ mod tests {
         ] {
             let bad = bad.replace("\\n", "\n");
             assert!(bad.parse::<Switch>().is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn service_names_are_dns_labels_with_room_for_the_v1_suffix() {
-        check_service("my-service").unwrap();
-        check_service(&"a".repeat(SERVICE_MAX_LEN)).unwrap();
-        for bad in [
-            "",
-            "My-Service",
-            "my_service",
-            "-a",
-            "a-",
-            "a/b",
-            "..",
-            &"a".repeat(57),
-        ] {
-            assert!(check_service(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn hosts_are_lower_case_dns_names() {
-        check_host("my-service.gservice.emarsys.net").unwrap();
-        for bad in [
-            "", "a..b", "a b", "a:80", "a#b", "{a: b}", "a\nb", "-a.b", "A.b", "a.b-",
-        ] {
-            assert!(check_host(bad).is_err(), "{bad:?} accepted");
         }
     }
 
