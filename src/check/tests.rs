@@ -1,5 +1,5 @@
-//! Unit tests of the analysis on in-memory files; the end-to-end tests (tests/check.rs) run
-//! the real binary over whole walks and hand-broken repositories.
+//! Unit tests of the analysis on in-memory files; the end-to-end tests
+//! (tests/testsuite/check.rs) run the real binary over whole walks and hand-broken repositories.
 
 use std::collections::BTreeMap;
 
