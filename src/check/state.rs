@@ -453,20 +453,18 @@ pub fn adopt(
 
 /// The journal's record of what canary wrote in a release, read from its `files-written`
 /// events (the last one naming a path wins).
-pub fn written_from_events(events: &[crate::journal::Event]) -> BTreeMap<String, Written> {
+pub fn written_from_events(events: &[crate::journal::Entry]) -> BTreeMap<String, Written> {
     let mut out = BTreeMap::new();
-    for event in events.iter().filter(|e| e.kind == "files-written") {
-        for file in event.detail["files"].as_array().into_iter().flatten() {
-            let Some(path) = file["path"].as_str() else {
-                continue;
-            };
-            let weights =
-                serde_json::from_value::<Vec<(String, i64)>>(file["weights"].clone()).ok();
+    for entry in events {
+        let crate::journal::Event::FilesWritten { files } = &entry.event else {
+            continue;
+        };
+        for file in files {
             out.insert(
-                path.to_string(),
+                file.path.clone(),
                 Written {
-                    hash: file["after"].as_str().map(str::to_string),
-                    weights,
+                    hash: file.after.clone(),
+                    weights: file.weights.clone(),
                 },
             );
         }

@@ -1,11 +1,9 @@
 //! `canary abort`: every environment back to the last routes known good.
 
-use serde_json::json;
-
 use super::Globals;
 use super::OutOfBand;
 use crate::edits::{FileEdit, virtual_service_patch};
-use crate::journal::{NewEvent, Release};
+use crate::journal::{Event, Release};
 use crate::output;
 use crate::settings::Version;
 use crate::workflow::{Action, OutOfBandEdit, plan};
@@ -77,6 +75,9 @@ pub fn edit(release: &Release) -> OutOfBand {
                 .filter(|&env| changes.iter().any(|c| c.path == paths[env]))
                 .collect(),
         }),
-        event: NewEvent::new("aborted", json!({ "to": to })),
+        event: Event::Aborted {
+            to: to.into(),
+            by: None,
+        },
     }
 }

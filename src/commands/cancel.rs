@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
 use super::Globals;
 use crate::error::Error;
-use crate::journal::{Event, Release};
+use crate::journal::{Entry, Event, Release};
 use crate::output;
 use crate::repo::{Repo, sha256};
 use crate::workflow::plan;
@@ -75,12 +73,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if !prompt.confirm(&question)? {
         return Err(Error::Declined("declined; the release goes on".into()).into());
     }
-    let detail = json!({
-        "step": step,
-        "left": left.keys().collect::<Vec<_>>(),
-        "answered": prompt.answered_by(),
-    });
-    let release = locked.journal.cancel(release, detail)?;
+    let cancelled = Event::Cancelled {
+        step,
+        left: left.keys().cloned().collect(),
+        answered: prompt.answered_by().map(str::to_string),
+    };
+    let release = locked.journal.cancel(release, cancelled)?;
     super::print_next(&release);
     if !left.is_empty() {
         output::note(format!(
@@ -93,7 +91,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 
 /// Each file canary wrote in the release that is not as the repository held it before the
 /// release's first write (in the work tree, or at HEAD), with the step that last wrote it.
-fn files_left(release: &Release, events: &[Event]) -> anyhow::Result<BTreeMap<String, String>> {
+fn files_left(release: &Release, events: &[Entry]) -> anyhow::Result<BTreeMap<String, String>> {
     let before = super::written_by(events);
     if before.is_empty() {
         // Nothing written: the repository need not even be there.

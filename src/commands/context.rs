@@ -1,13 +1,11 @@
 //! `canary context`: set or change the kubeconfig context of an environment, and the Argo CD
 //! Application that deploys it, and the Prometheus the metric gate reads, on a release in flight.
 
-use serde_json::json;
-
 use super::Globals;
 use crate::argocd::AppRef;
 use crate::edits::virtual_service_patch;
 use crate::error::bad_input;
-use crate::journal::{NewEvent, Update};
+use crate::journal::{ContextSet, Event, Update};
 use crate::names;
 use crate::output;
 use crate::settings::{Environment, Settings};
@@ -149,25 +147,30 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut detail = json!({ "env": args.env, "from": before.context, "to": after.context });
+    let mut detail = ContextSet {
+        env: args.env.clone(),
+        from: before.context.clone(),
+        to: after.context.clone(),
+        ..ContextSet::default()
+    };
     if after.prometheus != before.prometheus {
-        detail["prometheus_from"] = json!(before.prometheus);
-        detail["prometheus_to"] = json!(after.prometheus);
+        detail.prometheus_from = Some(before.prometheus.clone());
+        detail.prometheus_to = Some(after.prometheus.clone());
     }
     if after.argocd != before.argocd {
-        detail["argocd_from"] = json!(before.argocd);
-        detail["argocd_to"] = json!(after.argocd);
+        detail.argocd_from = Some(before.argocd.clone());
+        detail.argocd_to = Some(after.argocd.clone());
     }
     if after.hosts != before.hosts {
-        detail["hosts_from"] = json!(before.hosts);
-        detail["hosts_to"] = json!(after.hosts);
+        detail.hosts_from = Some(before.hosts.clone());
+        detail.hosts_to = Some(after.hosts.clone());
     }
     let mut config: Settings = release.config.clone();
     config.environments[env] = after.clone();
     locked.journal.record(
         release,
         Update {
-            events: vec![NewEvent::new("context-set", detail)],
+            events: vec![Event::ContextSet(detail)],
             config: Some(config),
             ..Update::default()
         },

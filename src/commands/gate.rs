@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Globals;
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
-use crate::journal::{Journal, NewEvent, Release, Update};
+use crate::journal::{Event, Journal, Release, Update};
 use crate::output;
 use crate::prompt::AssumeYes;
 use crate::repo::Repo;
@@ -193,10 +193,11 @@ fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict
     let release = journal.record(
         release,
         Update {
-            events: vec![NewEvent::new(
-                "gate-evaluated",
-                json!({ "env": name, "v2_weight": production_weight(release), "verdict": verdict }),
-            )],
+            events: vec![Event::GateEvaluated {
+                env: name.clone(),
+                v2_weight: production_weight(release),
+                verdict: verdict.clone(),
+            }],
             ..Update::default()
         },
     )?;
@@ -267,7 +268,9 @@ fn auto_abort(
         commit: Commit::Always,
     };
     let mut event = abort.event;
-    event.detail["by"] = json!("gate");
+    if let Event::Aborted { by, .. } = &mut event {
+        *by = Some("gate".into());
+    }
     runner.write(release, abort.edit, &abort.what, abort.action, vec![event])?;
     Ok(Error::Refused {
         reason: format!(

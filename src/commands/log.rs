@@ -3,6 +3,8 @@
 use std::io::Write;
 
 use super::Globals;
+use crate::gate::verdict::Verdict;
+use crate::journal::{DeployConfirmed, Event};
 
 /// Show the journal of a release, oldest event first.
 ///
@@ -47,54 +49,88 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
-    for event in &events {
-        let mut what = what(&event.kind, &event.detail);
-        if event.kind == "deploy-confirmed" {
-            what = format!("{what}  {}", how_confirmed(&event.detail));
-        }
-        if event.kind == "gate-evaluated" {
-            what = format!("{what}  {}", gate_numbers(&event.detail["verdict"]));
+    for entry in &events {
+        let event = &entry.event;
+        let mut what = what(event);
+        match event {
+            Event::DeployConfirmed(confirmed) => {
+                what = format!("{what}  {}", how_confirmed(confirmed));
+            }
+            Event::GateEvaluated { verdict, .. } => {
+                what = format!("{what}  {}", gate_numbers(verdict));
+            }
+            _ => {}
         }
         writeln!(
             out,
             "{}  {:<10}  {:<12}  {:<16}  {}",
-            event.at, event.operator, event.phase, event.kind, what
+            entry.at,
+            entry.operator,
+            entry.phase,
+            event.kind(),
+            what
         )?;
     }
     out.flush()?;
     Ok(())
 }
 
-/// What an event of `kind` did, in a few words: for a change of settings each setting that
-/// changed, before and after; for a cancel, the step and the files it left.
-pub fn what(kind: &str, detail: &serde_json::Value) -> String {
-    match kind {
-        "context-set" => {
-            let env = detail["env"].as_str().unwrap_or("?");
-            format!("{env}  {}", setting_changes(detail))
+/// What an event did, in a few words: the step, the environment, the commit, where it went,
+/// the weight, or the files it wrote; for a change of settings each setting that changed,
+/// before and after; for a cancel, the step and the files it left.
+pub fn what(event: &Event) -> String {
+    let words = |words: &[Option<String>]| {
+        words
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let weight = |w: &Option<u8>| w.map(|w| format!("v2 {w}%"));
+    let paths = |files: &[crate::journal::PlannedFile]| {
+        files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match event {
+        Event::Opened(config) => format!("service {}", config.service),
+        Event::StepStarted { files, .. } | Event::FilesWritten { files } => paths(files),
+        Event::StepDone(done) => words(&[Some(done.step.clone()), done.env.clone()]),
+        Event::DeployConfirmed(confirmed) => confirmed.env.clone(),
+        Event::WeightChanged { env, v2_weight }
+        | Event::LiveWeightChanged { env, v2_weight, .. } => {
+            words(&[Some(env.clone()), weight(&Some(*v2_weight))])
         }
-        "settings-changed" => setting_changes(detail),
-        "cancelled" => {
-            let mut what = summary(detail);
-            let left: Vec<&str> = detail["left"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str())
-                .collect();
+        Event::GateEvaluated { env, v2_weight, .. } => {
+            words(&[Some(env.clone()), weight(v2_weight)])
+        }
+        Event::Aborted { to, .. } | Event::Repinned { to, .. } => format!("to {to}"),
+        // Commits are journaled by their full id; people read the short one. Where a commit
+        // went reads as one phrase: "pushed 1a2b3c4 to origin/main".
+        Event::Committed(committed) => crate::repo::short_id(&committed.commit).to_string(),
+        Event::Pushed { commit, to, .. } => {
+            format!("{} to {to}", crate::repo::short_id(commit))
+        }
+        Event::Finished {} => String::new(),
+        Event::ContextSet(set) => format!("{}  {}", set.env, setting_changes(event)),
+        Event::SettingsChanged(_) => setting_changes(event),
+        Event::Cancelled { step, left, .. } => {
+            let mut what = step.clone();
             if !left.is_empty() {
                 what.push_str(&format!("  files left: {}", left.join(", ")));
             }
             what
         }
-        _ => summary(detail),
     }
 }
 
-/// The settings a `context-set` event changed, each as `NAME BEFORE -> AFTER`. The context is
-/// journaled as `from` and `to` (also when it did not change); every other setting as
-/// `KEY_from` and `KEY_to`, only when it changed.
-pub fn setting_changes(detail: &serde_json::Value) -> String {
+/// The settings a `context-set` or `settings-changed` event changed, each as `NAME BEFORE ->
+/// AFTER`. The context is journaled before and after (also when it did not change); every
+/// other setting only when it changed.
+pub fn setting_changes(event: &Event) -> String {
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "none".to_string(),
         serde_json::Value::String(s) => s.clone(),
@@ -105,29 +141,46 @@ pub fn setting_changes(detail: &serde_json::Value) -> String {
             .join(","),
         other => other.to_string(),
     };
+    fn pair<T: serde::Serialize>(
+        name: &'static str,
+        from: &Option<T>,
+        to: &Option<T>,
+    ) -> Option<(&'static str, serde_json::Value, serde_json::Value)> {
+        let value = |v| serde_json::to_value(v).expect("settings serialise");
+        Some((name, value(from.as_ref()?), value(to.as_ref()?)))
+    }
+    let (pairs, gate) = match event {
+        Event::ContextSet(set) => (
+            vec![
+                pair("context", &Some(&set.from), &Some(&set.to)),
+                pair("Argo CD", &set.argocd_from, &set.argocd_to),
+                pair("Prometheus", &set.prometheus_from, &set.prometheus_to),
+                pair("hosts", &set.hosts_from, &set.hosts_to),
+            ],
+            None,
+        ),
+        Event::SettingsChanged(changed) => (
+            vec![pair(
+                "namespace",
+                &changed.namespace_from,
+                &changed.namespace_to,
+            )],
+            changed.gate.as_ref(),
+        ),
+        _ => (Vec::new(), None),
+    };
     let mut changes = Vec::new();
-    for (name, from, to) in [
-        ("context", "from", "to"),
-        ("Argo CD", "argocd_from", "argocd_to"),
-        ("Prometheus", "prometheus_from", "prometheus_to"),
-        ("hosts", "hosts_from", "hosts_to"),
-        ("namespace", "namespace_from", "namespace_to"),
-    ] {
-        let (Some(from), Some(to)) = (detail.get(from), detail.get(to)) else {
-            continue;
-        };
+    for (name, from, to) in pairs.into_iter().flatten() {
         if from != to {
-            changes.push(format!("{name} {} -> {}", text(from), text(to)));
+            changes.push(format!("{name} {} -> {}", text(&from), text(&to)));
         }
     }
-    if let Some(gate) = detail.get("gate").and_then(|g| g.as_object()) {
-        for (limit, change) in gate {
-            changes.push(format!(
-                "gate {limit} {} -> {}",
-                text(&change["from"]),
-                text(&change["to"])
-            ));
-        }
+    for (limit, change) in gate.into_iter().flatten() {
+        changes.push(format!(
+            "gate {limit} {} -> {}",
+            text(&change.from),
+            text(&change.to)
+        ));
     }
     if changes.is_empty() {
         "nothing changed".into()
@@ -136,53 +189,19 @@ pub fn setting_changes(detail: &serde_json::Value) -> String {
     }
 }
 
-/// The event's detail in a few words.
-pub fn summary(detail: &serde_json::Value) -> String {
-    let field = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    if let Some(files) = detail.get("files").and_then(|f| f.as_array()) {
-        let paths: Vec<&str> = files.iter().filter_map(|f| f["path"].as_str()).collect();
-        return paths.join(", ");
-    }
-    if let Some(service) = field("service") {
-        return format!("service {service}");
-    }
-    // Commits are journaled by their full id; people read the short one. Where a commit went
-    // reads as one phrase: "pushed 1a2b3c4 to origin/main".
-    let commit = field("commit").map(|c| crate::repo::short_id(&c).to_string());
-    let to = field("to").map(|to| format!("to {to}"));
-    let (commit, to) = match (commit, to) {
-        (Some(commit), Some(to)) => (Some(format!("{commit} {to}")), None),
-        other => other,
-    };
-    [field("step"), field("env"), commit, to]
-        .into_iter()
-        .flatten()
-        .chain(detail.get("v2_weight").map(|w| format!("v2 {w}%")))
-        .collect::<Vec<_>>()
-        .join("  ")
-}
-
 /// A gate evaluation's outcome and numbers: each check's v1 and v2 values, and which failed.
-pub fn gate_numbers(verdict: &serde_json::Value) -> String {
-    let checks: Vec<String> = verdict["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn gate_numbers(verdict: &Verdict) -> String {
+    let checks: Vec<String> = verdict
+        .checks
+        .iter()
         .map(|c| {
-            let value = |v: &serde_json::Value| {
-                crate::gate::verdict::value(v.as_f64(), c["unit"].as_str().unwrap_or_default())
-            };
-            let failed = if c["passed"] == false { " FAILED" } else { "" };
-            format!(
-                "{} v1 {} v2 {}{failed}",
-                c["name"].as_str().unwrap_or_default(),
-                value(&c["v1"]),
-                value(&c["v2"])
-            )
+            let value = |v: Option<f64>| crate::gate::verdict::value(v, &c.unit);
+            let failed = if c.passed { "" } else { " FAILED" };
+            format!("{} v1 {} v2 {}{failed}", c.name, value(c.v1), value(c.v2))
         })
         .collect();
-    let mut out = verdict["outcome"].as_str().unwrap_or_default().to_string();
-    if verdict["incident"] == true {
+    let mut out = verdict.outcome.key().to_string();
+    if verdict.incident {
         out.push_str(" (incident: v1 fails as much)");
     }
     if !checks.is_empty() {
@@ -193,27 +212,26 @@ pub fn gate_numbers(verdict: &serde_json::Value) -> String {
 
 /// How a deploy was confirmed: verified against the cluster, and by what, or on the operator's
 /// word.
-pub fn how_confirmed(detail: &serde_json::Value) -> String {
-    let answered = match detail["answered"].as_str() {
+pub fn how_confirmed(confirmed: &DeployConfirmed) -> String {
+    let answered = match &confirmed.answered {
         Some(how) => format!(" ({how})"),
         None => String::new(),
     };
-    match detail["verified"].as_bool() {
+    match confirmed.verified {
         Some(true) => {
             let mut how = format!(
                 "verified on the cluster (context {}): objects",
-                detail["context"].as_str().unwrap_or("?")
+                confirmed.context.as_deref().unwrap_or("?")
             );
-            let app = &detail["argocd"];
-            if let Some(name) = app["application"].as_str() {
-                how.push_str(&format!(", Argo CD Application {name}"));
-                if let Some(revision) = app["revision"].as_str() {
+            if let Some(app) = &confirmed.argocd {
+                how.push_str(&format!(", Argo CD Application {}", app.application));
+                if let Some(revision) = app.text("revision") {
                     how.push_str(&format!(" at {}", crate::repo::short_id(revision)));
                 }
                 how.push_str(&format!(
                     " {}/{}",
-                    app["sync"].as_str().unwrap_or("?"),
-                    app["health"].as_str().unwrap_or("?")
+                    app.text("sync").unwrap_or("?"),
+                    app.text("health").unwrap_or("?")
                 ));
             }
             how
@@ -228,36 +246,67 @@ mod tests {
     use serde_json::json;
 
     use super::{gate_numbers, how_confirmed, setting_changes};
+    use crate::journal::{DeployConfirmed, Event};
+
+    /// An event as its kind and detail columns hold it.
+    fn event(kind: &str, detail: serde_json::Value) -> Event {
+        Event::from_columns(kind, &detail.to_string()).unwrap()
+    }
+
+    fn confirmed(detail: serde_json::Value) -> DeployConfirmed {
+        match event("deploy-confirmed", detail) {
+            Event::DeployConfirmed(confirmed) => confirmed,
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn a_settings_change_says_what_changed_before_and_after() {
         // As journaled before the other settings could change: the context alone.
         assert_eq!(
-            setting_changes(&json!({"env": "staging", "from": null, "to": "kind-staging"})),
+            setting_changes(&event(
+                "context-set",
+                json!({"env": "staging", "from": null, "to": "kind-staging"})
+            )),
             "context none -> kind-staging"
         );
         assert_eq!(
-            setting_changes(&json!({"env": "production", "from": "a", "to": "a",
+            setting_changes(&event(
+                "context-set",
+                json!({"env": "production", "from": "a", "to": "a",
                 "prometheus_from": null, "prometheus_to": "http://p:9090",
                 "argocd_from": "argocd/x", "argocd_to": null,
-                "hosts_from": ["a.example.com"], "hosts_to": ["b.example.com", "c.example.com"],
-                "gate": {"min_requests": {"from": 100, "to": 50}}})),
+                "hosts_from": ["a.example.com"], "hosts_to": ["b.example.com", "c.example.com"]})
+            )),
             "Argo CD argocd/x -> none; Prometheus none -> http://p:9090; hosts a.example.com -> \
-             b.example.com,c.example.com; gate min_requests 100 -> 50"
+             b.example.com,c.example.com"
         );
         assert_eq!(
-            setting_changes(&json!({"env": "staging", "from": "a", "to": "a"})),
+            setting_changes(&event(
+                "settings-changed",
+                json!({"gate": {"min_requests": {"from": 100, "to": 50}}})
+            )),
+            "gate min_requests 100 -> 50"
+        );
+        assert_eq!(
+            setting_changes(&event(
+                "context-set",
+                json!({"env": "staging", "from": "a", "to": "a"})
+            )),
             "nothing changed"
         );
     }
 
     #[test]
     fn a_gate_evaluation_shows_each_checks_numbers_for_both_versions() {
-        let verdict = json!({"outcome": "fail", "incident": false, "checks": [
-            {"name": "success rate", "v1": 99.9, "v2": 99.8999999, "unit": "%", "passed": true},
+        let verdict = serde_json::from_value(json!({"outcome": "fail", "incident": false,
+            "range_secs": 300, "reason": "", "checks": [
+            {"name": "success rate", "v1": 99.9, "v2": 99.8999999, "unit": "%", "limit": "",
+             "passed": true},
             {"name": "p99 latency vs v1", "v1": 74.99999999999983, "v2": 175.0, "unit": "ms",
-             "passed": false},
-            {"name": "queue", "v1": null, "v2": 3.0, "unit": "", "passed": true}]});
+             "limit": "", "passed": false},
+            {"name": "queue", "v1": null, "v2": 3.0, "unit": "", "limit": "", "passed": true}]}))
+        .unwrap();
         assert_eq!(
             gate_numbers(&verdict),
             "fail: success rate v1 99.90% v2 99.90%; p99 latency vs v1 v1 75 ms v2 175 ms \
@@ -268,21 +317,29 @@ mod tests {
     #[test]
     fn a_deploy_says_whether_the_cluster_or_the_operator_confirmed_it() {
         assert_eq!(
-            how_confirmed(&json!({"env": "staging", "answered": "terminal"})),
+            how_confirmed(&confirmed(
+                json!({"env": "staging", "answered": "terminal"})
+            )),
             "confirmed by the operator (terminal)"
         );
         assert_eq!(
-            how_confirmed(&json!({"verified": false, "context": "k", "answered": "--yes"})),
+            how_confirmed(&confirmed(
+                json!({"env": "staging", "verified": false, "context": "k", "answered": "--yes"})
+            )),
             "confirmed by the operator (--yes), not verified (--no-verify)"
         );
         assert_eq!(
-            how_confirmed(&json!({"verified": true, "context": "k"})),
+            how_confirmed(&confirmed(
+                json!({"env": "staging", "verified": true, "context": "k"})
+            )),
             "verified on the cluster (context k): objects"
         );
         assert_eq!(
-            how_confirmed(&json!({"verified": true, "context": "k", "argocd": {
-                "application": "argocd/web", "revision": "1a2b3c4d5e6f708192a3",
-                "sync": "Synced", "health": "Healthy"}})),
+            how_confirmed(&confirmed(
+                json!({"env": "staging", "verified": true, "context": "k",
+                "argocd": {"application": "argocd/web", "revision": "1a2b3c4d5e6f708192a3",
+                "sync": "Synced", "health": "Healthy"}})
+            )),
             "verified on the cluster (context k): objects, Argo CD Application argocd/web at \
              1a2b3c4d5e6f Synced/Healthy"
         );

@@ -181,24 +181,20 @@ pub struct WrittenBy {
 
 /// Every file the release's steps set out to write, from their `step-started` events.
 pub fn written_by(
-    events: &[crate::journal::Event],
+    events: &[crate::journal::Entry],
 ) -> std::collections::BTreeMap<String, WrittenBy> {
     let mut written = std::collections::BTreeMap::new();
-    for event in events.iter().filter(|e| e.kind == "step-started") {
-        let step = format!(
-            "{}: {}",
-            event.phase,
-            event.detail["step"].as_str().unwrap_or_default()
-        );
-        for file in event.detail["files"].as_array().into_iter().flatten() {
-            let Some(path) = file["path"].as_str() else {
-                continue;
-            };
+    for entry in events {
+        let crate::journal::Event::StepStarted { step, files } = &entry.event else {
+            continue;
+        };
+        let step = format!("{}: {step}", entry.phase);
+        for file in files {
             written
-                .entry(path.to_string())
+                .entry(file.path.clone())
                 .and_modify(|w: &mut WrittenBy| w.step = step.clone())
                 .or_insert_with(|| WrittenBy {
-                    before: file["before"].as_str().map(str::to_string),
+                    before: file.before.clone(),
                     step: step.clone(),
                 });
         }
@@ -259,10 +255,12 @@ pub fn canary_commit(
 ) -> anyhow::Result<Option<String>> {
     let ours = journal
         .events(release.id)?
-        .iter()
+        .into_iter()
         .rev()
-        .find(|e| e.kind == "committed")
-        .and_then(|e| e.detail["commit"].as_str().map(str::to_string));
+        .find_map(|e| match e.event {
+            crate::journal::Event::Committed(committed) => Some(committed.commit),
+            _ => None,
+        });
     if ours.is_some() {
         return Ok(ours);
     }
@@ -385,7 +383,7 @@ pub struct OutOfBand {
     pub edit: crate::edits::FileEdit,
     pub what: String,
     pub action: Box<crate::runner::ActionFor>,
-    pub event: crate::journal::NewEvent,
+    pub event: crate::journal::Event,
 }
 
 /// Lock the release, refuse if a step is half done, then show, ask and write the edit that

@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::Globals;
 use crate::argocd;
 use crate::cluster::{self, Expected, Session, Target, Wait};
 use crate::edits::{self, FileEdit};
 use crate::error::Error;
-use crate::journal::{NewEvent, Release};
+use crate::journal::{AppReport, DeployConfirmed, Event, Release, StepDone};
 use crate::output;
 use crate::prompt;
 use crate::repo::Repo;
@@ -223,10 +221,11 @@ pub fn take_step(
                         config.service,
                         env_name(0)
                     ),
-                    NewEvent::new(
-                        "step-done",
-                        json!({ "step": "v2 tested", "env": env_name(0) }),
-                    ),
+                    Event::StepDone(StepDone {
+                        step: "v2 tested".into(),
+                        env: Some(env_name(0).to_string()),
+                        ..StepDone::default()
+                    }),
                 ),
                 Step::Observe { weight } => observe(runner, release, weight),
             }
@@ -263,7 +262,11 @@ fn deploy(
         Deployed {
             question: deploy_question(config, name, &what),
             doing: format!("{} to {name} ({what})", deploy_to(config)),
-            detail: json!({ "env": name, "after": after }),
+            detail: DeployConfirmed {
+                env: name.clone(),
+                after: Some(after),
+                ..DeployConfirmed::default()
+            },
             v2_code: false,
         },
     )
@@ -289,7 +292,11 @@ fn deploy_v2(
                  Is v2 deployed to {name}?"
             ),
             doing: format!("land the v2 code and deploy it to {name}"),
-            detail: json!({ "env": name, "what": "v2 code" }),
+            detail: DeployConfirmed {
+                env: name.clone(),
+                what: Some("v2 code".into()),
+                ..DeployConfirmed::default()
+            },
             v2_code: true,
         },
     )
@@ -299,8 +306,8 @@ fn deploy_v2(
 struct Deployed {
     question: String,
     doing: String,
-    /// The `deploy-confirmed` event's detail, before how it was confirmed.
-    detail: serde_json::Value,
+    /// The `deploy-confirmed` event, before how it was confirmed.
+    detail: DeployConfirmed,
     /// v2's code deploy: web must run another image than v1's.
     v2_code: bool,
 }
@@ -316,23 +323,33 @@ fn confirm_deploy(
 ) -> anyhow::Result<Release> {
     let config = &release.config;
     let name = &config.environments[env].name;
-    let event = |detail: serde_json::Value| {
-        let mut base = deployed.detail.clone();
-        base.as_object_mut()
-            .expect("an object")
-            .extend(detail.as_object().cloned().unwrap_or_default());
-        NewEvent::new("deploy-confirmed", base)
+    let event = |how: DeployConfirmed| {
+        Event::DeployConfirmed(DeployConfirmed {
+            env: deployed.detail.env.clone(),
+            after: deployed.detail.after,
+            what: deployed.detail.what.clone(),
+            ..how
+        })
     };
     let Some(target) = Target::of(config, env) else {
-        return ask(runner, release, &deployed.question, event(json!({})));
+        return ask(
+            runner,
+            release,
+            &deployed.question,
+            event(DeployConfirmed::default()),
+        );
     };
     if !checks.verify {
         return ask(
             runner,
             release,
             &deployed.question,
-            event(json!({ "verified": false, "context": target.context,
-                          "note": "confirmed without verification (--no-verify)" })),
+            event(DeployConfirmed {
+                verified: Some(false),
+                context: Some(target.context.clone()),
+                note: Some("confirmed without verification (--no-verify)".into()),
+                ..DeployConfirmed::default()
+            }),
         );
     }
     let app = config.environments[env].argocd.as_ref();
@@ -356,15 +373,17 @@ fn confirm_deploy(
     for warning in &warnings {
         println!("{:>12} {}", "", warning.styled());
     }
-    let mut verified = json!({ "verified": true, "context": target.context });
     // The journal says which Application, at which revision, the deploy was verified by.
-    if let Some(application) = warnings
+    let argocd = warnings
         .iter()
         .find(|f| f.code == "argocd-application")
-        .and_then(|f| f.detail.clone())
-    {
-        verified["argocd"] = application;
-    }
+        .and_then(|f| serde_json::from_value::<AppReport>(f.detail.clone()?).ok());
+    let verified = DeployConfirmed {
+        verified: Some(true),
+        context: Some(target.context.clone()),
+        argocd,
+        ..DeployConfirmed::default()
+    };
     output::status(
         "Verified",
         format!("{name} (context {}) shows the deploy", target.context),
@@ -403,7 +422,11 @@ fn observe(runner: &mut Runner, release: &Release, weight: u8) -> anyhow::Result
             config.environments[config.shape().last_env()].name,
             config.service
         ),
-        NewEvent::new("step-done", json!({ "step": "observed", "weight": weight })),
+        Event::StepDone(StepDone {
+            step: "observed".into(),
+            weight: Some(weight),
+            ..StepDone::default()
+        }),
     )
 }
 
@@ -488,11 +511,14 @@ fn deleted_by(
 fn deleted_files(runner: &Runner, release: &Release, phase: Phase) -> anyhow::Result<Vec<String>> {
     let events = runner.journal.events(release.id)?;
     Ok(events
-        .iter()
-        .filter(|e| e.kind == "files-written" && e.phase == phase.name())
-        .flat_map(|e| e.detail["files"].as_array().into_iter().flatten())
-        .filter(|file| file["after"].is_null())
-        .filter_map(|file| file["path"].as_str().map(str::to_string))
+        .into_iter()
+        .filter(|e| e.phase == phase.name())
+        .flat_map(|e| match e.event {
+            Event::FilesWritten { files } => files,
+            _ => Vec::new(),
+        })
+        .filter(|file| file.after.is_none())
+        .map(|file| file.path)
         .collect())
 }
 
@@ -523,24 +549,15 @@ fn ask(
     runner: &mut Runner,
     release: &Release,
     question: &str,
-    event: NewEvent,
+    event: Event,
 ) -> anyhow::Result<Release> {
     // What the workflow would refuse is refused before the question, not after the answer.
     crate::runner::advance(release, Action::Complete { changed: true })?;
     if !runner.prompt.confirm(question)? {
         return Err(Error::Declined("not confirmed; the release stays where it is".into()).into());
     }
-    let event = answered(runner.prompt, event);
+    let event = event.answered(runner.prompt.answered_by());
     Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
-}
-
-/// A confirmation's event, with how the yes was given: an audit tells a person's word on a
-/// deploy from a pipeline's `--yes`.
-fn answered(prompt: &dyn prompt::Prompt, mut event: NewEvent) -> NewEvent {
-    if let (Some(how), Some(detail)) = (prompt.answered_by(), event.detail.as_object_mut()) {
-        detail.insert("answered".into(), how.into());
-    }
-    event
 }
 
 /// The seed's "ensure that the v1 version is running the correct image; if not, perform one
@@ -603,11 +620,12 @@ fn check_v1_image(
             return Ok(runner.confirm(
                 release,
                 Action::Complete { changed: true },
-                NewEvent::new(
-                    "step-done",
-                    json!({ "step": "v1 image checked", "image": pinned.to_string(),
-                            "verified": checked }),
-                ),
+                Event::StepDone(StepDone {
+                    step: "v1 image checked".into(),
+                    image: Some(pinned.to_string()),
+                    verified: Some(checked.iter().map(|env| env.to_string()).collect()),
+                    ..StepDone::default()
+                }),
             )?);
         }
     }
@@ -620,11 +638,12 @@ fn check_v1_image(
     {
         return repin(runner, release);
     }
-    let event = NewEvent::new(
-        "step-done",
-        json!({ "step": "v1 image checked", "image": pinned.to_string() }),
-    );
-    let event = answered(runner.prompt, event);
+    let event = Event::StepDone(StepDone {
+        step: "v1 image checked".into(),
+        image: Some(pinned.to_string()),
+        ..StepDone::default()
+    })
+    .answered(runner.prompt.answered_by());
     Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
 }
 
@@ -639,10 +658,10 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
             &|s| s.parse::<Image>().map(drop),
         )?
         .parse()?;
-    let event = NewEvent::new(
-        "repinned",
-        json!({ "from": pinned.to_string(), "to": image.to_string() }),
-    );
+    let event = Event::Repinned {
+        from: pinned.to_string(),
+        to: image.to_string(),
+    };
     Ok(runner.write(
         release,
         FileEdit::Repin { image },

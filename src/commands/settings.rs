@@ -1,12 +1,14 @@
 //! `canary settings`: mend a release's own settings, the namespace and the metric gate's limits,
 //! while no file it wrote depends on them (an environment's are `canary context`'s).
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::json;
 
 use super::Globals;
 use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
 use crate::gate::Thresholds;
-use crate::journal::{NewEvent, Update};
+use crate::journal::{Change, Event, SettingsChanged, Update};
 use crate::names::check_label;
 use crate::output;
 
@@ -88,7 +90,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(namespace) = &args.namespace {
         config.namespace = namespace.clone();
     }
-    let mut detail = json!({});
+    let mut detail = SettingsChanged::default();
     if config.namespace != release.config.namespace {
         let mut paths = vec![
             DESTINATION_RULE.to_string(),
@@ -106,22 +108,23 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             "the namespace is named (the Service's in-cluster host)",
             &paths,
         )?;
-        detail["namespace_from"] = json!(release.config.namespace);
-        detail["namespace_to"] = json!(config.namespace);
+        detail.namespace_from = Some(release.config.namespace.clone());
+        detail.namespace_to = Some(config.namespace.clone());
     }
     let gate = gate_changes(&release.config.gate, &config.gate);
     if !gate.is_empty() {
-        detail["gate"] = Value::Object(gate);
+        detail.gate = Some(gate);
     }
-    if detail == json!({}) {
+    if detail == SettingsChanged::default() {
         output::status("Unchanged", "the release already has those settings");
         return Ok(());
     }
-    let what = super::log::setting_changes(&detail);
+    let event = Event::SettingsChanged(detail);
+    let what = super::log::setting_changes(&event);
     locked.journal.record(
         release,
         Update {
-            events: vec![NewEvent::new("settings-changed", detail)],
+            events: vec![event],
             config: Some(config),
             ..Update::default()
         },
@@ -131,13 +134,19 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 /// Each limit that differs, by its name, with `from` and `to`.
-fn gate_changes(before: &Thresholds, after: &Thresholds) -> Map<String, Value> {
+fn gate_changes(before: &Thresholds, after: &Thresholds) -> BTreeMap<String, Change> {
     let (before, after) = (json!(before), json!(after));
-    let mut changes = Map::new();
+    let mut changes = BTreeMap::new();
     for (limit, to) in after.as_object().into_iter().flatten() {
         let from = &before[limit];
         if from != to {
-            changes.insert(limit.clone(), json!({ "from": from, "to": to }));
+            changes.insert(
+                limit.clone(),
+                Change {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+            );
         }
     }
     changes

@@ -8,7 +8,7 @@ use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
 
-use crate::journal::{Event, Release};
+use crate::journal::{Entry, Event, Release};
 use crate::output;
 use crate::repo::Repo;
 use crate::settings::{Image, Settings, Switch};
@@ -182,9 +182,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         .events(release.id)?
         .into_iter()
         .rev()
-        .find(|e| e.kind == "gate-evaluated")
+        .find(|e| matches!(e.event, Event::GateEvaluated { .. }))
         .map(|e| {
-            let mut gate = e.detail;
+            let mut gate = e.event.detail();
             gate["at"] = e.at.into();
             gate
         });
@@ -228,7 +228,7 @@ fn read_live(release: &Release, status: &mut Status) -> anyhow::Result<()> {
 
 /// The release at a glance: the phases with done, current and to-come marks, each
 /// environment's traffic split as a bar, the pinned image, the last step and the next command.
-pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
+pub fn render(status: &Status, last: Option<&Entry>, width: usize) -> String {
     let mut out = format!("{}\n", style(&status.service).bold());
     let current = Phase::ALL
         .iter()
@@ -338,11 +338,7 @@ pub fn render(status: &Status, last: Option<&Event>, width: usize) -> String {
     }
     if let Some(event) = last {
         let at = event.at.get(..16).unwrap_or(&event.at).replace('T', " ");
-        let what = format!(
-            "{} {}",
-            event.kind,
-            super::log::what(&event.kind, &event.detail)
-        );
+        let what = format!("{} {}", event.event.kind(), super::log::what(&event.event));
         out.push_str(&field(
             "last",
             &format!("{at} UTC by {}: {}", event.operator, what.trim()),

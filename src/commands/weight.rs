@@ -1,14 +1,12 @@
 //! `canary weight`: set one environment's v2 weight by hand, in its patch file or, with
 //! `--live`, on the live VirtualService for a short while.
 
-use serde_json::json;
-
 use super::Globals;
 use super::{OutOfBand, gate};
 use crate::cluster::{Expected, Session, Target, describe_weights};
 use crate::edits::FileEdit;
 use crate::error::{Error, bad_input};
-use crate::journal::{NewEvent, Release, Update};
+use crate::journal::{Event, Release, Update};
 use crate::output;
 use crate::prompt::Prompt;
 use crate::repo::Repo;
@@ -111,10 +109,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 percent,
                 changed: !changes.is_empty(),
             }),
-            event: NewEvent::new(
-                "weight-changed",
-                json!({ "env": args.env, "v2_weight": percent }),
-            ),
+            event: Event::WeightChanged {
+                env: args.env.clone(),
+                v2_weight: percent,
+            },
         })
     })
 }
@@ -158,11 +156,13 @@ fn live(
     journal.record(
         release,
         Update {
-            events: vec![NewEvent::new(
-                "live-weight-changed",
-                json!({ "env": name, "context": target.context, "virtual_service": vs,
-                        "v2_weight": percent, "before": before }),
-            )],
+            events: vec![Event::LiveWeightChanged {
+                env: name.clone(),
+                context: target.context.clone(),
+                virtual_service: vs.clone(),
+                v2_weight: percent,
+                before: before.clone(),
+            }],
             ..Update::default()
         },
     )?;

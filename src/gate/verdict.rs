@@ -80,6 +80,16 @@ impl Outcome {
             Outcome::NotEnoughTime => "not enough time yet",
         }
     }
+
+    /// The outcome as the journal records it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::NotEnoughTraffic => "not-enough-traffic",
+            Outcome::NotEnoughTime => "not-enough-time",
+        }
+    }
 }
 
 /// One check, as shown and journaled: each version's value (`None`: no data) and the limit

@@ -1,7 +1,13 @@
 //! The local SQLite journal: every release and its append-only events. A release's position is
 //! updated in the same transaction as the events that move it, so the two never disagree.
 
+mod event;
 mod migrate;
+
+pub use event::{
+    AppReport, Change, Committed, ContextSet, DeployConfirmed, Entry, Event, InProgress,
+    PlannedFile, Recognition, SettingsChanged, StepDone,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,7 +40,7 @@ pub struct Release {
     pub config: Settings,
     pub position: Position,
     pub phase: Phase,
-    pub in_progress: Option<serde_json::Value>,
+    pub in_progress: Option<InProgress>,
     /// Each environment's v2 weight as canary last wrote the files (`None` inside: no canary
     /// route); `None` for a release whose journal predates the record, until its next write.
     pub v2_weights: Option<Vec<Option<u8>>>,
@@ -47,29 +53,6 @@ impl Release {
     /// Ended by `canary cancel`: finished before its phase reached done.
     pub fn is_cancelled(&self) -> bool {
         self.finished_at.is_some() && self.phase != Phase::Done
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    pub id: i64,
-    pub at: String,
-    pub operator: String,
-    pub kind: String,
-    pub phase: String,
-    pub detail: serde_json::Value,
-}
-
-/// An event to append.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct NewEvent {
-    pub kind: &'static str,
-    pub detail: serde_json::Value,
-}
-
-impl NewEvent {
-    pub fn new(kind: &'static str, detail: serde_json::Value) -> NewEvent {
-        NewEvent { kind, detail }
     }
 }
 
@@ -94,11 +77,11 @@ pub struct Summary<'a> {
 /// Everything one transaction changes about a release.
 #[derive(Debug, Default)]
 pub struct Update {
-    pub events: Vec<NewEvent>,
+    pub events: Vec<Event>,
     /// The new position and its phase, if it moves.
     pub position: Option<(Position, Phase)>,
     /// `Some(None)` clears the step in progress, `Some(Some(_))` sets it.
-    pub in_progress: Option<Option<serde_json::Value>>,
+    pub in_progress: Option<Option<InProgress>>,
     /// Files written: path and sha256 of the new content (`None`: deleted).
     pub written: Vec<(String, Option<String>)>,
     /// A changed configuration (a re-pinned v1 image).
@@ -294,10 +277,7 @@ impl Journal {
             id,
             operator,
             phase,
-            &NewEvent::new(
-                "opened",
-                serde_json::to_value(config).expect("serialisable"),
-            ),
+            &Event::Opened(Box::new(config.clone())),
         )?;
         tx.commit()?;
         self.release_by_id(id)
@@ -425,29 +405,38 @@ impl Journal {
         Ok(())
     }
 
-    pub fn events(&self, release_id: i64) -> Result<Vec<Event>> {
+    pub fn events(&self, release_id: i64) -> Result<Vec<Entry>> {
         self.query_events(EVENTS_OF, release_id)
     }
 
     /// The newest event of a release (read through the index, not by scanning its events).
-    pub fn last_event(&self, release_id: i64) -> Result<Option<Event>> {
+    pub fn last_event(&self, release_id: i64) -> Result<Option<Entry>> {
         Ok(self.query_events(LAST_EVENT_OF, release_id)?.pop())
     }
 
-    fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Event>> {
+    fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Entry>> {
         let mut stmt = self.conn.prepare(sql)?;
-        let rows = stmt.query_map([release_id], |row| {
-            let detail: String = row.get(5)?;
-            Ok(Event {
-                id: row.get(0)?,
+        let mut rows = stmt.query([release_id])?;
+        let mut entries = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id = row.get(0)?;
+            let kind = row_text(row, 3)?.unwrap_or_default();
+            let event =
+                Event::from_columns(kind, row_text(row, 5)?.unwrap_or_default()).map_err(|e| {
+                    JournalError::Corrupt {
+                        service: format!("release {release_id}"),
+                        detail: format!("event {id} ({kind}): {e}"),
+                    }
+                })?;
+            entries.push(Entry {
+                id,
                 at: row.get(1)?,
                 operator: row.get(2)?,
-                kind: row.get(3)?,
                 phase: row.get(4)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+                event,
+            });
+        }
+        Ok(entries)
     }
 
     /// What is wrong with the journal: SQLite's own integrity and foreign-key checks, and
@@ -574,7 +563,7 @@ impl Journal {
     /// End a release in flight where it stands (`canary cancel`), provided it is still where
     /// the caller saw it: its 'cancelled' event and its end in one transaction. It stays at its
     /// position and phase, and is no longer in flight.
-    pub fn cancel(&mut self, release: &Release, detail: serde_json::Value) -> Result<Release> {
+    pub fn cancel(&mut self, release: &Release, cancelled: Event) -> Result<Release> {
         let operator = self.operator.name(Some(&release.config.repo));
         let tx = self
             .conn
@@ -590,13 +579,7 @@ impl Journal {
                 detail: "the release moved while this command was working on it".into(),
             });
         }
-        insert_event(
-            &tx,
-            release.id,
-            operator,
-            release.phase,
-            &NewEvent::new("cancelled", detail),
-        )?;
+        insert_event(&tx, release.id, operator, release.phase, &cancelled)?;
         tx.execute(
             "UPDATE releases SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'),
                  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ')
@@ -645,7 +628,7 @@ impl Journal {
         // An event belongs to the phase it happened in, not to the one it moved the release to.
         for event in &update.events {
             let event_id = insert_event(&tx, release.id, operator, release.phase, event)?;
-            if event.kind == "files-written" {
+            if let Event::FilesWritten { .. } = event {
                 for (path, sha) in &update.written {
                     tx.execute(
                         "INSERT INTO written_files (release_id, path, sha256, event_id)
@@ -667,18 +650,12 @@ impl Journal {
             }
         }
         let in_progress = match &update.in_progress {
-            Some(value) => value.as_ref().map(json),
-            None => release.in_progress.as_ref().map(json),
+            Some(value) => value.as_ref().map(sorted_json),
+            None => release.in_progress.as_ref().map(sorted_json),
         };
         let finished = phase == Phase::Done;
         if finished && release.finished_at.is_none() {
-            insert_event(
-                &tx,
-                release.id,
-                operator,
-                phase,
-                &NewEvent::new("finished", serde_json::json!({})),
-            )?;
+            insert_event(&tx, release.id, operator, phase, &Event::Finished {})?;
         }
         if let Some(config) = &update.config {
             tx.execute(
@@ -912,7 +889,7 @@ fn insert_event(
     release_id: i64,
     operator: &str,
     phase: Phase,
-    event: &NewEvent,
+    event: &Event,
 ) -> Result<i64> {
     tx.execute(
         "INSERT INTO events (release_id, at, operator, kind, phase, detail)
@@ -920,9 +897,9 @@ fn insert_event(
         params![
             release_id,
             operator,
-            event.kind,
+            event.kind(),
             phase.name(),
-            json(&event.detail)
+            json(&event.detail())
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -930,6 +907,11 @@ fn insert_event(
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("journal values serialise")
+}
+
+/// [`json`] with every object's keys sorted, as the step in progress was always written.
+fn sorted_json<T: Serialize>(value: &T) -> String {
+    json(&serde_json::to_value(value).expect("journal values serialise"))
 }
 
 /// Where the journal lives unless `--journal` or `CANARY_JOURNAL` says otherwise.

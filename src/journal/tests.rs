@@ -20,7 +20,7 @@ fn a_fresh_journal_is_created_migrated_and_reopened() {
     let events = journal.events(release.id).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (events[0].kind.as_str(), events[0].operator.as_str()),
+        (events[0].event.kind(), events[0].operator.as_str()),
         ("opened", "alice")
     );
     let mode: String = journal
@@ -91,7 +91,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         ..Position::default()
     };
     let update = || Update {
-        events: vec![NewEvent::new("files-written", serde_json::json!({}))],
+        events: vec![Event::FilesWritten { files: Vec::new() }],
         position: Some((moved.clone(), Phase::DeployV1)),
         in_progress: Some(None),
         written: vec![("gap/gap.yaml".into(), Some("ab".into()))],
@@ -123,7 +123,7 @@ fn a_commit_is_recorded_for_the_content_it_holds_and_forgotten_when_the_file_is_
         .open_release(&config("svc"), &Position::default(), &[None])
         .unwrap();
     let write = |sha: &str| Update {
-        events: vec![NewEvent::new("files-written", serde_json::json!({}))],
+        events: vec![Event::FilesWritten { files: Vec::new() }],
         written: vec![
             ("gap/gap.yaml".into(), Some(sha.into())),
             ("gap/old.yaml".into(), None),
@@ -131,10 +131,12 @@ fn a_commit_is_recorded_for_the_content_it_holds_and_forgotten_when_the_file_is_
         ..Update::default()
     };
     let commit = |id: &str| Update {
-        events: vec![NewEvent::new(
-            "committed",
-            serde_json::json!({ "commit": id }),
-        )],
+        events: vec![Event::Committed(Committed {
+            commit: id.into(),
+            message: String::new(),
+            paths: Vec::new(),
+            recognised: None,
+        })],
         committed: vec![(
             id.into(),
             vec!["gap/gap.yaml".into(), "gap/old.yaml".into()],
@@ -263,4 +265,308 @@ fn the_immutable_uri_names_the_journal_whatever_its_path_holds() {
     assert_eq!(migrate::user_version(&conn).unwrap(), migrate::latest());
     let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(beside.len(), 1, "{beside:?}");
+}
+
+/// Every kind of event in the words of the canary that wrote it, from the schema version that
+/// took it on: the optional fields of later canaries left out where they came later.
+const EVENTS_OF_EVERY_VERSION: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "step-started",
+        r#"{"files":[{"after":"8775","before":"e38d","path":"gap/gap.yaml"}],"step":"add the pinned web-v1 deployment and the version labels"}"#,
+    ),
+    (
+        1,
+        "step-started",
+        r#"{"files":[{"after":"469c","before":null,"path":"gap/production/gap_patch_canary_virtual_service.yaml","weights":[["v1",0],["v2",100]]}],"step":"add the VirtualService patches and the Service patch"}"#,
+    ),
+    (
+        1,
+        "files-written",
+        r#"{"files":[{"after":null,"before":"8775","path":"gap/gap_canary_destination_rule.yaml"}]}"#,
+    ),
+    (
+        1,
+        "step-done",
+        r#"{"changed":true,"step":"add the pinned web-v1 deployment and the version labels"}"#,
+    ),
+    (
+        1,
+        "step-done",
+        r#"{"changed":false,"step":"route 100% of traffic to v1"}"#,
+    ),
+    (1, "step-done", r#"{"env":"staging","step":"v2 tested"}"#),
+    (
+        1,
+        "step-done",
+        r#"{"answered":"--yes","step":"observed","weight":5}"#,
+    ),
+    (
+        1,
+        "step-done",
+        r#"{"image":"registry/web@sha256:be6b","step":"v1 image checked"}"#,
+    ),
+    (
+        1,
+        "step-done",
+        r#"{"image":"registry/web@sha256:be6b","step":"v1 image checked","verified":["staging","production"]}"#,
+    ),
+    (
+        1,
+        "deploy-confirmed",
+        r#"{"after":{"edit":"deploy-v1"},"env":"staging"}"#,
+    ),
+    (
+        1,
+        "deploy-confirmed",
+        r#"{"after":{"edit":"routing-subsets"},"answered":"--yes","env":"production"}"#,
+    ),
+    (
+        1,
+        "deploy-confirmed",
+        r#"{"answered":"terminal","env":"staging","what":"v2 code"}"#,
+    ),
+    (
+        1,
+        "deploy-confirmed",
+        r#"{"after":{"edit":"route-to-v1"},"context":"kind-staging","env":"staging","note":"confirmed without verification (--no-verify)","verified":false}"#,
+    ),
+    (
+        1,
+        "deploy-confirmed",
+        r#"{"after":{"edit":"deploy-v1"},"context":"kind-production","env":"production","verified":true}"#,
+    ),
+    (
+        1,
+        "deploy-confirmed",
+        r#"{"after":{"edit":"deploy-v1"},"argocd":{"application":"argocd/web","health":"Healthy","prunes":false,"revision":"1a2b3c","sync":"Synced"},"context":"kind-production","env":"production","verified":true}"#,
+    ),
+    (
+        1,
+        "weight-changed",
+        r#"{"env":"production","v2_weight":10}"#,
+    ),
+    (1, "aborted", r#"{"to":"v1"}"#),
+    (1, "aborted", r#"{"by":"gate","to":"v1"}"#),
+    (
+        1,
+        "repinned",
+        r#"{"from":"registry/web@sha256:be6b","to":"registry/web@sha256:c0ff"}"#,
+    ),
+    (
+        1,
+        "committed",
+        r#"{"commit":"0cd292bc","message":"canary(my-service): deploy-v1: add the pinned web-v1 deployment","paths":["gap/gap.yaml"]}"#,
+    ),
+    (
+        1,
+        "committed",
+        r#"{"commit":"4e54ad5b","message":"canary(my-service): add-routing: add the DestinationRule","paths":["gap/gap.yaml"],"recognised":true,"was":null}"#,
+    ),
+    (
+        1,
+        "committed",
+        r#"{"commit":"4e54ad5b","message":"canary(my-service): add-routing: add the DestinationRule","paths":[],"recognised":true,"was":"0cd292bc"}"#,
+    ),
+    (1, "finished", "{}"),
+    (
+        2,
+        "live-weight-changed",
+        r#"{"before":[["v1",90],["v2",10]],"context":"kind-production","env":"production","v2_weight":25,"virtual_service":"my-service"}"#,
+    ),
+    (
+        2,
+        "context-set",
+        r#"{"env":"staging","from":null,"to":"kind-staging"}"#,
+    ),
+    (
+        2,
+        "context-set",
+        r#"{"argocd_from":"argocd/x","argocd_to":null,"env":"production","from":"a","hosts_from":["a.example.com"],"hosts_to":["b.example.com"],"prometheus_from":null,"prometheus_to":"http://p:9090","to":"a"}"#,
+    ),
+    (
+        5,
+        "pushed",
+        r#"{"branch":"main","commit":"0cd292bc","to":"origin/main"}"#,
+    ),
+    (
+        6,
+        "gate-evaluated",
+        r#"{"env":"production","v2_weight":5,"verdict":{"checks":[{"limit":">= 99%","name":"success rate","passed":true,"unit":"%","v1":99.9,"v1_passed":true,"v2":99.8999999},{"limit":"<= v1 + 50 ms","name":"p99 latency vs v1","passed":false,"unit":"ms","v1":74.99999999999983,"v2":null}],"incident":false,"outcome":"fail","range_secs":300,"reason":"p99 latency vs v1 fails","z_test":{"confidence":0.95,"p_value":0.5,"z":0.1}}}"#,
+    ),
+    (
+        6,
+        "gate-evaluated",
+        r#"{"env":"production","v2_weight":1,"verdict":{"checks":[],"incident":false,"outcome":"not-enough-traffic","range_secs":60,"reason":"too few requests"}}"#,
+    ),
+    (
+        7,
+        "cancelled",
+        r#"{"answered":null,"left":[],"step":"add the pinned web-v1 deployment and the version labels"}"#,
+    ),
+    (
+        7,
+        "cancelled",
+        r#"{"answered":"--yes","left":["gap/gap.yaml"],"step":"deploy to staging"}"#,
+    ),
+    (
+        7,
+        "settings-changed",
+        r#"{"namespace_from":"a","namespace_to":"b"}"#,
+    ),
+    (
+        7,
+        "settings-changed",
+        r#"{"gate":{"min_requests":{"from":100,"to":50},"window_secs":{"from":300,"to":600}}}"#,
+    ),
+];
+
+/// A step in progress as the canary of schema 6 left it (the fixture's binary).
+const IN_PROGRESS: &str = r#"{"action":{"action":"complete","changed":true},"files":[{"after":"9d9c","before":"469c","path":"gap/production/gap_patch_canary_virtual_service.yaml","weights":[["v1",100],["v2",0]]}],"job":{"edit":{"edit":"route-to-v1"},"job":"step"},"phase":"route-to-v1","what":"route 100% of traffic to v1"}"#;
+
+/// Every event of every release in the journal at `path`, each decoded into an [`Event`]
+/// whose detail is the stored one, and the stored steps in progress, read back as they are.
+fn every_event_reads_back_as_stored(path: &Path) -> usize {
+    let journal = Journal::open(path, "reader").unwrap();
+    let mut read = 0;
+    for release in journal.releases(true).unwrap() {
+        let stored: Vec<(String, String)> = journal
+            .conn
+            .prepare("SELECT kind, detail FROM events WHERE release_id = ?1 ORDER BY id")
+            .unwrap()
+            .query_map([release.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let entries = journal.events(release.id).unwrap();
+        assert_eq!(entries.len(), stored.len());
+        for (entry, (kind, detail)) in entries.iter().zip(&stored) {
+            assert_eq!(entry.event.kind(), kind);
+            assert_eq!(
+                entry.event.detail(),
+                serde_json::from_str::<serde_json::Value>(detail).unwrap(),
+                "{kind} {detail}"
+            );
+            // As this canary writes it: the same text, byte for byte.
+            let normal = serde_json::from_str::<serde_json::Value>(detail).unwrap();
+            assert_eq!(json(&entry.event.detail()), json(&normal));
+            read += 1;
+        }
+        let in_progress: Option<String> = journal
+            .conn
+            .query_row(
+                "SELECT step_in_progress FROM releases WHERE id = ?1",
+                [release.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if let Some(text) = in_progress {
+            let normal = serde_json::from_str::<serde_json::Value>(&text).unwrap();
+            assert_eq!(
+                sorted_json(release.in_progress.as_ref().unwrap()),
+                json(&normal)
+            );
+        }
+    }
+    read
+}
+
+#[test]
+fn a_journal_of_every_schema_version_reads_every_event_and_step_in_progress_it_holds() {
+    for version in 1..=migrate::latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate::migrate(&mut conn, &migrate::MIGRATIONS[..version as usize]).unwrap();
+        conn.execute(
+            "INSERT INTO releases (id, service, config, position, phase, step_in_progress,
+                 opened_at, updated_at)
+             VALUES (1, 'svc', ?1, ?2, 'route-to-v1', ?3, 't', 't')",
+            params![
+                json(&config("svc")),
+                json(&Position::default()),
+                IN_PROGRESS
+            ],
+        )
+        .unwrap();
+        let mut events = vec![("opened", json(&config("svc")))];
+        events.extend(
+            EVENTS_OF_EVERY_VERSION
+                .iter()
+                .filter(|(since, ..)| *since <= version)
+                .map(|(_, kind, detail)| (*kind, detail.to_string())),
+        );
+        for (kind, detail) in &events {
+            conn.execute(
+                "INSERT INTO events (release_id, at, operator, kind, phase, detail)
+                 VALUES (1, 't', 'a', ?1, 'route-to-v1', ?2)",
+                params![kind, detail],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        assert_eq!(
+            every_event_reads_back_as_stored(&path),
+            events.len(),
+            "schema {version}"
+        );
+    }
+    // Every kind the latest schema takes has a sample.
+    let kinds: std::collections::BTreeSet<&str> = EVENTS_OF_EVERY_VERSION
+        .iter()
+        .map(|(_, kind, _)| *kind)
+        .chain(["opened"])
+        .collect();
+    assert_eq!(kinds.len(), 16);
+}
+
+/// The journal a real canary of schema 6 wrote (tests/fixtures/old-plan-deploy-v2).
+#[test]
+fn the_journal_an_older_canary_wrote_reads_every_event_as_it_stored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/old-plan-deploy-v2/journal.db");
+    std::fs::copy(fixture, &path).unwrap();
+    assert!(every_event_reads_back_as_stored(&path) > 20);
+}
+
+#[test]
+fn each_event_s_kind_is_its_serde_tag() {
+    for (_, kind, detail) in EVENTS_OF_EVERY_VERSION {
+        let event = Event::from_columns(kind, detail).unwrap();
+        let tagged = serde_json::to_value(&event).unwrap();
+        assert_eq!(tagged["kind"], *kind);
+        assert_eq!(event.kind(), *kind);
+    }
+    for outcome in [
+        crate::gate::verdict::Outcome::Pass,
+        crate::gate::verdict::Outcome::Fail,
+        crate::gate::verdict::Outcome::NotEnoughTraffic,
+        crate::gate::verdict::Outcome::NotEnoughTime,
+    ] {
+        assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.key());
+    }
+}
+
+#[test]
+fn an_event_whose_detail_does_not_fit_its_kind_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let mut journal = Journal::open(&path, "a").unwrap();
+    let release = journal
+        .open_release(&config("svc"), &Position::default(), &[None])
+        .unwrap();
+    journal
+        .conn
+        .execute(
+            "INSERT INTO events (release_id, at, operator, kind, phase, detail)
+             VALUES (?1, 't', 'a', 'pushed', 'deploy-v1', '{}')",
+            [release.id],
+        )
+        .unwrap();
+    assert!(matches!(
+        journal.events(release.id),
+        Err(JournalError::Corrupt { .. })
+    ));
 }

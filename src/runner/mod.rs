@@ -7,14 +7,12 @@ mod publish;
 pub use publish::unpublished;
 
 use crate::error::Context as _;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::check;
 use crate::edits::{self, FileEdit};
 use crate::error::{Error, bad_input};
 use crate::failpoint::{disk_full, failpoint};
-use crate::journal::{Journal, NewEvent, Release, Update};
+use crate::journal::{Event, InProgress, Journal, PlannedFile, Release, StepDone, Update};
 use crate::output;
 use crate::prompt::Prompt;
 use crate::repo::{Repo, sha256};
@@ -38,30 +36,6 @@ pub struct Runner<'a> {
     pub journal: &'a mut Journal,
     pub prompt: &'a mut dyn Prompt,
     pub commit: Commit,
-}
-
-/// A step whose files are being written, as the journal keeps it until the step is done.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct InProgress {
-    #[serde(rename = "job")]
-    edit: FileEdit,
-    /// The phase the step belongs to, for the commit message.
-    phase: Phase,
-    /// What completes the step in the workflow once its files are on disk.
-    action: Action,
-    what: String,
-    files: Vec<PlannedFile>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PlannedFile {
-    path: String,
-    before: Option<String>,
-    after: Option<String>,
-    /// A VirtualService patch's weights, so that `canary check` can tell a weight moved by
-    /// hand from any other edit. Absent from journals written before it was kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    weights: Option<Vec<(String, i64)>>,
 }
 
 fn hash(text: &Option<String>) -> Option<String> {
@@ -105,7 +79,7 @@ impl Runner<'_> {
         &mut self,
         release: &Release,
         action: Action,
-        event: NewEvent,
+        event: Event,
     ) -> Result<Release, Error> {
         let position = advance(release, action)?;
         Ok(self.journal.record(
@@ -126,7 +100,7 @@ impl Runner<'_> {
         edit: FileEdit,
         what: &str,
         action: impl Fn(&[FileChange]) -> Action,
-        events: Vec<NewEvent>,
+        events: Vec<Event>,
     ) -> Result<Release, Error> {
         // Refuse what the workflow does not allow before reading any file: whether the edit
         // changes anything does not decide whether it may happen.
@@ -140,10 +114,11 @@ impl Runner<'_> {
         if changes.is_empty() {
             output::status("Unchanged", format!("{what}: the files already say so"));
             let mut events = events;
-            events.push(NewEvent::new(
-                "step-done",
-                json!({ "step": what, "changed": false }),
-            ));
+            events.push(Event::StepDone(StepDone {
+                step: what.to_string(),
+                changed: Some(false),
+                ..StepDone::default()
+            }));
             let position = advance(release, action)?;
             return Ok(self.journal.record(
                 release,
@@ -196,11 +171,11 @@ impl Runner<'_> {
         let started = self.journal.record(
             release,
             Update {
-                events: vec![NewEvent::new(
-                    "step-started",
-                    json!({ "step": what, "files": &in_progress.files }),
-                )],
-                in_progress: Some(Some(serde_json::to_value(&in_progress)?)),
+                events: vec![Event::StepStarted {
+                    step: what.to_string(),
+                    files: in_progress.files.clone(),
+                }],
+                in_progress: Some(Some(in_progress.clone())),
                 ..Update::default()
             },
         )?;
@@ -285,17 +260,17 @@ impl Runner<'_> {
         release: &Release,
         repo: &Repo,
         step: InProgress,
-        mut events: Vec<NewEvent>,
+        mut events: Vec<Event>,
     ) -> Result<Release, Error> {
         let (position, phase) = advance(release, step.action.clone())?;
-        events.push(NewEvent::new(
-            "files-written",
-            json!({ "files": &step.files }),
-        ));
-        events.push(NewEvent::new(
-            "step-done",
-            json!({ "step": step.what, "changed": true }),
-        ));
+        events.push(Event::FilesWritten {
+            files: step.files.clone(),
+        });
+        events.push(Event::StepDone(StepDone {
+            step: step.what.clone(),
+            changed: Some(true),
+            ..StepDone::default()
+        }));
         failpoint("before-step-done");
         let update = Update {
             events,
@@ -341,9 +316,7 @@ impl Runner<'_> {
     /// Finish a step that a killed process left half done: the files it had written are kept,
     /// the others written now, and the step recorded once.
     pub fn resume(&mut self, release: &Release) -> Result<Release, Error> {
-        let value = release.in_progress.clone().context("no step in progress")?;
-        let step: InProgress =
-            serde_json::from_value(value).context("reading the interrupted step")?;
+        let step = release.in_progress.clone().context("no step in progress")?;
         let repo = Repo::open(&release.config.repo)?;
         output::status("Resuming", format!("the interrupted step: {}", step.what));
         let remaining = edits::plan(&step.edit, &release.config, &repo)?;

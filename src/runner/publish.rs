@@ -2,11 +2,11 @@
 //! pushes where the release says it pushes, and confirms a deploy only once the branch, and its
 //! upstream unless the release has no remote, hold every file canary wrote.
 
-use serde_json::json;
-
 use super::{Commit, Runner, failpoint, file_list};
 use crate::error::Error;
-use crate::journal::{Journal, NewEvent, Release, Update, WrittenFile};
+use crate::journal::{
+    Committed, Entry, Event, Journal, Recognition, Release, StepDone, Update, WrittenFile,
+};
 use crate::output;
 use crate::repo::{Branch, CommitFacts, Content, Repo, Upstream, sha256, short_id};
 use crate::settings::Remote;
@@ -132,10 +132,12 @@ impl Runner<'_> {
         let release = self.journal.record(
             release,
             Update {
-                events: vec![NewEvent::new(
-                    "committed",
-                    json!({ "commit": commit, "message": subject, "paths": paths }),
-                )],
+                events: vec![Event::Committed(Committed {
+                    commit: commit.clone(),
+                    message: subject,
+                    paths: paths.to_vec(),
+                    recognised: None,
+                })],
                 committed: vec![(commit, paths.to_vec())],
                 ..Update::default()
             },
@@ -178,10 +180,11 @@ impl Runner<'_> {
             ),
         );
         let (mut events, committed) = learned_events(release, learned);
-        events.push(NewEvent::new(
-            "pushed",
-            json!({ "commit": head, "branch": branch.name, "to": upstream.tracking }),
-        ));
+        events.push(Event::Pushed {
+            commit: head,
+            branch: branch.name.clone(),
+            to: upstream.tracking.clone(),
+        });
         Ok(self.journal.record(
             release,
             Update {
@@ -205,9 +208,11 @@ impl Runner<'_> {
         Ok(self
             .journal
             .events(release.id)?
-            .iter()
-            .filter(|e| e.kind == "committed")
-            .filter_map(|e| e.detail["commit"].as_str().map(str::to_string))
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::Committed(committed) => Some(committed.commit),
+                _ => None,
+            })
             .collect())
     }
 
@@ -248,17 +253,19 @@ impl Runner<'_> {
             // no longer holds.
             let subject = format!("canary({}): {}", release.config.service, facts.step);
             let mut was = None;
-            for event in events.iter().rev().filter(|e| e.kind == "committed") {
-                let Some(old) = event.detail["commit"].as_str() else {
+            for entry in events.iter().rev() {
+                let Event::Committed(Committed {
+                    commit: old,
+                    message,
+                    ..
+                }) = &entry.event
+                else {
                     continue;
                 };
                 let taken = learned
                     .iter()
-                    .any(|l: &Recognised| l.was.as_deref() == Some(old));
-                if event.detail["message"] == subject.as_str()
-                    && !taken
-                    && !repo.is_ancestor(old, "HEAD")?
-                {
+                    .any(|l: &Recognised| l.was.as_ref() == Some(old));
+                if *message == subject && !taken && !repo.is_ancestor(old, "HEAD")? {
                     was = Some(old.to_string());
                     break;
                 }
@@ -377,16 +384,16 @@ impl Runner<'_> {
     /// The step a commit of files an earlier step left names: that step (`PHASE: STEP`).
     fn left_uncommitted_step(&self, release: &Release) -> Result<String, Error> {
         let events = self.journal.events(release.id)?;
-        let step = events
-            .iter()
-            .rev()
-            .find(|e| e.kind == "step-done" && e.detail["changed"] == true);
+        let step = events.iter().rev().find_map(|e| match &e.event {
+            Event::StepDone(StepDone {
+                step,
+                changed: Some(true),
+                ..
+            }) => Some((&e.phase, step)),
+            _ => None,
+        });
         Ok(match step {
-            Some(e) => format!(
-                "{}: {}",
-                e.phase,
-                e.detail["step"].as_str().unwrap_or("files canary wrote")
-            ),
+            Some((phase, step)) => format!("{phase}: {step}"),
             None => format!("{}: files canary wrote", release.phase),
         })
     }
@@ -403,7 +410,7 @@ struct Recognised {
 /// Whether a commit is canary's in this release, whatever its id: its trailers name the
 /// service and this release, and every file it changes holds bytes canary wrote to that file
 /// in this release (a rebase, a cherry-pick or an amend that keeps both keeps it canary's).
-fn is_canary_s(release: &Release, events: &[crate::journal::Event], facts: &CommitFacts) -> bool {
+fn is_canary_s(release: &Release, events: &[Entry], facts: &CommitFacts) -> bool {
     let config = &release.config;
     let Some(changed) = &facts.changed else {
         return false;
@@ -419,10 +426,12 @@ fn is_canary_s(release: &Release, events: &[crate::journal::Event], facts: &Comm
     let wrote = |path: &str, sha: &Option<String>| {
         events
             .iter()
-            .filter(|e| e.kind == "files-written")
-            .filter_map(|e| e.detail["files"].as_array())
+            .filter_map(|e| match &e.event {
+                Event::FilesWritten { files } => Some(files),
+                _ => None,
+            })
             .flatten()
-            .any(|f| f["path"] == path && f["after"].as_str() == sha.as_deref())
+            .any(|f| f.path == path && f.after == *sha)
     };
     changed.iter().all(|(path, sha)| wrote(path, sha))
 }
@@ -431,7 +440,7 @@ fn is_canary_s(release: &Release, events: &[crate::journal::Event], facts: &Comm
 fn learned_events(
     release: &Release,
     learned: Vec<Recognised>,
-) -> (Vec<NewEvent>, Vec<(String, Vec<String>)>) {
+) -> (Vec<Event>, Vec<(String, Vec<String>)>) {
     let mut events = Vec::new();
     let mut committed = Vec::new();
     for Recognised { facts, was } in learned {
@@ -456,16 +465,15 @@ fn learned_events(
                 facts.step
             ),
         );
-        events.push(NewEvent::new(
-            "committed",
-            json!({
-                "commit": facts.commit,
-                "message": format!("canary({}): {}", release.config.service, facts.step),
-                "paths": paths,
-                "recognised": true,
-                "was": was,
+        events.push(Event::Committed(Committed {
+            commit: facts.commit.clone(),
+            message: format!("canary({}): {}", release.config.service, facts.step),
+            paths: paths.clone(),
+            recognised: Some(Recognition {
+                recognised: true,
+                was,
             }),
-        ));
+        }));
         committed.push((facts.commit, paths));
     }
     (events, committed)
