@@ -342,6 +342,19 @@ cp "$big" "$nextdb"
 start "$nextdb" seed-example "$work/repos/seed"
 start "$nextdb" gap-5000 "$work/repos/gap-5000"
 start "$nextdb" gap-real "$work/repos/gap-real"
+# The seed example at a deploy (deploy-v1's to staging, its edit written and committed) and at an
+# observation (ramp, 1% in production), taken there by canary: what `next --dry-run` asks git
+# at each kind of step.
+make_repo "$work/repos/seed-deploy" seed-deploy
+make_repo "$work/repos/seed-observe" seed-observe
+start "$nextdb" seed-deploy "$work/repos/seed-deploy"
+start "$nextdb" seed-observe "$work/repos/seed-observe"
+"$canary" --journal "$nextdb" next seed-deploy --yes --commit >/dev/null 2>&1 ||
+  die "canary next seed-deploy failed"
+for ((step = 0; step < 20; step++)); do
+  "$canary" --journal "$nextdb" next seed-observe --yes --commit >/dev/null 2>&1 ||
+    die "canary next seed-observe failed at step $step"
+done
 
 # The releases in flight above all stand at one position with one set of weights. In a copy of
 # the journal they stand at every position of the plan (0 to 45) with weights spread over 0-100
@@ -378,6 +391,8 @@ pairs=(
   "status|$c status $svc|$q .read\\ $work/status.sql|1.5"
   "log|$c log $svc|$q .read\\ $work/log.sql|1.5"
   "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2"
+  "next --dry-run (seed, deploy)|$n next seed-deploy --dry-run|git -C $work/repos/seed-deploy status|2"
+  "next --dry-run (seed, observe)|$n next seed-observe --dry-run|git -C $work/repos/seed-observe status|2"
   "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|3"
   "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|3"
 )
@@ -404,6 +419,11 @@ if $smoke; then
     out=$($n next $release --dry-run 2>&1) || die "next $release --dry-run failed"
     grep -qx '+  web-v1:' <<<"$out" || die "next $release --dry-run shows no web-v1"
   done
+  out=$($n next seed-deploy --dry-run 2>&1) || die "next seed-deploy --dry-run failed"
+  grep -q 'Would deploy-v1: deploy to staging' <<<"$out" || die "seed-deploy is not at a deploy"
+  out=$($n next seed-observe --dry-run 2>&1) || die "next seed-observe --dry-run failed"
+  grep -q 'Would ramp: observe v2 at 1% in production' <<<"$out" ||
+    die "seed-observe is not at an observation"
   for pair in "${pairs[@]}"; do
     IFS='|' read -r _ _ base _ <<<"$pair"
     eval "$base" >/dev/null || die "failed: $base"

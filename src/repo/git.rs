@@ -143,14 +143,16 @@ impl Repo {
             )));
         }
         let name = line(&out.stdout);
+        let config = self.branch_config(&name);
         let config = |key: &str| -> Option<String> {
-            let out = self
-                .git()
-                .args(["config", "--get", &format!("branch.{name}.{key}")])
-                .output()
-                .ok()?;
-            let value = line(&out.stdout);
-            (out.status.success() && !value.is_empty()).then_some(value)
+            let key = format!("branch.{name}.{key}");
+            // As `git config --get`: the last value wins, and an empty one is none.
+            config
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key)
+                .map(|(_, value)| value.clone())
+                .filter(|value| !value.is_empty())
         };
         let upstream = match (config("remote"), config("merge")) {
             // `.` is the repository itself: a branch tracking a local branch reaches no remote.
@@ -167,32 +169,42 @@ impl Repo {
         Ok(Branch { name, upstream })
     }
 
+    /// Every `branch.*` setting, in the order git reads them, in one process: a branch's
+    /// remote and merge are two of them. Keys are as git prints them (the section and the
+    /// variable in lower case, the branch name as it is).
+    fn branch_config(&self, name: &str) -> Vec<(String, String)> {
+        // Only this branch's keys are of use: a regex of its escaped name would do the same,
+        // and git matches `^branch\.` as cheaply.
+        let Ok(out) = self
+            .git()
+            .args(["config", "-z", "--get-regexp", r"^branch\."])
+            .output()
+        else {
+            return Vec::new();
+        };
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let prefix = format!("branch.{name}.");
+        out.stdout
+            .split(|&b| b == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (key, value) = entry.split_once('\n').unwrap_or((&entry, ""));
+                key.starts_with(&prefix)
+                    .then(|| (key.to_string(), value.trim().to_string()))
+            })
+            .collect()
+    }
+
     /// Refuse while someone else's git operation holds the repository: a merge, rebase, `git
     /// am`, cherry-pick, revert or bisect in progress (canary's commit would land in the middle
     /// of it, and a rebase's `--abort` drops it), or a git process holding the index. Named,
     /// with how to finish or abort it.
     pub fn refuse_git_operation(&self) -> Result<(), Error> {
-        let mut cmd = self.git();
-        cmd.args(["rev-parse", "--path-format=absolute"]);
-        for (marker, ..) in OPERATIONS {
-            cmd.args(["--git-path", marker]);
-        }
-        cmd.args(["--git-path", "index.lock"]);
-        let out = cmd
-            .output()
-            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
-        if !out.status.success() {
-            return Err(bad_input(format!(
-                "git cannot read the repository {}: {}",
-                self.root.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let exists = |path: &str| std::path::Path::new(path).exists();
-        let mut paths = stdout.lines();
+        let mut paths = self.git_paths()?.iter();
         for ((_, operation, finish), path) in OPERATIONS.iter().zip(&mut paths) {
-            if exists(path) {
+            if path.exists() {
                 return Err(Error::Refused {
                     reason: format!(
                         "a {operation} is in progress in {}, and a commit canary made now \
@@ -205,13 +217,41 @@ impl Repo {
             }
         }
         match paths.next() {
-            Some(lock) if exists(lock) => Err(Error::GitBusy(format!(
-                "another git process is using the index of {} ({lock} exists): run this \
-                 again once it is done, or, if no git process is running, remove {lock}",
-                self.root.display()
+            Some(lock) if lock.exists() => Err(Error::GitBusy(format!(
+                "another git process is using the index of {} ({} exists): run this \
+                 again once it is done, or, if no git process is running, remove {}",
+                self.root.display(),
+                lock.display(),
+                lock.display()
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// The absolute paths of the markers of [`OPERATIONS`], then of the index lock; asked of
+    /// git on first need when the repository was opened for reading.
+    fn git_paths(&self) -> Result<&Vec<std::path::PathBuf>, Error> {
+        if let Some(paths) = self.git_paths.get() {
+            return Ok(paths);
+        }
+        let mut cmd = self.git();
+        cmd.arg("rev-parse");
+        ask_git_paths(&mut cmd);
+        let out = cmd
+            .output()
+            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(bad_input(format!(
+                "git cannot read the repository {}: {}",
+                self.root.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let paths = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(std::path::PathBuf::from)
+            .collect();
+        Ok(self.git_paths.get_or_init(|| paths))
     }
 
     /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
@@ -297,11 +337,12 @@ impl Repo {
 
     /// The commits a push of the branch would send: on HEAD and not on its upstream.
     pub fn unpushed_commits(&self, branch: &Branch) -> Result<Vec<String>, Error> {
-        let out = run_git(
-            self.git()
-                .args(["rev-list", &format!("{}@{{upstream}}..HEAD", branch.name)]),
-            "rev-list",
-        )?;
+        self.rev_list(&[&format!("{}@{{upstream}}..HEAD", branch.name)])
+    }
+
+    /// The ids `git rev-list ARGS` lists, newest first.
+    fn rev_list(&self, args: &[&str]) -> Result<Vec<String>, Error> {
+        let out = run_git(self.git().arg("rev-list").args(args), "rev-list")?;
         Ok(String::from_utf8_lossy(&out)
             .lines()
             .map(str::to_string)
@@ -406,14 +447,7 @@ impl Repo {
 
     /// The commits `rev` has and HEAD lacks.
     pub fn missing_from_head(&self, rev: &str) -> Result<Vec<String>, Error> {
-        let out = run_git(
-            self.git().args(["rev-list", &format!("HEAD..{rev}"), "--"]),
-            "rev-list",
-        )?;
-        Ok(String::from_utf8_lossy(&out)
-            .lines()
-            .map(str::to_string)
-            .collect())
+        self.rev_list(&[&format!("HEAD..{rev}"), "--"])
     }
 
     /// The release of `service` that the history (HEAD, and the branch's upstream where it has
@@ -660,6 +694,16 @@ const OPERATIONS: [(&str, &str, &str); 7] = [
     ),
     ("BISECT_LOG", "bisect", "git bisect reset"),
 ];
+
+/// Ask `git rev-parse` for the absolute paths of the markers of [`OPERATIONS`], then of the
+/// index lock, one a line.
+pub(super) fn ask_git_paths(cmd: &mut Command) {
+    cmd.arg("--path-format=absolute");
+    for (marker, ..) in OPERATIONS {
+        cmd.args(["--git-path", marker]);
+    }
+    cmd.args(["--git-path", "index.lock"]);
+}
 
 /// Run one of the repository's hooks, if it has it, as `git commit` would; a hook that fails
 /// rejects the commit, in its own words.

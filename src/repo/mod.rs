@@ -9,6 +9,7 @@ use std::cell::OnceCell;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::error::Context;
 use sha2::{Digest, Sha256};
@@ -24,7 +25,17 @@ pub struct Repo {
     /// Where `root` sits in the git work tree (`""` at its top), as git prints paths; asked of
     /// git on first need when the repository was opened for reading.
     prefix: OnceCell<String>,
+    /// The absolute paths of what marks a git operation under way ([`git::OPERATIONS`]),
+    /// then of the index lock: asked with the prefix, so that each check of them is a few
+    /// file lookups and no process.
+    git_paths: OnceCell<Vec<PathBuf>>,
 }
+
+/// What git answered when this process opened a repository, by its canonical path. One command
+/// opens its repository from several places (its checks, the runner, the deploy), and neither
+/// where the directory sits in the work tree nor where the git directory keeps its markers
+/// changes while it runs: git is asked once.
+static OPENED: Mutex<Vec<(PathBuf, String, Vec<PathBuf>)>> = Mutex::new(Vec::new());
 
 impl Repo {
     /// Open the work tree at `dir`, which must hold `gap/gap.yaml`.
@@ -38,21 +49,24 @@ impl Repo {
         let root = dir
             .canonicalize()
             .map_err(|e| bad_input(format!("repository {shown}: {e}")))?;
-        let inside = Command::new("git")
-            .arg("-C")
-            .arg(&root)
-            .args(["rev-parse", "--is-inside-work-tree", "--show-prefix"])
-            .output()
-            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
-        let answer = String::from_utf8_lossy(&inside.stdout);
-        let mut lines = answer.lines();
-        if !inside.status.success() || lines.next() != Some("true") {
-            return Err(not_a_work_tree(dir));
-        }
-        let prefix = lines.next().unwrap_or("").to_string();
+        let known = OPENED
+            .lock()
+            .ok()
+            .and_then(|opened| opened.iter().find(|(dir, ..)| *dir == root).cloned());
+        let (prefix, git_paths) = match known {
+            Some((_, prefix, git_paths)) => (prefix, git_paths),
+            None => {
+                let (prefix, git_paths) = ask_where(&root, dir)?;
+                if let Ok(mut opened) = OPENED.lock() {
+                    opened.push((root.clone(), prefix.clone(), git_paths.clone()));
+                }
+                (prefix, git_paths)
+            }
+        };
         let repo = Repo {
             root,
             prefix: OnceCell::from(prefix),
+            git_paths: OnceCell::from(git_paths),
         };
         let gap = repo.resolve("gap/gap.yaml")?;
         if !gap.is_file() {
@@ -69,6 +83,7 @@ impl Repo {
         let repo = Repo {
             root: dir.to_path_buf(),
             prefix: OnceCell::new(),
+            git_paths: OnceCell::new(),
         };
         repo.check_holds_gap_yaml()?;
         Ok(repo)
@@ -218,6 +233,26 @@ pub fn symbolic_link(rel: &dyn std::fmt::Display) -> Error {
     bad_input(format!(
         "{rel} is a symbolic link; canary writes only regular files inside the repository"
     ))
+}
+
+/// Whether `root` is inside a git work tree, and if so where it sits there and the paths of its
+/// git directory's markers, in one `git rev-parse`; `dir` is the path as the person gave it.
+fn ask_where(root: &Path, dir: &Path) -> Result<(String, Vec<PathBuf>), Error> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--is-inside-work-tree", "--show-prefix"]);
+    git::ask_git_paths(&mut cmd);
+    let inside = cmd
+        .output()
+        .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
+    let answer = String::from_utf8_lossy(&inside.stdout);
+    let mut lines = answer.lines();
+    if !inside.status.success() || lines.next() != Some("true") {
+        return Err(not_a_work_tree(dir));
+    }
+    let prefix = lines.next().unwrap_or("").to_string();
+    Ok((prefix, lines.map(PathBuf::from).collect()))
 }
 
 fn not_a_work_tree(dir: &Path) -> Error {
