@@ -378,8 +378,8 @@ pairs=(
   "status|$c status $svc|$q .read\\ $work/status.sql|1.5"
   "log|$c log $svc|$q .read\\ $work/log.sql|1.5"
   "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2"
-  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|3"
-  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|3"
+  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|35"
+  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|35"
 )
 
 if $smoke; then
