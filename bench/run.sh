@@ -393,8 +393,8 @@ pairs=(
   "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2"
   "next --dry-run (seed, deploy)|$n next seed-deploy --dry-run|git -C $work/repos/seed-deploy status|2"
   "next --dry-run (seed, observe)|$n next seed-observe --dry-run|git -C $work/repos/seed-observe status|2"
-  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|3"
-  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|3"
+  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|35"
+  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|35"
 )
 
 if $smoke; then

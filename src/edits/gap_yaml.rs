@@ -1,16 +1,18 @@
 //! Edits of gap.yaml, the service's deploy config in the GitOps repo.
 //!
 //! The canary runs a second deployment (the "twin", e.g. `web-v1`) next to
-//! the service's own (`web`); these functions add, adjust and remove it. Each returns the
-//! edited document, or `None` when the file already says what the edit would make it say.
+//! the service's own (`web`); these functions add, adjust and remove it. Each `plan_*` returns
+//! the splices of its edit and what they mean, or `None` when the file already says what the
+//! edit would make it say; plans made on one reading join, and a step proves them together by
+//! one re-read. The public functions plan one edit and prove it at once.
 
 use serde_json::{Map, Value, json};
 
 use crate::yaml::YamlError;
 use crate::yaml::emit::{self, Quote, line, quoted, scalar};
 use crate::yaml::splice::{
-    Intended, Splice, Style, col, entry_end, first_dash, insert_after, leading_comments, lines,
-    remove_lines, verify,
+    Plan, Splice, Style, col, entry_end, first_dash, insert_after, leading_comments, lines, prove,
+    remove_lines,
 };
 use crate::yaml::{Document, Entry, Kind, Node, Seg};
 
@@ -21,11 +23,11 @@ const OWN_KEYS: [&str; 4] = ["podLabels", "ingress", "image", "authorizationPoli
 ///
 /// A missing `podLabels` becomes the deployment's first key; missing labels
 /// are appended to an existing one. A label with another value is a conflict.
-pub fn ensure_pod_labels(
+pub(crate) fn plan_pod_labels(
     doc: &Document,
     dep: &str,
     labels: &[(&str, &str)],
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let path = format!("deployments.{dep}.podLabels");
     let existing = match gap.deployment(dep)?.get("podLabels") {
@@ -107,11 +109,16 @@ pub fn ensure_pod_labels(
         },
     };
 
-    let mut labelled = gap.value()["deployments"][dep].clone();
-    for &(key, value) in &missing {
-        labelled["podLabels"][key] = Value::from(value);
-    }
-    gap.verify(vec![splice], dep, Some(labelled)).map(Some)
+    // Only the labels are meant, so that a switch planned on the same reading joins this.
+    let plan = missing
+        .iter()
+        .fold(Plan::new(vec![splice]), |plan, &(key, value)| {
+            plan.and_set(
+                &["deployments", dep, "podLabels", key],
+                Some(Value::from(value)),
+            )
+        });
+    Ok(Some(plan))
 }
 
 /// Add the twin deployment right after `dep`: canary's `podLabels`,
@@ -139,13 +146,13 @@ pub fn ensure_twin_deployment(
 
 /// [`ensure_twin_deployment`], with the image pinned (`(repository, tag)`) or, without one, the
 /// twin running whatever image `dep` runs (coexistence): dep's own `image:` is copied then.
-pub fn ensure_twin(
+pub(crate) fn plan_twin(
     doc: &Document,
     dep: &str,
     twin: &str,
     twin_labels: &[(&str, &str)],
     image: Option<(&str, &str)>,
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let own = |key: &str| OWN_KEYS.contains(&key) && (image.is_some() || key != "image");
     let want = twin_value(&gap, dep, twin_labels, image, own)?;
@@ -197,7 +204,7 @@ pub fn ensure_twin(
                 ),
             );
             let splice = gap.insert_after(last(entry), &[new]);
-            return gap.verify(vec![splice], twin, Some(want)).map(Some);
+            return Ok(Some(gap.plan(vec![splice], twin, Some(want))));
         }
     };
     let child = gap.col(deployment.value.start);
@@ -231,18 +238,18 @@ pub fn ensure_twin(
     }
 
     let splice = gap.insert_after(last(deployment), &new);
-    gap.verify(vec![splice], twin, Some(want)).map(Some)
+    Ok(Some(gap.plan(vec![splice], twin, Some(want))))
 }
 
 /// Give `twin` an `authorizationPolicy` (appended as its last key): dep's
 /// policy, with rules extended by one admitting the ingress controller.
-pub fn ensure_ingress_authorization(
+pub(crate) fn plan_ingress_authorization(
     doc: &Document,
     dep: &str,
     twin: &str,
     ingress_namespace: &str,
     ingress_service_account: &str,
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let rule = json!({"from": [{"source": {"principals": [{
         "namespace": ingress_namespace,
@@ -289,16 +296,16 @@ pub fn ensure_ingress_authorization(
             gap.insert_after(last(target), &new)
         }
     };
-    gap.verify(vec![splice], twin, Some(authorized)).map(Some)
+    Ok(Some(gap.plan(vec![splice], twin, Some(authorized))))
 }
 
 /// Point the twin at another image, editing the two scalars in place.
-pub fn set_twin_image(
+pub(crate) fn plan_twin_image(
     doc: &Document,
     twin: &str,
     image_repository: &str,
     image_tag: &str,
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let path = format!("deployments.{twin}.image");
     let image = gap
@@ -350,7 +357,7 @@ pub fn set_twin_image(
         ));
         repinned["image"][key] = Value::from(value);
     }
-    gap.verify(splices, twin, Some(repinned)).map(Some)
+    Ok(Some(gap.plan(splices, twin, Some(repinned))))
 }
 
 /// Make `deployments.<dep>.env` set `name` to `value` (a coexistence switch): the value is
@@ -358,12 +365,12 @@ pub fn set_twin_image(
 /// added to the deployment. A list the deployment only inherits (through a merge key) is
 /// written out whole, its items kept, since a key of its own replaces what `<<:` gave. A
 /// variable set through `valueFrom` is a conflict.
-pub fn set_env_value(
+pub(crate) fn plan_env_value(
     doc: &Document,
     dep: &str,
     name: &str,
     value: &str,
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let path = format!("deployments.{dep}.env");
     let at_item = env_item(&gap, dep, name)?;
@@ -453,17 +460,21 @@ pub fn set_env_value(
             }
         }
     };
-    gap.verify(vec![splice], dep, Some(want)).map(Some)
+    // Only the list is meant, so that the labels planned on the same reading join this.
+    let env = Some(want["env"].take());
+    Ok(Some(
+        Plan::new(vec![splice]).and_set(&["deployments", dep, "env"], env),
+    ))
 }
 
 /// Make `deployments.<dep>.command` hold `value` where it holds `other` (the switch's other
 /// value), or append it; the command must exist, since an argument needs a program.
-pub fn set_command_arg(
+pub(crate) fn plan_command_arg(
     doc: &Document,
     dep: &str,
     other: &str,
     value: &str,
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let path = format!("deployments.{dep}.command");
     let args = command_args(&gap, dep)?;
@@ -503,7 +514,86 @@ pub fn set_command_arg(
             )
         }
     };
-    gap.verify(vec![splice], dep, Some(want)).map(Some)
+    let command = Some(want["command"].take());
+    Ok(Some(
+        Plan::new(vec![splice]).and_set(&["deployments", dep, "command"], command),
+    ))
+}
+
+/// Make `deployments.<dep>.podLabels` contain `labels` (see [`plan_pod_labels`]).
+pub fn ensure_pod_labels(
+    doc: &Document,
+    dep: &str,
+    labels: &[(&str, &str)],
+) -> Result<Option<Document>, YamlError> {
+    proved(doc, plan_pod_labels(doc, dep, labels))
+}
+
+/// See [`plan_twin`].
+pub fn ensure_twin(
+    doc: &Document,
+    dep: &str,
+    twin: &str,
+    twin_labels: &[(&str, &str)],
+    image: Option<(&str, &str)>,
+) -> Result<Option<Document>, YamlError> {
+    proved(doc, plan_twin(doc, dep, twin, twin_labels, image))
+}
+
+/// See [`plan_ingress_authorization`].
+pub fn ensure_ingress_authorization(
+    doc: &Document,
+    dep: &str,
+    twin: &str,
+    ingress_namespace: &str,
+    ingress_service_account: &str,
+) -> Result<Option<Document>, YamlError> {
+    let plan =
+        plan_ingress_authorization(doc, dep, twin, ingress_namespace, ingress_service_account);
+    proved(doc, plan)
+}
+
+/// See [`plan_twin_image`].
+pub fn set_twin_image(
+    doc: &Document,
+    twin: &str,
+    image_repository: &str,
+    image_tag: &str,
+) -> Result<Option<Document>, YamlError> {
+    proved(doc, plan_twin_image(doc, twin, image_repository, image_tag))
+}
+
+/// See [`plan_removal`].
+pub fn remove_deployment(doc: &Document, dep: &str) -> Result<Option<Document>, YamlError> {
+    proved(doc, plan_removal(doc, dep))
+}
+
+/// An edit planned alone, proved at once.
+fn proved(
+    doc: &Document,
+    plan: Result<Option<Plan>, YamlError>,
+) -> Result<Option<Document>, YamlError> {
+    plan?.map(|plan| prove(doc, plan)).transpose()
+}
+
+/// See [`plan_env_value`].
+pub fn set_env_value(
+    doc: &Document,
+    dep: &str,
+    name: &str,
+    value: &str,
+) -> Result<Option<Document>, YamlError> {
+    proved(doc, plan_env_value(doc, dep, name, value))
+}
+
+/// See [`plan_command_arg`].
+pub fn set_command_arg(
+    doc: &Document,
+    dep: &str,
+    other: &str,
+    value: &str,
+) -> Result<Option<Document>, YamlError> {
+    proved(doc, plan_command_arg(doc, dep, other, value))
 }
 
 /// Whether `deployments.<dep>` can carry a coexistence switch as canary writes it: an env var
@@ -621,7 +711,7 @@ fn env_item_lines(dash: usize, name: &str, value: &str, quote: Quote) -> Vec<Str
 
 /// Remove `deployments.<dep>` (key line through its last content line).
 /// Nothing to do when it is absent.
-pub fn remove_deployment(doc: &Document, dep: &str) -> Result<Option<Document>, YamlError> {
+pub(crate) fn plan_removal(doc: &Document, dep: &str) -> Result<Option<Plan>, YamlError> {
     let gap = Gap::open(doc)?;
     let present = gap
         .value()
@@ -642,7 +732,7 @@ pub fn remove_deployment(doc: &Document, dep: &str) -> Result<Option<Document>, 
         ));
     }
     let splice = remove_lines(gap.text, entry.key_start, last(entry));
-    gap.verify(vec![splice], dep, None).map(Some)
+    Ok(Some(gap.plan(vec![splice], dep, None)))
 }
 
 /// The parsed value of `deployments.<dep>`, if present.
@@ -724,20 +814,10 @@ impl<'a> Gap<'a> {
         self.doc.value()
     }
 
-    /// Applies `splices`, checking that the result is this file with `deployments.<name>`
-    /// set to `value` (removed when `None`).
-    fn verify(
-        &self,
-        splices: Vec<Splice>,
-        name: &str,
-        value: Option<Value>,
-    ) -> Result<Document, YamlError> {
-        let intended = Intended {
-            base: self.value(),
-            name,
-            value,
-        };
-        verify(self.doc, splices, intended)
+    /// `splices`, meaning this file with `deployments.<name>` set to `value` (removed when
+    /// `None`).
+    fn plan(&self, splices: Vec<Splice>, name: &str, value: Option<Value>) -> Plan {
+        Plan::new(splices).and_set(&["deployments", name], value)
     }
 
     fn deployments(&self) -> Result<&'a Map<String, Value>, YamlError> {
@@ -1408,6 +1488,58 @@ deployments:
         let with_twin = policy(&twin(text).unwrap()).unwrap();
         assert_ne!(with_twin, text);
         assert_eq!(remove_deployment(&with_twin, "web-v1").unwrap(), text);
+    }
+
+    /// Plans made on one reading of `text`, proved together by one re-read.
+    fn planned_together(
+        text: &str,
+        plans: impl FnOnce(&Document) -> Result<Vec<Option<Plan>>, YamlError>,
+    ) -> Result<String, YamlError> {
+        let doc = Document::parse_one(text)?;
+        let plan = plans(&doc)?.into_iter().flatten().reduce(Plan::join);
+        Ok(proved(&doc, Ok(plan))?.map_or_else(|| text.to_string(), Document::into_text))
+    }
+
+    #[test]
+    fn labels_and_twin_planned_on_one_reading_write_what_they_write_one_after_the_other() {
+        let both = |text: &str| {
+            planned_together(text, |doc| {
+                let labels = plan_pod_labels(doc, "web", &LABELS)?;
+                let twin = plan_twin(doc, "web", "web-v1", &TWIN_LABELS, Some((REPO, TAG)))?;
+                Ok(vec![labels, twin])
+            })
+        };
+        assert_eq!(both(SEED).unwrap(), SEED_TWIN);
+        // Labels appended to the deployment's last key, where the twin goes too.
+        let last = "deployments:\n  web:\n    replicas: 1\n    podLabels:\n      app: x\n";
+        assert_eq!(both(last).unwrap(), twin(&labels(last).unwrap()).unwrap());
+        let flow = "deployments:\n  web: {replicas: 1}\n";
+        assert_eq!(both(flow).unwrap(), twin(&labels(flow).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn a_switch_and_labels_of_one_deployment_join() {
+        let text = "deployments:\n  web:\n    command: [a]\n    env:\n      - name: IMPL\n        value: v2\n";
+        let out = planned_together(text, |doc| {
+            let labels = plan_pod_labels(doc, "web", &LABELS)?;
+            let switch = plan_env_value(doc, "web", "IMPL", "v1")?;
+            Ok(vec![labels, switch])
+        })
+        .unwrap();
+        assert_eq!(out, set_env(&labels(text).unwrap(), "v1").unwrap());
+    }
+
+    #[test]
+    fn a_joined_plan_that_misses_its_meaning_is_refused() {
+        let doc = Document::parse_one(SEED).unwrap();
+        let labels = plan_pod_labels(&doc, "web", &LABELS).unwrap().unwrap();
+        // The labels' splices, said to mean a label they do not write.
+        let wrong = labels.and_set(
+            &["deployments", "web", "podLabels", "extra"],
+            Some("x".into()),
+        );
+        let err = prove(&doc, wrong).unwrap_err().to_string();
+        assert!(err.contains("deployments.web.podLabels.extra"), "{err}");
     }
 
     #[test]

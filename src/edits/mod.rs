@@ -20,6 +20,7 @@ use crate::settings::{
 };
 use crate::source::{FileChange, Source};
 use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
+use crate::yaml::splice::{Plan, prove};
 use crate::yaml::{self, Document, YamlError};
 
 pub const GAP_YAML: &str = "gap/gap.yaml";
@@ -77,6 +78,9 @@ struct Draft<'a> {
     files: BTreeMap<String, (Option<String>, Option<Option<String>>)>,
     /// The YAML files edited so far, as their last edit read them back.
     documents: BTreeMap<String, Document>,
+    /// Edits planned on a file's document and not proved yet: a step's edits of one file are
+    /// applied together and proved by one re-read, when the file is next read or the draft ends.
+    plans: BTreeMap<String, Plan>,
 }
 
 impl<'a> Draft<'a> {
@@ -102,6 +106,7 @@ impl<'a> Draft<'a> {
     /// A YAML file as the job has left it so far, read once: where the source already read
     /// it (the state the steps before would leave), as the source read it.
     fn document(&mut self, path: &str, made_by: &str) -> Result<&Document, Error> {
+        self.prove(path)?;
         if !self.documents.contains_key(path) {
             let doc = if self.files.contains_key(path) {
                 Document::parse(self.require(path, made_by)?.to_string())
@@ -120,6 +125,33 @@ impl<'a> Draft<'a> {
             self.documents.insert(path.to_string(), doc);
         }
         Ok(&self.documents[path])
+    }
+
+    /// Plan edits of a YAML file on its document as the calls before left it, naming the file
+    /// in any error.
+    fn plan(
+        &mut self,
+        path: &str,
+        made_by: &str,
+        f: impl FnOnce(&Document) -> Result<Option<Plan>, YamlError>,
+    ) -> Result<(), Error> {
+        let doc = self.document(path, made_by)?;
+        if let Some(plan) = f(doc).map_err(|e| in_file(path, e))? {
+            self.plans.insert(path.to_string(), plan);
+        }
+        Ok(())
+    }
+
+    /// Apply the edits planned on a file and read the result, which must mean what they intend.
+    fn prove(&mut self, path: &str) -> Result<(), Error> {
+        let Some(plan) = self.plans.remove(path) else {
+            return Ok(());
+        };
+        let doc = self.documents.remove(path).expect("planned on it");
+        let proved = prove(&doc, plan).map_err(|e| in_file(path, e))?;
+        self.set(path, Some(proved.text().to_string()))?;
+        self.documents.insert(path.to_string(), proved);
+        Ok(())
     }
 
     /// Apply an edit to a YAML file, naming the file in any error.
@@ -161,8 +193,13 @@ impl<'a> Draft<'a> {
         Ok(())
     }
 
-    fn into_changes(mut self) -> Vec<FileChange> {
-        self.files
+    fn into_changes(mut self) -> Result<Vec<FileChange>, Error> {
+        let planned: Vec<String> = self.plans.keys().cloned().collect();
+        for path in planned {
+            self.prove(&path)?;
+        }
+        Ok(self
+            .files
             .into_iter()
             .filter_map(|(path, (before, after))| {
                 let after = after.filter(|after| *after != before)?;
@@ -177,7 +214,7 @@ impl<'a> Draft<'a> {
                     document,
                 })
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -206,6 +243,7 @@ pub fn plan(
         src,
         files: BTreeMap::new(),
         documents: BTreeMap::new(),
+        plans: BTreeMap::new(),
     };
     let envs = config.environments.len();
     match edit {
@@ -224,7 +262,7 @@ pub fn plan(
                         config.service
                     ))
                 })?;
-                draft.edit(GAP_YAML, "deploy-v1", |doc| {
+                draft.plan(GAP_YAML, "deploy-v1", |doc| {
                     set_switch(doc, WEB, switch, Version::V2)
                 })?
             }
@@ -250,11 +288,11 @@ pub fn plan(
             config,
             OutOfBandEdit::AbortToV2.weights(0..envs),
         )?,
-        FileEdit::Repin { image } => draft.edit(GAP_YAML, "deploy-v1", |doc| {
-            gap_yaml::set_twin_image(doc, WEB_V1, &image.repository, &image.digest)
+        FileEdit::Repin { image } => draft.plan(GAP_YAML, "deploy-v1", |doc| {
+            gap_yaml::plan_twin_image(doc, WEB_V1, &image.repository, &image.digest)
         })?,
     }
-    Ok(draft.into_changes())
+    draft.into_changes()
 }
 
 fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
@@ -262,7 +300,18 @@ fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
         .v1_image
         .as_ref()
         .map(|i| (i.repository.as_str(), i.digest.as_str()));
-    draft.edit(GAP_YAML, "the repository", |doc| {
+    let twin = |doc: &Document| {
+        gap_yaml::plan_twin(
+            doc,
+            WEB,
+            WEB_V1,
+            &[("version", "v1"), ("canary", "enabled")],
+            image,
+        )
+    };
+    // A conflict names its line; the line of the file on disk, not of the draft.
+    let mut on_disk = None;
+    draft.plan(GAP_YAML, "the repository", |doc| {
         let service = gap_yaml::service_name(doc)?;
         if service != config.service {
             return Err(YamlError::Conflict(format!(
@@ -271,32 +320,24 @@ fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
             )));
         }
         let labelled =
-            gap_yaml::ensure_pod_labels(doc, WEB, &[("version", "v2"), ("canary", "enabled")])?;
+            gap_yaml::plan_pod_labels(doc, WEB, &[("version", "v2"), ("canary", "enabled")])?;
+        // The twin copies web's keys other than its labels, which the labels leave as they
+        // are: both are planned on this one reading.
+        let Some(switch) = &config.switch else {
+            return Ok(labelled.into_iter().chain(twin(doc)?).reduce(Plan::join));
+        };
         // In coexistence web serves v1 until deploy-v2 flips its switch, and its twin is made
-        // from it with that same v1 value.
-        let switched = match &config.switch {
-            Some(switch) => {
-                set_switch(labelled.as_ref().unwrap_or(doc), WEB, switch, Version::V1)?.or(labelled)
-            }
-            None => labelled,
-        };
-        let labelled = switched;
-        let twin = |doc: &Document| {
-            gap_yaml::ensure_twin(
-                doc,
-                WEB,
-                WEB_V1,
-                &[("version", "v1"), ("canary", "enabled")],
-                image,
-            )
-        };
-        match twin(labelled.as_ref().unwrap_or(doc)) {
-            Ok(twinned) => Ok(twinned.or(labelled)),
-            // A conflict names its line; the line of the file on disk, not of the draft.
-            Err(e @ YamlError::Conflict(_)) => Err(twin(doc).err().unwrap_or(e)),
-            Err(e) => Err(e),
-        }
+        // from it with that same v1 value: from the file as the switch leaves it.
+        on_disk = twin(doc).err();
+        let switched = set_switch(doc, WEB, switch, Version::V1)?;
+        Ok(labelled.into_iter().chain(switched).reduce(Plan::join))
     })?;
+    if config.switch.is_some() {
+        draft.plan(GAP_YAML, "the repository", |doc| match twin(doc) {
+            Err(e @ YamlError::Conflict(_)) => Err(on_disk.unwrap_or(e)),
+            planned => planned,
+        })?;
+    }
     for (path, text) in patch_twins::twins(draft.src, config)? {
         draft.create(&path, text)?;
     }
@@ -304,20 +345,20 @@ fn deploy_v1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
 }
 
 /// Set `dep`'s switch to the value that selects `version`.
-pub fn set_switch(
+fn set_switch(
     doc: &Document,
     dep: &str,
     switch: &Switch,
     version: Version,
-) -> Result<Option<Document>, YamlError> {
+) -> Result<Option<Plan>, YamlError> {
     let other = match version {
         Version::V1 => Version::V2,
         Version::V2 => Version::V1,
     };
     match switch {
-        Switch::Env { name, .. } => gap_yaml::set_env_value(doc, dep, name, switch.value(version)),
+        Switch::Env { name, .. } => gap_yaml::plan_env_value(doc, dep, name, switch.value(version)),
         Switch::Arg { .. } => {
-            gap_yaml::set_command_arg(doc, dep, switch.value(other), switch.value(version))
+            gap_yaml::plan_command_arg(doc, dep, switch.value(other), switch.value(version))
         }
     }
 }
@@ -325,8 +366,8 @@ pub fn set_switch(
 fn routing_subsets(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
     let path = destination_rule_path(draft)?;
     draft.create(path, templates::destination_rule(path, config))?;
-    draft.edit(GAP_YAML, "deploy-v1", |doc| {
-        gap_yaml::ensure_ingress_authorization(
+    draft.plan(GAP_YAML, "deploy-v1", |doc| {
+        gap_yaml::plan_ingress_authorization(
             doc,
             WEB,
             WEB_V1,
@@ -392,8 +433,8 @@ fn cleanup_1(draft: &mut Draft, config: &Settings) -> Result<(), Error> {
         })?;
     }
     draft.set(SERVICE_PATCH, None)?;
-    draft.edit(GAP_YAML, "the repository", |doc| {
-        gap_yaml::remove_deployment(doc, WEB_V1)
+    draft.plan(GAP_YAML, "the repository", |doc| {
+        gap_yaml::plan_removal(doc, WEB_V1)
     })?;
     for path in patch_twins::web_v1_patches(draft.src, config)? {
         draft.set(&path, None)?;

@@ -5,6 +5,7 @@
 //! as Kubernetes tools see a manifest). Nothing here scans text: where a node is, what style it
 //! is written in and which anchor it defines all come from the parser.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle, Tag};
@@ -261,7 +262,7 @@ impl<'t> Builder<'t> {
                         self.recent = Recent::Key;
                         continue;
                     }
-                    let value = resolve(&text, style, tag.as_deref())
+                    let value = resolve(text, style, tag.as_deref())
                         .map_err(|e| YamlError::Parse(format!("line {}: {e}", self.line(start))))?;
                     if anchor != 0 {
                         self.anchors.insert(anchor, (value.clone(), 1));
@@ -489,30 +490,32 @@ fn merge(value: &mut Value, merges: Vec<Value>) {
 /// YAML 1.1 booleans in any case (`yes`, `off`, `Y`...), integers (decimal, `0x`, `0o`) and
 /// decimal floats; anything else is a string. A decimal with a leading zero stays a string:
 /// YAML 1.1 reads it as octal and YAML 1.2 as decimal, so no reading of it is safe.
-fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+/// The text is taken, not borrowed: a string the parser already owns (unescaped, folded)
+/// becomes the value without another copy.
+fn resolve(text: Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
     let core = tag.and_then(|t| t.is_yaml_core_schema().then(|| t.suffix()));
     let typed =
         |v: Option<Value>, what: &str| v.ok_or_else(|| format!("{text:?} is not a valid {what}"));
     match core {
-        Some("str") => return Ok(Value::String(text.to_string())),
+        Some("str") => return Ok(Value::String(text.into_owned())),
         Some("null") => return Ok(Value::Null),
-        Some("bool") => return typed(boolean(text).map(Value::Bool), "boolean"),
-        Some("int") => return typed(integer(text), "integer"),
-        Some("float") => return typed(integer(text).or_else(|| float(text)), "float"),
+        Some("bool") => return typed(boolean(&text).map(Value::Bool), "boolean"),
+        Some("int") => return typed(integer(&text), "integer"),
+        Some("float") => return typed(integer(&text).or_else(|| float(&text)), "float"),
         _ => {}
     }
     if style != ScalarStyle::Plain || tag.is_some() {
-        return Ok(Value::String(text.to_string()));
+        return Ok(Value::String(text.into_owned()));
     }
-    if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+    if matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
         return Ok(Value::Null);
     }
-    if let Some(b) = boolean(text) {
+    if let Some(b) = boolean(&text) {
         return Ok(Value::Bool(b));
     }
-    Ok(integer(text)
-        .or_else(|| float(text))
-        .unwrap_or_else(|| Value::String(text.to_string())))
+    Ok(integer(&text)
+        .or_else(|| float(&text))
+        .unwrap_or_else(|| Value::String(text.into_owned())))
 }
 
 fn boolean(text: &str) -> Option<bool> {

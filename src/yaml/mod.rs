@@ -3,9 +3,9 @@
 //! A file is read once into a [`Document`]: granit-parser's events give every node's byte span
 //! and the value it means. An edit finds its place in the spans, splices text there (the bytes
 //! it does not mean to change stay as they were: comments, key order, quoting, blank lines,
-//! line endings) and reads the result again, which is both the proof that the new text means
-//! exactly "the old meaning plus the intended change" ([`YamlError::Verify`] otherwise) and the
-//! document the next edit or check starts from.
+//! line endings) and reads the result again, once for all of a step's edits of the file, which
+//! is both the proof that the new text means exactly "the old meaning plus the intended changes"
+//! ([`YamlError::Verify`] otherwise) and the document the next edit or check starts from.
 
 mod document;
 pub(crate) mod emit;

@@ -1,7 +1,7 @@
 //! Text edits placed by a [`Document`]'s spans, and their proof: the edited text is read
 //! again, and what it means must be the old meaning with exactly the intended change.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::emit::Quote;
 use super::{Document, Entry, Kind, Node, YamlError};
@@ -252,72 +252,136 @@ pub(crate) fn apply(text: &str, mut splices: Vec<Splice>) -> String {
     out
 }
 
-/// What an edit of gap.yaml means: the file's value `base` with `deployments.<name>` set to
-/// `value`, or removed when it is `None`.
-pub(crate) struct Intended<'a> {
-    pub base: &'a Value,
-    pub name: &'a str,
-    pub value: Option<Value>,
+/// Edits planned on one reading of a file and not applied yet: where they write, and what they
+/// mean, each a value set at a path of the file's value (removed when `None`). Plans made on
+/// the same reading join, so that a step's edits are proved together by one re-read.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    splices: Vec<Splice>,
+    sets: Vec<(Vec<String>, Option<Value>)>,
 }
 
-impl Intended<'_> {
-    /// Whether `got` is the intended value, compared in place: the other deployments and keys
-    /// against `base`, the one deployment against `value`. A 5,000-line file is not copied to
-    /// build the value it should have.
-    fn is(&self, got: &Value) -> bool {
-        let (Some(got), Some(base)) = (got.as_object(), self.base.as_object()) else {
-            return false;
-        };
-        let (Some(got_deps), Some(base_deps)) = (
-            got.get("deployments").and_then(Value::as_object),
-            base.get("deployments").and_then(Value::as_object),
-        ) else {
-            return false;
-        };
-        let kept = base_deps.len() - usize::from(base_deps.contains_key(self.name));
-        got.len() == base.len()
-            && got
-                .iter()
-                .all(|(k, v)| k == "deployments" || base.get(k) == Some(v))
-            && got_deps.get(self.name) == self.value.as_ref()
-            && got_deps.len() == kept + usize::from(self.value.is_some())
-            && got_deps
-                .iter()
-                .all(|(k, v)| k == self.name || base_deps.get(k) == Some(v))
+impl Plan {
+    /// Splices that mean nothing yet: say what they set with [`Plan::and_set`].
+    pub(crate) fn new(splices: Vec<Splice>) -> Plan {
+        Plan {
+            splices,
+            sets: Vec::new(),
+        }
+    }
+
+    /// A value this plan's splices set.
+    pub(crate) fn and_set(mut self, path: &[&str], value: Option<Value>) -> Plan {
+        self.sets
+            .push((path.iter().map(|s| s.to_string()).collect(), value));
+        self
+    }
+
+    /// This plan, then `other`: splices at the same place keep that order.
+    pub(crate) fn join(mut self, other: Plan) -> Plan {
+        self.splices.extend(other.splices);
+        self.sets.extend(other.sets);
+        self
+    }
+
+    /// Whether `got` is `base` with the sets applied, compared in place: a 5,000-line file is
+    /// not copied to build the value it should have.
+    fn is(&self, got: &Value, base: &Value) -> bool {
+        let sets: Vec<(&[String], Option<&Value>)> = self
+            .sets
+            .iter()
+            .map(|(p, v)| (p.as_slice(), v.as_ref()))
+            .collect();
+        means(Some(got), Some(base), &sets)
     }
 
     /// The intended value itself, built only to name a difference.
-    fn value(&self) -> Value {
-        let mut expected = self.base.clone();
-        match &self.value {
-            Some(value) => expected["deployments"][self.name] = value.clone(),
-            None => {
-                if let Some(deployments) = expected["deployments"].as_object_mut() {
-                    deployments.remove(self.name);
+    fn value(&self, base: &Value) -> Value {
+        let mut expected = base.clone();
+        for (path, value) in &self.sets {
+            let Some((last, parents)) = path.split_last() else {
+                expected = value.clone().unwrap_or(Value::Null);
+                continue;
+            };
+            let mut at = &mut expected;
+            for key in parents {
+                if !at.is_object() {
+                    *at = Value::Object(Map::new());
                 }
+                at = &mut at[key.as_str()];
             }
+            if !at.is_object() {
+                *at = Value::Object(Map::new());
+            }
+            let map = at.as_object_mut().expect("made a mapping above");
+            match value {
+                Some(v) => map.insert(last.clone(), v.clone()),
+                None => map.remove(last),
+            };
         }
         expected
     }
 }
 
-/// Applies `splices` to gap.yaml and reads the result, which must mean what they intend.
-pub(crate) fn verify(
-    doc: &Document,
-    splices: Vec<Splice>,
-    intended: Intended,
-) -> Result<Document, YamlError> {
+/// Whether `got` is `base` with `sets` applied in order (`None`: absent).
+fn means(got: Option<&Value>, base: Option<&Value>, sets: &[(&[String], Option<&Value>)]) -> bool {
+    // A set of this very node replaces what it was; only the sets after it refine it.
+    if let Some(i) = sets.iter().rposition(|(path, _)| path.is_empty()) {
+        return means(got, sets[i].1, &sets[i + 1..]);
+    }
+    if sets.is_empty() {
+        return got == base;
+    }
+    let Some(Value::Object(got)) = got else {
+        return false;
+    };
+    // Setting below a node that is not there makes it a mapping.
+    let empty = Map::new();
+    let base = match base {
+        Some(Value::Object(base)) => base,
+        Some(Value::Null) | None => &empty,
+        Some(_) => return false,
+    };
+    let touched = |key: &str| sets.iter().any(|(path, _)| path[0] == key);
+    let untouched_kept = got
+        .iter()
+        .all(|(k, v)| touched(k) || base.get(k) == Some(v))
+        && base.keys().all(|k| touched(k) || got.contains_key(k));
+    untouched_kept
+        && sets.iter().enumerate().all(|(i, (path, _))| {
+            let key = &path[0];
+            // Each key once, at its first set.
+            sets[..i].iter().any(|(p, _)| p[0] == *key) || {
+                let below: Vec<(&[String], Option<&Value>)> = sets
+                    .iter()
+                    .filter(|(p, _)| p[0] == *key)
+                    .map(|(p, v)| (&p[1..], *v))
+                    .collect();
+                means(got.get(key), base.get(key), &below)
+            }
+        })
+}
+
+/// Applies `plan`'s splices to the text of `doc` and reads the result, which must mean what
+/// the plan intends.
+pub(crate) fn prove(doc: &Document, plan: Plan) -> Result<Document, YamlError> {
+    let Plan { splices, sets } = plan;
     let out = reread(doc, splices)?;
+    let intended = Plan {
+        splices: Vec::new(),
+        sets,
+    };
     // Equal trees are the rule; only a mismatch pays for naming where it is.
-    if !intended.is(out.value())
-        && let Some(path) = first_difference(out.value(), &intended.value(), String::new())
+    if !intended.is(out.value(), doc.value())
+        && let Some(path) =
+            first_difference(out.value(), &intended.value(doc.value()), String::new())
     {
         return Err(mismatch(&path));
     }
     Ok(out)
 }
 
-/// Like [`verify`] for files with several documents, whose intended values are `expected`.
+/// Like [`prove`] for files with several documents, whose intended values are `expected`.
 pub(crate) fn verify_all(
     doc: &Document,
     splices: Vec<Splice>,
@@ -392,6 +456,25 @@ mod tests {
     use serde_json::json;
 
     const BASE: &str = "name: svc\ndeployments:\n  web:\n    a: 1\n  worker:\n    b: 2\n";
+
+    /// What an edit of gap.yaml means: the file's value `base` with `deployments.<name>` set
+    /// to `value`, or removed when it is `None`.
+    struct Intended<'a> {
+        base: &'a Value,
+        name: &'a str,
+        value: Option<Value>,
+    }
+
+    /// The one-deployment intent of the tests below, proved as a plan of it.
+    fn verify(
+        doc: &Document,
+        splices: Vec<Splice>,
+        intended: Intended,
+    ) -> Result<Document, YamlError> {
+        assert_eq!(intended.base, doc.value());
+        let plan = Plan::new(splices).and_set(&["deployments", intended.name], intended.value);
+        prove(doc, plan)
+    }
 
     /// `out` checked as the result of an edit of BASE that means `name` = `value`.
     fn verify_text(out: &str, name: &str, value: Option<Value>) -> Result<Document, YamlError> {
