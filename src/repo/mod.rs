@@ -9,7 +9,6 @@ use std::cell::OnceCell;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 use crate::error::Context;
 use sha2::{Digest, Sha256};
@@ -31,12 +30,6 @@ pub struct Repo {
     git_paths: OnceCell<Vec<PathBuf>>,
 }
 
-/// What git answered when this process opened a repository, by its canonical path. One command
-/// opens its repository from several places (its checks, the runner, the deploy), and neither
-/// where the directory sits in the work tree nor where the git directory keeps its markers
-/// changes while it runs: git is asked once.
-static OPENED: Mutex<Vec<(PathBuf, String, Vec<PathBuf>)>> = Mutex::new(Vec::new());
-
 impl Repo {
     /// Open the work tree at `dir`, which must hold `gap/gap.yaml`.
     pub fn open(dir: &Path) -> Result<Repo, Error> {
@@ -49,20 +42,7 @@ impl Repo {
         let root = dir
             .canonicalize()
             .map_err(|e| bad_input(format!("repository {shown}: {e}")))?;
-        let known = OPENED
-            .lock()
-            .ok()
-            .and_then(|opened| opened.iter().find(|(dir, ..)| *dir == root).cloned());
-        let (prefix, git_paths) = match known {
-            Some((_, prefix, git_paths)) => (prefix, git_paths),
-            None => {
-                let (prefix, git_paths) = ask_where(&root, dir)?;
-                if let Ok(mut opened) = OPENED.lock() {
-                    opened.push((root.clone(), prefix.clone(), git_paths.clone()));
-                }
-                (prefix, git_paths)
-            }
-        };
+        let (prefix, git_paths) = ask_where(&root, dir)?;
         let repo = Repo {
             root,
             prefix: OnceCell::from(prefix),
