@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cli::Globals;
+use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
 use crate::journal::{Journal, NewEvent, Release, Update};
@@ -247,16 +248,17 @@ fn auto_abort(
     verdict: &Verdict,
 ) -> anyhow::Result<Error> {
     let service = &release.config.service;
-    let abort = super::abort::edit(release);
+    let abort = Move::abort(release);
     let mut yes = AssumeYes;
     let mut runner = Runner {
         journal,
         prompt: &mut yes,
         commit: Commit::Always,
     };
-    let mut event = abort.event;
+    let mut event = abort.event(&release.config)?;
     event.detail["by"] = json!("gate");
-    runner.write(release, abort.edit, &abort.what, abort.action, vec![event])?;
+    let what = abort.describe(&release.config);
+    runner.write(release, FileEdit::Move(abort), &what, vec![event])?;
     Ok(Error::Refused {
         reason: format!(
             "the metric gate failed: {}; the release aborted by itself (--gate-auto-abort): all \

@@ -353,26 +353,20 @@ pub fn lock_for_edit(
     Ok((prompt, locked))
 }
 
-/// An edit outside the plan (`weight`, `abort`): what it writes, how it moves the workflow
-/// given the files it changed, and the event that records it.
-pub struct OutOfBand {
-    pub edit: crate::edits::FileEdit,
-    pub what: String,
-    pub action: Box<crate::runner::ActionFor>,
-    pub event: crate::journal::NewEvent,
-}
-
-/// Lock the release, refuse if a step is half done, then show, ask and write the edit that
+/// Lock the release, refuse if a step is half done, then show, ask and write the move that
 /// `make` derives from the release (it may journal first: the gate's evaluation), like a step.
 pub fn write_out_of_band(
     globals: &Globals,
     service: &str,
     yes: bool,
-    make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<OutOfBand>,
+    make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<crate::edits::Move>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
     refuse_moved_on(&locked.journal, &locked.release)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
+    let config = &locked.release.config;
+    let what = out_of_band.describe(config);
+    let event = out_of_band.event(config)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
@@ -380,10 +374,9 @@ pub fn write_out_of_band(
     };
     let release = runner.write(
         &locked.release,
-        out_of_band.edit,
-        &out_of_band.what,
-        out_of_band.action,
-        vec![out_of_band.event],
+        crate::edits::FileEdit::Move(out_of_band),
+        &what,
+        vec![event],
     )?;
     print_next(&release);
     Ok(())

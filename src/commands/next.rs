@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::Globals;
 use crate::cluster::{self, Expected, Session, Target, Wait, argocd};
-use crate::edits::{self, FileEdit};
+use crate::edits::{self, FileEdit, Move};
 use crate::error::Error;
 use crate::journal::{NewEvent, Release};
 use crate::output;
@@ -202,9 +202,6 @@ pub fn take_step(
                     release,
                     FileEdit::Step { edit },
                     &edit.describe(&shape),
-                    |changes| Action::Complete {
-                        changed: !changes.is_empty(),
-                    },
                     Vec::new(),
                 )?),
                 Step::Deploy { env, after } => {
@@ -629,7 +626,6 @@ fn check_v1_image(
 
 /// The one final image update: web-v1 pinned to another image, then redeployed everywhere.
 fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
-    let pinned = release.config.pinned()?;
     let image: Image = runner
         .prompt
         .input(
@@ -638,17 +634,10 @@ fn repin(runner: &mut Runner, release: &Release) -> anyhow::Result<Release> {
             &|s| s.parse::<Image>().map(drop),
         )?
         .parse()?;
-    let event = NewEvent::new(
-        "repinned",
-        json!({ "from": pinned.to_string(), "to": image.to_string() }),
-    );
-    Ok(runner.write(
-        release,
-        FileEdit::Repin { image },
-        "pin web-v1 to the new image",
-        |_| Action::RepinV1,
-        vec![event],
-    )?)
+    let repin = Move::Repin { image };
+    let event = repin.event(&release.config)?;
+    let what = repin.describe(&release.config);
+    Ok(runner.write(release, FileEdit::Move(repin), &what, vec![event])?)
 }
 
 /// Show what `next` would do, change nothing, and refuse what `next` would refuse before it asks

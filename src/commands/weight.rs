@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use super::{OutOfBand, gate};
+use super::gate;
 use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, describe_weights};
-use crate::edits::FileEdit;
+use crate::edits::Move;
 use crate::error::{Error, bad_input};
 use crate::journal::{NewEvent, Release, Update};
 use crate::output;
@@ -69,11 +69,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if args.live {
         let (mut prompt, mut locked) = super::lock_for_edit(globals, &args.service, args.yes)?;
         let env = locked.release.config.env_index(&args.env)?;
-        let action = Action::SetWeight {
-            env,
-            percent,
-            changed: false,
-        };
+        let action = Move::Weight { env, percent }.action(&[], &locked.release.config);
         return live(
             &mut locked.journal,
             prompt.as_mut(),
@@ -88,14 +84,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         let production = env == release.config.environments.len() - 1;
         if production && gate::raises(gate::production_weight(release), percent) {
             // The workflow's refusal comes before any measurement.
-            advance(
-                release,
-                Action::SetWeight {
-                    env,
-                    percent,
-                    changed: false,
-                },
-            )?;
+            advance(release, Move::Weight { env, percent }.action(&[], &release.config))?;
             let not_yet = if args.yes {
                 gate::NotYet::Exit
             } else {
@@ -103,19 +92,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             };
             gate::before_increase(journal, release, not_yet)?;
         }
-        Ok(OutOfBand {
-            edit: FileEdit::Weight { env, percent },
-            what: format!("send {percent}% of {}'s traffic to v2", args.env),
-            action: Box::new(move |changes| Action::SetWeight {
-                env,
-                percent,
-                changed: !changes.is_empty(),
-            }),
-            event: NewEvent::new(
-                "weight-changed",
-                json!({ "env": args.env, "v2_weight": percent }),
-            ),
-        })
+        Ok(Move::Weight { env, percent })
     })
 }
 
