@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod edits;
+pub mod engine;
 pub mod error;
 pub mod finding;
 pub mod gate;

@@ -223,30 +223,6 @@ pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
 }
 
 /// The command that comes next for a release, or `None` when it is done.
-/// The commit an environment's Argo CD Application must be synced at or past: canary's newest
-/// commit of the release; for one whose files were committed by hand, the tip of the branch
-/// Argo CD deploys (the upstream, or HEAD without a remote).
-pub fn canary_commit(
-    journal: &Journal,
-    release: &Release,
-    repo: &Repo,
-) -> anyhow::Result<Option<String>> {
-    let ours = journal
-        .events(release.id)?
-        .iter()
-        .rev()
-        .find(|e| e.kind == "committed")
-        .and_then(|e| e.detail["commit"].as_str().map(str::to_string));
-    if ours.is_some() {
-        return Ok(ours);
-    }
-    let tip = match release.config.remote {
-        crate::release::Remote::None => "HEAD",
-        _ => "@{upstream}",
-    };
-    Ok(repo.commit_id(tip)?)
-}
-
 pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String> {
     let more = release.position.next(plan) != NextStep::Done || release.in_progress.is_some();
     (more && !release.is_cancelled()).then(|| format!("canary next {}", release.config.service))
@@ -289,45 +265,6 @@ pub fn print_next(release: &Release) {
     }
 }
 
-/// Refuse to move a release on once the repository shows that someone else's release of the
-/// service moved it on (another journal's commits on the branch or its upstream): two
-/// operators would each take the other's edits for their own.
-pub fn refuse_moved_on(journal: &Journal, release: &Release) -> anyhow::Result<()> {
-    let config = &release.config;
-    if config.id.is_empty() {
-        // Journaled before releases had ids: their commits carry none to compare.
-        return Ok(());
-    }
-    let repo = crate::repo::Repo::open(&config.repo)?;
-    let Some(newest) = repo.unfinished_release(&config.service)? else {
-        return Ok(());
-    };
-    // A release this journal cancelled left its commits behind, ending nowhere.
-    if config.owns(&newest.release) || journal.cancelled(&config.service, &newest.release)? {
-        return Ok(());
-    }
-    Err(Error::Refused {
-        reason: format!(
-            "someone else's release of {} moved it on: release {} committed \"{}\" (by {}, in \
-             {}), and this journal's release is {}",
-            config.service,
-            newest.release,
-            newest.step,
-            newest.author,
-            newest.short(),
-            config.id
-        ),
-        first: Some(
-            "agree on who goes on: the release stays with the journal that moved it; to take \
-             it over here, start it again from the files (`canary start --adopt`) with a \
-             journal that does not hold this release"
-                .into(),
-        ),
-        run: Some(format!("canary log {}", config.service)),
-    }
-    .into())
-}
-
 /// Refuse to act beside a step that a killed process left half done.
 pub fn refuse_if_interrupted(release: &Release) -> Result<(), Error> {
     if release.in_progress.is_some() {
@@ -362,7 +299,7 @@ pub fn write_out_of_band(
     make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<crate::edits::Move>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
-    refuse_moved_on(&locked.journal, &locked.release)?;
+    crate::engine::refuse_moved_on(&locked.journal, &locked.release)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
     let config = &locked.release.config;
     let what = out_of_band.describe(config);

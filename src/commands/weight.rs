@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use super::gate;
 use crate::cli::Globals;
 use crate::cluster::{Expected, Session, Target, describe_weights};
 use crate::edits::Move;
+use crate::engine::gate;
 use crate::error::{Error, bad_input};
 use crate::journal::{NewEvent, Release, Update};
 use crate::output;
@@ -84,7 +84,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         let production = env == release.config.environments.len() - 1;
         if production && gate::raises(gate::production_weight(release), percent) {
             // The workflow's refusal comes before any measurement.
-            advance(release, Move::Weight { env, percent }.action(&[], &release.config))?;
+            advance(
+                release,
+                Move::Weight { env, percent }.action(&[], &release.config),
+            )?;
             let not_yet = if args.yes {
                 gate::NotYet::Exit
             } else {

@@ -146,7 +146,10 @@ mod tests {
                 r#"{"job":"step","edit":{"edit":"ramp-last","weight":5}}"#.to_string(),
             ),
             (
-                FileEdit::Move(Move::Weight { env: 1, percent: 30 }),
+                FileEdit::Move(Move::Weight {
+                    env: 1,
+                    percent: 30,
+                }),
                 r#"{"job":"weight","env":1,"percent":30}"#.into(),
             ),
             (FileEdit::Move(Move::Abort), r#"{"job":"abort"}"#.into()),
@@ -158,7 +161,10 @@ mod tests {
                 FileEdit::Move(Move::Repin {
                     image: image.clone(),
                 }),
-                format!(r#"{{"job":"repin","image":{}}}"#, serde_json::to_string(&image).unwrap()),
+                format!(
+                    r#"{{"job":"repin","image":{}}}"#,
+                    serde_json::to_string(&image).unwrap()
+                ),
             ),
         ] {
             assert_eq!(serde_json::to_string(&edit).unwrap(), json);
