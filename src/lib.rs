@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod edits;
+pub mod engine;
 pub mod error;
 mod failpoint;
 pub mod finding;

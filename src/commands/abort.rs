@@ -1,12 +1,9 @@
 //! `canary abort`: every environment back to the last routes known good.
 
 use super::Globals;
-use super::OutOfBand;
-use crate::edits::{FileEdit, virtual_service_patch};
-use crate::journal::{Event, Release};
+use crate::edits::Move;
 use crate::output;
 use crate::settings::Version;
-use crate::workflow::{Action, OutOfBandEdit, plan};
 
 /// Send all traffic back to where it was last known good.
 ///
@@ -42,7 +39,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut second_line = None;
     super::write_out_of_band(globals, &args.service, args.yes, |_, release| {
         second_line = release.config.switch.clone();
-        Ok(edit(release))
+        Ok(Move::abort(&release.position, &release.config))
     })?;
     if let Some(switch) = second_line {
         output::note(format!(
@@ -52,32 +49,4 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The abort of `release` from where it stands, as `canary abort` and the gate's auto-abort
-/// make it.
-pub fn edit(release: &Release) -> OutOfBand {
-    let paths: Vec<String> = release
-        .config
-        .environments
-        .iter()
-        .map(|env| virtual_service_patch(&env.name))
-        .collect();
-    let (edit, to) = match release.position.abort_edit(&plan(&release.config.shape())) {
-        OutOfBandEdit::AbortToV2 => (FileEdit::AbortToV2, "v2"),
-        _ => (FileEdit::Abort, "v1"),
-    };
-    OutOfBand {
-        edit,
-        what: format!("send all traffic back to {to}"),
-        action: Box::new(move |changes| Action::Abort {
-            changed: (0..paths.len())
-                .filter(|&env| changes.iter().any(|c| c.path == paths[env]))
-                .collect(),
-        }),
-        event: Event::Aborted {
-            to: to.into(),
-            by: None,
-        },
-    }
 }

@@ -6,7 +6,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 use super::Globals;
-use crate::commands::{next, start};
+use crate::commands::start;
+use crate::engine;
 use crate::prompt;
 use crate::runner::{Commit, Runner};
 use crate::workflow::NextStep;
@@ -112,9 +113,9 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
         commit: Commit::Always,
     };
     while release.position.next(&plan) != NextStep::Done {
-        next::announce(&release);
+        engine::announce(&release);
         // A "no" or a refusal ends the demo, not its release: say how to go on.
-        release = next::take_step(&mut runner, &release, &next::Checks::default())
+        release = engine::take_step(&mut runner, &release, &engine::Checks::default())
             .inspect_err(|_| crate::output::note(&go_on))?;
     }
     crate::output::status("Done", "the demo release walked every phase");

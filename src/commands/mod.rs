@@ -245,32 +245,6 @@ pub fn read_journal(globals: &Globals) -> anyhow::Result<Option<Journal>> {
 }
 
 /// The command that comes next for a release, or `None` when it is done.
-/// The commit an environment's Argo CD Application must be synced at or past: canary's newest
-/// commit of the release; for one whose files were committed by hand, the tip of the branch
-/// Argo CD deploys (the upstream, or HEAD without a remote).
-pub fn canary_commit(
-    journal: &Journal,
-    release: &Release,
-    repo: &Repo,
-) -> anyhow::Result<Option<String>> {
-    let ours = journal
-        .events(release.id)?
-        .into_iter()
-        .rev()
-        .find_map(|e| match e.event {
-            crate::journal::Event::Committed(committed) => Some(committed.commit),
-            _ => None,
-        });
-    if ours.is_some() {
-        return Ok(ours);
-    }
-    let tip = match release.config.remote {
-        crate::settings::Remote::None => "HEAD",
-        _ => "@{upstream}",
-    };
-    Ok(repo.commit_id(tip)?)
-}
-
 pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String> {
     let more = release.position.next(plan) != NextStep::Done || release.in_progress.is_some();
     (more && !release.is_cancelled()).then(|| format!("canary next {}", release.config.service))
@@ -313,45 +287,6 @@ pub fn print_next(release: &Release) {
     }
 }
 
-/// Refuse to move a release on once the repository shows that someone else's release of the
-/// service moved it on (another journal's commits on the branch or its upstream): two
-/// operators would each take the other's edits for their own.
-pub fn refuse_moved_on(journal: &Journal, release: &Release) -> anyhow::Result<()> {
-    let config = &release.config;
-    if config.id.is_empty() {
-        // Journaled before releases had ids: their commits carry none to compare.
-        return Ok(());
-    }
-    let repo = crate::repo::Repo::open(&config.repo)?;
-    let Some(newest) = repo.unfinished_release(&config.service)? else {
-        return Ok(());
-    };
-    // A release this journal cancelled left its commits behind, ending nowhere.
-    if config.owns(&newest.release) || journal.cancelled(&config.service, &newest.release)? {
-        return Ok(());
-    }
-    Err(Error::Refused {
-        reason: format!(
-            "someone else's release of {} moved it on: release {} committed \"{}\" (by {}, in \
-             {}), and this journal's release is {}",
-            config.service,
-            newest.release,
-            newest.step,
-            newest.author,
-            newest.short(),
-            config.id
-        ),
-        first: Some(
-            "agree on who goes on: the release stays with the journal that moved it; to take \
-             it over here, start it again from the files (`canary start --adopt`) with a \
-             journal that does not hold this release"
-                .into(),
-        ),
-        run: Some(format!("canary log {}", config.service)),
-    }
-    .into())
-}
-
 /// Refuse to act beside a step that a killed process left half done.
 pub fn refuse_if_interrupted(release: &Release) -> Result<(), Error> {
     if release.in_progress.is_some() {
@@ -377,26 +312,20 @@ pub fn lock_for_edit(
     Ok((prompt, locked))
 }
 
-/// An edit outside the plan (`weight`, `abort`): what it writes, how it moves the workflow
-/// given the files it changed, and the event that records it.
-pub struct OutOfBand {
-    pub edit: crate::edits::FileEdit,
-    pub what: String,
-    pub action: Box<crate::runner::ActionFor>,
-    pub event: crate::journal::Event,
-}
-
-/// Lock the release, refuse if a step is half done, then show, ask and write the edit that
+/// Lock the release, refuse if a step is half done, then show, ask and write the move that
 /// `make` derives from the release (it may journal first: the gate's evaluation), like a step.
 pub fn write_out_of_band(
     globals: &Globals,
     service: &str,
     yes: bool,
-    make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<OutOfBand>,
+    make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<crate::edits::Move>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
-    refuse_moved_on(&locked.journal, &locked.release)?;
+    crate::engine::refuse_moved_on(&locked.journal, &locked.release)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
+    let config = &locked.release.config;
+    let what = out_of_band.describe(config);
+    let event = crate::journal::Event::of_move(&out_of_band, config)?;
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
@@ -404,10 +333,9 @@ pub fn write_out_of_band(
     };
     let release = runner.write(
         &locked.release,
-        out_of_band.edit,
-        &out_of_band.what,
-        out_of_band.action,
-        vec![out_of_band.event],
+        crate::edits::FileEdit::Move(out_of_band),
+        &what,
+        vec![event],
     )?;
     print_next(&release);
     Ok(())

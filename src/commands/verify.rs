@@ -59,7 +59,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             }
             continue;
         };
-        let commit = super::canary_commit(&journal, &release, &repo)?;
+        let commit = crate::engine::canary_commit(&journal, &release, &repo)?;
         let env_findings = match verify_env(config, &repo, env, &target, commit) {
             Ok(findings) => findings,
             Err(err) if several => {

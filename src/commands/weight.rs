@@ -2,9 +2,9 @@
 //! `--live`, on the live VirtualService for a short while.
 
 use super::Globals;
-use super::{OutOfBand, gate};
 use crate::cluster::{Expected, Session, Target, describe_weights};
-use crate::edits::FileEdit;
+use crate::edits::Move;
+use crate::engine::gate;
 use crate::error::{Error, bad_input};
 use crate::journal::{Event, Release, Update};
 use crate::output;
@@ -67,11 +67,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if args.live {
         let (mut prompt, mut locked) = super::lock_for_edit(globals, &args.service, args.yes)?;
         let env = locked.release.config.env_index(&args.env)?;
-        let action = Action::SetWeight {
-            env,
-            percent,
-            changed: false,
-        };
+        let action = Move::Weight { env, percent }.action(&[], &locked.release.config);
         return live(
             &mut locked.journal,
             prompt.as_mut(),
@@ -88,11 +84,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             // The workflow's refusal comes before any measurement.
             advance(
                 release,
-                Action::SetWeight {
-                    env,
-                    percent,
-                    changed: false,
-                },
+                Move::Weight { env, percent }.action(&[], &release.config),
             )?;
             let not_yet = if args.yes {
                 gate::IfNotYet::Exit
@@ -101,19 +93,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             };
             gate::before_increase(journal, release, not_yet)?;
         }
-        Ok(OutOfBand {
-            edit: FileEdit::Weight { env, percent },
-            what: format!("send {percent}% of {}'s traffic to v2", args.env),
-            action: Box::new(move |changes| Action::SetWeight {
-                env,
-                percent,
-                changed: !changes.is_empty(),
-            }),
-            event: Event::WeightChanged {
-                env: args.env.clone(),
-                v2_weight: percent,
-            },
-        })
+        Ok(Move::Weight { env, percent })
     })
 }
 

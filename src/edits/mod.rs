@@ -3,10 +3,12 @@
 //! over its own output it changes nothing, which is what makes an interrupted step safe to redo.
 
 pub mod gap_yaml;
+mod moves;
 mod patch_twins;
 pub mod templates;
 pub mod virtual_service;
 
+pub use moves::Move;
 pub use patch_twins::{refuse_links, refuse_patched_switch};
 
 use std::collections::BTreeMap;
@@ -16,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, bad_input};
 use crate::repo::Repo;
 use crate::settings::{
-    INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Image, Settings, Switch, Version, WEB, WEB_V1,
+    INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT, Settings, Switch, Version, WEB, WEB_V1,
 };
 use crate::source::{FileChange, Source};
-use crate::workflow::{FIRST_V2_WEIGHT, OutOfBandEdit, StepEdit, Weights};
+use crate::workflow::{Action, FIRST_V2_WEIGHT, StepEdit, Weights};
 use crate::yaml::splice::{Plan, prove};
 use crate::yaml::{self, Document, YamlError};
 
@@ -57,17 +59,30 @@ pub fn v2_weights(repo: Option<&Repo>, config: &Settings) -> Vec<Option<u8>> {
     config.environments.iter().map(weight).collect()
 }
 
-/// A change to the files: a planned step's edit, or one of the edits made out of band with
-/// what it needs (the environment and weight, the image). What each means is the workflow's
-/// ([`StepEdit`], [`OutOfBandEdit`]).
+/// A change to the files: a planned step's edit, or a [`Move`] made out of band. What a step's
+/// edit means is the workflow's ([`StepEdit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "job")]
 pub enum FileEdit {
-    Step { edit: StepEdit },
-    Weight { env: usize, percent: u8 },
-    Abort,
-    AbortToV2,
-    Repin { image: Image },
+    Step {
+        edit: StepEdit,
+    },
+    /// Journaled with the move's own `job` tag, as before moves were a kind of their own.
+    #[serde(untagged)]
+    Move(Move),
+}
+
+impl FileEdit {
+    /// How the edit moves the workflow, given the files it changed: what did not change needs
+    /// no deploy.
+    pub fn action(&self, changes: &[FileChange], config: &Settings) -> Action {
+        match self {
+            FileEdit::Step { .. } => Action::Complete {
+                changed: !changes.is_empty(),
+            },
+            FileEdit::Move(m) => m.action(changes, config),
+        }
+    }
 }
 
 /// The files as they would be after the edit, read once each.
@@ -278,19 +293,7 @@ pub fn plan(
                 }
             }
         },
-        FileEdit::Weight { env, percent } => {
-            let weights = OutOfBandEdit::SetWeight(*percent).weights(*env..*env + 1);
-            set_weights(&mut draft, config, weights)?
-        }
-        FileEdit::Abort => set_weights(&mut draft, config, OutOfBandEdit::Abort.weights(0..envs))?,
-        FileEdit::AbortToV2 => set_weights(
-            &mut draft,
-            config,
-            OutOfBandEdit::AbortToV2.weights(0..envs),
-        )?,
-        FileEdit::Repin { image } => draft.plan(GAP_YAML, "deploy-v1", |doc| {
-            gap_yaml::plan_twin_image(doc, WEB_V1, &image.repository, &image.digest)
-        })?,
+        FileEdit::Move(m) => m.edit(&mut draft, config)?,
     }
     draft.into_changes()
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::edits::FileEdit;
+use crate::edits::{FileEdit, Move};
 use crate::gate::verdict::Verdict;
 use crate::settings::Settings;
 use crate::workflow::{Action, AnyEdit, Phase};
@@ -248,6 +248,29 @@ pub struct InProgress {
 }
 
 impl Event {
+    /// The event that records an out-of-band move, made on the release's settings before it.
+    /// Here rather than on [`Move`]: the journal sits above the edits, which know no events.
+    pub fn of_move(m: &Move, config: &Settings) -> Result<Event, crate::error::Error> {
+        Ok(match m {
+            Move::Weight { env, percent } => Event::WeightChanged {
+                env: config.environments[*env].name.clone(),
+                v2_weight: *percent,
+            },
+            Move::Abort => Event::Aborted {
+                to: "v1".into(),
+                by: None,
+            },
+            Move::AbortToV2 => Event::Aborted {
+                to: "v2".into(),
+                by: None,
+            },
+            Move::Repin { image } => Event::Repinned {
+                from: config.pinned()?.to_string(),
+                to: image.to_string(),
+            },
+        })
+    }
+
     /// The `kind` column's value.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -16,13 +16,8 @@ use crate::journal::{Event, InProgress, Journal, PlannedFile, Release, StepDone,
 use crate::output;
 use crate::prompt::Prompt;
 use crate::repo::{Repo, sha256};
-use crate::settings::Settings;
 use crate::source::FileChange;
 use crate::workflow::{Action, Phase, Position, Refusal};
-
-/// How an edit moves the workflow, given the files it changed: what did not change needs no
-/// deploy.
-pub type ActionFor = dyn Fn(&[FileChange]) -> Action;
 
 /// Whether to commit what a step wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,23 +87,22 @@ impl Runner<'_> {
         )?)
     }
 
-    /// Show an edit's changes, ask, and write them. `action` turns "did anything change" (and
-    /// which files) into the workflow action the edit completes.
+    /// Show an edit's changes, ask, and write them, completing the workflow action the edit
+    /// answers for the files it changed.
     pub fn write(
         &mut self,
         release: &Release,
         edit: FileEdit,
         what: &str,
-        action: impl Fn(&[FileChange]) -> Action,
         events: Vec<Event>,
     ) -> Result<Release, Error> {
+        let config = &release.config;
         // Refuse what the workflow does not allow before reading any file: whether the edit
         // changes anything does not decide whether it may happen.
-        advance(release, action(&[]))?;
-        let config = &release.config;
+        advance(release, edit.action(&[], config))?;
         let repo = Repo::open(&config.repo)?;
         let changes = edits::plan(&edit, config, &repo)?;
-        let action = action(&changes);
+        let action = edit.action(&changes, config);
         let (after, _) = advance(release, action.clone())?;
         self.refuse_broken(release, &repo, &changes, after, what)?;
         if changes.is_empty() {
@@ -282,11 +276,8 @@ impl Runner<'_> {
                 .map(|f| (f.path.clone(), f.after.clone()))
                 .collect(),
             config: match &step.edit {
-                FileEdit::Repin { image } => Some(Settings {
-                    v1_image: Some(image.clone()),
-                    ..release.config.clone()
-                }),
-                _ => None,
+                FileEdit::Move(m) => m.settings(&release.config),
+                FileEdit::Step { .. } => None,
             },
             v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
             committed: Vec::new(),

@@ -15,7 +15,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use phases::{AnyEdit, FIRST_V2_WEIGHT, OutOfBandEdit, PHASES, Resource, StepEdit, Weights};
+pub use phases::{
+    AnyEdit, Deleted, Delivery, Explanation, FIRST_V2_WEIGHT, OutOfBandEdit, PHASES, Resource,
+    StepEdit, Weights, deploy_question,
+};
 
 /// The eight phases of a release, then `done`. Names are the ones users see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -663,8 +666,8 @@ impl Position {
                 shape.environments[env],
                 after.describe(shape)
             ),
-            NextStep::Observe { weight } => describe_step(shape, Step::Observe { weight }),
-            NextStep::Planned(_, step) => describe_step(shape, step),
+            NextStep::Observe { weight } => Step::Observe { weight }.describe(shape),
+            NextStep::Planned(_, step) => step.describe(shape),
             NextStep::Done => "done".into(),
         }
     }
@@ -691,19 +694,6 @@ fn step_index(plan: &[(Phase, Step)], edit: StepEdit) -> usize {
     plan.iter()
         .position(|(_, s)| *s == Step::Edit { edit })
         .expect("every plan makes this edit")
-}
-
-/// A step in words.
-pub fn describe_step(shape: &Shape, step: Step) -> String {
-    let env = |i: usize| shape.environments[i].as_str();
-    match step {
-        Step::Edit { edit } => edit.describe(shape),
-        Step::Deploy { env: e, .. } => format!("deploy to {}", env(e)),
-        Step::CheckV1Image => "check that web-v1 runs the pinned image".into(),
-        Step::DeployV2 { env: e } => format!("deploy the v2 code to {}", env(e)),
-        Step::ConfirmV2Tested => format!("confirm that v2 was tested on {}", env(0)),
-        Step::Observe { weight } => format!("observe v2 at {weight}% in {}", env(shape.last_env())),
-    }
 }
 
 #[cfg(test)]

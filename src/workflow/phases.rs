@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Method, Phase, Shape};
+use super::{Method, Phase, Shape, Step};
 
 /// An edit of the plan: one step that writes files, made once in every release (`RampLast`
 /// once per scheduled weight).
@@ -174,6 +174,173 @@ impl StepEdit {
             _ => (0..0, 0),
         };
         Weights { envs, v2 }
+    }
+}
+
+impl Step {
+    /// The step in words, e.g. `deploy to staging`.
+    pub fn describe(self, shape: &Shape) -> String {
+        let env = |i: usize| shape.environments[i].as_str();
+        match self {
+            Step::Edit { edit } => edit.describe(shape),
+            Step::Deploy { env: e, .. } => format!("deploy to {}", env(e)),
+            Step::CheckV1Image => "check that web-v1 runs the pinned image".into(),
+            Step::DeployV2 { env: e } => format!("deploy the v2 code to {}", env(e)),
+            Step::ConfirmV2Tested => format!("confirm that v2 was tested on {}", env(0)),
+            Step::Observe { weight } => {
+                format!("observe v2 at {weight}% in {}", env(shape.last_env()))
+            }
+        }
+    }
+
+    /// The question whose yes completes a step the operator answers for, in a release of
+    /// `service`. `None` for an edit, whose question is asked over its diff, and for a deploy
+    /// of the files, asked as [`deploy_question`] says.
+    pub fn question(self, shape: &Shape, service: &str) -> Option<String> {
+        let env = |i: usize| shape.environments[i].as_str();
+        Some(match self {
+            Step::Edit { .. } | Step::Deploy { .. } => return None,
+            Step::CheckV1Image => "Does the deployed web-v1 run the pinned image?".into(),
+            Step::DeployV2 { env: e } => {
+                let name = env(e);
+                format!(
+                    "Land the v2 code and deploy it to {name}. No production traffic reaches v2 \
+                     yet. Is v2 deployed to {name}?"
+                )
+            }
+            Step::ConfirmV2Tested => format!(
+                "Test v2 on {} (`canary weight {service} {} PERCENT` moves its traffic). Was v2 \
+                 tested and found good?",
+                env(0),
+                env(0)
+            ),
+            Step::Observe { weight } => format!(
+                "Watch v2 at {weight}% in {}. Does it work well enough to go on? (If not, `canary \
+                 abort {service}` sends all traffic back to v1.)",
+                env(shape.last_env())
+            ),
+        })
+    }
+}
+
+/// Who brings a step's commit to the remote Argo CD deploys from, which is what a deploy asks
+/// the operator to do first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The operator pushes, then deploys.
+    OperatorPushes,
+    /// canary pushed; the operator deploys.
+    Pushed,
+    /// No remote: the operator deploys what the branch holds.
+    Deploy,
+}
+
+/// The question that confirms a deploy to `env` of the files `what` wrote, and what the
+/// operator does meanwhile (said when canary watches the cluster instead of asking).
+pub fn deploy_question(env: &str, what: &str, delivery: Delivery) -> (String, String) {
+    let question = match delivery {
+        Delivery::OperatorPushes => {
+            format!("Push and deploy to {env} ({what}). Is it deployed to {env}?")
+        }
+        Delivery::Pushed => format!("Pushed ({what}). Is it deployed to {env}?"),
+        Delivery::Deploy => format!("Deploy to {env} ({what}). Is it deployed to {env}?"),
+    };
+    let doing = match delivery {
+        Delivery::OperatorPushes => "push and deploy",
+        Delivery::Pushed | Delivery::Deploy => "deploy",
+    };
+    (question, format!("{doing} to {env} ({what})"))
+}
+
+/// What a cleanup deleted, by the names the release gives it, for the note at its production
+/// deploy: there, Argo CD removes a deleted resource only when the sync prunes.
+pub struct Deleted<'a> {
+    /// Production's name.
+    pub env: &'a str,
+    pub namespace: &'a str,
+    /// The Service's name, which web-v1's is made from.
+    pub service: &'a str,
+    /// The patches of web-v1 that cleanup-1 deleted with it.
+    pub patches: &'a [String],
+    /// The VirtualService patches that cleanup-2 deletes.
+    pub routes: &'a [String],
+    pub virtual_service: &'a str,
+    pub destination_rule: &'a str,
+}
+
+impl Phase {
+    /// The note at a cleanup phase's production deploy on what it leaves to prune. `prune` says
+    /// it of objects where the Application is known (whether its sync prunes on its own); `None`
+    /// outside the cleanup.
+    pub fn cleanup_note(
+        self,
+        deleted: &Deleted,
+        prune: &dyn Fn(&[String]) -> Option<String>,
+    ) -> Option<String> {
+        let Deleted {
+            env: name,
+            namespace: ns,
+            ..
+        } = *deleted;
+        let prune = |what: &str, delete: &str, objects: &[String]| {
+            prune(objects).unwrap_or_else(|| {
+                format!(
+                    "{name} keeps {what} until it is pruned: sync with Argo CD's Prune option, or \
+                     {delete} by hand"
+                )
+            })
+        };
+        Some(match self {
+            Phase::Cleanup1 => {
+                let web_v1 = format!("{}-v1", deleted.service);
+                let patches = deleted.patches;
+                let with_patches = if patches.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (its patches went with it: {})", patches.join(", "))
+                };
+                format!(
+                    "cleanup-1 deleted the Deployment {web_v1}{with_patches} and web-v1's \
+                     AuthorizationPolicy; {}. The Service patch went too: the sync gives the \
+                     Service {} its own selector back",
+                    prune(
+                        "them",
+                        &format!(
+                            "`kubectl -n {ns} delete deployment {web_v1}` and delete web-v1's \
+                             AuthorizationPolicy"
+                        ),
+                        &[
+                            format!("Deployment {web_v1}"),
+                            "web-v1's AuthorizationPolicy".into(),
+                        ]
+                    ),
+                    deleted.service
+                )
+            }
+            Phase::Cleanup2 => format!(
+                "cleanup-2 deleted the VirtualService patches ({}); no resource goes with them: \
+                 the sync gives the VirtualService {} its own routes back, with nothing to prune",
+                deleted.routes.join(", "),
+                deleted.virtual_service
+            ),
+            Phase::Cleanup3 => {
+                let rule = deleted.destination_rule;
+                format!(
+                    "cleanup-3 deleted the DestinationRule {rule}; {}",
+                    prune(
+                        "it",
+                        &format!("`kubectl -n {ns} delete destinationrule {rule}`"),
+                        &[format!("DestinationRule {rule}")]
+                    )
+                )
+            }
+            Phase::DeployV1
+            | Phase::AddRouting
+            | Phase::RouteToV1
+            | Phase::DeployV2
+            | Phase::Ramp
+            | Phase::Done => return None,
+        })
     }
 }
 

@@ -1,0 +1,274 @@
+//! The metric gate before production's v2 weight goes up, or its ramp is declared done: when it
+//! stands (`due`), each evaluation journaled, and its verdict enforced for `next` and `weight`.
+
+use std::time::{Duration, Instant};
+
+use crate::edits::{FileEdit, Move};
+use crate::error::Error;
+use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
+use crate::journal::{Event, Journal, Release, Update};
+use crate::output;
+use crate::prompt::AssumeYes;
+use crate::repo::Repo;
+use crate::runner::{Commit, Runner};
+use crate::workflow::{NextStep, Phase, Step, StepEdit};
+
+/// Whether taking `next` is one of the gate's moments: production's v2 weight going up from
+/// one v2 has been serving (`weight`: its weight now), or the observation that ends its ramp.
+pub fn due(next: NextStep, weight: Option<u8>) -> bool {
+    match next {
+        NextStep::Planned(
+            Phase::Ramp,
+            Step::Edit {
+                edit: StepEdit::RampLast(to),
+            },
+        ) => raises(weight, to),
+        NextStep::Planned(_, Step::Observe { weight: 100 }) | NextStep::Observe { weight: 100 } => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether setting production's weight `to` raises it from a weight v2 has been serving.
+pub fn raises(weight: Option<u8>, to: u8) -> bool {
+    weight.is_some_and(|w| w > 0 && w < to)
+}
+
+/// Production's v2 weight as canary last wrote it (read from the files for a release journaled
+/// before that was recorded).
+pub fn production_weight(release: &Release) -> Option<u8> {
+    let config = &release.config;
+    let weights = release.v2_weights.clone().unwrap_or_else(|| {
+        crate::edits::v2_weights(Repo::for_reading(&config.repo).ok().as_ref(), config)
+    });
+    weights.last().copied().flatten()
+}
+
+/// How a gate that cannot judge yet is met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfNotYet {
+    /// Wait and evaluate again, up to this long (a person at a terminal).
+    Wait(Duration),
+    /// Exit with [`crate::error::exit::NOT_YET`], nothing changed (`--yes`).
+    Exit,
+}
+
+/// The gate before production's weight moves on: `Ok` with the release (its evaluation
+/// journaled) when it passes, or when production has no Prometheus; otherwise an error that
+/// says why, after aborting the release if it is set to abort on a failed gate.
+pub fn before_increase(
+    journal: &mut Journal,
+    release: &Release,
+    not_yet: IfNotYet,
+) -> anyhow::Result<Release> {
+    let config = &release.config;
+    if config.environments[config.environments.len() - 1]
+        .prometheus
+        .is_none()
+    {
+        return Ok(release.clone());
+    }
+    let started = Instant::now();
+    let mut release = release.clone();
+    loop {
+        let (verdict, evaluated) = evaluate(journal, &release)?;
+        release = evaluated;
+        show(&release, &verdict);
+        match (verdict.outcome, not_yet) {
+            (Outcome::Pass, _) => return Ok(release),
+            (Outcome::Fail, _) if config.gate.auto_abort => {
+                return Err(auto_abort(journal, &release, &verdict)?.into());
+            }
+            (Outcome::Fail, _) | (_, IfNotYet::Exit) => {
+                return Err(settle(&release, &verdict).unwrap_err());
+            }
+            (_, IfNotYet::Wait(timeout)) => {
+                let pause = match verdict.outcome {
+                    Outcome::NotEnoughTime => {
+                        config.gate.window_secs.saturating_sub(verdict.range_secs) + 1
+                    }
+                    _ => (config.gate.window_secs / 10).clamp(5, 30),
+                };
+                let pause = Duration::from_secs(pause);
+                if started.elapsed() + pause > timeout {
+                    return Err(Error::NotYet(format!(
+                        "the gate still cannot judge after {}: {}; nothing was changed",
+                        verdict::duration(started.elapsed().as_secs()),
+                        verdict.reason
+                    ))
+                    .into());
+                }
+                output::status(
+                    "Waiting",
+                    format!("{}s for the gate to judge", pause.as_secs()),
+                );
+                std::thread::sleep(pause);
+            }
+        }
+    }
+}
+
+/// Evaluate the gate for production now and journal the evaluation (one that read metrics).
+pub fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict, Release)> {
+    let config = &release.config;
+    let env = config.environments.len() - 1;
+    let name = &config.environments[env].name;
+    let thresholds = &config.gate;
+    // Connecting reads nothing yet; a Prometheus canary cannot ask at all is said at once.
+    let environment = &config.environments[env];
+    let prometheus = Prometheus::connect(
+        &config.service,
+        name,
+        environment.prometheus.as_ref(),
+        environment.context.as_deref(),
+    )?;
+    if production_weight(release).is_none_or(|w| w == 0) {
+        return Ok((Verdict::unrouted(), release.clone()));
+    }
+    let deployed = journal.seconds_since_deploy(release.id, name)?;
+    let Some(range) = deployed.filter(|&secs| secs >= thresholds.window_secs) else {
+        return Ok((
+            Verdict::not_enough_time(deployed.unwrap_or(0), thresholds),
+            release.clone(),
+        ));
+    };
+    let team = match &thresholds.checks {
+        Some(rel) => gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?,
+        None => Vec::new(),
+    };
+    let verdict = gate::evaluate(
+        &prometheus,
+        &config.gate_subject(),
+        thresholds,
+        &team,
+        range,
+    )?;
+    let release = journal.record(
+        release,
+        Update {
+            events: vec![Event::GateEvaluated {
+                env: name.clone(),
+                v2_weight: production_weight(release),
+                verdict: verdict.clone(),
+            }],
+            ..Update::default()
+        },
+    )?;
+    Ok((verdict, release))
+}
+
+/// The verdict, v1 and v2 side by side.
+pub fn show(release: &Release, verdict: &Verdict) {
+    let weight = production_weight(release)
+        .map(|w| format!(" at {w}%"))
+        .unwrap_or_default();
+    let over = match verdict.outcome {
+        Outcome::NotEnoughTime => String::new(),
+        _ => format!(" over {}", verdict::duration(verdict.range_secs)),
+    };
+    output::status(
+        "Gate",
+        format!(
+            "{} for v2{weight}{over}: {}",
+            verdict.outcome.name(),
+            verdict.reason
+        ),
+    );
+    if !verdict.checks.is_empty() {
+        for line in verdict::table(verdict) {
+            println!("{:>12} {line}", "");
+        }
+    }
+}
+
+/// The exit a verdict makes: `Ok` for a pass.
+pub fn settle(release: &Release, verdict: &Verdict) -> anyhow::Result<()> {
+    let service = &release.config.service;
+    match verdict.outcome {
+        Outcome::Pass => Ok(()),
+        Outcome::Fail => Err(Error::Refused {
+            reason: format!("the metric gate failed: {}", verdict.reason),
+            first: Some(if verdict.incident {
+                "wait for the incident to pass, or send all traffic back to v1".into()
+            } else {
+                "send all traffic back to v1, fix v2".into()
+            }),
+            run: Some(format!("canary abort {service}")),
+        }
+        .into()),
+        Outcome::NotEnoughTraffic | Outcome::NotEnoughTime => Err(Error::NotYet(format!(
+            "the metric gate cannot judge yet: {}; nothing was changed, run `canary next {service}` \
+             again later",
+            verdict.reason
+        ))
+        .into()),
+    }
+}
+
+/// A failed gate on a release set to abort by itself: the abort, journaled as any abort is
+/// (and committed, so that it reaches the cluster), then the refusal that says so.
+fn auto_abort(
+    journal: &mut Journal,
+    release: &Release,
+    verdict: &Verdict,
+) -> anyhow::Result<Error> {
+    let service = &release.config.service;
+    let abort = Move::abort(&release.position, &release.config);
+    let mut yes = AssumeYes;
+    let mut runner = Runner {
+        journal,
+        prompt: &mut yes,
+        commit: Commit::Always,
+    };
+    let mut event = Event::of_move(&abort, &release.config)?;
+    if let Event::Aborted { by, .. } = &mut event {
+        *by = Some("gate".into());
+    }
+    let what = abort.describe(&release.config);
+    runner.write(release, FileEdit::Move(abort), &what, vec![event])?;
+    Ok(Error::Refused {
+        reason: format!(
+            "the metric gate failed: {}; the release aborted by itself (--gate-auto-abort): all \
+             traffic goes back to v1",
+            verdict.reason
+        ),
+        first: Some("deploy the abort".into()),
+        run: Some(format!("canary next {service}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_comes_before_raising_a_weight_v2_serves_and_before_the_ramp_ends() {
+        let ramp = |to| {
+            NextStep::Planned(
+                Phase::Ramp,
+                Step::Edit {
+                    edit: StepEdit::RampLast(to),
+                },
+            )
+        };
+        assert!(due(ramp(5), Some(1)));
+        assert!(due(ramp(100), Some(50)));
+        // The first weight: v2 has served no production traffic to judge.
+        assert!(!due(ramp(1), Some(0)));
+        assert!(!due(ramp(1), None));
+        // Going down is never held back.
+        assert!(!due(ramp(10), Some(30)));
+        assert!(due(
+            NextStep::Planned(Phase::Ramp, Step::Observe { weight: 100 }),
+            Some(100)
+        ));
+        assert!(due(NextStep::Observe { weight: 100 }, Some(100)));
+        assert!(!due(
+            NextStep::Planned(Phase::Ramp, Step::Observe { weight: 50 }),
+            Some(50)
+        ));
+        assert!(!due(NextStep::Done, Some(100)));
+        assert!(raises(Some(5), 30) && !raises(Some(30), 5) && !raises(Some(0), 5));
+    }
+}

@@ -1,0 +1,386 @@
+//! The step engine: what a release's next step is made of, settled before anything is asked or
+//! written, as a typed [`Plan`]; then carried out by the [`Runner`]. `canary next` and `canary
+//! demo` take steps through [`take_step`], `next --dry-run` prints the plan through
+//! [`dry_run`], and `canary weight` and `canary abort` make their moves through the same runner.
+
+mod deploy;
+pub mod gate;
+#[cfg(test)]
+mod tests;
+mod v1_image;
+
+use std::time::Duration;
+
+use crate::cluster::{Target, Wait};
+use crate::edits::{self, FileEdit};
+use crate::error::Error;
+use crate::journal::{Event, Journal, Release, StepDone};
+use crate::output;
+use crate::prompt;
+use crate::repo::Repo;
+use crate::runner::{Commit, Runner, unpublished};
+use crate::workflow::{Action, NextStep, Step, plan};
+
+pub use deploy::canary_commit;
+
+/// How `next` checks a step against the cluster, where an environment has a context.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    /// `false` with `--no-verify`: the operator's word is taken instead.
+    pub verify: bool,
+    pub wait: Wait,
+    /// How the metric gate that cannot judge yet is met; `None`: not evaluated (a dry run).
+    pub gate: Option<gate::IfNotYet>,
+}
+
+impl Default for Checks {
+    fn default() -> Checks {
+        Checks {
+            verify: true,
+            wait: Wait {
+                timeout: Duration::from_secs(600),
+            },
+            gate: Some(gate::IfNotYet::Wait(Duration::from_secs(600))),
+        }
+    }
+}
+
+/// What the next step does once everything it checks first has passed (the gate, the files'
+/// analysis, the deploy's commits on the branch, what the workflow allows): the notes it shows,
+/// then what it asks, waits for, writes and journals.
+pub struct Plan {
+    /// Shown before anything is asked (what a cleanup's deploy leaves to prune).
+    pub notes: Vec<String>,
+    pub act: Act,
+}
+
+pub enum Act {
+    /// Finish the step a killed process left half done.
+    Resume,
+    /// Nothing left.
+    Done,
+    /// Show the edit's diff, ask "Write ...?", and write it.
+    Write { edit: FileEdit, what: String },
+    /// A yes/no question. It has no default: a person (or `--yes`) answers it.
+    Ask(Ask),
+    /// Wait until an environment's cluster shows a deploy, then journal it as verified.
+    Verify {
+        env: usize,
+        target: Target,
+        deployed: deploy::Deployed,
+    },
+    /// Read web-v1's image on these environments' clusters; the operator answers for the rest.
+    /// A mismatch asks what now, stopping by default, or pinning web-v1 to an image typed in
+    /// (that question has no default, and `--yes` cannot answer it).
+    ReadV1Image { targets: Vec<(usize, Target)> },
+}
+
+/// A question whose yes moves the release on, and the event that records the yes.
+pub struct Ask {
+    pub question: String,
+    pub event: Event,
+    pub if_not: IfNot,
+}
+
+/// What a "no" does.
+pub enum IfNot {
+    /// The release stays where it is.
+    Stay,
+    /// web-v1 is pinned to another image, asked for.
+    Repin,
+}
+
+impl From<Act> for Plan {
+    fn from(act: Act) -> Plan {
+        Plan {
+            notes: Vec::new(),
+            act,
+        }
+    }
+}
+
+/// Name the step that [`take_step`] takes from here, when it is one of the plan's or an
+/// observation (a deploy owed names itself in its question, an interrupted step in `Resuming`).
+pub fn announce(release: &Release) {
+    if release.in_progress.is_some() {
+        return;
+    }
+    let shape = release.config.shape();
+    let plan = plan(&shape);
+    if matches!(
+        release.position.next(&plan),
+        NextStep::Planned(..) | NextStep::Observe { .. }
+    ) {
+        output::status("Step", release.position.describe_next(&shape, &plan));
+    }
+}
+
+/// One step: the interrupted one if there is one, else the next of the plan.
+pub fn take_step(
+    runner: &mut Runner,
+    release: &Release,
+    checks: &Checks,
+) -> anyhow::Result<Release> {
+    let (release, plan) = prepare(runner, release, checks)?;
+    for note in &plan.notes {
+        output::note(note);
+    }
+    carry_out(runner, &release, plan.act, checks)
+}
+
+/// Check what the next step needs checked, and settle what it does: nothing is asked, and
+/// nothing written but what the checks journal (the gate's evaluation, commits canary learned
+/// of) and what a deploy needs on the branch first (with `Commit::Never`, nothing).
+pub fn prepare(
+    runner: &mut Runner,
+    release: &Release,
+    checks: &Checks,
+) -> anyhow::Result<(Release, Plan)> {
+    if release.in_progress.is_some() {
+        return Ok((release.clone(), Act::Resume.into()));
+    }
+    let config = &release.config;
+    let shape = config.shape();
+    let plan = plan(&shape);
+    let env_name = |env: usize| config.environments[env].name.clone();
+    let next = release.position.next(&plan);
+    let gated;
+    let release = match checks.gate {
+        Some(not_yet) if gate::due(next, gate::production_weight(release)) => {
+            gated = gate::before_increase(runner.journal, release, not_yet)?;
+            &gated
+        }
+        _ => release,
+    };
+    let (release, plan) = match next {
+        NextStep::Done => (release.clone(), Act::Done.into()),
+        NextStep::Pending { env, after } => {
+            runner.refuse_broken_repo(release, &format!("deploy to {}", env_name(env)))?;
+            deploy::deploy(runner, release, env, after, release.phase, checks)?
+        }
+        NextStep::Observe { weight } => {
+            runner.refuse_broken_repo(release, &Step::Observe { weight }.describe(&shape))?;
+            (release.clone(), deploy::observe(release, weight).into())
+        }
+        NextStep::Planned(phase, step) => {
+            if !matches!(step, Step::Edit { .. }) {
+                // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
+                runner.refuse_broken_repo(release, &step.describe(&shape))?;
+            }
+            match step {
+                Step::Edit { edit } => (
+                    release.clone(),
+                    Act::Write {
+                        edit: FileEdit::Step { edit },
+                        what: edit.describe(&shape),
+                    }
+                    .into(),
+                ),
+                Step::Deploy { env, after } => {
+                    deploy::deploy(runner, release, env, after.into(), phase, checks)?
+                }
+                Step::CheckV1Image => (release.clone(), v1_image::check_v1_image(release, checks)?),
+                Step::DeployV2 { env } => (
+                    release.clone(),
+                    deploy::deploy_v2(release, env, checks).into(),
+                ),
+                Step::ConfirmV2Tested => (
+                    release.clone(),
+                    Act::Ask(Ask {
+                        question: step.question(&shape, &config.service).expect("asked"),
+                        event: Event::StepDone(StepDone {
+                            step: "v2 tested".into(),
+                            env: Some(env_name(0).to_string()),
+                            ..StepDone::default()
+                        }),
+                        if_not: IfNot::Stay,
+                    })
+                    .into(),
+                ),
+                Step::Observe { weight } => {
+                    (release.clone(), deploy::observe(release, weight).into())
+                }
+            }
+        }
+    };
+    if let Act::Ask(_) = plan.act {
+        // What the workflow would refuse is refused before the question, not after the answer.
+        crate::runner::advance(&release, Action::Complete { changed: true })?;
+    }
+    Ok((release, plan))
+}
+
+/// Carry out what [`prepare`] settled: ask, wait, write and journal.
+pub fn carry_out(
+    runner: &mut Runner,
+    release: &Release,
+    act: Act,
+    checks: &Checks,
+) -> anyhow::Result<Release> {
+    match act {
+        Act::Resume => Ok(runner.resume(release)?),
+        Act::Done => {
+            output::status(
+                "Done",
+                format!("the release of {} is complete", release.config.service),
+            );
+            Ok(release.clone())
+        }
+        Act::Write { edit, what } => Ok(runner.write(release, edit, &what, Vec::new())?),
+        Act::Ask(ask) => self::ask(runner, release, ask),
+        Act::Verify {
+            env,
+            target,
+            deployed,
+        } => deploy::verify(runner, release, env, &target, deployed, checks),
+        Act::ReadV1Image { targets } => v1_image::read_v1_image(runner, release, &targets),
+    }
+}
+
+/// A question whose yes moves the release on.
+fn ask(runner: &mut Runner, release: &Release, ask: Ask) -> anyhow::Result<Release> {
+    if !runner.prompt.confirm(&ask.question)? {
+        return match ask.if_not {
+            IfNot::Stay => {
+                Err(Error::Declined("not confirmed; the release stays where it is".into()).into())
+            }
+            IfNot::Repin => v1_image::repin(runner, release),
+        };
+    }
+    let event = ask.event.answered(runner.prompt.answered_by());
+    Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
+}
+
+/// Show what `next` would do, change nothing, and refuse what `next` would refuse before it asks
+/// anything, with the same exit code. A step that writes is planned and shown, reading only: the
+/// analysis of the files it would write and git's word on them cost more than the plan itself
+/// on a large gap.yaml, so they are left to `next`, which runs them before it writes (the
+/// workflow never refuses an edit `next` offers). Any other step is prepared as `next` prepares
+/// it, every check included, and its plan printed: nothing is written or recorded before a
+/// question (and the cluster is not waited on).
+pub fn dry_run(journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
+    let config = &release.config;
+    let shape = config.shape();
+    let plan = plan(&shape);
+    if release.in_progress.is_some() {
+        output::status("Would", "finish the interrupted step first");
+        return Ok(());
+    }
+    output::status("Would", release.position.describe_next(&shape, &plan));
+    let next = release.position.next(&plan);
+    let gated = config.environments[shape.last_env()].prometheus.is_some();
+    if gated && gate::due(next, gate::production_weight(release)) {
+        // Not evaluated here: an evaluation is journaled, and a dry run records nothing.
+        output::status(
+            "Would",
+            "first pass the metric gate (`canary gate` runs it now)",
+        );
+    }
+    if matches!(
+        next,
+        NextStep::Pending { .. } | NextStep::Planned(_, Step::Deploy { .. })
+    ) {
+        // What `next` would commit, push or refuse before the deploy, said without doing it:
+        // preparing the step below would commit or push.
+        let repo = Repo::open(&config.repo)?;
+        if let Some(state) = unpublished(journal, release, &repo)? {
+            if !state.uncommitted.is_empty() {
+                output::status(
+                    "Would",
+                    format!("first commit {}", state.uncommitted.join(", ")),
+                );
+            }
+            if state.must_push(config.remote)? {
+                output::status("Would", "then push");
+            }
+            output::note("dry run: nothing was written");
+            return Ok(());
+        }
+    }
+    if let NextStep::Planned(_, Step::Edit { edit }) = next {
+        let repo = Repo::for_reading(&config.repo)?;
+        let changes = edits::plan(&FileEdit::Step { edit }, config, &repo)?;
+        if changes.is_empty() {
+            output::status("Unchanged", "the files already say so");
+        }
+        for change in &changes {
+            print!("{}", output::diff(change));
+        }
+        output::note("dry run: nothing was written");
+        return Ok(());
+    }
+    // As in `next`; a dry run of an edit, above, asks git nothing.
+    refuse_moved_on(journal, release)?;
+    // Preparing asks nothing: its one question (a commit before a deploy) is not reached once
+    // the deploy's files are published, as they are here.
+    let mut nobody = prompt::NoTerminal;
+    let mut runner = Runner {
+        journal,
+        prompt: &mut nobody,
+        commit: Commit::Never,
+    };
+    // The gate is left to `next`: it would journal its evaluation.
+    let checks = Checks {
+        verify: false,
+        gate: None,
+        ..Checks::default()
+    };
+    let (release, plan) = prepare(&mut runner, release, &checks)?;
+    for note in &plan.notes {
+        output::note(note);
+    }
+    match plan.act {
+        Act::Ask(ask) => output::note(format!(
+            "dry run: `next` would ask \"{}\"; nothing was written",
+            ask.question
+        )),
+        Act::Done => {
+            carry_out(&mut runner, &release, Act::Done, &checks)?;
+            output::note("dry run: nothing was written");
+        }
+        // Without verification every other step asks, and the two above returned.
+        Act::Resume | Act::Write { .. } | Act::Verify { .. } | Act::ReadV1Image { .. } => {
+            output::note("dry run: nothing was written")
+        }
+    }
+    Ok(())
+}
+
+/// Refuse to move a release on once the repository shows that someone else's release of the
+/// service moved it on (another journal's commits on the branch or its upstream): two
+/// operators would each take the other's edits for their own.
+pub fn refuse_moved_on(journal: &Journal, release: &Release) -> anyhow::Result<()> {
+    let config = &release.config;
+    if config.id.is_empty() {
+        // Journaled before releases had ids: their commits carry none to compare.
+        return Ok(());
+    }
+    let repo = crate::repo::Repo::open(&config.repo)?;
+    let Some(newest) = repo.unfinished_release(&config.service)? else {
+        return Ok(());
+    };
+    // A release this journal cancelled left its commits behind, ending nowhere.
+    if config.owns(&newest.release) || journal.cancelled(&config.service, &newest.release)? {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        reason: format!(
+            "someone else's release of {} moved it on: release {} committed \"{}\" (by {}, in \
+             {}), and this journal's release is {}",
+            config.service,
+            newest.release,
+            newest.step,
+            newest.author,
+            newest.short(),
+            config.id
+        ),
+        first: Some(
+            "agree on who goes on: the release stays with the journal that moved it; to take \
+             it over here, start it again from the files (`canary start --adopt`) with a \
+             journal that does not hold this release"
+                .into(),
+        ),
+        run: Some(format!("canary log {}", config.service)),
+    }
+    .into())
+}
