@@ -170,6 +170,16 @@ impl dialoguer::theme::Theme for YesNo {
 }
 
 fn interrupted(e: dialoguer::Error) -> Error {
+    let dialoguer::Error::IO(io) = &e;
+    if io.kind() == std::io::ErrorKind::Interrupted {
+        // Ctrl-C typed while the prompt reads a key arrives as a byte, not as the signal it is
+        // between keys: raise it, so that Ctrl-C ends canary the same way whenever it is typed.
+        // SAFETY: raise(3) only sends this process a signal; nothing is half written at a
+        // prompt.
+        unsafe {
+            libc::raise(libc::SIGINT);
+        }
+    }
     Error::Declined(format!("no answer ({e}); nothing was changed"))
 }
 
