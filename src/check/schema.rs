@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::yaml::Seg;
 
@@ -64,35 +66,74 @@ impl IstioKind {
 /// One CRD: its group and the schema of each served version.
 struct Crd {
     group: String,
-    versions: BTreeMap<String, Value>,
+    versions: BTreeMap<String, Version>,
+}
+
+/// A served version's schema, kept as its text until a file of that version is checked: a
+/// CRD's versions are nearly the same schema, and building all of them cost more than the rest
+/// of a step.
+struct Version {
+    text: &'static RawValue,
+    schema: OnceLock<Value>,
+}
+
+impl Version {
+    fn schema(&self) -> &Value {
+        self.schema.get_or_init(|| {
+            serde_json::from_str(self.text.get()).expect("an embedded schema parses")
+        })
+    }
+}
+
+/// The parts of a CRD document canary reads; serde skips the rest without building it.
+#[derive(Deserialize)]
+struct CrdDocument<'a> {
+    #[serde(borrow)]
+    spec: CrdSpec<'a>,
+}
+
+#[derive(Deserialize)]
+struct CrdSpec<'a> {
+    group: String,
+    #[serde(borrow)]
+    versions: Vec<CrdVersion<'a>>,
+}
+
+#[derive(Deserialize)]
+struct CrdVersion<'a> {
+    name: String,
+    #[serde(default)]
+    served: bool,
+    #[serde(borrow)]
+    schema: CrdSchema<'a>,
+}
+
+#[derive(Deserialize)]
+struct CrdSchema<'a> {
+    #[serde(rename = "openAPIV3Schema", borrow)]
+    open_api_v3: &'a RawValue,
 }
 
 impl Crd {
     /// The embedded files are part of the build: failing to read one is a bug, caught by the
     /// unit tests below before any release.
-    fn parse(text: &str) -> Crd {
-        let doc: Value = serde_json::from_str(text).expect("embedded CRD parses");
-        let spec = &doc["spec"];
-        let versions = spec["versions"]
-            .as_array()
-            .expect("a CRD lists its versions")
-            .iter()
-            .filter(|v| v["served"] == true)
+    fn parse(text: &'static str) -> Crd {
+        let doc: CrdDocument<'static> = serde_json::from_str(text).expect("embedded CRD parses");
+        let versions = doc
+            .spec
+            .versions
+            .into_iter()
+            .filter(|v| v.served)
             .map(|v| {
-                (
-                    v["name"]
-                        .as_str()
-                        .expect("a version has a name")
-                        .to_string(),
-                    v["schema"]["openAPIV3Schema"].clone(),
-                )
+                let version = Version {
+                    text: v.schema.open_api_v3,
+                    schema: OnceLock::new(),
+                };
+                (v.name, version)
             })
             .collect();
         Crd {
-            group: spec["group"]
-                .as_str()
-                .expect("a CRD has a group")
-                .to_string(),
+            group: doc.spec.group,
             versions,
         }
     }
@@ -114,7 +155,8 @@ pub fn validate_istio(kind: IstioKind, object: &Value) -> Vec<Violation> {
         .strip_prefix(&crd.group)
         .and_then(|v| v.strip_prefix('/'));
     match version.and_then(|v| crd.versions.get(v)) {
-        Some(schema) => {
+        Some(version) => {
+            let schema = version.schema();
             // The API server adds apiVersion, kind and metadata to every CRD's schema.
             let mut out = Vec::new();
             let mut rest = object.clone();
@@ -147,7 +189,7 @@ pub fn validate_istio_spec(kind: IstioKind, spec: &Value) -> Vec<Violation> {
         .versions
         .values()
         .next_back()
-        .map(|s| &s["properties"]["spec"])
+        .map(|v| &v.schema()["properties"]["spec"])
         .expect("a CRD serves a version");
     let mut out = Vec::new();
     validate(schema, spec, &mut Vec::new(), &mut out);
