@@ -383,18 +383,24 @@ echo "$latest $events_of ORDER BY id;" >"$work/log.sql"
 c="$canary --journal $big"
 n="$canary --journal $nextdb"
 q="sqlite3 -readonly $big"
-# name | canary command | baseline command | target ratio (issue 13's budgets)
+# name | canary command | baseline command | target ratio | what the target bounds (the read
+# commands: issue 13's budgets, in time and instructions)
+# `next --dry-run` is held to `git status` in time only (issue 23): git status executes about
+# 0.8 M instructions, which the dynamic loader and argument parsing of any program canary's size
+# come near before reading a file; in time, both are a process start and a few files read.
+# The 5,000-line steps are held to the seed step by callgrind (issue 23), whose counts load does
+# not move.
 pairs=(
-  "list|$c list|$q .read\\ $work/list.sql|1.5"
-  "list (positions varied)|$canary --journal $varied list|sqlite3 -readonly $varied .read\\ $work/list.sql|1.5"
-  "list --json|$c list --json|$q .read\\ $work/list-json.sql|1.5"
-  "status|$c status $svc|$q .read\\ $work/status.sql|1.5"
-  "log|$c log $svc|$q .read\\ $work/log.sql|1.5"
-  "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2"
-  "next --dry-run (seed, deploy)|$n next seed-deploy --dry-run|git -C $work/repos/seed-deploy status|2"
-  "next --dry-run (seed, observe)|$n next seed-observe --dry-run|git -C $work/repos/seed-observe status|2"
-  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|35"
-  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|35"
+  "list|$c list|$q .read\\ $work/list.sql|1.5|both"
+  "list (positions varied)|$canary --journal $varied list|sqlite3 -readonly $varied .read\\ $work/list.sql|1.5|both"
+  "list --json|$c list --json|$q .read\\ $work/list-json.sql|1.5|both"
+  "status|$c status $svc|$q .read\\ $work/status.sql|1.5|both"
+  "log|$c log $svc|$q .read\\ $work/log.sql|1.5|both"
+  "next --dry-run (seed)|$n next seed-example --dry-run|git -C $work/repos/seed status|2|time"
+  "next --dry-run (seed, deploy)|$n next seed-deploy --dry-run|git -C $work/repos/seed-deploy status|2|time"
+  "next --dry-run (seed, observe)|$n next seed-observe --dry-run|git -C $work/repos/seed-observe status|2|time"
+  "next --dry-run (5,000 lines)|$n next gap-5000 --dry-run|$n next seed-example --dry-run|35|instructions"
+  "next --dry-run (5,000 real)|$n next gap-real --dry-run|$n next seed-example --dry-run|35|instructions"
 )
 
 if $smoke; then
@@ -489,7 +495,7 @@ printf '\n%-30s %9s %9s %6s %9s %9s %6s %6s  %s\n' "pair" "canary" "baseline" "r
 printf '%-30s %26s %26s\n' "" "(time, median of rounds)" "(instructions, callgrind)"
 i=0
 for pair in "${pairs[@]}"; do
-  IFS='|' read -r name cmd base target <<<"$pair"
+  IFS='|' read -r name cmd base target bounds <<<"$pair"
   pair_times $i >"$work/pair-$i"
   a=$(median $(cut -d' ' -f1 "$work/pair-$i"))
   b=$(median $(cut -d' ' -f2 "$work/pair-$i"))
@@ -501,11 +507,12 @@ for pair in "${pairs[@]}"; do
   ib=$(eval "instructions $base")
   kib=$(rss $cmd)
   awk -v n="$name" -v a="$a" -v b="$b" -v r="$r" -v lo="$low" -v hi="$high" -v t="$target" \
-    -v ia="$ia" -v ib="$ib" -v k="$kib" 'BEGIN {
+    -v ia="$ia" -v ib="$ib" -v k="$kib" -v bounds="$bounds" 'BEGIN {
     ir = ia / ib
     printf "%-30s %7.1fms %7.1fms %5.2fx %8.2fM %8.2fM %5.2fx %5.1fx  %5.1f MiB  (rounds %.2f-%.2fx)%s%s%s\n",
       n, a * 1000, b * 1000, r, ia / 1e6, ib / 1e6, ir, t, k / 1024, lo, hi,
-      (r <= t ? "" : "  MISSED (time)"), (ir <= t ? "" : "  MISSED (instructions)"),
+      (r <= t || bounds == "instructions" ? "" : "  MISSED (time)"),
+      (ir <= t || bounds == "time" ? "" : "  MISSED (instructions)"),
       (k <= 20 * 1024 ? "" : "  RSS MISSED")
   }'
   i=$((i + 1))
