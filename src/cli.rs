@@ -45,6 +45,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "CANARY_JOURNAL", value_name = "PATH")]
     pub journal: Option<PathBuf>,
 
+    /// Print no status lines (what canary is doing and did); notes, diffs, questions, tables
+    /// and errors still print
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,10 +81,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         // The demo needs no default journal path: unless one is named, its journal goes beside
         // its repository.
-        Command::Demo(args) => return commands::demo::run(cli.journal, args),
+        Command::Demo(args) => return commands::demo::run(cli.journal, cli.quiet, args),
         command => command,
     };
-    let globals = Globals::from_env(cli.journal)?;
+    let globals = Globals::from_env(cli.journal, cli.quiet)?;
     crate::report::set_journal(&globals.journal, crate::journal::default_path().as_deref());
     match command {
         Command::Start(args) => commands::start::run(&globals, *args),

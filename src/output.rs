@@ -2,6 +2,7 @@
 //! and never when `NO_COLOR` is set.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use console::{Style, style};
 use similar::{ChangeTag, TextDiff};
@@ -64,24 +65,76 @@ pub fn marks() -> Marks {
     if dumb || !utf8 { ASCII } else { UNICODE }
 }
 
-/// A status line with a right-aligned green verb, as cargo prints them.
-/// The commands in `message` name the journal where they must (see [`crate::report::commands`]).
-pub fn status(verb: &str, message: impl std::fmt::Display) {
-    let message = message.to_string();
-    println!(
-        "{:>12} {}",
-        style(verb).green().bold(),
-        crate::report::commands(&message)
-    );
+/// Where canary's status lines and notes go, and whether status lines are wanted: what
+/// cargo's `Shell` is to cargo. One is made per command and handed to what prints, so that a
+/// test can read what a step said and `--quiet` is one switch, not a check at every line.
+pub struct Shell {
+    quiet: bool,
+    out: RefCell<Out>,
 }
 
-pub fn note(message: impl std::fmt::Display) {
-    let message = message.to_string();
-    println!(
-        "{:>12} {}",
-        style("Note").cyan().bold(),
-        crate::report::commands(&message)
-    );
+enum Out {
+    Stdout,
+    #[cfg(test)]
+    Captured(String),
+}
+
+impl Shell {
+    /// Status lines and notes on stdout; with `quiet`, notes only.
+    pub fn new(quiet: bool) -> Shell {
+        Shell {
+            quiet,
+            out: RefCell::new(Out::Stdout),
+        }
+    }
+
+    /// A shell that keeps what it is given, for [`Shell::captured`].
+    #[cfg(test)]
+    pub fn capturing() -> Shell {
+        Shell {
+            quiet: false,
+            out: RefCell::new(Out::Captured(String::new())),
+        }
+    }
+
+    /// What a capturing shell was given, without colours.
+    #[cfg(test)]
+    pub fn captured(&self) -> String {
+        match &*self.out.borrow() {
+            Out::Captured(text) => console::strip_ansi_codes(text).into_owned(),
+            Out::Stdout => String::new(),
+        }
+    }
+
+    /// A status line with a right-aligned green verb, as cargo prints them: what canary is
+    /// doing or did. `--quiet` drops these.
+    /// The commands in `message` name the journal where they must (see
+    /// [`crate::report::commands`]).
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        if !self.quiet {
+            self.line(style(verb).green().bold(), message);
+        }
+    }
+
+    /// A note: something the operator should know or do. Kept under `--quiet`.
+    pub fn note(&self, message: impl std::fmt::Display) {
+        self.line(style("Note").cyan().bold(), message);
+    }
+
+    fn line(&self, verb: impl std::fmt::Display, message: impl std::fmt::Display) {
+        let line = format!(
+            "{verb:>12} {}",
+            crate::report::commands(&message.to_string())
+        );
+        match &mut *self.out.borrow_mut() {
+            Out::Stdout => println!("{line}"),
+            #[cfg(test)]
+            Out::Captured(text) => {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
 }
 
 /// `n` and a noun that agrees with it: "1 file", "2 files", "0 files".
@@ -206,6 +259,27 @@ mod tests {
         let diff = hunks_of(&before, &after);
         assert!(diff.starts_with("@@ -1998,6 +1998,10 @@\n"), "{diff}");
         assert_eq!(diff.lines().count(), 11, "{diff}");
+    }
+
+    #[test]
+    fn quiet_drops_status_lines_and_keeps_notes() {
+        let shell = Shell::capturing();
+        shell.status("Wrote", "gap/gap.yaml");
+        shell.note("dry run: nothing was written");
+        assert_eq!(
+            shell.captured(),
+            "       Wrote gap/gap.yaml\n        Note dry run: nothing was written\n"
+        );
+        let quiet = Shell {
+            quiet: true,
+            ..Shell::capturing()
+        };
+        quiet.status("Wrote", "gap/gap.yaml");
+        quiet.note("dry run: nothing was written");
+        assert_eq!(
+            quiet.captured(),
+            "        Note dry run: nothing was written\n"
+        );
     }
 
     #[test]

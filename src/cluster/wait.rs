@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{ClusterError, Expected, Session, compare};
 use crate::finding::Finding;
-use crate::output;
+use crate::output::Shell;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Wait {
@@ -34,6 +34,7 @@ pub enum WaitError {
 
 /// Read the environment until no error finding is left; returns the warnings that remain.
 pub fn wait_until_matching(
+    shell: &Shell,
     session: &Session,
     expected: &Expected,
     wait: Wait,
@@ -60,7 +61,7 @@ pub fn wait_until_matching(
         }
         if first {
             // What the deploy still has to change, once, in words that stay in the scrollback.
-            output::status(
+            shell.status(
                 "Waiting",
                 format!(
                     "for {} (context {}) to match its files; up to {}",

@@ -2,7 +2,6 @@
 
 use super::Globals;
 use crate::edits::Move;
-use crate::output;
 use crate::settings::Version;
 
 /// Send all traffic back to where it was last known good.
@@ -35,6 +34,7 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     // In coexistence, the switch is a second way back once the routes are.
     let mut second_line = None;
     super::write_out_of_band(globals, &args.service, args.yes, |_, release| {
@@ -42,7 +42,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         Ok(Move::abort(&release.position, &release.config))
     })?;
     if let Some(switch) = second_line {
-        output::note(format!(
+        shell.note(format!(
             "the routes are the first line of defence; the second is web's switch: setting it \
              back to {:?} in gap/gap.yaml ({switch}) makes web serve v1 too, whatever its weight",
             switch.value(Version::V1)

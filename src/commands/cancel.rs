@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use super::Globals;
 use crate::error::Error;
 use crate::journal::{Entry, Event, Release};
-use crate::output;
 use crate::repo::{Repo, sha256};
 use crate::workflow::plan;
 
@@ -39,6 +38,7 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     let mut prompt = crate::prompt::for_process(args.yes);
     let mut locked = super::lock_release(globals, Some(&args.service))?;
     let release = &locked.release;
@@ -79,9 +79,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         answered: prompt.answered_by().map(str::to_string),
     };
     let release = locked.journal.cancel(release, cancelled)?;
-    super::print_next(&release);
+    super::print_next(shell, &release);
     if !left.is_empty() {
-        output::note(format!(
+        shell.note(format!(
             "left as they are: {}; what was deployed from them stays deployed",
             describe(&left)
         ));

@@ -7,7 +7,7 @@ use crate::check::{self, Journaled, Scope};
 use crate::error::{Error, bad_input};
 use crate::finding::Severity;
 use crate::journal::Release;
-use crate::output;
+use crate::output::{self};
 use crate::repo::Repo;
 
 /// Check canary's objects in a repository, offline.
@@ -42,6 +42,7 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     if let Some(service) = &args.service {
         crate::names::check_service(service)?;
     }
@@ -84,7 +85,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         // A finished release has nothing left to agree with: its objects are gone.
         Some(r) if r.finished_at.is_some() => None,
         Some(r) if r.in_progress.is_some() => {
-            output::note(
+            shell.note(
                 "a step was interrupted while writing its files; the files are not compared with \
                  the journal until `canary next` finishes it",
             );
@@ -110,7 +111,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         } else {
             ""
         };
-        output::status(
+        shell.status(
             "Checked",
             format!(
                 "{} in {}{against}: {}, {}",

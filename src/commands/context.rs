@@ -7,7 +7,6 @@ use crate::edits::virtual_service_patch;
 use crate::error::bad_input;
 use crate::journal::{ContextSet, Event, Update};
 use crate::names;
-use crate::output;
 use crate::settings::{Environment, Settings};
 
 /// Set an environment's kubeconfig context and Argo CD Application.
@@ -72,6 +71,7 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     if let Some(context) = &args.context {
         names::check_context(context)?;
     }
@@ -138,10 +138,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if args.context.is_some() || args.argocd.is_some() {
         let mut config = release.config.clone();
         config.environments[env] = after.clone();
-        super::start::check_cluster(&config, env)?;
+        super::start::check_cluster(shell, &config, env)?;
     }
     if after == *before {
-        output::status(
+        shell.status(
             "Unchanged",
             format!("{} already has {}", args.env, describe(&after)),
         );
@@ -175,7 +175,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             ..Update::default()
         },
     )?;
-    output::status("Set", format!("{} now has {}", args.env, describe(&after)));
+    shell.status("Set", format!("{} now has {}", args.env, describe(&after)));
     Ok(())
 }
 

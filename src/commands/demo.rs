@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use super::Globals;
 use crate::commands::start;
 use crate::engine;
+use crate::output::Shell;
 use crate::prompt;
 use crate::runner::{Commit, Runner};
 use crate::workflow::NextStep;
@@ -49,7 +50,7 @@ pub struct Args {
 }
 
 /// `journal`: the journal `--journal` names, if it does.
-pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
+pub fn run(journal: Option<PathBuf>, quiet: bool, args: Args) -> anyhow::Result<()> {
     if !args.yes && !prompt::terminal_available() {
         return Err(crate::error::bad_input(
             "the demo asks questions and there is no terminal; run `canary demo --yes`",
@@ -66,9 +67,11 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let globals = Globals {
         journal: journal.unwrap_or_else(|| dir.join("journal.db")),
         operator: "demo".into(),
+        shell: Shell::new(quiet),
     };
+    let shell = &globals.shell;
     crate::report::set_journal(&globals.journal, crate::journal::default_path().as_deref());
-    crate::output::status(
+    shell.status(
         "Demo",
         format!("a copy of the seed example in {}", repo.display()),
     );
@@ -110,15 +113,16 @@ pub fn run(journal: Option<PathBuf>, args: Args) -> anyhow::Result<()> {
     let mut runner = Runner {
         journal: &mut journal,
         prompt: prompt.as_mut(),
+        shell,
         commit: Commit::Always,
     };
     while release.position.next(&plan) != NextStep::Done {
-        engine::announce(&release);
+        engine::announce(shell, &release);
         // A "no" or a refusal ends the demo, not its release: say how to go on.
         release = engine::take_step(&mut runner, &release, &engine::Checks::default())
-            .inspect_err(|_| crate::output::note(&go_on))?;
+            .inspect_err(|_| shell.note(&go_on))?;
     }
-    crate::output::status("Done", "the demo release walked every phase");
+    shell.status("Done", "the demo release walked every phase");
     println!("\nThe repository is in {}; its history:", repo.display());
     let log = git(&repo, &["log", "--oneline"])?;
     print!("{log}");

@@ -45,7 +45,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        show(&release, &verdict);
+        show(&globals.shell, &release, &verdict);
     }
     settle(&release, &verdict)
 }

@@ -41,6 +41,7 @@ pub enum JournalCommand {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     let journal =
         Journal::open_read_only(&globals.journal, &globals.operator)?.ok_or_else(|| {
             bad_input(format!(
@@ -52,7 +53,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         JournalCommand::Check => {
             let problems = journal.problems()?;
             if problems.is_empty() {
-                crate::output::status(
+                shell.status(
                     "Checked",
                     format!("{}: no problem found", globals.journal.display()),
                 );

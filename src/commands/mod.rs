@@ -24,7 +24,7 @@ use crate::error::{Error, bad_input};
 use crate::journal::{Journal, Release};
 use crate::lock::{self, ReleaseLock};
 use crate::operator::Operator;
-use crate::output;
+use crate::output::Shell;
 use crate::repo::Repo;
 use crate::workflow::{NextStep, Phase, Step, plan};
 
@@ -41,10 +41,11 @@ pub struct Globals {
     pub journal: PathBuf,
     /// Worked out only when the journal is written (see [`Operator`]).
     pub operator: Operator,
+    pub shell: Shell,
 }
 
 impl Globals {
-    pub fn from_env(journal: Option<PathBuf>) -> anyhow::Result<Globals> {
+    pub fn from_env(journal: Option<PathBuf>, quiet: bool) -> anyhow::Result<Globals> {
         let journal = match journal {
             Some(path) => path,
             None => crate::journal::default_path().ok_or_else(|| {
@@ -56,6 +57,7 @@ impl Globals {
         Ok(Globals {
             journal,
             operator: Operator::from_env(),
+            shell: Shell::new(quiet),
         })
     }
 }
@@ -250,12 +252,12 @@ pub fn next_command(release: &Release, plan: &[(Phase, Step)]) -> Option<String>
     (more && !release.is_cancelled()).then(|| format!("canary next {}", release.config.service))
 }
 
-pub fn print_next(release: &Release) {
+pub fn print_next(shell: &Shell, release: &Release) {
     let shape = release.config.shape();
     let plan = plan(&shape);
     if release.is_cancelled() {
         let service = &release.config.service;
-        output::status(
+        shell.status(
             "Cancelled",
             format!(
                 "the release of {service}, in {}; `canary start {service}` opens a new one",
@@ -265,7 +267,7 @@ pub fn print_next(release: &Release) {
         return;
     }
     match next_command(release, &plan) {
-        Some(command) => output::status(
+        Some(command) => shell.status(
             "Next",
             format!(
                 "{}  (run `{command}`)",
@@ -273,12 +275,12 @@ pub fn print_next(release: &Release) {
             ),
         ),
         None => {
-            output::status(
+            shell.status(
                 "Done",
                 format!("the release of {} is complete", release.config.service),
             );
             if let Some(switch) = &release.config.switch {
-                output::note(format!(
+                shell.note(format!(
                     "web runs v2 for good: the v1 code path and the switch ({switch}) can now \
                      be removed from the codebase, and web's value with them"
                 ));
@@ -329,6 +331,7 @@ pub fn write_out_of_band(
     let mut runner = crate::runner::Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
+        shell: &globals.shell,
         commit: crate::runner::Commit::Ask,
     };
     let release = runner.write(
@@ -337,7 +340,7 @@ pub fn write_out_of_band(
         &what,
         vec![event],
     )?;
-    print_next(&release);
+    print_next(&globals.shell, &release);
     Ok(())
 }
 

@@ -69,7 +69,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         // long ago or a racing `next` just finished it: there is simply nothing left.
         Err(err) => match finished(globals, args.service.as_deref())? {
             Some(release) => {
-                super::print_next(&release);
+                super::print_next(&globals.shell, &release);
                 return Ok(());
             }
             None => return Err(err),
@@ -79,6 +79,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
+        shell: &globals.shell,
         commit,
     };
     let checks = Checks {
@@ -92,9 +93,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             IfNotYet::Wait(args.timeout)
         }),
     };
-    engine::announce(&locked.release);
+    engine::announce(&globals.shell, &locked.release);
     let release = engine::take_step(&mut runner, &locked.release, &checks)?;
-    super::print_next(&release);
+    super::print_next(&globals.shell, &release);
     Ok(())
 }
 
@@ -119,11 +120,11 @@ fn dry_run(globals: &Globals, service: Option<&str>) -> anyhow::Result<()> {
         // As `next`: nothing left is not an error.
         Err(err) => match finished(globals, service)? {
             Some(release) => {
-                super::print_next(&release);
+                super::print_next(&globals.shell, &release);
                 return Ok(());
             }
             None => return Err(err),
         },
     };
-    engine::dry_run(&mut journal, &release)
+    engine::dry_run(&globals.shell, &mut journal, &release)
 }

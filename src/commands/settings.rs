@@ -10,7 +10,6 @@ use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
 use crate::gate::Thresholds;
 use crate::journal::{Change, Event, SettingsChanged, Update};
 use crate::names::check_label;
-use crate::output;
 
 /// Change a release's namespace or metric gate limits.
 ///
@@ -79,6 +78,7 @@ impl Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     if let Some(namespace) = &args.namespace {
         check_label("namespace", namespace, 63)?;
     }
@@ -116,7 +116,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         detail.gate = Some(gate);
     }
     if detail == SettingsChanged::default() {
-        output::status("Unchanged", "the release already has those settings");
+        shell.status("Unchanged", "the release already has those settings");
         return Ok(());
     }
     let event = Event::SettingsChanged(detail);
@@ -129,7 +129,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             ..Update::default()
         },
     )?;
-    output::status("Set", what);
+    shell.status("Set", what);
     Ok(())
 }
 

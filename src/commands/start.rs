@@ -9,7 +9,7 @@ use crate::error::{Error, bad_input};
 use crate::gate::Thresholds;
 use crate::journal::Journal;
 use crate::names::{self, check_host, check_label};
-use crate::output;
+use crate::output::{self, Shell};
 use crate::prompt::{self, Prompt};
 use crate::repo::{CanaryCommit, Repo};
 use crate::settings::{
@@ -182,6 +182,7 @@ impl From<MethodArg> for Method {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     // Say that a release is already in flight before asking for, or complaining about, values.
     // Only reading, never migrating: a start refused for its values leaves the journal as it
     // was. An empty or older journal is checked when the release is recorded.
@@ -204,17 +205,17 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         None => {}
     }
     for env in 0..config.environments.len() {
-        check_cluster(&config, env)?;
+        check_cluster(shell, &config, env)?;
     }
     let position = if adopt {
-        adopted_position(&config)?
+        adopted_position(shell, &config)?
     } else {
         let position = Position::default();
         refuse_uncommitted(&config, &check::walk::walk(&config, &position)?)?;
         position
     };
     let release = open(globals, &config, &position)?;
-    output::status(
+    shell.status(
         "Started",
         format!(
             "the release of {} in {} ({})",
@@ -228,7 +229,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 .join(&format!(" {} ", output::marks().then))
         ),
     );
-    super::print_next(&release);
+    super::print_next(shell, &release);
     Ok(())
 }
 
@@ -251,7 +252,7 @@ pub fn open(
 
 /// The one position the repository's files fit, with the rest of the release walked from there
 /// as `start` walks a new one.
-fn adopted_position(config: &Settings) -> anyhow::Result<Position> {
+fn adopted_position(shell: &Shell, config: &Settings) -> anyhow::Result<Position> {
     let repo = Repo::open(&config.repo)?;
     let scope = check::Scope::of(config);
     let shape = config.shape();
@@ -277,7 +278,7 @@ fn adopted_position(config: &Settings) -> anyhow::Result<Position> {
         }
     };
     refuse_uncommitted(config, &check::walk::walk(config, &position)?)?;
-    output::status(
+    shell.status(
         "Adopted",
         format!("the files fit {}", position.phase(&plan)),
     );
@@ -651,7 +652,7 @@ fn prometheus_sources(envs: &mut [Environment], pairs: &[String]) -> Result<(), 
 /// the cluster has it, deploys this release (namespace, repository, path). Unknown or other
 /// ones are bad input (exit 2); a cluster that cannot be asked is its one-line error (exit 1). A canary built without
 /// cluster support says that it could not check.
-pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
+pub fn check_cluster(shell: &Shell, config: &Settings, env: usize) -> anyhow::Result<()> {
     use crate::cluster::{ClusterError, Problem, Session, Target};
     let Some(target) = Target::of(config, env) else {
         return Ok(());
@@ -683,7 +684,7 @@ pub fn check_cluster(config: &Settings, env: usize) -> anyhow::Result<()> {
             problem: Problem::NotCompiled,
             ..
         }) => {
-            output::note(format!(
+            shell.note(format!(
                 "{} (context {}) was not checked: this canary was built without cluster support",
                 target.env, target.context
             ));

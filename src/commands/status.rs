@@ -9,7 +9,7 @@ use crate::edits;
 use console::style;
 
 use crate::journal::{Entry, Event, Release};
-use crate::output;
+use crate::output::{self};
 use crate::repo::Repo;
 use crate::settings::{Image, Settings, Switch};
 use crate::workflow::{NextStep, Phase, Plans};

@@ -5,7 +5,7 @@ use super::Globals;
 use crate::cluster::{self, Expected, Session, Target};
 use crate::error::{Error, bad_input};
 use crate::finding::Finding;
-use crate::output;
+use crate::output::Shell;
 use crate::repo::Repo;
 use crate::settings::Settings;
 
@@ -38,6 +38,7 @@ pub struct Args {
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let shell = &globals.shell;
     let journal = super::read_journal(globals)?
         .ok_or_else(|| bad_input("no release is in flight; `canary start SERVICE` opens one"))?;
     let release = super::find_release(&journal, args.service.as_deref())?;
@@ -52,7 +53,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     for (env, target) in targets {
         let Some(target) = target else {
             if !args.json {
-                output::note(format!(
+                shell.note(format!(
                     "{} has no kubeconfig context and was not checked",
                     config.environments[env].name
                 ));
@@ -69,7 +70,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 let mut finding = Finding::error("cluster-unreadable", error.problem.to_string());
                 finding.env = Some(target.env.clone());
                 if !args.json {
-                    output::status("Unreadable", format!("{error}"));
+                    shell.status("Unreadable", format!("{error}"));
                 }
                 unread.push(target.env.clone());
                 findings.push(finding);
@@ -78,7 +79,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             Err(err) => return Err(err),
         };
         if !args.json {
-            report(&target, &env_findings);
+            report(shell, &target, &env_findings);
         }
         findings.extend(env_findings);
     }
@@ -142,9 +143,9 @@ fn targets(config: &Settings, only: Option<&str>) -> anyhow::Result<Vec<(usize, 
     Ok(all)
 }
 
-fn report(target: &Target, findings: &[Finding]) {
+fn report(shell: &Shell, target: &Target, findings: &[Finding]) {
     if findings.iter().any(Finding::is_error) {
-        output::status(
+        shell.status(
             "Differs",
             format!(
                 "{} (context {}, namespace {})",
@@ -152,7 +153,7 @@ fn report(target: &Target, findings: &[Finding]) {
             ),
         );
     } else {
-        output::status(
+        shell.status(
             "Verified",
             format!(
                 "{} (context {}, namespace {}) matches the repository",

@@ -7,7 +7,7 @@ use crate::edits::Move;
 use crate::engine::gate;
 use crate::error::{Error, bad_input};
 use crate::journal::{Event, Release, Update};
-use crate::output;
+use crate::output::Shell;
 use crate::prompt::Prompt;
 use crate::repo::Repo;
 use crate::runner::advance;
@@ -69,6 +69,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         let env = locked.release.config.env_index(&args.env)?;
         let action = Move::Weight { env, percent }.action(&[], &locked.release.config);
         return live(
+            &globals.shell,
             &mut locked.journal,
             prompt.as_mut(),
             &locked.release,
@@ -91,7 +92,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             } else {
                 gate::IfNotYet::Wait(GATE_WAIT)
             };
-            gate::before_increase(journal, release, not_yet)?;
+            gate::before_increase(&globals.shell, journal, release, not_yet)?;
         }
         Ok(Move::Weight { env, percent })
     })
@@ -99,6 +100,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 
 /// Patch the live weights; the release stays where it is, the journal records the change.
 fn live(
+    shell: &Shell,
     journal: &mut crate::journal::Journal,
     prompt: &mut dyn Prompt,
     release: &Release,
@@ -146,7 +148,7 @@ fn live(
             ..Update::default()
         },
     )?;
-    output::status(
+    shell.status(
         "Patched",
         format!(
             "the live VirtualService {vs} in {name}: was {}, now v1 {}%, v2 {percent}%",
@@ -155,13 +157,13 @@ fn live(
         ),
     );
     if crate::cluster::v2_weight(&file.weights) == Some(percent) {
-        output::note(format!(
+        shell.note(format!(
             "the live weights are {}'s again ({}): a GitOps sync leaves them so",
             file.path,
             describe_weights(&file.weights)
         ));
     } else {
-        output::note(format!(
+        shell.note(format!(
             "{} still says {}: a GitOps sync with self-heal puts that back; to keep {percent}%, \
              `canary weight {} {name} {percent}` changes the file too",
             file.path,

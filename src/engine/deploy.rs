@@ -6,7 +6,6 @@ use crate::argocd;
 use crate::cluster::{self, Expected, Session, Target};
 use crate::edits;
 use crate::journal::{AppReport, DeployConfirmed, Event, Journal, Release, StepDone};
-use crate::output;
 use crate::repo::Repo;
 use crate::runner::Runner;
 use crate::settings::Remote;
@@ -139,10 +138,11 @@ pub(super) fn verify(
     deployed: Deployed,
     checks: &Checks,
 ) -> anyhow::Result<Release> {
+    let shell = runner.shell;
     let config = &release.config;
     let name = &config.environments[env].name;
     let app = config.environments[env].argocd.as_ref();
-    output::status(
+    shell.status(
         "Deploy",
         format!(
             "{}; canary checks the cluster{}",
@@ -158,7 +158,7 @@ pub(super) fn verify(
         expected.expect_v2_code(config);
     }
     let session = Session::connect(target)?;
-    let warnings = cluster::wait_until_matching(&session, &expected, checks.wait)?;
+    let warnings = cluster::wait_until_matching(shell, &session, &expected, checks.wait)?;
     for warning in &warnings {
         println!("{:>12} {}", "", warning.styled());
     }
@@ -173,7 +173,7 @@ pub(super) fn verify(
         argocd,
         ..DeployConfirmed::default()
     };
-    output::status(
+    shell.status(
         "Verified",
         format!("{name} (context {}) shows the deploy", target.context),
     );

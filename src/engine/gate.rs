@@ -7,7 +7,7 @@ use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
 use crate::journal::{Event, Journal, Release, Update};
-use crate::output;
+use crate::output::Shell;
 use crate::prompt::AssumeYes;
 use crate::repo::Repo;
 use crate::runner::{Commit, Runner};
@@ -58,6 +58,7 @@ pub enum IfNotYet {
 /// journaled) when it passes, or when production has no Prometheus; otherwise an error that
 /// says why, after aborting the release if it is set to abort on a failed gate.
 pub fn before_increase(
+    shell: &Shell,
     journal: &mut Journal,
     release: &Release,
     not_yet: IfNotYet,
@@ -74,11 +75,11 @@ pub fn before_increase(
     loop {
         let (verdict, evaluated) = evaluate(journal, &release)?;
         release = evaluated;
-        show(&release, &verdict);
+        show(shell, &release, &verdict);
         match (verdict.outcome, not_yet) {
             (Outcome::Pass, _) => return Ok(release),
             (Outcome::Fail, _) if config.gate.auto_abort => {
-                return Err(auto_abort(journal, &release, &verdict)?.into());
+                return Err(auto_abort(shell, journal, &release, &verdict)?.into());
             }
             (Outcome::Fail, _) | (_, IfNotYet::Exit) => {
                 return Err(settle(&release, &verdict).unwrap_err());
@@ -99,7 +100,7 @@ pub fn before_increase(
                     ))
                     .into());
                 }
-                output::status(
+                shell.status(
                     "Waiting",
                     format!("{}s for the gate to judge", pause.as_secs()),
                 );
@@ -159,7 +160,7 @@ pub fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Ver
 }
 
 /// The verdict, v1 and v2 side by side.
-pub fn show(release: &Release, verdict: &Verdict) {
+pub fn show(shell: &Shell, release: &Release, verdict: &Verdict) {
     let weight = production_weight(release)
         .map(|w| format!(" at {w}%"))
         .unwrap_or_default();
@@ -167,7 +168,7 @@ pub fn show(release: &Release, verdict: &Verdict) {
         Outcome::NotEnoughTime => String::new(),
         _ => format!(" over {}", verdict::duration(verdict.range_secs)),
     };
-    output::status(
+    shell.status(
         "Gate",
         format!(
             "{} for v2{weight}{over}: {}",
@@ -209,6 +210,7 @@ pub fn settle(release: &Release, verdict: &Verdict) -> anyhow::Result<()> {
 /// A failed gate on a release set to abort by itself: the abort, journaled as any abort is
 /// (and committed, so that it reaches the cluster), then the refusal that says so.
 fn auto_abort(
+    shell: &Shell,
     journal: &mut Journal,
     release: &Release,
     verdict: &Verdict,
@@ -219,6 +221,7 @@ fn auto_abort(
     let mut runner = Runner {
         journal,
         prompt: &mut yes,
+        shell,
         commit: Commit::Always,
     };
     let mut event = Event::of_move(&abort, &release.config)?;

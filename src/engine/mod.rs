@@ -15,7 +15,7 @@ use crate::cluster::{Target, Wait};
 use crate::edits::{self, FileEdit};
 use crate::error::Error;
 use crate::journal::{Event, Journal, Release, StepDone};
-use crate::output;
+use crate::output::{self, Shell};
 use crate::prompt;
 use crate::repo::Repo;
 use crate::runner::{Commit, Runner, unpublished};
@@ -101,7 +101,7 @@ impl From<Act> for Plan {
 
 /// Name the step that [`take_step`] takes from here, when it is one of the plan's or an
 /// observation (a deploy owed names itself in its question, an interrupted step in `Resuming`).
-pub fn announce(release: &Release) {
+pub fn announce(shell: &Shell, release: &Release) {
     if release.in_progress.is_some() {
         return;
     }
@@ -111,7 +111,7 @@ pub fn announce(release: &Release) {
         release.position.next(&plan),
         NextStep::Planned(..) | NextStep::Observe { .. }
     ) {
-        output::status("Step", release.position.describe_next(&shape, &plan));
+        shell.status("Step", release.position.describe_next(&shape, &plan));
     }
 }
 
@@ -121,9 +121,10 @@ pub fn take_step(
     release: &Release,
     checks: &Checks,
 ) -> anyhow::Result<Release> {
+    let shell = runner.shell;
     let (release, plan) = prepare(runner, release, checks)?;
     for note in &plan.notes {
-        output::note(note);
+        shell.note(note);
     }
     carry_out(runner, &release, plan.act, checks)
 }
@@ -147,7 +148,7 @@ pub fn prepare(
     let gated;
     let release = match checks.gate {
         Some(not_yet) if gate::due(next, gate::production_weight(release)) => {
-            gated = gate::before_increase(runner.journal, release, not_yet)?;
+            gated = gate::before_increase(runner.shell, runner.journal, release, not_yet)?;
             &gated
         }
         _ => release,
@@ -217,10 +218,11 @@ pub fn carry_out(
     act: Act,
     checks: &Checks,
 ) -> anyhow::Result<Release> {
+    let shell = runner.shell;
     match act {
         Act::Resume => Ok(runner.resume(release)?),
         Act::Done => {
-            output::status(
+            shell.status(
                 "Done",
                 format!("the release of {} is complete", release.config.service),
             );
@@ -258,20 +260,20 @@ fn ask(runner: &mut Runner, release: &Release, ask: Ask) -> anyhow::Result<Relea
 /// workflow never refuses an edit `next` offers). Any other step is prepared as `next` prepares
 /// it, every check included, and its plan printed: nothing is written or recorded before a
 /// question (and the cluster is not waited on).
-pub fn dry_run(journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
+pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
     let config = &release.config;
     let shape = config.shape();
     let plan = plan(&shape);
     if release.in_progress.is_some() {
-        output::status("Would", "finish the interrupted step first");
+        shell.status("Would", "finish the interrupted step first");
         return Ok(());
     }
-    output::status("Would", release.position.describe_next(&shape, &plan));
+    shell.status("Would", release.position.describe_next(&shape, &plan));
     let next = release.position.next(&plan);
     let gated = config.environments[shape.last_env()].prometheus.is_some();
     if gated && gate::due(next, gate::production_weight(release)) {
         // Not evaluated here: an evaluation is journaled, and a dry run records nothing.
-        output::status(
+        shell.status(
             "Would",
             "first pass the metric gate (`canary gate` runs it now)",
         );
@@ -285,15 +287,15 @@ pub fn dry_run(journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
         let repo = Repo::open(&config.repo)?;
         if let Some(state) = unpublished(journal, release, &repo)? {
             if !state.uncommitted.is_empty() {
-                output::status(
+                shell.status(
                     "Would",
                     format!("first commit {}", state.uncommitted.join(", ")),
                 );
             }
             if state.must_push(config.remote)? {
-                output::status("Would", "then push");
+                shell.status("Would", "then push");
             }
-            output::note("dry run: nothing was written");
+            shell.note("dry run: nothing was written");
             return Ok(());
         }
     }
@@ -301,12 +303,12 @@ pub fn dry_run(journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
         let repo = Repo::for_reading(&config.repo)?;
         let changes = edits::plan(&FileEdit::Step { edit }, config, &repo)?;
         if changes.is_empty() {
-            output::status("Unchanged", "the files already say so");
+            shell.status("Unchanged", "the files already say so");
         }
         for change in &changes {
             print!("{}", output::diff(change));
         }
-        output::note("dry run: nothing was written");
+        shell.note("dry run: nothing was written");
         return Ok(());
     }
     // As in `next`; a dry run of an edit, above, asks git nothing.
@@ -317,6 +319,7 @@ pub fn dry_run(journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
     let mut runner = Runner {
         journal,
         prompt: &mut nobody,
+        shell,
         commit: Commit::Never,
     };
     // The gate is left to `next`: it would journal its evaluation.
@@ -327,20 +330,20 @@ pub fn dry_run(journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
     };
     let (release, plan) = prepare(&mut runner, release, &checks)?;
     for note in &plan.notes {
-        output::note(note);
+        shell.note(note);
     }
     match plan.act {
-        Act::Ask(ask) => output::note(format!(
+        Act::Ask(ask) => shell.note(format!(
             "dry run: `next` would ask \"{}\"; nothing was written",
             ask.question
         )),
         Act::Done => {
             carry_out(&mut runner, &release, Act::Done, &checks)?;
-            output::note("dry run: nothing was written");
+            shell.note("dry run: nothing was written");
         }
         // Without verification every other step asks, and the two above returned.
         Act::Resume | Act::Write { .. } | Act::Verify { .. } | Act::ReadV1Image { .. } => {
-            output::note("dry run: nothing was written")
+            shell.note("dry run: nothing was written")
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use super::*;
 use crate::journal::Journal;
+use crate::output::Shell;
 use crate::prompt::{AssumeYes, Prompt, Scripted};
 use crate::settings::{Environment, Settings};
 use crate::workflow::Phase;
@@ -17,6 +18,7 @@ struct Setup {
     repo: std::path::PathBuf,
     journal: Journal,
     release: Release,
+    shell: Shell,
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {
@@ -77,6 +79,7 @@ fn setup() -> Setup {
         repo,
         journal,
         release,
+        shell: Shell::capturing(),
     }
 }
 
@@ -85,6 +88,7 @@ impl Setup {
         let mut runner = Runner {
             journal: &mut self.journal,
             prompt,
+            shell: &self.shell,
             commit: Commit::Ask,
         };
         let result = take_step(&mut runner, &self.release, &Checks::default());
@@ -126,6 +130,11 @@ fn a_write_whose_commit_is_declined_stays_uncommitted() {
     assert_eq!(
         git(&setup.repo, &["status", "--porcelain"]),
         " M gap/gap.yaml\n"
+    );
+    assert_eq!(
+        setup.shell.captured(),
+        "       Wrote add the pinned web-v1 deployment and the version labels (gap/gap.yaml)\n",
+        "a step says what it wrote, and only that, through its shell"
     );
     assert_eq!(setup.release.position.index, 1);
 }

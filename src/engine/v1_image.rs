@@ -7,7 +7,6 @@ use crate::cluster::{self, Expected, Session, Target};
 use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::journal::{Event, Release, StepDone};
-use crate::output;
 use crate::repo::Repo;
 use crate::runner::Runner;
 use crate::settings::Image;
@@ -55,6 +54,7 @@ pub(super) fn read_v1_image(
     release: &Release,
     targets: &[(usize, Target)],
 ) -> anyhow::Result<Release> {
+    let shell = runner.shell;
     let config = &release.config;
     let pinned = config.pinned()?;
     let repo = Repo::open(&config.repo)?;
@@ -90,7 +90,7 @@ pub(super) fn read_v1_image(
         return repin(runner, release);
     }
     let checked: Vec<&str> = targets.iter().map(|(_, t)| t.env.as_str()).collect();
-    output::status(
+    shell.status(
         "Verified",
         format!("web-v1 runs {pinned} in {}", checked.join(", ")),
     );
@@ -107,7 +107,7 @@ pub(super) fn read_v1_image(
         )?);
     }
     let (note, ask) = asked(pinned, &config.shape(), &config.service);
-    output::note(note);
+    shell.note(note);
     super::ask(runner, release, ask)
 }
 

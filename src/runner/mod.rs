@@ -13,7 +13,7 @@ use crate::edits::{self, FileEdit};
 use crate::error::{Error, bad_input};
 use crate::failpoint::{disk_full, failpoint};
 use crate::journal::{Event, InProgress, Journal, PlannedFile, Release, StepDone, Update};
-use crate::output;
+use crate::output::{self, Shell};
 use crate::prompt::Prompt;
 use crate::repo::{Repo, sha256};
 use crate::source::FileChange;
@@ -30,6 +30,7 @@ pub enum Commit {
 pub struct Runner<'a> {
     pub journal: &'a mut Journal,
     pub prompt: &'a mut dyn Prompt,
+    pub shell: &'a Shell,
     pub commit: Commit,
 }
 
@@ -106,7 +107,8 @@ impl Runner<'_> {
         let (after, _) = advance(release, action.clone())?;
         self.refuse_broken(release, &repo, &changes, after, what)?;
         if changes.is_empty() {
-            output::status("Unchanged", format!("{what}: the files already say so"));
+            self.shell
+                .status("Unchanged", format!("{what}: the files already say so"));
             let mut events = events;
             events.push(Event::StepDone(StepDone {
                 step: what.to_string(),
@@ -293,7 +295,7 @@ impl Runner<'_> {
         };
         let done = recorded.map_err(|e| interrupted(e, &release.config.service, true))?;
         failpoint("after-step-done");
-        output::status(
+        self.shell.status(
             "Wrote",
             format!(
                 "{} ({})",
@@ -309,7 +311,8 @@ impl Runner<'_> {
     pub fn resume(&mut self, release: &Release) -> Result<Release, Error> {
         let step = release.in_progress.clone().context("no step in progress")?;
         let repo = Repo::open(&release.config.repo)?;
-        output::status("Resuming", format!("the interrupted step: {}", step.what));
+        self.shell
+            .status("Resuming", format!("the interrupted step: {}", step.what));
         let remaining = edits::plan(&step.edit, &release.config, &repo)?;
         for planned in &step.files {
             let current = hash(&repo.read(&planned.path)?);

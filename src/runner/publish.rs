@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::journal::{
     Committed, Entry, Event, Journal, Recognition, Release, StepDone, Update, WrittenFile,
 };
-use crate::output;
+use crate::output::Shell;
 use crate::repo::{Branch, CommitFacts, Content, Repo, Upstream, sha256, short_id};
 use crate::settings::Remote;
 
@@ -125,7 +125,8 @@ impl Runner<'_> {
                  `canary next {service}` commits them (or commit them yourself)"
             ))
         })?;
-        output::status("Committed", format!("{} {subject}", short_id(&commit)));
+        self.shell
+            .status("Committed", format!("{} {subject}", short_id(&commit)));
         // A process killed here leaves a commit the journal does not know: the next command
         // recognises it by its trailers and bytes.
         failpoint("after-commit");
@@ -170,7 +171,7 @@ impl Runner<'_> {
             ))
         })?;
         let head = repo.head()?;
-        output::status(
+        self.shell.status(
             "Pushed",
             format!(
                 "{} {} to {}",
@@ -179,7 +180,7 @@ impl Runner<'_> {
                 upstream.tracking
             ),
         );
-        let (mut events, committed) = learned_events(release, learned);
+        let (mut events, committed) = learned_events(self.shell, release, learned);
         events.push(Event::Pushed {
             commit: head,
             branch: branch.name.clone(),
@@ -287,7 +288,7 @@ impl Runner<'_> {
         if learned.is_empty() {
             return Ok(release.clone());
         }
-        let (events, committed) = learned_events(release, learned);
+        let (events, committed) = learned_events(self.shell, release, learned);
         Ok(self.journal.record(
             release,
             Update {
@@ -438,6 +439,7 @@ fn is_canary_s(release: &Release, events: &[Entry], facts: &CommitFacts) -> bool
 
 /// The events that say which commits of canary's the journal learned, and what they hold.
 fn learned_events(
+    shell: &Shell,
     release: &Release,
     learned: Vec<Recognised>,
 ) -> (Vec<Event>, Vec<(String, Vec<String>)>) {
@@ -457,7 +459,7 @@ fn learned_events(
             ),
             None => "not recorded when it was made".into(),
         };
-        output::status(
+        shell.status(
             "Recognised",
             format!(
                 "{} as canary's commit of {}: {how}",

@@ -263,3 +263,32 @@ fn the_manual_page_refers_only_to_pages_that_exist() {
         );
     }
 }
+
+/// `--quiet` drops the status lines of a step and keeps what the step must still show: its
+/// diff, the question and its answer. The next step, without it, says which step it takes.
+#[test]
+fn quiet_drops_status_lines_and_keeps_the_diff_and_the_question() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = sandbox.status()["step"].clone();
+    let quiet = sandbox.canary(&["next", SERVICE, "--yes", "--quiet"]).ok();
+    assert!(quiet.stdout.contains("+  web-v1:"), "{quiet}");
+    assert!(quiet.stderr.contains("(1 file)? yes"), "{quiet}");
+    for verb in ["Step", "Wrote", "Committed", "Pushed", "Next"] {
+        assert!(
+            !quiet
+                .stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(verb)),
+            "{verb} under --quiet:\n{quiet}"
+        );
+    }
+    assert_ne!(sandbox.status()["step"], before, "the step was taken");
+    let loud = sandbox.next();
+    assert!(
+        loud.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("Step")),
+        "{loud}"
+    );
+}
