@@ -546,18 +546,19 @@ impl Journal {
 
     /// Whole seconds since the newest deploy to `env` was confirmed; `None` if none was.
     pub fn seconds_since_deploy(&self, release_id: i64, env: &str) -> Result<Option<u64>> {
-        let secs: Option<f64> = self
-            .conn
-            .query_row(
-                "SELECT (julianday('now') - julianday(at)) * 86400.0 FROM events
-                 WHERE release_id = ?1 AND kind = 'deploy-confirmed'
-                   AND json_extract(detail, '$.env') = ?2
-                 ORDER BY id DESC LIMIT 1",
-                params![release_id, env],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(secs.map(|s| s.max(0.0) as u64))
+        let events = self.events(release_id)?;
+        let Some(at) = events.iter().rev().find_map(|entry| match &entry.event {
+            Event::DeployConfirmed(deploy) if deploy.env == env => Some(&entry.at),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        let secs: f64 = self.conn.query_row(
+            "SELECT (julianday('now') - julianday(?1)) * 86400.0",
+            [at],
+            |row| row.get(0),
+        )?;
+        Ok(Some(secs.max(0.0) as u64))
     }
 
     /// End a release in flight where it stands (`canary cancel`), provided it is still where

@@ -570,3 +570,46 @@ fn an_event_whose_detail_does_not_fit_its_kind_is_corrupt() {
         Err(JournalError::Corrupt { .. })
     ));
 }
+
+/// The time since a deploy is read off the newest deploy to that environment, through the
+/// typed event: an older deploy there, or a newer one elsewhere, does not count.
+#[test]
+fn the_time_since_a_deploy_is_that_of_the_newest_deploy_to_that_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("journal.db"), "a").unwrap();
+    let mut release = journal
+        .open_release(&config("svc"), &Position::default(), &[None])
+        .unwrap();
+    let mut deploy = |journal: &mut Journal, env: &str| {
+        let event = Event::DeployConfirmed(event::DeployConfirmed {
+            env: env.into(),
+            ..Default::default()
+        });
+        release = journal
+            .record(
+                &release,
+                Update {
+                    events: vec![event],
+                    ..Update::default()
+                },
+            )
+            .unwrap();
+        release.id
+    };
+    let id = deploy(&mut journal, "production");
+    journal
+        .conn
+        .execute(
+            "UPDATE events SET at = '2000-01-01T00:00:00.000Z' WHERE kind = 'deploy-confirmed'",
+            [],
+        )
+        .unwrap();
+    let since = |journal: &Journal, env: &str| journal.seconds_since_deploy(id, env).unwrap();
+    assert!(since(&journal, "production").unwrap() > 20 * 365 * 86_400);
+    deploy(&mut journal, "staging");
+    assert!(since(&journal, "production").unwrap() > 20 * 365 * 86_400);
+    assert!(since(&journal, "staging").unwrap() < 3_600);
+    deploy(&mut journal, "production");
+    assert!(since(&journal, "production").unwrap() < 3_600);
+    assert_eq!(since(&journal, "qa"), None);
+}
