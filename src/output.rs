@@ -116,6 +116,14 @@ impl Shell {
         }
     }
 
+    /// A line under the status line above, indented to its message; dropped with it under
+    /// `--quiet`.
+    pub fn detail(&self, line: impl std::fmt::Display) {
+        if !self.quiet {
+            self.line("", line);
+        }
+    }
+
     /// A note: something the operator should know or do. Kept under `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         self.line(style("Note").cyan().bold(), message);
@@ -265,16 +273,19 @@ mod tests {
     fn quiet_drops_status_lines_and_keeps_notes() {
         let shell = Shell::capturing();
         shell.status("Wrote", "gap/gap.yaml");
+        shell.detail("1 file");
         shell.note("dry run: nothing was written");
         assert_eq!(
             shell.captured(),
-            "       Wrote gap/gap.yaml\n        Note dry run: nothing was written\n"
+            "       Wrote gap/gap.yaml\n             1 file\n        Note dry run: nothing was \
+             written\n"
         );
         let quiet = Shell {
             quiet: true,
             ..Shell::capturing()
         };
         quiet.status("Wrote", "gap/gap.yaml");
+        quiet.detail("1 file");
         quiet.note("dry run: nothing was written");
         assert_eq!(
             quiet.captured(),

@@ -71,7 +71,7 @@ pub fn wait_until_matching(
                 ),
             );
             for finding in &errors {
-                println!("{:>12} {}", "", finding.styled());
+                shell.detail(finding.styled());
             }
             spinner.enable_steady_tick(Duration::from_millis(120));
             first = false;

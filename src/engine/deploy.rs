@@ -57,18 +57,19 @@ pub(super) fn deploy(
 /// The operator lands v2's code and deploys it; where the environment has a context, canary
 /// waits until its cluster runs it (web no longer runs v1's image).
 pub(super) fn deploy_v2(release: &Release, env: usize, checks: &Checks) -> Act {
-    let name = &release.config.environments[env].name;
+    let config = &release.config;
+    let step = Step::DeployV2 { env };
     confirm_deploy(
         release,
         env,
         checks,
         Deployed {
-            question: Step::DeployV2 { env }
-                .question(&release.config.shape(), &release.config.service)
+            question: step
+                .question(&config.shape(), &config.service)
                 .expect("asked"),
-            doing: format!("land the v2 code and deploy it to {name}"),
+            doing: step.doing(&config.shape()).expect("a deploy"),
             detail: DeployConfirmed {
-                env: name.clone(),
+                env: config.environments[env].name.clone(),
                 what: Some("v2 code".into()),
                 ..DeployConfirmed::default()
             },
@@ -160,7 +161,7 @@ pub(super) fn verify(
     let session = Session::connect(target)?;
     let warnings = cluster::wait_until_matching(shell, &session, &expected, checks.wait)?;
     for warning in &warnings {
-        println!("{:>12} {}", "", warning.styled());
+        shell.detail(warning.styled());
     }
     // The journal says which Application, at which revision, the deploy was verified by.
     let argocd = warnings

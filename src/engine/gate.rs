@@ -178,7 +178,7 @@ pub fn show(shell: &Shell, release: &Release, verdict: &Verdict) {
     );
     if !verdict.checks.is_empty() {
         for line in verdict::table(verdict) {
-            println!("{:>12} {line}", "");
+            shell.detail(line);
         }
     }
 }

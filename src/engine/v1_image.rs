@@ -69,7 +69,7 @@ pub(super) fn read_v1_image(
     }
     if !findings.is_empty() {
         for finding in &findings {
-            println!("{:>12} {}", "", finding.styled());
+            shell.detail(finding.styled());
         }
         let choices = [
             "stop here; the release stays where it is",

@@ -193,6 +193,18 @@ impl Step {
         }
     }
 
+    /// What the operator does for v2's code deploy while canary watches the cluster for it,
+    /// said where canary sees the deploy itself instead of asking [`Step::question`].
+    pub fn doing(self, shape: &Shape) -> Option<String> {
+        match self {
+            Step::DeployV2 { env } => Some(format!(
+                "land the v2 code and deploy it to {}",
+                shape.environments[env]
+            )),
+            _ => None,
+        }
+    }
+
     /// The question whose yes completes a step the operator answers for, in a release of
     /// `service`. `None` for an edit, whose question is asked over its diff, and for a deploy
     /// of the files, asked as [`deploy_question`] says.
