@@ -66,18 +66,18 @@ impl IstioKind {
 /// One CRD: its group and the schema of each served version.
 struct Crd {
     group: String,
-    versions: BTreeMap<String, Version>,
+    versions: BTreeMap<String, ServedVersion>,
 }
 
 /// A served version's schema, kept as its text until a file of that version is checked: a
 /// CRD's versions are nearly the same schema, and building all of them cost more than the rest
 /// of a step.
-struct Version {
+struct ServedVersion {
     text: &'static RawValue,
     schema: OnceLock<Value>,
 }
 
-impl Version {
+impl ServedVersion {
     fn schema(&self) -> &Value {
         self.schema.get_or_init(|| {
             serde_json::from_str(self.text.get()).expect("an embedded schema parses")
@@ -125,7 +125,7 @@ impl Crd {
             .into_iter()
             .filter(|v| v.served)
             .map(|v| {
-                let version = Version {
+                let version = ServedVersion {
                     text: v.schema.open_api_v3,
                     schema: OnceLock::new(),
                 };
