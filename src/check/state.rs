@@ -453,7 +453,7 @@ pub fn adopt(
 
 /// The journal's record of what canary wrote in a release, read from its `files-written`
 /// events (the last one naming a path wins).
-pub fn written_from_events(events: &[crate::journal::Entry]) -> BTreeMap<String, Written> {
+pub fn written_from_events(events: &[crate::journal::Record]) -> BTreeMap<String, Written> {
     let mut out = BTreeMap::new();
     for entry in events {
         let crate::journal::Event::FilesWritten { files } = &entry.event else {

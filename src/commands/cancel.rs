@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::Globals;
 use crate::error::Error;
-use crate::journal::{Entry, Event, Release};
+use crate::journal::{Event, Record, Release};
 use crate::repo::{Repo, sha256};
 use crate::workflow::plan;
 
@@ -91,7 +91,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 
 /// Each file canary wrote in the release that is not as the repository held it before the
 /// release's first write (in the work tree, or at HEAD), with the step that last wrote it.
-fn files_left(release: &Release, events: &[Entry]) -> anyhow::Result<BTreeMap<String, String>> {
+fn files_left(release: &Release, events: &[Record]) -> anyhow::Result<BTreeMap<String, String>> {
     let before = super::written_by(events);
     if before.is_empty() {
         // Nothing written: the repository need not even be there.

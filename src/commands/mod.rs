@@ -183,7 +183,7 @@ pub struct WrittenBy {
 
 /// Every file the release's steps set out to write, from their `step-started` events.
 pub fn written_by(
-    events: &[crate::journal::Entry],
+    events: &[crate::journal::Record],
 ) -> std::collections::BTreeMap<String, WrittenBy> {
     let mut written = std::collections::BTreeMap::new();
     for entry in events {

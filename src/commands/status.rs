@@ -8,7 +8,7 @@ use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
 
-use crate::journal::{Entry, Event, Release};
+use crate::journal::{Event, Record, Release};
 use crate::output::{self};
 use crate::repo::Repo;
 use crate::settings::{Image, Settings, Switch};
@@ -228,7 +228,7 @@ fn read_live(release: &Release, status: &mut Status) -> anyhow::Result<()> {
 
 /// The release at a glance: the phases with done, current and to-come marks, each
 /// environment's traffic split as a bar, the pinned image, the last step and the next command.
-pub fn render(status: &Status, last: Option<&Entry>, width: usize) -> String {
+pub fn render(status: &Status, last: Option<&Record>, width: usize) -> String {
     let mut out = format!("{}\n", style(&status.service).bold());
     let current = Phase::ALL
         .iter()

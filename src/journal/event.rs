@@ -328,7 +328,7 @@ impl Event {
 
 /// An event as the journal holds it: when, by whom, in which phase.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Record {
     pub id: i64,
     pub at: String,
     pub operator: String,
@@ -338,10 +338,10 @@ pub struct Entry {
 }
 
 /// As `canary log --json` and the export show it: `kind` and `detail` as the columns hold them.
-impl Serialize for Entry {
+impl Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut entry = s.serialize_struct("Entry", 6)?;
+        let mut entry = s.serialize_struct("Record", 6)?;
         entry.serialize_field("id", &self.id)?;
         entry.serialize_field("at", &self.at)?;
         entry.serialize_field("operator", &self.operator)?;

@@ -5,8 +5,8 @@ mod event;
 mod migrate;
 
 pub use event::{
-    AppReport, Change, Committed, ContextSet, DeployConfirmed, Entry, Event, InProgress,
-    PlannedFile, Recognition, SettingsChanged, StepDone,
+    AppReport, Change, Committed, ContextSet, DeployConfirmed, Event, InProgress, PlannedFile,
+    Recognition, Record, SettingsChanged, StepDone,
 };
 
 use std::path::{Path, PathBuf};
@@ -405,16 +405,16 @@ impl Journal {
         Ok(())
     }
 
-    pub fn events(&self, release_id: i64) -> Result<Vec<Entry>> {
+    pub fn events(&self, release_id: i64) -> Result<Vec<Record>> {
         self.query_events(EVENTS_OF, release_id)
     }
 
     /// The newest event of a release (read through the index, not by scanning its events).
-    pub fn last_event(&self, release_id: i64) -> Result<Option<Entry>> {
+    pub fn last_event(&self, release_id: i64) -> Result<Option<Record>> {
         Ok(self.query_events(LAST_EVENT_OF, release_id)?.pop())
     }
 
-    fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Entry>> {
+    fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Record>> {
         let mut stmt = self.conn.prepare(sql)?;
         let mut rows = stmt.query([release_id])?;
         let mut entries = Vec::new();
@@ -428,7 +428,7 @@ impl Journal {
                         detail: format!("event {id} ({kind}): {e}"),
                     }
                 })?;
-            entries.push(Entry {
+            entries.push(Record {
                 id,
                 at: row.get(1)?,
                 operator: row.get(2)?,

@@ -5,7 +5,7 @@
 use super::{Commit, Runner, failpoint, file_list};
 use crate::error::Error;
 use crate::journal::{
-    Committed, Entry, Event, Journal, Recognition, Release, StepDone, Update, WrittenFile,
+    Committed, Event, Journal, Recognition, Record, Release, StepDone, Update, WrittenFile,
 };
 use crate::output::Shell;
 use crate::repo::{Branch, CommitFacts, Content, Repo, Upstream, sha256, short_id};
@@ -411,7 +411,7 @@ struct Recognised {
 /// Whether a commit is canary's in this release, whatever its id: its trailers name the
 /// service and this release, and every file it changes holds bytes canary wrote to that file
 /// in this release (a rebase, a cherry-pick or an amend that keeps both keeps it canary's).
-fn is_canary_s(release: &Release, events: &[Entry], facts: &CommitFacts) -> bool {
+fn is_canary_s(release: &Release, events: &[Record], facts: &CommitFacts) -> bool {
     let config = &release.config;
     let Some(changed) = &facts.changed else {
         return false;
