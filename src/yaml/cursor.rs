@@ -101,16 +101,8 @@ impl<'a> Cursor<'a> {
         path: &str,
         new: impl FnOnce(usize) -> Vec<String>,
     ) -> Result<Splice, YamlError> {
-        match self.child(e, path)? {
-            Some(node) => Ok(self.insert_after(last(e), &new(self.col(node.start)))),
-            None if is_empty(e) => {
-                let col = self.col(e.key_start) + self.style.step;
-                Ok(self.insert_after(e.key_start, &new(col)))
-            }
-            None => Err(self
-                .doc
-                .unsupported(e.key_start, format!("{path} is not a block mapping"))),
-        }
+        let under = |node: &Node| self.col(node.start);
+        self.add_under(e, path, (under, self.style.step, "mapping"), new)
     }
 
     /// The splice that adds an item at the end of the block list `e` holds, or under its key
@@ -121,18 +113,28 @@ impl<'a> Cursor<'a> {
         path: &str,
         new: impl FnOnce(usize) -> Vec<String>,
     ) -> Result<Splice, YamlError> {
+        let dash = |seq: &Node| self.col(first_dash(self.text, seq));
+        self.add_under(e, path, (dash, self.style.seq_offset, "list"), new)
+    }
+
+    /// New lines at the end of the block collection `e` holds, at the column `at` finds in
+    /// it, or under an empty key, `offset` to the right of it.
+    fn add_under(
+        &self,
+        e: &'a Entry,
+        path: &str,
+        (at, offset, what): (impl Fn(&Node) -> usize, usize, &str),
+        new: impl FnOnce(usize) -> Vec<String>,
+    ) -> Result<Splice, YamlError> {
         match self.child(e, path)? {
-            Some(seq) => {
-                let dash = self.col(first_dash(self.text, seq));
-                Ok(self.insert_after(last(e), &new(dash)))
-            }
+            Some(node) => Ok(self.insert_after(last(e), &new(at(node)))),
             None if is_empty(e) => {
-                let dash = self.col(e.key_start) + self.style.seq_offset;
-                Ok(self.insert_after(e.key_start, &new(dash)))
+                let col = self.col(e.key_start) + offset;
+                Ok(self.insert_after(e.key_start, &new(col)))
             }
             None => Err(self
                 .doc
-                .unsupported(e.key_start, format!("{path} is not a block list"))),
+                .unsupported(e.key_start, format!("{path} is not a block {what}"))),
         }
     }
 
