@@ -5,6 +5,11 @@
 //! the splices of its edit and what they mean, or `None` when the file already says what the
 //! edit would make it say; plans made on one reading join, and a step proves them together by
 //! one re-read. The public functions plan one edit and prove it at once.
+//!
+//! Here: the reading of gap.yaml the edits share (`Gap`), the public functions and the
+//! readers; beside it one file a concern: `labels` (podLabels), `twin` (the v1 deployment and
+//! its image), `policy` (its authorizationPolicy), `switch` (the env value or command argument
+//! that tells v1 from v2) and `removal`. They write through [`crate::yaml::cursor::Cursor`].
 
 use serde_json::{Map, Value};
 
