@@ -9,7 +9,7 @@
 //! Here: the reading of gap.yaml the edits share (`Gap`), the public functions and the
 //! readers; beside it one file a concern: `labels` (podLabels), `twin` (the v1 deployment and
 //! its image), `policy` (its authorizationPolicy), `switch` (the env value or command argument
-//! that tells v1 from v2) and `removal`. They write through [`crate::yaml::cursor::Cursor`].
+//! that tells v1 from v2) and `removal`. They write through `yaml::cursor::Cursor`.
 
 use serde_json::{Map, Value};
 
