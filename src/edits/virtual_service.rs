@@ -7,10 +7,9 @@
 use serde_json::Value;
 
 use crate::yaml::YamlError;
+use crate::yaml::cursor::Cursor;
 use crate::yaml::emit::line;
-use crate::yaml::splice::{
-    Splice, Style, col, dash_before, insert_after, remove_lines, verify_all,
-};
+use crate::yaml::splice::{dash_before, remove_lines, verify_all};
 use crate::yaml::{Document, Node};
 
 /// `(subset, weight)` of every route destination, in file order. A
@@ -73,29 +72,24 @@ pub fn set_route_weights(
     }
 
     let written = written(doc)?;
-    let text = doc.text();
-    let eol = Style::of(doc).eol;
+    let cursor = Cursor::new(doc);
     let mut expected = values.to_vec();
     let mut splices = Vec::new();
     for (i, weight) in changes {
         let (d, w) = (&dests[i], written[i]);
         expected[d.doc]["spec"]["http"][d.http]["route"][d.route]["weight"] = Value::from(weight);
         splices.push(match w.get("weight") {
-            Some(e) if one_line(text, &e.value) => {
-                Splice::replace(e.value.start, e.value.end, weight.to_string())
-            }
-            Some(e) => {
-                return Err(unsupported(
-                    doc,
-                    e.key_start,
-                    format!("{}.weight is not a one-line scalar", d.path),
-                ));
-            }
-            None => insert_after(
-                text,
+            Some(e) => cursor
+                .set_scalar(&e.value, &Value::from(weight))
+                .ok_or_else(|| {
+                    doc.unsupported(
+                        e.key_start,
+                        format!("{}.weight is not a one-line scalar", d.path),
+                    )
+                })?,
+            None => cursor.insert_after(
                 w.end.saturating_sub(1).max(w.start),
-                eol,
-                &[line(col(text, w.start), format!("weight: {weight}"))],
+                &[line(cursor.col(w.start), format!("weight: {weight}"))],
             ),
         });
     }
@@ -230,8 +224,7 @@ fn written(doc: &Document) -> Result<Vec<&Node>, YamlError> {
             }
             for dest in block_at(doc, item, &["route"])? {
                 if dest.flow || dest.has_props() || dest.entries().is_none() {
-                    return Err(unsupported(
-                        doc,
+                    return Err(doc.unsupported(
                         dest.start,
                         "a route destination canary edits must be a block mapping",
                     ));
@@ -251,53 +244,27 @@ fn block_at<'d>(
 ) -> Result<&'d [Node], YamlError> {
     let mut at = node.start;
     for key in keys {
-        let e = node.get(key).ok_or_else(|| {
-            unsupported(doc, at, format!("`{key}` is not a plain block key here"))
-        })?;
+        let e = node
+            .get(key)
+            .ok_or_else(|| doc.unsupported(at, format!("`{key}` is not a plain block key here")))?;
         at = e.key_start;
         node = &e.value;
         if node.flow {
-            return Err(unsupported(
-                doc,
-                at,
+            return Err(doc.unsupported(at,
                 format!(
                     "{key} is written in flow style ({{...}} or [...]); canary edits only block-style YAML"
                 ),
             ));
         }
         if node.has_props() {
-            return Err(unsupported(
-                doc,
+            return Err(doc.unsupported(
                 at,
                 format!("{key} uses an anchor, tag or alias, which canary does not edit"),
             ));
         }
     }
-    node.items().ok_or_else(|| {
-        unsupported(
-            doc,
-            at,
-            format!("{} is not a block sequence", keys.join(".")),
-        )
-    })
-}
-
-fn one_line(text: &str, node: &Node) -> bool {
-    matches!(
-        node.kind,
-        crate::yaml::Kind::Scalar {
-            block: false,
-            empty: false
-        }
-    ) && !node.has_props()
-        && !text[node.start..node.end].contains('\n')
-}
-
-fn unsupported(doc: &Document, at: usize, message: impl Into<String>) -> YamlError {
-    YamlError::Unsupported {
-        line: doc.line_number(at),
-        message: message.into(),
-    }
+    node.items()
+        .ok_or_else(|| doc.unsupported(at, format!("{} is not a block sequence", keys.join("."))))
 }
 
 #[cfg(test)]

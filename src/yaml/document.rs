@@ -162,6 +162,14 @@ impl Document {
         memchr::memchr_iter(b'\n', &self.text.as_bytes()[..offset]).count() + 1
     }
 
+    /// An edit canary refuses to make at byte `at`, with its line.
+    pub fn unsupported(&self, at: usize, message: impl Into<String>) -> YamlError {
+        YamlError::Unsupported {
+            line: self.line_number(at),
+            message: message.into(),
+        }
+    }
+
     /// The 1-based line of `path` in document `doc`, or of the deepest part of the path that
     /// is written there (an alias points at itself); for pointing a person at a finding.
     pub fn line_of(&self, doc: usize, path: &[Seg]) -> Option<usize> {

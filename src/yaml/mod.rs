@@ -7,6 +7,7 @@
 //! is both the proof that the new text means exactly "the old meaning plus the intended changes"
 //! ([`YamlError::Verify`] otherwise) and the document the next edit or check starts from.
 
+pub(crate) mod cursor;
 mod document;
 pub(crate) mod emit;
 pub(crate) mod readers;
