@@ -1,6 +1,11 @@
 //! What canary asks of git and does with it: which files are uncommitted, the branch and its
 //! upstream, what a commit holds, a commit of exactly the bytes canary wrote, and a push.
 //!
+//! What is only read (refs, configuration, objects, history) is read in-process with gix, from
+//! the repository opened once per [`Repo`]: a dry run or a status spawns no process. The `git`
+//! command still does what runs the team's hooks or credentials, or changes the repository
+//! (a commit, a fetch, a push), and `git status`, whose index refresh and filters are git's.
+//!
 //! A commit is built from a temporary index holding HEAD's tree and canary's blobs, and HEAD
 //! moves to it by `git update-ref NEW OLD`: whatever else is staged or changed in the work tree
 //! stays out of it, and a commit that lands meanwhile (a colleague's, pulled in another
@@ -9,12 +14,126 @@
 //! runs them.
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use gix::bstr::{BStr, ByteSlice};
+use gix::revision::walk::Sorting;
 
 use crate::error::Context;
 
 use super::{Repo, sha256_bytes};
 use crate::error::{Error, bad_input};
+
+/// The repository as gix opened it, and what canary derives from it once.
+#[derive(Debug, Clone)]
+pub(super) struct Opened {
+    repo: gix::Repository,
+    /// Where the repository's directory sits in the work tree, as git prints paths (`""` at
+    /// its top, else `deploy/`).
+    prefix: String,
+    /// The markers of [`OPERATIONS`], then the index lock, in the git directory of this work
+    /// tree (a linked worktree has its own).
+    git_paths: Vec<PathBuf>,
+}
+
+impl Opened {
+    /// Open the repository whose work tree holds `root` (absolute, with symbolic links
+    /// resolved), as git finds it from there: upwards, stopping at `GIT_CEILING_DIRECTORIES`,
+    /// with the system, global and repository configuration git would read. `Err(None)`: `root`
+    /// is in no work tree.
+    ///
+    /// A repository owned by someone else is refused unless `safe.directory` names it, as git
+    /// refuses it: its configuration could run programs of theirs (hooks, filters) as you.
+    pub(super) fn at(root: &Path) -> Result<Opened, Option<Error>> {
+        let upwards = || gix::discover::upwards::Options::default().apply_environment();
+        let repo =
+            gix::discover_opts(root, upwards(), gix::open::Options::default()).map_err(|_| None)?;
+        let repo = match repo.git_dir_trust() {
+            gix::sec::Trust::Full => repo,
+            gix::sec::Trust::Reduced if safe_by_override(&repo, root) => {
+                let trusted =
+                    gix::open::Options::default().with_enforced_trust(gix::sec::Trust::Full);
+                gix::discover_opts(root, upwards(), trusted).map_err(|_| None)?
+            }
+            gix::sec::Trust::Reduced => return Err(Some(not_safe(root))),
+        };
+        let workdir = repo.workdir().ok_or(None)?;
+        let inside = root
+            .strip_prefix(workdir)
+            .ok()
+            .map(Path::to_path_buf)
+            .or_else(|| {
+                let workdir = workdir.canonicalize().ok()?;
+                Some(root.strip_prefix(workdir).ok()?.to_path_buf())
+            })
+            .ok_or(None)?;
+        // Inside the git directory is not in the work tree, as `git rev-parse` says.
+        if root.starts_with(repo.git_dir()) || inside.starts_with(".git") {
+            return Err(None);
+        }
+        let mut prefix = String::new();
+        for part in inside.components() {
+            prefix.push_str(&part.as_os_str().to_string_lossy());
+            prefix.push('/');
+        }
+        let git_dir = repo.git_dir();
+        let git_paths = OPERATIONS
+            .iter()
+            .map(|(marker, ..)| git_dir.join(marker))
+            .chain([git_dir.join("index.lock")])
+            .collect();
+        Ok(Opened {
+            repo,
+            prefix,
+            git_paths,
+        })
+    }
+}
+
+/// Whether `safe.directory` given on the command line's stand-ins (`GIT_CONFIG_COUNT`,
+/// `GIT_CONFIG_PARAMETERS`) names the repository: git reads it there as well as in the system
+/// and global files, which gix has already consulted when it opened the repository.
+fn safe_by_override(repo: &gix::Repository, root: &Path) -> bool {
+    let is_override = |meta: &gix::config::file::Metadata| {
+        meta.source.kind() == gix::config::source::Kind::Override
+    };
+    let config = repo.config_snapshot();
+    let Some(values) = config
+        .plumbing()
+        .strings_filter("safe.directory", is_override)
+    else {
+        return false;
+    };
+    let workdir = repo.workdir().unwrap_or(root);
+    let mut safe = false;
+    // As git: the values are read in order, and an empty one resets the list.
+    for value in values {
+        let value = value.to_str_lossy();
+        if value.is_empty() {
+            safe = false;
+        } else if value == "*" {
+            safe = true;
+        } else {
+            let named = value.strip_suffix("/*");
+            let dir = Path::new(named.unwrap_or(&value));
+            safe |= match named {
+                Some(_) => workdir.starts_with(dir) || repo.git_dir().starts_with(dir),
+                None => workdir == dir || repo.git_dir() == dir,
+            };
+        }
+    }
+    safe
+}
+
+fn not_safe(root: &Path) -> Error {
+    let shown = root.display();
+    bad_input(format!(
+        "repository {shown} is owned by someone else, and git trusts it only once \
+         `safe.directory` names it (its configuration could run their programs as you): \
+         git config --global --add safe.directory {shown}"
+    ))
+}
 
 /// The branch HEAD is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,13 +235,51 @@ impl Repo {
 
     /// Where `root` sits in the git work tree, as git prints paths (`""`, or `deploy/`).
     pub fn prefix(&self) -> Result<&String, Error> {
-        if let Some(prefix) = self.prefix.get() {
-            return Ok(prefix);
+        Ok(&self.opened()?.prefix)
+    }
+
+    /// The repository as gix opened it; one opened for reading is opened now, once.
+    fn opened(&self) -> Result<&Opened, Error> {
+        if let Some(opened) = self.git.get() {
+            return Ok(opened);
         }
-        let out = run_git(self.git().args(["rev-parse", "--show-prefix"]), "rev-parse")?;
-        let stdout = String::from_utf8_lossy(&out);
-        let prefix = stdout.strip_suffix('\n').unwrap_or(&stdout).to_string();
-        Ok(self.prefix.get_or_init(|| prefix))
+        // Its `.git` may be gone since the release began: it was not asked when it was opened.
+        let opened = Opened::at(&self.root)
+            .map_err(|e| e.unwrap_or_else(|| super::not_a_work_tree(&self.root)))?;
+        Ok(self.git.get_or_init(|| opened))
+    }
+
+    fn gix(&self) -> Result<&gix::Repository, Error> {
+        Ok(&self.opened()?.repo)
+    }
+
+    /// The error of a read of the repository that failed (a corrupt object, an unreadable ref).
+    fn unreadable(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::Failed(format!(
+            "reading {what} in the repository {}: {e}",
+            self.root.display()
+        ))
+    }
+
+    /// The commit `rev` names (`HEAD`, `main@{upstream}`, an id or a prefix of one); `None` when
+    /// it names none here.
+    fn commit_of(&self, rev: &str) -> Result<Option<gix::ObjectId>, Error> {
+        let spec = format!("{rev}^{{commit}}");
+        Ok(self
+            .gix()?
+            .rev_parse_single(spec.as_str())
+            .ok()
+            .map(gix::Id::detach))
+    }
+
+    /// The same, refusing a `rev` that names no commit.
+    fn commit_named(&self, rev: &str) -> Result<gix::ObjectId, Error> {
+        self.commit_of(rev)?.ok_or_else(|| {
+            Error::Failed(format!(
+                "{rev} names no commit in the repository {}",
+                self.root.display()
+            ))
+        })
     }
 
     /// The branch HEAD is on and its upstream. Refused: a git operation under way (see
@@ -130,28 +287,26 @@ impl Repo {
     /// a commit made there belongs to none.
     pub fn branch(&self) -> Result<Branch, Error> {
         self.refuse_git_operation()?;
-        let out = self
-            .git()
-            .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
-            .output()
-            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
-        if !out.status.success() {
+        let repo = self.gix()?;
+        let head = repo.head_name().map_err(|e| self.unreadable("HEAD", e))?;
+        let Some(name) = head
+            .as_ref()
+            .and_then(|head| head.as_bstr().strip_prefix(b"refs/heads/"))
+            .map(|name| name.to_str_lossy().into_owned())
+        else {
             return Err(bad_input(format!(
                 "HEAD is detached in {}: canary commits to the branch Argo CD deploys; check it \
                  out first (`git switch BRANCH`)",
                 self.root.display()
             )));
-        }
-        let name = line(&out.stdout);
-        let config = self.branch_config(&name);
+        };
+        let settings = repo.config_snapshot();
         let config = |key: &str| -> Option<String> {
-            let key = format!("branch.{name}.{key}");
             // As `git config --get`: the last value wins, and an empty one is none.
-            config
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == key)
-                .map(|(_, value)| value.clone())
+            settings
+                .plumbing()
+                .string_by("branch", Some(name.as_bytes().as_bstr()), key)
+                .map(|value| value.to_str_lossy().trim().to_string())
                 .filter(|value| !value.is_empty())
         };
         let upstream = match (config("remote"), config("merge")) {
@@ -167,34 +322,6 @@ impl Repo {
             _ => None,
         };
         Ok(Branch { name, upstream })
-    }
-
-    /// Every `branch.*` setting, in the order git reads them, in one process: a branch's
-    /// remote and merge are two of them. Keys are as git prints them (the section and the
-    /// variable in lower case, the branch name as it is).
-    fn branch_config(&self, name: &str) -> Vec<(String, String)> {
-        // Only this branch's keys are of use: a regex of its escaped name would do the same,
-        // and git matches `^branch\.` as cheaply.
-        let Ok(out) = self
-            .git()
-            .args(["config", "-z", "--get-regexp", r"^branch\."])
-            .output()
-        else {
-            return Vec::new();
-        };
-        if !out.status.success() {
-            return Vec::new();
-        }
-        let prefix = format!("branch.{name}.");
-        out.stdout
-            .split(|&b| b == 0)
-            .filter_map(|entry| {
-                let entry = String::from_utf8_lossy(entry);
-                let (key, value) = entry.split_once('\n').unwrap_or((&entry, ""));
-                key.starts_with(&prefix)
-                    .then(|| (key.to_string(), value.trim().to_string()))
-            })
-            .collect()
     }
 
     /// Refuse while someone else's git operation holds the repository: a merge, rebase, `git
@@ -228,168 +355,117 @@ impl Repo {
         }
     }
 
-    /// The absolute paths of the markers of [`OPERATIONS`], then of the index lock; asked of
-    /// git on first need when the repository was opened for reading.
-    fn git_paths(&self) -> Result<&Vec<std::path::PathBuf>, Error> {
-        if let Some(paths) = self.git_paths.get() {
-            return Ok(paths);
-        }
-        let mut cmd = self.git();
-        cmd.arg("rev-parse");
-        ask_git_paths(&mut cmd);
-        let out = cmd
-            .output()
-            .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
-        if !out.status.success() {
-            return Err(bad_input(format!(
-                "git cannot read the repository {}: {}",
-                self.root.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let paths = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(std::path::PathBuf::from)
-            .collect();
-        Ok(self.git_paths.get_or_init(|| paths))
+    /// The absolute paths of the markers of [`OPERATIONS`], then of the index lock.
+    fn git_paths(&self) -> Result<&Vec<PathBuf>, Error> {
+        Ok(&self.opened()?.git_paths)
     }
 
     /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
     /// `None` for every path when `rev` names no commit here.
     pub fn contents_at(&self, rev: &str, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
-        let mut input = String::new();
-        for rel in rels {
-            // `./` makes the path relative to the repository's directory, not the work tree's
-            // top, which the repository may sit below.
-            input.push_str(&format!("{rev}:./{rel}\n"));
-        }
-        let out = run_git_with_input(
-            self.git().args(["cat-file", "--batch"]),
-            input.into_bytes(),
-            "cat-file",
-        )?;
-        let mut rest = out.as_slice();
+        let Some(commit) = self.commit_of(rev)? else {
+            return Ok(vec![None; rels.len()]);
+        };
+        let repo = self.gix()?;
+        let prefix = self.prefix()?;
+        let tree = repo
+            .find_commit(commit)
+            .and_then(|commit| commit.tree())
+            .map_err(|e| self.unreadable(rev, e))?;
         let mut found = Vec::with_capacity(rels.len());
-        for _ in rels {
-            let end = memchr::memchr(b'\n', rest).context("git cat-file stopped short")?;
-            let header = String::from_utf8_lossy(&rest[..end]).into_owned();
-            rest = &rest[end + 1..];
-            match header.split(' ').collect::<Vec<_>>()[..] {
-                [_, "blob", size] => {
-                    let size: usize = size
-                        .parse()
-                        .map_err(|e| Error::Failed(format!("git cat-file's size: {e}")))?;
-                    let blob = rest.get(..size).context("git cat-file stopped short")?;
-                    found.push(Some(sha256_bytes(blob)));
-                    rest = &rest[(size + 1).min(rest.len())..];
-                }
-                [_, "missing"] | [_, "ambiguous"] => found.push(None),
-                // A directory or a submodule where canary expects a file: not its content.
-                [_, _, size] => {
-                    let size: usize = size
-                        .parse()
-                        .map_err(|e| Error::Failed(format!("git cat-file's size: {e}")))?;
-                    found.push(None);
-                    rest = &rest[(size + 1).min(rest.len())..];
-                }
-                _ => return Err(Error::Failed(format!("git cat-file answered {header:?}"))),
-            }
+        for rel in rels {
+            // Paths are relative to the repository's directory, which may sit below the work
+            // tree's top.
+            let entry = tree
+                .lookup_entry_by_path(format!("{prefix}{rel}"))
+                .map_err(|e| self.unreadable(rel, e))?;
+            // A directory or a submodule where canary expects a file is not its content; a
+            // symbolic link's target is, as git stores it.
+            let blob = entry
+                .and_then(|entry| repo.find_object(entry.object_id()).ok())
+                .filter(|object| object.kind == gix::object::Kind::Blob);
+            found.push(blob.map(|blob| sha256_bytes(&blob.data)));
         }
         Ok(found)
     }
 
     /// The git directory every worktree of the repository shares.
-    pub fn common_dir(&self) -> Result<std::path::PathBuf, Error> {
-        let out = self
-            .git()
-            .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
-            .output()
-            .context("running git rev-parse")?;
-        // A repository opened for reading was not asked whether it is one (its `.git` may be
-        // gone since the release began).
-        if !out.status.success() {
-            return Err(super::not_a_work_tree(&self.root));
-        }
-        Ok(line(&out.stdout).into())
+    pub fn common_dir(&self) -> Result<PathBuf, Error> {
+        Ok(self.gix()?.common_dir().to_path_buf())
     }
 
-    /// The URL of the remote the branch's upstream is on; `None` without an upstream.
+    /// The URL of the remote the branch's upstream is on, rewritten by `url.*.insteadOf` as
+    /// git rewrites it; `None` without an upstream.
     pub fn upstream_url(&self) -> Result<Option<String>, Error> {
         let Some(upstream) = self.branch()?.upstream else {
             return Ok(None);
         };
-        let out = run_git(
-            self.git()
-                .args(["remote", "get-url", "--end-of-options", &upstream.remote]),
-            "remote get-url",
-        )?;
-        Ok(Some(line(&out)))
+        let remote = self
+            .gix()?
+            .find_remote(upstream.remote.as_str())
+            .map_err(|e| self.unreadable(&format!("remote {}", upstream.remote), e))?;
+        let url = remote
+            .url(gix::remote::Direction::Fetch)
+            .ok_or_else(|| Error::Failed(format!("remote {} has no URL", upstream.remote)))?;
+        Ok(Some(url.to_bstring().to_string()))
     }
 
     /// The full id of HEAD's commit.
     pub fn head(&self) -> Result<String, Error> {
-        let out = run_git(
-            self.git().args(["rev-parse", "--verify", "HEAD^{commit}"]),
-            "rev-parse",
-        )?;
-        Ok(line(&out))
+        Ok(self.commit_named("HEAD")?.to_string())
     }
 
     /// The commits a push of the branch would send: on HEAD and not on its upstream.
     pub fn unpushed_commits(&self, branch: &Branch) -> Result<Vec<String>, Error> {
-        self.rev_list(&[&format!("{}@{{upstream}}..HEAD", branch.name)])
+        self.rev_list(&format!("{}@{{upstream}}", branch.name), "HEAD")
     }
 
-    /// The ids `git rev-list ARGS` lists, newest first.
-    fn rev_list(&self, args: &[&str]) -> Result<Vec<String>, Error> {
-        let out = run_git(self.git().arg("rev-list").args(args), "rev-list")?;
-        Ok(String::from_utf8_lossy(&out)
-            .lines()
-            .map(str::to_string)
-            .collect())
+    /// The commits `tip` has and `hidden` lacks, newest first, as `git rev-list HIDDEN..TIP`
+    /// lists them.
+    fn rev_list(&self, hidden: &str, tip: &str) -> Result<Vec<String>, Error> {
+        let hidden = self.commit_named(hidden)?;
+        let walk = self
+            .gix()?
+            .rev_walk([self.commit_named(tip)?])
+            .with_hidden([hidden])
+            .sorting(NEWEST_FIRST)
+            .all()
+            .map_err(|e| self.unreadable("the history", e))?;
+        walk.map(|info| {
+            info.map(|info| info.id.to_string())
+                .map_err(|e| self.unreadable("the history", e))
+        })
+        .collect()
     }
 
     /// The trailers of `commit` and what it changes.
     pub fn commit_facts(&self, commit: &str) -> Result<CommitFacts, Error> {
-        let format = "%P%x1f%(trailers:key=Canary-Service,valueonly,separator=%x2c)\
-                      %x1f%(trailers:key=Canary-Release,valueonly,separator=%x2c)\
-                      %x1f%(trailers:key=Canary-Step,valueonly,separator=%x2c)";
-        let out = run_git(
-            self.git()
-                .args(["log", "-1", "--no-show-signature"])
-                .arg(format!("--format={format}"))
-                .args([commit, "--"]),
-            "log",
-        )?;
-        let text = String::from_utf8_lossy(&out);
-        let fields: Vec<&str> = text.trim_end_matches('\n').split('\x1f').collect();
-        let field = |i: usize| fields.get(i).map_or("", |f| f.trim()).to_string();
+        let repo = self.gix()?;
+        let unreadable = |e: gix::Error| self.unreadable(commit, e);
+        let found = repo
+            .find_commit(self.commit_named(commit)?)
+            .map_err(unreadable)?;
+        let message = found.message_raw().map_err(unreadable)?;
         let mut facts = CommitFacts {
             commit: commit.to_string(),
-            service: field(1),
-            release: field(2),
-            step: field(3),
+            service: trailer(message, "Canary-Service"),
+            release: trailer(message, "Canary-Release"),
+            step: trailer(message, "Canary-Step"),
             changed: None,
         };
-        if field(0).split(' ').filter(|p| !p.is_empty()).count() != 1 {
+        let parents: Vec<_> = found.parent_ids().collect();
+        let [parent] = parents[..] else {
             return Ok(facts);
-        }
-        let out = run_git(
-            self.git()
-                .args([
-                    "diff-tree",
-                    "-r",
-                    "--no-commit-id",
-                    "--no-renames",
-                    "--name-only",
-                ])
-                .args(["-z", commit]),
-            "diff-tree",
-        )?;
-        let prefix = self.prefix()?.clone();
+        };
+        let before = parent
+            .object()
+            .and_then(|parent| parent.peel_to_tree())
+            .map_err(unreadable)?;
+        let after = found.tree().map_err(unreadable)?;
+        let prefix = self.prefix()?;
         let mut paths = Vec::new();
-        for path in out.split(|&b| b == 0).filter(|p| !p.is_empty()) {
-            let path = String::from_utf8_lossy(path);
+        let changed = changed_paths(repo, &before, &after).map_err(|e| self.unreadable(commit, e));
+        for path in changed? {
             match path.strip_prefix(prefix.as_str()) {
                 Some(rel) => paths.push(rel.to_string()),
                 None => return Ok(facts),
@@ -403,18 +479,39 @@ impl Repo {
 
     /// The commits on HEAD whose `Canary-Release:` trailer is `release`, newest first.
     pub fn commits_naming(&self, release: &str) -> Result<Vec<String>, Error> {
-        // A release id is hex and dashes: nothing in it is special to a regex.
-        let out = run_git(
-            self.git()
-                .args(["log", "--format=%H", "--no-show-signature"])
-                .arg(format!("--grep=^Canary-Release: {release}$"))
-                .args(["HEAD", "--"]),
-            "log",
-        )?;
-        Ok(String::from_utf8_lossy(&out)
-            .lines()
-            .map(str::to_string)
-            .collect())
+        let line = format!("Canary-Release: {release}");
+        let mut naming = Vec::new();
+        self.walk(&[self.commit_named("HEAD")?], |commit, message| {
+            if has_line(message, &line) {
+                naming.push(commit.id.to_string());
+            }
+            true
+        })?;
+        Ok(naming)
+    }
+
+    /// Show `visit` each commit `tips` reach with its message, newest first as `git log` lists
+    /// them, while it says to go on.
+    fn walk(
+        &self,
+        tips: &[gix::ObjectId],
+        mut visit: impl FnMut(&gix::Commit, &BStr) -> bool,
+    ) -> Result<(), Error> {
+        let unreadable = |e| self.unreadable("the history", e);
+        let walk = self
+            .gix()?
+            .rev_walk(tips.iter().copied())
+            .sorting(NEWEST_FIRST)
+            .all()
+            .map_err(unreadable)?;
+        for info in walk {
+            let commit = info.and_then(|info| info.object()).map_err(unreadable)?;
+            let message = commit.message_raw().map_err(unreadable)?;
+            if !visit(&commit, message) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Fetch the branch's upstream from its remote, so that `@{upstream}` is what the remote
@@ -447,7 +544,7 @@ impl Repo {
 
     /// The commits `rev` has and HEAD lacks.
     pub fn missing_from_head(&self, rev: &str) -> Result<Vec<String>, Error> {
-        self.rev_list(&[&format!("HEAD..{rev}"), "--"])
+        self.rev_list("HEAD", rev)
     }
 
     /// The release of `service` that the history (HEAD, and the branch's upstream where it has
@@ -459,53 +556,44 @@ impl Repo {
             Some(_) => &["HEAD", "@{upstream}"],
             None => &["HEAD"],
         };
-        let format = "%H%x1f%an%x1f%(trailers:key=Canary-Release,valueonly,separator=%x2c)\
-                      %x1f%(trailers:key=Canary-Step,valueonly,separator=%x2c)";
-        let out = run_git(
-            self.git()
-                .args(["log", "-1", "--ignore-missing", "--no-show-signature"])
-                .arg(format!("--format={format}"))
-                // A service name is a DNS label: nothing in it is special to a regex.
-                .arg(format!("--grep=^Canary-Service: {service}$"))
-                .args(revs)
-                .arg("--"),
-            "log",
-        )?;
-        let text = String::from_utf8_lossy(&out);
-        let fields: Vec<&str> = text.trim_end().split('\x1f').collect();
-        let newest = match fields[..] {
-            [commit, author, release, step] if !commit.is_empty() => CanaryCommit {
-                commit: commit.to_string(),
-                author: author.to_string(),
-                release: release.trim().to_string(),
-                step: step.trim().to_string(),
-            },
-            _ => return Ok(None),
-        };
-        Ok((!newest.is_last_edit() && !newest.release.is_empty()).then_some(newest))
+        // As `git log --ignore-missing`: an unborn HEAD or an upstream not fetched yet adds
+        // nothing.
+        let mut tips = Vec::new();
+        for rev in revs {
+            tips.extend(self.commit_of(rev)?);
+        }
+        let line = format!("Canary-Service: {service}");
+        let mut newest = None;
+        self.walk(&tips, |commit, message| {
+            if !has_line(message, &line) {
+                return true;
+            }
+            newest = Some(CanaryCommit {
+                commit: commit.id.to_string(),
+                author: commit
+                    .author()
+                    .map(|author| author.name.to_str_lossy().into_owned())
+                    .unwrap_or_default(),
+                release: trailer(message, "Canary-Release"),
+                step: trailer(message, "Canary-Step"),
+            });
+            false
+        })?;
+        Ok(newest.filter(|newest| !newest.is_last_edit() && !newest.release.is_empty()))
     }
 
     /// The full id of the commit `rev` names; `None` when this clone has no such commit.
     pub fn commit_id(&self, rev: &str) -> Result<Option<String>, Error> {
-        let out = self
-            .git()
-            .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
-            .arg(format!("{rev}^{{commit}}"))
-            .stderr(Stdio::null())
-            .output()
-            .context("running git rev-parse")?;
-        Ok(out.status.success().then(|| line(&out.stdout)))
+        Ok(self.commit_of(rev)?.map(|id| id.to_string()))
     }
 
     /// Whether `commit` is `rev` or one of its ancestors.
     pub fn is_ancestor(&self, commit: &str, rev: &str) -> Result<bool, Error> {
-        let status = self
-            .git()
-            .args(["merge-base", "--is-ancestor", commit, rev])
-            .stderr(Stdio::null())
-            .status()
-            .context("running git merge-base")?;
-        Ok(status.success())
+        let (Some(commit), Some(rev)) = (self.commit_of(commit)?, self.commit_of(rev)?) else {
+            return Ok(false);
+        };
+        // As `git merge-base --is-ancestor`, whose failure reads as "no".
+        Ok(self.gix()?.is_ancestor(commit, rev).unwrap_or(false))
     }
 
     /// Commit exactly these contents on top of HEAD, on its branch, and nothing else; returns
@@ -626,10 +714,8 @@ impl Repo {
     }
 
     fn config_bool(&self, key: &str) -> bool {
-        self.git()
-            .args(["config", "--type=bool", "--get", key])
-            .output()
-            .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"true"))
+        self.gix()
+            .is_ok_and(|repo| repo.config_snapshot().boolean(key) == Some(true))
     }
 
     /// Push HEAD to the branch's upstream. A rejected push changes nothing here.
@@ -694,16 +780,6 @@ const OPERATIONS: [(&str, &str, &str); 7] = [
     ),
     ("BISECT_LOG", "bisect", "git bisect reset"),
 ];
-
-/// Ask `git rev-parse` for the absolute paths of the markers of [`OPERATIONS`], then of the
-/// index lock, one a line.
-pub(super) fn ask_git_paths(cmd: &mut Command) {
-    cmd.arg("--path-format=absolute");
-    for (marker, ..) in OPERATIONS {
-        cmd.args(["--git-path", marker]);
-    }
-    cmd.args(["--git-path", "index.lock"]);
-}
 
 /// Run one of the repository's hooks, if it has it, as `git commit` would; a hook that fails
 /// rejects the commit, in its own words.
@@ -770,4 +846,71 @@ fn succeeded(out: std::process::Output, what: &str) -> Result<Vec<u8>, Error> {
 /// A command's one line of output (an id, a name), without its line break.
 fn line(out: &[u8]) -> String {
     String::from_utf8_lossy(out).trim().to_string()
+}
+
+/// `git log`'s order: newest commit first.
+const NEWEST_FIRST: Sorting =
+    Sorting::ByCommitTime(gix::revision::walk::CommitTimeOrder::NewestFirst);
+
+/// Whether one line of `message` is `line`, as `git log --grep=^LINE$` finds it.
+fn has_line(message: &BStr, line: &str) -> bool {
+    message.lines().any(|l| l == line.as_bytes())
+}
+
+/// The values of the message's trailers named `key`, found as git finds trailers and matched
+/// as git matches keys (in any case), joined by `,`: what
+/// `%(trailers:key=KEY,valueonly,separator=%x2c)` prints. Empty without one.
+fn trailer(message: &BStr, key: &str) -> String {
+    let message = gix::objs::commit::MessageRef::from_bytes(message);
+    let Some(body) = message.body() else {
+        return String::new();
+    };
+    body.trailers()
+        .filter(|trailer| trailer.token.eq_ignore_ascii_case(key.as_bytes()))
+        .map(|trailer| trailer.value.to_str_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(",")
+        .trim()
+        .to_string()
+}
+
+/// The paths of the files (blobs, links, submodules) that differ between two trees, as `git
+/// diff-tree -r --no-renames --name-only` lists them.
+fn changed_paths(
+    repo: &gix::Repository,
+    before: &gix::Tree,
+    after: &gix::Tree,
+) -> Result<Vec<String>, gix::diff::tree::Error> {
+    use gix::diff::tree::recorder::Change;
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&before.data, repo.object_hash()),
+        gix::objs::TreeRefIter::from_bytes(&after.data, repo.object_hash()),
+        gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )?;
+    let mut paths: Vec<String> = recorder
+        .records
+        .into_iter()
+        .filter_map(|change| match change {
+            Change::Addition {
+                entry_mode, path, ..
+            }
+            | Change::Deletion {
+                entry_mode, path, ..
+            } => (!entry_mode.is_tree()).then_some(path),
+            Change::Modification {
+                previous_entry_mode,
+                entry_mode,
+                path,
+                ..
+            } => (!entry_mode.is_tree() || !previous_entry_mode.is_tree()).then_some(path),
+        })
+        .map(|path| path.to_str_lossy().into_owned())
+        .collect();
+    // The diff goes breadth first; git lists depth first, which is the paths' byte order.
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
 }

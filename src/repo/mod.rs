@@ -8,7 +8,6 @@ pub use git::{Branch, CanaryCommit, CommitFacts, Content, Upstream, short_id};
 use std::cell::OnceCell;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 
 use crate::error::Context;
 use sha2::{Digest, Sha256};
@@ -21,13 +20,9 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Repo {
     root: PathBuf,
-    /// Where `root` sits in the git work tree (`""` at its top), as git prints paths; asked of
-    /// git on first need when the repository was opened for reading.
-    prefix: OnceCell<String>,
-    /// The absolute paths of what marks a git operation under way ([`git::OPERATIONS`]),
-    /// then of the index lock: asked with the prefix, so that each check of them is a few
-    /// file lookups and no process.
-    git_paths: OnceCell<Vec<PathBuf>>,
+    /// The git repository `root` is in, read in-process: opened with the work tree by
+    /// [`Repo::open`], on first need by [`Repo::for_reading`] (whose reads need no git).
+    git: OnceCell<git::Opened>,
 }
 
 impl Repo {
@@ -42,11 +37,11 @@ impl Repo {
         let root = dir
             .canonicalize()
             .map_err(|e| bad_input(format!("repository {shown}: {e}")))?;
-        let (prefix, git_paths) = ask_where(&root, dir)?;
+        let opened =
+            git::Opened::at(&root).map_err(|e| e.unwrap_or_else(|| not_a_work_tree(dir)))?;
         let repo = Repo {
             root,
-            prefix: OnceCell::from(prefix),
-            git_paths: OnceCell::from(git_paths),
+            git: OnceCell::from(opened),
         };
         let gap = repo.resolve("gap/gap.yaml")?;
         if !gap.is_file() {
@@ -62,8 +57,7 @@ impl Repo {
     pub fn for_reading(dir: &Path) -> Result<Repo, Error> {
         let repo = Repo {
             root: dir.to_path_buf(),
-            prefix: OnceCell::new(),
-            git_paths: OnceCell::new(),
+            git: OnceCell::new(),
         };
         repo.check_holds_gap_yaml()?;
         Ok(repo)
@@ -215,26 +209,6 @@ pub fn symbolic_link(rel: &dyn std::fmt::Display) -> Error {
     ))
 }
 
-/// Whether `root` is inside a git work tree, and if so where it sits there and the paths of its
-/// git directory's markers, in one `git rev-parse`; `dir` is the path as the person gave it.
-fn ask_where(root: &Path, dir: &Path) -> Result<(String, Vec<PathBuf>), Error> {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--is-inside-work-tree", "--show-prefix"]);
-    git::ask_git_paths(&mut cmd);
-    let inside = cmd
-        .output()
-        .map_err(|e| bad_input(format!("cannot run git: {e}")))?;
-    let answer = String::from_utf8_lossy(&inside.stdout);
-    let mut lines = answer.lines();
-    if !inside.status.success() || lines.next() != Some("true") {
-        return Err(not_a_work_tree(dir));
-    }
-    let prefix = lines.next().unwrap_or("").to_string();
-    Ok((prefix, lines.map(PathBuf::from).collect()))
-}
-
 fn not_a_work_tree(dir: &Path) -> Error {
     bad_input(format!(
         "repository {} is not a git work tree; canary edits files that git tracks",
@@ -279,6 +253,7 @@ fn io_reason(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     fn repo() -> (tempfile::TempDir, Repo) {
         let dir = tempfile::tempdir().unwrap();
