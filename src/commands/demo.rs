@@ -115,6 +115,7 @@ pub fn run(journal: Option<PathBuf>, quiet: bool, args: Args) -> anyhow::Result<
         prompt: prompt.as_mut(),
         shell,
         commit: Commit::Always,
+        repo: Default::default(),
     };
     while release.position.next(&plan) != NextStep::Done {
         engine::announce(shell, &release);

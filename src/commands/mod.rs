@@ -323,7 +323,8 @@ pub fn write_out_of_band(
     make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<crate::edits::Move>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
-    crate::engine::refuse_moved_on(&locked.journal, &locked.release)?;
+    let repo = crate::repo::OpenOnce::default();
+    crate::engine::refuse_moved_on(&locked.journal, &locked.release, &repo)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
     let config = &locked.release.config;
     let what = out_of_band.describe(config);
@@ -333,6 +334,7 @@ pub fn write_out_of_band(
         prompt: prompt.as_mut(),
         shell: &globals.shell,
         commit: crate::runner::Commit::Ask,
+        repo,
     };
     let release = runner.write(
         &locked.release,

@@ -7,6 +7,7 @@ use crate::cluster::{self, Wait};
 use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::journal::Release;
 use crate::prompt;
+use crate::repo::OpenOnce;
 use crate::runner::{Commit, Runner};
 
 /// Take exactly one step of a release and say what comes next.
@@ -75,12 +76,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             None => return Err(err),
         },
     };
-    engine::refuse_moved_on(&locked.journal, &locked.release)?;
+    let repo = OpenOnce::default();
+    engine::refuse_moved_on(&locked.journal, &locked.release, &repo)?;
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
         shell: &globals.shell,
         commit,
+        repo,
     };
     let checks = Checks {
         verify: !args.no_verify,

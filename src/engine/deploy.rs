@@ -152,7 +152,7 @@ pub(super) fn verify(
                 .unwrap_or_default()
         ),
     );
-    let repo = Repo::open(&config.repo)?;
+    let repo = runner.repo.open(&config.repo)?;
     let mut expected = Expected::read(config, &repo, env)?;
     expected.synced_at(canary_commit(runner.journal, release, &repo)?, &repo);
     if deployed.v2_code {

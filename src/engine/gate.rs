@@ -223,6 +223,7 @@ fn auto_abort(
         prompt: &mut yes,
         shell,
         commit: Commit::Always,
+        repo: Default::default(),
     };
     let mut event = Event::of_move(&abort, &release.config)?;
     if let Event::Aborted { by, .. } = &mut event {

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::journal::{Event, Journal, Release, StepDone};
 use crate::output::{self, Shell};
 use crate::prompt;
-use crate::repo::Repo;
+use crate::repo::{OpenOnce, Repo};
 use crate::runner::{Commit, Runner, unpublished};
 use crate::workflow::{Action, NextStep, Step, plan};
 
@@ -264,6 +264,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
     let config = &release.config;
     let shape = config.shape();
     let plan = plan(&shape);
+    let opened = OpenOnce::default();
     if release.in_progress.is_some() {
         shell.status("Would", "finish the interrupted step first");
         return Ok(());
@@ -284,7 +285,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
     ) {
         // What `next` would commit, push or refuse before the deploy, said without doing it:
         // preparing the step below would commit or push.
-        let repo = Repo::open(&config.repo)?;
+        let repo = opened.open(&config.repo)?;
         if let Some(state) = unpublished(journal, release, &repo)? {
             if !state.uncommitted.is_empty() {
                 shell.status(
@@ -312,7 +313,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
         return Ok(());
     }
     // As in `next`; a dry run of an edit, above, asks git nothing.
-    refuse_moved_on(journal, release)?;
+    refuse_moved_on(journal, release, &opened)?;
     // Preparing asks nothing: its one question (a commit before a deploy) is not reached once
     // the deploy's files are published, as they are here.
     let mut nobody = prompt::NoTerminal;
@@ -321,6 +322,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
         prompt: &mut nobody,
         shell,
         commit: Commit::Never,
+        repo: opened,
     };
     // The gate is left to `next`: it would journal its evaluation.
     let checks = Checks {
@@ -352,13 +354,17 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
 /// Refuse to move a release on once the repository shows that someone else's release of the
 /// service moved it on (another journal's commits on the branch or its upstream): two
 /// operators would each take the other's edits for their own.
-pub fn refuse_moved_on(journal: &Journal, release: &Release) -> anyhow::Result<()> {
+pub fn refuse_moved_on(
+    journal: &Journal,
+    release: &Release,
+    repo: &OpenOnce,
+) -> anyhow::Result<()> {
     let config = &release.config;
     if config.id.is_empty() {
         // Journaled before releases had ids: their commits carry none to compare.
         return Ok(());
     }
-    let repo = crate::repo::Repo::open(&config.repo)?;
+    let repo = repo.open(&config.repo)?;
     let Some(newest) = repo.unfinished_release(&config.service)? else {
         return Ok(());
     };

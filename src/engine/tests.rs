@@ -90,6 +90,7 @@ impl Setup {
             prompt,
             shell: &self.shell,
             commit: Commit::Ask,
+            repo: Default::default(),
         };
         let result = take_step(&mut runner, &self.release, &Checks::default());
         if let Ok(release) = &result {

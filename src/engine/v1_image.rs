@@ -7,7 +7,6 @@ use crate::cluster::{self, Expected, Session, Target};
 use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::journal::{Event, Release, StepDone};
-use crate::repo::Repo;
 use crate::runner::Runner;
 use crate::settings::Image;
 use crate::workflow::{Action, Shape, Step};
@@ -57,7 +56,7 @@ pub(super) fn read_v1_image(
     let shell = runner.shell;
     let config = &release.config;
     let pinned = config.pinned()?;
-    let repo = Repo::open(&config.repo)?;
+    let repo = runner.repo.open(&config.repo)?;
     let mut findings = Vec::new();
     for (env, target) in targets {
         let expected = Expected::read(config, &repo, *env)?;

@@ -8,6 +8,7 @@ pub use git::{Branch, CanaryCommit, CommitFacts, Content, Upstream, short_id};
 use std::cell::OnceCell;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use crate::error::Context;
 use sha2::{Digest, Sha256};
@@ -16,6 +17,23 @@ use crate::error::{Error, bad_input};
 
 /// Files larger than this are not deploy configuration; refusing them keeps memory bounded.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// One command's repository, opened by [`Repo::open`] where a part of the command first needs
+/// it and handed to every part after: opening it reads git's configuration and references,
+/// which a step would otherwise pay for in each of its checks.
+#[derive(Debug, Default)]
+pub struct OpenOnce(OnceCell<Rc<Repo>>);
+
+impl OpenOnce {
+    /// The repository at `dir`; a command works in one repository, its release's.
+    pub fn open(&self, dir: &Path) -> Result<Rc<Repo>, Error> {
+        if let Some(repo) = self.0.get() {
+            return Ok(Rc::clone(repo));
+        }
+        let repo = Rc::new(Repo::open(dir)?);
+        Ok(Rc::clone(self.0.get_or_init(|| repo)))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Repo {

@@ -15,7 +15,7 @@ use crate::failpoint::{disk_full, failpoint};
 use crate::journal::{Event, InProgress, Journal, PlannedFile, Release, StepDone, Update};
 use crate::output::{self, Shell};
 use crate::prompt::Prompt;
-use crate::repo::{Repo, sha256};
+use crate::repo::{OpenOnce, Repo, sha256};
 use crate::source::FileChange;
 use crate::workflow::{Action, Phase, Position, Refusal};
 
@@ -32,6 +32,7 @@ pub struct Runner<'a> {
     pub prompt: &'a mut dyn Prompt,
     pub shell: &'a Shell,
     pub commit: Commit,
+    pub repo: OpenOnce,
 }
 
 fn hash(text: &Option<String>) -> Option<String> {
@@ -101,8 +102,8 @@ impl Runner<'_> {
         // Refuse what the workflow does not allow before reading any file: whether the edit
         // changes anything does not decide whether it may happen.
         advance(release, edit.action(&[], config))?;
-        let repo = Repo::open(&config.repo)?;
-        let changes = edits::plan(&edit, config, &repo)?;
+        let repo = self.repo.open(&config.repo)?;
+        let changes = edits::plan(&edit, config, &*repo)?;
         let action = edit.action(&changes, config);
         let (after, _) = advance(release, action.clone())?;
         self.refuse_broken(release, &repo, &changes, after, what)?;
@@ -232,7 +233,7 @@ impl Runner<'_> {
     /// The same check before a step that writes nothing (a deploy, a confirmation): the
     /// repository must be sound as it stands.
     pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> Result<(), Error> {
-        let repo = Repo::open(&release.config.repo)?;
+        let repo = self.repo.open(&release.config.repo)?;
         self.refuse_broken(release, &repo, &[], release.position.clone(), what)
     }
 
@@ -310,10 +311,10 @@ impl Runner<'_> {
     /// the others written now, and the step recorded once.
     pub fn resume(&mut self, release: &Release) -> Result<Release, Error> {
         let step = release.in_progress.clone().context("no step in progress")?;
-        let repo = Repo::open(&release.config.repo)?;
+        let repo = self.repo.open(&release.config.repo)?;
         self.shell
             .status("Resuming", format!("the interrupted step: {}", step.what));
-        let remaining = edits::plan(&step.edit, &release.config, &repo)?;
+        let remaining = edits::plan(&step.edit, &release.config, &*repo)?;
         for planned in &step.files {
             let current = hash(&repo.read(&planned.path)?);
             let pending = remaining.iter().find(|c| c.path == planned.path);

@@ -344,7 +344,7 @@ impl Runner<'_> {
     /// left uncommitted, push where the release pushes, and otherwise refuse, naming the fix,
     /// unless every file canary wrote is on the branch and the upstream as canary wrote it.
     pub fn ready_to_deploy(&mut self, release: &Release) -> Result<Release, Error> {
-        let repo = Repo::open(&release.config.repo)?;
+        let repo = self.repo.open(&release.config.repo)?;
         let Some(state) = unpublished(self.journal, release, &repo)? else {
             return self.learn_commits(release, &repo);
         };
