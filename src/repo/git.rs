@@ -37,6 +37,9 @@ pub(super) struct Opened {
     git_paths: Vec<PathBuf>,
 }
 
+/// What the decoded-object cache of one command's repository may hold.
+const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 impl Opened {
     /// Open the repository whose work tree holds `root` (absolute, with symbolic links
     /// resolved), as git finds it from there: upwards, stopping at `GIT_CEILING_DIRECTORIES`,
@@ -58,6 +61,11 @@ impl Opened {
             }
             gix::sec::Trust::Reduced => return Err(Some(not_safe(root))),
         };
+        // A step's checks walk the same recent history several times (unpublished files, the
+        // moved-on check, the unfinished release): decoded once, each commit is read from
+        // memory after. Bounded, and gone with the command's repository.
+        let mut repo = repo;
+        repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         let workdir = repo.workdir().ok_or(None)?;
         let inside = root
             .strip_prefix(workdir)
