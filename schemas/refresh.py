@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Regenerate schemas/istio/*.json from Istio's CRDs (crd-all.gen.yaml of an Istio release).
 
-canary embeds the three CRDs it writes objects for, as compact JSON without the schemas'
-`description` annotations: validation never reads them, and parsing 140 KB of JSON instead of
-600 KB of YAML keeps every `canary next` (which checks the state it is about to write) quick.
+canary embeds the schemas of the three CRDs it writes objects for, as compact JSON that holds
+only what validation reads: the group, the kind, and each served version's openAPIV3Schema
+without its `description` annotations, as a table of nodes (see `nodes`). Versions whose schemas
+are the same (Istio serves v1, v1beta1 and v1alpha3 of one schema) share one entry. Every
+`canary next` checks the state it is about to write against these, so 50 KB of JSON instead of
+600 KB of YAML keeps each step quick.
 
 Usage: python3 schemas/refresh.py PATH/TO/crd-all.gen.yaml    (needs PyYAML: pip install pyyaml)
 """
@@ -37,6 +40,53 @@ def schema(node):
     return out
 
 
+SUBSCHEMA = ("items", "additionalProperties", "not")
+SUBSCHEMAS = ("oneOf", "anyOf", "allOf")
+
+
+def nodes(root):
+    """The schema as a table of nodes, the root first, each subschema replaced by its index.
+
+    canary reads a node only when the object it checks reaches it; as a table, reading one
+    scans that node's own keywords, not every schema nested inside it.
+    """
+    table = []
+
+    def add(node):
+        index = len(table)
+        table.append(None)
+        out = dict(node)
+        if isinstance(node.get("properties"), dict):
+            out["properties"] = {name: add(s) for name, s in node["properties"].items()}
+        for key in SUBSCHEMA:
+            if isinstance(node.get(key), dict):
+                out[key] = add(node[key])
+        for key in SUBSCHEMAS:
+            if key in node:
+                out[key] = [add(s) for s in node[key]]
+        table[index] = out
+        return index
+
+    add(root)
+    return table
+
+
+def compact(spec):
+    """What canary embeds of a CRD's spec: served versions grouped by identical schema."""
+    schemas = []
+    for version in spec["versions"]:
+        if not version.get("served"):
+            continue
+        body = nodes(schema(version["schema"]["openAPIV3Schema"]))
+        for entry in schemas:
+            if entry["nodes"] == body:
+                entry["versions"].append(version["name"])
+                break
+        else:
+            schemas.append({"versions": [version["name"]], "nodes": body})
+    return {"group": spec["group"], "kind": spec["names"]["kind"], "schemas": schemas}
+
+
 def main(source):
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "istio")
     written = set()
@@ -44,14 +94,9 @@ def main(source):
         name = (doc or {}).get("metadata", {}).get("name")
         if name not in WANTED:
             continue
-        spec = doc["spec"]
-        for version in spec["versions"]:
-            if "schema" in version:
-                version["schema"] = schema(version["schema"])
-        crd = {"apiVersion": doc["apiVersion"], "kind": doc["kind"],
-               "metadata": {"name": name}, "spec": spec}
         with open(os.path.join(here, WANTED[name] + ".json"), "w") as out:
-            out.write(json.dumps(crd, separators=(",", ":"), sort_keys=True) + "\n")
+            out.write(json.dumps(compact(doc["spec"]), separators=(",", ":"), sort_keys=True))
+            out.write("\n")
         written.add(name)
     missing = set(WANTED) - written
     if missing:
