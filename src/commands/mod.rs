@@ -25,7 +25,7 @@ use crate::journal::{Journal, Release};
 use crate::lock::{self, ReleaseLock};
 use crate::operator::Operator;
 use crate::output::Shell;
-use crate::repo::Repo;
+use crate::repo::{OpenOnce, Repo};
 use crate::workflow::{NextStep, Phase, Step, plan};
 
 /// The release a command works on, locked against other canary processes and read after the
@@ -33,6 +33,8 @@ use crate::workflow::{NextStep, Phase, Step, plan};
 pub struct Locked {
     pub journal: Journal,
     pub release: Release,
+    /// The release's repository, opened to take its lock: the command goes on in it.
+    pub repo: OpenOnce,
     _locks: (ReleaseLock, Option<ReleaseLock>),
 }
 
@@ -84,13 +86,17 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
     let lock = lock::lock(&globals.journal, &service)?;
     let release = find_release(&journal, Some(&service))?;
     // A repository that is gone has no files to guard; the command says so when it needs them.
-    let repo_lock = match Repo::for_reading(&release.config.repo) {
-        Ok(repo) => Some(lock::lock_in_repo(&repo, &service)?),
-        Err(_) => None,
+    let (repo, repo_lock) = match Repo::for_reading(&release.config.repo) {
+        Ok(repo) => {
+            let repo_lock = lock::lock_in_repo(&repo, &service)?;
+            (OpenOnce::opened(repo), Some(repo_lock))
+        }
+        Err(_) => (OpenOnce::default(), None),
     };
     Ok(Locked {
         journal,
         release,
+        repo,
         _locks: (lock, repo_lock),
     })
 }
@@ -323,7 +329,7 @@ pub fn write_out_of_band(
     make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<crate::edits::Move>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
-    let repo = crate::repo::OpenOnce::default();
+    let repo = std::mem::take(&mut locked.repo);
     crate::engine::refuse_moved_on(&locked.journal, &locked.release, &repo)?;
     let out_of_band = make(&mut locked.journal, &locked.release)?;
     let config = &locked.release.config;

@@ -7,7 +7,6 @@ use crate::cluster::{self, Wait};
 use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::journal::Release;
 use crate::prompt;
-use crate::repo::OpenOnce;
 use crate::runner::{Commit, Runner};
 
 /// Take exactly one step of a release and say what comes next.
@@ -76,7 +75,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             None => return Err(err),
         },
     };
-    let repo = OpenOnce::default();
+    let repo = std::mem::take(&mut locked.repo);
     engine::refuse_moved_on(&locked.journal, &locked.release, &repo)?;
     let mut runner = Runner {
         journal: &mut locked.journal,

@@ -52,7 +52,7 @@ impl Opened {
         let upwards = || gix::discover::upwards::Options::default().apply_environment();
         let repo =
             gix::discover_opts(root, upwards(), gix::open::Options::default()).map_err(|_| None)?;
-        let repo = match repo.git_dir_trust() {
+        let mut repo = match repo.git_dir_trust() {
             gix::sec::Trust::Full => repo,
             gix::sec::Trust::Reduced if safe_by_override(&repo, root) => {
                 let trusted =
@@ -64,7 +64,6 @@ impl Opened {
         // A step's checks walk the same recent history several times (unpublished files, the
         // moved-on check, the unfinished release): decoded once, each commit is read from
         // memory after. Bounded, and gone with the command's repository.
-        let mut repo = repo;
         repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         let workdir = repo.workdir().ok_or(None)?;
         let inside = root

@@ -25,6 +25,12 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub struct OpenOnce(OnceCell<Rc<Repo>>);
 
 impl OpenOnce {
+    /// The repository another part of the command opened first (the release's lock, which
+    /// lives in its git directory).
+    pub fn opened(repo: Repo) -> OpenOnce {
+        OpenOnce(OnceCell::from(Rc::new(repo)))
+    }
+
     /// The repository at `dir`; a command works in one repository, its release's.
     pub fn open(&self, dir: &Path) -> Result<Rc<Repo>, Error> {
         if let Some(repo) = self.0.get() {
