@@ -11,6 +11,7 @@
 //! are not evaluated.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -142,7 +143,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Node<'a> {
 /// A structural schema node, holding only the keywords validation reads (serde skips the
 /// others, `format` and the CEL rules, without building them), its subschemas as indexes into
 /// its table; names and patterns borrow the embedded text.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Schema<'a> {
     #[serde(rename = "type", borrow)]
@@ -171,8 +172,8 @@ struct Schema<'a> {
     max_properties: Option<u64>,
     #[serde(borrow, default)]
     required: Vec<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "properties")]
-    properties: Vec<(Cow<'a, str>, usize)>,
+    #[serde(default)]
+    properties: BTreeMap<String, usize>,
     additional_properties: Option<usize>,
     items: Option<usize>,
     one_of: Option<Vec<usize>>,
@@ -184,42 +185,9 @@ struct Schema<'a> {
 
 impl Schema<'_> {
     fn property(&self, name: &str) -> Option<usize> {
-        self.properties
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, index)| *index)
+        self.properties.get(name).copied()
     }
 }
-
-/// A schema's `properties` in the file's order, as a list: there are few, and a map's node
-/// holds room for eleven.
-fn properties<'de: 'a, 'a, D>(deserializer: D) -> Result<Vec<(Cow<'a, str>, usize)>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-        type Value = Vec<(Cow<'a, str>, usize)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a map of field names to node indexes")
-        }
-        fn visit_map<M: serde::de::MapAccess<'de>>(
-            self,
-            mut map: M,
-        ) -> Result<Self::Value, M::Error> {
-            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
-            while let Some((BorrowedKey(key), index)) = map.next_entry()? {
-                out.push((key, index));
-            }
-            Ok(out)
-        }
-    }
-    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
-}
-
-/// A field name that borrows the embedded text (serde's `Cow` would copy it).
-#[derive(Deserialize)]
-struct BorrowedKey<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Something a schema does not allow, at a path inside the object.
 #[derive(Debug, Clone, PartialEq)]
@@ -587,8 +555,7 @@ mod tests {
             let schema = table.node(index);
             let subschemas = schema
                 .properties
-                .iter()
-                .map(|(_, index)| index)
+                .values()
                 .chain(&schema.additional_properties)
                 .chain(&schema.items)
                 .chain(schema.one_of.iter().flatten())
