@@ -204,19 +204,6 @@ impl Runner<'_> {
         }
     }
 
-    /// The ids the journal knows as canary's commits of this release.
-    fn known_commits(&self, release: &Release) -> Result<Vec<String>, Error> {
-        Ok(self
-            .journal
-            .events(release.id)?
-            .into_iter()
-            .filter_map(|e| match e.event {
-                Event::Committed(committed) => Some(committed.commit),
-                _ => None,
-            })
-            .collect())
-    }
-
     /// The commits a push would send, split into someone else's and those of canary's that
     /// the journal does not know by their id (oldest first).
     fn unpushed_by_owner(
@@ -237,12 +224,19 @@ impl Runner<'_> {
         repo: &Repo,
         commits: Vec<String>,
     ) -> Result<(Vec<String>, Vec<Recognised>), Error> {
-        let known = self.known_commits(release)?;
         let events = self.journal.events(release.id)?;
+        // The ids the journal knows as canary's commits of this release.
+        let known: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Committed(committed) => Some(committed.commit.as_str()),
+                _ => None,
+            })
+            .collect();
         let mut theirs = Vec::new();
         let mut learned = Vec::new();
         for commit in commits.into_iter().rev() {
-            if known.contains(&commit) {
+            if known.contains(&commit.as_str()) {
                 continue;
             }
             let facts = repo.commit_facts(&commit)?;
