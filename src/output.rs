@@ -235,6 +235,27 @@ pub fn fit(line: &str, width: usize) -> Cow<'_, str> {
     console::truncate_str(line, width, marks().cut)
 }
 
+/// Text that came from outside (a server's error, a team's check name), made safe to print on
+/// one line: control characters, terminal escape sequences among them, are shown escaped
+/// (`\u{1b}`), never sent to the terminal, and text longer than `max` characters is cut with a
+/// note of how much was left out.
+pub fn outside(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (shown, c) in text.chars().enumerate() {
+        if shown == max {
+            let left = text.chars().count() - max;
+            out.push_str(&format!("... ({} cut)", count(left as u64, "character")));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A bar of `cells` cells, `percent` of them filled.
 pub fn bar(percent: u8, cells: usize) -> String {
     let filled = (usize::from(percent) * cells + 50) / 100;
@@ -249,6 +270,21 @@ pub fn bar(percent: u8, cells: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_outside_is_escaped_and_cut() {
+        assert_eq!(outside("plain, é", 20), "plain, é");
+        assert_eq!(
+            outside("\u{1b}[2J\u{1b}]0;owned\u{7}bad\nline\r", 100),
+            "\\u{1b}[2J\\u{1b}]0;owned\\u{7}bad\\nline\\r"
+        );
+        assert!(!outside("\u{1b}[31m", 100).contains('\u{1b}'));
+        assert_eq!(
+            outside(&"x".repeat(70_000), 5),
+            "xxxxx... (69995 characters cut)"
+        );
+        assert_eq!(outside("abcde", 5), "abcde");
+    }
 
     fn hunks_of(before: &str, after: &str) -> String {
         let mut out = String::new();

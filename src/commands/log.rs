@@ -206,6 +206,8 @@ pub fn gate_numbers(verdict: &Verdict) -> String {
     }
     if !checks.is_empty() {
         out.push_str(&format!(": {}", checks.join("; ")));
+    } else if verdict.outcome == crate::gate::Outcome::CannotJudge {
+        out.push_str(&format!(": {}", verdict.reason));
     }
     out
 }
@@ -311,6 +313,13 @@ mod tests {
             gate_numbers(&verdict),
             "fail: success rate v1 99.90% v2 99.90%; p99 latency vs v1 v1 75 ms v2 175 ms \
              FAILED; queue v1 no data v2 3"
+        );
+        let cannot = serde_json::from_value(json!({"outcome": "cannot-judge", "incident": false,
+            "range_secs": 300, "reason": "v2's 5xx count answered NaN (q)", "checks": []}))
+        .unwrap();
+        assert_eq!(
+            gate_numbers(&cannot),
+            "cannot-judge: v2's 5xx count answered NaN (q)"
         );
     }
 

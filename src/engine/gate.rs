@@ -81,7 +81,9 @@ pub fn before_increase(
             (Outcome::Fail, _) if config.gate.auto_abort => {
                 return Err(auto_abort(shell, journal, &release, &verdict)?.into());
             }
-            (Outcome::Fail, _) | (_, IfNotYet::Exit) => {
+            // Waiting does not mend an answer the gate cannot use, and it is no evidence
+            // against v2 either: refused, never aborted.
+            (Outcome::Fail | Outcome::CannotJudge, _) | (_, IfNotYet::Exit) => {
                 return Err(settle(&release, &verdict).unwrap_err());
             }
             (_, IfNotYet::Wait(timeout)) => {
@@ -196,6 +198,19 @@ pub fn settle(release: &Release, verdict: &Verdict) -> anyhow::Result<()> {
                 "send all traffic back to v1, fix v2".into()
             }),
             run: Some(format!("canary abort {service}")),
+        }
+        .into()),
+        Outcome::CannotJudge => Err(Error::Refused {
+            reason: format!(
+                "the metric gate cannot judge v2 from what Prometheus answered: {}",
+                verdict.reason
+            ),
+            first: Some(
+                "find why that query answers so (the metric's series, the scrape, the team's \
+                 check), or judge v2 yourself and send all traffic back to v1 if it is bad"
+                    .into(),
+            ),
+            run: Some(format!("canary gate {service}")),
         }
         .into()),
         Outcome::NotEnoughTraffic | Outcome::NotEnoughTime => Err(Error::NotYet(format!(

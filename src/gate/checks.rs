@@ -20,6 +20,9 @@ use super::promql::{self, escape};
 use super::verdict::Condition;
 use crate::error::{Error, bad_input};
 
+/// The longest name a check may have, in characters.
+const MAX_NAME_CHARS: usize = 80;
+
 const PLACEHOLDERS: [&str; 5] = ["namespace", "service", "workload", "version", "range"];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +55,14 @@ pub fn parse(text: &str) -> Result<Vec<TeamCheck>, String> {
         let name = field("name")
             .filter(|n| !n.trim().is_empty() && !n.chars().any(char::is_control))
             .ok_or(format!("check {} has no `name:`", i + 1))?;
+        // A name is a table's row heading and a line of the journal, not a document.
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            return Err(format!(
+                "check {}'s name is {chars} characters long; give it at most {MAX_NAME_CHARS}",
+                i + 1
+            ));
+        }
         let query = field("query").ok_or(format!("check {name:?} has no `query:`"))?;
         let limit = |key: &str| item.get(key).map(|v| v.as_f64().filter(|f| f.is_finite()));
         let condition = match (limit("max"), limit("min")) {
@@ -168,6 +179,19 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert!(err.contains(says), "{text:?}: {err}");
         }
+        let long = format!(
+            "checks:\n  - name: {}\n    query: x\n    max: 1\n",
+            "n".repeat(70_000)
+        );
+        assert_eq!(
+            parse(&long).unwrap_err(),
+            "check 1's name is 70000 characters long; give it at most 80"
+        );
+        let longest = format!(
+            "checks:\n  - name: {}\n    query: x\n    max: 1\n",
+            "é".repeat(80)
+        );
+        assert_eq!(parse(&longest).unwrap()[0].name.chars().count(), 80);
     }
 
     #[test]

@@ -234,7 +234,8 @@ impl std::str::FromStr for Endpoint {
 
 /// What answers the gate's queries: an instant query whose answer is one sample at most.
 pub trait Metrics {
-    /// The sample's value; `None` when the answer is empty (no such series) or not a number.
+    /// The sample's value as Prometheus wrote it, `NaN` and infinities included; `None` when
+    /// the answer is empty (no such series).
     fn scalar(&self, promql: &str) -> Result<Option<f64>, Error>;
     /// Where it asks, for messages: `production's Prometheus at http://...`.
     fn describe(&self) -> String;
@@ -251,7 +252,9 @@ pub struct Subject {
 }
 
 /// Read both versions over the last `range_secs` and judge v2. No Istio metrics at all for
-/// the service is an error, not a verdict: the gate cannot tell anything from silence.
+/// the service is an error, not a verdict: the gate cannot tell anything from silence. A value
+/// the gate cannot use (not a finite number, a negative count, more 5xx answers than requests)
+/// is a verdict that it cannot judge, naming the query that answered it: never a pass.
 pub fn evaluate(
     metrics: &dyn Metrics,
     subject: &Subject,
@@ -259,23 +262,24 @@ pub fn evaluate(
     team: &[checks::TeamCheck],
     range_secs: u64,
 ) -> Result<Verdict, Error> {
-    let read = |v: &promql::Selector| -> Result<(Option<f64>, verdict::Measured), Error> {
-        let requests = metrics.scalar(&v.requests(range_secs))?;
-        let errors = metrics.scalar(&v.errors(range_secs))?;
-        let p99 = metrics.scalar(&v.p99(range_secs))?;
-        Ok((
-            requests,
-            verdict::Measured {
-                requests: requests.unwrap_or(0.0),
-                errors: errors.unwrap_or(0.0),
-                p99_ms: p99,
-            },
-        ))
+    let read = |v: &promql::Selector| -> Result<Read, Error> {
+        let queries = [
+            v.requests(range_secs),
+            v.errors(range_secs),
+            v.p99(range_secs),
+        ];
+        let [requests, errors, p99] = [0, 1, 2].map(|i| metrics.scalar(&queries[i]));
+        Ok(Read {
+            version: v.version.clone(),
+            requests: requests?,
+            errors: errors?,
+            p99: p99?,
+            queries,
+        })
     };
     let (v1, v2) = (&subject.v1, &subject.v2);
-    let (seen1, measured1) = read(v1)?;
-    let (seen2, measured2) = read(v2)?;
-    if seen1.is_none() && seen2.is_none() {
+    let (read1, read2) = (read(v1)?, read(v2)?);
+    if read1.requests.is_none() && read2.requests.is_none() {
         return Err(Error::Failed(format!(
             "{} has no istio_requests_total with reporter=\"destination\" for {} or {} in \
              namespace {} over the last {}: are the pods in Istio's mesh, and does Prometheus \
@@ -287,12 +291,36 @@ pub fn evaluate(
             verdict::duration(range_secs)
         )));
     }
+    let measured1 = match read1.measured() {
+        Ok(measured) => measured,
+        Err(why) => return Ok(Verdict::cannot_judge(range_secs, why)),
+    };
+    let measured2 = match read2.measured() {
+        Ok(measured) => measured,
+        Err(why) => return Ok(Verdict::cannot_judge(range_secs, why)),
+    };
     let mut custom = Vec::new();
     for check in team {
+        let mut values = [None; 2];
+        for (value, v) in values.iter_mut().zip([v1, v2]) {
+            let query = check.query_for(&subject.service, v, range_secs);
+            *value = metrics.scalar(&query)?;
+            if let Some(bad) = value.filter(|x| !x.is_finite()) {
+                return Ok(Verdict::cannot_judge(
+                    range_secs,
+                    format!(
+                        "check {:?} answered {} for {} ({query})",
+                        check.name,
+                        as_prometheus(bad),
+                        v.version
+                    ),
+                ));
+            }
+        }
         custom.push(verdict::Custom {
             name: check.name.clone(),
-            v1: metrics.scalar(&check.query_for(&subject.service, v1, range_secs))?,
-            v2: metrics.scalar(&check.query_for(&subject.service, v2, range_secs))?,
+            v1: values[0],
+            v2: values[1],
             condition: check.condition,
         });
     }
@@ -301,9 +329,199 @@ pub fn evaluate(
     ))
 }
 
+/// A number as Prometheus writes it: `NaN`, `+Inf` and `-Inf` for those that are none.
+fn as_prometheus(value: f64) -> String {
+    match value {
+        v if v.is_nan() => "NaN".into(),
+        f64::INFINITY => "+Inf".into(),
+        f64::NEG_INFINITY => "-Inf".into(),
+        v => verdict::number(v),
+    }
+}
+
+/// One version's answers to the gate's three queries, as Prometheus gave them.
+struct Read {
+    version: String,
+    requests: Option<f64>,
+    errors: Option<f64>,
+    p99: Option<f64>,
+    /// The queries that asked for them, in that order.
+    queries: [String; 3],
+}
+
+impl Read {
+    /// The answers as the verdict judges them, or why they cannot be. An empty answer is a
+    /// count of zero (Istio has no series for a code never answered) or no latency sample.
+    fn measured(&self) -> Result<verdict::Measured, String> {
+        let version = &self.version;
+        let unusable = |what: &str, value: f64, query: &str| {
+            format!(
+                "{version}'s {what} answered {} ({query})",
+                as_prometheus(value)
+            )
+        };
+        let count = |value: Option<f64>, what: &str, query: &str| match value {
+            Some(v) if !(v.is_finite() && v >= 0.0) => Err(unusable(what, v, query)),
+            v => Ok(v.unwrap_or(0.0)),
+        };
+        let requests = count(self.requests, "request count", &self.queries[0])?;
+        let errors = count(self.errors, "5xx count", &self.queries[1])?;
+        // Each 5xx series is one of the series the request count sums, extrapolated alike:
+        // more errors than requests is a broken answer, beyond rounding.
+        if errors > requests * (1.0 + 1e-9) + 1e-9 {
+            return Err(format!(
+                "{version}'s 5xx count {} is more than its {} requests ({})",
+                verdict::number(errors),
+                verdict::number(requests),
+                self.queries[1]
+            ));
+        }
+        // Without requests there is no latency to read: histogram_quantile answers NaN.
+        let p99_ms = match self.p99 {
+            _ if requests == 0.0 => None,
+            Some(ms) if !(ms.is_finite() && ms >= 0.0) => {
+                return Err(unusable("p99 latency", ms, &self.queries[2]));
+            }
+            p99 => p99,
+        };
+        Ok(verdict::Measured {
+            requests,
+            errors,
+            p99_ms,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers each query by what it asks for: the version, and which of the gate's queries.
+    struct Answers {
+        v1: [Option<f64>; 3],
+        v2: [Option<f64>; 3],
+        team: Option<f64>,
+    }
+
+    impl Metrics for Answers {
+        fn scalar(&self, promql: &str) -> Result<Option<f64>, Error> {
+            if promql.starts_with("team") {
+                return Ok(self.team);
+            }
+            let answers = if promql.contains("\"v2\"") {
+                self.v2
+            } else {
+                self.v1
+            };
+            Ok(if promql.starts_with("histogram_quantile") {
+                answers[2]
+            } else if promql.contains("5..") {
+                answers[1]
+            } else {
+                answers[0]
+            })
+        }
+
+        fn describe(&self) -> String {
+            "a table".into()
+        }
+    }
+
+    fn subject() -> Subject {
+        let selector = |version: &str| promql::Selector {
+            namespace: "ns".into(),
+            workload: format!("web-{version}"),
+            version: version.into(),
+        };
+        Subject {
+            service: "svc".into(),
+            v1: selector("v1"),
+            v2: selector("v2"),
+        }
+    }
+
+    fn verdict_of(v2: [Option<f64>; 3], team: Option<f64>) -> Verdict {
+        let answers = Answers {
+            v1: [Some(4000.0), Some(4.0), Some(80.0)],
+            v2,
+            team,
+        };
+        let checks =
+            checks::parse("checks:\n  - name: queue\n    query: team\n    max: 5\n").unwrap();
+        evaluate(&answers, &subject(), &Thresholds::default(), &checks, 300).unwrap()
+    }
+
+    #[test]
+    fn answers_the_gate_cannot_use_are_never_a_pass() {
+        let healthy = [Some(4000.0), Some(4.0), Some(80.0)];
+        assert_eq!(verdict_of(healthy, Some(1.0)).outcome, Outcome::Pass);
+        // An empty 5xx answer is no errors: Istio has no series for a code never answered.
+        assert_eq!(
+            verdict_of([Some(4000.0), None, Some(80.0)], Some(1.0)).outcome,
+            Outcome::Pass
+        );
+        for (v2, team, says) in [
+            (
+                [Some(4000.0), Some(f64::NAN), Some(80.0)],
+                Some(1.0),
+                "v2's 5xx count answered NaN",
+            ),
+            (
+                [Some(4000.0), Some(f64::INFINITY), Some(80.0)],
+                Some(1.0),
+                "v2's 5xx count answered +Inf",
+            ),
+            (
+                [Some(4000.0), Some(-3.0), Some(80.0)],
+                Some(1.0),
+                "v2's 5xx count answered -3",
+            ),
+            (
+                [Some(f64::NAN), Some(4.0), Some(80.0)],
+                Some(1.0),
+                "v2's request count answered NaN",
+            ),
+            (
+                [Some(-1.0), None, None],
+                Some(1.0),
+                "v2's request count answered -1",
+            ),
+            (
+                [Some(100.0), Some(150.0), Some(80.0)],
+                Some(1.0),
+                "v2's 5xx count 150 is more than its 100 requests",
+            ),
+            (
+                [Some(4000.0), Some(4.0), Some(f64::NAN)],
+                Some(1.0),
+                "v2's p99 latency answered NaN",
+            ),
+            (
+                [Some(4000.0), Some(4.0), Some(f64::INFINITY)],
+                Some(1.0),
+                "v2's p99 latency answered +Inf",
+            ),
+            (
+                healthy,
+                Some(f64::NAN),
+                "check \"queue\" answered NaN for v1",
+            ),
+        ] {
+            let verdict = verdict_of(v2, team);
+            assert_eq!(verdict.outcome, Outcome::CannotJudge, "{v2:?}: {verdict:?}");
+            assert!(verdict.reason.contains(says), "{says}: {}", verdict.reason);
+            // The query that answered it is named.
+            assert!(
+                verdict.reason.contains("destination_version=\"v2\"")
+                    || verdict.reason.contains("(team)"),
+                "{}",
+                verdict.reason
+            );
+        }
+        // No requests, no latency: the NaN histogram_quantile answers then is no sample.
+        let idle = verdict_of([Some(0.0), None, Some(f64::NAN)], Some(1.0));
+        assert_eq!(idle.outcome, Outcome::NotEnoughTraffic, "{idle:?}");
+    }
 
     #[test]
     fn sources_are_urls_or_cluster_services() {

@@ -2,7 +2,9 @@
 //! HTTP client kube already brings: to its URL, or through the environment's API server's
 //! service proxy with its kubeconfig context.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use kube::config::KubeConfigOptions;
 use kube::{Client, Config};
@@ -10,9 +12,22 @@ use serde_json::Value;
 
 use super::{Endpoint, Metrics};
 use crate::error::Error;
+use crate::output::outside;
 
 /// A query that has not answered in this time is taken as an unreachable Prometheus.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every query of one evaluation answered within this, or the evaluation fails: a server that
+/// trickles a byte at a time never trips [`TIMEOUT`], which bounds only each wait for a byte,
+/// and would hold the release's lock, and so `canary abort`, for as long as it likes.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The most an answer may hold. The gate asks for single numbers, a few hundred bytes; a
+/// body that never ends is cut here, not read until memory runs out.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// The most of a server's own words (an error, a body that is not JSON) that is shown.
+const MAX_SAID_CHARS: usize = 300;
 
 pub struct Prometheus {
     runtime: tokio::runtime::Runtime,
@@ -20,6 +35,10 @@ pub struct Prometheus {
     /// The path before `/api/v1/query`: the service proxy's, or none.
     prefix: String,
     describe: String,
+    /// What a refused service proxy call lacks, for a Prometheus in the cluster.
+    permission: Option<String>,
+    /// When every query of this evaluation must have answered by.
+    deadline: Instant,
 }
 
 impl Prometheus {
@@ -43,10 +62,10 @@ impl Prometheus {
             .enable_all()
             .build()
             .map_err(|e| failed(format!("cannot start a runtime: {e}")))?;
-        let (kube_config, prefix) = match source {
+        let (kube_config, prefix, permission) = match source {
             Endpoint::Url(url) => {
                 let uri = url.parse().map_err(|e| failed(format!("not a URL: {e}")))?;
-                (Config::new(uri), String::new())
+                (Config::new(uri), String::new(), None)
             }
             Endpoint::Cluster {
                 namespace,
@@ -69,6 +88,10 @@ impl Prometheus {
                 (
                     kube_config,
                     format!("/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"),
+                    Some(format!(
+                        "context {context} needs `get` on services/proxy named {service}:{port} \
+                         in namespace {namespace}: the Role in canary's docs/gate.md grants it"
+                    )),
                 )
             }
         };
@@ -83,6 +106,8 @@ impl Prometheus {
             client,
             prefix,
             describe,
+            permission,
+            deadline: Instant::now() + DEADLINE,
         })
     }
 
@@ -94,15 +119,41 @@ impl Prometheus {
             .header("accept", "application/json")
             .body(Vec::new())
             .map_err(|e| failed(format!("cannot build the request: {e}")))?;
+        let send = async {
+            let response = self.client.send(request.map(Into::into)).await?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<LengthLimitError>() {
+                        Unread::TooLong
+                    } else {
+                        Unread::Failed(innermost(&*e))
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, Unread>((status, body))
+        };
         let (status, body) = self
             .runtime
-            .block_on(async {
-                let response = self.client.send(request.map(Into::into)).await?;
-                let status = response.status();
-                let body = response.into_body().collect_bytes().await?;
-                Ok::<_, kube::Error>((status, body))
-            })
-            .map_err(|e| failed(format!("cannot be reached: {e}")))?;
+            .block_on(async { tokio::time::timeout_at(self.deadline.into(), send).await })
+            .map_err(|_| {
+                failed(format!(
+                    "did not answer the gate's queries within {}s (a slow or stalled server)",
+                    DEADLINE.as_secs()
+                ))
+            })?
+            .map_err(|unread| match unread {
+                Unread::TooLong => failed(format!(
+                    "answered more than {} KiB, which no answer to the gate's queries needs",
+                    MAX_ANSWER_BYTES / 1024
+                )),
+                Unread::Failed(why) => failed(format!(
+                    "cannot be reached: {}",
+                    outside(&why, MAX_SAID_CHARS)
+                )),
+            })?;
         let text = String::from_utf8_lossy(&body);
         let json: Option<Value> = serde_json::from_str(&text).ok();
         // Prometheus says what is wrong in `error`; the API server's proxy in a Status' `message`.
@@ -115,14 +166,14 @@ impl Prometheus {
         if !status.is_success()
             || json.as_ref().and_then(|j| j["status"].as_str()) != Some("success")
         {
-            let what = said.unwrap_or_else(|| {
-                text.chars()
-                    .take(120)
-                    .collect::<String>()
-                    .trim()
-                    .to_string()
+            let what = outside(said.as_deref().unwrap_or(&text).trim(), MAX_SAID_CHARS);
+            let status = status.as_u16();
+            return Err(match (&self.permission, status) {
+                (Some(permission), 403) => {
+                    failed(format!("answered HTTP 403: {what}; {permission}"))
+                }
+                _ => failed(format!("answered HTTP {status}: {what}")),
             });
-            return Err(failed(format!("answered HTTP {}: {what}", status.as_u16())));
         }
         Ok(json.expect("checked above"))
     }
@@ -152,15 +203,43 @@ impl Metrics for Prometheus {
                 )));
             }
         };
-        Ok(value[1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite()))
+        // Prometheus writes values as Go formats floats, `NaN` and `+Inf` among them: those
+        // are handed on as they are, for the gate to refuse to judge on.
+        let text = value[1].as_str().unwrap_or_default();
+        text.parse::<f64>().map(Some).map_err(|_| {
+            Error::Failed(format!(
+                "{}: the query answered {:?}, not a number: {promql}",
+                self.describe,
+                outside(text, MAX_SAID_CHARS)
+            ))
+        })
     }
 
     fn describe(&self) -> String {
         self.describe.clone()
     }
+}
+
+/// Why an answer was not read whole.
+enum Unread {
+    TooLong,
+    Failed(String),
+}
+
+impl From<kube::Error> for Unread {
+    /// The innermost cause: "client error (Connect)" says less than the refused connection or
+    /// the unknown host beneath it.
+    fn from(e: kube::Error) -> Unread {
+        Unread::Failed(innermost(&e))
+    }
+}
+
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 /// A query parameter's value, percent-encoded: everything but the unreserved characters.

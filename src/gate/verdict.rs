@@ -69,6 +69,9 @@ pub enum Outcome {
     Fail,
     NotEnoughTraffic,
     NotEnoughTime,
+    /// Prometheus answered something the gate cannot use (not a number, a negative count,
+    /// more errors than requests): neither a pass nor evidence against v2.
+    CannotJudge,
 }
 
 impl Outcome {
@@ -78,6 +81,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::NotEnoughTraffic => "not enough traffic yet",
             Outcome::NotEnoughTime => "not enough time yet",
+            Outcome::CannotJudge => "cannot judge",
         }
     }
 
@@ -88,6 +92,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::NotEnoughTraffic => "not-enough-traffic",
             Outcome::NotEnoughTime => "not-enough-time",
+            Outcome::CannotJudge => "cannot-judge",
         }
     }
 }
@@ -147,6 +152,18 @@ impl Verdict {
                 duration(thresholds.window_secs),
                 duration(thresholds.window_secs.saturating_sub(deployed_secs))
             ),
+        }
+    }
+
+    /// What Prometheus answered cannot be judged on (`why` names the query and the value).
+    pub fn cannot_judge(range_secs: u64, why: String) -> Verdict {
+        Verdict {
+            outcome: Outcome::CannotJudge,
+            range_secs,
+            checks: Vec::new(),
+            z_test: None,
+            incident: false,
+            reason: why,
         }
     }
 
@@ -381,7 +398,7 @@ pub fn value(v: Option<f64>, unit: &str) -> String {
 }
 
 /// A number as short as it can be said: whole numbers without decimals.
-fn number(v: f64) -> String {
+pub fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {

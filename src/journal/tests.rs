@@ -544,6 +544,7 @@ fn each_event_s_kind_is_its_serde_tag() {
         crate::gate::verdict::Outcome::Fail,
         crate::gate::verdict::Outcome::NotEnoughTraffic,
         crate::gate::verdict::Outcome::NotEnoughTime,
+        crate::gate::verdict::Outcome::CannotJudge,
     ] {
         assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.key());
     }

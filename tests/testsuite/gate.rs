@@ -92,7 +92,7 @@ const SCENARIOS: [Scenario; 8] = [
 
 /// A release in `namespace` ramped to production's 50%, deployed and observed, its gate
 /// reading `prometheus`; the gate stands before the next step (the raise to 100%).
-fn ramped_with(
+pub(crate) fn ramped_with(
     namespace: &str,
     prometheus: &str,
     extra: &[&str],
@@ -137,7 +137,7 @@ fn ramped(namespace: &str, extra: &[&str]) -> Option<(Sandbox, &'static Server)>
 }
 
 /// Wait out the gate window after production's deploy.
-fn window_passes() {
+pub(crate) fn window_passes() {
     std::thread::sleep(Duration::from_secs(7));
 }
 
@@ -166,7 +166,7 @@ fn production_weight(sandbox: &Sandbox) -> Option<u64> {
     sandbox.weights().last().and_then(|(_, w)| *w)
 }
 
-fn gate_events(sandbox: &Sandbox) -> Vec<Value> {
+pub(crate) fn gate_events(sandbox: &Sandbox) -> Vec<Value> {
     sandbox
         .log()
         .into_iter()
@@ -422,7 +422,7 @@ fn the_teams_checks_are_filled_in_per_version_and_judged() {
 }
 
 /// A release whose repository holds the team's checks file, committed before the start.
-fn ramped_team(namespace: &str, url: &str, checks: &str) -> Sandbox {
+pub(crate) fn ramped_team(namespace: &str, url: &str, checks: &str) -> Sandbox {
     ramped_with(
         namespace,
         url,
@@ -647,9 +647,25 @@ fn a_prometheus_in_the_cluster_is_asked_through_the_api_servers_service_proxy() 
         out.stderr.contains("answered HTTP 403")
             && out
                 .stderr
-                .contains("cannot get resource \"services/proxy\""),
+                .contains("cannot get resource \"services/proxy\"")
+            && out.stderr.contains(
+                "context prod needs `get` on services/proxy named prometheus:9090 in namespace \
+                 istio-system: the Role in canary's docs/gate.md grants it"
+            ),
         "{out}"
     );
+    // A Role that names the Service without its port, as docs/gate.md once did, is refused
+    // as the real API server refuses it.
+    let mut roles = documented_roles();
+    let mut gate_roles = roles_in("docs/gate.md");
+    let names = &mut gate_roles[0]["rules"][0]["resourceNames"];
+    assert_eq!(*names, serde_json::json!(["prometheus:9090"]));
+    *names = serde_json::json!(["prometheus"]);
+    roles.extend(gate_roles);
+    api.enforce_roles(&roles);
+    let out = canary_with(&sandbox, &config, &["gate", SERVICE]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("answered HTTP 403"), "{out}");
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod corpus;
 mod executable;
 mod fuzz_yaml;
 mod gate;
+mod gate_hostile;
 mod git_as_it_is;
 mod guide;
 mod journal;

@@ -568,7 +568,8 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
             version: "v1",
             namespace,
             resource: "services/proxy",
-            name: Some(service.split(':').next().unwrap_or(service)),
+            // As the real API server's RBAC sees it: the port (and scheme) is part of the name.
+            name: Some(service),
         };
         if let Some(rules) = &state.rbac
             && !allowed(&state, rules, "get", &route)

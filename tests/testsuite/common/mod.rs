@@ -16,6 +16,8 @@
 #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 pub mod cluster;
 #[cfg(feature = "cluster")] // the gate's Prometheus client is kube's
+pub mod hostile;
+#[cfg(feature = "cluster")]
 pub mod prometheus;
 pub mod yaml_text;
 

@@ -1,0 +1,138 @@
+//! The gate against a Prometheus that misbehaves (common/hostile.rs): what it cannot use is
+//! never a pass, what it reads is bounded in size and time, and what it prints of the server's
+//! words cannot drive the terminal. One release, ramped to production's 50% with the gate
+//! standing before the raise to 100%, meets each misbehaviour in turn.
+#![cfg(feature = "cluster")]
+
+use crate::common::hostile::{self, Mode, Server};
+use crate::common::{self, SERVICE, Sandbox};
+use crate::gate::{gate_events, ramped_team, window_passes};
+
+const CHECKS: &str =
+    "checks:\n  - name: queue\n    query: max(queue{v=\"$version\"})\n    max: 5\n";
+
+/// `next --yes` at the gate: it exits `code`, writes no file, commits nothing, and production
+/// stays at 50%.
+fn refused(sandbox: &Sandbox, code: i32, what: &str) -> common::Output {
+    let before = sandbox.files();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, code, "{what}: {out}");
+    assert_eq!(sandbox.files(), before, "{what}: the repository changed");
+    assert_eq!(
+        sandbox.weights().last().and_then(|(_, w)| *w),
+        Some(50),
+        "{what}"
+    );
+    out
+}
+
+#[test]
+fn answers_the_gate_cannot_use_are_never_a_pass() {
+    let server = Server::start(hostile::HEALTHY);
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    for (requests, errors, p99, says) in [
+        ("4000", "NaN", "80", "v2's 5xx count answered NaN"),
+        ("4000", "+Inf", "80", "v2's 5xx count answered +Inf"),
+        ("4000", "-12", "80", "v2's 5xx count answered -12"),
+        (
+            "4000",
+            "4500",
+            "80",
+            "v2's 5xx count 4500 is more than its 4000 requests",
+        ),
+        ("NaN", "4", "80", "v2's request count answered NaN"),
+        ("4000", "4", "NaN", "v2's p99 latency answered NaN"),
+        ("4000", "4", "+Inf", "v2's p99 latency answered +Inf"),
+    ] {
+        server.set(Mode::Values {
+            requests,
+            errors,
+            p99,
+        });
+        let out = refused(&sandbox, 3, says);
+        assert!(
+            out.stderr.contains("the metric gate cannot judge v2") && out.stderr.contains(says),
+            "{says}: {out}"
+        );
+        // The query that answered it is named.
+        assert!(out.stderr.contains("destination_version=\"v2\""), "{out}");
+        let last = gate_events(&sandbox).pop().unwrap();
+        assert_eq!(
+            last["detail"]["verdict"]["outcome"], "cannot-judge",
+            "{last:#}"
+        );
+    }
+    // The same server healthy again: the gate passes and production goes to 100%.
+    server.set(hostile::HEALTHY);
+    sandbox.next();
+    assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(100));
+}
+
+#[test]
+fn a_hostile_answer_is_bounded_and_printed_inert() {
+    let server = Server::start(hostile::HEALTHY);
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+
+    server.set(Mode::Endless);
+    let out = refused(&sandbox, 1, "an endless body");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(out.stderr.contains("answered more than 1024 KiB"), "{out}");
+
+    let escapes = format!(
+        "\u{1b}[2J\u{1b}]0;owned\u{7}parse error{}",
+        "!".repeat(5000)
+    );
+    server.set(Mode::Error(escapes));
+    let out = refused(&sandbox, 1, "an error with escapes");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("answered HTTP 400: \\u{1b}[2J\\u{1b}]0;owned\\u{7}parse error"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("characters cut)"), "{out}");
+    assert!(out.stderr.len() < 1000, "{out}");
+
+    // A team check renamed to 70,000 characters in the repository: refused before anything
+    // is read or journaled, in one line.
+    server.set(hostile::HEALTHY);
+    let events = sandbox.log().len();
+    sandbox.write(
+        "gate-checks.yaml",
+        &CHECKS.replace("name: queue", &format!("name: {}", "q".repeat(70_000))),
+    );
+    sandbox.git(&["commit", "-qam", "a long name"]);
+    sandbox.git(&["push", "-q"]);
+    let out = refused(&sandbox, 2, "a check name of 70,000 characters");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        out.stderr.contains("name is 70000 characters long"),
+        "{out}"
+    );
+    assert_eq!(sandbox.log().len(), events, "nothing is journaled");
+}
+
+#[test]
+fn a_server_that_trickles_is_given_up_on_at_the_deadline() {
+    let server = Server::start(Mode::Trickle);
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    let started = std::time::Instant::now();
+    let out = refused(&sandbox, 1, "a trickling server");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("did not answer the gate's queries within 60s"),
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(90),
+        "{out}"
+    );
+}
