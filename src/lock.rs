@@ -10,7 +10,41 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 
 pub struct ReleaseLock {
-    _file: File,
+    file: File,
+    service: String,
+}
+
+impl ReleaseLock {
+    fn let_go(&self) -> Result<(), Error> {
+        Ok(self.file.unlock()?)
+    }
+
+    /// Take the lock back; [`Error::Busy`] when another process took it meanwhile.
+    fn retake(&mut self) -> Result<(), Error> {
+        hold(&mut self.file, &self.service)
+    }
+}
+
+/// The locks a command holds on one release: the journal's and, where the repository is
+/// there, the repository's.
+pub struct Locks(Vec<ReleaseLock>);
+
+impl Locks {
+    pub fn new(locks: Vec<ReleaseLock>) -> Locks {
+        Locks(locks)
+    }
+
+    /// Let go of every lock for a wait that reads and writes nothing (the gate's pause), so
+    /// that another command on the release, `canary abort` first of all, is not refused
+    /// meanwhile. Whoever lets go must read the release again once it has them back.
+    pub fn let_go(&self) -> Result<(), Error> {
+        self.0.iter().try_for_each(ReleaseLock::let_go)
+    }
+
+    /// Take every lock back; [`Error::Busy`] when another process holds one now.
+    pub fn retake(&mut self) -> Result<(), Error> {
+        self.0.iter_mut().try_for_each(ReleaseLock::retake)
+    }
 }
 
 fn lock_path(journal: &Path, service: &str) -> PathBuf {
@@ -44,10 +78,21 @@ fn lock_at(path: &Path, service: &str) -> Result<ReleaseLock, Error> {
         .create(true)
         .truncate(false)
         .open(path)?;
+    hold(&mut file, service)?;
+    Ok(ReleaseLock {
+        file,
+        service: service.to_string(),
+    })
+}
+
+/// Lock the open lock file and write this process's id in it, or fail at once with
+/// [`Error::Busy`], naming the holder.
+fn hold(file: &mut File, service: &str) -> Result<(), Error> {
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
+            file.rewind()?;
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
             return Err(Error::Busy {
@@ -65,7 +110,7 @@ fn lock_at(path: &Path, service: &str) -> Result<ReleaseLock, Error> {
     file.set_len(0)?;
     file.rewind()?;
     write!(file, "{}", std::process::id())?;
-    Ok(ReleaseLock { _file: file })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -84,6 +129,21 @@ mod tests {
                 .contains(&format!("pid {}", std::process::id()))
         );
         let _other = lock(&journal, "other").unwrap();
+        // Let go for a wait, another process may take it; taken back once free again.
+        let mut locks = Locks::new(vec![first]);
+        locks.let_go().unwrap();
+        let meanwhile = lock(&journal, "svc").unwrap();
+        assert!(matches!(locks.retake(), Err(Error::Busy { .. })));
+        drop(meanwhile);
+        // As below: a forked child may hold the dropped lock for an instant.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Err(e) = locks.retake() {
+            assert!(std::time::Instant::now() < deadline, "not taken back: {e}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(matches!(lock(&journal, "svc"), Err(Error::Busy { .. })));
+        let Locks(mut held) = locks;
+        let first = held.pop().unwrap();
         drop(first);
         // flock belongs to the open file, and a child that another test thread forks holds a
         // copy of every descriptor until it execs: for that instant the dropped lock is still

@@ -37,7 +37,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let shell = &globals.shell;
     // In coexistence, the switch is a second way back once the routes are.
     let mut second_line = None;
-    super::write_out_of_band(globals, &args.service, args.yes, |_, release| {
+    super::write_out_of_band(globals, &args.service, args.yes, |_, _, release| {
         second_line = release.config.switch.clone();
         Ok(Move::abort(&release.position, &release.config))
     })?;

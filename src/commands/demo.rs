@@ -116,6 +116,7 @@ pub fn run(journal: Option<PathBuf>, quiet: bool, args: Args) -> anyhow::Result<
         shell,
         commit: Commit::Always,
         repo: Default::default(),
+        locks: None,
     };
     while release.position.next(&plan) != NextStep::Done {
         engine::announce(shell, &release);

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, bad_input};
 use crate::journal::{Journal, Release};
-use crate::lock::{self, ReleaseLock};
+use crate::lock::{self, Locks};
 use crate::operator::Operator;
 use crate::output::Shell;
 use crate::repo::{OpenOnce, Repo};
@@ -35,7 +35,8 @@ pub struct Locked {
     pub release: Release,
     /// The release's repository, opened to take its lock: the command goes on in it.
     pub repo: OpenOnce,
-    _locks: (ReleaseLock, Option<ReleaseLock>),
+    /// Held until the command ends, but for the gate's pauses (see [`Locks::let_go`]).
+    pub locks: Locks,
 }
 
 /// What every command needs to know about its surroundings.
@@ -86,18 +87,19 @@ pub fn lock_release(globals: &Globals, service: Option<&str>) -> anyhow::Result<
     let lock = lock::lock(&globals.journal, &service)?;
     let release = find_release(&journal, Some(&service))?;
     // A repository that is gone has no files to guard; the command says so when it needs them.
-    let (repo, repo_lock) = match Repo::for_reading(&release.config.repo) {
+    let mut locks = vec![lock];
+    let repo = match Repo::for_reading(&release.config.repo) {
         Ok(repo) => {
-            let repo_lock = lock::lock_in_repo(&repo, &service)?;
-            (OpenOnce::opened(repo), Some(repo_lock))
+            locks.push(lock::lock_in_repo(&repo, &service)?);
+            OpenOnce::opened(repo)
         }
-        Err(_) => (OpenOnce::default(), None),
+        Err(_) => OpenOnce::default(),
     };
     Ok(Locked {
         journal,
         release,
         repo,
-        _locks: (lock, repo_lock),
+        locks: Locks::new(locks),
     })
 }
 
@@ -326,12 +328,12 @@ pub fn write_out_of_band(
     globals: &Globals,
     service: &str,
     yes: bool,
-    make: impl FnOnce(&mut Journal, &Release) -> anyhow::Result<crate::edits::Move>,
+    make: impl FnOnce(&mut Journal, &mut Locks, &Release) -> anyhow::Result<crate::edits::Move>,
 ) -> anyhow::Result<()> {
     let (mut prompt, mut locked) = lock_for_edit(globals, service, yes)?;
     let repo = std::mem::take(&mut locked.repo);
     crate::engine::refuse_moved_on(&locked.journal, &locked.release, &repo)?;
-    let out_of_band = make(&mut locked.journal, &locked.release)?;
+    let out_of_band = make(&mut locked.journal, &mut locked.locks, &locked.release)?;
     let config = &locked.release.config;
     let what = out_of_band.describe(config);
     let event = crate::journal::Event::of_move(&out_of_band, config)?;
@@ -341,6 +343,7 @@ pub fn write_out_of_band(
         shell: &globals.shell,
         commit: crate::runner::Commit::Ask,
         repo,
+        locks: None,
     };
     let release = runner.write(
         &locked.release,

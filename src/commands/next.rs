@@ -83,6 +83,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         shell: &globals.shell,
         commit,
         repo,
+        locks: Some(&mut locked.locks),
     };
     let checks = Checks {
         verify: !args.no_verify,

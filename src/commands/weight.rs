@@ -78,24 +78,29 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             action,
         );
     }
-    super::write_out_of_band(globals, &args.service, args.yes, |journal, release| {
-        let env = release.config.env_index(&args.env)?;
-        let production = env == release.config.environments.len() - 1;
-        if production && gate::raises(gate::production_weight(release), percent) {
-            // The workflow's refusal comes before any measurement.
-            advance(
-                release,
-                Move::Weight { env, percent }.action(&[], &release.config),
-            )?;
-            let not_yet = if args.yes {
-                gate::IfNotYet::Exit
-            } else {
-                gate::IfNotYet::Wait(GATE_WAIT)
-            };
-            gate::before_increase(&globals.shell, journal, release, not_yet)?;
-        }
-        Ok(Move::Weight { env, percent })
-    })
+    super::write_out_of_band(
+        globals,
+        &args.service,
+        args.yes,
+        |journal, locks, release| {
+            let env = release.config.env_index(&args.env)?;
+            let production = env == release.config.environments.len() - 1;
+            if production && gate::raises(gate::production_weight(release), percent) {
+                // The workflow's refusal comes before any measurement.
+                advance(
+                    release,
+                    Move::Weight { env, percent }.action(&[], &release.config),
+                )?;
+                let not_yet = if args.yes {
+                    gate::IfNotYet::Exit
+                } else {
+                    gate::IfNotYet::Wait(GATE_WAIT)
+                };
+                gate::before_increase(&globals.shell, journal, Some(locks), release, not_yet)?;
+            }
+            Ok(Move::Weight { env, percent })
+        },
+    )
 }
 
 /// Patch the live weights; the release stays where it is, the journal records the change.

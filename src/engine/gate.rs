@@ -7,6 +7,7 @@ use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
 use crate::journal::{Event, Journal, Release, Update};
+use crate::lock::Locks;
 use crate::output::Shell;
 use crate::prompt::AssumeYes;
 use crate::repo::Repo;
@@ -60,6 +61,7 @@ pub enum IfNotYet {
 pub fn before_increase(
     shell: &Shell,
     journal: &mut Journal,
+    mut locks: Option<&mut Locks>,
     release: &Release,
     not_yet: IfNotYet,
 ) -> anyhow::Result<Release> {
@@ -106,9 +108,52 @@ pub fn before_increase(
                     "Waiting",
                     format!("{}s for the gate to judge", pause.as_secs()),
                 );
-                std::thread::sleep(pause);
+                release = pause_unlocked(journal, locks.as_deref_mut(), &release, pause)?;
             }
         }
+    }
+}
+
+/// Wait `pause` without the release's locks, so that a gate that waits never keeps `canary
+/// abort` (or any other command) from the release; then take them back, and go on only if the
+/// release is as it was. A release that another command moved meanwhile ends the wait, nothing
+/// written.
+fn pause_unlocked(
+    journal: &Journal,
+    locks: Option<&mut Locks>,
+    release: &Release,
+    pause: Duration,
+) -> anyhow::Result<Release> {
+    let Some(locks) = locks else {
+        std::thread::sleep(pause);
+        return Ok(release.clone());
+    };
+    locks.let_go()?;
+    std::thread::sleep(pause);
+    let service = &release.config.service;
+    let moved_on = || Error::Refused {
+        reason: format!(
+            "another canary command moved the release of {service} on while the gate waited; \
+             this one stops, having written nothing"
+        ),
+        first: None,
+        run: Some(format!("canary status {service}")),
+    };
+    match locks.retake() {
+        Ok(()) => {}
+        Err(Error::Busy { .. }) => return Err(moved_on().into()),
+        Err(e) => return Err(e.into()),
+    }
+    match journal.in_flight(service)? {
+        Some(now)
+            if now.id == release.id
+                && now.updated_at == release.updated_at
+                && now.position == release.position
+                && now.phase == release.phase =>
+        {
+            Ok(now)
+        }
+        _ => Err(moved_on().into()),
     }
 }
 
@@ -239,6 +284,7 @@ fn auto_abort(
         shell,
         commit: Commit::Always,
         repo: Default::default(),
+        locks: None,
     };
     let mut event = Event::of_move(&abort, &release.config)?;
     if let Event::Aborted { by, .. } = &mut event {

@@ -148,7 +148,13 @@ pub fn prepare(
     let gated;
     let release = match checks.gate {
         Some(not_yet) if gate::due(next, gate::production_weight(release)) => {
-            gated = gate::before_increase(runner.shell, runner.journal, release, not_yet)?;
+            gated = gate::before_increase(
+                runner.shell,
+                runner.journal,
+                runner.locks.as_deref_mut(),
+                release,
+                not_yet,
+            )?;
             &gated
         }
         _ => release,
@@ -323,6 +329,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
         shell,
         commit: Commit::Never,
         repo: opened,
+        locks: None,
     };
     // The gate is left to `next`: it would journal its evaluation.
     let checks = Checks {

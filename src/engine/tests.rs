@@ -91,6 +91,7 @@ impl Setup {
             shell: &self.shell,
             commit: Commit::Ask,
             repo: Default::default(),
+            locks: None,
         };
         let result = take_step(&mut runner, &self.release, &Checks::default());
         if let Ok(release) = &result {

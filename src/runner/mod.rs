@@ -33,6 +33,8 @@ pub struct Runner<'a> {
     pub shell: &'a Shell,
     pub commit: Commit,
     pub repo: OpenOnce,
+    /// The release's locks, let go while the gate pauses; `None` where nothing waits on it.
+    pub locks: Option<&'a mut crate::lock::Locks>,
 }
 
 fn hash(text: &Option<String>) -> Option<String> {

@@ -136,3 +136,54 @@ fn a_server_that_trickles_is_given_up_on_at_the_deadline() {
         "{out}"
     );
 }
+
+#[test]
+fn a_gate_that_waits_never_keeps_abort_from_the_release() {
+    // Too few v2 requests to judge: without --yes, `next` waits and evaluates again.
+    let server = Server::start(Mode::Values {
+        requests: "10",
+        errors: "0",
+        p99: "80",
+    });
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    let evaluations = gate_events(&sandbox).len();
+    let waiting = sandbox
+        .canary_command(&["next", SERVICE])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its first evaluation journaled: it is in its pause now.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while gate_events(&sandbox).len() == evaluations {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gate never evaluated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let abort = sandbox.canary(&["abort", SERVICE, "--yes"]);
+    assert_eq!(abort.code, 0, "abort while the gate waits: {abort}");
+    let after_abort = sandbox.files();
+    let waited = common::Output::new(&["next", SERVICE], waiting.wait_with_output().unwrap());
+    assert_eq!(waited.code, 3, "{waited}");
+    assert!(
+        waited
+            .stderr
+            .contains("moved the release of my-service on while the gate waited"),
+        "{waited}"
+    );
+    assert_eq!(
+        sandbox.files(),
+        after_abort,
+        "the waiting next wrote nothing"
+    );
+    let aborted = sandbox
+        .log()
+        .into_iter()
+        .filter(|e| e["kind"] == "aborted")
+        .count();
+    assert_eq!(aborted, 1);
+}
