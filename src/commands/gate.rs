@@ -33,7 +33,7 @@ pub struct Args {
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut locked = super::lock_release(globals, args.service.as_deref())?;
     let release = locked.release.clone();
-    let (verdict, _) = evaluate(&mut locked.journal, &release)?;
+    let (verdict, _) = evaluate(&globals.shell, &mut locked.journal, &release)?;
     let config = &release.config;
     if args.json {
         let env = &config.environments[config.environments.len() - 1].name;

@@ -49,6 +49,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
+    // The team's checks file as the previous evaluation read it.
+    let mut checks_read: Option<&String> = None;
     for entry in &events {
         let event = &entry.event;
         let mut what = what(event);
@@ -56,8 +58,18 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             Event::DeployConfirmed(confirmed) => {
                 what = format!("{what}  {}", how_confirmed(confirmed));
             }
-            Event::GateEvaluated { verdict, .. } => {
+            Event::GateEvaluated {
+                verdict,
+                checks_sha256,
+                ..
+            } => {
                 what = format!("{what}  {}", gate_numbers(verdict));
+                if let Some(now) = checks_sha256 {
+                    if checks_read.is_some_and(|before| before != now) {
+                        what.push_str(" (the team's checks changed since the last evaluation)");
+                    }
+                    checks_read = Some(now);
+                }
             }
             _ => {}
         }

@@ -75,7 +75,7 @@ pub fn before_increase(
     let started = Instant::now();
     let mut release = release.clone();
     loop {
-        let (verdict, evaluated) = evaluate(journal, &release)?;
+        let (verdict, evaluated) = evaluate(shell, journal, &release)?;
         release = evaluated;
         show(shell, &release, &verdict);
         match (verdict.outcome, not_yet) {
@@ -158,7 +158,11 @@ fn pause_unlocked(
 }
 
 /// Evaluate the gate for production now and journal the evaluation (one that read metrics).
-pub fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Verdict, Release)> {
+pub fn evaluate(
+    shell: &Shell,
+    journal: &mut Journal,
+    release: &Release,
+) -> anyhow::Result<(Verdict, Release)> {
     let config = &release.config;
     let env = config.environments.len() - 1;
     let name = &config.environments[env].name;
@@ -182,14 +186,35 @@ pub fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Ver
         ));
     };
     let team = match &thresholds.checks {
-        Some(rel) => gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?,
-        None => Vec::new(),
+        Some(rel) => {
+            let loaded = gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?;
+            let before =
+                journal
+                    .events(release.id)?
+                    .into_iter()
+                    .rev()
+                    .find_map(|e| match e.event {
+                        Event::GateEvaluated { checks_sha256, .. } => checks_sha256,
+                        _ => None,
+                    });
+            if before.is_some_and(|before| before != loaded.sha256) {
+                shell.status(
+                    "Changed",
+                    format!(
+                        "{rel} since the gate's last evaluation: the checks committed now are \
+                         the ones read (journaled with this evaluation)"
+                    ),
+                );
+            }
+            Some(loaded)
+        }
+        None => None,
     };
     let verdict = gate::evaluate(
         &prometheus,
         &config.gate_subject(),
         thresholds,
-        &team,
+        team.as_ref().map_or(&[], |t| &t.checks),
         range,
     )?;
     let release = journal.record(
@@ -199,6 +224,7 @@ pub fn evaluate(journal: &mut Journal, release: &Release) -> anyhow::Result<(Ver
                 env: name.clone(),
                 v2_weight: production_weight(release),
                 verdict: verdict.clone(),
+                checks_sha256: team.map(|t| t.sha256),
             }],
             ..Update::default()
         },

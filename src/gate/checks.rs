@@ -32,15 +32,29 @@ pub struct TeamCheck {
     pub condition: Condition,
 }
 
-/// Read the checks file `rel` of the repository.
-pub fn load(repo: &crate::repo::Repo, rel: &str) -> Result<Vec<TeamCheck>, Error> {
-    let text = repo.read(rel)?.ok_or_else(|| {
+/// The team's checks as one evaluation reads them.
+pub struct Loaded {
+    pub checks: Vec<TeamCheck>,
+    /// The file's sha256, journaled with the evaluation.
+    pub sha256: String,
+}
+
+/// Read the checks file `rel` as git holds it at HEAD, the branch canary commits to: a
+/// release is judged by checks that went through review, never by an untracked or edited copy
+/// in the work tree (nor anything under `.git`, which no commit holds).
+pub fn load(repo: &crate::repo::Repo, rel: &str) -> Result<Loaded, Error> {
+    let text = repo.text_at("HEAD", rel)?.ok_or_else(|| {
         bad_input(format!(
-            "the gate's checks file {rel} is not in the repository {}",
+            "the gate's checks file {rel} is not committed in {}: canary reads the checks as \
+             git holds them; commit it",
             repo.root().display()
         ))
     })?;
-    parse(&text).map_err(|why| bad_input(format!("gate checks file {rel}: {why}")))
+    let checks = parse(&text).map_err(|why| bad_input(format!("gate checks file {rel}: {why}")))?;
+    Ok(Loaded {
+        checks,
+        sha256: crate::repo::sha256(&text),
+    })
 }
 
 pub fn parse(text: &str) -> Result<Vec<TeamCheck>, String> {

@@ -66,6 +66,10 @@ pub enum Event {
         env: String,
         v2_weight: Option<u8>,
         verdict: Verdict,
+        /// The sha256 of the team's checks file as git held it, where the release has one: a
+        /// change between evaluations shows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checks_sha256: Option<String>,
     },
     /// Schema 7: `canary cancel`.
     Cancelled {

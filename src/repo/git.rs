@@ -370,8 +370,29 @@ impl Repo {
     /// The sha256 of each path's content at `rev` (`None` where `rev` has no such file), or
     /// `None` for every path when `rev` names no commit here.
     pub fn contents_at(&self, rev: &str, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
+        self.blobs_at(rev, rels, sha256_bytes)
+    }
+
+    /// The text of a file at `rev`, as git holds it (`None`: `rev` has no such file, or names
+    /// no commit); an error when it is not UTF-8.
+    pub fn text_at(&self, rev: &str, rel: &str) -> Result<Option<String>, Error> {
+        let blob = self.blobs_at(rev, &[rel], <[u8]>::to_vec)?.pop().flatten();
+        blob.map(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| crate::error::bad_input(format!("{rel} at {rev} is not UTF-8 text")))
+        })
+        .transpose()
+    }
+
+    /// `read` of each path's blob at `rev` (`None` where there is none).
+    fn blobs_at<T>(
+        &self,
+        rev: &str,
+        rels: &[&str],
+        read: impl Fn(&[u8]) -> T,
+    ) -> Result<Vec<Option<T>>, Error> {
         let Some(commit) = self.commit_of(rev)? else {
-            return Ok(vec![None; rels.len()]);
+            return Ok(rels.iter().map(|_| None).collect());
         };
         let repo = self.gix()?;
         let prefix = self.prefix()?;
@@ -391,7 +412,7 @@ impl Repo {
             let blob = entry
                 .and_then(|entry| repo.find_object(entry.object_id()).ok())
                 .filter(|object| object.kind == gix::object::Kind::Blob);
-            found.push(blob.map(|blob| sha256_bytes(&blob.data)));
+            found.push(blob.map(|blob| read(&blob.data)));
         }
         Ok(found)
     }

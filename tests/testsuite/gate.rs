@@ -520,7 +520,7 @@ fn bad_gate_settings_at_start_are_one_line_and_write_nothing() {
         ),
         (
             &["--gate-checks", "missing.yaml"],
-            "missing.yaml is not in the repository",
+            "missing.yaml is not committed",
         ),
     ] {
         let sandbox = Sandbox::new();

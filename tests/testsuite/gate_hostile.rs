@@ -187,3 +187,51 @@ fn a_gate_that_waits_never_keeps_abort_from_the_release() {
         .count();
     assert_eq!(aborted, 1);
 }
+
+#[test]
+fn the_team_checks_are_read_as_git_holds_them_and_a_change_is_shown() {
+    let server = Server::start(hostile::HEALTHY);
+    // At start, a checks file git does not hold is refused, nothing journaled.
+    let untracked = Sandbox::new();
+    untracked.write("gate-checks.yaml", CHECKS);
+    let mut args = untracked.start_args();
+    args.extend(["--gate-checks", "gate-checks.yaml"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = untracked.canary(&args);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("gate-checks.yaml is not committed"),
+        "{out}"
+    );
+    assert!(untracked.journal_bytes().is_none());
+
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    // An edit in the work tree that would fail v2 (the team's query answers 1) is not read.
+    let failing = CHECKS.replace("max: 5", "max: 0");
+    sandbox.write("gate-checks.yaml", &failing);
+    let out = sandbox.canary(&["gate", SERVICE]);
+    assert_eq!(out.code, 0, "an uncommitted edit was read: {out}");
+    assert!(!out.stdout.contains("Changed"), "{out}");
+    // Committed, it is: the change is said and journaled with the evaluation.
+    sandbox.git(&["commit", "-qam", "a stricter queue check"]);
+    let out = sandbox.canary(&["gate", SERVICE]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stdout
+            .contains("Changed gate-checks.yaml since the gate's last evaluation"),
+        "{out}"
+    );
+    let hashes: Vec<_> = gate_events(&sandbox)
+        .iter()
+        .map(|e| e["detail"]["checks_sha256"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hashes.len(), 2, "{hashes:?}");
+    assert_ne!(hashes[0], hashes[1]);
+    let log = sandbox.canary(&["log", SERVICE]).ok();
+    assert!(
+        log.stdout
+            .contains("(the team's checks changed since the last evaluation)"),
+        "{log}"
+    );
+}
