@@ -11,11 +11,14 @@ use crate::engine::gate::{evaluate, production_weight, settle, show};
 /// Reads production's Prometheus over the time since its weight was deployed (at least the
 /// release's --gate-window), from Istio's istio_requests_total and
 /// istio_request_duration_milliseconds_bucket: v2's requests, its success rate against the
-/// limit and against v1's (a two-proportion test), its p99 latency against the limit and
-/// against v1's, and the team's checks (docs/gate.md). The evaluation is journaled.
+/// limit and against v1's, its latency against the limit and against v1's, and the team's
+/// checks (docs/gate.md). Each statistical check fails only once its evidence over the
+/// release reaches its share of the release's error budget (--gate-confidence); a pass needs
+/// v2's error rate shown within the margin of v1's. The evaluation is journaled.
 ///
-/// Exit codes: 0 the gate passes; 3 it fails; 4 it cannot judge yet (too little v2 traffic,
-/// or the weight not deployed for the window); 1 Prometheus could not be asked.
+/// Exit codes: 0 the gate passes; 3 it fails, or cannot judge what Prometheus answered; 4 not
+/// yet (too little evidence either way, or the weight not deployed for the window); 1
+/// Prometheus could not be asked.
 ///
 /// Examples:
 ///   canary gate my-service

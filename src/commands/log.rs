@@ -209,7 +209,21 @@ pub fn gate_numbers(verdict: &Verdict) -> String {
         .map(|c| {
             let value = |v: Option<f64>| crate::gate::verdict::value(v, &c.unit);
             let failed = if c.passed { "" } else { " FAILED" };
-            format!("{} v1 {} v2 {}{failed}", c.name, value(c.v1), value(c.v2))
+            // The evidence against v2 over the release, where the check keeps one.
+            let evidence = match (c.e_value, verdict.threshold) {
+                (Some(e), Some(needed)) => format!(
+                    " e {} of {}",
+                    crate::gate::verdict::e_text(e),
+                    crate::gate::verdict::number(needed)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "{} v1 {} v2 {}{evidence}{failed}",
+                c.name,
+                value(c.v1),
+                value(c.v2)
+            )
         })
         .collect();
     let mut out = verdict.outcome.key().to_string();

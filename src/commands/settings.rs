@@ -41,9 +41,12 @@ pub struct Args {
     /// v2's least share of non-5xx answers, in percent
     #[arg(long, value_name = "PERCENT", value_parser = crate::gate::parse_percent)]
     pub gate_success_rate: Option<f64>,
-    /// The confidence at which v2's success rate is found worse than v1's, in percent
+    /// The gate's confidence over the whole release, in percent (its evidence so far stays)
     #[arg(long, value_name = "PERCENT", value_parser = crate::gate::parse_percent)]
     pub gate_confidence: Option<f64>,
+    /// How much higher than v1's v2's error rate may be for a pass, in percentage points
+    #[arg(long, value_name = "POINTS")]
+    pub gate_margin: Option<f64>,
     /// v2's highest p99 latency, in milliseconds
     #[arg(long, value_name = "MS")]
     pub gate_p99_max_ms: Option<f64>,
@@ -68,6 +71,7 @@ impl Args {
         after.min_requests = self.gate_min_requests.unwrap_or(after.min_requests);
         after.success_rate = self.gate_success_rate.unwrap_or(after.success_rate);
         after.confidence = self.gate_confidence.unwrap_or(after.confidence);
+        after.margin = self.gate_margin.unwrap_or(after.margin);
         after.p99_max_ms = self.gate_p99_max_ms.unwrap_or(after.p99_max_ms);
         after.p99_factor = self.gate_p99_factor.unwrap_or(after.p99_factor);
         if self.gate_auto_abort || self.no_gate_auto_abort {

@@ -115,9 +115,14 @@ pub struct GateFlags {
     /// v2's least share of non-5xx answers, in percent (Flagger's request-success-rate)
     #[arg(long, value_name = "PERCENT", default_value_t = Thresholds::default().success_rate, value_parser = crate::gate::parse_percent)]
     pub gate_success_rate: f64,
-    /// The confidence at which v2's success rate is found worse than v1's, in percent
+    /// The gate's confidence over the whole release, in percent: 100 minus the chance that a
+    /// v2 as good as v1 is stopped anywhere in it, shared by every check, raise and look
     #[arg(long, value_name = "PERCENT", default_value_t = Thresholds::default().confidence, value_parser = crate::gate::parse_percent)]
     pub gate_confidence: f64,
+    /// How much higher than v1's v2's error rate may be for a pass, in percentage points (or
+    /// half v1's rate, where that is more)
+    #[arg(long, value_name = "POINTS", default_value_t = Thresholds::default().margin)]
+    pub gate_margin: f64,
     /// v2's highest p99 latency, in milliseconds (Flagger's request-duration)
     #[arg(long, value_name = "MS", default_value_t = Thresholds::default().p99_max_ms)]
     pub gate_p99_max_ms: f64,
@@ -142,6 +147,7 @@ impl Default for GateFlags {
             gate_min_requests: t.min_requests,
             gate_success_rate: t.success_rate,
             gate_confidence: t.confidence,
+            gate_margin: t.margin,
             gate_p99_max_ms: t.p99_max_ms,
             gate_p99_factor: t.p99_factor,
             gate_auto_abort: t.auto_abort,
@@ -157,6 +163,7 @@ impl GateFlags {
             min_requests: self.gate_min_requests,
             success_rate: self.gate_success_rate,
             confidence: self.gate_confidence,
+            margin: self.gate_margin,
             p99_max_ms: self.gate_p99_max_ms,
             p99_factor: self.gate_p99_factor,
             auto_abort: self.gate_auto_abort,

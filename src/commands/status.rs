@@ -406,8 +406,23 @@ fn gate_line(gate: &serde_json::Value) -> String {
         .as_u64()
         .map(|w| format!(" at {w}%"))
         .unwrap_or_default();
+    // The statistical check nearest to failing v2, and how near: the evidence so far.
+    let strongest = verdict["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["name"].as_str()?, c["e_value"].as_f64()?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let evidence = match (strongest, verdict["threshold"].as_f64()) {
+        (Some((name, e)), Some(needed)) => format!(
+            " [evidence: {name} e {} of {}]",
+            crate::gate::verdict::e_text(e),
+            crate::gate::verdict::number(needed)
+        ),
+        _ => String::new(),
+    };
     let text = format!(
-        "gate {outcome}{weight} ({at} UTC): {}",
+        "gate {outcome}{weight} ({at} UTC): {}{evidence}",
         verdict["reason"].as_str().unwrap_or_default()
     );
     match outcome {

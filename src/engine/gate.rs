@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
-use crate::journal::{Event, Journal, Release, Update};
+use crate::journal::{Event, Journal, Record, Release, Update};
 use crate::lock::Locks;
 use crate::output::Shell;
 use crate::prompt::AssumeYes;
@@ -185,19 +185,16 @@ pub fn evaluate(
             release.clone(),
         ));
     };
+    let events = journal.events(release.id)?;
+    let weight = production_weight(release);
     let team = match &thresholds.checks {
         Some(rel) => {
             let loaded = gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?;
-            let before =
-                journal
-                    .events(release.id)?
-                    .into_iter()
-                    .rev()
-                    .find_map(|e| match e.event {
-                        Event::GateEvaluated { checks_sha256, .. } => checks_sha256,
-                        _ => None,
-                    });
-            if before.is_some_and(|before| before != loaded.sha256) {
+            let before = events.iter().rev().find_map(|e| match &e.event {
+                Event::GateEvaluated { checks_sha256, .. } => checks_sha256.as_ref(),
+                _ => None,
+            });
+            if before.is_some_and(|before| *before != loaded.sha256) {
                 shell.status(
                     "Changed",
                     format!(
@@ -216,13 +213,14 @@ pub fn evaluate(
         thresholds,
         team.as_ref().map_or(&[], |t| &t.checks),
         range,
+        evidence_before(&events, weight),
     )?;
     let release = journal.record(
         release,
         Update {
             events: vec![Event::GateEvaluated {
                 env: name.clone(),
-                v2_weight: production_weight(release),
+                v2_weight: weight,
                 verdict: verdict.clone(),
                 checks_sha256: team.map(|t| t.sha256),
             }],
@@ -230,6 +228,31 @@ pub fn evaluate(
         },
     )?;
     Ok((verdict, release))
+}
+
+/// The evidence of the release's earlier steps, which this step's multiplies: of each run of
+/// evaluations at one production weight, the last one's (the e-value where that step
+/// stopped), but for the run at `weight` the release is at now, which this evaluation
+/// supersedes. Evaluations journaled before evidence was kept bring none.
+pub fn evidence_before(events: &[Record], weight: Option<u8>) -> verdict::Evidence {
+    let mut runs: Vec<(Option<u8>, verdict::Evidence)> = Vec::new();
+    for event in events {
+        if let Event::GateEvaluated {
+            v2_weight, verdict, ..
+        } = &event.event
+        {
+            let step = verdict.evidence.unwrap_or_default();
+            match runs.last_mut() {
+                Some((at, last)) if at == v2_weight => *last = step,
+                _ => runs.push((*v2_weight, step)),
+            }
+        }
+    }
+    if runs.last().is_some_and(|(at, _)| *at == weight) {
+        runs.pop();
+    }
+    runs.into_iter()
+        .fold(verdict::Evidence::default(), |all, (_, step)| all.and(step))
 }
 
 /// The verdict, v1 and v2 side by side.
@@ -332,6 +355,49 @@ fn auto_abort(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn evaluated(weight: u8, errors_vs_v1: f64) -> Record {
+        let mut verdict = Verdict::unrouted();
+        verdict.evidence = Some(verdict::Evidence {
+            errors_vs_v1,
+            ..verdict::Evidence::default()
+        });
+        Record {
+            id: 0,
+            at: String::new(),
+            operator: String::new(),
+            phase: "ramp".into(),
+            event: Event::GateEvaluated {
+                env: "production".into(),
+                v2_weight: Some(weight),
+                verdict,
+                checks_sha256: None,
+            },
+        }
+    }
+
+    #[test]
+    fn each_earlier_step_brings_its_last_evidence_and_the_current_one_none() {
+        let events = [
+            evaluated(1, 0.5),
+            evaluated(1, 1.5),
+            evaluated(5, -1.0),
+            evaluated(5, 2.0),
+            evaluated(10, 0.7),
+            evaluated(10, 0.9),
+        ];
+        // At 10%: the 1% step's last (1.5) and the 5% step's last (2.0); the looks at 10%
+        // so far are this step's, which the evaluation now supersedes.
+        let close = |ln_e: f64, expected: f64| (ln_e - expected).abs() < 1e-12;
+        assert!(close(evidence_before(&events, Some(10)).errors_vs_v1, 3.5));
+        // At 25%, not evaluated yet: every step so far.
+        assert!(close(evidence_before(&events, Some(25)).errors_vs_v1, 4.4));
+        // An abort and a new ramp: 1% again is a step of its own.
+        let mut again = events.to_vec();
+        again.push(evaluated(1, 0.25));
+        assert!(close(evidence_before(&again, Some(1)).errors_vs_v1, 4.4));
+        assert_eq!(evidence_before(&[], Some(1)), verdict::Evidence::default());
+    }
 
     #[test]
     fn the_gate_comes_before_raising_a_weight_v2_serves_and_before_the_ramp_ends() {

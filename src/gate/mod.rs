@@ -2,16 +2,19 @@
 //! done, v2 is measured against v1 (the live baseline, on the same traffic) and against fixed
 //! limits, from Istio's standard metrics in the environment's Prometheus.
 //!
-//! `stats` and `verdict` are pure: the two-proportion test and the verdict. `promql` builds
+//! `exact`, `evidence`, `histogram` and `verdict` are pure: exact distributions, the e-values
+//! of each check, the duration histogram and the verdict. `promql` builds
 //! the queries; `checks` reads the team's own checks; `prometheus` asks the server (behind the
 //! `cluster` feature, whose HTTP client and kubeconfig reading it shares). [`evaluate`] puts
 //! them together over anything that answers a query ([`Metrics`]).
 
 pub mod checks;
+pub mod evidence;
+pub mod exact;
+pub mod histogram;
 #[cfg(feature = "cluster")]
 mod prometheus;
 pub mod promql;
-pub mod stats;
 pub mod verdict;
 #[cfg(not(feature = "cluster"))]
 mod without;
@@ -39,8 +42,12 @@ pub struct Thresholds {
     pub min_requests: u64,
     /// v2's non-5xx share, in percent.
     pub success_rate: f64,
-    /// The confidence, in percent, at which v2's success rate is found below v1's.
+    /// The confidence, in percent, over the whole release: 100 minus the chance that a v2 as
+    /// good as v1 is stopped anywhere in it.
     pub confidence: f64,
+    /// How much higher than v1's v2's error rate may be, in percentage points (or half v1's
+    /// rate, where that is more), for a pass: v2 passes once it is shown within it.
+    pub margin: f64,
     pub p99_max_ms: f64,
     /// v2's p99 may be at most v1's times this.
     pub p99_factor: f64,
@@ -61,6 +68,7 @@ impl Default for Thresholds {
             min_requests: 100,
             success_rate: 99.0,
             confidence: 95.0,
+            margin: 0.1,
             p99_max_ms: 500.0,
             p99_factor: 1.5,
             auto_abort: false,
@@ -101,6 +109,12 @@ impl Thresholds {
             return Err(bad_input(
                 "--gate-confidence 100% would never find v2 worse: give less, such as 95",
             ));
+        }
+        if !(self.margin.is_finite() && (0.0..=100.0).contains(&self.margin)) {
+            return Err(bad_input(format!(
+                "--gate-margin {} is not a number of percentage points from 0 to 100",
+                self.margin
+            )));
         }
         if !(self.p99_max_ms.is_finite() && self.p99_max_ms > 0.0) {
             return Err(bad_input(format!(
@@ -237,6 +251,9 @@ pub trait Metrics {
     /// The sample's value as Prometheus wrote it, `NaN` and infinities included; `None` when
     /// the answer is empty (no such series).
     fn scalar(&self, promql: &str) -> Result<Option<f64>, Error>;
+    /// Every series of the answer as its `label`'s value and its sample's value (as
+    /// [`Metrics::scalar`] gives it); none for an empty answer.
+    fn series(&self, promql: &str, label: &str) -> Result<Vec<(String, f64)>, Error>;
     /// Where it asks, for messages: `production's Prometheus at http://...`.
     fn describe(&self) -> String;
 }
@@ -261,19 +278,19 @@ pub fn evaluate(
     thresholds: &Thresholds,
     team: &[checks::TeamCheck],
     range_secs: u64,
+    before: verdict::Evidence,
 ) -> Result<Verdict, Error> {
     let read = |v: &promql::Selector| -> Result<Read, Error> {
         let queries = [
             v.requests(range_secs),
             v.errors(range_secs),
-            v.p99(range_secs),
+            v.latency(range_secs),
         ];
-        let [requests, errors, p99] = [0, 1, 2].map(|i| metrics.scalar(&queries[i]));
         Ok(Read {
             version: v.version.clone(),
-            requests: requests?,
-            errors: errors?,
-            p99: p99?,
+            requests: metrics.scalar(&queries[0])?,
+            errors: metrics.scalar(&queries[1])?,
+            latency: metrics.series(&queries[2], "le")?,
             queries,
         })
     };
@@ -311,7 +328,7 @@ pub fn evaluate(
                     format!(
                         "check {:?} answered {} for {} ({query})",
                         check.name,
-                        as_prometheus(bad),
+                        verdict::as_prometheus(bad),
                         v.version
                     ),
                 ));
@@ -325,18 +342,8 @@ pub fn evaluate(
         });
     }
     Ok(verdict::judge(
-        thresholds, range_secs, measured1, measured2, &custom,
+        thresholds, range_secs, &measured1, &measured2, &custom, before,
     ))
-}
-
-/// A number as Prometheus writes it: `NaN`, `+Inf` and `-Inf` for those that are none.
-fn as_prometheus(value: f64) -> String {
-    match value {
-        v if v.is_nan() => "NaN".into(),
-        f64::INFINITY => "+Inf".into(),
-        f64::NEG_INFINITY => "-Inf".into(),
-        v => verdict::number(v),
-    }
 }
 
 /// One version's answers to the gate's three queries, as Prometheus gave them.
@@ -344,7 +351,7 @@ struct Read {
     version: String,
     requests: Option<f64>,
     errors: Option<f64>,
-    p99: Option<f64>,
+    latency: Vec<(String, f64)>,
     /// The queries that asked for them, in that order.
     queries: [String; 3],
 }
@@ -354,14 +361,11 @@ impl Read {
     /// count of zero (Istio has no series for a code never answered) or no latency sample.
     fn measured(&self) -> Result<verdict::Measured, String> {
         let version = &self.version;
-        let unusable = |what: &str, value: f64, query: &str| {
-            format!(
-                "{version}'s {what} answered {} ({query})",
-                as_prometheus(value)
-            )
-        };
         let count = |value: Option<f64>, what: &str, query: &str| match value {
-            Some(v) if !(v.is_finite() && v >= 0.0) => Err(unusable(what, v, query)),
+            Some(v) if !(v.is_finite() && v >= 0.0) => Err(format!(
+                "{version}'s {what} answered {} ({query})",
+                verdict::as_prometheus(v)
+            )),
             v => Ok(v.unwrap_or(0.0)),
         };
         let requests = count(self.requests, "request count", &self.queries[0])?;
@@ -376,18 +380,16 @@ impl Read {
                 self.queries[1]
             ));
         }
-        // Without requests there is no latency to read: histogram_quantile answers NaN.
-        let p99_ms = match self.p99 {
-            _ if requests == 0.0 => None,
-            Some(ms) if !(ms.is_finite() && ms >= 0.0) => {
-                return Err(unusable("p99 latency", ms, &self.queries[2]));
-            }
-            p99 => p99,
-        };
+        let latency = histogram::Histogram::from_series(&self.latency).map_err(|why| {
+            format!(
+                "{version}'s latency histogram cannot be read: {why} ({})",
+                self.queries[2]
+            )
+        })?;
         Ok(verdict::Measured {
             requests,
             errors,
-            p99_ms,
+            latency,
         })
     }
 }
@@ -398,9 +400,19 @@ mod tests {
 
     /// Answers each query by what it asks for: the version, and which of the gate's queries.
     struct Answers {
-        v1: [Option<f64>; 3],
-        v2: [Option<f64>; 3],
+        v1: (Option<f64>, Option<f64>, Vec<(String, f64)>),
+        v2: (Option<f64>, Option<f64>, Vec<(String, f64)>),
         team: Option<f64>,
+    }
+
+    impl Answers {
+        fn of(&self, promql: &str) -> &(Option<f64>, Option<f64>, Vec<(String, f64)>) {
+            if promql.contains("\"v2\"") {
+                &self.v2
+            } else {
+                &self.v1
+            }
+        }
     }
 
     impl Metrics for Answers {
@@ -408,18 +420,18 @@ mod tests {
             if promql.starts_with("team") {
                 return Ok(self.team);
             }
-            let answers = if promql.contains("\"v2\"") {
-                self.v2
+            let answers = self.of(promql);
+            Ok(if promql.contains("5..") {
+                answers.1
             } else {
-                self.v1
-            };
-            Ok(if promql.starts_with("histogram_quantile") {
-                answers[2]
-            } else if promql.contains("5..") {
-                answers[1]
-            } else {
-                answers[0]
+                answers.0
             })
+        }
+
+        fn series(&self, promql: &str, label: &str) -> Result<Vec<(String, f64)>, Error> {
+            assert_eq!(label, "le");
+            assert!(promql.contains("_bucket"), "{promql}");
+            Ok(self.of(promql).2.clone())
         }
 
         fn describe(&self) -> String {
@@ -440,74 +452,96 @@ mod tests {
         }
     }
 
-    fn verdict_of(v2: [Option<f64>; 3], team: Option<f64>) -> Verdict {
+    fn buckets(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
+        pairs.iter().map(|(le, c)| (le.to_string(), *c)).collect()
+    }
+
+    fn verdict_of(
+        v2: (Option<f64>, Option<f64>, Vec<(String, f64)>),
+        team: Option<f64>,
+    ) -> Verdict {
         let answers = Answers {
-            v1: [Some(4000.0), Some(4.0), Some(80.0)],
+            v1: (
+                Some(45000.0),
+                Some(45.0),
+                buckets(&[("50", 44500.0), ("100", 45000.0), ("+Inf", 45000.0)]),
+            ),
             v2,
             team,
         };
         let checks =
             checks::parse("checks:\n  - name: queue\n    query: team\n    max: 5\n").unwrap();
-        evaluate(&answers, &subject(), &Thresholds::default(), &checks, 300).unwrap()
+        evaluate(
+            &answers,
+            &subject(),
+            &Thresholds::default(),
+            &checks,
+            300,
+            Default::default(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn answers_the_gate_cannot_use_are_never_a_pass() {
-        let healthy = [Some(4000.0), Some(4.0), Some(80.0)];
-        assert_eq!(verdict_of(healthy, Some(1.0)).outcome, Outcome::Pass);
+        let latency = buckets(&[("50", 14830.0), ("100", 15000.0), ("+Inf", 15000.0)]);
+        let healthy = || (Some(15000.0), Some(15.0), latency.clone());
+        assert_eq!(verdict_of(healthy(), Some(1.0)).outcome, Outcome::Pass);
         // An empty 5xx answer is no errors: Istio has no series for a code never answered.
         assert_eq!(
-            verdict_of([Some(4000.0), None, Some(80.0)], Some(1.0)).outcome,
+            verdict_of((Some(15000.0), None, latency.clone()), Some(1.0)).outcome,
             Outcome::Pass
         );
+        let nan_bucket = buckets(&[("50", f64::NAN), ("100", 15000.0), ("+Inf", 15000.0)]);
+        let no_inf = buckets(&[("50", 14830.0), ("100", 15000.0)]);
         for (v2, team, says) in [
             (
-                [Some(4000.0), Some(f64::NAN), Some(80.0)],
+                (Some(15000.0), Some(f64::NAN), latency.clone()),
                 Some(1.0),
                 "v2's 5xx count answered NaN",
             ),
             (
-                [Some(4000.0), Some(f64::INFINITY), Some(80.0)],
+                (Some(15000.0), Some(f64::INFINITY), latency.clone()),
                 Some(1.0),
                 "v2's 5xx count answered +Inf",
             ),
             (
-                [Some(4000.0), Some(-3.0), Some(80.0)],
+                (Some(15000.0), Some(-3.0), latency.clone()),
                 Some(1.0),
                 "v2's 5xx count answered -3",
             ),
             (
-                [Some(f64::NAN), Some(4.0), Some(80.0)],
+                (Some(f64::NAN), Some(15.0), latency.clone()),
                 Some(1.0),
                 "v2's request count answered NaN",
             ),
             (
-                [Some(-1.0), None, None],
+                (Some(-1.0), None, Vec::new()),
                 Some(1.0),
                 "v2's request count answered -1",
             ),
             (
-                [Some(100.0), Some(150.0), Some(80.0)],
+                (Some(100.0), Some(150.0), latency.clone()),
                 Some(1.0),
                 "v2's 5xx count 150 is more than its 100 requests",
             ),
             (
-                [Some(4000.0), Some(4.0), Some(f64::NAN)],
+                (Some(15000.0), Some(15.0), nan_bucket),
                 Some(1.0),
-                "v2's p99 latency answered NaN",
+                "v2's latency histogram cannot be read: bucket le=50 counted NaN",
             ),
             (
-                [Some(4000.0), Some(4.0), Some(f64::INFINITY)],
+                (Some(15000.0), Some(15.0), no_inf),
                 Some(1.0),
-                "v2's p99 latency answered +Inf",
+                "no le=\"+Inf\" bucket",
             ),
             (
-                healthy,
+                healthy(),
                 Some(f64::NAN),
                 "check \"queue\" answered NaN for v1",
             ),
         ] {
-            let verdict = verdict_of(v2, team);
+            let verdict = verdict_of(v2.clone(), team);
             assert_eq!(verdict.outcome, Outcome::CannotJudge, "{v2:?}: {verdict:?}");
             assert!(verdict.reason.contains(says), "{says}: {}", verdict.reason);
             // The query that answered it is named.
@@ -518,8 +552,8 @@ mod tests {
                 verdict.reason
             );
         }
-        // No requests, no latency: the NaN histogram_quantile answers then is no sample.
-        let idle = verdict_of([Some(0.0), None, Some(f64::NAN)], Some(1.0));
+        // No requests, no latency: an empty histogram is no sample.
+        let idle = verdict_of((Some(0.0), None, Vec::new()), Some(1.0));
         assert_eq!(idle.outcome, Outcome::NotEnoughTraffic, "{idle:?}");
     }
 
@@ -591,6 +625,14 @@ mod tests {
             },
             Thresholds {
                 min_requests: 0,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                margin: -0.1,
+                ..Thresholds::default()
+            },
+            Thresholds {
+                margin: f64::NAN,
                 ..Thresholds::default()
             },
         ];

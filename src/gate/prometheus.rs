@@ -179,6 +179,29 @@ impl Prometheus {
     }
 }
 
+impl Prometheus {
+    /// Prometheus writes values as Go formats floats, `NaN` and `+Inf` among them: those are
+    /// handed on as they are, for the gate to refuse to judge on.
+    fn number(&self, sample: &Value, promql: &str) -> Result<f64, Error> {
+        let text = sample[1].as_str().unwrap_or_default();
+        text.parse::<f64>().map_err(|_| {
+            Error::Failed(format!(
+                "{}: the query answered {:?}, not a number: {promql}",
+                self.describe,
+                outside(text, MAX_SAID_CHARS)
+            ))
+        })
+    }
+
+    fn answered_a(&self, what: Option<&str>, needs: &str, promql: &str) -> Error {
+        Error::Failed(format!(
+            "{}: the query answered a {}, the gate needs {needs}: {promql}",
+            self.describe,
+            what.unwrap_or("nothing")
+        ))
+    }
+}
+
 impl Metrics for Prometheus {
     fn scalar(&self, promql: &str) -> Result<Option<f64>, Error> {
         let answer = self.get(promql)?;
@@ -195,24 +218,29 @@ impl Metrics for Prometheus {
                 }
             },
             Some("scalar") => &data["result"],
-            other => {
-                return Err(Error::Failed(format!(
-                    "{}: the query answered a {}, the gate needs one number: {promql}",
-                    self.describe,
-                    other.unwrap_or("nothing")
-                )));
-            }
+            other => return Err(self.answered_a(other, "one number", promql)),
         };
-        // Prometheus writes values as Go formats floats, `NaN` and `+Inf` among them: those
-        // are handed on as they are, for the gate to refuse to judge on.
-        let text = value[1].as_str().unwrap_or_default();
-        text.parse::<f64>().map(Some).map_err(|_| {
-            Error::Failed(format!(
-                "{}: the query answered {:?}, not a number: {promql}",
-                self.describe,
-                outside(text, MAX_SAID_CHARS)
-            ))
-        })
+        self.number(value, promql).map(Some)
+    }
+
+    fn series(&self, promql: &str, label: &str) -> Result<Vec<(String, f64)>, Error> {
+        let answer = self.get(promql)?;
+        let data = &answer["data"];
+        let (Some("vector"), Some(result)) =
+            (data["resultType"].as_str(), data["result"].as_array())
+        else {
+            return Err(self.answered_a(data["resultType"].as_str(), "a vector", promql));
+        };
+        result
+            .iter()
+            .map(|series| {
+                let name = series["metric"][label].as_str().unwrap_or_default();
+                Ok((
+                    outside(name, MAX_SAID_CHARS),
+                    self.number(&series["value"], promql)?,
+                ))
+            })
+            .collect()
     }
 
     fn describe(&self) -> String {

@@ -66,11 +66,11 @@ impl Selector {
         )
     }
 
-    /// The 99th percentile of its request duration, in milliseconds.
-    pub fn p99(&self, range_secs: u64) -> String {
+    /// Its request durations: for each bucket's upper bound `le` (milliseconds), the requests
+    /// that took at most that long.
+    pub fn latency(&self, range_secs: u64) -> String {
         format!(
-            "histogram_quantile(0.99, sum by (le) \
-             (rate(istio_request_duration_milliseconds_bucket{{{}}}[{range_secs}s])))",
+            "sum by (le) (increase(istio_request_duration_milliseconds_bucket{{{}}}[{range_secs}s]))",
             self.matchers()
         )
     }
@@ -136,8 +136,8 @@ mod tests {
              destination_workload=\"my-service-web-v1\",destination_version=\"v1\"}[420s]))"
         );
         assert!(v1.errors(300).contains(",response_code=~\"5..\"}[300s]"));
-        assert!(v1.p99(300).starts_with(
-            "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{"
+        assert!(v1.latency(300).starts_with(
+            "sum by (le) (increase(istio_request_duration_milliseconds_bucket{reporter="
         ));
     }
 }

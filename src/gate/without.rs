@@ -29,6 +29,10 @@ impl Metrics for Prometheus {
         match self.never {}
     }
 
+    fn series(&self, _: &str, _: &str) -> Result<Vec<(String, f64)>, Error> {
+        match self.never {}
+    }
+
     fn describe(&self) -> String {
         match self.never {}
     }

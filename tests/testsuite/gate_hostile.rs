@@ -31,24 +31,34 @@ fn answers_the_gate_cannot_use_are_never_a_pass() {
     let server = Server::start(hostile::HEALTHY);
     let sandbox = ramped_team("hostile", &server.url, CHECKS);
     window_passes();
-    for (requests, errors, p99, says) in [
-        ("4000", "NaN", "80", "v2's 5xx count answered NaN"),
-        ("4000", "+Inf", "80", "v2's 5xx count answered +Inf"),
-        ("4000", "-12", "80", "v2's 5xx count answered -12"),
+    for (requests, errors, bucket, says) in [
+        ("40000", "NaN", "40000", "v2's 5xx count answered NaN"),
+        ("40000", "+Inf", "40000", "v2's 5xx count answered +Inf"),
+        ("40000", "-12", "40000", "v2's 5xx count answered -12"),
         (
             "4000",
             "4500",
-            "80",
+            "4000",
             "v2's 5xx count 4500 is more than its 4000 requests",
         ),
-        ("NaN", "4", "80", "v2's request count answered NaN"),
-        ("4000", "4", "NaN", "v2's p99 latency answered NaN"),
-        ("4000", "4", "+Inf", "v2's p99 latency answered +Inf"),
+        ("NaN", "4", "40000", "v2's request count answered NaN"),
+        (
+            "40000",
+            "4",
+            "NaN",
+            "v2's latency histogram cannot be read: bucket le=100 counted NaN",
+        ),
+        (
+            "40000",
+            "4",
+            "+Inf",
+            "v2's latency histogram cannot be read: bucket le=100 counted +Inf",
+        ),
     ] {
         server.set(Mode::Values {
             requests,
             errors,
-            p99,
+            bucket,
         });
         let out = refused(&sandbox, 3, says);
         assert!(
@@ -143,7 +153,7 @@ fn a_gate_that_waits_never_keeps_abort_from_the_release() {
     let server = Server::start(Mode::Values {
         requests: "10",
         errors: "0",
-        p99: "80",
+        bucket: "10",
     });
     let sandbox = ramped_team("hostile", &server.url, CHECKS);
     window_passes();

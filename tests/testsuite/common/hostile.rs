@@ -10,12 +10,13 @@ use std::time::Duration;
 /// How the server answers.
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// Every query answered with one sample: v1's numbers healthy, v2's as given, spelled as
-    /// Prometheus spells them; a team check's query answers 1.
+    /// Every query answered: v1's numbers healthy, v2's as given, spelled as Prometheus spells
+    /// them (`bucket` is the count of its le="100" latency bucket); a team check's query
+    /// answers 1.
     Values {
         requests: &'static str,
         errors: &'static str,
-        p99: &'static str,
+        bucket: &'static str,
     },
     /// HTTP 400 with this as Prometheus' `error`.
     Error(String),
@@ -26,9 +27,9 @@ pub enum Mode {
 }
 
 pub const HEALTHY: Mode = Mode::Values {
-    requests: "4000",
+    requests: "40000",
     errors: "4",
-    p99: "80",
+    bucket: "40000",
 };
 
 pub struct Server {
@@ -73,23 +74,30 @@ fn answer(mut stream: TcpStream, mode: &Mode) -> std::io::Result<()> {
         Mode::Values {
             requests,
             errors,
-            p99,
+            bucket,
         } => {
             let v2 = query.contains("destination_version=\"v2\"");
-            let value = if !query.contains("istio_request") {
-                "1"
-            } else if query.starts_with("histogram_quantile") {
-                if v2 { p99 } else { "80" }
+            let sample = |labels: &str, value: &str| {
+                format!("{{\"metric\":{{{labels}}},\"value\":[1700000000,\"{value}\"]}}")
+            };
+            let result = if !query.contains("istio_request") {
+                sample("", "1")
+            } else if query.contains("_bucket") {
+                let (all, slow) = if v2 {
+                    (*requests, *bucket)
+                } else {
+                    ("40000", "40000")
+                };
+                [("50", "39600"), ("100", slow), ("+Inf", all)]
+                    .map(|(le, count)| sample(&format!("\"le\":\"{le}\""), count))
+                    .join(",")
             } else if query.contains("5..") {
-                if v2 { errors } else { "4" }
-            } else if v2 {
-                requests
+                sample("", if v2 { errors } else { "4" })
             } else {
-                "4000"
+                sample("", if v2 { requests } else { "40000" })
             };
             let body = format!(
-                "{{\"status\":\"success\",\"data\":{{\"resultType\":\"vector\",\"result\":\
-                 [{{\"metric\":{{}},\"value\":[1700000000,\"{value}\"]}}]}}}}"
+                "{{\"status\":\"success\",\"data\":{{\"resultType\":\"vector\",\"result\":[{result}]}}}}"
             );
             respond(&mut stream, "200 OK", &body)
         }
