@@ -250,7 +250,13 @@ pub fn differs(app: &AppRef, release: &ReleaseDeploy, live: &Deploys) -> Option<
 impl AppStatus {
     /// Read from an Application object.
     pub fn read(app: &Value) -> AppStatus {
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        // Argo CD's words, shown to the operator: control characters escaped and long text
+        // cut, whatever the Application holds.
+        let text = |v: &Value| {
+            v.as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| crate::output::outside(s, 300))
+        };
         let status = &app["status"];
         let operation = &status["operationState"];
         let failed = matches!(operation["phase"].as_str(), Some("Failed" | "Error"));
@@ -555,6 +561,18 @@ mod tests {
         assert_eq!(status.sync_error, None);
         assert!(!status.prunes);
         assert_eq!(AppStatus::read(&json!({})), AppStatus::default());
+        // What the Application says is printed inert: no escape reaches the terminal, and a
+        // message the length of a log is cut.
+        object["status"]["health"]["message"] =
+            json!(format!("\u{1b}]0;owned\u{7}\u{1b}[2J{}", "x".repeat(5000)));
+        let message = AppStatus::read(&object).health_message.unwrap();
+        assert!(
+            message.starts_with("\\u{1b}]0;owned\\u{7}\\u{1b}[2J"),
+            "{message}"
+        );
+        assert!(!message.contains('\u{1b}'), "{message}");
+        assert!(message.ends_with("characters cut)"), "{message}");
+        assert!(message.len() < 400, "{message}");
     }
 
     #[test]
