@@ -134,11 +134,16 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
-    // A context or Application named here is checked, even when unchanged.
-    if args.context.is_some() || args.argocd.is_some() {
+    // A context, Application or Prometheus named here is checked, even when unchanged.
+    if args.context.is_some() || args.argocd.is_some() || args.prometheus.is_some() {
         let mut config = release.config.clone();
         config.environments[env] = after.clone();
-        super::start::check_cluster(shell, &config, env)?;
+        if args.context.is_some() || args.argocd.is_some() {
+            super::start::check_cluster(shell, &config, env)?;
+        }
+        if args.prometheus.is_some() || args.context.is_some() {
+            super::start::check_prometheus(shell, &config, env)?;
+        }
     }
     if after == *before {
         shell.status(

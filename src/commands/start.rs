@@ -213,6 +213,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     }
     for env in 0..config.environments.len() {
         check_cluster(shell, &config, env)?;
+        check_prometheus(shell, &config, env)?;
     }
     let position = if adopt {
         adopted_position(shell, &config)?
@@ -705,6 +706,33 @@ pub fn check_cluster(shell: &Shell, config: &Settings, env: usize) -> anyhow::Re
         ) => Err(bad_input(e.to_string()).into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// An environment's Prometheus, asked when it is set (at `start`, and by `canary context`):
+/// it answers, and has Istio's series for the service ([`crate::gate::probe`]). A Prometheus
+/// that cannot be asked is its one-line error (exit 1), one without the service's series bad
+/// input (exit 2); a canary built without cluster support says that it could not ask.
+pub fn check_prometheus(shell: &Shell, config: &Settings, env: usize) -> anyhow::Result<()> {
+    let environment = &config.environments[env];
+    let Some(source) = &environment.prometheus else {
+        return Ok(());
+    };
+    if !cfg!(feature = "cluster") {
+        shell.note(format!(
+            "{}'s Prometheus ({source}) was not asked: this canary was built without cluster \
+             support",
+            environment.name
+        ));
+        return Ok(());
+    }
+    let prometheus = crate::gate::Prometheus::connect(
+        &config.service,
+        &environment.name,
+        Some(source),
+        environment.context.as_deref(),
+    )?;
+    crate::gate::probe(&prometheus, &config.gate_subject())?;
+    Ok(())
 }
 
 /// A Prometheus in the cluster is reached through the environment's context.

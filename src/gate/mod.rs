@@ -268,6 +268,27 @@ pub struct Subject {
     pub v2: promql::Selector,
 }
 
+/// Ask `metrics` whether the gate will have something to judge: it answers, and Istio's
+/// request series of the service's deployment (v2's, which serves before the release) are
+/// there over the last hour. Asked when a Prometheus is set, so that a wrong URL, a missing
+/// permission or a Prometheus that does not scrape the sidecars is found then, not at the
+/// first raise of the ramp.
+pub fn probe(metrics: &dyn Metrics, subject: &Subject) -> Result<(), Error> {
+    const HOUR: u64 = 3600;
+    let v2 = &subject.v2;
+    match metrics.scalar(&v2.seen(HOUR))? {
+        Some(series) if series > 0.0 => Ok(()),
+        _ => Err(bad_input(format!(
+            "{} answers, and has no istio_requests_total with reporter=\"destination\" for {} \
+             in namespace {} over the last hour: are its pods in Istio's mesh, and does this \
+             Prometheus scrape their sidecars? The gate would have nothing to judge",
+            metrics.describe(),
+            v2.workload,
+            v2.namespace
+        ))),
+    }
+}
+
 /// Read both versions over the last `range_secs` and judge v2. No Istio metrics at all for
 /// the service is an error, not a verdict: the gate cannot tell anything from silence. A value
 /// the gate cannot use (not a finite number, a negative count, more 5xx answers than requests)

@@ -42,11 +42,26 @@ pub fn escape(value: &str) -> String {
 impl Selector {
     fn matchers(&self) -> String {
         format!(
-            "reporter=\"destination\",destination_service_namespace={},destination_workload={},\
-             destination_version={}",
-            quote(&self.namespace),
-            quote(&self.workload),
+            "{},destination_version={}",
+            self.workload_matchers(),
             quote(&self.version)
+        )
+    }
+
+    fn workload_matchers(&self) -> String {
+        format!(
+            "reporter=\"destination\",destination_service_namespace={},destination_workload={}",
+            quote(&self.namespace),
+            quote(&self.workload)
+        )
+    }
+
+    /// How many of Istio's request series the workload has had over the last `range_secs`,
+    /// whatever its pods' version label (before a release they have none).
+    pub fn seen(&self, range_secs: u64) -> String {
+        format!(
+            "count(last_over_time(istio_requests_total{{{}}}[{range_secs}s]))",
+            self.workload_matchers()
         )
     }
 
@@ -136,6 +151,12 @@ mod tests {
              destination_workload=\"my-service-web-v1\",destination_version=\"v1\"}[420s]))"
         );
         assert!(v1.errors(300).contains(",response_code=~\"5..\"}[300s]"));
+        assert_eq!(
+            v1.seen(3600),
+            "count(last_over_time(istio_requests_total{reporter=\"destination\",\
+             destination_service_namespace=\"relational-data\",\
+             destination_workload=\"my-service-web-v1\"}[3600s]))"
+        );
         assert!(v1.latency(300).starts_with(
             "sum by (le) (increase(istio_request_duration_milliseconds_bucket{reporter="
         ));

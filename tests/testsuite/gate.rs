@@ -14,6 +14,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use crate::common::hostile;
 use crate::common::prometheus::{self, Behaviour, HEALTHY, Scenario, Server};
 use crate::common::{SERVICE, Sandbox};
 use serde_json::Value;
@@ -441,46 +442,34 @@ pub(crate) fn ramped_team(namespace: &str, url: &str, checks: &str) -> Sandbox {
 }
 
 #[test]
-fn an_unreachable_prometheus_is_one_line_and_changes_nothing() {
-    // Nothing listens on a port just freed: no Prometheus needed for this one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sandbox = ramped_with("healthy", &format!("http://127.0.0.1:{port}"), &[], |_| {});
-    window_passes();
-    let before = sandbox.snapshot();
-    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
-    assert_eq!(out.stderr.lines().count(), 1, "{out}");
-    assert!(
-        out.stderr.contains(&format!(
-            "production's Prometheus (http://127.0.0.1:{port}): cannot be reached"
-        )),
-        "{out}"
-    );
-    common::assert_unchanged(&before, &sandbox.snapshot(), "an unreachable Prometheus");
-}
-
-#[test]
-fn a_service_without_istio_metrics_is_an_error_not_a_verdict() {
-    let Some((sandbox, _)) = ramped("not-in-the-mesh", &[]) else {
+fn a_service_without_istio_metrics_is_refused_at_start() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
         return;
     };
-    window_passes();
-    let before = sandbox.snapshot();
-    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
-    assert_eq!(out.code, 1, "{out}");
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    let ns = args.iter().position(|a| a == "--namespace").unwrap() + 1;
+    args[ns] = "not-in-the-mesh".into();
+    args.extend([
+        "--prometheus".to_string(),
+        format!("production={}", server.url),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("has no istio_requests_total"), "{out}");
-    common::assert_unchanged(&before, &sandbox.snapshot(), "no Istio metrics");
+    assert!(sandbox.journal_bytes().is_none());
 }
 
 #[test]
 fn before_the_ramp_the_gate_has_nothing_to_judge() {
+    let server = hostile::Server::start(hostile::HEALTHY);
     let sandbox = Sandbox::new();
     let mut args = sandbox.start_args();
-    args.extend(["--prometheus", "production=http://127.0.0.1:9"].map(String::from));
+    args.extend([
+        "--prometheus".to_string(),
+        format!("production={}", server.url),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sandbox.canary(&args).ok();
     let before = sandbox.snapshot();
@@ -678,6 +667,7 @@ fn a_prometheus_in_the_cluster_is_asked_through_the_api_servers_service_proxy() 
 
 #[test]
 fn canary_context_sets_and_removes_an_environments_prometheus() {
+    let server = hostile::Server::start(hostile::HEALTHY);
     let sandbox = Sandbox::new();
     sandbox.start();
     let out = sandbox
@@ -686,12 +676,12 @@ fn canary_context_sets_and_removes_an_environments_prometheus() {
             SERVICE,
             "production",
             "--prometheus",
-            "http://127.0.0.1:9090",
+            &server.url,
         ])
         .ok();
     assert!(
         out.stdout
-            .contains("the metric gate reads Prometheus http://127.0.0.1:9090"),
+            .contains(&format!("the metric gate reads Prometheus {}", server.url)),
         "{out}"
     );
     let set = sandbox
@@ -699,7 +689,7 @@ fn canary_context_sets_and_removes_an_environments_prometheus() {
         .into_iter()
         .rfind(|e| e["kind"] == "context-set")
         .unwrap();
-    assert_eq!(set["detail"]["prometheus_to"], "http://127.0.0.1:9090");
+    assert_eq!(set["detail"]["prometheus_to"], server.url.as_str());
 
     let before = sandbox.snapshot();
     for (args, says) in [

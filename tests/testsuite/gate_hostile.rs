@@ -130,9 +130,10 @@ fn a_hostile_answer_is_bounded_and_printed_inert() {
 
 #[test]
 fn a_server_that_trickles_is_given_up_on_at_the_deadline() {
-    let server = Server::start(Mode::Trickle);
+    let server = Server::start(hostile::HEALTHY);
     let sandbox = ramped_team("hostile", &server.url, CHECKS);
     window_passes();
+    server.set(Mode::Trickle);
     let started = std::time::Instant::now();
     let out = refused(&sandbox, 1, "a trickling server");
     assert_eq!(out.stderr.lines().count(), 1, "{out}");
@@ -244,4 +245,82 @@ fn the_team_checks_are_read_as_git_holds_them_and_a_change_is_shown() {
             .contains("(the team's checks changed since the last evaluation)"),
         "{log}"
     );
+}
+
+#[test]
+fn a_prometheus_is_asked_when_it_is_set_and_a_wrong_one_refused() {
+    // Nothing listens: refused at start, in one line, nothing journaled.
+    let gone = Server::start(hostile::HEALTHY);
+    gone.stop();
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    args.extend([
+        "--prometheus".to_string(),
+        format!("production={}", gone.url),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(out.stderr.contains("cannot be reached"), "{out}");
+    assert!(sandbox.journal_bytes().is_none());
+
+    // A Prometheus without the service's series: refused as bad input.
+    let empty = Server::start(Mode::Empty);
+    let mut args = sandbox.start_args();
+    args.extend([
+        "--prometheus".to_string(),
+        format!("production={}", empty.url),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("has no istio_requests_total")
+            && out.stderr.contains("for my-service-web in namespace"),
+        "{out}"
+    );
+    assert!(sandbox.journal_bytes().is_none());
+
+    // `canary context` asks too, and changes nothing when it cannot.
+    sandbox.start();
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["context", SERVICE, "production", "--prometheus", &empty.url]);
+    assert_eq!(out.code, 2, "{out}");
+    common::assert_unchanged(
+        &before,
+        &sandbox.snapshot(),
+        "a Prometheus without the series",
+    );
+    let good = Server::start(hostile::HEALTHY);
+    sandbox
+        .canary(&["context", SERVICE, "production", "--prometheus", &good.url])
+        .ok();
+}
+
+#[test]
+fn a_prometheus_gone_or_empty_later_is_one_line_and_changes_nothing() {
+    let server = Server::start(hostile::HEALTHY);
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    // The series gone since start (a scrape stopped): an error, not a verdict.
+    server.set(Mode::Empty);
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("has no istio_requests_total"), "{out}");
+    common::assert_unchanged(&before, &sandbox.snapshot(), "no Istio metrics");
+    // Prometheus itself gone.
+    server.stop();
+    let out = sandbox.canary(&["next", SERVICE, "--yes"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "production's Prometheus ({}): cannot be reached",
+            server.url
+        )),
+        "{out}"
+    );
+    common::assert_unchanged(&before, &sandbox.snapshot(), "an unreachable Prometheus");
 }

@@ -3,20 +3,27 @@
 //! file and the step, and `canary log` says what each change changed, before and after.
 
 use crate::common::cluster::{FakeApiServer, TOKEN, kubeconfig};
+use crate::common::hostile;
 use crate::common::{SERVICE, Sandbox, assert_unchanged};
 use serde_json::{Value, json};
 
 const STAGING_VS: &str = "gap/staging/gap_patch_canary_virtual_service.yaml";
 
 /// A cluster that every kubeconfig context these tests name reaches, as `~/.kube/config`:
-/// `start` and `context` look a context up and ask its cluster for the namespace.
-fn with_cluster(sandbox: &Sandbox) -> FakeApiServer {
+/// `start` and `context` look a context up and ask its cluster for the namespace. With a
+/// Prometheus that answers, at its URL and as `cluster:istio-system/prometheus:9090`.
+fn with_cluster(sandbox: &Sandbox) -> (FakeApiServer, hostile::Server) {
     let server = FakeApiServer::start();
     let contexts = ["kind-staging", "prod-eu-1", "kind"].map(|c| (c, server.url.as_str()));
     let dir = sandbox.home.join(".kube");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("config"), kubeconfig(&contexts, TOKEN)).unwrap();
-    server
+    let prometheus = hostile::Server::start(hostile::HEALTHY);
+    server.state().proxies.insert(
+        "istio-system/prometheus:9090".into(),
+        prometheus.url.trim_start_matches("http://").into(),
+    );
+    (server, prometheus)
 }
 
 /// `canary log my-service`, as people read it.
@@ -82,7 +89,7 @@ fn status_shows_each_environments_hosts_context_argocd_and_prometheus() {
 #[test]
 fn log_says_what_each_context_change_changed_before_and_after() {
     let sandbox = Sandbox::new();
-    let _cluster = with_cluster(&sandbox);
+    let (_cluster, prometheus) = with_cluster(&sandbox);
     sandbox.start();
     for args in [
         &["context", SERVICE, "staging", "kind-staging"][..],
@@ -94,7 +101,7 @@ fn log_says_what_each_context_change_changed_before_and_after() {
             "--argocd",
             "argocd/my-service",
             "--prometheus",
-            "http://prometheus.example:9090",
+            &prometheus.url,
         ],
         &["context", SERVICE, "production", "--no-prometheus"],
         &["context", SERVICE, "staging", "--unset"],
@@ -102,15 +109,18 @@ fn log_says_what_each_context_change_changed_before_and_after() {
         sandbox.canary(args).ok();
     }
     let log = log_text(&sandbox);
+    let url = &prometheus.url;
     for change in [
-        "context-set       staging  context none -> kind-staging",
-        "context-set       production  context none -> prod-eu-1",
-        "context-set       production  Argo CD none -> argocd/my-service; Prometheus none -> \
-         http://prometheus.example:9090",
-        "context-set       production  Prometheus http://prometheus.example:9090 -> none",
-        "context-set       staging  context kind-staging -> none",
+        "context-set       staging  context none -> kind-staging".to_string(),
+        "context-set       production  context none -> prod-eu-1".into(),
+        format!(
+            "context-set       production  Argo CD none -> argocd/my-service; Prometheus none -> \
+             {url}"
+        ),
+        format!("context-set       production  Prometheus {url} -> none"),
+        "context-set       staging  context kind-staging -> none".into(),
     ] {
-        assert!(log.contains(change), "{change:?} not in the log:\n{log}");
+        assert!(log.contains(&change), "{change:?} not in the log:\n{log}");
     }
     let status = sandbox.canary(&["status", SERVICE]).ok().stdout;
     assert!(

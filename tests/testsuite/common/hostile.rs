@@ -18,6 +18,8 @@ pub enum Mode {
         errors: &'static str,
         bucket: &'static str,
     },
+    /// Every query answered with an empty vector: no such series.
+    Empty,
     /// HTTP 400 with this as Prometheus' `error`.
     Error(String),
     /// HTTP 200 and a body that goes on for ever.
@@ -34,27 +36,45 @@ pub const HEALTHY: Mode = Mode::Values {
 
 pub struct Server {
     pub url: String,
-    mode: Arc<Mutex<Mode>>,
+    /// How it answers; `None` once stopped.
+    mode: Arc<Mutex<Option<Mode>>>,
 }
 
 impl Server {
     pub fn start(mode: Mode) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mode = Arc::new(Mutex::new(mode));
+        listener.set_nonblocking(true).unwrap();
+        let mode = Arc::new(Mutex::new(Some(mode)));
         let shared = Arc::clone(&mode);
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mode = shared.lock().unwrap().clone();
-                // The client gone is the end of that answer, not of the server.
-                std::thread::spawn(move || answer(stream, &mode).ok());
+            loop {
+                let Some(mode) = shared.lock().unwrap().clone() else {
+                    // Stopped: the listener goes with this thread, and the port refuses.
+                    return;
+                };
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        // The client gone is the end of that answer, not of the server.
+                        std::thread::spawn(move || answer(stream, &mode).ok());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
             }
         });
         Server { url, mode }
     }
 
     pub fn set(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
+        *self.mode.lock().unwrap() = Some(mode);
+    }
+
+    /// Stop listening: from now on its port refuses connections.
+    pub fn stop(&self) {
+        *self.mode.lock().unwrap() = None;
+        // The accepting thread notices within its next poll.
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -101,6 +121,11 @@ fn answer(mut stream: TcpStream, mode: &Mode) -> std::io::Result<()> {
             );
             respond(&mut stream, "200 OK", &body)
         }
+        Mode::Empty => respond(
+            &mut stream,
+            "200 OK",
+            "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
+        ),
         Mode::Error(text) => {
             let body =
                 serde_json::json!({"status": "error", "errorType": "bad_data", "error": text});
