@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Globals;
-use crate::engine::gate::{evaluate, production_weight, settle, show};
+use crate::engine::gate::{IfNotYet, evaluate, production_weight, settle, show, until_decided};
 
 /// Judge v2 against v1 from Prometheus now; moves nothing.
 ///
@@ -20,9 +20,14 @@ use crate::engine::gate::{evaluate, production_weight, settle, show};
 /// yet (too little evidence either way, or the weight not deployed for the window); 1
 /// Prometheus could not be asked.
 ///
+/// With --watch it evaluates again as traffic comes in, the evidence on one live line, until
+/// the gate passes, fails or cannot judge (or --timeout passes); the release's locks are let
+/// go between evaluations, so that `canary abort` is never kept waiting.
+///
 /// Examples:
 ///   canary gate my-service
 ///   canary gate my-service --json
+///   canary gate my-service --watch --timeout 30m
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -31,12 +36,33 @@ pub struct Args {
     /// Print the evaluation as JSON
     #[arg(long)]
     pub json: bool,
+    /// Evaluate again as traffic comes in until the gate decides
+    #[arg(long)]
+    pub watch: bool,
+    /// How long --watch waits for the gate to decide
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::cluster::parse_duration, requires = "watch")]
+    pub timeout: std::time::Duration,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut locked = super::lock_release(globals, args.service.as_deref())?;
     let release = locked.release.clone();
-    let (verdict, _) = evaluate(&globals.shell, &mut locked.journal, &release)?;
+    let verdict = if args.watch {
+        // JSON alone on stdout: the verdict's table and status lines are left out.
+        let quiet = crate::output::Shell::new(true);
+        let shell = if args.json { &quiet } else { &globals.shell };
+        let not_yet = IfNotYet::Wait(args.timeout);
+        let (verdict, _) = until_decided(
+            shell,
+            &mut locked.journal,
+            Some(&mut locked.locks),
+            &release,
+            not_yet,
+        )?;
+        verdict
+    } else {
+        evaluate(&globals.shell, &mut locked.journal, &release)?.0
+    };
     let config = &release.config;
     if args.json {
         let env = &config.environments[config.environments.len() - 1].name;
@@ -47,7 +73,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             "verdict": verdict,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
+    } else if !args.watch {
+        // --watch has shown it.
         show(&globals.shell, &release, &verdict);
     }
     settle(&release, &verdict)

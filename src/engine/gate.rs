@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use crate::edits::{FileEdit, Move};
 use crate::error::Error;
 use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
@@ -61,7 +63,7 @@ pub enum IfNotYet {
 pub fn before_increase(
     shell: &Shell,
     journal: &mut Journal,
-    mut locks: Option<&mut Locks>,
+    locks: Option<&mut Locks>,
     release: &Release,
     not_yet: IfNotYet,
 ) -> anyhow::Result<Release> {
@@ -72,45 +74,106 @@ pub fn before_increase(
     {
         return Ok(release.clone());
     }
+    let (verdict, release) = until_decided(shell, journal, locks, release, not_yet)?;
+    match verdict.outcome {
+        Outcome::Pass => Ok(release),
+        Outcome::Fail if config.gate.auto_abort => {
+            Err(auto_abort(shell, journal, &release, &verdict)?.into())
+        }
+        // A failure, or an answer the gate cannot use (which waiting does not mend, and
+        // which is no evidence against v2 either: refused, never aborted), or not yet.
+        _ => Err(settle(&release, &verdict).unwrap_err()),
+    }
+}
+
+/// Evaluate the gate; while it cannot judge yet and `not_yet` waits, wait without the
+/// release's locks and evaluate again, the evidence growing on one live line (on a terminal),
+/// until it passes, fails or cannot judge. The verdict it stops at is shown in full.
+pub fn until_decided(
+    shell: &Shell,
+    journal: &mut Journal,
+    mut locks: Option<&mut Locks>,
+    release: &Release,
+    not_yet: IfNotYet,
+) -> anyhow::Result<(Verdict, Release)> {
+    let config = &release.config;
     let started = Instant::now();
     let mut release = release.clone();
+    let live = ProgressBar::new_spinner();
+    live.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+    let mut first = true;
     loop {
         let (verdict, evaluated) = evaluate(shell, journal, &release)?;
         release = evaluated;
-        show(shell, &release, &verdict);
-        match (verdict.outcome, not_yet) {
-            (Outcome::Pass, _) => return Ok(release),
-            (Outcome::Fail, _) if config.gate.auto_abort => {
-                return Err(auto_abort(shell, journal, &release, &verdict)?.into());
-            }
-            // Waiting does not mend an answer the gate cannot use, and it is no evidence
-            // against v2 either: refused, never aborted.
-            (Outcome::Fail | Outcome::CannotJudge, _) | (_, IfNotYet::Exit) => {
-                return Err(settle(&release, &verdict).unwrap_err());
-            }
-            (_, IfNotYet::Wait(timeout)) => {
-                let pause = match verdict.outcome {
-                    Outcome::NotEnoughTime => {
-                        config.gate.window_secs.saturating_sub(verdict.range_secs) + 1
-                    }
-                    _ => (config.gate.window_secs / 10).clamp(5, 30),
-                };
-                let pause = Duration::from_secs(pause);
-                if started.elapsed() + pause > timeout {
-                    return Err(Error::NotYet(format!(
-                        "the gate still cannot judge after {}: {}; nothing was changed",
-                        verdict::duration(started.elapsed().as_secs()),
-                        verdict.reason
-                    ))
-                    .into());
-                }
-                shell.status(
-                    "Waiting",
-                    format!("{}s for the gate to judge", pause.as_secs()),
-                );
-                release = pause_unlocked(journal, locks.as_deref_mut(), &release, pause)?;
-            }
+        let IfNotYet::Wait(timeout) = not_yet else {
+            show(shell, &release, &verdict);
+            return Ok((verdict, release));
+        };
+        if !matches!(
+            verdict.outcome,
+            Outcome::NotEnoughTime | Outcome::NotEnoughTraffic
+        ) {
+            live.finish_and_clear();
+            show(shell, &release, &verdict);
+            return Ok((verdict, release));
         }
+        let pause = match verdict.outcome {
+            Outcome::NotEnoughTime => {
+                config.gate.window_secs.saturating_sub(verdict.range_secs) + 1
+            }
+            _ => (config.gate.window_secs / 10).clamp(5, 30),
+        };
+        let pause = Duration::from_secs(pause);
+        if started.elapsed() + pause > timeout {
+            live.finish_and_clear();
+            show(shell, &release, &verdict);
+            return Err(Error::NotYet(format!(
+                "the gate still cannot judge after {}: {}; nothing was changed",
+                verdict::duration(started.elapsed().as_secs()),
+                verdict.reason
+            ))
+            .into());
+        }
+        if first {
+            // Once, in words that stay in the scrollback; then one line that changes.
+            show(shell, &release, &verdict);
+            shell.status(
+                "Waiting",
+                format!(
+                    "for the gate to judge, evaluating again as traffic comes in; up to {}",
+                    verdict::duration(timeout.as_secs())
+                ),
+            );
+            live.enable_steady_tick(Duration::from_millis(120));
+            first = false;
+        }
+        live.set_message(format!(
+            "{} (waited {}; next look in {}s)",
+            live_line(&verdict),
+            verdict::duration(started.elapsed().as_secs()),
+            pause.as_secs()
+        ));
+        release = pause_unlocked(journal, locks.as_deref_mut(), &release, pause)?;
+    }
+}
+
+/// A verdict that cannot judge yet in one line: why, and the check nearest to failing v2.
+fn live_line(verdict: &Verdict) -> String {
+    let strongest = verdict
+        .checks
+        .iter()
+        .filter_map(|c| Some((c, c.e_value?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match (strongest, verdict.threshold) {
+        (Some((check, e)), Some(needed)) => format!(
+            "gate {}: {} [{} e {} of {}]",
+            verdict.outcome.name(),
+            verdict.reason,
+            check.name,
+            verdict::e_text(e),
+            verdict::number(needed)
+        ),
+        _ => format!("gate {}: {}", verdict.outcome.name(), verdict.reason),
     }
 }
 

@@ -324,3 +324,66 @@ fn a_prometheus_gone_or_empty_later_is_one_line_and_changes_nothing() {
     );
     common::assert_unchanged(&before, &sandbox.snapshot(), "an unreachable Prometheus");
 }
+
+#[test]
+fn gate_watch_evaluates_again_as_traffic_comes_in_until_it_decides() {
+    // Too few v2 requests at first: not yet.
+    let server = Server::start(Mode::Values {
+        requests: "10",
+        errors: "0",
+        bucket: "10",
+    });
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    let evaluations = gate_events(&sandbox).len();
+    let watching = sandbox
+        .canary_command(&["gate", SERVICE, "--watch", "--timeout", "2m"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while gate_events(&sandbox).len() == evaluations {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gate never evaluated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The traffic comes: the next look passes.
+    server.set(hostile::HEALTHY);
+    let out = common::Output::new(
+        &["gate", SERVICE, "--watch"],
+        watching.wait_with_output().unwrap(),
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("Gate not enough traffic yet"), "{out}");
+    assert!(
+        out.stdout.contains("Waiting for the gate to judge"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("Gate pass for v2 at 50%"), "{out}");
+    // Not a terminal: no live line, nothing on stderr.
+    assert_eq!(out.stderr, "", "{out}");
+    let outcomes: Vec<_> = gate_events(&sandbox)[evaluations..]
+        .iter()
+        .map(|e| {
+            e["detail"]["verdict"]["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        outcomes.first().unwrap(),
+        "not-enough-traffic",
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes.last().unwrap(), "pass", "{outcomes:?}");
+    // Nothing moved: the gate on demand only judges.
+    assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(50));
+
+    let out = sandbox.canary(&["gate", SERVICE, "--timeout", "1m"]);
+    assert_eq!(out.code, 2, "{out}");
+}
