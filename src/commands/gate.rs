@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Globals;
-use crate::engine::gate::{IfNotYet, evaluate, production_weight, settle, show, until_decided};
+use crate::engine::gate::{IfNotYet, production_weight, settle, until_decided};
 
 /// Judge v2 against v1 from Prometheus now; moves nothing.
 ///
@@ -47,22 +47,21 @@ pub struct Args {
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut locked = super::lock_release(globals, args.service.as_deref())?;
     let release = locked.release.clone();
-    let verdict = if args.watch {
-        // JSON alone on stdout: the verdict's table and status lines are left out.
-        let quiet = crate::output::Shell::new(true);
-        let shell = if args.json { &quiet } else { &globals.shell };
-        let not_yet = IfNotYet::Wait(args.timeout);
-        let (verdict, _) = until_decided(
-            shell,
-            &mut locked.journal,
-            Some(&mut locked.locks),
-            &release,
-            not_yet,
-        )?;
-        verdict
+    // JSON alone on stdout: the verdict's table and status lines are left out.
+    let quiet = crate::output::Shell::new(true);
+    let shell = if args.json { &quiet } else { &globals.shell };
+    let not_yet = if args.watch {
+        IfNotYet::Wait(args.timeout)
     } else {
-        evaluate(&globals.shell, &mut locked.journal, &release)?.0
+        IfNotYet::Exit
     };
+    let (verdict, _) = until_decided(
+        shell,
+        &mut locked.journal,
+        Some(&mut locked.locks),
+        &release,
+        not_yet,
+    )?;
     let config = &release.config;
     if args.json {
         let env = &config.environments[config.environments.len() - 1].name;
@@ -73,9 +72,6 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             "verdict": verdict,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-    } else if !args.watch {
-        // --watch has shown it.
-        show(&globals.shell, &release, &verdict);
     }
     settle(&release, &verdict)
 }

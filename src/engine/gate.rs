@@ -100,12 +100,30 @@ pub fn until_decided(
     let started = Instant::now();
     let mut release = release.clone();
     let live = ProgressBar::new_spinner();
-    live.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+    live.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
+    );
+    // A Prometheus may take up to its deadline to answer: said while it does (on a terminal).
+    let production = &config.environments[config.environments.len() - 1];
+    let asking = match &production.prometheus {
+        Some(source) => format!("asking {}'s Prometheus ({source})", production.name),
+        None => "asking Prometheus".into(),
+    };
+    live.set_message(asking.clone());
+    live.enable_steady_tick(Duration::from_millis(120));
     let mut first = true;
     loop {
-        let (verdict, evaluated) = evaluate(shell, journal, &release)?;
+        let evaluated = evaluate(shell, journal, &release);
+        let (verdict, evaluated) = match evaluated {
+            Ok(evaluated) => evaluated,
+            Err(e) => {
+                live.finish_and_clear();
+                return Err(e);
+            }
+        };
         release = evaluated;
         let IfNotYet::Wait(timeout) = not_yet else {
+            live.finish_and_clear();
             show(shell, &release, &verdict);
             return Ok((verdict, release));
         };
@@ -136,7 +154,7 @@ pub fn until_decided(
         }
         if first {
             // Once, in words that stay in the scrollback; then one line that changes.
-            show(shell, &release, &verdict);
+            live.suspend(|| show(shell, &release, &verdict));
             shell.status(
                 "Waiting",
                 format!(
@@ -144,7 +162,6 @@ pub fn until_decided(
                     verdict::duration(timeout.as_secs())
                 ),
             );
-            live.enable_steady_tick(Duration::from_millis(120));
             first = false;
         }
         live.set_message(format!(
@@ -153,7 +170,9 @@ pub fn until_decided(
             verdict::duration(started.elapsed().as_secs()),
             pause.as_secs()
         ));
-        release = pause_unlocked(journal, locks.as_deref_mut(), &release, pause)?;
+        let paused = pause_unlocked(journal, locks.as_deref_mut(), &release, pause);
+        release = paused.inspect_err(|_| live.finish_and_clear())?;
+        live.set_message(format!("{} ({asking})", live_line(&verdict)));
     }
 }
 
@@ -221,7 +240,7 @@ fn pause_unlocked(
 }
 
 /// Evaluate the gate for production now and journal the evaluation (one that read metrics).
-pub fn evaluate(
+fn evaluate(
     shell: &Shell,
     journal: &mut Journal,
     release: &Release,
@@ -319,7 +338,7 @@ pub fn evidence_before(events: &[Record], weight: Option<u8>) -> verdict::Eviden
 }
 
 /// The verdict, v1 and v2 side by side.
-pub fn show(shell: &Shell, release: &Release, verdict: &Verdict) {
+fn show(shell: &Shell, release: &Release, verdict: &Verdict) {
     let weight = production_weight(release)
         .map(|w| format!(" at {w}%"))
         .unwrap_or_default();
