@@ -37,6 +37,8 @@ pub struct Prometheus {
     describe: String,
     /// What a refused service proxy call lacks, for a Prometheus in the cluster.
     permission: Option<String>,
+    /// The command that points the gate at another Prometheus.
+    elsewhere: String,
     /// When every query of this evaluation must have answered by.
     deadline: Instant,
 }
@@ -107,6 +109,7 @@ impl Prometheus {
             prefix,
             describe,
             permission,
+            elsewhere: format!("canary context {service} {env} --prometheus URL"),
             deadline: Instant::now() + DEADLINE,
         })
     }
@@ -150,8 +153,10 @@ impl Prometheus {
                     MAX_ANSWER_BYTES / 1024
                 )),
                 Unread::Failed(why) => failed(format!(
-                    "cannot be reached: {}",
-                    outside(&why, MAX_SAID_CHARS)
+                    "cannot be reached: {}; check its address and that this machine reaches it \
+                     (`{}` sets another)",
+                    outside(&why, MAX_SAID_CHARS),
+                    self.elsewhere
                 )),
             })?;
         let text = String::from_utf8_lossy(&body);
