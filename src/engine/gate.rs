@@ -154,14 +154,16 @@ pub fn until_decided(
         }
         if first {
             // Once, in words that stay in the scrollback; then one line that changes.
-            live.suspend(|| show(shell, &release, &verdict));
-            shell.status(
-                "Waiting",
-                format!(
-                    "for the gate to judge, evaluating again as traffic comes in; up to {}",
-                    verdict::duration(timeout.as_secs())
-                ),
-            );
+            live.suspend(|| {
+                show(shell, &release, &verdict);
+                shell.status(
+                    "Waiting",
+                    format!(
+                        "for the gate to judge, evaluating again as traffic comes in; up to {}",
+                        verdict::duration(timeout.as_secs())
+                    ),
+                );
+            });
             first = false;
         }
         live.set_message(format!(
