@@ -134,6 +134,7 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
+        create_private(path).map_err(io)?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let version = migrate::user_version(&conn).map_err(|e| not_a_journal(path, e))?;
@@ -695,8 +696,31 @@ fn back_up(conn: &Connection, path: &Path, version: u32) -> Result<()> {
         path: backup.display().to_string(),
         cause: std::io::Error::other("the backup path is not UTF-8"),
     })?;
+    // VACUUM INTO fills an empty file: made first, as private as the journal.
+    create_private(&backup).map_err(|cause| JournalError::Io {
+        path: backup.display().to_string(),
+        cause,
+    })?;
     conn.execute("VACUUM INTO ?1", [target])?;
     Ok(())
+}
+
+/// Create `path` empty and readable by its owner only, unless it exists (its mode is then
+/// the owner's to keep): a journal holds every release's settings and history, which no one
+/// else on the machine needs to read. SQLite gives its write-ahead log and shared memory the
+/// journal's mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a write-ahead log with content lies beside the journal: transactions that the file

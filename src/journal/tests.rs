@@ -28,6 +28,26 @@ fn a_fresh_journal_is_created_migrated_and_reopened() {
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    // Readable by its owner only, and so are the files SQLite keeps beside it.
+    for file in ["sub/journal.db", "sub/journal.db-wal", "sub/journal.db-shm"] {
+        assert_eq!(permissions(&dir.path().join(file)), 0o600, "{file}");
+    }
+}
+
+fn permissions(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_journal_someone_made_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    std::fs::write(&path, "").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    Journal::open(&path, "a").unwrap();
+    assert_eq!(permissions(&path), 0o640);
 }
 
 #[test]
@@ -185,6 +205,11 @@ fn a_journal_is_backed_up_before_a_migration_changes_it() {
 
     let journal = Journal::open_with(&path, "a", BOTH).unwrap();
     assert_eq!(migrate::user_version(&journal.conn).unwrap(), 2);
+    assert_eq!(
+        permissions(&backup),
+        0o600,
+        "the backup is as private as the journal"
+    );
     let copy = Connection::open(&backup).unwrap();
     assert_eq!(migrate::user_version(&copy).unwrap(), 1);
     let kept: i64 = copy.query_row("SELECT x FROM a", [], |r| r.get(0)).unwrap();
