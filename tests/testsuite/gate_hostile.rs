@@ -26,6 +26,28 @@ fn refused(sandbox: &Sandbox, code: i32, what: &str) -> common::Output {
     out
 }
 
+/// `canary ARGS` started in the background, once it has journaled a gate evaluation: a gate
+/// that cannot judge yet is in its pause then.
+fn evaluating(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
+    let evaluations = gate_events(sandbox).len();
+    let child = sandbox
+        .canary_command(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while gate_events(sandbox).len() == evaluations {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gate never evaluated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child
+}
+
 #[test]
 fn answers_the_gate_cannot_use_are_never_a_pass() {
     let server = Server::start(hostile::HEALTHY);
@@ -158,23 +180,7 @@ fn a_gate_that_waits_never_keeps_abort_from_the_release() {
     });
     let sandbox = ramped_team("hostile", &server.url, CHECKS);
     window_passes();
-    let evaluations = gate_events(&sandbox).len();
-    let waiting = sandbox
-        .canary_command(&["next", SERVICE])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Its first evaluation journaled: it is in its pause now.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while gate_events(&sandbox).len() == evaluations {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the gate never evaluated"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let waiting = evaluating(&sandbox, &["next", SERVICE]);
     let abort = sandbox.canary(&["abort", SERVICE, "--yes"]);
     assert_eq!(abort.code, 0, "abort while the gate waits: {abort}");
     let after_abort = sandbox.files();
@@ -336,21 +342,7 @@ fn gate_watch_evaluates_again_as_traffic_comes_in_until_it_decides() {
     let sandbox = ramped_team("hostile", &server.url, CHECKS);
     window_passes();
     let evaluations = gate_events(&sandbox).len();
-    let watching = sandbox
-        .canary_command(&["gate", SERVICE, "--watch", "--timeout", "2m"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while gate_events(&sandbox).len() == evaluations {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the gate never evaluated"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let watching = evaluating(&sandbox, &["gate", SERVICE, "--watch", "--timeout", "2m"]);
     // The traffic comes: the next look passes.
     server.set(hostile::HEALTHY);
     let out = common::Output::new(
