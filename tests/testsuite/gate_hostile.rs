@@ -26,6 +26,21 @@ fn refused(sandbox: &Sandbox, code: i32, what: &str) -> common::Output {
     out
 }
 
+/// Ten v2 requests: too few to judge, the gate waits.
+const QUIET: Mode = Mode::Values {
+    requests: "10",
+    errors: "0",
+    bucket: "10",
+};
+
+/// A release at the gate, its window passed, the Prometheus answering as `mode`.
+fn at_the_gate(mode: Mode) -> (Server, Sandbox) {
+    let server = Server::start(mode);
+    let sandbox = ramped_team("hostile", &server.url, CHECKS);
+    window_passes();
+    (server, sandbox)
+}
+
 /// `canary ARGS` started in the background, once it has journaled a gate evaluation: a gate
 /// that cannot judge yet is in its pause then.
 fn evaluating(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
@@ -50,9 +65,7 @@ fn evaluating(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
 
 #[test]
 fn answers_the_gate_cannot_use_are_never_a_pass() {
-    let server = Server::start(hostile::HEALTHY);
-    let sandbox = ramped_team("hostile", &server.url, CHECKS);
-    window_passes();
+    let (server, sandbox) = at_the_gate(hostile::HEALTHY);
     for (requests, errors, bucket, says) in [
         ("40000", "NaN", "40000", "v2's 5xx count answered NaN"),
         ("40000", "+Inf", "40000", "v2's 5xx count answered +Inf"),
@@ -103,9 +116,7 @@ fn answers_the_gate_cannot_use_are_never_a_pass() {
 
 #[test]
 fn a_hostile_answer_is_bounded_and_printed_inert() {
-    let server = Server::start(hostile::HEALTHY);
-    let sandbox = ramped_team("hostile", &server.url, CHECKS);
-    window_passes();
+    let (server, sandbox) = at_the_gate(hostile::HEALTHY);
 
     server.set(Mode::Endless);
     let out = refused(&sandbox, 1, "an endless body");
@@ -152,9 +163,7 @@ fn a_hostile_answer_is_bounded_and_printed_inert() {
 
 #[test]
 fn a_server_that_trickles_is_given_up_on_at_the_deadline() {
-    let server = Server::start(hostile::HEALTHY);
-    let sandbox = ramped_team("hostile", &server.url, CHECKS);
-    window_passes();
+    let (server, sandbox) = at_the_gate(hostile::HEALTHY);
     server.set(Mode::Trickle);
     let started = std::time::Instant::now();
     let out = refused(&sandbox, 1, "a trickling server");
@@ -173,13 +182,7 @@ fn a_server_that_trickles_is_given_up_on_at_the_deadline() {
 #[test]
 fn a_gate_that_waits_never_keeps_abort_from_the_release() {
     // Too few v2 requests to judge: without --yes, `next` waits and evaluates again.
-    let server = Server::start(Mode::Values {
-        requests: "10",
-        errors: "0",
-        bucket: "10",
-    });
-    let sandbox = ramped_team("hostile", &server.url, CHECKS);
-    window_passes();
+    let (_server, sandbox) = at_the_gate(QUIET);
     let waiting = evaluating(&sandbox, &["next", SERVICE]);
     let abort = sandbox.canary(&["abort", SERVICE, "--yes"]);
     assert_eq!(abort.code, 0, "abort while the gate waits: {abort}");
@@ -306,9 +309,7 @@ fn a_prometheus_is_asked_when_it_is_set_and_a_wrong_one_refused() {
 
 #[test]
 fn a_prometheus_gone_or_empty_later_is_one_line_and_changes_nothing() {
-    let server = Server::start(hostile::HEALTHY);
-    let sandbox = ramped_team("hostile", &server.url, CHECKS);
-    window_passes();
+    let (server, sandbox) = at_the_gate(hostile::HEALTHY);
     // The series gone since start (a scrape stopped): an error, not a verdict.
     server.set(Mode::Empty);
     let before = sandbox.snapshot();
@@ -334,13 +335,7 @@ fn a_prometheus_gone_or_empty_later_is_one_line_and_changes_nothing() {
 #[test]
 fn gate_watch_evaluates_again_as_traffic_comes_in_until_it_decides() {
     // Too few v2 requests at first: not yet.
-    let server = Server::start(Mode::Values {
-        requests: "10",
-        errors: "0",
-        bucket: "10",
-    });
-    let sandbox = ramped_team("hostile", &server.url, CHECKS);
-    window_passes();
+    let (server, sandbox) = at_the_gate(QUIET);
     let evaluations = gate_events(&sandbox).len();
     let watching = evaluating(&sandbox, &["gate", SERVICE, "--watch", "--timeout", "2m"]);
     // The traffic comes: the next look passes.
