@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate schemas/istio/*.json from Istio's CRDs (crd-all.gen.yaml of an Istio release).
+"""Regenerate schemas/istio/*.jsonl from Istio's CRDs (crd-all.gen.yaml of an Istio release).
 
 canary embeds the schemas of the three CRDs it writes objects for, as compact JSON that holds
 only what validation reads: the group, the kind, and each served version's openAPIV3Schema
@@ -7,6 +7,10 @@ without its `description` annotations, as a table of nodes (see `nodes`). Versio
 are the same (Istio serves v1, v1beta1 and v1alpha3 of one schema) share one entry. Every
 `canary next` checks the state it is about to write against these, so 50 KB of JSON instead of
 600 KB of YAML keeps each step quick.
+
+The file is JSON Lines: a first line with the group, the kind and each entry's versions and
+node count, then every node on a line of its own, the first entry's nodes first. canary finds
+a node by its line, without reading the JSON of the others.
 
 Usage: python3 schemas/refresh.py PATH/TO/crd-all.gen.yaml    (needs PyYAML: pip install pyyaml)
 """
@@ -57,7 +61,7 @@ def nodes(root):
         table.append(None)
         out = dict(node)
         if isinstance(node.get("properties"), dict):
-            out["properties"] = {name: add(s) for name, s in node["properties"].items()}
+            out["properties"] = {name: add(s) for name, s in sorted(node["properties"].items())}
         for key in SUBSCHEMA:
             if isinstance(node.get(key), dict):
                 out[key] = add(node[key])
@@ -87,6 +91,16 @@ def compact(spec):
     return {"group": spec["group"], "kind": spec["names"]["kind"], "schemas": schemas}
 
 
+def json_lines(crd):
+    """The CRD as canary reads it: a header line, then one line per node."""
+    header = dict(crd)
+    header["schemas"] = [
+        {"versions": entry["versions"], "nodes": len(entry["nodes"])} for entry in crd["schemas"]
+    ]
+    lines = [header] + [node for entry in crd["schemas"] for node in entry["nodes"]]
+    return "".join(json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n" for line in lines)
+
+
 def main(source):
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "istio")
     written = set()
@@ -94,9 +108,8 @@ def main(source):
         name = (doc or {}).get("metadata", {}).get("name")
         if name not in WANTED:
             continue
-        with open(os.path.join(here, WANTED[name] + ".json"), "w") as out:
-            out.write(json.dumps(compact(doc["spec"]), separators=(",", ":"), sort_keys=True))
-            out.write("\n")
+        with open(os.path.join(here, WANTED[name] + ".jsonl"), "w") as out:
+            out.write(json_lines(compact(doc["spec"])))
         written.add(name)
     missing = set(WANTED) - written
     if missing:

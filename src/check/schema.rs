@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::yaml::Seg;
 
@@ -31,10 +30,10 @@ pub enum IstioKind {
 impl IstioKind {
     fn source(self) -> &'static str {
         match self {
-            IstioKind::DestinationRule => include_str!("../../schemas/istio/destinationrule.json"),
-            IstioKind::VirtualService => include_str!("../../schemas/istio/virtualservice.json"),
+            IstioKind::DestinationRule => include_str!("../../schemas/istio/destinationrule.jsonl"),
+            IstioKind::VirtualService => include_str!("../../schemas/istio/virtualservice.jsonl"),
             IstioKind::AuthorizationPolicy => {
-                include_str!("../../schemas/istio/authorizationpolicy.json")
+                include_str!("../../schemas/istio/authorizationpolicy.jsonl")
             }
         }
     }
@@ -68,25 +67,50 @@ impl IstioKind {
 
 /// One CRD as `schemas/refresh.py` embeds it: its group, and its served versions grouped by
 /// schema.
-#[derive(Deserialize)]
 struct Crd {
     group: String,
-    #[serde(borrow)]
     schemas: Vec<VersionsSchema<'static>>,
 }
 
 /// Served versions that share one schema, kept as a table of nodes (the root first) that
 /// refer to their subschemas by index.
-#[derive(Deserialize)]
 struct VersionsSchema<'a> {
     versions: Vec<String>,
-    #[serde(borrow)]
     nodes: Vec<Node<'a>>,
 }
 
+/// The first line of an embedded CRD; its nodes follow, one per line.
+#[derive(Deserialize)]
+struct Header {
+    group: String,
+    schemas: Vec<HeaderEntry>,
+}
+
+#[derive(Deserialize)]
+struct HeaderEntry {
+    versions: Vec<String>,
+    nodes: usize,
+}
+
 impl Crd {
+    /// Only the first line is read as JSON here: a step reads a few of the hundreds of nodes,
+    /// and finding each node by its line costs nothing next to scanning every node's JSON.
     fn parse(text: &'static str) -> Crd {
-        serde_json::from_str(text).expect("embedded CRD parses")
+        let mut lines = text.lines();
+        let header: Header =
+            serde_json::from_str(lines.next().unwrap_or_default()).expect("embedded CRD parses");
+        let schemas = header
+            .schemas
+            .into_iter()
+            .map(|entry| VersionsSchema {
+                versions: entry.versions,
+                nodes: lines.by_ref().take(entry.nodes).map(Node::new).collect(),
+            })
+            .collect();
+        Crd {
+            group: header.group,
+            schemas,
+        }
     }
 
     fn versions(&self) -> impl Iterator<Item = &str> {
@@ -118,24 +142,22 @@ impl<'a> VersionsSchema<'a> {
 /// names a few of the hundreds of fields a CRD describes, and building the whole schema cost
 /// more time and memory than all the rest of a step.
 struct Node<'a> {
-    text: &'a RawValue,
+    text: &'a str,
     /// Boxed: the table holds a node for every schema, and only a few are ever read.
     schema: OnceLock<Box<Schema<'a>>>,
 }
 
 impl<'a> Node<'a> {
+    fn new(text: &'a str) -> Node<'a> {
+        Node {
+            text,
+            schema: OnceLock::new(),
+        }
+    }
+
     fn get(&self) -> &Schema<'a> {
         self.schema.get_or_init(|| {
-            Box::new(serde_json::from_str(self.text.get()).expect("an embedded schema node reads"))
-        })
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Node<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Node {
-            text: Deserialize::deserialize(deserializer)?,
-            schema: OnceLock::new(),
+            Box::new(serde_json::from_str(self.text).expect("an embedded schema node reads"))
         })
     }
 }
@@ -543,6 +565,21 @@ mod tests {
                 "{versions:?}"
             );
             assert!(versions.iter().any(|v| v.ends_with("/v1")), "{versions:?}");
+        }
+    }
+
+    /// Each header counts exactly the lines that follow it: a node too many or too few would
+    /// shift every index after it.
+    #[test]
+    fn every_embedded_header_counts_its_nodes() {
+        for kind in [
+            IstioKind::DestinationRule,
+            IstioKind::VirtualService,
+            IstioKind::AuthorizationPolicy,
+        ] {
+            let counted: usize = kind.crd().schemas.iter().map(|s| s.nodes.len()).sum();
+            assert!(counted > 100, "{kind:?}: {counted} nodes");
+            assert_eq!(kind.source().lines().count(), 1 + counted, "{kind:?}");
         }
     }
 
