@@ -306,12 +306,13 @@ impl Event {
         }
     }
 
-    /// The event a row holds, or what is wrong with it.
+    /// The event a row holds, or what is wrong with it. The detail is read once, straight
+    /// into the variant the kind names: never first into a `Value`.
     pub fn from_columns(kind: &str, detail: &str) -> Result<Event, serde_json::Error> {
-        let mut tagged = serde_json::Map::new();
-        tagged.insert("kind".into(), kind.into());
-        tagged.insert("detail".into(), serde_json::from_str(detail)?);
-        serde_json::from_value(serde_json::Value::Object(tagged))
+        Event::deserialize(serde::de::value::MapAccessDeserializer::new(Columns {
+            kind: Some(kind),
+            detail: Some(detail),
+        }))
     }
 
     /// A confirmation, with how the yes was given (`--yes`, a terminal): an audit tells a
@@ -327,6 +328,45 @@ impl Event {
             }
         }
         self
+    }
+}
+
+/// A row's two columns as the map `{"kind": KIND, "detail": DETAIL}`, the tag first, which
+/// lets serde read the detail without buffering it.
+struct Columns<'a> {
+    kind: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
+impl<'de> serde::de::MapAccess<'de> for Columns<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let key = match (self.kind, self.detail) {
+            (Some(_), _) => "kind",
+            (None, Some(_)) => "detail",
+            (None, None) => return Ok(None),
+        };
+        seed.deserialize(serde::de::IntoDeserializer::<Self::Error>::into_deserializer(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        if let Some(kind) = self.kind.take() {
+            return seed.deserialize(serde::de::IntoDeserializer::into_deserializer(kind));
+        }
+        let detail = self.detail.take().unwrap_or_default();
+        let mut reader = serde_json::Deserializer::from_str(detail);
+        let value = seed.deserialize(&mut reader)?;
+        // Nothing may follow the detail's one value.
+        reader.end()?;
+        Ok(value)
     }
 }
 

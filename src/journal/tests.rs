@@ -597,6 +597,31 @@ fn an_event_whose_detail_does_not_fit_its_kind_is_corrupt() {
     ));
 }
 
+/// A row reads only as exactly one event: a kind no canary wrote, text after the detail's
+/// value, or a field of another type is an error, never an event.
+#[test]
+fn a_row_reads_as_one_event_or_not_at_all() {
+    let good = r#"{"env":"staging","what":"v1"}"#;
+    assert!(Event::from_columns("deploy-confirmed", good).is_ok());
+    assert!(Event::from_columns("deploy-confirmed", &format!("{good} ")).is_ok());
+    for (kind, detail) in [
+        ("deploy-confirmed", format!("{good} {{}}")),
+        (
+            "deploy-confirmed",
+            format!("{good}, \"kind\": \"finished\""),
+        ),
+        ("deploy-confirmed", r#"{"env":5}"#.to_string()),
+        ("deploy-confirmed", String::new()),
+        ("deployed", good.to_string()),
+        ("", good.to_string()),
+    ] {
+        assert!(
+            Event::from_columns(kind, &detail).is_err(),
+            "{kind} {detail} read as an event"
+        );
+    }
+}
+
 /// The time since a deploy is read off the newest deploy to that environment, through the
 /// typed event: an older deploy there, or a newer one elsewhere, does not count.
 #[test]
