@@ -59,6 +59,7 @@ pub enum Command {
     // Boxed: its flags outweigh every other command's.
     Start(Box<commands::start::Args>),
     Next(commands::next::Args),
+    Run(commands::run::Args),
     Status(commands::status::Args),
     List(commands::list::Args),
     Weight(commands::weight::Args),
@@ -89,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Start(args) => commands::start::run(&globals, *args),
         Command::Next(args) => commands::next::run(&globals, args),
+        Command::Run(args) => commands::run::run(&globals, args),
         Command::Status(args) => commands::status::run(&globals, args),
         Command::List(args) => commands::list::run(&globals, args),
         Command::Weight(args) => commands::weight::run(&globals, args),

@@ -24,7 +24,7 @@ pub use compare::{compare, compare_v1};
 pub use expect::{Expected, release_deploy};
 #[cfg(feature = "cluster")]
 pub use session::Session;
-pub use wait::{Wait, parse_duration, wait_until_matching};
+pub use wait::{Wait, format_duration, parse_duration, wait_until_matching};
 #[cfg(not(feature = "cluster"))]
 pub use without::Session;
 

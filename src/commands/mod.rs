@@ -12,6 +12,7 @@ pub mod journal;
 pub mod list;
 pub mod log;
 pub mod next;
+pub mod run;
 pub mod settings;
 pub mod start;
 pub mod status;

@@ -63,17 +63,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     } else {
         Commit::Ask
     };
-    let mut locked = match super::lock_release(globals, args.service.as_deref()) {
-        Ok(locked) => locked,
-        // Running `next` once more after the end is not an error, whether the release finished
-        // long ago or a racing `next` just finished it: there is simply nothing left.
-        Err(err) => match finished(globals, args.service.as_deref())? {
-            Some(release) => {
-                super::print_next(&globals.shell, &release);
-                return Ok(());
-            }
-            None => return Err(err),
-        },
+    let Some(mut locked) = lock_unless_finished(globals, args.service.as_deref())? else {
+        return Ok(());
     };
     let repo = std::mem::take(&mut locked.repo);
     engine::refuse_moved_on(&locked.journal, &locked.release, &repo)?;
@@ -100,6 +91,25 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let release = engine::take_step(&mut runner, &locked.release, &checks)?;
     super::print_next(&globals.shell, &release);
     Ok(())
+}
+
+/// The release locked, or `None` once it is finished, said so: running `next` (or `run`) once
+/// more after the end is not an error, whether the release finished long ago or a racing
+/// `next` just finished it; there is simply nothing left.
+pub(super) fn lock_unless_finished(
+    globals: &Globals,
+    service: Option<&str>,
+) -> anyhow::Result<Option<super::Locked>> {
+    match super::lock_release(globals, service) {
+        Ok(locked) => Ok(Some(locked)),
+        Err(err) => match finished(globals, service)? {
+            Some(release) => {
+                super::print_next(&globals.shell, &release);
+                Ok(None)
+            }
+            None => Err(err),
+        },
+    }
 }
 
 /// The service's last release, when it is finished and no other is in flight.

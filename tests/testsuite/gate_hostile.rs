@@ -374,3 +374,31 @@ fn gate_watch_evaluates_again_as_traffic_comes_in_until_it_decides() {
     let out = sandbox.canary(&["gate", SERVICE, "--timeout", "1m"]);
     assert_eq!(out.code, 2, "{out}");
 }
+
+/// `canary run` at a gate that cannot judge yet waits within its --timeout, then stops as a
+/// failure (exit 1, not `next --yes`'s 4), with production where it was.
+#[test]
+fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
+    let (_server, sandbox) = at_the_gate(QUIET);
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&[
+        "run",
+        SERVICE,
+        "--yes",
+        "--trust-deploys",
+        "staging",
+        "--trust-deploys",
+        "production",
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: the run stopped at its --timeout of 2s: the gate still cannot judge"
+        ),
+        "{out}"
+    );
+    assert_eq!(sandbox.files(), before.0, "the repository changed");
+    assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(50));
+}

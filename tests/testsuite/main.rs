@@ -33,6 +33,7 @@ mod ramp_by_hand;
 mod real_cluster;
 mod recovery;
 mod refusals;
+mod run;
 mod settings;
 mod snapshots;
 mod terminal;

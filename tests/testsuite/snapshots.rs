@@ -51,6 +51,7 @@ fn help_of_every_command() {
         "",
         "start",
         "next",
+        "run",
         "status",
         "list",
         "weight",

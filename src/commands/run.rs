@@ -1,0 +1,201 @@
+//! `canary run`: take every step of a release, in order, until it is done or reaches a phase.
+
+use std::time::{Duration, Instant};
+
+use super::Globals;
+use crate::cluster::{self, Wait};
+use crate::engine::{self, Checks, gate::IfNotYet};
+use crate::error::{Error, bad_input};
+use crate::journal::Release;
+use crate::prompt;
+use crate::runner::{Commit, Runner};
+use crate::settings::Remote;
+use crate::workflow::{NextStep, Phase, plan};
+
+/// Take every step of a release, in order, until it is done.
+///
+/// The same steps as `next`, one after the other: each edit is written, committed and pushed,
+/// each deploy waited for on its cluster, the ramp gated where production has a Prometheus.
+/// Deploys are verified: every environment needs a kubeconfig context (`canary context`), or
+/// must be named with --trust-deploys, which takes the operator's word (or --yes) for its
+/// deploys. A run stopped by Ctrl-C, a crash or --timeout goes on where it stopped when run
+/// again; nothing is done twice.
+///
+/// Exit codes: 0 done (or at --until), 3 stopped (a refusal, or a failed gate), 75 another
+/// canary process is working on the release, 1 an error or --timeout.
+///
+/// Examples:
+///   canary run my-service --yes                          # in a pipeline
+///   canary run my-service --until ramp                   # deploy v2, then stop
+///   canary run my-service --yes --trust-deploys staging  # staging has no context
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The service whose release to run; may be left out when exactly one is in flight
+    pub service: Option<String>,
+    /// Stop once the release reaches this phase, before its first step
+    #[arg(long, value_name = "PHASE", value_parser = parse_phase)]
+    pub until: Option<Phase>,
+    /// How long the whole run may take (90s, 30m, 2h)
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = cluster::parse_duration)]
+    pub timeout: Duration,
+    /// Take deploys to this environment as confirmed (by --yes, or the person at the
+    /// terminal) instead of seeing them on its cluster; repeat for each environment
+    #[arg(long, value_name = "ENV")]
+    pub trust_deploys: Vec<String>,
+    /// Answer yes to the questions no check answers (the staging test, each observation);
+    /// without it, `run` asks them on a terminal and refuses to start without one
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn parse_phase(text: &str) -> Result<Phase, String> {
+    Phase::ALL
+        .into_iter()
+        .find(|p| p.name() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+            format!("not a phase; one of {}", names.join(", "))
+        })
+}
+
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    if !args.yes && !prompt::terminal_available() {
+        return Err(bad_input(
+            "a run asks what no check answers (the staging test, each observation) and \
+             there is no terminal to ask; pass --yes to answer yes",
+        )
+        .into());
+    }
+    let started = Instant::now();
+    let Some(mut locked) = super::next::lock_unless_finished(globals, args.service.as_deref())?
+    else {
+        return Ok(());
+    };
+    let release = locked.release.clone();
+    refuse_unfit(&release, &args)?;
+    let repo = std::mem::take(&mut locked.repo);
+    engine::refuse_moved_on(&locked.journal, &release, &repo)?;
+    let mut prompt = prompt::for_process(args.yes);
+    let mut runner = Runner {
+        journal: &mut locked.journal,
+        prompt: prompt.as_mut(),
+        shell: &globals.shell,
+        commit: Commit::Always,
+        repo,
+        locks: Some(&mut locked.locks),
+    };
+    let until = args.until.unwrap_or(Phase::Done);
+    let steps = plan(&release.config.shape());
+    let mut release = release;
+    while release.phase < until && release.position.next(&steps) != NextStep::Done {
+        let left = args.timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(Error::Failed(format!(
+                "the run stopped after {}, its --timeout, in {}; `canary run` again goes on \
+                 from there",
+                cluster::format_duration(args.timeout),
+                release.phase
+            ))
+            .into());
+        }
+        let checks = Checks {
+            verify: true,
+            wait: Wait { timeout: left },
+            gate: Some(IfNotYet::Wait(left)),
+        };
+        engine::announce(&globals.shell, &release);
+        release = engine::take_step(&mut runner, &release, &checks)
+            .map_err(|err| past_timeout(err, args.timeout))?;
+    }
+    if release.phase == until {
+        globals
+            .shell
+            .status("Reached", format!("{until}, where --until stops the run"));
+    }
+    super::print_next(&globals.shell, &release);
+    Ok(())
+}
+
+/// A gate that still could not judge when the run's time was up ends the run as its
+/// --timeout does: a failure, not `next --yes`'s "not yet" (exit 4), which asks to be run again
+/// later.
+fn past_timeout(err: anyhow::Error, timeout: Duration) -> anyhow::Error {
+    if crate::error::exit_code(&err) != crate::error::exit::NOT_YET {
+        return err;
+    }
+    Error::Failed(format!(
+        "the run stopped at its --timeout of {}: {err:#}; `canary run` again goes on from there",
+        cluster::format_duration(timeout)
+    ))
+    .into()
+}
+
+/// What would stop the run part way, refused before its first step: a release whose commits
+/// nobody would push, a deploy nobody could see, a phase already behind.
+fn refuse_unfit(release: &Release, args: &Args) -> Result<(), Error> {
+    let config = &release.config;
+    let service = &config.service;
+    for name in &args.trust_deploys {
+        let Some(env) = config.environments.iter().find(|e| &e.name == name) else {
+            let names: Vec<&str> = config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            return Err(bad_input(format!(
+                "--trust-deploys {name}: {service}'s release has no environment {name}; it has {}",
+                names.join(", ")
+            )));
+        };
+        if let Some(context) = &env.context {
+            return Err(bad_input(format!(
+                "--trust-deploys {name}: {name}'s deploys are seen on its cluster (context \
+                 {context}); leave --trust-deploys {name} out"
+            )));
+        }
+    }
+    if let Some(until) = args.until
+        && until < release.phase
+    {
+        return Err(bad_input(format!(
+            "--until {until}: {service}'s release is already in {}, past it",
+            release.phase
+        )));
+    }
+    if config.remote == Remote::Operator {
+        return Err(Error::Refused {
+            reason: format!(
+                "a run pushes each of its commits, and {service}'s release was started for \
+                 the operator to push them (without --push)"
+            ),
+            first: Some("take the steps with `canary next`, pushing its commits yourself".into()),
+            run: Some(format!("canary next {service}")),
+        });
+    }
+    let unseen: Vec<&str> = config
+        .environments
+        .iter()
+        .filter(|e| e.context.is_none() && !args.trust_deploys.contains(&e.name))
+        .map(|e| e.name.as_str())
+        .collect();
+    if let Some(first) = unseen.first() {
+        return Err(Error::Refused {
+            reason: format!(
+                "a run waits until each deploy shows on its cluster, and {} no kubeconfig \
+                 context to see {}",
+                match unseen.as_slice() {
+                    [one] => format!("{one} has"),
+                    many => format!("{} have", many.join(" and ")),
+                },
+                if unseen.len() == 1 { "it" } else { "them" },
+            ),
+            first: Some(format!(
+                "give {first} a context, or take its deploys on trust with --trust-deploys \
+                 {first}"
+            )),
+            run: Some(format!("canary context {service} {first} CONTEXT")),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! `canary run`: every step of a release in one command, as `next` takes them one by one, with
+//! what would stop it part way refused before its first step.
+
+use expectrl::Expect;
+
+use crate::common::{Output, SERVICE, Sandbox, assert_unchanged, changed_paths, exit_code};
+
+const TRUST_BOTH: [&str; 4] = [
+    "--trust-deploys",
+    "staging",
+    "--trust-deploys",
+    "production",
+];
+
+fn run(sandbox: &Sandbox, extra: &[&str]) -> Output {
+    let mut args = vec!["run", SERVICE];
+    args.extend_from_slice(extra);
+    sandbox.canary(&args)
+}
+
+/// The kind and phase of every event, with the step, environment and weight it names: what a
+/// walk did, without when, by whom, or the ids of its release and commits.
+fn events(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .log()
+        .iter()
+        .map(|e| {
+            let d = &e["detail"];
+            format!(
+                "{} {} {} {} {} {}",
+                e["kind"], e["phase"], d["step"], d["env"], d["weight"], d["answered"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_takes_every_step_to_done_as_nexts_do_and_pushes_each_commit() {
+    let serial = Sandbox::new();
+    serial.start();
+    serial.walk_to("done");
+
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["--yes"];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args).ok();
+    assert_eq!(sandbox.phase(), "done", "{out}");
+    assert!(out.stdout.contains("Step"), "each step is named:\n{out}");
+    assert!(
+        changed_paths(&sandbox.files(), &serial.files()).is_empty(),
+        "the files differ from a walk of nexts"
+    );
+    assert_eq!(sandbox.commit_subjects(), serial.commit_subjects());
+    assert_eq!(events(&sandbox), events(&serial));
+    // Every commit reached the remote Argo CD deploys from.
+    assert_eq!(
+        sandbox.remote_git(&["rev-parse", "main"]),
+        sandbox.git(&["rev-parse", "HEAD"])
+    );
+    // Once done, another run has nothing left to do.
+    let again = run(&sandbox, &args).ok();
+    assert_eq!(events(&sandbox), events(&serial), "{again}");
+}
+
+#[test]
+fn until_stops_where_the_phase_begins_and_a_second_run_goes_on_from_there() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["--yes", "--until", "ramp"];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args).ok();
+    assert_eq!(sandbox.phase(), "ramp", "{out}");
+    assert!(out.stdout.contains("Reached ramp"), "{out}");
+    // Production's weight has not moved yet: the ramp's first step was not taken.
+    assert_eq!(
+        sandbox.weights(),
+        vec![
+            ("staging".into(), Some(100)),
+            ("production".into(), Some(0))
+        ]
+    );
+    // At the phase already: nothing to do.
+    let before = sandbox.snapshot();
+    run(&sandbox, &args).ok();
+    assert_unchanged(&before, &sandbox.snapshot(), "a run already at --until");
+
+    let mut args = vec!["--yes"];
+    args.extend(TRUST_BOTH);
+    run(&sandbox, &args).ok();
+    assert_eq!(sandbox.phase(), "done");
+}
+
+/// Each case: the run's arguments, the exit code, and what the first line of its error says.
+#[test]
+fn what_would_stop_a_run_part_way_is_refused_before_its_first_step() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.walk_to("add-routing");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &[
+                "--trust-deploys",
+                "staging",
+                "--trust-deploys",
+                "production",
+            ],
+            2,
+            "error: a run asks what no check answers (the staging test, each \
+             observation) and there is no terminal to ask; pass --yes to answer yes",
+        ),
+        (
+            &["--yes"],
+            3,
+            "error: refused: a run waits until each deploy shows on its cluster, and \
+             staging and production have no kubeconfig context to see them",
+        ),
+        (
+            &["--yes", "--trust-deploys", "staging"],
+            3,
+            "error: refused: a run waits until each deploy shows on its cluster, and \
+             production has no kubeconfig context to see it",
+        ),
+        (
+            &["--yes", "--trust-deploys", "qa"],
+            2,
+            "error: --trust-deploys qa: my-service's release has no environment qa; it has \
+             staging, production",
+        ),
+        (
+            &["--yes", "--until", "deploy-v1"],
+            2,
+            "error: --until deploy-v1: my-service's release is already in add-routing, past it",
+        ),
+        (
+            &["--yes", "--until", "halfway"],
+            2,
+            "error: invalid value 'halfway' for '--until <PHASE>': not a phase; one of \
+             deploy-v1, add-routing, route-to-v1, deploy-v2, ramp, cleanup-1, cleanup-2, \
+             cleanup-3, done",
+        ),
+    ];
+    for (extra, code, first_line) in cases {
+        let before = sandbox.snapshot();
+        let out = run(&sandbox, extra);
+        assert_eq!(out.code, *code, "{extra:?}: {out}");
+        assert_eq!(
+            out.stderr.lines().next(),
+            Some(*first_line),
+            "{extra:?}: {out}"
+        );
+        assert_unchanged(&before, &sandbox.snapshot(), &format!("run {extra:?}"));
+    }
+    // The refusal names both ways on: a context, or trust.
+    let out = run(&sandbox, &["--yes"]);
+    assert!(
+        out.stderr.contains(
+            "first: give staging a context, or take its deploys on trust with \
+             --trust-deploys staging"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains(&sandbox.hint("context my-service staging CONTEXT")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_release_whose_commits_the_operator_pushes_is_refused() {
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    args.retain(|a| a != "--push");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.canary(&args).ok();
+    let before = sandbox.snapshot();
+    let mut extra = vec!["--yes"];
+    extra.extend(TRUST_BOTH);
+    let out = run(&sandbox, &extra);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: refused: a run pushes each of its commits, and my-service's release \
+             was started for the operator to push them (without --push)"
+        ),
+        "{out}"
+    );
+    assert_unchanged(
+        &before,
+        &sandbox.snapshot(),
+        "a run of an operator-pushed release",
+    );
+}
+
+#[test]
+fn a_run_while_another_command_holds_the_release_exits_75_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut term = sandbox.on_terminal(&["next", SERVICE]);
+    term.expect("Write add the pinned web-v1 deployment")
+        .unwrap();
+    let before = sandbox.snapshot();
+    let mut extra = vec!["--yes"];
+    extra.extend(TRUST_BOTH);
+    let out = run(&sandbox, &extra);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(out.stderr.contains("another canary process"), "{out}");
+    assert_unchanged(&before, &sandbox.snapshot(), "a run refused as busy");
+    term.send_line("n").unwrap();
+    assert_eq!(exit_code(&mut term), 1);
+}
+
+#[test]
+fn on_a_terminal_a_run_asks_each_question_and_stops_at_a_no() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["run", SERVICE];
+    args.extend(TRUST_BOTH);
+    let mut term = sandbox.on_terminal(&args);
+    term.expect("Write add the pinned web-v1 deployment")
+        .unwrap();
+    term.send_line("y").unwrap();
+    // The write was committed and pushed; the deploy to staging is asked next.
+    term.expect("staging").unwrap();
+    term.send_line("n").unwrap();
+    let code = exit_code(&mut term);
+    assert_ne!(code, 0);
+    assert_eq!(sandbox.phase(), "deploy-v1");
+    assert_eq!(
+        sandbox.remote_git(&["rev-parse", "main"]),
+        sandbox.git(&["rev-parse", "HEAD"])
+    );
+}
