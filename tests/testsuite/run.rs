@@ -232,3 +232,77 @@ fn on_a_terminal_a_run_asks_each_question_and_stops_at_a_no() {
         sandbox.git(&["rev-parse", "HEAD"])
     );
 }
+
+/// Killed at a failpoint of every step that writes files, and run again until done: the
+/// release ends as an uninterrupted run leaves it, every step taken once, the journal intact.
+/// Each run dies at the next step's failpoint: the runs alternate between the failpoint
+/// under test and `after-step-started`, which a resumed step does not pass again (a resume
+/// writes files, so under `after-files-written` it would die where it died).
+#[test]
+fn a_run_killed_at_every_failpoint_of_every_step_goes_on_when_run_again() {
+    let whole = Sandbox::new();
+    whole.start();
+    let mut args = vec!["run", SERVICE, "--yes"];
+    args.extend(TRUST_BOTH);
+    whole.canary(&args).ok();
+    let steps_done = |sandbox: &Sandbox| {
+        sandbox
+            .log()
+            .iter()
+            .filter(|e| e["kind"] == "step-done")
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["phase"], e["detail"]["step"], e["detail"]["weight"]
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for failpoint in [
+        "after-step-started",
+        "after-first-file-written",
+        "after-files-written",
+        "before-step-done",
+        "after-step-done",
+        "after-commit",
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.start();
+        let mut kills = 0;
+        loop {
+            let out = Output::new(
+                &args,
+                sandbox
+                    .canary_command(&args)
+                    .env(
+                        "CANARY_FAILPOINT",
+                        [failpoint, "after-step-started"][kills % 2],
+                    )
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .unwrap(),
+            );
+            match (out.code, out.signal) {
+                (0, _) => break,
+                (_, Some(6)) => kills += 1,
+                _ => panic!("{failpoint}: after {kills} kills: {out}"),
+            }
+            assert!(kills <= 40, "{failpoint}: the run never ended");
+        }
+        assert!(kills >= 10, "{failpoint}: killed only {kills} times");
+        assert_eq!(sandbox.phase(), "done", "{failpoint}");
+        assert!(
+            changed_paths(&sandbox.files(), &whole.files()).is_empty(),
+            "{failpoint}: the files differ from an uninterrupted run"
+        );
+        assert_eq!(steps_done(&sandbox), steps_done(&whole), "{failpoint}");
+        assert_eq!(
+            sandbox.remote_git(&["rev-parse", "main"]),
+            sandbox.git(&["rev-parse", "HEAD"]),
+            "{failpoint}: every commit pushed"
+        );
+        assert_eq!(sandbox.git(&["status", "--porcelain"]), "", "{failpoint}");
+        sandbox.assert_journal_intact();
+        sandbox.assert_no_temporary_files(failpoint);
+    }
+}
