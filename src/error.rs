@@ -175,6 +175,16 @@ impl Error {
     }
 }
 
+/// The words of the innermost cause of a library's error: "connection refused", where the
+/// outer ones say only that a request failed.
+pub fn deepest_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
 /// The exit code of an error that reached `main`: canary's own error in its chain decides
 /// (the command edge may have said what it was doing around it), anything else is a failure.
 pub fn exit_code(err: &anyhow::Error) -> i32 {

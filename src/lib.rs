@@ -17,6 +17,7 @@ pub mod gate;
 pub mod journal;
 pub mod lock;
 pub mod names;
+pub mod notify;
 pub mod operator;
 pub mod output;
 pub mod prompt;

@@ -75,6 +75,8 @@ pub struct Shell {
 
 enum Out {
     Stdout,
+    /// Where stdout is for something else: `run --json`'s JSON lines.
+    Stderr,
     #[cfg(test)]
     Captured(String),
 }
@@ -85,6 +87,14 @@ impl Shell {
         Shell {
             quiet,
             out: RefCell::new(Out::Stdout),
+        }
+    }
+
+    /// The same shell writing to stderr, for a command whose stdout is for machines.
+    pub fn on_stderr(&self) -> Shell {
+        Shell {
+            quiet: self.quiet,
+            out: RefCell::new(Out::Stderr),
         }
     }
 
@@ -102,7 +112,7 @@ impl Shell {
     pub fn captured(&self) -> String {
         match &*self.out.borrow() {
             Out::Captured(text) => console::strip_ansi_codes(text).into_owned(),
-            Out::Stdout => String::new(),
+            Out::Stdout | Out::Stderr => String::new(),
         }
     }
 
@@ -129,19 +139,22 @@ impl Shell {
         self.line(style("Note").cyan().bold(), message);
     }
 
+    /// Text as it is (a diff), where the status lines go; kept under `--quiet`.
+    pub fn text(&self, text: &str) {
+        match &mut *self.out.borrow_mut() {
+            Out::Stdout => print!("{text}"),
+            Out::Stderr => eprint!("{text}"),
+            #[cfg(test)]
+            Out::Captured(captured) => captured.push_str(text),
+        }
+    }
+
     fn line(&self, verb: impl std::fmt::Display, message: impl std::fmt::Display) {
         let line = format!(
             "{verb:>12} {}",
             crate::report::commands(&message.to_string())
         );
-        match &mut *self.out.borrow_mut() {
-            Out::Stdout => println!("{line}"),
-            #[cfg(test)]
-            Out::Captured(text) => {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
+        self.text(&format!("{line}\n"));
     }
 }
 

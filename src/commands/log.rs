@@ -129,6 +129,12 @@ pub fn what(event: &Event) -> String {
         Event::Finished {} => String::new(),
         Event::ContextSet(set) => format!("{}  {}", set.env, setting_changes(event)),
         Event::SettingsChanged(_) => setting_changes(event),
+        Event::NotifyFailed {
+            to,
+            about,
+            attempts,
+            error,
+        } => format!("{about} to {to}: {attempts} attempts, {error}"),
         Event::Cancelled { step, left, .. } => {
             let mut what = step.clone();
             if !left.is_empty() {

@@ -16,6 +16,7 @@ pub mod run;
 pub mod settings;
 pub mod start;
 pub mod status;
+mod tell;
 pub mod verify;
 pub mod weight;
 

@@ -6,6 +6,7 @@ use super::Globals;
 use crate::cluster::{self, Wait};
 use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::journal::Release;
+use crate::output::Shell;
 use crate::prompt;
 use crate::runner::{Commit, Runner};
 
@@ -63,7 +64,8 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     } else {
         Commit::Ask
     };
-    let Some(mut locked) = lock_unless_finished(globals, args.service.as_deref())? else {
+    let Some(mut locked) = lock_unless_finished(globals, &globals.shell, args.service.as_deref())?
+    else {
         return Ok(());
     };
     let repo = std::mem::take(&mut locked.repo);
@@ -98,13 +100,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 /// `next` just finished it; there is simply nothing left.
 pub(super) fn lock_unless_finished(
     globals: &Globals,
+    shell: &Shell,
     service: Option<&str>,
 ) -> anyhow::Result<Option<super::Locked>> {
     match super::lock_release(globals, service) {
         Ok(locked) => Ok(Some(locked)),
         Err(err) => match finished(globals, service)? {
             Some(release) => {
-                super::print_next(&globals.shell, &release);
+                super::print_next(shell, &release);
                 Ok(None)
             }
             None => Err(err),

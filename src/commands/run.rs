@@ -3,10 +3,12 @@
 use std::time::{Duration, Instant};
 
 use super::Globals;
+use super::tell::Teller;
 use crate::cluster::{self, Wait};
 use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::error::{Error, bad_input};
 use crate::journal::Release;
+use crate::notify::{self, Webhook};
 use crate::prompt;
 use crate::runner::{Commit, Runner};
 use crate::settings::Remote;
@@ -43,6 +45,20 @@ pub struct Args {
     /// terminal) instead of seeing them on its cluster; repeat for each environment
     #[arg(long, value_name = "ENV")]
     pub trust_deploys: Vec<String>,
+    /// Post each step done, deploy, gate verdict, abort, the end and a stop as JSON to this
+    /// URL (Slack's and Teams' incoming webhooks read its text); repeat for more. Shown only
+    /// by its host, as its path is a secret: better given in CANARY_WEBHOOK_URL than typed here
+    #[arg(
+        long = "webhook",
+        value_name = "URL",
+        env = "CANARY_WEBHOOK_URL",
+        hide_env_values = true
+    )]
+    pub webhooks: Vec<String>,
+    /// Print each event the run journals as a line of JSON on stdout (as `canary log --json`
+    /// shows it), and what a person reads (steps, diffs) on stderr
+    #[arg(long)]
+    pub json: bool,
     /// Answer yes to the questions no check answers (the staging test, each observation);
     /// without it, `run` asks them on a terminal and refuses to start without one
     #[arg(long)]
@@ -67,8 +83,29 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
+    let hooks = args
+        .webhooks
+        .iter()
+        .map(|url| Webhook::parse(url))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !hooks.is_empty() && !notify::AVAILABLE {
+        return Err(bad_input(
+            "this canary was built without the cluster feature, which posts webhooks; leave \
+             --webhook and CANARY_WEBHOOK_URL out",
+        )
+        .into());
+    }
+    // With --json, stdout is the JSON lines'; everything a person reads goes to stderr.
+    let on_stderr;
+    let shell = if args.json {
+        on_stderr = globals.shell.on_stderr();
+        &on_stderr
+    } else {
+        &globals.shell
+    };
     let started = Instant::now();
-    let Some(mut locked) = super::next::lock_unless_finished(globals, args.service.as_deref())?
+    let Some(mut locked) =
+        super::next::lock_unless_finished(globals, shell, args.service.as_deref())?
     else {
         return Ok(());
     };
@@ -76,11 +113,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     refuse_unfit(&release, &args)?;
     let repo = std::mem::take(&mut locked.repo);
     engine::refuse_moved_on(&locked.journal, &release, &repo)?;
+    let mut teller = Teller::new(hooks, args.json, &locked.journal, &release)?;
     let mut prompt = prompt::for_process(args.yes);
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),
-        shell: &globals.shell,
+        shell,
         commit: Commit::Always,
         repo,
         locks: Some(&mut locked.locks),
@@ -104,16 +142,36 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             wait: Wait { timeout: left },
             gate: Some(IfNotYet::Wait(left)),
         };
-        engine::announce(&globals.shell, &release);
-        release = engine::take_step(&mut runner, &release, &checks)
-            .map_err(|err| past_timeout(err, args.timeout))?;
+        engine::announce(shell, &release);
+        match engine::take_step(&mut runner, &release, &checks) {
+            Ok(moved) => {
+                release = moved;
+                teller.tell_new(runner.journal, &release)?;
+            }
+            Err(err) => {
+                let err = past_timeout(err, args.timeout);
+                // What the step journaled before it stopped (an abort by the gate, say), then
+                // the stop; the release as the journal now holds it.
+                let why = format!("{err:#}");
+                let why = why.lines().next().unwrap_or_default();
+                let told = runner.journal.latest(&release.config.service).map(|now| {
+                    let now = now.unwrap_or(release);
+                    teller
+                        .tell_new(runner.journal, &now)
+                        .and_then(|()| teller.tell_stopped(runner.journal, &now, why))
+                });
+                // The stop's own error is what the run ends with; telling it is second.
+                if let Err(told) = told.map_err(anyhow::Error::from).and_then(|t| t) {
+                    shell.note(format!("the stop was not told: {told:#}"));
+                }
+                return Err(err);
+            }
+        }
     }
     if release.phase == until {
-        globals
-            .shell
-            .status("Reached", format!("{until}, where --until stops the run"));
+        shell.status("Reached", format!("{until}, where --until stops the run"));
     }
-    super::print_next(&globals.shell, &release);
+    super::print_next(shell, &release);
     Ok(())
 }
 

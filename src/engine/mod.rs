@@ -313,7 +313,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
             shell.status("Unchanged", "the files already say so");
         }
         for change in &changes {
-            print!("{}", output::diff(change));
+            shell.text(&output::diff(change));
         }
         shell.note("dry run: nothing was written");
         return Ok(());

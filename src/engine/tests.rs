@@ -133,10 +133,17 @@ fn a_write_whose_commit_is_declined_stays_uncommitted() {
         git(&setup.repo, &["status", "--porcelain"]),
         " M gap/gap.yaml\n"
     );
+    // The diff it asked about, then what it wrote, and only that, through its shell.
+    let said = setup.shell.captured();
+    let (diff, wrote) = said.split_once("       Wrote ").expect("a Wrote line");
+    assert!(
+        diff.starts_with("--- a/gap/gap.yaml\n+++ b/gap/gap.yaml\n"),
+        "{said}"
+    );
+    assert!(diff.contains("\n+  web-v1:\n"), "{said}");
     assert_eq!(
-        setup.shell.captured(),
-        "       Wrote add the pinned web-v1 deployment and the version labels (gap/gap.yaml)\n",
-        "a step says what it wrote, and only that, through its shell"
+        wrote,
+        "add the pinned web-v1 deployment and the version labels (gap/gap.yaml)\n"
     );
     assert_eq!(setup.release.position.index, 1);
 }

@@ -132,7 +132,7 @@ impl Prometheus {
                     if e.is::<LengthLimitError>() {
                         Unread::TooLong
                     } else {
-                        Unread::Failed(innermost(&*e))
+                        Unread::Failed(crate::error::deepest_cause(&*e))
                     }
                 })?
                 .to_bytes();
@@ -263,16 +263,8 @@ impl From<kube::Error> for Unread {
     /// The innermost cause: "client error (Connect)" says less than the refused connection or
     /// the unknown host beneath it.
     fn from(e: kube::Error) -> Unread {
-        Unread::Failed(innermost(&e))
+        Unread::Failed(crate::error::deepest_cause(&e))
     }
-}
-
-fn innermost(e: &dyn std::error::Error) -> String {
-    let mut cause = e;
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    cause.to_string()
 }
 
 /// A query parameter's value, percent-encoded: everything but the unreserved characters.

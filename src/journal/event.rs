@@ -80,6 +80,15 @@ pub enum Event {
     },
     /// Schema 7: `canary settings`.
     SettingsChanged(SettingsChanged),
+    /// Schema 8: a message of `canary run` that no attempt delivered to a webhook.
+    NotifyFailed {
+        /// The webhook as canary shows it, without the path that is its secret.
+        to: String,
+        /// The kind of event the message told.
+        about: String,
+        attempts: u32,
+        error: String,
+    },
 }
 
 /// A step done. Which fields it has depends on the step: an edit says whether it changed
@@ -294,6 +303,7 @@ impl Event {
             Event::GateEvaluated { .. } => "gate-evaluated",
             Event::Cancelled { .. } => "cancelled",
             Event::SettingsChanged(_) => "settings-changed",
+            Event::NotifyFailed { .. } => "notify-failed",
         }
     }
 

@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_cancel.sql",
         include_str!("../../migrations/0007_cancel.sql"),
     ),
+    (
+        "0008_notify.sql",
+        include_str!("../../migrations/0008_notify.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

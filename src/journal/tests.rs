@@ -444,6 +444,11 @@ const EVENTS_OF_EVERY_VERSION: &[(u32, &str, &str)] = &[
         "settings-changed",
         r#"{"gate":{"min_requests":{"from":100,"to":50},"window_secs":{"from":300,"to":600}}}"#,
     ),
+    (
+        8,
+        "notify-failed",
+        r#"{"about":"step-done","attempts":3,"error":"HTTP 500","to":"https://hooks.example/…"}"#,
+    ),
 ];
 
 /// A step in progress as the canary of schema 6 left it (the fixture's binary).
@@ -542,7 +547,7 @@ fn a_journal_of_every_schema_version_reads_every_event_and_step_in_progress_it_h
         .map(|(_, kind, _)| *kind)
         .chain(["opened"])
         .collect();
-    assert_eq!(kinds.len(), 16);
+    assert_eq!(kinds.len(), 17);
 }
 
 /// The journal a real canary of schema 6 wrote (tests/fixtures/old-plan-deploy-v2).

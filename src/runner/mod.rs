@@ -137,7 +137,7 @@ impl Runner<'_> {
         // before anything is written.
         self.refuse_unpushable(release, &repo)?;
         for change in &changes {
-            print!("{}", output::diff(change));
+            self.shell.text(&output::diff(change));
         }
         let question = format!(
             "Write {} ({})?",

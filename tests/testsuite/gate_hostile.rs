@@ -376,12 +376,14 @@ fn gate_watch_evaluates_again_as_traffic_comes_in_until_it_decides() {
 }
 
 /// `canary run` at a gate that cannot judge yet waits within its --timeout, then stops as a
-/// failure (exit 1, not `next --yes`'s 4), with production where it was.
+/// failure (exit 1, not `next --yes`'s 4), with production where it was; the team hears the
+/// gate's verdict, then the stop.
 #[test]
 fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
     let (_server, sandbox) = at_the_gate(QUIET);
+    let hook = crate::common::webhook::Receiver::start("200 OK");
     let before = sandbox.snapshot();
-    let out = sandbox.canary(&[
+    let args = [
         "run",
         SERVICE,
         "--yes",
@@ -391,7 +393,17 @@ fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
         "production",
         "--timeout",
         "2s",
-    ]);
+        "--webhook",
+        &hook.url,
+    ];
+    let out = common::Output::new(
+        &args,
+        sandbox
+            .canary_command(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr.starts_with(
@@ -401,4 +413,19 @@ fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
     );
     assert_eq!(sandbox.files(), before.0, "the repository changed");
     assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(50));
+    let told: Vec<String> = hook
+        .received()
+        .iter()
+        .map(|(_, body)| body["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        told[0]
+            .starts_with("canary: my-service ramp: gate at production v2 50%: not-enough-traffic"),
+        "{told:?}"
+    );
+    assert!(
+        told[1].starts_with("canary: my-service ramp: the run stopped at its --timeout of 2s"),
+        "{told:?}"
+    );
 }

@@ -306,3 +306,218 @@ fn a_run_killed_at_every_failpoint_of_every_step_goes_on_when_run_again() {
         sandbox.assert_no_temporary_files(failpoint);
     }
 }
+
+/// Each step done, each deploy and the end reach the team's webhook as a message whose text a
+/// channel shows; the webhook's path, a secret, is shown nowhere: not in what the run prints,
+/// not in the journal.
+#[cfg(feature = "cluster")]
+#[test]
+fn the_team_hears_each_step_and_the_end_and_the_webhook_s_path_is_shown_nowhere() {
+    use crate::common::webhook::{Receiver, SECRET};
+    let hook = Receiver::start("200 OK");
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["run", SERVICE, "--yes"];
+    args.extend(TRUST_BOTH);
+    let out = Output::new(
+        &args,
+        sandbox
+            .canary_command(&args)
+            .env("CANARY_WEBHOOK_URL", &hook.url)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let received = hook.received();
+    assert!(received.iter().all(|(path, _)| path == SECRET));
+    let events: Vec<&str> = received
+        .iter()
+        .map(|(_, body)| body["event"].as_str().unwrap())
+        .collect();
+    // As the journal has them: every step-done, deploy-confirmed and the end, in order.
+    let journaled: Vec<String> = sandbox
+        .log()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .filter(|k| matches!(k.as_str(), "step-done" | "deploy-confirmed" | "finished"))
+        .collect();
+    assert_eq!(events, journaled);
+    assert_eq!(events.last(), Some(&"finished"));
+    let (_, first) = &received[0];
+    assert_eq!(
+        first["text"],
+        "canary: my-service deploy-v1: done: add the pinned web-v1 deployment and the version \
+         labels"
+    );
+    assert_eq!(first["service"], SERVICE);
+    assert_eq!(first["detail"]["changed"], true);
+    let deploy = received
+        .iter()
+        .find(|(_, b)| b["event"] == "deploy-confirmed")
+        .unwrap();
+    assert!(
+        deploy.1["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("canary: my-service deploy-v1: deployed to staging"),
+        "{}",
+        deploy.1
+    );
+    let shown = [
+        out.stdout.clone(),
+        out.stderr.clone(),
+        sandbox.canary(&["log", SERVICE, "--json"]).stdout,
+        sandbox.canary(&["status", SERVICE, "--json"]).stdout,
+    ];
+    for text in shown {
+        assert!(
+            !text.contains("SECRET"),
+            "the webhook's path was shown: {text}"
+        );
+    }
+    let journal = sandbox.journal_bytes().unwrap();
+    assert!(
+        !journal.windows(6).any(|w| w == b"SECRET"),
+        "the journal holds the webhook's path"
+    );
+}
+
+/// A webhook that answers 500 to everything is tried three times for each message, each
+/// failure journaled by the webhook's host alone, and the release goes on regardless.
+#[cfg(feature = "cluster")]
+#[test]
+fn a_webhook_that_fails_is_retried_and_journaled_and_never_stops_the_release() {
+    use crate::common::webhook::Receiver;
+    let hook = Receiver::start("500 Internal Server Error");
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec![
+        "run",
+        SERVICE,
+        "--yes",
+        "--until",
+        "add-routing",
+        "--webhook",
+        &hook.url,
+    ];
+    args.extend(TRUST_BOTH);
+    run(&sandbox, &args[2..]).ok();
+    assert_eq!(sandbox.phase(), "add-routing");
+    let failed = sandbox.details("notify-failed");
+    let about: Vec<&str> = failed
+        .iter()
+        .map(|d| d["about"].as_str().unwrap())
+        .collect();
+    assert_eq!(about, ["step-done", "deploy-confirmed", "deploy-confirmed"]);
+    let host = hook.url.split("/services").next().unwrap();
+    for detail in &failed {
+        assert_eq!(detail["to"], format!("{host}/…"));
+        assert_eq!(detail["attempts"], 3);
+        assert_eq!(detail["error"], "answered HTTP 500");
+    }
+    assert_eq!(
+        hook.received().len(),
+        9,
+        "three attempts for each of three messages"
+    );
+}
+
+#[test]
+fn a_webhook_that_is_not_a_url_is_refused_without_showing_it() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = sandbox.snapshot();
+    let mut args = vec!["--yes", "--webhook", "hooks.example/services/SECRET"];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: a webhook URL (--webhook or CANARY_WEBHOOK_URL) is not an http:// or \
+             https:// URL; it is not shown here, as a webhook's URL is a secret"
+        ),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("SECRET"), "{out}");
+    assert_unchanged(&before, &sandbox.snapshot(), "a run with a bad webhook");
+}
+
+/// A pipeline's runner is disposable: stopped at a phase, its journal lost with its machine,
+/// the release is adopted afresh (`start --adopt`, from the files and canary's commits) and a
+/// run on the new journal carries it to the end, without repeating or skipping a step: the
+/// commits are those of one uninterrupted run.
+#[test]
+fn a_new_runner_adopts_the_release_and_runs_it_on_without_repeating_a_step() {
+    let whole = Sandbox::new();
+    whole.start();
+    let mut args = vec!["--yes"];
+    args.extend(TRUST_BOTH);
+    run(&whole, &args).ok();
+    for phase in ["add-routing", "deploy-v2", "ramp", "cleanup-2"] {
+        let sandbox = Sandbox::new();
+        sandbox.start();
+        let mut until = args.clone();
+        until.extend(["--until", phase]);
+        run(&sandbox, &until).ok();
+        // The runner's machine is gone, and its journal with it.
+        std::fs::remove_file(&sandbox.journal).unwrap();
+        // The pipeline starts the release as before, adopting it: with the v1 image, which
+        // the files no longer show once cleanup-1 removed web-v1.
+        let mut adopt = sandbox.start_args();
+        adopt.push("--adopt".into());
+        let adopt: Vec<&str> = adopt.iter().map(String::as_str).collect();
+        sandbox.canary(&adopt).ok();
+        // The files cannot tell a deploy done from one owed: the adopted release may owe the
+        // last edit's deploys again, which the new run confirms (on a cluster, sees) again.
+        let adopted = sandbox.phase();
+        assert!(
+            adopted == phase
+                || sandbox.status()["step"]
+                    .as_str()
+                    .unwrap()
+                    .contains("deploy"),
+            "{phase}: adopted at {}",
+            sandbox.status()
+        );
+        run(&sandbox, &args).ok();
+        assert_eq!(sandbox.phase(), "done", "{phase}");
+        assert!(
+            changed_paths(&sandbox.files(), &whole.files()).is_empty(),
+            "{phase}: the files differ from an uninterrupted run"
+        );
+        assert_eq!(
+            sandbox.commit_subjects(),
+            whole.commit_subjects(),
+            "{phase}"
+        );
+        assert_eq!(
+            sandbox.remote_git(&["rev-parse", "main"]),
+            sandbox.git(&["rev-parse", "HEAD"]),
+            "{phase}"
+        );
+    }
+}
+
+/// With --json, stdout holds one line of JSON per event the run journaled, as `log --json`
+/// shows them, and nothing else; what a person reads (the steps, the diffs) is on stderr,
+/// without colour codes when it is not a terminal.
+#[test]
+fn with_json_stdout_is_the_run_s_events_one_per_line() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let before = sandbox.log().len();
+    let mut args = vec!["--yes", "--json", "--until", "route-to-v1"];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args).ok();
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert_eq!(lines, sandbox.log()[before..]);
+    assert!(lines.len() > 10, "{}", out.stdout);
+    assert!(out.stderr.contains("Step deploy-v1"), "{out}");
+    assert!(out.stderr.contains("+++ b/gap/gap.yaml"), "{out}");
+    assert!(!out.stderr.contains('\x1b'), "{out}");
+}

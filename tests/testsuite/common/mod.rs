@@ -21,6 +21,8 @@ pub mod cluster;
 pub mod hostile;
 #[cfg(feature = "cluster")] // the gate's Prometheus client is kube's
 pub mod prometheus;
+#[cfg(feature = "cluster")] // webhooks are posted with kube's HTTP client
+pub mod webhook;
 pub mod yaml_text;
 
 use std::collections::BTreeMap;
