@@ -12,7 +12,7 @@ use crate::notify::{self, Webhook};
 use crate::prompt;
 use crate::runner::{Commit, Runner};
 use crate::settings::Remote;
-use crate::workflow::{NextStep, Phase, plan};
+use crate::workflow::{NextStep, Phase, Step, plan};
 
 /// Take every step of a release, in order, until it is done.
 ///
@@ -41,6 +41,10 @@ pub struct Args {
     /// How long the whole run may take (90s, 30m, 2h)
     #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = cluster::parse_duration)]
     pub timeout: Duration,
+    /// How long each production weight is held, from its deploy, before the run goes on
+    /// (where production has a Prometheus, the gate also waits for its window and evidence)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = cluster::parse_duration)]
+    pub bake: Duration,
     /// Take deploys to this environment as confirmed (by --yes, or the person at the
     /// terminal) instead of seeing them on its cluster; repeat for each environment
     #[arg(long, value_name = "ENV")]
@@ -142,6 +146,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             wait: Wait { timeout: left },
             gate: Some(IfNotYet::Wait(left)),
         };
+        if let Some(weight) = observing(&release, &steps) {
+            release = bake(&mut runner, &release, weight, args.bake, left)?;
+        }
         engine::announce(shell, &release);
         match engine::take_step(&mut runner, &release, &checks) {
             Ok(moved) => {
@@ -173,6 +180,59 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     }
     super::print_next(shell, &release);
     Ok(())
+}
+
+/// The production weight whose observation comes next, if one does.
+fn observing(release: &Release, steps: &[(Phase, Step)]) -> Option<u8> {
+    match release.position.next(steps) {
+        NextStep::Observe { weight } | NextStep::Planned(_, Step::Observe { weight }) => {
+            Some(weight)
+        }
+        _ => None,
+    }
+}
+
+/// Hold production at `weight` until it has been deployed for `bake`, with the release's
+/// locks let go meanwhile (`canary abort` is never kept waiting); within `left` of the run.
+fn bake(
+    runner: &mut Runner,
+    release: &Release,
+    weight: u8,
+    bake: Duration,
+    left: Duration,
+) -> anyhow::Result<Release> {
+    let production = &release.config.environments[release.config.environments.len() - 1].name;
+    let deployed = runner
+        .journal
+        .seconds_since_deploy(release.id, production)?
+        .unwrap_or(0);
+    let wait = bake.saturating_sub(Duration::from_secs(deployed));
+    if wait.is_zero() {
+        return Ok(release.clone());
+    }
+    runner.shell.status(
+        "Baking",
+        format!(
+            "v2 at {weight}% in {production} for {} more (--bake {})",
+            cluster::format_duration(wait),
+            cluster::format_duration(bake)
+        ),
+    );
+    let baked = engine::pause_unlocked(
+        runner.journal,
+        runner.locks.as_deref_mut(),
+        release,
+        wait.min(left),
+        "the bake",
+    )?;
+    if wait > left {
+        return Err(Error::Failed(format!(
+            "the run stopped at its --timeout, baking v2 at {weight}% in {production}; `canary \
+             run` again goes on from there"
+        ))
+        .into());
+    }
+    Ok(baked)
 }
 
 /// A gate that still could not judge when the run's time was up ends the run as its

@@ -172,7 +172,8 @@ pub fn until_decided(
             verdict::duration(started.elapsed().as_secs()),
             pause.as_secs()
         ));
-        let paused = pause_unlocked(journal, locks.as_deref_mut(), &release, pause);
+        let paused =
+            super::pause_unlocked(journal, locks.as_deref_mut(), &release, pause, "the gate");
         release = paused.inspect_err(|_| live.finish_and_clear())?;
         live.set_message(format!("{} ({asking})", live_line(&verdict)));
     }
@@ -195,49 +196,6 @@ fn live_line(verdict: &Verdict) -> String {
             verdict::number(needed)
         ),
         _ => format!("gate {}: {}", verdict.outcome.name(), verdict.reason),
-    }
-}
-
-/// Wait `pause` without the release's locks, so that a gate that waits never keeps `canary
-/// abort` (or any other command) from the release; then take them back, and go on only if the
-/// release is as it was. A release that another command moved meanwhile ends the wait, nothing
-/// written.
-fn pause_unlocked(
-    journal: &Journal,
-    locks: Option<&mut Locks>,
-    release: &Release,
-    pause: Duration,
-) -> anyhow::Result<Release> {
-    let Some(locks) = locks else {
-        std::thread::sleep(pause);
-        return Ok(release.clone());
-    };
-    locks.let_go()?;
-    std::thread::sleep(pause);
-    let service = &release.config.service;
-    let moved_on = || Error::Refused {
-        reason: format!(
-            "another canary command moved the release of {service} on while the gate waited; \
-             this one stops, having written nothing"
-        ),
-        first: None,
-        run: Some(format!("canary status {service}")),
-    };
-    match locks.retake() {
-        Ok(()) => {}
-        Err(Error::Busy { .. }) => return Err(moved_on().into()),
-        Err(e) => return Err(e.into()),
-    }
-    match journal.in_flight(service)? {
-        Some(now)
-            if now.id == release.id
-                && now.updated_at == release.updated_at
-                && now.position == release.position
-                && now.phase == release.phase =>
-        {
-            Ok(now)
-        }
-        _ => Err(moved_on().into()),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::cluster::{Target, Wait};
 use crate::edits::{self, FileEdit};
 use crate::error::Error;
 use crate::journal::{Event, Journal, Release, StepDone};
+use crate::lock::Locks;
 use crate::output::{self, Shell};
 use crate::prompt;
 use crate::repo::{OpenOnce, Repo};
@@ -399,4 +400,48 @@ pub fn refuse_moved_on(
         run: Some(format!("canary log {}", config.service)),
     }
     .into())
+}
+
+/// Wait `pause` without the release's locks, so that a wait (the gate's, a bake's) never keeps
+/// `canary abort` (or any other command) from the release; then take them back, and go on only
+/// if the release is as it was. A release that another command moved meanwhile ends the wait,
+/// nothing written; `waiting` names who waited.
+pub fn pause_unlocked(
+    journal: &Journal,
+    locks: Option<&mut Locks>,
+    release: &Release,
+    pause: Duration,
+    waiting: &str,
+) -> anyhow::Result<Release> {
+    let Some(locks) = locks else {
+        std::thread::sleep(pause);
+        return Ok(release.clone());
+    };
+    locks.let_go()?;
+    std::thread::sleep(pause);
+    let service = &release.config.service;
+    let moved_on = || Error::Refused {
+        reason: format!(
+            "another canary command moved the release of {service} on while {waiting} waited; \
+             this one stops, having written nothing"
+        ),
+        first: None,
+        run: Some(format!("canary status {service}")),
+    };
+    match locks.retake() {
+        Ok(()) => {}
+        Err(Error::Busy { .. }) => return Err(moved_on().into()),
+        Err(e) => return Err(e.into()),
+    }
+    match journal.in_flight(service)? {
+        Some(now)
+            if now.id == release.id
+                && now.updated_at == release.updated_at
+                && now.position == release.position
+                && now.phase == release.phase =>
+        {
+            Ok(now)
+        }
+        _ => Err(moved_on().into()),
+    }
 }

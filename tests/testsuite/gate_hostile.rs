@@ -393,6 +393,8 @@ fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
         "production",
         "--timeout",
         "2s",
+        "--bake",
+        "0s",
         "--webhook",
         &hook.url,
     ];

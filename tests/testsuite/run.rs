@@ -5,11 +5,14 @@ use expectrl::Expect;
 
 use crate::common::{Output, SERVICE, Sandbox, assert_unchanged, changed_paths, exit_code};
 
-const TRUST_BOTH: [&str; 4] = [
+/// Deploys taken on --yes's word, and no bake: the runs of these tests take seconds.
+const TRUST_BOTH: [&str; 6] = [
     "--trust-deploys",
     "staging",
     "--trust-deploys",
     "production",
+    "--bake",
+    "0s",
 ];
 
 fn run(sandbox: &Sandbox, extra: &[&str]) -> Output {
@@ -520,4 +523,42 @@ fn with_json_stdout_is_the_run_s_events_one_per_line() {
     assert!(out.stderr.contains("Step deploy-v1"), "{out}");
     assert!(out.stderr.contains("+++ b/gap/gap.yaml"), "{out}");
     assert!(!out.stderr.contains('\x1b'), "{out}");
+}
+
+/// Each production weight is held for --bake from its deploy before it is observed and the
+/// ramp goes on: the journal's times show it.
+#[test]
+fn each_production_weight_bakes_from_its_deploy_before_the_ramp_goes_on() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["--yes", "--until", "cleanup-1"];
+    args.extend(&TRUST_BOTH[..4]);
+    args.extend(["--bake", "2s"]);
+    let out = run(&sandbox, &args).ok();
+    assert!(
+        out.stdout
+            .contains("Baking v2 at 1% in production for 2s more (--bake 2s)"),
+        "{out}"
+    );
+    let log = sandbox.log();
+    let seconds = |at: &serde_json::Value| -> f64 {
+        let at = at.as_str().unwrap();
+        let time = &at[11..at.len() - 1];
+        let parts: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+    };
+    let mut deployed = None;
+    let mut baked = 0;
+    for event in &log {
+        let detail = &event["detail"];
+        if event["kind"] == "deploy-confirmed" && detail["env"] == "production" {
+            deployed = Some(seconds(&event["at"]));
+        }
+        if event["kind"] == "step-done" && detail["step"] == "observed" {
+            let held = seconds(&event["at"]) - deployed.unwrap();
+            assert!(held >= 2.0, "{}% held {held:.2}s", detail["weight"]);
+            baked += 1;
+        }
+    }
+    assert_eq!(baked, 6, "every weight of the schedule");
 }
