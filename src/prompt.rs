@@ -188,7 +188,7 @@ fn interrupted(e: dialoguer::Error) -> Error {
 pub struct AssumeYes;
 
 /// What was answered for the operator shows in the log of a pipeline, as it would on screen.
-fn echo(question: &str, answer: &str) {
+pub fn echo(question: &str, answer: &str) {
     eprintln!(
         "{} {question} {}",
         console::style("?").yellow(),

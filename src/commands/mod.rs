@@ -14,6 +14,7 @@ pub mod log;
 pub mod next;
 pub mod run;
 pub mod settings;
+mod staging_test;
 pub mod start;
 pub mod status;
 mod tell;

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::Globals;
+use super::staging_test::StagingTest;
 use super::tell::Teller;
 use crate::cluster::{self, Wait};
 use crate::engine::{self, Checks, gate::IfNotYet};
@@ -59,6 +60,10 @@ pub struct Args {
         hide_env_values = true
     )]
     pub webhooks: Vec<String>,
+    /// Answer "was v2 tested on staging?" by running this shell command (exit 0: yes), with
+    /// CANARY_SERVICE, CANARY_ENV, CANARY_HOST and CANARY_HOSTS set to staging's
+    #[arg(long, value_name = "CMD")]
+    pub staging_test: Option<String>,
     /// Print each event the run journals as a line of JSON on stdout (as `canary log --json`
     /// shows it), and what a person reads (steps, diffs) on stderr
     #[arg(long)]
@@ -119,6 +124,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     engine::refuse_moved_on(&locked.journal, &release, &repo)?;
     let mut teller = Teller::new(hooks, args.json, &locked.journal, &release)?;
     let mut prompt = prompt::for_process(args.yes);
+    if let Some(command) = &args.staging_test {
+        prompt = Box::new(StagingTest::new(prompt, command, &release.config));
+    }
     let mut runner = Runner {
         journal: &mut locked.journal,
         prompt: prompt.as_mut(),

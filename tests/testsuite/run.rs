@@ -562,3 +562,56 @@ fn each_production_weight_bakes_from_its_deploy_before_the_ramp_goes_on() {
     }
     assert_eq!(baked, 6, "every weight of the schedule");
 }
+
+/// The team's test of v2 on staging answers the question no check can: it runs with staging's
+/// host in its environment, its yes is journaled as the test's, and a test that fails stops
+/// the run there (exit 3) until one passes.
+#[test]
+fn a_staging_test_command_answers_whether_v2_was_tested() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec![
+        "--yes",
+        "--staging-test",
+        "echo testing $CANARY_HOST >&2; exit 7",
+    ];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr
+            .contains("testing my-service-staging.gservice.emarsys.com"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(
+            "error: refused: the staging test `echo testing $CANARY_HOST >&2; exit 7` exited 7: \
+             v2 does not count as tested on staging"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        sandbox.status()["step"],
+        "deploy-v2: confirm that v2 was tested on staging"
+    );
+
+    let test = "test \"$CANARY_ENV $CANARY_HOSTS\" = \
+                'staging my-service-staging.gservice.emarsys.com'";
+    let mut args = vec!["--yes", "--until", "ramp", "--staging-test", test];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args).ok();
+    assert_eq!(sandbox.phase(), "ramp", "{out}");
+    let tested: Vec<_> = sandbox
+        .details("step-done")
+        .into_iter()
+        .filter(|d| d["step"] == "v2 tested")
+        .collect();
+    assert_eq!(tested.len(), 1, "{tested:?}");
+    assert_eq!(tested[0]["answered"], "--staging-test");
+    // The other questions were still --yes's.
+    let observed = sandbox.details("deploy-confirmed");
+    assert!(
+        observed.iter().all(|d| d["answered"] == "--yes"),
+        "{observed:?}"
+    );
+}
