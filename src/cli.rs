@@ -19,8 +19,9 @@ fn after_help() -> String {
          allow that now (the message names what comes first), `canary check` finds an error\n\
          where the step would write, deploy or start, or the metric gate failed; 4 the metric\n\
          gate cannot judge yet (too little v2 traffic or time; run again later); 75 busy, run\n\
-         it again: another canary holds the release (or the journal), a file changed under\n\
-         canary's plan, or a git process holds the repository's index (index.lock); 1\n\
+         it again: another canary holds the release (or the journal) or pushed its steps from\n\
+         another clone, a file changed under canary's plan, or a git process holds the\n\
+         repository's index (index.lock); 1\n\
          anything else. On any error nothing changed, except what the message says was left\n\
          (a push rejected after the commit, say), and a release set to --gate-auto-abort\n\
          aborts on a failed gate.\n\n\

@@ -50,6 +50,10 @@ pub enum Error {
     /// A git process holds the repository's index (its `index.lock`).
     #[error("{0}")]
     GitBusy(String),
+    /// Another canary, elsewhere (a pipeline's other runner), pushed steps of this service's
+    /// release since this clone was pulled: that one is moving the release on.
+    #[error("{0}")]
+    Overtaken(String),
     /// The analysis of `canary check` found errors where a step would write or deploy, or where
     /// `start`'s walk of the release would take it: the same refusal, the same exit code.
     #[error("{0}")]
@@ -146,7 +150,9 @@ impl Error {
             Error::BadInput(_) => exit::BAD_INPUT,
             Error::Refused { .. } | Error::Broken(_) => exit::REFUSED,
             Error::NotYet(_) => exit::NOT_YET,
-            Error::Busy { .. } | Error::Stale { .. } | Error::GitBusy(_) => exit::BUSY,
+            Error::Busy { .. } | Error::Stale { .. } | Error::GitBusy(_) | Error::Overtaken(_) => {
+                exit::BUSY
+            }
             Error::Declined(_)
             | Error::Mismatch(_)
             | Error::Found(_)

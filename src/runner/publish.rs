@@ -314,6 +314,7 @@ impl Runner<'_> {
             ));
         }
         let behind = repo.missing_from_head(&format!("{}@{{upstream}}", branch.name))?;
+        refuse_overtaken(release, repo, upstream, &behind)?;
         if !behind.is_empty() {
             return Err(Error::Refused {
                 reason: format!(
@@ -591,4 +592,38 @@ fn upstream_of(branch: &Branch) -> Result<&Upstream, Error> {
         )),
         run: Some(format!("git push --set-upstream origin {}", branch.name)),
     })
+}
+
+/// Commits on the upstream that this clone lacks, every one of them canary's for this service:
+/// another canary (a pipeline's other runner, a colleague's `next`) is moving the release on
+/// from its own clone. This one stops (exit 75) rather than fight it: pushing a step of its own
+/// would be rejected, and the other already took the step.
+fn refuse_overtaken(
+    release: &Release,
+    repo: &Repo,
+    upstream: &Upstream,
+    behind: &[String],
+) -> Result<(), Error> {
+    let Some(newest) = behind.first() else {
+        return Ok(());
+    };
+    let facts = behind
+        .iter()
+        .map(|commit| repo.commit_facts(commit))
+        .collect::<Result<Vec<_>, _>>()?;
+    if facts.iter().any(|f| f.service != release.config.service) {
+        return Ok(());
+    }
+    let newest = facts
+        .iter()
+        .find(|f| &f.commit == newest)
+        .map_or("", |f| f.step.as_str());
+    Err(Error::Overtaken(format!(
+        "another canary pushed {} step(s) of {}'s release to {} since this clone was pulled \
+         (the newest: {newest}): it is moving the release on, so this one stops, having written \
+         nothing; the other's journal says where the release is",
+        behind.len(),
+        release.config.service,
+        upstream.tracking
+    )))
 }

@@ -615,3 +615,66 @@ fn a_staging_test_command_answers_whether_v2_was_tested() {
         "{observed:?}"
     );
 }
+
+/// Two runners on one release, each with its own clone and journal (the second adopted the
+/// release): once the first has pushed steps the second lacks, the second stops with 75,
+/// naming what the other pushed, and writes nothing, in its clone or its journal.
+#[test]
+fn a_second_runner_behind_the_first_stops_with_75_and_writes_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["--yes", "--until", "add-routing"];
+    args.extend(TRUST_BOTH);
+    run(&sandbox, &args).ok();
+
+    // Runner B: a clone of the remote and a journal of its own, adopting the release.
+    let b_repo = sandbox.tmp.path().join("runner-b");
+    let b_journal = sandbox.tmp.path().join("runner-b.db");
+    sandbox.git(&[
+        "clone",
+        "-q",
+        sandbox.remote.to_str().unwrap(),
+        b_repo.to_str().unwrap(),
+    ]);
+    let mut start = sandbox.start_args();
+    let at = start.iter().position(|a| a == "--repo").unwrap() + 1;
+    start[at] = b_repo.to_str().unwrap().to_string();
+    start.push("--adopt".into());
+    let mut b = vec!["--journal", b_journal.to_str().unwrap()];
+    b.extend(start.iter().map(String::as_str));
+    sandbox.canary_raw(&b).ok();
+    // It confirms the deploys the files cannot show were done, as far as A got.
+    let mut b = vec!["--journal", b_journal.to_str().unwrap(), "run", SERVICE];
+    b.extend(&args);
+    sandbox.canary_raw(&b).ok();
+
+    // Runner A goes on and pushes add-routing's steps.
+    let mut args = vec!["--yes", "--until", "route-to-v1"];
+    args.extend(TRUST_BOTH);
+    run(&sandbox, &args).ok();
+
+    let before = (
+        crate::common::read_tree(&b_repo),
+        crate::common::journal_bytes(&b_journal),
+    );
+    let mut b = vec!["--journal", b_journal.to_str().unwrap(), "run", SERVICE];
+    b.extend(&args);
+    let out = sandbox.canary_raw(&b);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stderr.starts_with(
+            "error: another canary pushed 2 step(s) of my-service's release to origin/main since \
+             this clone was pulled (the newest: add-routing: add the VirtualService patches and \
+             the Service patch)"
+        ),
+        "{out}"
+    );
+    assert_unchanged(
+        &before,
+        &(
+            crate::common::read_tree(&b_repo),
+            crate::common::journal_bytes(&b_journal),
+        ),
+        "the runner that was overtaken",
+    );
+}
