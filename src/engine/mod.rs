@@ -418,8 +418,28 @@ pub fn pause_unlocked(
         return Ok(release.clone());
     };
     locks.let_go()?;
-    std::thread::sleep(pause);
     let service = &release.config.service;
+    let unmoved = |now: &Option<Release>| {
+        now.as_ref().is_some_and(|now| {
+            now.id == release.id
+                && now.updated_at == release.updated_at
+                && now.position == release.position
+                && now.phase == release.phase
+        })
+    };
+    // In slices, each followed by a look at the journal (no lock needed to read it): a release
+    // that another command moved ends a long wait (a bake of minutes) within a slice.
+    let until = std::time::Instant::now() + pause;
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(PAUSE_SLICE));
+        if !unmoved(&journal.in_flight(service)?) {
+            break;
+        }
+    }
     let moved_on = || Error::Refused {
         reason: format!(
             "another canary command moved the release of {service} on while {waiting} waited; \
@@ -434,14 +454,10 @@ pub fn pause_unlocked(
         Err(e) => return Err(e.into()),
     }
     match journal.in_flight(service)? {
-        Some(now)
-            if now.id == release.id
-                && now.updated_at == release.updated_at
-                && now.position == release.position
-                && now.phase == release.phase =>
-        {
-            Ok(now)
-        }
+        now if unmoved(&now) => Ok(now.expect("in flight")),
         _ => Err(moved_on().into()),
     }
 }
+
+/// How often a wait without the locks looks whether the release moved.
+const PAUSE_SLICE: Duration = Duration::from_secs(2);

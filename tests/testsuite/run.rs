@@ -678,3 +678,74 @@ fn a_second_runner_behind_the_first_stops_with_75_and_writes_nothing() {
         "the runner that was overtaken",
     );
 }
+
+/// `run ARGS` started in the background, once production's first weight is deployed: the run
+/// is baking it then.
+fn baking(sandbox: &Sandbox, extra: &[&str]) -> std::process::Child {
+    let mut args = vec!["run", SERVICE, "--yes", "--bake", "60s"];
+    args.extend(&TRUST_BOTH[..4]);
+    args.extend(extra);
+    let child = sandbox
+        .canary_command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sandbox
+        .details("deploy-confirmed")
+        .iter()
+        .any(|d| d["env"] == "production" && d["after"]["weight"] == 1)
+    {
+        assert!(std::time::Instant::now() < deadline, "the run never baked");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child
+}
+
+/// A bake holds no lock: `canary abort` during it goes through, and the run stops, having
+/// written nothing more. A run killed while it bakes goes on when run again and ends as an
+/// uninterrupted run ends.
+#[test]
+fn a_baking_run_lets_abort_through_and_a_killed_one_goes_on() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let child = baking(&sandbox, &[]);
+    let abort = sandbox.canary(&["abort", SERVICE, "--yes"]);
+    assert_eq!(abort.code, 0, "abort during the bake: {abort}");
+    let (files, events) = (sandbox.files(), sandbox.log().len());
+    let stopped = std::time::Instant::now();
+    let out = Output::new(&["run"], child.wait_with_output().unwrap());
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr
+            .contains("moved the release of my-service on while the bake waited"),
+        "{out}"
+    );
+    // Within a look or two, not at the end of the 60 s bake.
+    assert!(stopped.elapsed().as_secs() < 30, "{:?}", stopped.elapsed());
+    assert_eq!(sandbox.files(), files, "the run wrote after the abort");
+    assert_eq!(
+        sandbox.log().len(),
+        events,
+        "the run journaled after the abort"
+    );
+
+    let whole = Sandbox::new();
+    whole.start();
+    let mut args = vec!["--yes"];
+    args.extend(TRUST_BOTH);
+    run(&whole, &args).ok();
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut child = baking(&sandbox, &[]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run(&sandbox, &args).ok();
+    assert_eq!(sandbox.phase(), "done");
+    assert!(changed_paths(&sandbox.files(), &whole.files()).is_empty());
+    assert_eq!(sandbox.commit_subjects(), whole.commit_subjects());
+    sandbox.assert_journal_intact();
+}
