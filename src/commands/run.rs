@@ -104,7 +104,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
-    // With --json, stdout is the JSON lines'; everything a person reads goes to stderr.
+    // With --json, stdout holds the JSON lines; everything a person reads goes to stderr.
     let on_stderr;
     let shell = if args.json {
         on_stderr = globals.shell.on_stderr();
@@ -140,31 +140,35 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut release = release;
     while release.phase < until && release.position.next(&steps) != NextStep::Done {
         let left = args.timeout.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            return Err(Error::Failed(format!(
-                "the run stopped after {}, its --timeout, in {}; `canary run` again goes on \
-                 from there",
-                cluster::format_duration(args.timeout),
-                release.phase
-            ))
-            .into());
-        }
-        let checks = Checks {
-            verify: true,
-            wait: Wait { timeout: left },
-            gate: Some(IfNotYet::Wait(left)),
+        let mut step = || -> anyhow::Result<Release> {
+            if left.is_zero() {
+                return Err(Error::Failed(format!(
+                    "the run stopped at its --timeout of {}, in {}; `canary run` again goes on \
+                     from there",
+                    cluster::format_duration(args.timeout),
+                    release.phase
+                ))
+                .into());
+            }
+            let checks = Checks {
+                verify: true,
+                wait: Wait { timeout: left },
+                gate: Some(IfNotYet::Wait(left)),
+            };
+            let mut release = release.clone();
+            if let Some(weight) = observing(&release, &steps) {
+                release = bake(&mut runner, &release, weight, args.bake, left)?;
+            }
+            engine::announce(shell, &release);
+            engine::take_step(&mut runner, &release, &checks)
+                .map_err(|err| past_timeout(err, args.timeout))
         };
-        if let Some(weight) = observing(&release, &steps) {
-            release = bake(&mut runner, &release, weight, args.bake, left)?;
-        }
-        engine::announce(shell, &release);
-        match engine::take_step(&mut runner, &release, &checks) {
+        match step() {
             Ok(moved) => {
                 release = moved;
                 teller.tell_new(runner.journal, &release)?;
             }
             Err(err) => {
-                let err = past_timeout(err, args.timeout);
                 // What the step journaled before it stopped (an abort by the gate, say), then
                 // the stop; the release as the journal now holds it.
                 let why = format!("{err:#}");
