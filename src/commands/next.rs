@@ -88,6 +88,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         } else {
             IfNotYet::Wait(args.timeout)
         }),
+        abort_on_fail: None,
     };
     engine::announce(&globals.shell, &locked.release);
     let release = engine::take_step(&mut runner, &locked.release, &checks)?;

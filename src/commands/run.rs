@@ -8,7 +8,7 @@ use super::tell::Teller;
 use crate::cluster::{self, Wait};
 use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::error::{Error, bad_input};
-use crate::journal::Release;
+use crate::journal::{Event, Release};
 use crate::notify::{self, Webhook};
 use crate::prompt;
 use crate::runner::{Commit, Runner};
@@ -60,6 +60,10 @@ pub struct Args {
         hide_env_values = true
     )]
     pub webhooks: Vec<String>,
+    /// What a failed metric gate does: abort the release by itself (all traffic back to v1,
+    /// committed, pushed and deployed), or stop and leave the release where it is
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = OnGateFail::Abort)]
+    pub on_gate_fail: OnGateFail,
     /// Answer "was v2 tested on staging?" by running this shell command (exit 0: yes), with
     /// CANARY_SERVICE, CANARY_ENV, CANARY_HOST and CANARY_HOSTS set to staging's
     #[arg(long, value_name = "CMD")]
@@ -72,6 +76,14 @@ pub struct Args {
     /// without it, `run` asks them on a terminal and refuses to start without one
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnGateFail {
+    /// Abort the release, as `canary abort` does, and deploy the abort
+    Abort,
+    /// Stop the run; the release stays where it is
+    Stop,
 }
 
 fn parse_phase(text: &str) -> Result<Phase, String> {
@@ -140,6 +152,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut release = release;
     while release.phase < until && release.position.next(&steps) != NextStep::Done {
         let left = args.timeout.saturating_sub(started.elapsed());
+        // The last event before this step: what the step journals comes after it.
+        let mark = runner
+            .journal
+            .events(release.id)?
+            .last()
+            .map_or(0, |r| r.id);
         let mut step = || -> anyhow::Result<Release> {
             if left.is_zero() {
                 return Err(Error::Failed(format!(
@@ -154,6 +172,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 verify: true,
                 wait: Wait { timeout: left },
                 gate: Some(IfNotYet::Wait(left)),
+                abort_on_fail: Some(args.on_gate_fail == OnGateFail::Abort),
             };
             let mut release = release.clone();
             if let Some(weight) = observing(&release, &steps) {
@@ -169,6 +188,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 teller.tell_new(runner.journal, &release)?;
             }
             Err(err) => {
+                // A gate that aborted the release leaves the abort's deploys owed: they are
+                // taken, so that all traffic is back on v1 when the run stops.
+                let deployed = deploy_abort(&mut runner, &release, mark, &steps, args.timeout);
+                if let Err(deploying) = deployed {
+                    shell.note(format!("the abort was not deployed: {deploying:#}"));
+                }
                 // What the step journaled before it stopped (an abort by the gate, say), then
                 // the stop; the release as the journal now holds it.
                 let why = format!("{err:#}");
@@ -191,6 +216,36 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         shell.status("Reached", format!("{until}, where --until stops the run"));
     }
     super::print_next(shell, &release);
+    Ok(())
+}
+
+/// After a step that failed: when the gate aborted the release by itself, take the abort's
+/// deploys (and nothing else) before the run stops.
+fn deploy_abort(
+    runner: &mut Runner,
+    before: &Release,
+    mark: i64,
+    steps: &[(Phase, Step)],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let Some(mut release) = runner.journal.latest(&before.config.service)? else {
+        return Ok(());
+    };
+    let aborted_by_gate = runner.journal.events(release.id)?.iter().any(|r| {
+        r.id > mark && matches!(&r.event, Event::Aborted { by: Some(by), .. } if by == "gate")
+    });
+    if !aborted_by_gate {
+        return Ok(());
+    }
+    let checks = Checks {
+        verify: true,
+        wait: Wait { timeout },
+        gate: None,
+        abort_on_fail: Some(false),
+    };
+    while matches!(release.position.next(steps), NextStep::Pending { .. }) {
+        release = engine::take_step(runner, &release, &checks)?;
+    }
     Ok(())
 }
 

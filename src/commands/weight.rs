@@ -96,7 +96,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 } else {
                     gate::IfNotYet::Wait(GATE_WAIT)
                 };
-                gate::before_increase(&globals.shell, journal, Some(locks), release, not_yet)?;
+                gate::before_increase(
+                    &globals.shell,
+                    journal,
+                    Some(locks),
+                    release,
+                    not_yet,
+                    release.config.gate.auto_abort,
+                )?;
             }
             Ok(Move::Weight { env, percent })
         },

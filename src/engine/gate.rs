@@ -59,13 +59,14 @@ pub enum IfNotYet {
 
 /// The gate before production's weight moves on: `Ok` with the release (its evaluation
 /// journaled) when it passes, or when production has no Prometheus; otherwise an error that
-/// says why, after aborting the release if it is set to abort on a failed gate.
+/// says why, after aborting the release if `abort_on_fail` and the gate failed.
 pub fn before_increase(
     shell: &Shell,
     journal: &mut Journal,
     locks: Option<&mut Locks>,
     release: &Release,
     not_yet: IfNotYet,
+    abort_on_fail: bool,
 ) -> anyhow::Result<Release> {
     let config = &release.config;
     if config.environments[config.environments.len() - 1]
@@ -77,7 +78,7 @@ pub fn before_increase(
     let (verdict, release) = until_decided(shell, journal, locks, release, not_yet)?;
     match verdict.outcome {
         Outcome::Pass => Ok(release),
-        Outcome::Fail if config.gate.auto_abort => {
+        Outcome::Fail if abort_on_fail => {
             Err(auto_abort(shell, journal, &release, &verdict)?.into())
         }
         // A failure, or an answer the gate cannot use (which waiting does not mend, and
@@ -385,8 +386,8 @@ fn auto_abort(
     runner.write(release, FileEdit::Move(abort), &what, vec![event])?;
     Ok(Error::Refused {
         reason: format!(
-            "the metric gate failed: {}; the release aborted by itself (--gate-auto-abort): all \
-             traffic goes back to v1",
+            "the metric gate failed: {}; the release aborted by itself, as it is set to on a \
+             failed gate: all traffic goes back to v1",
             verdict.reason
         ),
         first: Some("deploy the abort".into()),

@@ -32,6 +32,9 @@ pub struct Checks {
     pub wait: Wait,
     /// How the metric gate that cannot judge yet is met; `None`: not evaluated (a dry run).
     pub gate: Option<gate::IfNotYet>,
+    /// Whether a failed gate aborts the release by itself; `None`: as the release is set
+    /// (`--gate-auto-abort`).
+    pub abort_on_fail: Option<bool>,
 }
 
 impl Default for Checks {
@@ -42,6 +45,7 @@ impl Default for Checks {
                 timeout: Duration::from_secs(600),
             },
             gate: Some(gate::IfNotYet::Wait(Duration::from_secs(600))),
+            abort_on_fail: None,
         }
     }
 }
@@ -155,6 +159,7 @@ pub fn prepare(
                 runner.locks.as_deref_mut(),
                 release,
                 not_yet,
+                checks.abort_on_fail.unwrap_or(config.gate.auto_abort),
             )?;
             &gated
         }

@@ -431,3 +431,81 @@ fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
         "{told:?}"
     );
 }
+
+/// v2 answering one request in ten with a 5xx: the gate fails.
+const FAILING: Mode = Mode::Values {
+    requests: "40000",
+    errors: "4000",
+    bucket: "40000",
+};
+
+/// `canary run` with --yes and both environments' deploys on trust, no bake, and `extra`.
+fn run_at_the_gate(sandbox: &Sandbox, extra: &[&str]) -> common::Output {
+    let mut args = vec![
+        "run",
+        SERVICE,
+        "--yes",
+        "--trust-deploys",
+        "staging",
+        "--trust-deploys",
+        "production",
+        "--bake",
+        "0s",
+    ];
+    args.extend(extra);
+    sandbox.canary(&args)
+}
+
+/// A failed gate in `canary run` aborts the release by itself (the release was not started
+/// with --gate-auto-abort): the abort is committed, pushed and deployed, journaled as the
+/// gate's, and the run exits 3 with all traffic back on v1.
+#[test]
+fn a_run_whose_gate_fails_aborts_by_itself_and_deploys_the_abort() {
+    let (_server, sandbox) = at_the_gate(FAILING);
+    let out = run_at_the_gate(&sandbox, &[]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(out.stderr.contains("the metric gate failed"), "{out}");
+    assert!(
+        out.stderr.contains("the release aborted by itself"),
+        "{out}"
+    );
+    let log = sandbox.log();
+    let aborted = log
+        .iter()
+        .position(|e| e["kind"] == "aborted")
+        .expect("an abort");
+    assert_eq!(log[aborted]["detail"]["by"], "gate");
+    let deployed: Vec<&str> = log[aborted..]
+        .iter()
+        .filter(|e| e["kind"] == "deploy-confirmed")
+        .map(|e| e["detail"]["env"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deployed,
+        ["staging", "production"],
+        "the abort's deploys were taken"
+    );
+    assert_eq!(
+        sandbox.weights(),
+        [("staging".into(), Some(0)), ("production".into(), Some(0))]
+    );
+    assert_eq!(
+        sandbox.remote_git(&["rev-parse", "main"]),
+        sandbox.git(&["rev-parse", "HEAD"]),
+        "the abort reached the remote"
+    );
+}
+
+/// With --on-gate-fail stop, a failed gate stops the run and leaves the release as it was.
+#[test]
+fn a_run_told_to_stop_on_a_failed_gate_changes_nothing() {
+    let (_server, sandbox) = at_the_gate(FAILING);
+    let before = sandbox.files();
+    let out = run_at_the_gate(&sandbox, &["--on-gate-fail", "stop"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(out.stderr.contains("the metric gate failed"), "{out}");
+    assert!(!out.stderr.contains("aborted by itself"), "{out}");
+    assert_eq!(sandbox.files(), before);
+    assert!(sandbox.details("aborted").is_empty());
+    assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(50));
+}
