@@ -9,6 +9,7 @@
 
 mod compare;
 mod expect;
+pub mod lease;
 #[cfg(feature = "cluster")]
 mod session;
 mod wait;

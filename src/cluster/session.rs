@@ -9,8 +9,11 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as KubeDeployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod as KubePod, Service};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::config::{KubeConfigOptions, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
@@ -563,6 +566,59 @@ impl Session {
                 found.pop().map(|app| application_value(&app)).transpose()
             })
             .map_err(|p| self.target.error(p))
+    }
+}
+
+/// The Lease that holds a release for one runner (`cluster::lease`), in the release's
+/// namespace. A conflict (someone else wrote it first) is `Ok(false)`, not an error.
+impl Session {
+    pub fn lease(&self, name: &str) -> Result<Option<Lease>, ClusterError> {
+        self.runtime
+            .block_on(self.leases().get_opt(name))
+            .map_err(|e| self.target.error(self.lease_problem(e, "get")))
+    }
+
+    pub fn create_lease(&self, lease: &Lease) -> Result<bool, ClusterError> {
+        let created = self
+            .runtime
+            .block_on(self.leases().create(&PostParams::default(), lease));
+        self.written(created, "create")
+    }
+
+    /// Replace the Lease as it was read (its resourceVersion is the precondition).
+    pub fn replace_lease(&self, lease: &Lease) -> Result<bool, ClusterError> {
+        let name = lease.metadata.name.clone().unwrap_or_default();
+        let replaced =
+            self.runtime
+                .block_on(self.leases().replace(&name, &PostParams::default(), lease));
+        self.written(replaced, "update")
+    }
+
+    fn leases(&self) -> Api<Lease> {
+        Api::namespaced(self.client.clone(), &self.target.namespace)
+    }
+
+    fn written(
+        &self,
+        result: Result<Lease, kube::Error>,
+        verb: &str,
+    ) -> Result<bool, ClusterError> {
+        match result {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(e) => Err(self.target.error(self.lease_problem(e, verb))),
+        }
+    }
+
+    fn lease_problem(&self, e: kube::Error, verb: &str) -> Problem {
+        problem(
+            e,
+            Some(&format!(
+                "canary may not {verb} leases.coordination.k8s.io in namespace {}: the Role in \
+                 canary's docs/cluster.md grants it",
+                self.target.namespace
+            )),
+        )
     }
 }
 

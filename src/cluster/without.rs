@@ -52,4 +52,16 @@ impl Session {
     pub fn application(&self, _: &AppRef) -> Result<Option<Value>, ClusterError> {
         match self.never {}
     }
+
+    pub fn lease(&self, _: &str) -> Result<Option<super::lease::Lease>, ClusterError> {
+        match self.never {}
+    }
+
+    pub fn create_lease(&self, _: &super::lease::Lease) -> Result<bool, ClusterError> {
+        match self.never {}
+    }
+
+    pub fn replace_lease(&self, _: &super::lease::Lease) -> Result<bool, ClusterError> {
+        match self.never {}
+    }
 }

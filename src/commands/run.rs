@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::Globals;
 use super::staging_test::StagingTest;
 use super::tell::Teller;
-use crate::cluster::{self, Wait};
+use crate::cluster::{self, Target, Wait, lease};
 use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::error::{Error, bad_input};
 use crate::journal::{Event, Release};
@@ -134,6 +134,20 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     refuse_unfit(&release, &args)?;
     let repo = std::mem::take(&mut locked.repo);
     engine::refuse_moved_on(&locked.journal, &release, &repo)?;
+    // Across machines, where the release has a cluster: its Lease, held until the run ends.
+    let lease = (0..release.config.environments.len())
+        .rev()
+        .find_map(|env| Target::of(&release.config, env))
+        .map(|target| {
+            lease::take(
+                &target,
+                &release.config.service,
+                &lease::holder(),
+                args.timeout,
+                &|what| shell.status("Waiting", what),
+            )
+        })
+        .transpose()?;
     let mut teller = Teller::new(hooks, args.json, &locked.journal, &release)?;
     let mut prompt = prompt::for_process(args.yes);
     if let Some(command) = &args.staging_test {
@@ -159,6 +173,13 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             .last()
             .map_or(0, |r| r.id);
         let mut step = || -> anyhow::Result<Release> {
+            if let Some(lost) = lease.as_ref().and_then(lease::Held::lost) {
+                return Err(Error::Overtaken(format!(
+                    "{lost}: another runner holds {}'s release now, so this one stops",
+                    release.config.service
+                ))
+                .into());
+            }
             if left.is_zero() {
                 return Err(Error::Failed(format!(
                     "the run stopped at its --timeout of {}, in {}; `canary run` again goes on \

@@ -1060,10 +1060,12 @@ fn each_grant_taken_away(roles: &[Value]) -> Vec<(String, Vec<Value>)> {
 
 #[test]
 fn the_documented_role_is_all_canary_needs_and_each_missing_grant_is_named() {
-    // The release's namespace; the Role that reads Argo CD's Applications is argocd.rs's.
+    // The release's namespace; the Role that reads Argo CD's Applications is argocd.rs's, and
+    // `canary run`'s Lease Role is the Lease tests'.
     let roles: Vec<Value> = documented_roles()
         .into_iter()
         .filter(|role| role["metadata"]["namespace"] == NAMESPACE)
+        .filter(|role| role["metadata"]["name"] == "canary")
         .collect();
     let release = Release::start(true);
     for server in [&release.staging, &release.production] {
@@ -1130,4 +1132,197 @@ fn the_documented_role_is_all_canary_needs_and_each_missing_grant_is_named() {
         .map(|(g, _)| g)
         .collect();
     assert!(unused.is_empty(), "granted but never needed: {unused:?}");
+}
+
+const LEASE: &str =
+    "/apis/coordination.k8s.io/v1/namespaces/relational-data/leases/canary-my-service";
+
+/// A Lease of the release held by `holder`, renewed `ago` before now.
+fn lease_held_by(holder: &str, ago: Duration) -> Value {
+    let renewed = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::try_from(ago).unwrap())
+        .unwrap();
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "canary-my-service", "namespace": NAMESPACE},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": 60,
+            "acquireTime": renewed.to_string(),
+            "renewTime": renewed.to_string(),
+            "leaseTransitions": 3
+        }
+    })
+}
+
+fn run(release: &Release, extra: &[&str]) -> Output {
+    let mut args = vec!["run", SERVICE, "--yes", "--bake", "0s"];
+    args.extend(extra);
+    release.canary(&args)
+}
+
+/// `canary run` holds the release's Lease on production's cluster while it runs, and gives it
+/// up when it ends; staging's cluster is not asked.
+#[test]
+fn a_run_holds_the_release_s_lease_and_gives_it_up_when_it_ends() {
+    let release = Release::start(true);
+    run(&release, &["--until", "deploy-v1"]).ok();
+    let lease = release
+        .production
+        .object(LEASE)
+        .expect("the Lease was made");
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 60);
+    assert_eq!(
+        lease["spec"]["holderIdentity"],
+        Value::Null,
+        "given up: {lease}"
+    );
+    let asked = |server: &common::cluster::FakeApiServer| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/leases"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let production = asked(&release.production);
+    assert!(
+        production.iter().any(|r| r
+            .starts_with("POST /apis/coordination.k8s.io/v1/namespaces/relational-data/leases")),
+        "{production:?}"
+    );
+    assert!(asked(&release.staging).is_empty());
+}
+
+/// A Lease that a live runner holds keeps the run waiting, saying so, until its --timeout:
+/// then it exits 75, naming the holder, having changed nothing.
+#[test]
+fn a_lease_another_runner_renews_keeps_the_run_out() {
+    let release = Release::start(true);
+    release
+        .production
+        .add_objects(&[lease_held_by("runner-a/7", Duration::ZERO)]);
+    let before = release.sandbox.snapshot();
+    let out = run(&release, &["--timeout", "3s"]);
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stdout
+            .contains("Waiting for the Lease canary-my-service, held by runner-a/7"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(
+            "another canary process (runner-a/7, by the Lease canary-my-service in namespace \
+             relational-data of production's cluster) is working on my-service"
+        ),
+        "{out}"
+    );
+    assert_unchanged(&before, &release.sandbox.snapshot(), "a run kept out");
+    let lease = release.production.object(LEASE).unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "runner-a/7");
+}
+
+/// A Lease whose holder stopped renewing it (a killed runner) is taken over once its time is
+/// out, as a transition of the Lease.
+#[test]
+fn a_lease_whose_holder_stopped_renewing_is_taken_over() {
+    let release = Release::start(true);
+    release
+        .production
+        .add_objects(&[lease_held_by("runner-a/7", Duration::from_secs(600))]);
+    run(&release, &["--until", "deploy-v1"]).ok();
+    let lease = release.production.object(LEASE).unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 4, "{lease}");
+    assert_eq!(lease["spec"]["holderIdentity"], Value::Null, "{lease}");
+}
+
+/// A Lease another runner takes while the run holds it is noticed at the next renewal, and
+/// the run stops with 75 before its next step, leaving the Lease to the one that took it.
+#[test]
+fn a_run_whose_lease_is_taken_stops_before_its_next_step() {
+    let release = Release::start(true);
+    let args = [
+        "run",
+        SERVICE,
+        "--yes",
+        "--bake",
+        "0s",
+        "--until",
+        "route-to-v1",
+        "--timeout",
+        "90s",
+    ];
+    let child = release
+        .command(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while release
+        .production
+        .object(LEASE)
+        .is_none_or(|l| l["spec"]["holderIdentity"].is_null())
+    {
+        assert!(Instant::now() < deadline, "the run never took the Lease");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    release.production.edit(LEASE, |lease| {
+        lease["spec"]["holderIdentity"] = json!("thief/1");
+    });
+    // The run waits for deploy-v1's deploy until the clusters show it, past its first renewal.
+    std::thread::sleep(Duration::from_secs(22));
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        // A sync sets every object the files make; the Lease is the cluster's own, kept.
+        let lease = release.production.object(LEASE).unwrap();
+        release.sync("staging");
+        release.sync("production");
+        release.production.add_objects(&[lease]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = Output::new(&args, child.wait_with_output().unwrap());
+    assert_eq!(out.code, 75, "{out}");
+    assert!(
+        out.stderr.contains(
+            "the Lease canary-my-service was taken by thief/1: another runner holds \
+             my-service's release now, so this one stops"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        release.production.object(LEASE).unwrap()["spec"]["holderIdentity"],
+        "thief/1"
+    );
+}
+
+/// The documented Roles are all a run's Lease needs; without `canary-run`'s, the run stops
+/// before its first step, naming the permission and where it is granted.
+#[test]
+fn the_documented_lease_role_is_all_a_run_needs() {
+    let release = Release::start(true);
+    let roles = documented_roles();
+    release.production.enforce_roles(&roles);
+    run(&release, &["--until", "deploy-v1"]).ok();
+    let without: Vec<Value> = roles
+        .into_iter()
+        .filter(|role| role["metadata"]["name"] != "canary-run")
+        .collect();
+    release.production.enforce_roles(&without);
+    let before = release.sandbox.snapshot();
+    let out = run(&release, &["--until", "deploy-v1"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "canary may not get leases.coordination.k8s.io in namespace relational-data: the \
+             Role in canary's docs/cluster.md grants it"
+        ),
+        "{out}"
+    );
+    assert_unchanged(
+        &before,
+        &release.sandbox.snapshot(),
+        "a run refused its Lease",
+    );
 }

@@ -488,6 +488,7 @@ fn verb(method: &str, name: Option<&str>, watch: bool) -> &'static str {
         ("GET", Some(_), _) => "get",
         ("GET", None, _) => "list",
         ("PATCH", ..) => "patch",
+        ("PUT", ..) => "update",
         ("DELETE", ..) => "delete",
         _ => "create",
     }
@@ -687,6 +688,48 @@ fn answer(shared: &(Mutex<State>, Condvar), request: &Request) -> Answer {
                 shared.1.notify_all();
             }
             once((answer.0, served_as(answer.1, &route)))
+        }
+        // Create and replace, as the API server does them for a Lease: a name taken is 409,
+        // and a replace of another resource version than the stored one is 409.
+        ("POST", None) => {
+            let mut object: Value = serde_json::from_slice(&request.body).expect("a JSON object");
+            // As the API server does: the object is in the namespace it was created in.
+            object["metadata"]["namespace"] = json!(route.namespace);
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let key = format!("{key}/{name}");
+            if state.objects.contains_key(&key) {
+                return once(status(
+                    409,
+                    "AlreadyExists",
+                    &format!("{} \"{name}\" already exists", route.resource),
+                ));
+            }
+            state.record(&key, "ADDED", object);
+            shared.1.notify_all();
+            once((201, state.objects[&key].clone()))
+        }
+        ("PUT", Some(name)) => {
+            let object: Value = serde_json::from_slice(&request.body).expect("a JSON object");
+            let Some(stored) = state.objects.get(&key) else {
+                return once(not_found(path));
+            };
+            if object["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"] {
+                return once(status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": the object has been \
+                         modified; please apply your changes to the latest version and try again",
+                        route.resource
+                    ),
+                ));
+            }
+            state.record(&key, "MODIFIED", object);
+            shared.1.notify_all();
+            once((200, state.objects[&key].clone()))
         }
         _ => once(status(
             405,
