@@ -1326,3 +1326,44 @@ fn the_documented_lease_role_is_all_a_run_needs() {
         "a run refused its Lease",
     );
 }
+
+/// A run killed while it waits for a deploy to show on the cluster goes on when run again:
+/// the deploy is confirmed once, when the cluster shows it.
+#[test]
+fn a_run_killed_while_it_waits_for_a_deploy_goes_on_when_run_again() {
+    let release = Release::start(true);
+    let args = [
+        "run",
+        SERVICE,
+        "--yes",
+        "--bake",
+        "0s",
+        "--until",
+        "add-routing",
+        "--timeout",
+        "60s",
+    ];
+    let mut child = release
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Waiting: it watches staging's cluster for deploy-v1's objects.
+    release
+        .staging
+        .await_request(|r| r.starts_with("GET ") && r.contains("watch=true"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(release.events("deploy-confirmed").is_empty());
+    release.sync("staging");
+    release.sync("production");
+    release.canary(&args).ok();
+    assert_eq!(release.sandbox.phase(), "add-routing");
+    let confirmed: Vec<Value> = release
+        .events("deploy-confirmed")
+        .into_iter()
+        .map(|d| d["env"].clone())
+        .collect();
+    assert_eq!(confirmed, [json!("staging"), json!("production")]);
+}

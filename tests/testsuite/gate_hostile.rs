@@ -509,3 +509,32 @@ fn a_run_told_to_stop_on_a_failed_gate_changes_nothing() {
     assert!(sandbox.details("aborted").is_empty());
     assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(50));
 }
+
+/// A run killed while the gate waits for evidence goes on when run again, and the gate it
+/// meets then decides afresh.
+#[test]
+fn a_run_killed_while_the_gate_waits_goes_on_when_run_again() {
+    let (server, sandbox) = at_the_gate(QUIET);
+    let args = [
+        "run",
+        SERVICE,
+        "--yes",
+        "--trust-deploys",
+        "staging",
+        "--trust-deploys",
+        "production",
+        "--bake",
+        "0s",
+        "--until",
+        "cleanup-1",
+    ];
+    let mut waiting = evaluating(&sandbox, &args);
+    waiting.kill().unwrap();
+    waiting.wait().unwrap();
+    assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(50));
+    server.set(hostile::HEALTHY);
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(sandbox.phase(), "cleanup-1");
+    assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(100));
+}
