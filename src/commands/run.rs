@@ -46,6 +46,10 @@ pub struct Args {
     /// (where production has a Prometheus, the gate also waits for its window and evidence)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = cluster::parse_duration)]
     pub bake: Duration,
+    /// The release's ramp weights with a bake of their own where one is given, such as
+    /// 1,5,10,25@30m,50@1h,100 (the others bake for --bake)
+    #[arg(long, value_name = "LIST", value_parser = parse_steps)]
+    pub steps: Option<Steps>,
     /// Take deploys to this environment as confirmed (by --yes, or the person at the
     /// terminal) instead of seeing them on its cluster; repeat for each environment
     #[arg(long, value_name = "ENV")]
@@ -84,6 +88,37 @@ pub enum OnGateFail {
     Abort,
     /// Stop the run; the release stays where it is
     Stop,
+}
+
+/// `--steps`: each weight of the ramp, and its bake where the list gives one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Steps(Vec<(u8, Option<Duration>)>);
+
+fn parse_steps(text: &str) -> Result<Steps, String> {
+    let mut weights = Vec::new();
+    let mut bakes = Vec::new();
+    for item in text.split(',') {
+        let (weight, bake) = match item.split_once('@') {
+            Some((weight, bake)) => (weight, Some(cluster::parse_duration(bake.trim())?)),
+            None => (item, None),
+        };
+        weights.push(weight.trim());
+        bakes.push(bake);
+    }
+    let schedule =
+        crate::settings::parse_schedule(&weights.join(",")).map_err(|e| e.to_string())?;
+    Ok(Steps(schedule.into_iter().zip(bakes).collect()))
+}
+
+impl Steps {
+    /// How long `weight` bakes: its own bake, or `default`.
+    fn bake(&self, weight: u8, default: Duration) -> Duration {
+        self.0
+            .iter()
+            .find(|(w, _)| *w == weight)
+            .and_then(|(_, bake)| *bake)
+            .unwrap_or(default)
+    }
 }
 
 fn parse_phase(text: &str) -> Result<Phase, String> {
@@ -197,7 +232,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             };
             let mut release = release.clone();
             if let Some(weight) = observing(&release, &steps) {
-                release = bake(&mut runner, &release, weight, args.bake, left)?;
+                let baking = args
+                    .steps
+                    .as_ref()
+                    .map_or(args.bake, |s| s.bake(weight, args.bake));
+                release = bake(&mut runner, &release, weight, baking, left)?;
             }
             engine::announce(shell, &release);
             engine::take_step(&mut runner, &release, &checks)
@@ -301,7 +340,7 @@ fn bake(
     runner.shell.status(
         "Baking",
         format!(
-            "v2 at {weight}% in {production} for {} more (--bake {})",
+            "v2 at {weight}% in {production} for {} more (a bake of {})",
             cluster::format_duration(wait),
             cluster::format_duration(bake)
         ),
@@ -361,6 +400,17 @@ fn refuse_unfit(release: &Release, args: &Args) -> Result<(), Error> {
             )));
         }
     }
+    if let Some(steps) = &args.steps {
+        let weights: Vec<u8> = steps.0.iter().map(|(w, _)| *w).collect();
+        if weights != config.schedule {
+            return Err(bad_input(format!(
+                "--steps lists the weights {}, and {service}'s release ramps through {}: list \
+                 those, each with @DURATION where it bakes longer or shorter than --bake",
+                crate::settings::schedule_text(&weights),
+                crate::settings::schedule_text(&config.schedule)
+            )));
+        }
+    }
     if let Some(until) = args.until
         && until < release.phase
     {
@@ -404,4 +454,29 @@ fn refuse_unfit(release: &Release, args: &Args) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_the_ramp_s_weights_each_with_its_bake_or_none() {
+        let steps = parse_steps("1, 5,10,25@30m,50@1h,100").unwrap();
+        let ten = Duration::from_secs(600);
+        assert_eq!(steps.bake(1, ten), ten);
+        assert_eq!(steps.bake(25, ten), Duration::from_secs(1800));
+        assert_eq!(steps.bake(50, ten), Duration::from_secs(3600));
+        assert_eq!(steps.bake(100, ten), ten);
+        for bad in [
+            "1,5@soon,100",
+            "5,1,100",
+            "1,5,50",
+            "1,@5m,100",
+            "0,100",
+            "1,5@,100",
+        ] {
+            assert!(parse_steps(bad).is_err(), "{bad} read as steps");
+        }
+    }
 }

@@ -136,6 +136,13 @@ fn what_would_stop_a_run_part_way_is_refused_before_its_first_step() {
             "error: --until deploy-v1: my-service's release is already in add-routing, past it",
         ),
         (
+            &["--yes", "--steps", "1,50@1h,100"],
+            2,
+            "error: --steps lists the weights 1,50,100, and my-service's release ramps through \
+             1,5,10,25,50,100: list those, each with @DURATION where it bakes longer or shorter \
+             than --bake",
+        ),
+        (
             &["--yes", "--until", "halfway"],
             2,
             "error: invalid value 'halfway' for '--until <PHASE>': not a phase; one of \
@@ -537,7 +544,7 @@ fn each_production_weight_bakes_from_its_deploy_before_the_ramp_goes_on() {
     let out = run(&sandbox, &args).ok();
     assert!(
         out.stdout
-            .contains("Baking v2 at 1% in production for 2s more (--bake 2s)"),
+            .contains("Baking v2 at 1% in production for 2s more (a bake of 2s)"),
         "{out}"
     );
     let log = sandbox.log();
@@ -748,4 +755,26 @@ fn a_baking_run_lets_abort_through_and_a_killed_one_goes_on() {
     assert!(changed_paths(&sandbox.files(), &whole.files()).is_empty());
     assert_eq!(sandbox.commit_subjects(), whole.commit_subjects());
     sandbox.assert_journal_intact();
+}
+
+/// `--steps` gives one weight a bake of its own; the others keep --bake's.
+#[test]
+fn steps_give_a_weight_a_bake_of_its_own() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec![
+        "--yes",
+        "--until",
+        "cleanup-1",
+        "--steps",
+        "1,5@2s,10,25,50,100",
+    ];
+    args.extend(TRUST_BOTH);
+    let out = run(&sandbox, &args).ok();
+    assert!(
+        out.stdout
+            .contains("Baking v2 at 5% in production for 2s more (a bake of 2s)"),
+        "{out}"
+    );
+    assert_eq!(out.stdout.matches("Baking").count(), 1, "{out}");
 }
