@@ -97,11 +97,12 @@ pub fn run(journal: Option<PathBuf>, quiet: bool, args: Args) -> anyhow::Result<
         push: true,
         no_remote: false,
         adopt: false,
+        webhooks: Vec::new(),
         gate: Default::default(),
     };
     let mut prompt = prompt::for_process(args.yes);
     let config = start::settle(args_for_start, prompt.as_mut())?;
-    let mut release = start::open(&globals, &config, &Default::default())?;
+    let mut release = start::open(&globals, &config, &Default::default(), &[])?;
     let mut journal = crate::journal::Journal::open(&globals.journal, &globals.operator)?;
     let plan = crate::workflow::plan(&config.shape());
     let go_on = format!(

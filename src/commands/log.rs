@@ -178,11 +178,10 @@ pub fn setting_changes(event: &Event) -> String {
             None,
         ),
         Event::SettingsChanged(changed) => (
-            vec![pair(
-                "namespace",
-                &changed.namespace_from,
-                &changed.namespace_to,
-            )],
+            vec![
+                pair("namespace", &changed.namespace_from, &changed.namespace_to),
+                pair("webhooks", &changed.webhooks_from, &changed.webhooks_to),
+            ],
             changed.gate.as_ref(),
         ),
         _ => (Vec::new(), None),

@@ -139,18 +139,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
-    let hooks = args
+    let given = args
         .webhooks
         .iter()
         .map(|url| Webhook::parse(url))
         .collect::<Result<Vec<_>, _>>()?;
-    if !hooks.is_empty() && !notify::AVAILABLE {
-        return Err(bad_input(
-            "this canary was built without the cluster feature, which posts webhooks; leave \
-             --webhook and CANARY_WEBHOOK_URL out",
-        )
-        .into());
-    }
     // With --json, stdout holds the JSON lines; everything a person reads goes to stderr.
     let on_stderr;
     let shell = if args.json {
@@ -167,6 +160,24 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     };
     let release = locked.release.clone();
     refuse_unfit(&release, &args)?;
+    // The release's own webhooks (`start`, `settings`), then those given here.
+    let mut hooks = Vec::new();
+    for url in locked.journal.webhooks(release.id)? {
+        hooks.push(Webhook::parse(&url)?);
+    }
+    for hook in given {
+        if !hooks.iter().any(|h| h.url() == hook.url()) {
+            hooks.push(hook);
+        }
+    }
+    if !hooks.is_empty() && !notify::AVAILABLE {
+        return Err(bad_input(
+            "this canary was built without the cluster feature, which posts webhooks; leave \
+             --webhook and CANARY_WEBHOOK_URL out, and remove the release's own with `canary \
+             settings --no-webhooks`",
+        )
+        .into());
+    }
     let repo = std::mem::take(&mut locked.repo);
     engine::refuse_moved_on(&locked.journal, &release, &repo)?;
     // Across machines, where the release has a cluster: its Lease, held until the run ends.

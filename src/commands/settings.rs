@@ -10,8 +10,9 @@ use crate::edits::{self, DESTINATION_RULE, DESTINATION_RULE_ALT};
 use crate::gate::Thresholds;
 use crate::journal::{Change, Event, SettingsChanged, Update};
 use crate::names::check_label;
+use crate::notify::Webhook;
 
-/// Change a release's namespace or metric gate limits.
+/// Change a release's namespace, metric gate limits or webhooks.
 ///
 /// The namespace changes until add-routing writes the files that name it (the DestinationRule
 /// and the VirtualService patches, through the Service's in-cluster host); after that, a change
@@ -59,6 +60,13 @@ pub struct Args {
     /// Leave aborting to the operator when the gate fails
     #[arg(long)]
     pub no_gate_auto_abort: bool,
+    /// The release's webhooks, which `canary run` tells (repeat for more): these in place of
+    /// those it had. Journaled and shown by host only; the URL itself is a secret
+    #[arg(long = "webhook", value_name = "URL", conflicts_with = "no_webhooks")]
+    pub webhooks: Vec<String>,
+    /// Remove the release's webhooks
+    #[arg(long)]
+    pub no_webhooks: bool,
 }
 
 impl Args {
@@ -86,6 +94,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if let Some(namespace) = &args.namespace {
         check_label("namespace", namespace, 63)?;
     }
+    let webhooks = args
+        .webhooks
+        .iter()
+        .map(|url| Webhook::parse(url))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut locked = super::lock_release(globals, Some(&args.service))?;
     let release = &locked.release;
     let mut config = release.config.clone();
@@ -119,6 +132,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     if !gate.is_empty() {
         detail.gate = Some(gate);
     }
+    let mut new_webhooks = None;
+    let urls: Vec<String> = webhooks.iter().map(|w| w.url().to_string()).collect();
+    let stored = locked.journal.webhooks(release.id)?;
+    if (!webhooks.is_empty() || args.no_webhooks) && urls != stored {
+        detail.webhooks_from = Some(shown(&stored));
+        detail.webhooks_to = Some(webhooks.iter().map(|w| w.shown().to_string()).collect());
+        new_webhooks = Some(urls);
+    }
     if detail == SettingsChanged::default() {
         shell.status("Unchanged", "the release already has those settings");
         return Ok(());
@@ -130,6 +151,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         Update {
             events: vec![event],
             config: Some(config),
+            webhooks: new_webhooks,
             ..Update::default()
         },
     )?;
@@ -154,4 +176,11 @@ fn gate_changes(before: &Thresholds, after: &Thresholds) -> BTreeMap<String, Cha
         }
     }
     changes
+}
+
+/// Stored webhooks as canary shows them: by scheme and host.
+fn shown(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .map(|url| Webhook::parse(url).map_or_else(|_| "?".into(), |w| w.shown().to_string()))
+        .collect()
 }

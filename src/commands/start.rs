@@ -9,6 +9,7 @@ use crate::error::{Error, bad_input};
 use crate::gate::Thresholds;
 use crate::journal::Journal;
 use crate::names::{self, check_host, check_label};
+use crate::notify::Webhook;
 use crate::output::{self, Shell};
 use crate::prompt::{self, Prompt};
 use crate::repo::{CanaryCommit, Repo};
@@ -91,6 +92,10 @@ pub struct Args {
     /// last edit they show, its deploys still to confirm. The v1 image defaults to web-v1's
     #[arg(long)]
     pub adopt: bool,
+    /// A webhook `canary run` tells what it does (repeat for more); journaled and shown by
+    /// host only, as its URL is a secret (`canary settings --webhook` changes them)
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
     #[command(flatten)]
     pub gate: GateFlags,
 }
@@ -203,6 +208,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     }
     let mut prompt = prompt::for_process(args.yes);
     let adopt = args.adopt;
+    let webhooks = args
+        .webhooks
+        .iter()
+        .map(|url| Webhook::parse(url))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut config = settle(args, prompt.as_mut())?;
     let owner = release_in_history(globals, &config)?;
     match owner {
@@ -222,7 +232,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         refuse_uncommitted(&config, &check::walk::walk(&config, &position)?)?;
         position
     };
-    let release = open(globals, &config, &position)?;
+    let release = open(globals, &config, &position, &webhooks)?;
     shell.status(
         "Started",
         format!(
@@ -241,11 +251,13 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Record the release in the journal, unless one of this service is already in flight.
+/// Record the release in the journal with its webhooks, unless one of this service is already
+/// in flight.
 pub fn open(
     globals: &Globals,
     config: &Settings,
     position: &Position,
+    webhooks: &[Webhook],
 ) -> anyhow::Result<crate::journal::Release> {
     let mut journal = Journal::open(&globals.journal, &globals.operator)?;
     let _lock = crate::lock::lock(&globals.journal, &config.service)?;
@@ -255,7 +267,11 @@ pub fn open(
     }
     // An adopted release may start with routes in place.
     let weights = crate::edits::v2_weights(Repo::for_reading(&config.repo).ok().as_ref(), config);
-    Ok(journal.open_release(config, position, &weights)?)
+    let webhooks: Vec<(String, String)> = webhooks
+        .iter()
+        .map(|w| (w.url().to_string(), w.shown().to_string()))
+        .collect();
+    Ok(journal.open_release_with_webhooks(config, position, &weights, &webhooks)?)
 }
 
 /// The one position the repository's files fit, with the rest of the release walked from there

@@ -218,6 +218,11 @@ pub struct SettingsChanged {
     /// Each gate limit that changed, by its name in the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<std::collections::BTreeMap<String, Change>>,
+    /// Schema 9: the release's webhooks before and after, each by its scheme and host only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks_from: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks_to: Option<Vec<String>>,
 }
 
 /// A gate limit before and after, as the configuration holds it (a number, or none).

@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_notify.sql",
         include_str!("../../migrations/0008_notify.sql"),
     ),
+    (
+        "0009_webhooks.sql",
+        include_str!("../../migrations/0009_webhooks.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -112,7 +116,8 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 3);
+        // releases, events, written_files and (schema 9) webhooks.
+        assert_eq!(tables, 4);
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct Update {
     /// Commits of canary's (made, or found rewritten), oldest first, each with the files whose
     /// last written content it holds.
     pub committed: Vec<(String, Vec<String>)>,
+    /// The release's webhooks, all of them, in place of those it had.
+    pub webhooks: Option<Vec<String>>,
 }
 
 /// A file canary wrote in a release, as it last wrote it.
@@ -251,6 +253,18 @@ impl Journal {
         position: &Position,
         v2_weights: &[Option<u8>],
     ) -> Result<Release> {
+        self.open_release_with_webhooks(config, position, v2_weights, &[])
+    }
+
+    /// [`Journal::open_release`], with the release's webhooks, each `(url, shown)`, recorded in
+    /// the same transaction (the URL in the table of webhooks, the shown form in the event).
+    pub fn open_release_with_webhooks(
+        &mut self,
+        config: &Settings,
+        position: &Position,
+        v2_weights: &[Option<u8>],
+        webhooks: &[(String, String)],
+    ) -> Result<Release> {
         // Before the transaction: working the name out may run git.
         let operator = self.operator.name(Some(&config.repo));
         let tx = self
@@ -280,6 +294,20 @@ impl Journal {
             phase,
             &Event::Opened(Box::new(config.clone())),
         )?;
+        if !webhooks.is_empty() {
+            for (url, _) in webhooks {
+                tx.execute(
+                    "INSERT OR IGNORE INTO webhooks (release_id, url) VALUES (?1, ?2)",
+                    params![id, url],
+                )?;
+            }
+            let set = event::SettingsChanged {
+                webhooks_from: Some(Vec::new()),
+                webhooks_to: Some(webhooks.iter().map(|(_, shown)| shown.clone()).collect()),
+                ..event::SettingsChanged::default()
+            };
+            insert_event(&tx, id, operator, phase, &Event::SettingsChanged(set))?;
+        }
         tx.commit()?;
         self.release_by_id(id)
     }
@@ -545,6 +573,15 @@ impl Journal {
             .optional()?)
     }
 
+    /// The release's webhooks: secrets, for `canary run` to post to and for nothing to print.
+    pub fn webhooks(&self, release_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT url FROM webhooks WHERE release_id = ?1 ORDER BY rowid")?;
+        let urls = stmt.query_map([release_id], |row| row.get(0))?;
+        Ok(urls.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
     /// Whole seconds since the newest deploy to `env` was confirmed; `None` if none was.
     pub fn seconds_since_deploy(&self, release_id: i64, env: &str) -> Result<Option<u64>> {
         let events = self.events(release_id)?;
@@ -664,6 +701,15 @@ impl Journal {
                 "UPDATE releases SET config = ?2 WHERE id = ?1",
                 params![release.id, json(config)],
             )?;
+        }
+        if let Some(webhooks) = &update.webhooks {
+            tx.execute("DELETE FROM webhooks WHERE release_id = ?1", [release.id])?;
+            for url in webhooks {
+                tx.execute(
+                    "INSERT OR IGNORE INTO webhooks (release_id, url) VALUES (?1, ?2)",
+                    params![release.id, url],
+                )?;
+            }
         }
         if let Some(weights) = &update.v2_weights {
             tx.execute(

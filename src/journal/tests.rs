@@ -118,6 +118,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
         config: None,
         v2_weights: Some(vec![Some(30)]),
         committed: Vec::new(),
+        webhooks: None,
     };
     assert_eq!(release.v2_weights, Some(vec![None]));
     let after = journal.record(&release, update()).unwrap();
@@ -443,6 +444,11 @@ const EVENTS_OF_EVERY_VERSION: &[(u32, &str, &str)] = &[
         7,
         "settings-changed",
         r#"{"gate":{"min_requests":{"from":100,"to":50},"window_secs":{"from":300,"to":600}}}"#,
+    ),
+    (
+        9,
+        "settings-changed",
+        r#"{"webhooks_from":[],"webhooks_to":["https://hooks.example/…"]}"#,
     ),
     (
         8,

@@ -78,6 +78,11 @@ impl Webhook {
         &self.shown
     }
 
+    /// The URL itself, for the journal's table of webhooks and nothing else.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// `text` with the URL, should it appear there, in its shown form.
     fn hide(&self, text: &str) -> String {
         text.replace(&self.url, &self.shown)

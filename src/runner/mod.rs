@@ -286,6 +286,7 @@ impl Runner<'_> {
             },
             v2_weights: Some(crate::edits::v2_weights(Some(repo), &release.config)),
             committed: Vec::new(),
+            webhooks: None,
         };
         let recorded = if disk_full("disk-full-before-step-done") {
             Err(rusqlite::Error::SqliteFailure(

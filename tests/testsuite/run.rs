@@ -451,6 +451,27 @@ fn a_webhook_that_is_not_a_url_is_refused_without_showing_it() {
     );
     assert!(!out.stderr.contains("SECRET"), "{out}");
     assert_unchanged(&before, &sandbox.snapshot(), "a run with a bad webhook");
+    // The same where a release keeps its own.
+    let out = sandbox.canary(&[
+        "settings",
+        SERVICE,
+        "--webhook",
+        "ftp://hooks.example/SECRET",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains("SECRET"), "{out}");
+    assert_unchanged(&before, &sandbox.snapshot(), "settings with a bad webhook");
+    let fresh = Sandbox::new();
+    let mut start = fresh.start_args();
+    start.extend(["--webhook".to_string(), "hooks.example/SECRET".to_string()]);
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    let out = fresh.canary(&start);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains("SECRET"), "{out}");
+    assert!(
+        fresh.journal_bytes().is_none(),
+        "start with a bad webhook made a journal"
+    );
 }
 
 /// A pipeline's runner is disposable: stopped at a phase, its journal lost with its machine,
@@ -777,4 +798,54 @@ fn steps_give_a_weight_a_bake_of_its_own() {
         "{out}"
     );
     assert_eq!(out.stdout.matches("Baking").count(), 1, "{out}");
+}
+
+/// A release's own webhook, set at `start`, is told by every run without --webhook, shown
+/// nowhere (log, status, the export) but by its host; `settings --no-webhooks` removes it.
+#[cfg(feature = "cluster")]
+#[test]
+fn a_release_s_own_webhook_is_told_by_its_runs_and_shown_by_host_only() {
+    use crate::common::webhook::Receiver;
+    let hook = Receiver::start("200 OK");
+    let sandbox = Sandbox::new();
+    let mut start = sandbox.start_args();
+    start.extend(["--webhook".to_string(), hook.url.clone()]);
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    sandbox.canary(&start).ok();
+    let host = hook.url.split("/services").next().unwrap();
+    let set = sandbox.details("settings-changed");
+    assert_eq!(
+        set[0]["webhooks_to"],
+        serde_json::json!([format!("{host}/…")])
+    );
+    let log = sandbox.canary(&["log", SERVICE]).ok();
+    assert!(
+        log.stdout.contains(&format!("webhooks  -> {host}/…")),
+        "{log}"
+    );
+
+    let mut args = vec!["--yes", "--until", "add-routing"];
+    args.extend(TRUST_BOTH);
+    run(&sandbox, &args).ok();
+    let told = hook.received().len();
+    assert_eq!(told, 3, "deploy-v1's step and its two deploys");
+    for shown in [
+        sandbox.canary(&["log", SERVICE, "--json"]).stdout,
+        sandbox.canary(&["status", SERVICE, "--json"]).stdout,
+        sandbox.canary(&["journal", "export"]).stdout,
+    ] {
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+
+    sandbox.canary(&["settings", SERVICE, "--no-webhooks"]).ok();
+    let set = sandbox.details("settings-changed");
+    assert_eq!(set[1]["webhooks_to"], serde_json::json!([]));
+    let mut args = vec!["--yes", "--until", "route-to-v1"];
+    args.extend(TRUST_BOTH);
+    run(&sandbox, &args).ok();
+    assert_eq!(
+        hook.received().len(),
+        told,
+        "told after its webhook was removed"
+    );
 }
