@@ -73,7 +73,7 @@ pub struct Args {
     #[arg(long, value_name = "CMD")]
     pub staging_test: Option<String>,
     /// Print each event the run journals as a line of JSON on stdout (as `canary log --json`
-    /// shows it), and what a person reads (steps, diffs) on stderr
+    /// shows it); what a person reads (steps, diffs, waits) is on stderr either way
     #[arg(long)]
     pub json: bool,
     /// Answer yes to the questions no check answers (the staging test, each observation);
@@ -144,14 +144,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|url| Webhook::parse(url))
         .collect::<Result<Vec<_>, _>>()?;
-    // With --json, stdout holds the JSON lines; everything a person reads goes to stderr.
-    let on_stderr;
-    let shell = if args.json {
-        on_stderr = globals.shell.on_stderr();
-        &on_stderr
-    } else {
-        &globals.shell
-    };
+    // What a person (or a pipeline's log) reads goes to stderr, a line per step and per wait;
+    // stdout is for --json's lines.
+    let on_stderr = globals.shell.on_stderr();
+    let shell = &on_stderr;
     let started = Instant::now();
     let Some(mut locked) =
         super::next::lock_unless_finished(globals, shell, args.service.as_deref())?

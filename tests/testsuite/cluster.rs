@@ -1207,7 +1207,7 @@ fn a_lease_another_runner_renews_keeps_the_run_out() {
     let out = run(&release, &["--timeout", "3s"]);
     assert_eq!(out.code, 75, "{out}");
     assert!(
-        out.stdout
+        out.stderr
             .contains("Waiting for the Lease canary-my-service, held by runner-a/7"),
         "{out}"
     );

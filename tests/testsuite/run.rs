@@ -49,7 +49,7 @@ fn a_run_takes_every_step_to_done_as_nexts_do_and_pushes_each_commit() {
     args.extend(TRUST_BOTH);
     let out = run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "done", "{out}");
-    assert!(out.stdout.contains("Step"), "each step is named:\n{out}");
+    assert!(out.stderr.contains("Step"), "each step is named:\n{out}");
     assert!(
         changed_paths(&sandbox.files(), &serial.files()).is_empty(),
         "the files differ from a walk of nexts"
@@ -74,7 +74,7 @@ fn until_stops_where_the_phase_begins_and_a_second_run_goes_on_from_there() {
     args.extend(TRUST_BOTH);
     let out = run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "ramp", "{out}");
-    assert!(out.stdout.contains("Reached ramp"), "{out}");
+    assert!(out.stderr.contains("Reached ramp"), "{out}");
     // Production's weight has not moved yet: the ramp's first step was not taken.
     assert_eq!(
         sandbox.weights(),
@@ -564,7 +564,7 @@ fn each_production_weight_bakes_from_its_deploy_before_the_ramp_goes_on() {
     args.extend(["--bake", "2s"]);
     let out = run(&sandbox, &args).ok();
     assert!(
-        out.stdout
+        out.stderr
             .contains("Baking v2 at 1% in production for 2s more (a bake of 2s)"),
         "{out}"
     );
@@ -690,7 +690,7 @@ fn a_second_runner_behind_the_first_stops_with_75_and_writes_nothing() {
     let out = sandbox.canary_raw(&b);
     assert_eq!(out.code, 75, "{out}");
     assert!(
-        out.stderr.starts_with(
+        out.stderr.contains(
             "error: another canary pushed 2 step(s) of my-service's release to origin/main since \
              this clone was pulled (the newest: add-routing: add the VirtualService patches and \
              the Service patch)"
@@ -793,11 +793,11 @@ fn steps_give_a_weight_a_bake_of_its_own() {
     args.extend(TRUST_BOTH);
     let out = run(&sandbox, &args).ok();
     assert!(
-        out.stdout
+        out.stderr
             .contains("Baking v2 at 5% in production for 2s more (a bake of 2s)"),
         "{out}"
     );
-    assert_eq!(out.stdout.matches("Baking").count(), 1, "{out}");
+    assert_eq!(out.stderr.matches("Baking").count(), 1, "{out}");
 }
 
 /// A release's own webhook, set at `start`, is told by every run without --webhook, shown
@@ -848,4 +848,64 @@ fn a_release_s_own_webhook_is_told_by_its_runs_and_shown_by_host_only() {
         told,
         "told after its webhook was removed"
     );
+}
+
+/// A webhook that takes the connection and never answers holds the release up for its bounded
+/// attempts only (three of 5 s, 1 s and 2 s apart), then the failure is journaled and the
+/// run goes on to the end it was given.
+#[cfg(feature = "cluster")]
+#[test]
+fn a_webhook_that_hangs_holds_the_run_up_for_its_bounded_attempts_only() {
+    use crate::common::webhook::Receiver;
+    let hook = Receiver::hanging();
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    sandbox.next(); // deploy-v1's edit
+    sandbox.next(); // its deploy to staging: one deploy left before add-routing
+    let mut args = vec!["--yes", "--until", "add-routing", "--webhook", &hook.url];
+    args.extend(TRUST_BOTH);
+    let began = std::time::Instant::now();
+    run(&sandbox, &args).ok();
+    let took = began.elapsed();
+    assert_eq!(sandbox.phase(), "add-routing");
+    let failed = sandbox.details("notify-failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["about"], "deploy-confirmed");
+    assert_eq!(failed[0]["error"], "no answer within 5s");
+    assert_eq!(hook.received().len(), 3, "three attempts");
+    // Bounded: three attempts and two pauses, with room for a slow machine.
+    assert!(took.as_secs() < 60, "{took:?}");
+}
+
+/// Two runs of one release started at once: one takes every step, the other is turned away
+/// at once (75) and changes nothing; the release ends as one run leaves it.
+#[test]
+fn two_runs_at_once_move_the_release_once() {
+    let whole = Sandbox::new();
+    whole.start();
+    let mut args = vec!["run", SERVICE, "--yes"];
+    args.extend(TRUST_BOTH);
+    Output::new(&args, whole.canary_command(&args).output().unwrap()).ok();
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let spawn = || {
+        sandbox
+            .canary_command(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut codes: Vec<i32> = [a, b]
+        .into_iter()
+        .map(|child| Output::new(&args, child.wait_with_output().unwrap()).code)
+        .collect();
+    codes.sort();
+    assert_eq!(codes, [0, 75]);
+    assert_eq!(sandbox.phase(), "done");
+    assert!(changed_paths(&sandbox.files(), &whole.files()).is_empty());
+    assert_eq!(sandbox.commit_subjects(), whole.commit_subjects());
+    sandbox.assert_journal_intact();
 }

@@ -17,6 +17,22 @@ pub struct Receiver {
 pub const SECRET: &str = "/services/T0001/B0001/SECRETSECRET";
 
 impl Receiver {
+    /// A receiver that takes every connection and never answers.
+    pub fn hanging() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}{SECRET}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::clone(&received);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                shared.lock().unwrap().push((String::new(), Value::Null));
+                held.push(stream);
+            }
+        });
+        Receiver { url, received }
+    }
+
     /// A receiver that answers every POST with `status` (such as "200 OK").
     pub fn start(status: &'static str) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
