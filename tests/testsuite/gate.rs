@@ -741,3 +741,78 @@ fn an_error_answer_from_prometheus_is_one_line_and_changes_nothing() {
     assert!(out.stderr.contains("parse error"), "{out}");
     common::assert_unchanged(&before, &sandbox.snapshot(), "an error answer");
 }
+
+/// `canary start` in `namespace` with production's gate reading `server`, and the ramp
+/// 50%, 100%; then `canary run` of the whole release, deploys on --yes's word, no bake.
+fn run_whole(namespace: &str, server: &Server) -> (Sandbox, common::Output) {
+    let sandbox = Sandbox::new();
+    let mut args = sandbox.start_args();
+    let ns = args.iter().position(|a| a == "--namespace").unwrap() + 1;
+    args[ns] = namespace.into();
+    args.extend(
+        [
+            "--steps",
+            "50,100",
+            "--prometheus",
+            &format!("production={}", server.url),
+            "--gate-window",
+            WINDOW,
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.canary(&args).ok();
+    let out = sandbox.canary(&[
+        "run",
+        SERVICE,
+        "--yes",
+        "--trust-deploys",
+        "staging",
+        "--trust-deploys",
+        "production",
+        "--bake",
+        "0s",
+    ]);
+    (sandbox, out)
+}
+
+/// A whole release in one `canary run` against a real Prometheus: the gate waits for its
+/// window at the raise to 100%, passes a healthy v2, and the run ends done.
+#[test]
+fn a_run_of_a_healthy_v2_passes_the_gate_and_ends_done() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
+        return;
+    };
+    let (sandbox, out) = run_whole("healthy", server);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(sandbox.phase(), "done");
+    let verdicts: Vec<Value> = sandbox
+        .details("gate-evaluated")
+        .into_iter()
+        .map(|d| d["verdict"]["outcome"].clone())
+        .collect();
+    assert_eq!(verdicts.last(), Some(&Value::from("pass")), "{verdicts:?}");
+    assert!(sandbox.details("aborted").is_empty());
+}
+
+/// A v2 that answers 3% of its requests 5xx, against a real Prometheus: the run's gate fails
+/// it at the raise to 100%, the release aborts by itself and the abort is deployed (exit 3).
+#[test]
+fn a_run_of_a_bad_v2_aborts_by_itself() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
+        return;
+    };
+    let (sandbox, out) = run_whole("errors", server);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr.contains("the release aborted by itself"),
+        "{out}"
+    );
+    let aborted = sandbox.details("aborted");
+    assert_eq!(aborted.len(), 1);
+    assert_eq!(aborted[0]["by"], "gate");
+    assert_eq!(
+        sandbox.weights(),
+        [("staging".into(), Some(0)), ("production".into(), Some(0))]
+    );
+}
