@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use super::Globals;
 use super::staging_test::StagingTest;
 use super::tell::Teller;
@@ -352,13 +354,24 @@ fn bake(
             cluster::format_duration(bake)
         ),
     );
+    // One line that counts, on a terminal only (indicatif draws nothing elsewhere).
+    let live = ProgressBar::new_spinner();
+    live.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed} of {prefix})")
+            .expect("a valid template"),
+    );
+    live.set_message(format!("baking v2 at {weight}% in {production}"));
+    live.set_prefix(cluster::format_duration(wait));
+    live.enable_steady_tick(Duration::from_millis(120));
     let baked = engine::pause_unlocked(
         runner.journal,
         runner.locks.as_deref_mut(),
         release,
         wait.min(left),
         "the bake",
-    )?;
+    );
+    live.finish_and_clear();
+    let baked = baked?;
     if wait > left {
         return Err(Error::Failed(format!(
             "the run stopped at its --timeout, baking v2 at {weight}% in {production}; `canary \

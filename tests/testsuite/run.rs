@@ -909,3 +909,22 @@ fn two_runs_at_once_move_the_release_once() {
     assert_eq!(sandbox.commit_subjects(), whole.commit_subjects());
     sandbox.assert_journal_intact();
 }
+
+/// On a terminal, a bake is one live line that counts the time waited against the bake.
+#[test]
+fn on_a_terminal_a_bake_is_a_live_line() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let mut args = vec!["run", SERVICE, "--yes", "--until", "cleanup-1"];
+    args.extend(&TRUST_BOTH[..4]);
+    args.extend(["--bake", "2s"]);
+    // A terminal that draws (on_terminal's is dumb, which draws no live lines).
+    let mut cmd = sandbox.canary_command(&args);
+    cmd.env("TERM", "xterm");
+    let mut term = expectrl::session::OsSession::spawn(cmd).unwrap();
+    term.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+    term.expect("baking v2 at 1% in production (").unwrap();
+    term.expect(" of 2s)").unwrap();
+    assert_eq!(exit_code(&mut term), 0);
+    assert_eq!(sandbox.phase(), "cleanup-1");
+}
