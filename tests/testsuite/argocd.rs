@@ -924,3 +924,57 @@ fn the_documented_argo_cd_role_is_all_a_deploy_needs_and_each_missing_verb_is_na
     release.sync("staging", true);
     release.next("5s").ok();
 }
+
+/// `canary run` with Argo CD: an Argo CD that syncs whatever the remote holds, as it comes,
+/// and reports the Application Synced at that revision and Healthy. Each deploy of the run is
+/// seen on both clusters and their Applications, and the run gets to its --until.
+#[test]
+fn a_run_waits_for_argo_cd_to_sync_each_push_and_goes_on() {
+    let release = Release::with_both();
+    let args = [
+        "run",
+        SERVICE,
+        "--yes",
+        "--bake",
+        "0s",
+        "--until",
+        "deploy-v2",
+        "--timeout",
+        "90s",
+    ];
+    let mut child = release
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/relational-data/leases/canary-my-service";
+    let remote = |rev: &str| {
+        release
+            .sandbox
+            .remote_git(&["rev-parse", rev])
+            .trim()
+            .to_string()
+    };
+    while child.try_wait().unwrap().is_none() {
+        for env in ["staging", "production"] {
+            // Argo CD follows the remote, not the clone: the files as the remote has them.
+            let revision = remote("main");
+            let server = release.server(env);
+            let kept = server.object(lease);
+            release.sync_objects(env);
+            server.add_objects(&kept.into_iter().collect::<Vec<_>>());
+            release.set_app(env, application(env, "Synced", &revision, "Healthy", true));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let out = Output::new(&args, child.wait_with_output().unwrap());
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(release.sandbox.phase(), "deploy-v2");
+    let confirmed = release.events("deploy-confirmed");
+    assert!(confirmed.len() >= 6, "{confirmed:?}");
+    for deploy in &confirmed {
+        assert_eq!(deploy["verified"], true, "{deploy}");
+        assert!(deploy["argocd"]["revision"].is_string(), "{deploy}");
+    }
+}
