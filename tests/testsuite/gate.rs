@@ -762,17 +762,7 @@ fn run_whole(namespace: &str, server: &Server) -> (Sandbox, common::Output) {
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sandbox.canary(&args).ok();
-    let out = sandbox.canary(&[
-        "run",
-        SERVICE,
-        "--yes",
-        "--trust-deploys",
-        "staging",
-        "--trust-deploys",
-        "production",
-        "--bake",
-        "0s",
-    ]);
+    let out = sandbox.canary(&common::unattended_run(&[]));
     (sandbox, out)
 }
 

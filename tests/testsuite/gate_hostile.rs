@@ -383,21 +383,7 @@ fn a_run_whose_timeout_passes_at_the_gate_stops_and_changes_nothing() {
     let (_server, sandbox) = at_the_gate(QUIET);
     let hook = crate::common::webhook::Receiver::start("200 OK");
     let before = sandbox.snapshot();
-    let args = [
-        "run",
-        SERVICE,
-        "--yes",
-        "--trust-deploys",
-        "staging",
-        "--trust-deploys",
-        "production",
-        "--timeout",
-        "2s",
-        "--bake",
-        "0s",
-        "--webhook",
-        &hook.url,
-    ];
+    let args = common::unattended_run(&["--timeout", "2s", "--webhook", &hook.url]);
     let out = common::Output::new(
         &args,
         sandbox
@@ -438,21 +424,8 @@ const FAILING: Mode = Mode::Values {
     bucket: "40000",
 };
 
-/// `canary run` with --yes and both environments' deploys on trust, no bake, and `extra`.
 fn run_at_the_gate(sandbox: &Sandbox, extra: &[&str]) -> common::Output {
-    let mut args = vec![
-        "run",
-        SERVICE,
-        "--yes",
-        "--trust-deploys",
-        "staging",
-        "--trust-deploys",
-        "production",
-        "--bake",
-        "0s",
-    ];
-    args.extend(extra);
-    sandbox.canary(&args)
+    sandbox.canary(&common::unattended_run(extra))
 }
 
 /// A failed gate in `canary run` aborts the release by itself (the release was not started
@@ -514,19 +487,7 @@ fn a_run_told_to_stop_on_a_failed_gate_changes_nothing() {
 #[test]
 fn a_run_killed_while_the_gate_waits_goes_on_when_run_again() {
     let (server, sandbox) = at_the_gate(QUIET);
-    let args = [
-        "run",
-        SERVICE,
-        "--yes",
-        "--trust-deploys",
-        "staging",
-        "--trust-deploys",
-        "production",
-        "--bake",
-        "0s",
-        "--until",
-        "cleanup-1",
-    ];
+    let args = common::unattended_run(&["--until", "cleanup-1"]);
     let mut waiting = evaluating(&sandbox, &args);
     waiting.kill().unwrap();
     waiting.wait().unwrap();

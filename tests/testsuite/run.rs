@@ -3,17 +3,10 @@
 
 use expectrl::Expect;
 
-use crate::common::{Output, SERVICE, Sandbox, assert_unchanged, changed_paths, exit_code};
-
-/// Deploys taken on --yes's word, and no bake: the runs of these tests take seconds.
-const TRUST_BOTH: [&str; 6] = [
-    "--trust-deploys",
-    "staging",
-    "--trust-deploys",
-    "production",
-    "--bake",
-    "0s",
-];
+use crate::common::{
+    Output, SERVICE, Sandbox, UNATTENDED, assert_unchanged, changed_paths, exit_code,
+    unattended_run,
+};
 
 fn run(sandbox: &Sandbox, extra: &[&str]) -> Output {
     let mut args = vec!["run", SERVICE];
@@ -46,7 +39,7 @@ fn a_run_takes_every_step_to_done_as_nexts_do_and_pushes_each_commit() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["--yes"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "done", "{out}");
     assert!(out.stderr.contains("Step"), "each step is named:\n{out}");
@@ -71,7 +64,7 @@ fn until_stops_where_the_phase_begins_and_a_second_run_goes_on_from_there() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["--yes", "--until", "ramp"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "ramp", "{out}");
     assert!(out.stderr.contains("Reached ramp"), "{out}");
@@ -89,7 +82,7 @@ fn until_stops_where_the_phase_begins_and_a_second_run_goes_on_from_there() {
     assert_unchanged(&before, &sandbox.snapshot(), "a run already at --until");
 
     let mut args = vec!["--yes"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "done");
 }
@@ -186,7 +179,7 @@ fn a_release_whose_commits_the_operator_pushes_is_refused() {
     sandbox.canary(&args).ok();
     let before = sandbox.snapshot();
     let mut extra = vec!["--yes"];
-    extra.extend(TRUST_BOTH);
+    extra.extend(UNATTENDED);
     let out = run(&sandbox, &extra);
     assert_eq!(out.code, 3, "{out}");
     assert!(
@@ -212,7 +205,7 @@ fn a_run_while_another_command_holds_the_release_exits_75_and_changes_nothing() 
         .unwrap();
     let before = sandbox.snapshot();
     let mut extra = vec!["--yes"];
-    extra.extend(TRUST_BOTH);
+    extra.extend(UNATTENDED);
     let out = run(&sandbox, &extra);
     assert_eq!(out.code, 75, "{out}");
     assert!(out.stderr.contains("another canary process"), "{out}");
@@ -226,7 +219,7 @@ fn on_a_terminal_a_run_asks_each_question_and_stops_at_a_no() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["run", SERVICE];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let mut term = sandbox.on_terminal(&args);
     term.expect("Write add the pinned web-v1 deployment")
         .unwrap();
@@ -253,7 +246,7 @@ fn a_run_killed_at_every_failpoint_of_every_step_goes_on_when_run_again() {
     let whole = Sandbox::new();
     whole.start();
     let mut args = vec!["run", SERVICE, "--yes"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     whole.canary(&args).ok();
     let steps_done = |sandbox: &Sandbox| {
         sandbox
@@ -328,7 +321,7 @@ fn the_team_hears_each_step_and_the_end_and_the_webhook_s_path_is_shown_nowhere(
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["run", SERVICE, "--yes"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = Output::new(
         &args,
         sandbox
@@ -411,7 +404,7 @@ fn a_webhook_that_fails_is_retried_and_journaled_and_never_stops_the_release() {
         "--webhook",
         &hook.url,
     ];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&sandbox, &args[2..]).ok();
     assert_eq!(sandbox.phase(), "add-routing");
     let failed = sandbox.details("notify-failed");
@@ -439,7 +432,7 @@ fn a_webhook_that_is_not_a_url_is_refused_without_showing_it() {
     sandbox.start();
     let before = sandbox.snapshot();
     let mut args = vec!["--yes", "--webhook", "hooks.example/services/SECRET"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args);
     assert_eq!(out.code, 2, "{out}");
     assert!(
@@ -483,7 +476,7 @@ fn a_new_runner_adopts_the_release_and_runs_it_on_without_repeating_a_step() {
     let whole = Sandbox::new();
     whole.start();
     let mut args = vec!["--yes"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&whole, &args).ok();
     for phase in ["add-routing", "deploy-v2", "ramp", "cleanup-2"] {
         let sandbox = Sandbox::new();
@@ -539,7 +532,7 @@ fn with_json_stdout_is_the_run_s_events_one_per_line() {
     sandbox.start();
     let before = sandbox.log().len();
     let mut args = vec!["--yes", "--json", "--until", "route-to-v1"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args).ok();
     let lines: Vec<serde_json::Value> = out
         .stdout
@@ -560,7 +553,7 @@ fn each_production_weight_bakes_from_its_deploy_before_the_ramp_goes_on() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["--yes", "--until", "cleanup-1"];
-    args.extend(&TRUST_BOTH[..4]);
+    args.extend(&UNATTENDED[..4]);
     args.extend(["--bake", "2s"]);
     let out = run(&sandbox, &args).ok();
     assert!(
@@ -603,7 +596,7 @@ fn a_staging_test_command_answers_whether_v2_was_tested() {
         "--staging-test",
         "echo testing $CANARY_HOST >&2; exit 7",
     ];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args);
     assert_eq!(out.code, 3, "{out}");
     assert!(
@@ -626,7 +619,7 @@ fn a_staging_test_command_answers_whether_v2_was_tested() {
     let test = "test \"$CANARY_ENV $CANARY_HOSTS\" = \
                 'staging my-service-staging.gservice.emarsys.com'";
     let mut args = vec!["--yes", "--until", "ramp", "--staging-test", test];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "ramp", "{out}");
     let tested: Vec<_> = sandbox
@@ -652,7 +645,7 @@ fn a_second_runner_behind_the_first_stops_with_75_and_writes_nothing() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["--yes", "--until", "add-routing"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&sandbox, &args).ok();
 
     // Runner B: a clone of the remote and a journal of its own, adopting the release.
@@ -678,7 +671,7 @@ fn a_second_runner_behind_the_first_stops_with_75_and_writes_nothing() {
 
     // Runner A goes on and pushes add-routing's steps.
     let mut args = vec!["--yes", "--until", "route-to-v1"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&sandbox, &args).ok();
 
     let before = (
@@ -711,7 +704,7 @@ fn a_second_runner_behind_the_first_stops_with_75_and_writes_nothing() {
 /// is baking it then.
 fn baking(sandbox: &Sandbox, extra: &[&str]) -> std::process::Child {
     let mut args = vec!["run", SERVICE, "--yes", "--bake", "60s"];
-    args.extend(&TRUST_BOTH[..4]);
+    args.extend(&UNATTENDED[..4]);
     args.extend(extra);
     let child = sandbox
         .canary_command(&args)
@@ -764,7 +757,7 @@ fn a_baking_run_lets_abort_through_and_a_killed_one_goes_on() {
     let whole = Sandbox::new();
     whole.start();
     let mut args = vec!["--yes"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&whole, &args).ok();
     let sandbox = Sandbox::new();
     sandbox.start();
@@ -790,7 +783,7 @@ fn steps_give_a_weight_a_bake_of_its_own() {
         "--steps",
         "1,5@2s,10,25,50,100",
     ];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let out = run(&sandbox, &args).ok();
     assert!(
         out.stderr
@@ -825,7 +818,7 @@ fn a_release_s_own_webhook_is_told_by_its_runs_and_shown_by_host_only() {
     );
 
     let mut args = vec!["--yes", "--until", "add-routing"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&sandbox, &args).ok();
     let told = hook.received().len();
     assert_eq!(told, 3, "deploy-v1's step and its two deploys");
@@ -841,7 +834,7 @@ fn a_release_s_own_webhook_is_told_by_its_runs_and_shown_by_host_only() {
     let set = sandbox.details("settings-changed");
     assert_eq!(set[1]["webhooks_to"], serde_json::json!([]));
     let mut args = vec!["--yes", "--until", "route-to-v1"];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     run(&sandbox, &args).ok();
     assert_eq!(
         hook.received().len(),
@@ -863,7 +856,7 @@ fn a_webhook_that_hangs_holds_the_run_up_for_its_bounded_attempts_only() {
     sandbox.next(); // deploy-v1's edit
     sandbox.next(); // its deploy to staging: one deploy left before add-routing
     let mut args = vec!["--yes", "--until", "add-routing", "--webhook", &hook.url];
-    args.extend(TRUST_BOTH);
+    args.extend(UNATTENDED);
     let began = std::time::Instant::now();
     run(&sandbox, &args).ok();
     let took = began.elapsed();
@@ -883,8 +876,7 @@ fn a_webhook_that_hangs_holds_the_run_up_for_its_bounded_attempts_only() {
 fn two_runs_at_once_move_the_release_once() {
     let whole = Sandbox::new();
     whole.start();
-    let mut args = vec!["run", SERVICE, "--yes"];
-    args.extend(TRUST_BOTH);
+    let args = unattended_run(&[]);
     Output::new(&args, whole.canary_command(&args).output().unwrap()).ok();
     let sandbox = Sandbox::new();
     sandbox.start();
@@ -916,7 +908,7 @@ fn on_a_terminal_a_bake_is_a_live_line() {
     let sandbox = Sandbox::new();
     sandbox.start();
     let mut args = vec!["run", SERVICE, "--yes", "--until", "cleanup-1"];
-    args.extend(&TRUST_BOTH[..4]);
+    args.extend(&UNATTENDED[..4]);
     args.extend(["--bake", "2s"]);
     // A terminal that draws (on_terminal's is dumb, which draws no live lines).
     let mut cmd = sandbox.canary_command(&args);

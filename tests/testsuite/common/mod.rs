@@ -79,6 +79,25 @@ pub const EDIT_STEPS: [&str; 14] = [
 /// never arrives fails instead of hanging.
 pub const MAX_STEPS: usize = 120;
 
+/// How the tests run a release unattended: both environments' deploys on --yes's word, and no
+/// bake, so that a run takes seconds.
+pub const UNATTENDED: [&str; 6] = [
+    "--trust-deploys",
+    "staging",
+    "--trust-deploys",
+    "production",
+    "--bake",
+    "0s",
+];
+
+/// `canary run` of the usual service with --yes, [`UNATTENDED`], then `extra`.
+pub fn unattended_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", SERVICE, "--yes"];
+    args.extend(UNATTENDED);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Every file of the repository (`.git` excluded): repo-relative path with `/` → bytes.
 pub type Files = BTreeMap<String, Vec<u8>>;
 
