@@ -93,9 +93,9 @@ const SCENARIOS: [Scenario; 8] = [
     },
 ];
 
-/// A release in `namespace` ramped to production's 50%, deployed and observed, its gate
-/// reading `prometheus`; the gate stands before the next step (the raise to 100%).
-pub(crate) fn ramped_with(
+/// A release started in `namespace`, its ramp 50%, 100%, production's gate reading
+/// `prometheus`; `prepare` runs on the sandbox before the start.
+fn started_with(
     namespace: &str,
     prometheus: &str,
     extra: &[&str],
@@ -120,6 +120,18 @@ pub(crate) fn ramped_with(
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sandbox.canary(&args).ok();
+    sandbox
+}
+
+/// A release in `namespace` ramped to production's 50%, deployed and observed, its gate
+/// reading `prometheus`; the gate stands before the next step (the raise to 100%).
+pub(crate) fn ramped_with(
+    namespace: &str,
+    prometheus: &str,
+    extra: &[&str],
+    prepare: impl FnOnce(&Sandbox),
+) -> Sandbox {
+    let sandbox = started_with(namespace, prometheus, extra, prepare);
     sandbox.walk_to("ramp");
     while sandbox.weights().last().and_then(|(_, w)| *w) != Some(50) {
         sandbox.next();
@@ -745,23 +757,7 @@ fn an_error_answer_from_prometheus_is_one_line_and_changes_nothing() {
 /// `canary start` in `namespace` with production's gate reading `server`, and the ramp
 /// 50%, 100%; then `canary run` of the whole release, deploys on --yes's word, no bake.
 fn run_whole(namespace: &str, server: &Server) -> (Sandbox, common::Output) {
-    let sandbox = Sandbox::new();
-    let mut args = sandbox.start_args();
-    let ns = args.iter().position(|a| a == "--namespace").unwrap() + 1;
-    args[ns] = namespace.into();
-    args.extend(
-        [
-            "--steps",
-            "50,100",
-            "--prometheus",
-            &format!("production={}", server.url),
-            "--gate-window",
-            WINDOW,
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sandbox.canary(&args).ok();
+    let sandbox = started_with(namespace, &server.url, &[], |_| {});
     let out = sandbox.canary(&common::unattended_run(&[]));
     (sandbox, out)
 }
