@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Globals;
-use crate::engine::gate::{IfNotYet, production_weight, settle, until_decided};
+use crate::engine::gate::{IfNotYet, refuse_no_staging_gate, settle, until_decided, weight_in};
 
 /// Judge v2 against v1 from Prometheus now; moves nothing.
 ///
@@ -20,6 +20,10 @@ use crate::engine::gate::{IfNotYet, production_weight, settle, until_decided};
 /// yet (too little evidence either way, or the weight not deployed for the window); 1
 /// Prometheus could not be asked.
 ///
+/// With --staging it judges v2 alone on staging's Prometheus against the fixed limits, as `canary
+/// run --staging-gate` does to answer whether v2 was tested there: it passes only once v2's
+/// error rate and its share of requests slower than the p99 limit are shown within the limits.
+///
 /// With --watch it evaluates again as traffic comes in, the evidence on one live line, until
 /// the gate passes, fails or cannot judge (or --timeout passes); the release's locks are let
 /// go between evaluations, so that `canary abort` is never kept waiting.
@@ -28,6 +32,7 @@ use crate::engine::gate::{IfNotYet, production_weight, settle, until_decided};
 ///   canary gate my-service
 ///   canary gate my-service --json
 ///   canary gate my-service --watch --timeout 30m
+///   canary gate my-service --staging --watch
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -39,6 +44,10 @@ pub struct Args {
     /// Evaluate again as traffic comes in until the gate decides
     #[arg(long)]
     pub watch: bool,
+    /// Judge v2 alone on staging (the first environment) against the fixed limits, instead
+    /// of against v1 in production
+    #[arg(long)]
+    pub staging: bool,
     /// How long --watch waits for the gate to decide
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::cluster::parse_duration, requires = "watch")]
     pub timeout: std::time::Duration,
@@ -47,6 +56,13 @@ pub struct Args {
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     let mut locked = super::lock_release(globals, args.service.as_deref())?;
     let release = locked.release.clone();
+    let config = &release.config;
+    let env = if args.staging {
+        refuse_no_staging_gate(&release, "--staging")?;
+        0
+    } else {
+        config.environments.len() - 1
+    };
     // JSON alone on stdout: the verdict's table and status lines are left out.
     let quiet = crate::output::Shell::new(true);
     let shell = if args.json { &quiet } else { &globals.shell };
@@ -60,18 +76,17 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         &mut locked.journal,
         Some(&mut locked.locks),
         &release,
+        env,
         not_yet,
     )?;
-    let config = &release.config;
     if args.json {
-        let env = &config.environments[config.environments.len() - 1].name;
         let out = json!({
             "service": config.service,
-            "env": env,
-            "v2_weight": production_weight(&release),
+            "env": config.environments[env].name,
+            "v2_weight": weight_in(&release, env),
             "verdict": verdict,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    settle(&release, &verdict)
+    settle(&release, env, &verdict)
 }

@@ -89,6 +89,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             IfNotYet::Wait(args.timeout)
         }),
         abort_on_fail: None,
+        staging_gate: None,
     };
     engine::announce(&globals.shell, &locked.release);
     let release = engine::take_step(&mut runner, &locked.release, &checks)?;

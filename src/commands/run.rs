@@ -33,6 +33,7 @@ use crate::workflow::{NextStep, Phase, Step, plan};
 ///   canary run my-service --yes                          # in a pipeline
 ///   canary run my-service --until ramp                   # deploy v2, then stop
 ///   canary run my-service --yes --trust-deploys staging  # staging has no context
+///   canary run my-service --yes --staging-gate           # staging's metrics test v2
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -74,6 +75,11 @@ pub struct Args {
     /// CANARY_SERVICE, CANARY_ENV, CANARY_HOST and CANARY_HOSTS set to staging's
     #[arg(long, value_name = "CMD")]
     pub staging_test: Option<String>,
+    /// Answer "was v2 tested on staging?" with the metric gate on staging's Prometheus: v2
+    /// alone, once shown within the success-rate and p99 limits with the gate's confidence
+    /// (`canary gate --staging` shows it on demand); a failure stops the run
+    #[arg(long, conflicts_with = "staging_test")]
+    pub staging_gate: bool,
     /// Print each event the run journals as a line of JSON on stdout (as `canary log --json`
     /// shows it); what a person reads (steps, diffs, waits) is on stderr either way
     #[arg(long)]
@@ -238,6 +244,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 wait: Wait { timeout: left },
                 gate: Some(IfNotYet::Wait(left)),
                 abort_on_fail: Some(args.on_gate_fail == OnGateFail::Abort),
+                staging_gate: args.staging_gate.then_some(IfNotYet::Wait(left)),
             };
             let mut release = release.clone();
             if let Some(weight) = observing(&release, &steps) {
@@ -311,6 +318,7 @@ fn deploy_abort(
         wait: Wait { timeout },
         gate: None,
         abort_on_fail: Some(false),
+        staging_gate: None,
     };
     while matches!(release.position.next(steps), NextStep::Pending { .. }) {
         release = engine::take_step(runner, &release, &checks)?;
@@ -430,6 +438,9 @@ fn refuse_unfit(release: &Release, args: &Args) -> Result<(), Error> {
                 crate::settings::schedule_text(&config.schedule)
             )));
         }
+    }
+    if args.staging_gate {
+        crate::engine::gate::refuse_no_staging_gate(release, "--staging-gate")?;
     }
     if let Some(until) = args.until
         && until < release.phase

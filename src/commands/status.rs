@@ -316,7 +316,8 @@ pub fn render(status: &Status, last: Option<&Record>, width: usize) -> String {
         }
     }
     if let Some(gate) = &status.gate {
-        let line = format!("  {:<name_width$}  {}", "", gate_line(gate));
+        let production = status.environments.last().map_or("", |e| e.name);
+        let line = format!("  {:<name_width$}  {}", "", gate_line(gate, production));
         out.push_str(&output::fit(&line, width));
         out.push('\n');
     }
@@ -396,16 +397,20 @@ fn settings_lines(env: &EnvStatus) -> [String; 2] {
     [format!("hosts {}", env.hosts.join(", ")), reached]
 }
 
-/// The gate's last evaluation in one line, beside production's bar.
-fn gate_line(gate: &serde_json::Value) -> String {
+/// The gate's last evaluation in one line, beside production's bar; one of staging's (its
+/// test of v2 alone) names staging.
+fn gate_line(gate: &serde_json::Value, production: &str) -> String {
     let verdict = &gate["verdict"];
     let outcome = verdict["outcome"].as_str().unwrap_or("?");
     let at = gate["at"].as_str().unwrap_or_default();
     let at = at.get(11..16).unwrap_or(at);
-    let weight = gate["v2_weight"]
+    let mut weight = gate["v2_weight"]
         .as_u64()
         .map(|w| format!(" at {w}%"))
         .unwrap_or_default();
+    if let Some(env) = gate["env"].as_str().filter(|env| *env != production) {
+        weight = format!("{weight} in {env}");
+    }
     // The statistical check nearest to failing v2, and how near: the evidence so far.
     let strongest = verdict["checks"]
         .as_array()

@@ -109,6 +109,7 @@ fn confirm_deploy(release: &Release, env: usize, checks: &Checks, deployed: Depl
             event: deployed.event(DeployConfirmed::default()),
             question: deployed.question,
             if_not: IfNot::Stay,
+            answered: None,
         });
     };
     if !checks.verify {
@@ -121,6 +122,7 @@ fn confirm_deploy(release: &Release, env: usize, checks: &Checks, deployed: Depl
             }),
             question: deployed.question,
             if_not: IfNot::Stay,
+            answered: None,
         });
     }
     Act::Verify {
@@ -243,6 +245,7 @@ pub(super) fn observe(release: &Release, weight: u8) -> Act {
             ..StepDone::default()
         }),
         if_not: IfNot::Stay,
+        answered: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The metric gate before production's v2 weight goes up, or its ramp is declared done: when it
-//! stands (`due`), each evaluation journaled, and its verdict enforced for `next` and `weight`.
+//! stands (`due`), each evaluation journaled, and its verdict enforced for `next` and `weight`;
+//! and the same gate on staging, judging v2 alone, as the staging test of `run --staging-gate`.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::edits::{FileEdit, Move};
 use crate::error::Error;
-use crate::gate::{self, Outcome, Prometheus, Verdict, verdict};
+use crate::gate::{self, Judged, Outcome, Prometheus, Verdict, verdict};
 use crate::journal::{Event, Journal, Record, Release, Update};
 use crate::lock::Locks;
 use crate::output::Shell;
@@ -41,11 +42,26 @@ pub fn raises(weight: Option<u8>, to: u8) -> bool {
 /// Production's v2 weight as canary last wrote it (read from the files for a release journaled
 /// before that was recorded).
 pub fn production_weight(release: &Release) -> Option<u8> {
+    weight_in(release, release.config.environments.len() - 1)
+}
+
+/// An environment's v2 weight as canary last wrote it.
+pub fn weight_in(release: &Release, env: usize) -> Option<u8> {
     let config = &release.config;
     let weights = release.v2_weights.clone().unwrap_or_else(|| {
         crate::edits::v2_weights(Repo::for_reading(&config.repo).ok().as_ref(), config)
     });
-    weights.last().copied().flatten()
+    weights.get(env).copied().flatten()
+}
+
+/// How the gate judges v2 in an environment: against v1 in production, alone elsewhere
+/// (staging, where v2 serves all of the traffic when it is tested).
+fn judged(release: &Release, env: usize) -> Judged {
+    if env + 1 == release.config.environments.len() {
+        Judged::AgainstV1
+    } else {
+        Judged::Alone
+    }
 }
 
 /// How a gate that cannot judge yet is met.
@@ -75,7 +91,8 @@ pub fn before_increase(
     {
         return Ok(release.clone());
     }
-    let (verdict, release) = until_decided(shell, journal, locks, release, not_yet)?;
+    let production = config.environments.len() - 1;
+    let (verdict, release) = until_decided(shell, journal, locks, release, production, not_yet)?;
     match verdict.outcome {
         Outcome::Pass => Ok(release),
         Outcome::Fail if abort_on_fail => {
@@ -83,18 +100,67 @@ pub fn before_increase(
         }
         // A failure, or an answer the gate cannot use (which waiting does not mend, and
         // which is no evidence against v2 either: refused, never aborted), or not yet.
-        _ => Err(settle(&release, &verdict).unwrap_err()),
+        _ => Err(settle(&release, production, &verdict).unwrap_err()),
     }
 }
 
-/// Evaluate the gate; while it cannot judge yet and `not_yet` waits, wait without the
-/// release's locks and evaluate again, the evidence growing on one live line (on a terminal),
-/// until it passes, fails or cannot judge. The verdict it stops at is shown in full.
+/// Refuse the staging gate where it has nothing to judge: a release whose plan never sends
+/// staging all of its traffic on v2 before production gets any (one environment, or a plan
+/// from before that step), or whose staging has no Prometheus.
+pub fn refuse_no_staging_gate(release: &Release, flag: &str) -> Result<(), Error> {
+    let config = &release.config;
+    let service = &config.service;
+    let shape = config.shape();
+    let staged = crate::workflow::plan(&shape).iter().any(|(_, step)| {
+        *step
+            == (Step::Edit {
+                edit: StepEdit::StagingToV2,
+            })
+    });
+    if !staged {
+        return Err(crate::error::bad_input(format!(
+            "{flag}: {service}'s release has no staging that serves v2 alone before production \
+             (it has {}); answer whether v2 was tested with --staging-test or --yes",
+            crate::output::count(config.environments.len() as u64, "environment")
+        )));
+    }
+    let staging = &config.environments[0];
+    if staging.prometheus.is_none() {
+        return Err(crate::error::bad_input(format!(
+            "{flag}: {} has no Prometheus to judge v2 on; set one with `canary context {service} \
+             {} --prometheus URL`",
+            staging.name, staging.name
+        )));
+    }
+    Ok(())
+}
+
+/// The staging test of `run --staging-gate`: the gate on staging's Prometheus, judging v2
+/// alone against the fixed limits, waited on as `not_yet` says. `Ok` with the release (each
+/// evaluation journaled) once v2 is shown within them; otherwise an error that says why. A
+/// failure aborts nothing: production serves v2 no traffic yet.
+pub fn staging_test(
+    shell: &Shell,
+    journal: &mut Journal,
+    locks: Option<&mut Locks>,
+    release: &Release,
+    not_yet: IfNotYet,
+) -> anyhow::Result<Release> {
+    let (verdict, release) = until_decided(shell, journal, locks, release, 0, not_yet)?;
+    settle(&release, 0, &verdict)?;
+    Ok(release)
+}
+
+/// Evaluate the gate on environment `env`'s Prometheus; while it cannot judge yet and
+/// `not_yet` waits, wait without the release's locks and evaluate again, the evidence growing
+/// on one live line (on a terminal), until it passes, fails or cannot judge. The verdict it
+/// stops at is shown in full.
 pub fn until_decided(
     shell: &Shell,
     journal: &mut Journal,
     mut locks: Option<&mut Locks>,
     release: &Release,
+    env: usize,
     not_yet: IfNotYet,
 ) -> anyhow::Result<(Verdict, Release)> {
     let config = &release.config;
@@ -105,16 +171,16 @@ pub fn until_decided(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
     );
     // A Prometheus may take up to its deadline to answer: said while it does (on a terminal).
-    let production = &config.environments[config.environments.len() - 1];
-    let asking = match &production.prometheus {
-        Some(source) => format!("asking {}'s Prometheus ({source})", production.name),
+    let environment = &config.environments[env];
+    let asking = match &environment.prometheus {
+        Some(source) => format!("asking {}'s Prometheus ({source})", environment.name),
         None => "asking Prometheus".into(),
     };
     live.set_message(asking.clone());
     live.enable_steady_tick(Duration::from_millis(120));
     let mut first = true;
     loop {
-        let evaluated = evaluate(shell, journal, &release);
+        let evaluated = evaluate(shell, journal, &release, env);
         let (verdict, evaluated) = match evaluated {
             Ok(evaluated) => evaluated,
             Err(e) => {
@@ -125,7 +191,7 @@ pub fn until_decided(
         release = evaluated;
         let IfNotYet::Wait(timeout) = not_yet else {
             live.finish_and_clear();
-            show(shell, &release, &verdict);
+            show(shell, &release, env, &verdict);
             return Ok((verdict, release));
         };
         if !matches!(
@@ -133,7 +199,7 @@ pub fn until_decided(
             Outcome::NotEnoughTime | Outcome::NotEnoughTraffic
         ) {
             live.finish_and_clear();
-            show(shell, &release, &verdict);
+            show(shell, &release, env, &verdict);
             return Ok((verdict, release));
         }
         let pause = match verdict.outcome {
@@ -145,7 +211,7 @@ pub fn until_decided(
         let pause = Duration::from_secs(pause);
         if started.elapsed() + pause > timeout {
             live.finish_and_clear();
-            show(shell, &release, &verdict);
+            show(shell, &release, env, &verdict);
             return Err(Error::NotYet(format!(
                 "the gate still cannot judge after {}: {}; nothing was changed",
                 verdict::duration(started.elapsed().as_secs()),
@@ -156,7 +222,7 @@ pub fn until_decided(
         if first {
             // Once, in words that stay in the scrollback; then one line that changes.
             live.suspend(|| {
-                show(shell, &release, &verdict);
+                show(shell, &release, env, &verdict);
                 shell.status(
                     "Waiting",
                     format!(
@@ -200,14 +266,15 @@ fn live_line(verdict: &Verdict) -> String {
     }
 }
 
-/// Evaluate the gate for production now and journal the evaluation (one that read metrics).
+/// Evaluate the gate on environment `env` now and journal the evaluation (one that read
+/// metrics).
 fn evaluate(
     shell: &Shell,
     journal: &mut Journal,
     release: &Release,
+    env: usize,
 ) -> anyhow::Result<(Verdict, Release)> {
     let config = &release.config;
-    let env = config.environments.len() - 1;
     let name = &config.environments[env].name;
     let thresholds = &config.gate;
     // Connecting reads nothing yet; a Prometheus canary cannot ask at all is said at once.
@@ -218,8 +285,9 @@ fn evaluate(
         environment.prometheus.as_ref(),
         environment.context.as_deref(),
     )?;
-    if production_weight(release).is_none_or(|w| w == 0) {
-        return Ok((Verdict::unrouted(), release.clone()));
+    let weight = weight_in(release, env);
+    if weight.is_none_or(|w| w == 0) {
+        return Ok((Verdict::unrouted(name), release.clone()));
     }
     let deployed = journal.seconds_since_deploy(release.id, name)?;
     let Some(range) = deployed.filter(|&secs| secs >= thresholds.window_secs) else {
@@ -229,7 +297,6 @@ fn evaluate(
         ));
     };
     let events = journal.events(release.id)?;
-    let weight = production_weight(release);
     let team = match &thresholds.checks {
         Some(rel) => {
             let loaded = gate::checks::load(&Repo::for_reading(&config.repo)?, rel)?;
@@ -253,10 +320,11 @@ fn evaluate(
     let verdict = gate::evaluate(
         &prometheus,
         &config.gate_subject(),
+        judged(release, env),
         thresholds,
         team.as_ref().map_or(&[], |t| &t.checks),
         range,
-        evidence_before(&events, weight),
+        evidence_before(&events, name, weight),
     )?;
     let release = journal.record(
         release,
@@ -274,35 +342,43 @@ fn evaluate(
 }
 
 /// The evidence of the release's earlier steps, which this step's multiplies: of each run of
-/// evaluations at one production weight, the last one's (the e-value where that step
-/// stopped), but for the run at `weight` the release is at now, which this evaluation
-/// supersedes. Evaluations journaled before evidence was kept bring none.
-pub fn evidence_before(events: &[Record], weight: Option<u8>) -> verdict::Evidence {
-    let mut runs: Vec<(Option<u8>, verdict::Evidence)> = Vec::new();
+/// evaluations in one environment at one v2 weight (staging's test, then each of production's
+/// weights), the last one's (the e-value where that step stopped), but for the run in `env` at
+/// `weight` where the release is now, which this evaluation supersedes. Evaluations journaled
+/// before evidence was kept bring none.
+pub fn evidence_before(events: &[Record], env: &str, weight: Option<u8>) -> verdict::Evidence {
+    let mut runs: Vec<((&str, Option<u8>), verdict::Evidence)> = Vec::new();
     for event in events {
         if let Event::GateEvaluated {
-            v2_weight, verdict, ..
+            env,
+            v2_weight,
+            verdict,
+            ..
         } = &event.event
         {
             let step = verdict.evidence.unwrap_or_default();
+            let at = (env.as_str(), *v2_weight);
             match runs.last_mut() {
-                Some((at, last)) if at == v2_weight => *last = step,
-                _ => runs.push((*v2_weight, step)),
+                Some((run, last)) if *run == at => *last = step,
+                _ => runs.push((at, step)),
             }
         }
     }
-    if runs.last().is_some_and(|(at, _)| *at == weight) {
+    if runs.last().is_some_and(|(at, _)| *at == (env, weight)) {
         runs.pop();
     }
     runs.into_iter()
         .fold(verdict::Evidence::default(), |all, (_, step)| all.and(step))
 }
 
-/// The verdict, v1 and v2 side by side.
-fn show(shell: &Shell, release: &Release, verdict: &Verdict) {
-    let weight = production_weight(release)
+/// The verdict, v1 and v2 side by side (production's), or v2's alone (staging's).
+fn show(shell: &Shell, release: &Release, env: usize, verdict: &Verdict) {
+    let mut weight = weight_in(release, env)
         .map(|w| format!(" at {w}%"))
         .unwrap_or_default();
+    if judged(release, env) == Judged::Alone {
+        weight = format!("{weight} in {}", release.config.environments[env].name);
+    }
     let over = match verdict.outcome {
         Outcome::NotEnoughTime => String::new(),
         _ => format!(" over {}", verdict::duration(verdict.range_secs)),
@@ -322,9 +398,24 @@ fn show(shell: &Shell, release: &Release, verdict: &Verdict) {
     }
 }
 
-/// The exit a verdict makes: `Ok` for a pass.
-pub fn settle(release: &Release, verdict: &Verdict) -> anyhow::Result<()> {
+/// The exit a verdict on environment `env` makes: `Ok` for a pass.
+pub fn settle(release: &Release, env: usize, verdict: &Verdict) -> anyhow::Result<()> {
     let service = &release.config.service;
+    if judged(release, env) == Judged::Alone && verdict.outcome == Outcome::Fail {
+        let name = &release.config.environments[env].name;
+        return Err(Error::Refused {
+            reason: format!(
+                "the metric gate on {name} failed: {}; v2 does not count as tested on {name}",
+                verdict.reason
+            ),
+            first: Some(format!(
+                "fix v2 and run again, or send all traffic back to v1 with `canary abort \
+                 {service}`"
+            )),
+            run: Some(format!("canary run {service}")),
+        }
+        .into());
+    }
     match verdict.outcome {
         Outcome::Pass => Ok(()),
         Outcome::Fail => Err(Error::Refused {
@@ -400,18 +491,26 @@ mod tests {
     use super::*;
 
     fn evaluated(weight: u8, errors_vs_v1: f64) -> Record {
-        let mut verdict = Verdict::unrouted();
-        verdict.evidence = Some(verdict::Evidence {
-            errors_vs_v1,
-            ..verdict::Evidence::default()
-        });
+        evaluated_in(
+            "production",
+            weight,
+            verdict::Evidence {
+                errors_vs_v1,
+                ..verdict::Evidence::default()
+            },
+        )
+    }
+
+    fn evaluated_in(env: &str, weight: u8, evidence: verdict::Evidence) -> Record {
+        let mut verdict = Verdict::unrouted(env);
+        verdict.evidence = Some(evidence);
         Record {
             id: 0,
             at: String::new(),
             operator: String::new(),
             phase: "ramp".into(),
             event: Event::GateEvaluated {
-                env: "production".into(),
+                env: env.into(),
                 v2_weight: Some(weight),
                 verdict,
                 checks_sha256: None,
@@ -432,14 +531,49 @@ mod tests {
         // At 10%: the 1% step's last (1.5) and the 5% step's last (2.0); the looks at 10%
         // so far are this step's, which the evaluation now supersedes.
         let close = |ln_e: f64, expected: f64| (ln_e - expected).abs() < 1e-12;
-        assert!(close(evidence_before(&events, Some(10)).errors_vs_v1, 3.5));
+        assert!(close(
+            evidence_before(&events, "production", Some(10)).errors_vs_v1,
+            3.5
+        ));
         // At 25%, not evaluated yet: every step so far.
-        assert!(close(evidence_before(&events, Some(25)).errors_vs_v1, 4.4));
+        assert!(close(
+            evidence_before(&events, "production", Some(25)).errors_vs_v1,
+            4.4
+        ));
         // An abort and a new ramp: 1% again is a step of its own.
         let mut again = events.to_vec();
         again.push(evaluated(1, 0.25));
-        assert!(close(evidence_before(&again, Some(1)).errors_vs_v1, 4.4));
-        assert_eq!(evidence_before(&[], Some(1)), verdict::Evidence::default());
+        assert!(close(
+            evidence_before(&again, "production", Some(1)).errors_vs_v1,
+            4.4
+        ));
+        assert_eq!(
+            evidence_before(&[], "production", Some(1)),
+            verdict::Evidence::default()
+        );
+    }
+
+    #[test]
+    fn staging_s_test_is_a_step_of_the_release_s_evidence() {
+        let success_rate = |success_rate| verdict::Evidence {
+            success_rate,
+            ..verdict::Evidence::default()
+        };
+        let events = [
+            evaluated_in("staging", 100, success_rate(0.5)),
+            evaluated_in("staging", 100, success_rate(1.25)),
+            evaluated_in("production", 1, success_rate(2.0)),
+        ];
+        // Staging's looks so far are the one it is at, superseded.
+        assert_eq!(
+            evidence_before(&events[..2], "staging", Some(100)),
+            verdict::Evidence::default()
+        );
+        // Production at 100%: its own 1% step's, and staging's last, however alike the weights.
+        let all = evidence_before(&events, "production", Some(100));
+        assert!((all.success_rate - 3.25).abs() < 1e-12, "{all:?}");
+        let at_one = evidence_before(&events, "production", Some(1));
+        assert!((at_one.success_rate - 1.25).abs() < 1e-12, "{at_one:?}");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Checks {
     /// Whether a failed gate aborts the release by itself; `None`: as the release is set
     /// (`--gate-auto-abort`).
     pub abort_on_fail: Option<bool>,
+    /// The gate on staging answers whether v2 was tested there, waited on as it says; `None`:
+    /// the operator (or `--yes`) answers.
+    pub staging_gate: Option<gate::IfNotYet>,
 }
 
 impl Default for Checks {
@@ -46,6 +49,7 @@ impl Default for Checks {
             },
             gate: Some(gate::IfNotYet::Wait(Duration::from_secs(600))),
             abort_on_fail: None,
+            staging_gate: None,
         }
     }
 }
@@ -85,6 +89,9 @@ pub struct Ask {
     pub question: String,
     pub event: Event,
     pub if_not: IfNot,
+    /// The check that has answered yes already (the staging gate), which the journal names:
+    /// the question is shown answered, not asked.
+    pub answered: Option<&'static str>,
 }
 
 /// What a "no" does.
@@ -207,6 +214,7 @@ pub fn prepare(
                             ..StepDone::default()
                         }),
                         if_not: IfNot::Stay,
+                        answered: None,
                     })
                     .into(),
                 ),
@@ -216,9 +224,23 @@ pub fn prepare(
             }
         }
     };
-    if let Act::Ask(_) = plan.act {
-        // What the workflow would refuse is refused before the question, not after the answer.
+    let (mut release, mut plan) = (release, plan);
+    if let Act::Ask(ask) = &mut plan.act {
+        // What the workflow would refuse is refused before the question, not after the answer
+        // (and before the staging gate's wait).
         crate::runner::advance(&release, Action::Complete { changed: true })?;
+        if let (Some(not_yet), NextStep::Planned(_, Step::ConfirmV2Tested)) =
+            (checks.staging_gate, next)
+        {
+            release = gate::staging_test(
+                runner.shell,
+                runner.journal,
+                runner.locks.as_deref_mut(),
+                &release,
+                not_yet,
+            )?;
+            ask.answered = Some("--staging-gate");
+        }
     }
     Ok((release, plan))
 }
@@ -253,7 +275,9 @@ pub fn carry_out(
 
 /// A question whose yes moves the release on.
 fn ask(runner: &mut Runner, release: &Release, ask: Ask) -> anyhow::Result<Release> {
-    if !runner.prompt.confirm(&ask.question)? {
+    if let Some(by) = ask.answered {
+        prompt::echo(&ask.question, &format!("yes ({by} passed)"));
+    } else if !runner.prompt.confirm(&ask.question)? {
         return match ask.if_not {
             IfNot::Stay => {
                 Err(Error::Declined("not confirmed; the release stays where it is".into()).into())
@@ -261,7 +285,9 @@ fn ask(runner: &mut Runner, release: &Release, ask: Ask) -> anyhow::Result<Relea
             IfNot::Repin => v1_image::repin(runner, release),
         };
     }
-    let event = ask.event.answered(runner.prompt.answered_by());
+    let event = ask
+        .event
+        .answered(ask.answered.or(runner.prompt.answered_by()));
     Ok(runner.confirm(release, Action::Complete { changed: true }, event)?)
 }
 

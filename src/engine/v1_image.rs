@@ -44,6 +44,7 @@ fn asked(pinned: &Image, shape: &Shape, service: &str) -> (String, Ask) {
                 ..StepDone::default()
             }),
             if_not: IfNot::Repin,
+            answered: None,
         },
     )
 }

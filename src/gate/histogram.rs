@@ -108,20 +108,33 @@ impl Histogram {
     }
 
     /// The requests slower than the first bound at or above `limit`, and that bound; `None`
-    /// when only `+Inf` is (the histogram cannot tell what is slower than the limit).
+    /// when only `+Inf` is (the histogram cannot tell what is slower than the limit). At most
+    /// as many as are slower than the limit: what a failure may be counted by.
     pub fn slower_than(&self, limit: f64) -> Option<(f64, Counts)> {
         let &(bound, at_most) = self
             .buckets
             .iter()
             .find(|(bound, _)| *bound >= limit && bound.is_finite())?;
+        Some(self.slower_than_bound(bound, at_most))
+    }
+
+    /// The requests slower than the last bound at or below `limit`, and that bound; `None`
+    /// when no bound is. At least as many as are slower than the limit: what a pass may be
+    /// counted by.
+    pub fn slower_than_at_most(&self, limit: f64) -> Option<(f64, Counts)> {
+        let &(bound, at_most) = self.buckets.iter().rfind(|(bound, _)| *bound <= limit)?;
+        Some(self.slower_than_bound(bound, at_most))
+    }
+
+    fn slower_than_bound(&self, bound: f64, at_most: f64) -> (f64, Counts) {
         let requests = whole(self.total());
-        Some((
+        (
             bound,
             Counts {
                 requests,
                 failures: requests - whole(at_most).min(requests),
             },
-        ))
+        )
     }
 }
 
@@ -193,6 +206,12 @@ mod tests {
         let (bound, slow) = h.slower_than(50.0).unwrap();
         assert_eq!((bound, slow.failures), (100.0, 1));
         assert!(h.slower_than(1000.0).is_none());
+        // For a pass, the bound below the limit: it counts at least what is slower than it.
+        let (bound, slow) = h.slower_than_at_most(300.0).unwrap();
+        assert_eq!((bound, slow.failures), (100.0, 1));
+        let (bound, slow) = h.slower_than_at_most(500.0).unwrap();
+        assert_eq!((bound, slow.failures), (500.0, 0));
+        assert!(h.slower_than_at_most(10.0).is_none());
     }
 
     #[test]

@@ -289,13 +289,24 @@ pub fn probe(metrics: &dyn Metrics, subject: &Subject) -> Result<(), Error> {
     }
 }
 
-/// Read both versions over the last `range_secs` and judge v2. No Istio metrics at all for
-/// the service is an error, not a verdict: the gate cannot tell anything from silence. A value
+/// Whom the gate judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// v2 against v1 on the same traffic, and the fixed limits (production's ramp).
+    AgainstV1,
+    /// v2 alone against the fixed limits (staging, which serves v2 all of its traffic when
+    /// the release asks whether v2 was tested there).
+    Alone,
+}
+
+/// Read the judged versions over the last `range_secs` and judge v2. No Istio metrics at all
+/// for them is an error, not a verdict: the gate cannot tell anything from silence. A value
 /// the gate cannot use (not a finite number, a negative count, more 5xx answers than requests)
 /// is a verdict that it cannot judge, naming the query that answered it: never a pass.
 pub fn evaluate(
     metrics: &dyn Metrics,
     subject: &Subject,
+    judged: Judged,
     thresholds: &Thresholds,
     team: &[checks::TeamCheck],
     range_secs: u64,
@@ -315,34 +326,39 @@ pub fn evaluate(
             queries,
         })
     };
-    let (v1, v2) = (&subject.v1, &subject.v2);
-    let (read1, read2) = (read(v1)?, read(v2)?);
-    if read1.requests.is_none() && read2.requests.is_none() {
+    let versions = match judged {
+        Judged::AgainstV1 => vec![&subject.v1, &subject.v2],
+        Judged::Alone => vec![&subject.v2],
+    };
+    let reads = versions
+        .iter()
+        .map(|v| read(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    if reads.iter().all(|r| r.requests.is_none()) {
+        let workloads: Vec<&str> = versions.iter().map(|v| v.workload.as_str()).collect();
         return Err(Error::Failed(format!(
-            "{} has no istio_requests_total with reporter=\"destination\" for {} or {} in \
+            "{} has no istio_requests_total with reporter=\"destination\" for {} in \
              namespace {} over the last {}: are the pods in Istio's mesh, and does Prometheus \
              scrape their sidecars? Nothing was changed",
             metrics.describe(),
-            v1.workload,
-            v2.workload,
-            v1.namespace,
+            workloads.join(" or "),
+            subject.v2.namespace,
             verdict::duration(range_secs)
         )));
     }
-    let measured1 = match read1.measured() {
-        Ok(measured) => measured,
-        Err(why) => return Ok(Verdict::cannot_judge(range_secs, why)),
-    };
-    let measured2 = match read2.measured() {
-        Ok(measured) => measured,
-        Err(why) => return Ok(Verdict::cannot_judge(range_secs, why)),
-    };
+    let mut measured = Vec::new();
+    for read in &reads {
+        match read.measured() {
+            Ok(m) => measured.push(m),
+            Err(why) => return Ok(Verdict::cannot_judge(range_secs, why)),
+        }
+    }
     let mut custom = Vec::new();
     for check in team {
-        let mut values = [None; 2];
-        for (value, v) in values.iter_mut().zip([v1, v2]) {
+        let mut values = Vec::new();
+        for v in &versions {
             let query = check.query_for(&subject.service, v, range_secs);
-            *value = metrics.scalar(&query)?;
+            let value = metrics.scalar(&query)?;
             if let Some(bad) = value.filter(|x| !x.is_finite()) {
                 return Ok(Verdict::cannot_judge(
                     range_secs,
@@ -354,17 +370,29 @@ pub fn evaluate(
                     ),
                 ));
             }
+            values.push(value);
         }
+        let v2 = values.pop().flatten();
         custom.push(verdict::Custom {
             name: check.name.clone(),
-            v1: values[0],
-            v2: values[1],
+            v1: values.pop().flatten(),
+            v2,
             condition: check.condition,
         });
     }
-    Ok(verdict::judge(
-        thresholds, range_secs, &measured1, &measured2, &custom, before,
-    ))
+    Ok(match judged {
+        Judged::AgainstV1 => verdict::judge(
+            thresholds,
+            range_secs,
+            &measured[0],
+            &measured[1],
+            &custom,
+            before,
+        ),
+        Judged::Alone => {
+            verdict::judge_alone(thresholds, range_secs, &measured[0], &custom, before)
+        }
+    })
 }
 
 /// One version's answers to the gate's three queries, as Prometheus gave them.
@@ -495,6 +523,7 @@ mod tests {
         evaluate(
             &answers,
             &subject(),
+            Judged::AgainstV1,
             &Thresholds::default(),
             &checks,
             300,
@@ -576,6 +605,36 @@ mod tests {
         // No requests, no latency: an empty histogram is no sample.
         let idle = verdict_of((Some(0.0), None, Vec::new()), Some(1.0));
         assert_eq!(idle.outcome, Outcome::NotEnoughTraffic, "{idle:?}");
+    }
+
+    #[test]
+    fn v2_alone_is_judged_without_asking_for_v1() {
+        let latency = buckets(&[("50", 14830.0), ("100", 15000.0), ("+Inf", 15000.0)]);
+        // v1's answers would make any verdict against it "cannot judge": they are not asked.
+        let answers = Answers {
+            v1: (Some(f64::NAN), Some(f64::NAN), Vec::new()),
+            v2: (Some(15000.0), Some(15.0), latency),
+            team: Some(1.0),
+        };
+        let checks =
+            checks::parse("checks:\n  - name: queue\n    query: team\n    max: 5\n").unwrap();
+        let judge = |judged| {
+            evaluate(
+                &answers,
+                &subject(),
+                judged,
+                &Thresholds::default(),
+                &checks,
+                300,
+                Default::default(),
+            )
+            .unwrap()
+        };
+        assert_eq!(judge(Judged::AgainstV1).outcome, Outcome::CannotJudge);
+        let alone = judge(Judged::Alone);
+        assert_eq!(alone.outcome, Outcome::Pass, "{alone:?}");
+        let queue = alone.checks.iter().find(|c| c.name == "queue").unwrap();
+        assert_eq!((queue.v1, queue.v2), (None, Some(1.0)));
     }
 
     #[test]

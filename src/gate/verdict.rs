@@ -222,8 +222,9 @@ impl Verdict {
         }
     }
 
-    /// Production routes v2 nothing yet: there is no traffic to judge, and nothing is read.
-    pub fn unrouted() -> Verdict {
+    /// The environment (`env`) routes v2 nothing yet: there is no traffic to judge, and
+    /// nothing is read.
+    pub fn unrouted(env: &str) -> Verdict {
         Verdict {
             outcome: Outcome::NotEnoughTraffic,
             range_secs: 0,
@@ -232,9 +233,7 @@ impl Verdict {
             threshold: None,
             z_test: None,
             incident: false,
-            reason: "production routes no traffic to v2 yet; the gate judges the ramp from its \
-                     first weight"
-                .into(),
+            reason: format!("{env} routes no traffic to v2 yet: there is none of v2's to judge"),
         }
     }
 
@@ -400,11 +399,14 @@ pub fn judge(
                     .e_value
                     .map(|e| format!("; e {} of {}", e_text(e), number(needed)))
                     .unwrap_or_default();
+                // v2 alone (staging) has no v1 to show.
+                let v1 =
+                    c.v1.map(|v1| format!("v1 {}; ", value(Some(v1), &c.unit)))
+                        .unwrap_or_default();
                 format!(
-                    "{} {} (v1 {}; limit {}{evidence})",
+                    "{} {} ({v1}limit {}{evidence})",
                     c.name,
                     value(c.v2, &c.unit),
-                    value(c.v1, &c.unit),
                     c.limit
                 )
             })
@@ -461,6 +463,87 @@ pub fn judge(
             number(thresholds.confidence)
         ),
     )
+}
+
+/// Judge v2 alone against the fixed limits, as on staging, where it serves all of the traffic
+/// when the release asks whether it was tested: it fails a limit as in production (with
+/// confidence, its evidence joining the release's, so that one error budget covers staging
+/// too), and passes only once shown within each limit with the gate's confidence: the upper
+/// bounds of its error rate and of its share of requests slower than the p99 limit at most
+/// what the limits allow. Nothing short of that is a test passed.
+pub fn judge_alone(
+    thresholds: &Thresholds,
+    range_secs: u64,
+    v2: &Measured,
+    custom: &[Custom],
+    before: Evidence,
+) -> Verdict {
+    let mut verdict = judge(
+        thresholds,
+        range_secs,
+        &Measured::default(),
+        v2,
+        custom,
+        before,
+    );
+    verdict.checks.retain(|c| !c.name.ends_with(" vs v1"));
+    for check in &mut verdict.checks {
+        check.v1 = None;
+    }
+    if verdict.outcome != Outcome::Pass {
+        return verdict;
+    }
+    let confidence = thresholds.confidence / 100.0;
+    let sure = number(thresholds.confidence);
+    let c2 = v2.counts();
+    let errors = exact::upper_bound(c2.failures, c2.requests, confidence);
+    let error_limit = 1.0 - thresholds.success_rate / 100.0;
+    let not_yet = |verdict: &mut Verdict, reason: String| {
+        verdict.outcome = Outcome::NotEnoughTraffic;
+        verdict.reason = format!("{reason}: not yet shown to be within it; more traffic will tell");
+    };
+    if errors > error_limit {
+        not_yet(
+            &mut verdict,
+            format!(
+                "v2's error rate is at most {} with {sure}% confidence, and the success-rate \
+                 limit allows {}",
+                percent(errors),
+                percent(error_limit)
+            ),
+        );
+        return verdict;
+    }
+    let max = number(thresholds.p99_max_ms);
+    let Some((bound, slow)) = v2.latency.slower_than_at_most(thresholds.p99_max_ms) else {
+        verdict.outcome = Outcome::CannotJudge;
+        verdict.reason = format!(
+            "v2's latency histogram has no bucket bound at or below the p99 limit of {max} ms: \
+             it cannot show the p99 within it"
+        );
+        return verdict;
+    };
+    let slower = exact::upper_bound(slow.failures, slow.requests, confidence);
+    if slower > 0.01 {
+        not_yet(
+            &mut verdict,
+            format!(
+                "at most {} of v2's requests are slower than {} ms with {sure}% confidence, and a \
+                 p99 of at most {max} ms allows 1%",
+                percent(slower),
+                number(bound)
+            ),
+        );
+        return verdict;
+    }
+    verdict.reason = format!(
+        "v2 meets every limit with {sure}% confidence: its error rate is at most {}, and at most \
+         {} of its requests are slower than {} ms",
+        percent(errors),
+        percent(slower),
+        number(bound)
+    );
+    verdict
 }
 
 /// A share as a percentage, to three decimal places where that matters: `0.134%`.
@@ -627,6 +710,73 @@ mod tests {
         assert!(failed(&verdict).is_empty());
         assert!(!verdict.incident);
         assert_says(&verdict, "at most 0.1");
+    }
+
+    fn alone(v2: &Measured, before: Evidence) -> Verdict {
+        judge_alone(&Thresholds::default(), 600, v2, &[], before)
+    }
+
+    #[test]
+    fn v2_alone_passes_only_once_shown_within_each_limit() {
+        let verdict = alone(&healthy(15_000.0), Evidence::default());
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+        assert_says(&verdict, "with 95% confidence");
+        assert_says(&verdict, "slower than 500 ms");
+        // Nothing to compare with: no check against v1 is shown.
+        let names: Vec<&str> = verdict.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["requests", "success rate", "p99 latency"]);
+        assert!(verdict.checks.iter().all(|c| c.v1.is_none()));
+        // 150 requests without an error meet the limits, but do not show it: 0 in 150 is at
+        // most 2% with 95% confidence, where the limit allows 1%.
+        let verdict = alone(&healthy(150.0), Evidence::default());
+        assert_eq!(verdict.outcome, Outcome::NotEnoughTraffic, "{verdict:?}");
+        assert_says(&verdict, "success-rate limit allows 1%: not yet shown");
+        // Errors within the limit, but 2% of the requests slower than the p99 limit: not shown
+        // within it, and not enough evidence against it either.
+        let slow = Measured {
+            latency: latency(1_000.0, 1_000.0),
+            ..healthy(1_000.0)
+        };
+        let verdict = alone(&slow, Evidence::default());
+        assert_eq!(verdict.outcome, Outcome::NotEnoughTraffic, "{verdict:?}");
+        assert_says(
+            &verdict,
+            "slower than 500 ms with 95% confidence, and a p99 of at most",
+        );
+    }
+
+    #[test]
+    fn v2_alone_fails_a_limit_with_confidence_and_its_evidence_joins_the_release() {
+        let bad = Measured {
+            errors: 100.0,
+            ..healthy(2_000.0)
+        };
+        let verdict = alone(&bad, Evidence::default());
+        assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:?}");
+        assert_eq!(failed(&verdict), ["success rate"]);
+        assert!(!verdict.incident);
+        // No v1 in the reason: staging's v1 serves nothing to judge.
+        assert_says(&verdict, "v2 fails success rate 95.00% (limit >= 99%; e ");
+        assert!(!verdict.reason.contains("v1"), "{}", verdict.reason);
+        // 2% of errors in 300 requests: evidence, not yet enough on its own...
+        let some = Measured {
+            errors: 6.0,
+            ..healthy(300.0)
+        };
+        let verdict = alone(&some, Evidence::default());
+        assert_ne!(verdict.outcome, Outcome::Fail, "{verdict:?}");
+        let step = verdict.evidence.unwrap();
+        assert!(
+            step.success_rate > 0.0 && step.errors_vs_v1 == 0.0,
+            "{step:?}"
+        );
+        // ...but what the release saw before counts with it.
+        let before = Evidence {
+            success_rate: 79.0_f64.ln(),
+            ..Evidence::default()
+        };
+        let verdict = alone(&some, before);
+        assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:?}");
     }
 
     #[test]

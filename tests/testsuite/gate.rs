@@ -755,10 +755,16 @@ fn an_error_answer_from_prometheus_is_one_line_and_changes_nothing() {
 }
 
 /// `canary start` in `namespace` with production's gate reading `server`, and the ramp
-/// 50%, 100%; then `canary run` of the whole release, deploys on --yes's word, no bake.
-fn run_whole(namespace: &str, server: &Server) -> (Sandbox, common::Output) {
-    let sandbox = started_with(namespace, &server.url, &[], |_| {});
-    let out = sandbox.canary(&common::unattended_run(&[]));
+/// 50%, 100%; then `canary run` of the whole release, deploys on --yes's word, no bake; with
+/// `staging_gate`, staging reads `server` too and its gate is the staging test.
+fn run_whole(namespace: &str, server: &Server, staging_gate: bool) -> (Sandbox, common::Output) {
+    let staging = format!("staging={}", server.url);
+    let (start, run): (&[&str], &[&str]) = match staging_gate {
+        true => (&["--prometheus", &staging], &["--staging-gate"]),
+        false => (&[], &[]),
+    };
+    let sandbox = started_with(namespace, &server.url, start, |_| {});
+    let out = sandbox.canary(&common::unattended_run(run));
     (sandbox, out)
 }
 
@@ -769,7 +775,7 @@ fn a_run_of_a_healthy_v2_passes_the_gate_and_ends_done() {
     let Some(server) = prometheus::server(&SCENARIOS) else {
         return;
     };
-    let (sandbox, out) = run_whole("healthy", server);
+    let (sandbox, out) = run_whole("healthy", server, false);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(sandbox.phase(), "done");
     let verdicts: Vec<Value> = sandbox
@@ -788,7 +794,7 @@ fn a_run_of_a_bad_v2_aborts_by_itself() {
     let Some(server) = prometheus::server(&SCENARIOS) else {
         return;
     };
-    let (sandbox, out) = run_whole("errors", server);
+    let (sandbox, out) = run_whole("errors", server, false);
     assert_eq!(out.code, 3, "{out}");
     assert!(
         out.stderr.contains("the release aborted by itself"),
@@ -801,4 +807,155 @@ fn a_run_of_a_bad_v2_aborts_by_itself() {
         sandbox.weights(),
         [("staging".into(), Some(0)), ("production".into(), Some(0))]
     );
+}
+
+/// The staging test as the gate on staging's real Prometheus: v2 alone, shown within the
+/// limits, answers "was v2 tested?", and the run goes on to done.
+#[test]
+fn a_run_s_staging_gate_passes_a_healthy_v2_on_staging_s_metrics() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
+        return;
+    };
+    let (sandbox, out) = run_whole("healthy", server, true);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(sandbox.phase(), "done");
+    assert!(out.stderr.contains("yes (--staging-gate passed)"), "{out}");
+    let events = sandbox.details("gate-evaluated");
+    let staging: Vec<&Value> = events.iter().filter(|e| e["env"] == "staging").collect();
+    assert_eq!(
+        staging.last().unwrap()["verdict"]["outcome"],
+        "pass",
+        "{staging:?}"
+    );
+    // v2 alone: no check against v1, and no v1 figures.
+    let checks = staging.last().unwrap()["verdict"]["checks"]
+        .as_array()
+        .unwrap();
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["v1"].is_null() && !c["name"].as_str().unwrap().ends_with("vs v1")),
+        "{checks:?}"
+    );
+    // Staging's evaluations come before production's, which judge v2 against v1 as before.
+    let first_production = events.iter().position(|e| e["env"] == "production");
+    let last_staging = events.iter().rposition(|e| e["env"] == "staging");
+    assert!(last_staging < first_production, "{events:?}");
+    let tested = sandbox
+        .details("step-done")
+        .into_iter()
+        .find(|d| d["step"] == "v2 tested")
+        .unwrap();
+    assert_eq!(tested["answered"], "--staging-gate");
+}
+
+/// A v2 that answers 3% of its requests 5xx fails the staging gate: the run stops (exit 3)
+/// with v2 untested, production untouched and nothing aborted; `canary gate --staging` says
+/// the same on demand.
+#[test]
+fn a_run_s_staging_gate_stops_a_bad_v2_before_production_serves_it() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
+        return;
+    };
+    let (sandbox, out) = run_whole("errors", server, true);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr
+            .contains("the metric gate on staging failed: v2 fails success rate"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("v2 does not count as tested on staging"),
+        "{out}"
+    );
+    assert_eq!(sandbox.phase(), "deploy-v2");
+    assert!(sandbox.details("aborted").is_empty());
+    assert_eq!(
+        sandbox.weights(),
+        [
+            ("staging".into(), Some(100)),
+            ("production".into(), Some(0))
+        ]
+    );
+    assert!(
+        !sandbox
+            .details("step-done")
+            .iter()
+            .any(|d| d["step"] == "v2 tested")
+    );
+    let out = sandbox.canary(&["gate", SERVICE, "--staging", "--json"]);
+    assert_eq!(out.code, 3, "{out}");
+    let shown: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(shown["env"], "staging");
+    assert_eq!(shown["verdict"]["outcome"], "fail");
+}
+
+/// `--staging-gate` where it has nothing to judge with is refused before the run's first
+/// step, in one line, nothing changed: staging without a Prometheus, and `--staging-test`
+/// besides it.
+#[test]
+fn the_staging_gate_without_staging_s_prometheus_is_refused_at_once() {
+    let Some(server) = prometheus::server(&SCENARIOS) else {
+        return;
+    };
+    let sandbox = started_with("healthy", &server.url, &[], |_| {});
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&common::unattended_run(&["--staging-gate"]));
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("--staging-gate: staging has no Prometheus to judge v2 on; set one with")
+            && out
+                .stderr
+                .contains("context my-service staging --prometheus URL`"),
+        "{out}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out}");
+    let out = sandbox.canary(&common::unattended_run(&[
+        "--staging-gate",
+        "--staging-test",
+        "true",
+    ]));
+    assert_eq!(out.code, 2, "{out}");
+    let out = sandbox.canary(&["gate", SERVICE, "--staging"]);
+    assert_eq!(out.code, 2, "{out}");
+    common::assert_unchanged(&before, &sandbox.snapshot(), "a refused staging gate");
+
+    // One environment: nowhere that serves v2 alone before production does.
+    let alone = {
+        let sandbox = Sandbox::new();
+        let mut args = sandbox.start_args();
+        let at = args.iter().position(|a| a == common::STAGING_HOST).unwrap();
+        args.drain(at - 1..=at);
+        let ns = args.iter().position(|a| a == "--namespace").unwrap() + 1;
+        args[ns] = "healthy".into();
+        args.extend(
+            ["--env", "production", "--prometheus"]
+                .map(String::from)
+                .into_iter()
+                .chain([format!("production={}", server.url)]),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sandbox.canary(&args).ok();
+        sandbox
+    };
+    let before = alone.snapshot();
+    let out = alone.canary(&[
+        "run",
+        SERVICE,
+        "--yes",
+        "--trust-deploys",
+        "production",
+        "--staging-gate",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(
+            "--staging-gate: my-service's release has no staging that serves v2 alone before \
+             production (it has 1 environment)"
+        ),
+        "{out}"
+    );
+    common::assert_unchanged(&before, &alone.snapshot(), "a staging gate with no staging");
 }
