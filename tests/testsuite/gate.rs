@@ -95,7 +95,7 @@ const SCENARIOS: [Scenario; 8] = [
 
 /// A release started in `namespace`, its ramp 50%, 100%, production's gate reading
 /// `prometheus`; `prepare` runs on the sandbox before the start.
-fn started_with(
+pub(crate) fn started_with(
     namespace: &str,
     prometheus: &str,
     extra: &[&str],

@@ -6,7 +6,7 @@
 
 use crate::common::hostile::{self, Mode, Server};
 use crate::common::{self, SERVICE, Sandbox};
-use crate::gate::{gate_events, ramped_team, window_passes};
+use crate::gate::{gate_events, ramped_team, started_with, window_passes};
 
 const CHECKS: &str =
     "checks:\n  - name: queue\n    query: max(queue{v=\"$version\"})\n    max: 5\n";
@@ -497,4 +497,32 @@ fn a_run_killed_while_the_gate_waits_goes_on_when_run_again() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(sandbox.phase(), "cleanup-1");
     assert_eq!(sandbox.weights().last().and_then(|(_, w)| *w), Some(100));
+}
+
+/// A run killed while the staging gate waits for traffic has not answered "was v2 tested?";
+/// run again, it meets the staging gate afresh, which answers once staging shows v2 good.
+#[test]
+fn a_run_killed_while_the_staging_gate_waits_goes_on_when_run_again() {
+    let server = Server::start(QUIET);
+    let staging = format!("staging={}", server.url);
+    let sandbox = started_with("hostile", &server.url, &["--prometheus", &staging], |_| {});
+    let args = common::unattended_run(&["--staging-gate", "--until", "ramp"]);
+    let mut waiting = evaluating(&sandbox, &args);
+    waiting.kill().unwrap();
+    waiting.wait().unwrap();
+    let tested = |sandbox: &Sandbox| {
+        sandbox
+            .details("step-done")
+            .into_iter()
+            .find(|d| d["step"] == "v2 tested")
+    };
+    assert_eq!(sandbox.phase(), "deploy-v2");
+    assert_eq!(tested(&sandbox), None);
+    let evaluated = gate_events(&sandbox);
+    assert_eq!(evaluated.last().unwrap()["detail"]["env"], "staging");
+    server.set(hostile::HEALTHY);
+    let out = sandbox.canary(&args);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(sandbox.phase(), "ramp");
+    assert_eq!(tested(&sandbox).unwrap()["answered"], "--staging-gate");
 }
