@@ -978,3 +978,59 @@ fn a_run_waits_for_argo_cd_to_sync_each_push_and_goes_on() {
         assert!(deploy["argocd"]["revision"].is_string(), "{deploy}");
     }
 }
+
+/// A run killed while it waits for Argo CD to sync its push (the cluster shows the objects,
+/// the Application is still at the commit before) has confirmed nothing; run again once Argo
+/// CD has synced, it confirms each deploy once and gets to its --until.
+#[test]
+fn a_run_killed_while_it_waits_for_argo_cd_goes_on_when_run_again() {
+    let release = Release::with_both();
+    let args = [
+        "run",
+        SERVICE,
+        "--yes",
+        "--bake",
+        "0s",
+        "--until",
+        "add-routing",
+        "--timeout",
+        "60s",
+    ];
+    let mut child = release
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let watching_app = |r: &String| {
+        r.starts_with("GET ") && r.contains("/applications") && r.contains("watch=true")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !release
+        .server("staging")
+        .requests()
+        .iter()
+        .any(watching_app)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never waited for Argo CD"
+        );
+        release.sync_objects("staging");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(release.events("deploy-confirmed").is_empty());
+    release.sync("staging", true);
+    release.sync("production", true);
+    let out = release.canary(&args);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(release.sandbox.phase(), "add-routing");
+    let confirmed: Vec<Value> = release
+        .events("deploy-confirmed")
+        .into_iter()
+        .map(|d| d["env"].clone())
+        .collect();
+    assert_eq!(confirmed, [json!("staging"), json!("production")]);
+}

@@ -1223,6 +1223,50 @@ fn a_lease_another_runner_renews_keeps_the_run_out() {
     assert_eq!(lease["spec"]["holderIdentity"], "runner-a/7");
 }
 
+/// A run killed while it waits for another runner's Lease has changed nothing, the Lease
+/// included; run again once that Lease has run out, it takes it over.
+#[test]
+fn a_run_killed_while_it_waits_for_a_lease_goes_on_when_run_again() {
+    let release = Release::start(true);
+    release
+        .production
+        .add_objects(&[lease_held_by("runner-a/7", Duration::ZERO)]);
+    let before = release.sandbox.snapshot();
+    let args = [
+        "run",
+        SERVICE,
+        "--yes",
+        "--bake",
+        "0s",
+        "--until",
+        "deploy-v1",
+    ];
+    let mut child = release
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Waiting: it has read the Lease, held by runner-a, and not written it.
+    release
+        .production
+        .await_request(|r| r.starts_with("GET ") && r.contains("/leases/canary-my-service"));
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_unchanged(&before, &release.sandbox.snapshot(), "a run killed waiting");
+    let lease = release.production.object(LEASE).unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "runner-a/7");
+    // runner-a stopped renewing a minute and more ago.
+    release
+        .production
+        .add_objects(&[lease_held_by("runner-a/7", Duration::from_secs(600))]);
+    let out = release.canary(&args);
+    assert_eq!(out.code, 0, "{out}");
+    let lease = release.production.object(LEASE).unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 4, "{lease}");
+}
+
 /// A Lease whose holder stopped renewing it (a killed runner) is taken over once its time is
 /// out, as a transition of the Lease.
 #[test]
