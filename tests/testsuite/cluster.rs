@@ -1232,21 +1232,8 @@ fn a_run_killed_while_it_waits_for_a_lease_goes_on_when_run_again() {
         .production
         .add_objects(&[lease_held_by("runner-a/7", Duration::ZERO)]);
     let before = release.sandbox.snapshot();
-    let args = [
-        "run",
-        SERVICE,
-        "--yes",
-        "--bake",
-        "0s",
-        "--until",
-        "deploy-v1",
-    ];
-    let mut child = release
-        .command(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let args = common::run_until("deploy-v1", "60s");
+    let mut child = release.spawn_quiet(&args);
     // Waiting: it has read the Lease, held by runner-a, and not written it.
     release
         .production
@@ -1286,17 +1273,7 @@ fn a_lease_whose_holder_stopped_renewing_is_taken_over() {
 #[test]
 fn a_run_whose_lease_is_taken_stops_before_its_next_step() {
     let release = Release::start(true);
-    let args = [
-        "run",
-        SERVICE,
-        "--yes",
-        "--bake",
-        "0s",
-        "--until",
-        "route-to-v1",
-        "--timeout",
-        "90s",
-    ];
+    let args = common::run_until("route-to-v1", "90s");
     let child = release
         .command(&args)
         .stdout(std::process::Stdio::piped())
@@ -1376,23 +1353,8 @@ fn the_documented_lease_role_is_all_a_run_needs() {
 #[test]
 fn a_run_killed_while_it_waits_for_a_deploy_goes_on_when_run_again() {
     let release = Release::start(true);
-    let args = [
-        "run",
-        SERVICE,
-        "--yes",
-        "--bake",
-        "0s",
-        "--until",
-        "add-routing",
-        "--timeout",
-        "60s",
-    ];
-    let mut child = release
-        .command(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let args = common::run_until("add-routing", "60s");
+    let mut child = release.spawn_quiet(&args);
     // Waiting: it watches staging's cluster for deploy-v1's objects.
     release
         .staging
@@ -1404,10 +1366,5 @@ fn a_run_killed_while_it_waits_for_a_deploy_goes_on_when_run_again() {
     release.sync("production");
     release.canary(&args).ok();
     assert_eq!(release.sandbox.phase(), "add-routing");
-    let confirmed: Vec<Value> = release
-        .events("deploy-confirmed")
-        .into_iter()
-        .map(|d| d["env"].clone())
-        .collect();
-    assert_eq!(confirmed, [json!("staging"), json!("production")]);
+    assert_eq!(release.confirmed_envs(), ["staging", "production"]);
 }

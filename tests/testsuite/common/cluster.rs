@@ -1132,6 +1132,15 @@ impl TwoClusters {
         super::Output::new(args, self.command(args).output().expect("running canary"))
     }
 
+    /// `canary ARGS` started in the background, its output thrown away: to be killed.
+    pub fn spawn_quiet(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting canary")
+    }
+
     pub fn server(&self, env: &str) -> &FakeApiServer {
         match env {
             "staging" => &self.staging,
@@ -1146,6 +1155,14 @@ impl TwoClusters {
             .into_iter()
             .filter(|e| e["kind"] == kind)
             .map(|e| e["detail"].clone())
+            .collect()
+    }
+
+    /// The environments of the journal's confirmed deploys, oldest first.
+    pub fn confirmed_envs(&self) -> Vec<String> {
+        self.events("deploy-confirmed")
+            .into_iter()
+            .map(|d| d["env"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 }
