@@ -931,7 +931,7 @@ fn the_documented_argo_cd_role_is_all_a_deploy_needs_and_each_missing_verb_is_na
 #[test]
 fn a_run_waits_for_argo_cd_to_sync_each_push_and_goes_on() {
     let release = Release::with_both();
-    let args = common::run_until("deploy-v2", "90s");
+    let args = common::cluster::run_until("deploy-v2", "90s");
     let mut child = release
         .command(&args)
         .stdout(Stdio::null())
@@ -975,7 +975,7 @@ fn a_run_waits_for_argo_cd_to_sync_each_push_and_goes_on() {
 #[test]
 fn a_run_killed_while_it_waits_for_argo_cd_goes_on_when_run_again() {
     let release = Release::with_both();
-    let args = common::run_until("add-routing", "60s");
+    let args = common::cluster::run_until("add-routing", "60s");
     let mut child = release.spawn_quiet(&args);
     let watching_app = |r: &String| {
         r.starts_with("GET ") && r.contains("/applications") && r.contains("watch=true")

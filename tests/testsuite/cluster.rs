@@ -1232,7 +1232,7 @@ fn a_run_killed_while_it_waits_for_a_lease_goes_on_when_run_again() {
         .production
         .add_objects(&[lease_held_by("runner-a/7", Duration::ZERO)]);
     let before = release.sandbox.snapshot();
-    let args = common::run_until("deploy-v1", "60s");
+    let args = common::cluster::run_until("deploy-v1", "60s");
     let mut child = release.spawn_quiet(&args);
     // Waiting: it has read the Lease, held by runner-a, and not written it.
     release
@@ -1273,7 +1273,7 @@ fn a_lease_whose_holder_stopped_renewing_is_taken_over() {
 #[test]
 fn a_run_whose_lease_is_taken_stops_before_its_next_step() {
     let release = Release::start(true);
-    let args = common::run_until("route-to-v1", "90s");
+    let args = common::cluster::run_until("route-to-v1", "90s");
     let child = release
         .command(&args)
         .stdout(std::process::Stdio::piped())
@@ -1353,7 +1353,7 @@ fn the_documented_lease_role_is_all_a_run_needs() {
 #[test]
 fn a_run_killed_while_it_waits_for_a_deploy_goes_on_when_run_again() {
     let release = Release::start(true);
-    let args = common::run_until("add-routing", "60s");
+    let args = common::cluster::run_until("add-routing", "60s");
     let mut child = release.spawn_quiet(&args);
     // Waiting: it watches staging's cluster for deploy-v1's objects.
     release

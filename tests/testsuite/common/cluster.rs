@@ -883,6 +883,22 @@ fn decode(text: &str) -> String {
 }
 
 /// The Roles documented in docs/cluster.md, which the fake enforces and the real-cluster test
+/// `canary run` of the usual service with --yes and no bake, until `until`, within
+/// `timeout`: a run the tests of the cluster's waits start and kill.
+pub fn run_until<'a>(until: &'a str, timeout: &'a str) -> [&'a str; 9] {
+    [
+        "run",
+        super::SERVICE,
+        "--yes",
+        "--bake",
+        "0s",
+        "--until",
+        until,
+        "--timeout",
+        timeout,
+    ]
+}
+
 /// applies.
 pub fn documented_roles() -> Vec<Value> {
     roles_in("docs/cluster.md")

@@ -98,22 +98,6 @@ pub fn unattended_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// `canary run` of the usual service with --yes and no bake, until `until`, within
-/// `timeout`: a run the tests of the cluster's waits start and kill.
-pub fn run_until<'a>(until: &'a str, timeout: &'a str) -> [&'a str; 9] {
-    [
-        "run",
-        SERVICE,
-        "--yes",
-        "--bake",
-        "0s",
-        "--until",
-        until,
-        "--timeout",
-        timeout,
-    ]
-}
-
 /// Every file of the repository (`.git` excluded): repo-relative path with `/` → bytes.
 pub type Files = BTreeMap<String, Vec<u8>>;
 
