@@ -8,7 +8,7 @@ use crate::cluster::{Expected, Session, Target, live_weights, v2_weight};
 use crate::edits;
 use console::style;
 
-use crate::journal::{Event, Record, Release};
+use crate::journal::{Record, Release};
 use crate::output::{self};
 use crate::repo::Repo;
 use crate::settings::{Image, Settings, Switch};
@@ -178,16 +178,11 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         .ok_or_else(|| crate::error::bad_input("no release is in flight; the journal is empty"))?;
     let release = super::shown_release(&journal, args.service.as_deref())?;
     let mut status = status_of(&release, WeightsFrom::Files, &mut Plans::default());
-    status.gate = journal
-        .events(release.id)?
-        .into_iter()
-        .rev()
-        .find(|e| matches!(e.event, Event::GateEvaluated { .. }))
-        .map(|e| {
-            let mut gate = e.event.detail();
-            gate["at"] = e.at.into();
-            gate
-        });
+    status.gate = journal.last_gate_evaluation(release.id)?.map(|e| {
+        let mut gate = e.event.detail();
+        gate["at"] = e.at.into();
+        gate
+    });
     if args.live {
         read_live(&release, &mut status)?;
     }

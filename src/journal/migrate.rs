@@ -43,6 +43,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_webhooks.sql",
         include_str!("../../migrations/0009_webhooks.sql"),
     ),
+    (
+        "0010_gate_index.sql",
+        include_str!("../../migrations/0010_gate_index.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

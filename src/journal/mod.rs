@@ -443,6 +443,13 @@ impl Journal {
         Ok(self.query_events(LAST_EVENT_OF, release_id)?.pop())
     }
 
+    /// The release's last gate evaluation (read through the index of evaluations alone).
+    pub fn last_gate_evaluation(&self, release_id: i64) -> Result<Option<Record>> {
+        Ok(self
+            .query_events(LAST_GATE_EVALUATION_OF, release_id)?
+            .pop())
+    }
+
     fn query_events(&self, sql: &str, release_id: i64) -> Result<Vec<Record>> {
         let mut stmt = self.conn.prepare(sql)?;
         let mut rows = stmt.query([release_id])?;
@@ -888,6 +895,9 @@ const EVENTS_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM event
     WHERE release_id = ?1 ORDER BY id";
 const LAST_EVENT_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
     WHERE release_id = ?1 ORDER BY id DESC LIMIT 1";
+// The kind as a literal: SQLite uses a partial index only where the query's terms imply its own.
+const LAST_GATE_EVALUATION_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
+    WHERE release_id = ?1 AND kind = 'gate-evaluated' ORDER BY id DESC LIMIT 1";
 
 fn corrupt_release(detail: String) -> JournalError {
     JournalError::Corrupt {

@@ -255,6 +255,10 @@ fn read_queries_use_indexes() {
         ),
         (EVENTS_OF.to_string(), "events_by_release"),
         (LAST_EVENT_OF.to_string(), "events_by_release"),
+        (
+            LAST_GATE_EVALUATION_OF.to_string(),
+            "events_gate_by_release",
+        ),
     ] {
         let sql = sql
             .replace("service = ?1", "service = 'svc'")
@@ -266,6 +270,42 @@ fn read_queries_use_indexes() {
             "{sql}\n  is planned as: {plan}"
         );
     }
+}
+
+/// The index of gate evaluations names the kind the journal writes for them: the newest
+/// evaluation is found among later events of other kinds, and a release without one has none.
+#[test]
+fn the_last_gate_evaluation_is_found_among_later_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("journal.db"), "alice").unwrap();
+    let release = journal
+        .open_release(&config("web"), &Position::default(), &[None])
+        .unwrap();
+    assert!(journal.last_gate_evaluation(release.id).unwrap().is_none());
+    let evaluated = |weight| Event::GateEvaluated {
+        env: "production".into(),
+        v2_weight: Some(weight),
+        verdict: crate::gate::Verdict::unrouted("production"),
+        checks_sha256: None,
+    };
+    let release = journal
+        .record(
+            &release,
+            Update {
+                events: vec![
+                    evaluated(5),
+                    evaluated(10),
+                    Event::WeightChanged {
+                        env: "production".into(),
+                        v2_weight: 25,
+                    },
+                ],
+                ..Update::default()
+            },
+        )
+        .unwrap();
+    let last = journal.last_gate_evaluation(release.id).unwrap().unwrap();
+    assert_eq!(last.event, evaluated(10));
 }
 
 #[test]
