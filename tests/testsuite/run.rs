@@ -637,6 +637,58 @@ fn a_staging_test_command_answers_whether_v2_was_tested() {
     );
 }
 
+/// A run killed while the staging test runs has not answered "was v2 tested?"; run again, the
+/// test is run again, and its yes is journaled once.
+#[test]
+fn a_run_killed_while_the_staging_test_runs_goes_on_when_run_again() {
+    let sandbox = Sandbox::new();
+    sandbox.start();
+    let started = sandbox.tmp.path().join("test-started");
+    let test = format!("touch {}; sleep 20", started.display());
+    let mut args = vec![
+        "run",
+        SERVICE,
+        "--yes",
+        "--until",
+        "ramp",
+        "--staging-test",
+        &test,
+    ];
+    args.extend(UNATTENDED);
+    let mut child = sandbox
+        .canary_command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the staging test never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let tested = |sandbox: &Sandbox| {
+        sandbox
+            .details("step-done")
+            .into_iter()
+            .filter(|d| d["step"] == "v2 tested")
+            .count()
+    };
+    assert_eq!(sandbox.phase(), "deploy-v2");
+    assert_eq!(tested(&sandbox), 0);
+    let mut args = vec!["--yes", "--until", "ramp", "--staging-test", "true"];
+    args.extend(UNATTENDED);
+    let out = run(&sandbox, &args);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(sandbox.phase(), "ramp");
+    assert_eq!(tested(&sandbox), 1);
+}
+
 /// Two runners on one release, each with its own clone and journal (the second adopted the
 /// release): once the first has pushed steps the second lacks, the second stops with 75,
 /// naming what the other pushed, and writes nothing, in its clone or its journal.
