@@ -841,12 +841,9 @@ fn a_run_s_staging_gate_passes_a_healthy_v2_on_staging_s_metrics() {
     let first_production = events.iter().position(|e| e["env"] == "production");
     let last_staging = events.iter().rposition(|e| e["env"] == "staging");
     assert!(last_staging < first_production, "{events:?}");
-    let tested = sandbox
-        .details("step-done")
-        .into_iter()
-        .find(|d| d["step"] == "v2 tested")
-        .unwrap();
-    assert_eq!(tested["answered"], "--staging-gate");
+    let tested = sandbox.steps_done("v2 tested");
+    assert_eq!(tested.len(), 1, "{tested:?}");
+    assert_eq!(tested[0]["answered"], "--staging-gate");
 }
 
 /// A v2 that answers 3% of its requests 5xx fails the staging gate: the run stops (exit 3)
@@ -878,12 +875,7 @@ fn a_run_s_staging_gate_stops_a_bad_v2_before_production_serves_it() {
             ("production".into(), Some(0))
         ]
     );
-    assert!(
-        !sandbox
-            .details("step-done")
-            .iter()
-            .any(|d| d["step"] == "v2 tested")
-    );
+    assert!(sandbox.steps_done("v2 tested").is_empty());
     let out = sandbox.canary(&["gate", SERVICE, "--staging", "--json"]);
     assert_eq!(out.code, 3, "{out}");
     let shown: Value = serde_json::from_str(&out.stdout).unwrap();

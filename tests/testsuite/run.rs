@@ -622,11 +622,7 @@ fn a_staging_test_command_answers_whether_v2_was_tested() {
     args.extend(UNATTENDED);
     let out = run(&sandbox, &args).ok();
     assert_eq!(sandbox.phase(), "ramp", "{out}");
-    let tested: Vec<_> = sandbox
-        .details("step-done")
-        .into_iter()
-        .filter(|d| d["step"] == "v2 tested")
-        .collect();
+    let tested = sandbox.steps_done("v2 tested");
     assert_eq!(tested.len(), 1, "{tested:?}");
     assert_eq!(tested[0]["answered"], "--staging-test");
     // The other questions were still --yes's.
@@ -672,21 +668,14 @@ fn a_run_killed_while_the_staging_test_runs_goes_on_when_run_again() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let tested = |sandbox: &Sandbox| {
-        sandbox
-            .details("step-done")
-            .into_iter()
-            .filter(|d| d["step"] == "v2 tested")
-            .count()
-    };
     assert_eq!(sandbox.phase(), "deploy-v2");
-    assert_eq!(tested(&sandbox), 0);
+    assert!(sandbox.steps_done("v2 tested").is_empty());
     let mut args = vec!["--yes", "--until", "ramp", "--staging-test", "true"];
     args.extend(UNATTENDED);
     let out = run(&sandbox, &args);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(sandbox.phase(), "ramp");
-    assert_eq!(tested(&sandbox), 1);
+    assert_eq!(sandbox.steps_done("v2 tested").len(), 1);
 }
 
 /// Two runners on one release, each with its own clone and journal (the second adopted the

@@ -424,6 +424,13 @@ impl Sandbox {
             .collect()
     }
 
+    /// The details of the journal's `step-done` events of `step` (such as "v2 tested").
+    pub fn steps_done(&self, step: &str) -> Vec<Value> {
+        let mut done = self.details("step-done");
+        done.retain(|d| d["step"] == step);
+        done
+    }
+
     pub fn log(&self) -> Vec<Value> {
         match self.canary(&["log", SERVICE, "--json"]).ok().json() {
             Value::Array(events) => events,
