@@ -344,8 +344,9 @@ fn evaluate(
 /// The evidence of the release's earlier steps, which this step's multiplies: of each run of
 /// evaluations in one environment at one v2 weight (staging's test, then each of production's
 /// weights), the last one's (the e-value where that step stopped), but for the run in `env` at
-/// `weight` where the release is now, which this evaluation supersedes. Evaluations journaled
-/// before evidence was kept bring none.
+/// `weight` where the release is now, which this evaluation supersedes. Runs are told apart
+/// within each environment: a look at staging between two of production's at one weight does
+/// not split that step in two. Evaluations journaled before evidence was kept bring none.
 pub fn evidence_before(events: &[Record], env: &str, weight: Option<u8>) -> verdict::Evidence {
     let mut runs: Vec<((&str, Option<u8>), verdict::Evidence)> = Vec::new();
     for event in events {
@@ -358,14 +359,16 @@ pub fn evidence_before(events: &[Record], env: &str, weight: Option<u8>) -> verd
         {
             let step = verdict.evidence.unwrap_or_default();
             let at = (env.as_str(), *v2_weight);
-            match runs.last_mut() {
+            match runs.iter_mut().rev().find(|(run, _)| run.0 == at.0) {
                 Some((run, last)) if *run == at => *last = step,
                 _ => runs.push((at, step)),
             }
         }
     }
-    if runs.last().is_some_and(|(at, _)| *at == (env, weight)) {
-        runs.pop();
+    if let Some(now) = runs.iter().rposition(|(run, _)| run.0 == env)
+        && runs[now].0 == (env, weight)
+    {
+        runs.remove(now);
     }
     runs.into_iter()
         .fold(verdict::Evidence::default(), |all, (_, step)| all.and(step))
@@ -574,6 +577,15 @@ mod tests {
         assert!((all.success_rate - 3.25).abs() < 1e-12, "{all:?}");
         let at_one = evidence_before(&events, "production", Some(1));
         assert!((at_one.success_rate - 1.25).abs() < 1e-12, "{at_one:?}");
+        // `canary gate --staging` between two of production's looks at 1%: one step still,
+        // counted once.
+        let mut between = events.to_vec();
+        between.push(evaluated_in("staging", 100, success_rate(4.0)));
+        between.push(evaluated_in("production", 1, success_rate(3.0)));
+        let at_one = evidence_before(&between, "production", Some(1));
+        assert!((at_one.success_rate - 4.0).abs() < 1e-12, "{at_one:?}");
+        let at_five = evidence_before(&between, "production", Some(5));
+        assert!((at_five.success_rate - 7.0).abs() < 1e-12, "{at_five:?}");
     }
 
     #[test]
