@@ -1,8 +1,5 @@
 //! `canary list`: every release in flight.
 
-use std::collections::HashMap;
-use std::rc::Rc;
-
 use super::Globals;
 use crate::workflow::{self, Method, Phase, Plans, Position, Shape, Step};
 
@@ -102,28 +99,20 @@ struct Table {
     rows: Vec<Row>,
 }
 
-/// A shape, decoded from its JSON text, and its plan; and the cells written so far for its
-/// releases, by the JSON text they are written from. Releases in flight stand at one of a
-/// plan's few dozen steps, with one of a few sets of weights: a thousand of them repeat a few
-/// dozen positions, each decoded and described once.
+/// A shape, decoded from its JSON text, and its plan.
 struct KnownShape {
     json: String,
     shape: Shape,
     plan: Vec<(Phase, Step)>,
-    /// A position's phase, its cell (the method beside it where it is not the default), and
-    /// its next step.
-    positions: HashMap<String, (&'static str, Rc<str>, Rc<str>)>,
-    /// A list of v2 weights' cell.
-    weights: HashMap<String, Rc<str>>,
 }
 
 /// A release's cells in the table.
 struct Row {
     service: String,
     /// The phase, and the method where it is not the default.
-    phase: Rc<str>,
-    weights: Rc<str>,
-    step: Rc<str>,
+    phase: std::borrow::Cow<'static, str>,
+    weights: String,
+    step: String,
 }
 
 impl Table {
@@ -146,68 +135,36 @@ impl Table {
                     json: summary.shape.to_string(),
                     shape,
                     plan,
-                    positions: HashMap::new(),
-                    weights: HashMap::new(),
                 });
                 self.shapes.len() - 1
             }
         };
-        let known = &mut self.shapes[i];
-        let weights = match summary.v2_weights {
-            Some(text) => match known.weights.get(text) {
-                Some(cell) => Rc::clone(cell),
-                None => {
-                    let weights: Vec<Option<u8>> =
-                        serde_json::from_str(text).map_err(|e| corrupt("v2 weights", e))?;
-                    let cell: Rc<str> = weights_cell(&known.shape, &weights).into();
-                    known.weights.insert(text.to_string(), Rc::clone(&cell));
-                    cell
-                }
-            },
+        let position: Position =
+            serde_json::from_str(summary.position).map_err(|e| corrupt("position", e))?;
+        let weights: Vec<Option<u8>> = match summary.v2_weights {
+            Some(text) => serde_json::from_str(text).map_err(|e| corrupt("v2 weights", e))?,
             // Recorded before schema 4: each release's own files say.
             None => {
                 let config: Settings = serde_json::from_str(summary.config.unwrap_or_default())
                     .map_err(|e| corrupt("config", e))?;
-                weights_cell(&known.shape, &recorded_or_read(None, &config)).into()
+                recorded_or_read(None, &config)
             }
         };
-        let (phase, cell, step) = match known.positions.get(summary.position) {
-            Some((phase, cell, step)) => (*phase, Rc::clone(cell), Rc::clone(step)),
-            None => {
-                let position: Position =
-                    serde_json::from_str(summary.position).map_err(|e| corrupt("position", e))?;
-                let phase = position.phase(&known.plan).name();
-                let cells: (&'static str, Rc<str>, Rc<str>) = (
-                    phase,
-                    match known.shape.method {
-                        Method::Succession => phase.into(),
-                        method => format!("{phase} ({method})").into(),
-                    },
-                    position
-                        .describe_next_step(&known.shape, &known.plan)
-                        .into(),
-                );
-                known
-                    .positions
-                    .insert(summary.position.to_string(), cells.clone());
-                cells
-            }
-        };
-        self.rows.push(if summary.cancelled {
-            // Only with --all: the phase it was cancelled in, and no next step.
-            Row {
-                service: summary.service.to_string(),
-                phase: format!("cancelled in {phase}").into(),
-                weights,
-                step: "none: cancelled".into(),
-            }
-        } else {
-            Row {
-                service: summary.service.to_string(),
-                phase: cell,
-                weights,
-                step,
-            }
+        let KnownShape { shape, plan, .. } = &self.shapes[i];
+        let phase = position.phase(plan).name();
+        self.rows.push(Row {
+            service: summary.service.to_string(),
+            phase: match (summary.cancelled, shape.method) {
+                (true, _) => format!("cancelled in {phase}").into(),
+                (false, Method::Succession) => phase.into(),
+                (false, method) => format!("{phase} ({method})").into(),
+            },
+            weights: weights_cell(shape, &weights),
+            step: if summary.cancelled {
+                "none: cancelled".into()
+            } else {
+                position.describe_next_step(shape, plan)
+            },
         });
         Ok(())
     }
@@ -306,81 +263,6 @@ fn cannot_be_there(path: &std::path::Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Rows written from the cells of an earlier row read as rows written afresh: each
-    /// position and each set of weights is its own, per shape.
-    #[test]
-    fn rows_that_share_a_position_or_weights_read_as_their_own() {
-        let succession = r#"{"environments":["staging","production"],"schedule":[1,50,100],"plan":"staging-first"}"#;
-        let coexistence = r#"{"environments":["staging","production"],"schedule":[1,50,100],"method":"coexistence","plan":"staging-first"}"#;
-        let summary = |service, shape, position, v2_weights, cancelled| Summary {
-            service,
-            shape,
-            position,
-            v2_weights: Some(v2_weights),
-            config: None,
-            cancelled,
-        };
-        let mut table = Table::default();
-        let mut fresh = Vec::new();
-        for row in [
-            summary(
-                "a",
-                succession,
-                r#"{"index":1,"pending":[]}"#,
-                "[0,0]",
-                false,
-            ),
-            summary(
-                "b",
-                succession,
-                r#"{"index":1,"pending":[]}"#,
-                "[100,1]",
-                false,
-            ),
-            summary(
-                "c",
-                coexistence,
-                r#"{"index":1,"pending":[]}"#,
-                "[0,0]",
-                false,
-            ),
-            summary(
-                "d",
-                succession,
-                r#"{"index":2,"pending":[]}"#,
-                "[0,0]",
-                false,
-            ),
-            summary(
-                "e",
-                succession,
-                r#"{"index":1,"pending":[]}"#,
-                "[100,1]",
-                true,
-            ),
-            summary(
-                "f",
-                succession,
-                r#"{"index":1,"pending":[]}"#,
-                "[0,0]",
-                false,
-            ),
-        ] {
-            let mut alone = Table::default();
-            alone.add(row).unwrap();
-            fresh.push(alone.rows.pop().unwrap());
-            table.add(row).unwrap();
-        }
-        let cells = |r: &Row| [&*r.service, &*r.phase, &*r.weights, &*r.step].map(str::to_string);
-        let listed: Vec<_> = table.rows.iter().map(cells).collect();
-        assert_eq!(listed, fresh.iter().map(cells).collect::<Vec<_>>());
-        assert_eq!(listed[1][2], "staging 100%, production 1%");
-        assert!(listed[2][1].ends_with(" (coexistence)"), "{listed:?}");
-        assert_ne!(listed[3][3], listed[0][3]);
-        assert!(listed[4][1].starts_with("cancelled in ") && listed[4][3] == "none: cancelled");
-        assert_eq!(listed[5][1..], listed[0][1..]);
-    }
 
     #[test]
     fn a_weights_cell_spells_every_weight_as_formatting_would() {

@@ -58,7 +58,7 @@ impl Release {
 
 /// A release as a table of releases shows it, borrowed from its row, its JSON undecoded: a
 /// table of many releases decodes each distinct text once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Summary<'a> {
     pub service: &'a str,
     /// JSON of the release's [`crate::workflow::Shape`].
