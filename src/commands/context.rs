@@ -42,7 +42,7 @@ pub struct Args {
     pub service: String,
     pub env: String,
     /// A context of your kubeconfig (`kubectl config get-contexts` lists them)
-    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd", "prometheus", "no_prometheus", "hosts"], conflicts_with = "unset")]
+    #[arg(required_unless_present_any = ["unset", "argocd", "no_argocd", "prometheus", "no_prometheus", "hosts", "webhooks"], conflicts_with = "unset")]
     pub context: Option<String>,
     /// Remove the environment's context: its deploys are confirmed by the operator again
     #[arg(long)]
@@ -68,9 +68,22 @@ pub struct Args {
     /// Let ENV share its context with another environment (a lab where one cluster holds both)
     #[arg(long)]
     pub shared_context: bool,
+    /// Webhooks are the release's, not an environment's: taken here only to say where they
+    /// are set (`canary settings --webhook`), without repeating the URL, a secret
+    #[arg(long = "webhook", value_name = "URL", hide = true)]
+    pub webhooks: Vec<String>,
 }
 
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    if !args.webhooks.is_empty() {
+        return Err(bad_input(format!(
+            "webhooks are the release's, not {}'s: set them with `canary settings {} --webhook \
+             URL` (or `canary start --webhook`), better given in CANARY_WEBHOOK_URL to `canary \
+             run`; nothing was changed",
+            args.env, args.service
+        ))
+        .into());
+    }
     let shell = &globals.shell;
     if let Some(context) = &args.context {
         names::check_context(context)?;

@@ -871,6 +871,20 @@ fn a_release_s_own_webhook_is_told_by_its_runs_and_shown_by_host_only() {
         assert!(!shown.contains("SECRET"), "{shown}");
     }
 
+    // Where the words might lead: `context` sets an environment's things, and says
+    // where a release's webhooks are set, without repeating the URL.
+    let before = sandbox.snapshot();
+    let out = sandbox.canary(&["context", SERVICE, "production", "--webhook", &hook.url]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("webhooks are the release's, not production's")
+            && out.stderr.contains("settings my-service --webhook URL"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("SECRET"), "{out}");
+    crate::common::assert_unchanged(&before, &sandbox.snapshot(), "context --webhook");
+
     sandbox.canary(&["settings", SERVICE, "--no-webhooks"]).ok();
     let set = sandbox.details("settings-changed");
     assert_eq!(set[1]["webhooks_to"], serde_json::json!([]));
