@@ -399,14 +399,31 @@ impl Journal {
         include_finished: bool,
         mut f: impl FnMut(Summary<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let filter = if include_finished { ALL } else { IN_FLIGHT };
-        let sql = format!(
-            "SELECT service, shape, position, v2_weights,
-                 CASE WHEN v2_weights IS NULL THEN config END,
-                 finished_at IS NOT NULL AND phase <> 'done' FROM releases {filter}"
-        );
+        // The columns a table shows: whether a release was cancelled only where finished ones
+        // are listed, and the configuration only of a release from before schema 4 (whose
+        // weights its files say), read on its own.
+        let sql = if include_finished {
+            format!(
+                "SELECT service, shape, position, v2_weights, id,
+                     finished_at IS NOT NULL AND phase <> 'done' FROM releases {ALL}"
+            )
+        } else {
+            format!("SELECT service, shape, position, v2_weights, id FROM releases {IN_FLIGHT}")
+        };
         self.each_row(&sql, |row| {
-            f(summary_from_row(row).map_err(JournalError::from)?)
+            let config_unless_weights = || -> rusqlite::Result<Option<String>> {
+                Ok(match row_text(row, 3)? {
+                    Some(_) => None,
+                    None => Some(self.conn.query_row(
+                        "SELECT config FROM releases WHERE id = ?1",
+                        [row.get::<_, i64>(4)?],
+                        |config| config.get(0),
+                    )?),
+                })
+            };
+            let config = config_unless_weights().map_err(JournalError::from)?;
+            f(summary_from_row(row, config.as_deref(), include_finished)
+                .map_err(JournalError::from)?)
         })
     }
 
@@ -926,15 +943,20 @@ fn decode_optional<'a, T: Deserialize<'a>>(
     text.map(|text| decode(text, what)).transpose()
 }
 
-/// A summary row: service, shape, position, v2_weights, config, cancelled.
-fn summary_from_row<'r>(row: &'r rusqlite::Row<'_>) -> rusqlite::Result<Summary<'r>> {
+/// A summary row (service, shape, position, v2_weights, id, and with `finished` whether it
+/// was cancelled), with the configuration read for it where its weights are not recorded.
+fn summary_from_row<'r>(
+    row: &'r rusqlite::Row<'_>,
+    config: Option<&'r str>,
+    finished: bool,
+) -> rusqlite::Result<Summary<'r>> {
     Ok(Summary {
         service: row_text(row, 0)?.unwrap_or_default(),
         shape: row_text(row, 1)?.unwrap_or_default(),
         position: row_text(row, 2)?.unwrap_or_default(),
         v2_weights: row_text(row, 3)?,
-        config: row_text(row, 4)?,
-        cancelled: row.get(5)?,
+        config,
+        cancelled: finished && row.get(5)?,
     })
 }
 
