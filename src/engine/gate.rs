@@ -111,13 +111,7 @@ pub fn refuse_no_staging_gate(release: &Release, flag: &str) -> Result<(), Error
     let config = &release.config;
     let service = &config.service;
     let shape = config.shape();
-    let staged = crate::workflow::plan(&shape).iter().any(|(_, step)| {
-        *step
-            == (Step::Edit {
-                edit: StepEdit::StagingToV2,
-            })
-    });
-    if !staged {
+    if !crate::workflow::has_staging_step(&crate::workflow::plan(&shape)) {
         return Err(crate::error::bad_input(format!(
             "{flag}: {service}'s release has no staging that serves v2 alone before production \
              (it has {}); answer whether v2 was tested with --staging-test or --yes",

@@ -681,7 +681,7 @@ fn phase_start(plan: &[(Phase, Step)], phase: Phase) -> usize {
 
 /// Whether the plan sends the first environment to v2 before the test (a plan of
 /// [`PlanVersion::StagingFirst`] with more than one environment).
-fn has_staging_step(plan: &[(Phase, Step)]) -> bool {
+pub fn has_staging_step(plan: &[(Phase, Step)]) -> bool {
     plan.iter().any(|(_, s)| {
         *s == Step::Edit {
             edit: StepEdit::StagingToV2,
