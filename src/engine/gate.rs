@@ -112,10 +112,13 @@ pub fn refuse_no_staging_gate(release: &Release, flag: &str) -> Result<(), Error
     let service = &config.service;
     let shape = config.shape();
     if !crate::workflow::has_staging_step(&crate::workflow::plan(&shape)) {
+        let why = match config.environments.len() {
+            1 => "it has 1 environment".to_string(),
+            _ => "its plan is from a canary before that step".to_string(),
+        };
         return Err(crate::error::bad_input(format!(
             "{flag}: {service}'s release has no staging that serves v2 alone before production \
-             (it has {}); answer whether v2 was tested with --staging-test or --yes",
-            crate::output::count(config.environments.len() as u64, "environment")
+             ({why}); answer whether v2 was tested with --staging-test or --yes"
         )));
     }
     let staging = &config.environments[0];
