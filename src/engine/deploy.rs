@@ -35,7 +35,8 @@ pub(super) fn deploy(
         Remote::Push => Delivery::Pushed,
         Remote::None => Delivery::Deploy,
     };
-    let (question, doing) = deploy_question(name, &after.describe(&config.shape()), delivery);
+    let (question, doing) =
+        deploy_question(name, &after.describe(&config.shape()).to_string(), delivery);
     let act = confirm_deploy(
         &release,
         env,

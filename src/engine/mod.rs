@@ -179,20 +179,23 @@ pub fn prepare(
             deploy::deploy(runner, release, env, after, release.phase, checks)?
         }
         NextStep::Observe { weight } => {
-            runner.refuse_broken_repo(release, &Step::Observe { weight }.describe(&shape))?;
+            runner.refuse_broken_repo(
+                release,
+                &Step::Observe { weight }.describe(&shape).to_string(),
+            )?;
             (release.clone(), deploy::observe(release, weight).into())
         }
         NextStep::Planned(phase, step) => {
             if !matches!(step, Step::Edit { .. }) {
                 // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
-                runner.refuse_broken_repo(release, &step.describe(&shape))?;
+                runner.refuse_broken_repo(release, &step.describe(&shape).to_string())?;
             }
             match step {
                 Step::Edit { edit } => (
                     release.clone(),
                     Act::Write {
                         edit: FileEdit::Step { edit },
-                        what: edit.describe(&shape),
+                        what: edit.describe(&shape).to_string(),
                     }
                     .into(),
                 ),

@@ -11,7 +11,7 @@
 
 pub mod phases;
 
-use std::fmt;
+use std::fmt::{self, Display};
 
 use serde::{Deserialize, Serialize};
 
@@ -658,18 +658,25 @@ impl Position {
         }
     }
 
-    /// The next step in words without its phase, e.g. `deploy to staging`.
-    pub fn describe_next_step(&self, shape: &Shape, plan: &[(Phase, Step)]) -> String {
-        match self.next(plan) {
-            NextStep::Pending { env, after } => format!(
+    /// The next step in words without its phase, e.g. `deploy to staging`, written as
+    /// [`Step::describe`] is.
+    pub fn describe_next_step<'a>(
+        &self,
+        shape: &'a Shape,
+        plan: &[(Phase, Step)],
+    ) -> impl fmt::Display + 'a {
+        let next = self.next(plan);
+        fmt::from_fn(move |f| match next {
+            NextStep::Pending { env, after } => write!(
+                f,
                 "deploy to {} ({})",
                 shape.environments[env],
                 after.describe(shape)
             ),
-            NextStep::Observe { weight } => Step::Observe { weight }.describe(shape),
-            NextStep::Planned(_, step) => step.describe(shape),
-            NextStep::Done => "done".into(),
-        }
+            NextStep::Observe { weight } => Step::Observe { weight }.describe(shape).fmt(f),
+            NextStep::Planned(_, step) => step.describe(shape).fmt(f),
+            NextStep::Done => f.write_str("done"),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! explain`. The plan ([`super::plan`]), the file edits (`edits::plan`), the analysis
 //! (`check::state`) and the explanations (`canary explain`, `canary --help`) all read it here.
 
+use std::fmt::{self, Display};
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -102,37 +103,41 @@ impl StepEdit {
         }
     }
 
-    /// The edit in words; `shape` names the environment that is ramped.
-    pub fn describe(self, shape: &Shape) -> String {
-        match self {
-            StepEdit::DeployV1 => match shape.method {
+    /// The edit in words; `shape` names the environment that is ramped. Written as it is shown
+    /// (no `String` of its own): `canary list` writes a thousand of them into one table.
+    pub fn describe(self, shape: &Shape) -> impl fmt::Display + '_ {
+        fmt::from_fn(move |f| match self {
+            StepEdit::DeployV1 => f.write_str(match shape.method {
                 Method::Succession => "add the pinned web-v1 deployment and the version labels",
                 Method::Coexistence => {
                     "add web-v1, web's twin, both with the v1 switch, and the version labels"
                 }
-            }
-            .into(),
+            }),
             StepEdit::RoutingSubsets => {
-                "add the DestinationRule subsets and web-v1's AuthorizationPolicy".into()
+                f.write_str("add the DestinationRule subsets and web-v1's AuthorizationPolicy")
             }
             StepEdit::RoutingRoutes => {
-                "add the VirtualService patches and the Service patch".into()
+                f.write_str("add the VirtualService patches and the Service patch")
             }
-            StepEdit::RouteToV1 => "route 100% of traffic to v1".into(),
-            StepEdit::SwitchToV2 => "set web's switch to v2".into(),
-            StepEdit::StagingToV2 => format!(
+            StepEdit::RouteToV1 => f.write_str("route 100% of traffic to v1"),
+            StepEdit::SwitchToV2 => f.write_str("set web's switch to v2"),
+            StepEdit::StagingToV2 => write!(
+                f,
                 "send 100% of {} traffic to v2, to test it",
                 shape.environments[0]
             ),
-            StepEdit::RampLast(w) => format!(
+            StepEdit::RampLast(w) => write!(
+                f,
                 "send {w}% of {} traffic to v2",
                 shape.environments[shape.last_env()]
             ),
-            StepEdit::RampOthers => "send 100% of the other environments' traffic to v2".into(),
-            StepEdit::Cleanup1 => "remove the v1 route, the Service patch and web-v1".into(),
-            StepEdit::Cleanup2 => "remove the VirtualService patches".into(),
-            StepEdit::Cleanup3 => "remove the DestinationRule".into(),
-        }
+            StepEdit::RampOthers => {
+                f.write_str("send 100% of the other environments' traffic to v2")
+            }
+            StepEdit::Cleanup1 => f.write_str("remove the v1 route, the Service patch and web-v1"),
+            StepEdit::Cleanup2 => f.write_str("remove the VirtualService patches"),
+            StepEdit::Cleanup3 => f.write_str("remove the DestinationRule"),
+        })
     }
 
     /// The objects the edit adds to the repository.
@@ -178,19 +183,21 @@ impl StepEdit {
 }
 
 impl Step {
-    /// The step in words, e.g. `deploy to staging`.
-    pub fn describe(self, shape: &Shape) -> String {
-        let env = |i: usize| shape.environments[i].as_str();
-        match self {
-            Step::Edit { edit } => edit.describe(shape),
-            Step::Deploy { env: e, .. } => format!("deploy to {}", env(e)),
-            Step::CheckV1Image => "check that web-v1 runs the pinned image".into(),
-            Step::DeployV2 { env: e } => format!("deploy the v2 code to {}", env(e)),
-            Step::ConfirmV2Tested => format!("confirm that v2 was tested on {}", env(0)),
-            Step::Observe { weight } => {
-                format!("observe v2 at {weight}% in {}", env(shape.last_env()))
+    /// The step in words, e.g. `deploy to staging`, written as [`StepEdit::describe`] is.
+    pub fn describe(self, shape: &Shape) -> impl fmt::Display + '_ {
+        fmt::from_fn(move |f| {
+            let env = |i: usize| shape.environments[i].as_str();
+            match self {
+                Step::Edit { edit } => edit.describe(shape).fmt(f),
+                Step::Deploy { env: e, .. } => write!(f, "deploy to {}", env(e)),
+                Step::CheckV1Image => f.write_str("check that web-v1 runs the pinned image"),
+                Step::DeployV2 { env: e } => write!(f, "deploy the v2 code to {}", env(e)),
+                Step::ConfirmV2Tested => write!(f, "confirm that v2 was tested on {}", env(0)),
+                Step::Observe { weight } => {
+                    write!(f, "observe v2 at {weight}% in {}", env(shape.last_env()))
+                }
             }
-        }
+        })
     }
 
     /// What the operator does for v2's code deploy while canary watches the cluster for it,
@@ -379,11 +386,11 @@ impl OutOfBandEdit {
 }
 
 impl AnyEdit {
-    pub fn describe(self, shape: &Shape) -> String {
-        match self {
-            AnyEdit::Step(edit) => edit.describe(shape),
-            AnyEdit::OutOfBand(edit) => edit.describe(),
-        }
+    pub fn describe(self, shape: &Shape) -> impl fmt::Display + '_ {
+        fmt::from_fn(move |f| match self {
+            AnyEdit::Step(edit) => edit.describe(shape).fmt(f),
+            AnyEdit::OutOfBand(edit) => f.write_str(&edit.describe()),
+        })
     }
 }
 
