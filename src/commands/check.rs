@@ -157,6 +157,6 @@ pub fn journaled(globals: &Globals, release: &Release) -> anyhow::Result<Journal
     Ok(Journaled {
         config: release.config.clone(),
         position: release.position.clone(),
-        written: check::state::written_from_events(&journal.events(release.id)?),
+        written: check::state::written_from_events(&journal.files_written(release.id)?),
     })
 }

@@ -460,6 +460,12 @@ impl Journal {
         Ok(self.query_events(LAST_EVENT_OF, release_id)?.pop())
     }
 
+    /// The release's `files-written` events, oldest first: what canary wrote, without decoding
+    /// the rest of its events (a release in its ramp holds many more of those).
+    pub fn files_written(&self, release_id: i64) -> Result<Vec<Record>> {
+        self.query_events(FILES_WRITTEN_OF, release_id)
+    }
+
     /// The release's last gate evaluation (read through the index of evaluations alone).
     pub fn last_gate_evaluation(&self, release_id: i64) -> Result<Option<Record>> {
         Ok(self
@@ -912,6 +918,8 @@ const EVENTS_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM event
     WHERE release_id = ?1 ORDER BY id";
 const LAST_EVENT_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
     WHERE release_id = ?1 ORDER BY id DESC LIMIT 1";
+const FILES_WRITTEN_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
+    WHERE release_id = ?1 AND kind = 'files-written' ORDER BY id";
 // The kind as a literal: SQLite uses a partial index only where the query's terms imply its own.
 const LAST_GATE_EVALUATION_OF: &str = "SELECT id, at, operator, kind, phase, detail FROM events
     WHERE release_id = ?1 AND kind = 'gate-evaluated' ORDER BY id DESC LIMIT 1";

@@ -309,6 +309,55 @@ fn the_last_gate_evaluation_is_found_among_later_events() {
 }
 
 #[test]
+fn files_written_reads_those_events_alone_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("journal.db"), "alice").unwrap();
+    let release = journal
+        .open_release(&config("web"), &Position::default(), &[None])
+        .unwrap();
+    let written = |path: &str| Event::FilesWritten {
+        files: vec![crate::journal::PlannedFile {
+            path: path.into(),
+            before: None,
+            after: Some("8775".into()),
+            weights: None,
+        }],
+    };
+    let release = journal
+        .record(
+            &release,
+            Update {
+                events: vec![
+                    written("gap/gap.yaml"),
+                    Event::WeightChanged {
+                        env: "production".into(),
+                        v2_weight: 25,
+                    },
+                    written("gap/production/gap_patch_canary_virtual_service.yaml"),
+                ],
+                ..Update::default()
+            },
+        )
+        .unwrap();
+    let alone: Vec<Event> = journal
+        .files_written(release.id)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .collect();
+    let filtered: Vec<Event> = journal
+        .events(release.id)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| matches!(e, Event::FilesWritten { .. }))
+        .collect();
+    assert_eq!(alone.len(), 2);
+    assert_eq!(alone, filtered);
+    assert_eq!(alone[0], written("gap/gap.yaml"));
+}
+
+#[test]
 fn the_immutable_uri_names_the_journal_whatever_its_path_holds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a b?#%é.db");

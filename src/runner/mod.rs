@@ -195,7 +195,8 @@ impl Runner<'_> {
         position: Position,
         what: &str,
     ) -> Result<(), Error> {
-        let mut written = check::state::written_from_events(&self.journal.events(release.id)?);
+        let mut written =
+            check::state::written_from_events(&self.journal.files_written(release.id)?);
         for c in changes {
             written.insert(
                 c.path.clone(),
