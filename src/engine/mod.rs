@@ -175,20 +175,17 @@ pub fn prepare(
     let (release, plan) = match next {
         NextStep::Done => (release.clone(), Act::Done.into()),
         NextStep::Pending { env, after } => {
-            runner.refuse_broken_repo(release, &format!("deploy to {}", env_name(env)))?;
+            runner.refuse_broken_repo(release, format_args!("deploy to {}", env_name(env)))?;
             deploy::deploy(runner, release, env, after, release.phase, checks)?
         }
         NextStep::Observe { weight } => {
-            runner.refuse_broken_repo(
-                release,
-                &Step::Observe { weight }.describe(&shape).to_string(),
-            )?;
+            runner.refuse_broken_repo(release, Step::Observe { weight }.describe(&shape))?;
             (release.clone(), deploy::observe(release, weight).into())
         }
         NextStep::Planned(phase, step) => {
             if !matches!(step, Step::Edit { .. }) {
                 // Nothing is written, but a deploy or a go-ahead must not rest on broken files.
-                runner.refuse_broken_repo(release, &step.describe(&shape).to_string())?;
+                runner.refuse_broken_repo(release, step.describe(&shape))?;
             }
             match step {
                 Step::Edit { edit } => (

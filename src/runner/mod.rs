@@ -193,7 +193,7 @@ impl Runner<'_> {
         repo: &Repo,
         changes: &[FileChange],
         position: Position,
-        what: &str,
+        what: impl std::fmt::Display,
     ) -> Result<(), Error> {
         let mut written =
             check::state::written_from_events(&self.journal.files_written(release.id)?);
@@ -235,7 +235,12 @@ impl Runner<'_> {
 
     /// The same check before a step that writes nothing (a deploy, a confirmation): the
     /// repository must be sound as it stands.
-    pub fn refuse_broken_repo(&self, release: &Release, what: &str) -> Result<(), Error> {
+    /// `what` is put into words only if the repository does not pass.
+    pub fn refuse_broken_repo(
+        &self,
+        release: &Release,
+        what: impl std::fmt::Display,
+    ) -> Result<(), Error> {
         let repo = self.repo.open(&release.config.repo)?;
         self.refuse_broken(release, &repo, &[], release.position.clone(), what)
     }
