@@ -274,6 +274,20 @@ pub(crate) struct Loaded {
     pub service_patch: Option<Object>,
     /// The other YAML files where gap reads patches, for what they patch.
     pub patches: Vec<PatchFile>,
+    /// Every YAML file under `gap/`, listed once for every rule that looks beyond canary's own.
+    pub gap_files: Vec<String>,
+}
+
+impl Loaded {
+    /// Whether `path` is one of canary's files, read as the one object of the kind canary
+    /// expects there.
+    pub fn is_canary_object(&self, path: &str) -> bool {
+        self.destination_rule
+            .iter()
+            .chain(self.routes.iter().filter_map(|(_, route)| route.as_ref()))
+            .chain(&self.service_patch)
+            .any(|object| object.path == path)
+    }
 }
 
 /// A file of someone else's where gap reads patches, read and parsed into its documents.
@@ -374,18 +388,20 @@ fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> Result<Load
         routes.push((env.clone(), object(src, &path, "VirtualService", findings)?));
     }
     let service_patch = object(src, edits::SERVICE_PATCH, "Service", findings)?;
+    let gap_files = src.gap_files()?;
     Ok(Loaded {
         gap,
         destination_rule,
         routes,
         service_patch,
-        patches: patches(src, scope)?,
+        patches: patches(src, scope, &gap_files)?,
+        gap_files,
     })
 }
 
-/// The YAML files in gap's patch directories that canary does not write. One that does not
-/// parse is left out: it is not canary's to judge, and gap reports it.
-fn patches(src: &dyn Source, scope: &Scope) -> Result<Vec<PatchFile>, Error> {
+/// The YAML files in gap's patch directories (of `gap_files`) that canary does not write. One
+/// that does not parse is left out: it is not canary's to judge, and gap reports it.
+fn patches(src: &dyn Source, scope: &Scope, gap_files: &[String]) -> Result<Vec<PatchFile>, Error> {
     let routes: Vec<String> = scope
         .environments
         .iter()
@@ -403,15 +419,24 @@ fn patches(src: &dyn Source, scope: &Scope) -> Result<Vec<PatchFile>, Error> {
     };
     let mut out = Vec::new();
     for dir in edits::patch_dirs(scope.environments.iter().map(String::as_str)) {
-        for path in src.yaml_files(&dir)? {
-            if canary(&path) {
+        let in_dir = |path: &&String| {
+            path.strip_prefix(dir.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| !name.contains('/'))
+        };
+        for path in gap_files.iter().filter(in_dir) {
+            if canary(path) {
                 continue;
             }
-            let Some(text) = src.read(&path)? else {
+            let Some(text) = src.read(path)? else {
                 continue;
             };
             if let Ok(docs) = yaml::parse_all(&text) {
-                out.push(PatchFile { path, text, docs });
+                out.push(PatchFile {
+                    path: path.clone(),
+                    text,
+                    docs,
+                });
             }
         }
     }

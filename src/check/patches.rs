@@ -23,16 +23,26 @@ pub(super) fn targets(
         return Ok(());
     };
     let prefix = format!("{}-", scope.service);
-    for path in src.gap_files()? {
-        if path == GAP_YAML {
+    for path in &l.gap_files {
+        // canary's own files, read as the one object of their kind, patch no Deployment.
+        if path == GAP_YAML || l.is_canary_object(path) {
             continue;
         }
-        let Some(text) = src.read(&path)? else {
-            continue;
-        };
-        // A file that does not parse is not canary's to judge here.
-        let Ok(docs) = yaml::parse_all(&text) else {
-            continue;
+        // The patch directories' files were read and parsed by the load; the rest are read here.
+        let read;
+        let (text, docs) = match l.patches.iter().find(|p| p.path == *path) {
+            Some(patch) => (&patch.text, &patch.docs),
+            None => {
+                let Some(text) = src.read(path)? else {
+                    continue;
+                };
+                // A file that does not parse is not canary's to judge here.
+                let Ok(docs) = yaml::parse_all(&text) else {
+                    continue;
+                };
+                read = (text, docs);
+                (&read.0, &read.1)
+            }
         };
         for (i, doc) in docs.iter().enumerate() {
             let Some(name) = doc["metadata"]["name"].as_str() else {
@@ -45,13 +55,13 @@ pub(super) fn targets(
                 continue;
             }
             let line = yaml::line_of(
-                &text,
+                text,
                 i,
                 &[Seg::Key("metadata".into()), Seg::Key("name".into())],
             );
             out.add(
                 Code::PatchTargetGone,
-                &path,
+                path,
                 line,
                 format!(
                     "patches the Deployment {name}, but {GAP_YAML} defines no deployment \

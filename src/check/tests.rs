@@ -251,16 +251,27 @@ fn a_deployment_patch_is_e045_exactly_when_gap_yaml_lacks_its_deployment() {
             ("gap/a.yaml".to_string(), patch("x-web-v1")),
             ("gap/prod/deep/b.yaml".to_string(), patch("x-web")),
             ("gap/c.yaml".to_string(), patch("y-web-v1")),
+            // canary's file, holding a second object: not read as canary's, so looked through.
+            (
+                edits::SERVICE_PATCH.to_string(),
+                format!("kind: Service\n---\n{}", patch("x-web-v1")),
+            ),
         ]));
         let mut found = analyze(&files, &scope, None).unwrap();
         found.retain(|f| f.code == "CANARY-E045");
         found
     };
     let gone = findings("name: x\ndeployments:\n  web: {}\n");
-    assert_eq!(gone.len(), 1, "{gone:?}");
+    let gone: Vec<_> = gone
+        .iter()
+        .map(|f| (f.code, f.file.as_deref(), f.line))
+        .collect();
     assert_eq!(
-        (gone[0].code, gone[0].file.as_deref(), gone[0].line),
-        ("CANARY-E045", Some("gap/a.yaml"), Some(4))
+        gone,
+        [
+            ("CANARY-E045", Some("gap/a.yaml"), Some(4)),
+            ("CANARY-E045", Some(edits::SERVICE_PATCH), Some(6)),
+        ]
     );
     assert!(findings("name: x\ndeployments:\n  web: {}\n  web-v1: {}\n").is_empty());
 }
