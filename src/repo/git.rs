@@ -271,9 +271,14 @@ impl Repo {
     /// The commit `rev` names (`HEAD`, `main@{upstream}`, an id or a prefix of one); `None` when
     /// it names none here.
     fn commit_of(&self, rev: &str) -> Result<Option<gix::ObjectId>, Error> {
+        let repo = self.gix()?;
+        if rev == "HEAD" {
+            // Through HEAD and its branch, each read once: the rev-spec parser reads them
+            // several times over, and every check of a step asks for HEAD.
+            return Ok(repo.head_commit().ok().map(|commit| commit.id));
+        }
         let spec = format!("{rev}^{{commit}}");
-        Ok(self
-            .gix()?
+        Ok(repo
             .rev_parse_single(spec.as_str())
             .ok()
             .map(gix::Id::detach))
