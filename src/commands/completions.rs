@@ -1,13 +1,8 @@
 //! `canary completions` and `canary man`: generated from the same clap model as `--help`.
 
-/// Print a shell completion script.
-///
-/// Examples:
-///   canary completions bash > ~/.local/share/bash-completion/completions/canary
-///   canary completions zsh > ~/.zfunc/_canary
-///   canary completions fish > ~/.config/fish/completions/canary.fish
+// The arguments of `canary completions`. Its help is on its variant of `cli::Command`, where clap
+// finds it without building them (they are deferred).
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct Args {
     pub shell: clap_complete::Shell,
 }
@@ -18,15 +13,9 @@ pub fn run(args: Args, mut command: clap::Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Print the manual page (roff).
-///
-/// It is the one page canary has: it lists the subcommands by name, and `canary SUBCOMMAND
-/// --help` describes each.
-///
-/// Example:
-///   canary man > ~/.local/share/man/man1/canary.1
+// The arguments of `canary man`. Its help is on its variant of `cli::Command`, where clap
+// finds it without building them (they are deferred).
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct ManArgs {}
 
 pub fn man(_args: ManArgs, command: clap::Command) -> anyhow::Result<()> {
