@@ -4,9 +4,27 @@ use super::Globals;
 use crate::edits::Move;
 use crate::settings::Version;
 
-// The arguments of `canary abort`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Send all traffic back to where it was last known good.
+///
+/// In route-to-v1, once its edit has moved the routes to v1 (the pinned v1 misbehaves): every
+/// VirtualService patch goes back to 100% v2, as add-routing left it. The deploys follow as the
+/// next steps, then the release is back at the v1 image check, where web-v1 may be re-pinned
+/// before traffic moves to it again.
+///
+/// In deploy-v2 and ramp (v2 misbehaves): every VirtualService patch goes back to 100% v1. The
+/// deploys follow as the next steps, then v2 is deployed (fixed) and tested again before the
+/// ramp starts over.
+///
+/// In coexistence, the note after it says that web's switch, set back to its v1 value, is the
+/// second line of defence.
+///
+/// Before route-to-v1 has moved a route, and from cleanup-1 on, there is nothing to go back to,
+/// and abort is refused.
+///
+/// Example:
+///   canary abort my-service
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service whose release is in flight
     pub service: String,

@@ -8,9 +8,23 @@ use crate::journal::{Event, Record, Release};
 use crate::repo::{Repo, sha256};
 use crate::workflow::plan;
 
-// The arguments of `canary cancel`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// End a release started by mistake, or one that will not go on.
+///
+/// While no file of the release is written, it ends at once. Once canary has written files,
+/// they must first be as they were before the release's first write (every file canary wrote
+/// back to what the repository held, committed): after `canary abort` and the cleanups, or
+/// put back by hand. Otherwise --keep-files ends it all the same, leaves the files as they are
+/// and lists them: what was deployed from them stays deployed, and is yours to undo.
+///
+/// The journal records who cancelled it, when, and at which step. A cancelled release is no
+/// longer in flight: `canary list --all` shows it, and `canary start SERVICE` may open a new
+/// one.
+///
+/// Examples:
+///   canary cancel my-service
+///   canary cancel my-service --keep-files --yes
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service whose release is in flight
     pub service: String,

@@ -10,9 +10,26 @@ use crate::journal::Release;
 use crate::output::{self};
 use crate::repo::Repo;
 
-// The arguments of `canary check`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Check canary's objects in a repository, offline.
+///
+/// The objects are checked as `istioctl analyze` would check them.
+///
+/// Every object validates against the Istio CRD schemas and Kubernetes' Service type; the
+/// routes name only subsets the DestinationRule defines; each subset selects the pods of one
+/// deployment; the Service patch selects web and web-v1 only; weights are whole numbers that
+/// add up to 100; web-v1 admits what web admits plus the ingress and runs a pinned digest.
+/// Nothing may stand in the way of a release: web takes ingress traffic, no other patch sets
+/// what canary's patches set, no other deployment carries the labels canary selects by, web
+/// defines no anchor. Where the journal knows the release, the files must agree with its
+/// position. Each finding has a stable code (docs/check.md lists them). Exit 0 when no error
+/// is found, 1 when one is.
+///
+/// Examples:
+///   canary check                      # the only release in flight
+///   canary check my-service --json
+///   canary check --repo ~/src/deploy  # no release needed
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service; may be left out when exactly one release is in flight or --repo is given
     pub service: Option<String>,

@@ -1,8 +1,13 @@
 //! `canary completions` and `canary man`: generated from the same clap model as `--help`.
 
-// The arguments of `canary completions`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Print a shell completion script.
+///
+/// Examples:
+///   canary completions bash > ~/.local/share/bash-completion/completions/canary
+///   canary completions zsh > ~/.zfunc/_canary
+///   canary completions fish > ~/.config/fish/completions/canary.fish
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     pub shell: clap_complete::Shell,
 }
@@ -13,9 +18,15 @@ pub fn run(args: Args, mut command: clap::Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-// The arguments of `canary man`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Print the manual page (roff).
+///
+/// It is the one page canary has: it lists the subcommands by name, and `canary SUBCOMMAND
+/// --help` describes each.
+///
+/// Example:
+///   canary man > ~/.local/share/man/man1/canary.1
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct ManArgs {}
 
 pub fn man(_args: ManArgs, command: clap::Command) -> anyhow::Result<()> {

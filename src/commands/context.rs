@@ -9,9 +9,35 @@ use crate::journal::{ContextSet, Event, Update};
 use crate::names;
 use crate::settings::{Environment, Settings};
 
-// The arguments of `canary context`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Set an environment's kubeconfig context and Argo CD Application.
+///
+/// The context reaches ENV's cluster; --unset removes it. Two environments share one only
+/// with --shared-context.
+///
+/// With a context, canary checks each deploy to ENV against the cluster, `canary verify` reads
+/// it and `canary weight --live` edits it. The context is looked up in the kubeconfig as kubectl
+/// does (KUBECONFIG, several files allowed) each time canary talks to the cluster.
+///
+/// With an Argo CD Application (--argocd NAMESPACE/NAME, read through the context), a deploy to
+/// ENV also waits until the Application is Synced at canary's commit, or a later one, and
+/// Healthy; --no-argocd removes it.
+///
+/// With a Prometheus (--prometheus URL), the metric gate judges ENV's weights from its Istio
+/// metrics (docs/gate.md); --no-prometheus removes it.
+///
+/// ENV's public hosts (--host, repeatable) change until add-routing writes its VirtualService
+/// patch, which lists them; after that, a change is refused.
+///
+/// Each change is journaled; `canary log` shows it, before and after.
+///
+/// Examples:
+///   canary context my-service production prod-eu-1
+///   canary context my-service production --argocd argocd/my-service-production
+///   canary context my-service staging --no-argocd --unset
+///   canary context my-service production --prometheus cluster:istio-system/prometheus:9090
+///   canary context my-service staging --host my-service-staging.example.com
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     pub service: String,
     pub env: String,

@@ -27,9 +27,19 @@ const V1_IMAGE: &str = "sap-ems-base-infra-package-p/gap-images/my-service@sha25
 /// The demo's coexistence switch: an environment variable web's image reads.
 const SWITCH: &str = "env:IMPLEMENTATION=v1,v2";
 
-// The arguments of `canary demo`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Walk a whole release on a copy of the seed's example repository.
+///
+/// With --method coexistence, web and web-v1 run one image and the environment variable
+/// IMPLEMENTATION (v1 or v2) selects the code path; deploy-v2 flips web's to v2.
+///
+/// The copy goes into a new temporary directory, with a journal of its own unless --journal
+/// (or CANARY_JOURNAL) names one. Interactive on a terminal, or unattended with --yes.
+///
+/// Example:
+///   canary demo --yes
+///   canary demo --yes --method coexistence
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// Answer yes to every question
     #[arg(long)]

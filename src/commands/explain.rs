@@ -5,9 +5,21 @@ use console::style;
 use super::Globals;
 use crate::workflow::{Method, PHASES, Phase};
 
-// The arguments of `canary explain`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Explain a phase, the two methods, or the map of phases.
+///
+/// `methods`: succession and coexistence, and when to choose which.
+///
+/// A phase: what it does, the files it touches, why it comes where it does, and the words of
+/// the seed process it implements. Without a phase: the whole map, with the position of the
+/// release in flight marked.
+///
+/// Examples:
+///   canary explain
+///   canary explain cleanup-3
+///   canary explain methods
+///   canary explain deploy-v2 --method coexistence
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// methods, or a phase: deploy-v1, add-routing, route-to-v1, deploy-v2, ramp, cleanup-1,
     /// cleanup-2, cleanup-3

@@ -5,9 +5,13 @@ use super::Globals;
 use crate::error::bad_input;
 use crate::journal::Journal;
 
-// The arguments of `canary journal`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Check or export the journal itself.
+///
+/// Examples:
+///   canary journal check
+///   canary journal export --json > canary-journal.json
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     pub command: JournalCommand,

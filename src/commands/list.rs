@@ -10,9 +10,16 @@ use crate::error::JournalError;
 use crate::journal::Summary;
 use crate::settings::Settings;
 
-// The arguments of `canary list`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// List the releases in flight, one row each.
+///
+/// Each environment's v2 weight is the one canary last wrote, as the journal recorded it:
+/// listing reads no repository file. `canary status SERVICE` reads the files themselves.
+///
+/// Examples:
+///   canary list
+///   canary list --all --json
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// Include finished releases, and cancelled ones
     #[arg(long)]

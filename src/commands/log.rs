@@ -6,9 +6,20 @@ use super::Globals;
 use crate::gate::verdict::Verdict;
 use crate::journal::{DeployConfirmed, Event};
 
-// The arguments of `canary log`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Show the journal of a release, oldest event first.
+///
+/// Every step started and done, every file written with its hash, every deploy confirmed,
+/// weight changed and abort, with time and operator. A confirmed deploy says how it was
+/// confirmed: verified against the cluster (its objects, and the Argo CD Application at the
+/// revision it reported), or by the operator's word (on a terminal, by --yes, or with
+/// --no-verify).
+///
+/// Examples:
+///   canary log                # the only release in flight
+///   canary log my-service
+///   canary log my-service --json
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service, whose most recent release is shown; may be left out when exactly one
     /// release is in flight (or none is: then the one that moved last)

@@ -10,9 +10,23 @@ use crate::output::Shell;
 use crate::prompt;
 use crate::runner::{Commit, Runner};
 
-// The arguments of `canary next`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Take exactly one step of a release and say what comes next.
+///
+/// Before writing, it shows what the step does and the diff of every file, and asks. A deploy
+/// step waits for the operator to confirm the deploy or, where the environment has a kubeconfig
+/// context, until its cluster shows the deploy (objects present or gone, live weights equal to
+/// the files, v1 pods ready on the pinned digest). Where production has a Prometheus, its v2
+/// weight goes up, and its ramp ends, only once the metric gate passes (docs/gate.md): a failed
+/// gate refuses (exit 3); one that cannot judge yet waits, or with --yes exits 4. A step interrupted by Ctrl-C, a crash or a
+/// reboot is finished first, without applying any edit twice.
+///
+/// Examples:
+///   canary next                     # the only release in flight
+///   canary next my-service --dry-run
+///   canary next my-service --yes --commit   # in a pipeline
+///   canary next my-service --timeout 30m    # a slow GitOps sync
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service; may be left out when exactly one release is in flight
     pub service: Option<String>,

@@ -17,9 +17,25 @@ use crate::runner::{Commit, Runner};
 use crate::settings::Remote;
 use crate::workflow::{NextStep, Phase, Step, plan};
 
-// The arguments of `canary run`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Take every step of a release, in order, until it is done.
+///
+/// The same steps as `next`, one after the other: each edit is written, committed and pushed,
+/// each deploy waited for on its cluster, the ramp gated where production has a Prometheus.
+/// Deploys are verified: every environment needs a kubeconfig context (`canary context`), or
+/// must be named with --trust-deploys, which takes the operator's word (or --yes) for its
+/// deploys. A run stopped by Ctrl-C, a crash or --timeout goes on where it stopped when run
+/// again; nothing is done twice.
+///
+/// Exit codes: 0 done (or at --until), 3 stopped (a refusal, or a failed gate), 75 another
+/// canary process is working on the release, 1 an error or --timeout.
+///
+/// Examples:
+///   canary run my-service --yes                          # in a pipeline
+///   canary run my-service --until ramp                   # deploy v2, then stop
+///   canary run my-service --yes --trust-deploys staging  # staging has no context
+///   canary run my-service --yes --staging-gate           # staging's metrics test v2
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service whose release to run; may be left out when exactly one is in flight
     pub service: Option<String>,

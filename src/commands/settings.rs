@@ -12,9 +12,21 @@ use crate::journal::{Change, Event, SettingsChanged, Update};
 use crate::names::check_label;
 use crate::notify::Webhook;
 
-// The arguments of `canary settings`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Change a release's namespace, metric gate limits or webhooks.
+///
+/// The namespace changes until add-routing writes the files that name it (the DestinationRule
+/// and the VirtualService patches, through the Service's in-cluster host); after that, a change
+/// is refused, naming the file and the step that wrote it. The gate's limits change at any
+/// time, and apply from the next evaluation on. An environment's context, Argo CD Application,
+/// Prometheus and hosts are `canary context`'s.
+///
+/// Each change is journaled; `canary log` shows it, before and after.
+///
+/// Examples:
+///   canary settings my-service --namespace relational-data
+///   canary settings my-service --gate-min-requests 50 --gate-p99-max-ms 800
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service whose release is in flight
     pub service: String,

@@ -19,9 +19,21 @@ use crate::settings::{
 use crate::workflow::{Method, Position};
 use crate::yaml;
 
-// The arguments of `canary start`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Open a release of SERVICE in a GitOps repository.
+///
+/// SERVICE is the `name:` in the repository's gap/gap.yaml.
+///
+/// Environments are deployed in the order given; the last one is production, the one whose
+/// weight is ramped. Each needs at least one public host; the in-cluster host
+/// SERVICE-web.NAMESPACE.svc.cluster.local is always added. On a terminal, missing values are
+/// asked for.
+///
+/// Example:
+///   canary start my-service --repo ~/src/deploy --namespace relational-data \
+///     --v1-image registry.example/my-service@sha256:be6b...f65f \
+///     --host staging=my-service-staging.example.com --host production=my-service.example.net
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service to release, as gap/gap.yaml names it
     pub service: Option<String>,
@@ -88,9 +100,8 @@ pub struct Args {
     pub gate: GateFlags,
 }
 
-// The metric gate: where each environment's Prometheus is, and the limits v2 must meet before
-// production's weight goes up (docs/gate.md). Not a doc comment: clap would take it for the
-// help of the command it is flattened into.
+/// The metric gate: where each environment's Prometheus is, and the limits v2 must meet
+/// before production's weight goes up (docs/gate.md).
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Metric gate (docs/gate.md)")]
 pub struct GateFlags {

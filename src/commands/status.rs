@@ -14,9 +14,19 @@ use crate::repo::Repo;
 use crate::settings::{Image, Settings, Switch};
 use crate::workflow::{NextStep, Phase, Plans};
 
-// The arguments of `canary status`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Show where a release stands and what comes next.
+///
+/// Its phase, its next step, and each environment's v2 weight as the repository files say it;
+/// with --live, also as each cluster (with a kubeconfig context) has it, and each Argo CD
+/// Application's sync and health. Without SERVICE: the
+/// only release in flight or, when none is, the one that moved last.
+///
+/// Examples:
+///   canary status
+///   canary status my-service --json
+///   canary status my-service --live
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service; may be left out when exactly one release is in flight
     pub service: Option<String>,

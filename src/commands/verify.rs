@@ -9,9 +9,23 @@ use crate::output::Shell;
 use crate::repo::Repo;
 use crate::settings::Settings;
 
-// The arguments of `canary verify`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Report where each cluster differs from the repository files.
+///
+/// Reads the cluster of every environment that has a kubeconfig context (or only ENV's) and
+/// reports each difference from the repository files: the web and web-v1 Deployments and
+/// their ready replicas, the image digest the v1 pods run against the pinned one, the live
+/// VirtualService weights against the patch file, the DestinationRule and its subsets, the
+/// Service selector and web-v1's AuthorizationPolicy. Where the environment names its Argo CD
+/// Application, also its sync status, revision and health: an error unless it is Synced at
+/// canary's newest commit (or a later one) and Healthy, an info otherwise.
+///
+/// Exit 0 when the clusters match the repository, 1 when they do not (or cannot be read).
+///
+/// Examples:
+///   canary verify my-service
+///   canary verify my-service --env production --json
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service; may be left out when exactly one release is in flight
     pub service: Option<String>,

@@ -13,9 +13,26 @@ use crate::repo::Repo;
 use crate::runner::advance;
 use crate::workflow::Action;
 
-// The arguments of `canary weight`. Its help is on its variant of `cli::Command`, where clap
-// finds it without building them (they are deferred).
+/// Set an environment's v2 weight; v1 gets the rest.
+///
+/// The weight is written to ENV's VirtualService patch file.
+///
+/// Allowed for staging (every environment but the last) during deploy-v2 and ramp, to test v2,
+/// and for production during ramp. The deploy of that environment follows as the next step.
+/// Production's weight goes up (live or in the file) only once v2 at its current weight is
+/// deployed there and observed (the ramp's observation, which `canary next` asks for); going
+/// down is always allowed.
+///
+/// With --live, the live VirtualService in ENV's cluster is patched instead (the seed's
+/// short-term edit): an RFC 6902 JSON Patch that first tests the current weights, so that a
+/// concurrent change makes it fail whole. The file keeps its weights, and a GitOps sync with
+/// self-heal puts them back.
+///
+/// Examples:
+///   canary weight my-service staging 50
+///   canary weight my-service production 30 --live
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The service whose release is in flight
     pub service: String,
