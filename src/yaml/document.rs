@@ -567,6 +567,11 @@ fn integer(text: &str) -> Option<Value> {
 /// A decimal float (`1.5`, `-.5`, `1e3`); `.inf` and `.nan` have no JSON value and stay text.
 fn float(text: &str) -> Option<Value> {
     let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    // Most plain scalars are words, hosts or paths: turned away by their first character, before
+    // the scans below, as the mantissa's rule would turn them away after.
+    if !matches!(body.as_bytes().first(), Some(b'0'..=b'9' | b'.')) {
+        return None;
+    }
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
@@ -620,6 +625,10 @@ mod tests {
             "2024-01-01",
             "1e",
             "e3",
+            "E3",
+            "-e3",
+            "+.5",
+            "x1.5",
             "web-v1",
             "sha256:abc",
             "\"1\"",
