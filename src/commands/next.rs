@@ -17,8 +17,9 @@ use crate::runner::{Commit, Runner};
 /// context, until its cluster shows the deploy (objects present or gone, live weights equal to
 /// the files, v1 pods ready on the pinned digest). Where production has a Prometheus, its v2
 /// weight goes up, and its ramp ends, only once the metric gate passes (docs/gate.md): a failed
-/// gate refuses (exit 3); one that cannot judge yet waits, or with --yes exits 4. A step interrupted by Ctrl-C, a crash or a
-/// reboot is finished first, without applying any edit twice.
+/// gate refuses (exit 3); one that cannot judge yet waits, or with --yes exits 4. A step
+/// interrupted by Ctrl-C, a crash or a reboot is finished first, without applying any edit
+/// twice.
 ///
 /// Examples:
 ///   canary next                     # the only release in flight
