@@ -277,6 +277,16 @@ fn start_refuses_a_directory_that_is_not_a_seed_repository() {
             "gap is a symbolic link",
         ),
         (
+            "an environment's directory a symbolic link out of the repository",
+            |s| {
+                let outside = s.tmp.path().join("outside-staging");
+                std::fs::rename(s.repo.join("gap/staging"), &outside).unwrap();
+                std::os::unix::fs::symlink(&outside, s.repo.join("gap/staging")).unwrap();
+            },
+            "repo",
+            "gap/staging is a symbolic link",
+        ),
+        (
             "gap.yaml without deployments.web",
             |s| {
                 s.write(
