@@ -35,6 +35,16 @@ fn check(out: &common::Output, case: &str, names: &str) {
 
 /// `canary start` with the usual arguments, with `flag`'s value replaced (or the flag added,
 /// or for `SERVICE` the service replaced).
+/// Move the repository's directory `dir` out of it, and leave a symbolic link to it in its place.
+fn moved_out_behind_a_link(sandbox: &Sandbox, dir: &str) {
+    let outside = sandbox
+        .tmp
+        .path()
+        .join(format!("outside-{}", dir.replace('/', "-")));
+    std::fs::rename(sandbox.repo.join(dir), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, sandbox.repo.join(dir)).unwrap();
+}
+
 fn start_with(sandbox: &Sandbox, flag: &str, value: &str) -> Vec<String> {
     let mut args = sandbox.start_args();
     if flag == "SERVICE" {
@@ -268,21 +278,13 @@ fn start_refuses_a_directory_that_is_not_a_seed_repository() {
         ),
         (
             "gap/ a symbolic link out of the repository",
-            |s| {
-                let outside = s.tmp.path().join("outside");
-                std::fs::rename(s.repo.join("gap"), &outside).unwrap();
-                std::os::unix::fs::symlink(&outside, s.repo.join("gap")).unwrap();
-            },
+            |s| moved_out_behind_a_link(s, "gap"),
             "repo",
             "gap is a symbolic link",
         ),
         (
             "an environment's directory a symbolic link out of the repository",
-            |s| {
-                let outside = s.tmp.path().join("outside-staging");
-                std::fs::rename(s.repo.join("gap/staging"), &outside).unwrap();
-                std::os::unix::fs::symlink(&outside, s.repo.join("gap/staging")).unwrap();
-            },
+            |s| moved_out_behind_a_link(s, "gap/staging"),
             "repo",
             "gap/staging is a symbolic link",
         ),
