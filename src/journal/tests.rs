@@ -4,6 +4,17 @@ fn config(service: &str) -> Settings {
     Settings::example(service, "production")
 }
 
+/// A new journal in a directory of its own (kept while the guard lives) holding one release of
+/// `service`, in flight at the plan's start.
+fn one_release(service: &str) -> (tempfile::TempDir, Journal, Release) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("journal.db"), "a").unwrap();
+    let release = journal
+        .open_release(&config(service), &Position::default(), &[None])
+        .unwrap();
+    (dir, journal, release)
+}
+
 #[test]
 fn a_fresh_journal_is_created_migrated_and_reopened() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,11 +112,7 @@ fn one_release_per_service_is_in_flight() {
 
 #[test]
 fn an_update_applies_only_to_the_position_it_was_computed_from() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
-    let release = journal
-        .open_release(&config("svc"), &Position::default(), &[None])
-        .unwrap();
+    let (_dir, mut journal, release) = one_release("svc");
     let moved = Position {
         index: 1,
         ..Position::default()
@@ -138,11 +145,7 @@ fn an_update_applies_only_to_the_position_it_was_computed_from() {
 
 #[test]
 fn a_commit_is_recorded_for_the_content_it_holds_and_forgotten_when_the_file_is_rewritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(&dir.path().join("j.db"), "a").unwrap();
-    let release = journal
-        .open_release(&config("svc"), &Position::default(), &[None])
-        .unwrap();
+    let (_dir, mut journal, release) = one_release("svc");
     let write = |sha: &str| Update {
         events: vec![Event::FilesWritten { files: Vec::new() }],
         written: vec![
@@ -276,11 +279,7 @@ fn read_queries_use_indexes() {
 /// evaluation is found among later events of other kinds, and a release without one has none.
 #[test]
 fn the_last_gate_evaluation_is_found_among_later_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(&dir.path().join("journal.db"), "alice").unwrap();
-    let release = journal
-        .open_release(&config("web"), &Position::default(), &[None])
-        .unwrap();
+    let (_dir, mut journal, release) = one_release("web");
     assert!(journal.last_gate_evaluation(release.id).unwrap().is_none());
     let evaluated = |weight| Event::GateEvaluated {
         env: "production".into(),
@@ -310,11 +309,7 @@ fn the_last_gate_evaluation_is_found_among_later_events() {
 
 #[test]
 fn files_written_reads_those_events_alone_oldest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(&dir.path().join("journal.db"), "alice").unwrap();
-    let release = journal
-        .open_release(&config("web"), &Position::default(), &[None])
-        .unwrap();
+    let (_dir, mut journal, release) = one_release("web");
     let written = |path: &str| Event::FilesWritten {
         files: vec![crate::journal::PlannedFile {
             path: path.into(),
@@ -339,19 +334,11 @@ fn files_written_reads_those_events_alone_oldest_first() {
             },
         )
         .unwrap();
-    let alone: Vec<Event> = journal
-        .files_written(release.id)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .collect();
-    let filtered: Vec<Event> = journal
-        .events(release.id)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .filter(|e| matches!(e, Event::FilesWritten { .. }))
-        .collect();
+    let events =
+        |records: Vec<Record>| -> Vec<Event> { records.into_iter().map(|r| r.event).collect() };
+    let alone = events(journal.files_written(release.id).unwrap());
+    let mut filtered = events(journal.events(release.id).unwrap());
+    filtered.retain(|e| matches!(e, Event::FilesWritten { .. }));
     assert_eq!(alone.len(), 2);
     assert_eq!(alone, filtered);
     assert_eq!(alone[0], written("gap/gap.yaml"));
@@ -726,11 +713,7 @@ fn a_row_reads_as_one_event_or_not_at_all() {
 /// typed event: an older deploy there, or a newer one elsewhere, does not count.
 #[test]
 fn the_time_since_a_deploy_is_that_of_the_newest_deploy_to_that_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(&dir.path().join("journal.db"), "a").unwrap();
-    let mut release = journal
-        .open_release(&config("svc"), &Position::default(), &[None])
-        .unwrap();
+    let (_dir, mut journal, mut release) = one_release("svc");
     let mut deploy = |journal: &mut Journal, env: &str| {
         let event = Event::DeployConfirmed(event::DeployConfirmed {
             env: env.into(),
