@@ -30,3 +30,19 @@ fn canary_is_a_position_independent_executable() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("canary "));
 }
+
+/// On linux-gnu the unwinder is linked in from GCC's `libgcc_eh` (build.rs): the binary does not
+/// load `libgcc_s.so.1`, whose start-up probe of the processor costs every command's start
+/// under a hypervisor. Panics still unwind: the test harness itself catches every failing
+/// assertion of this suite by unwinding through code linked the same way.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn canary_does_not_load_libgcc_s() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_canary")).unwrap();
+    // A library the loader must load is named in the dynamic string table.
+    let name = b"libgcc_s.so.1";
+    assert!(
+        !elf.windows(name.len()).any(|w| w == name),
+        "canary names libgcc_s.so.1: build.rs no longer links the unwinder in"
+    );
+}
