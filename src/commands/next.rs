@@ -8,7 +8,7 @@ use crate::engine::{self, Checks, gate::IfNotYet};
 use crate::journal::Release;
 use crate::output::Shell;
 use crate::prompt;
-use crate::runner::{Commit, Runner};
+use crate::runner::{Commit, Publish, Runner};
 
 /// Take exactly one step of a release and say what comes next.
 ///
@@ -91,6 +91,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         }),
         abort_on_fail: None,
         staging_gate: None,
+        publish: Publish::First,
     };
     engine::announce(&globals.shell, &locked.release);
     let release = engine::take_step(&mut runner, &locked.release, &checks)?;

@@ -13,7 +13,7 @@ use crate::error::{Error, bad_input};
 use crate::journal::{Event, Release};
 use crate::notify::{self, Webhook};
 use crate::prompt;
-use crate::runner::{Commit, Runner};
+use crate::runner::{Commit, Publish, Runner};
 use crate::settings::Remote;
 use crate::workflow::{NextStep, Phase, Step, plan};
 
@@ -245,6 +245,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 gate: Some(IfNotYet::Wait(left)),
                 abort_on_fail: Some(args.on_gate_fail == OnGateFail::Abort),
                 staging_gate: args.staging_gate.then_some(IfNotYet::Wait(left)),
+                publish: Publish::First,
             };
             let mut release = release.clone();
             if let Some(weight) = observing(&release, &steps) {
@@ -319,6 +320,7 @@ fn deploy_abort(
         gate: None,
         abort_on_fail: Some(false),
         staging_gate: None,
+        publish: Publish::First,
     };
     while matches!(release.position.next(steps), NextStep::Pending { .. }) {
         release = engine::take_step(runner, &release, &checks)?;

@@ -1,13 +1,13 @@
 //! The steps that deploy and confirm: a deploy asked of the operator or read on the cluster, the
 //! note a cleanup's deploy leaves on what to prune, and the observation of v2 during the ramp.
 
-use super::{Act, Ask, Checks, IfNot, Plan};
+use super::{Act, Ask, Checks, IfNot, Plan, WouldPublish};
 use crate::argocd;
 use crate::cluster::{self, Expected, Session, Target};
 use crate::edits;
 use crate::journal::{AppReport, DeployConfirmed, Event, Journal, Release, StepDone};
 use crate::repo::Repo;
-use crate::runner::Runner;
+use crate::runner::{Ready, Runner};
 use crate::settings::Remote;
 use crate::workflow::{Action, AnyEdit, Deleted, Delivery, Phase, Step, deploy_question};
 
@@ -20,7 +20,10 @@ pub(super) fn deploy(
     checks: &Checks,
 ) -> anyhow::Result<(Release, Plan)> {
     // Argo CD deploys what the remote branch has: nothing is confirmed for files it lacks.
-    let release = runner.ready_to_deploy(release)?;
+    let release = match runner.ready_to_deploy(release, checks.publish)? {
+        Ready::Yes(release) => *release,
+        Ready::Not(state) => return Err(WouldPublish(state).into()),
+    };
     let config = &release.config;
     let name = &config.environments[env].name;
     let last = env == config.environments.len() - 1;

@@ -19,7 +19,7 @@ use crate::lock::Locks;
 use crate::output::{self, Shell};
 use crate::prompt;
 use crate::repo::{OpenOnce, Repo};
-use crate::runner::{Commit, Runner, unpublished};
+use crate::runner::{Commit, Publish, Runner, Unpublished};
 use crate::workflow::{Action, NextStep, Step, plan};
 
 pub use deploy::canary_commit;
@@ -38,7 +38,16 @@ pub struct Checks {
     /// The gate on staging answers whether v2 was tested there, waited on as it says; `None`:
     /// the operator (or `--yes`) answers.
     pub staging_gate: Option<gate::IfNotYet>,
+    /// What a deploy does with canary's files that the branch or its upstream lacks: publish
+    /// them first, or stop with [`WouldPublish`] (a dry run).
+    pub publish: Publish,
 }
+
+/// A deploy stopped where `next` would first commit or push canary's files
+/// ([`Publish::Stop`]): what `next --dry-run` reports.
+#[derive(Debug, thiserror::Error)]
+#[error("canary's files are not on the branch and its upstream yet")]
+pub struct WouldPublish(pub Unpublished);
 
 impl Default for Checks {
     fn default() -> Checks {
@@ -50,6 +59,7 @@ impl Default for Checks {
             gate: Some(gate::IfNotYet::Wait(Duration::from_secs(600))),
             abort_on_fail: None,
             staging_gate: None,
+            publish: Publish::First,
         }
     }
 }
@@ -317,27 +327,6 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
             "first pass the metric gate (`canary gate` runs it now)",
         );
     }
-    if matches!(
-        next,
-        NextStep::Pending { .. } | NextStep::Planned(_, Step::Deploy { .. })
-    ) {
-        // What `next` would commit, push or refuse before the deploy, said without doing it:
-        // preparing the step below would commit or push.
-        let repo = opened.open(&config.repo)?;
-        if let Some(state) = unpublished(journal, release, &repo)? {
-            if !state.uncommitted.is_empty() {
-                shell.status(
-                    "Would",
-                    format!("first commit {}", state.uncommitted.join(", ")),
-                );
-            }
-            if state.must_push(config.remote)? {
-                shell.status("Would", "then push");
-            }
-            shell.note("dry run: nothing was written");
-            return Ok(());
-        }
-    }
     if let NextStep::Planned(_, Step::Edit { edit }) = next {
         let repo = Repo::for_reading(&config.repo)?;
         let changes = edits::plan(&FileEdit::Step { edit }, config, &repo)?;
@@ -352,8 +341,8 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
     }
     // As in `next`; a dry run of an edit, above, asks git nothing.
     refuse_moved_on(journal, release, &opened)?;
-    // Preparing asks nothing: its one question (a commit before a deploy) is not reached once
-    // the deploy's files are published, as they are here.
+    // Preparing asks nothing: its one question (a commit before a deploy) is not reached, as
+    // `Publish::Stop` stops there.
     let mut nobody = prompt::NoTerminal;
     let mut runner = Runner {
         journal,
@@ -363,13 +352,31 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
         repo: opened,
         locks: None,
     };
-    // The gate is left to `next`: it would journal its evaluation.
+    // The gate is left to `next`: it would journal its evaluation. A deploy says what `next`
+    // would commit, push or refuse first, without doing it.
     let checks = Checks {
         verify: false,
         gate: None,
+        publish: Publish::Stop,
         ..Checks::default()
     };
-    let (release, plan) = prepare(&mut runner, release, &checks)?;
+    let (release, plan) = match prepare(&mut runner, release, &checks) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let WouldPublish(state) = e.downcast()?;
+            if !state.uncommitted.is_empty() {
+                shell.status(
+                    "Would",
+                    format!("first commit {}", state.uncommitted.join(", ")),
+                );
+            }
+            if state.must_push(config.remote)? {
+                shell.status("Would", "then push");
+            }
+            shell.note("dry run: nothing was written");
+            return Ok(());
+        }
+    };
     for note in &plan.notes {
         shell.note(note);
     }

@@ -4,7 +4,7 @@
 
 mod publish;
 
-pub use publish::unpublished;
+pub use publish::{Publish, Ready, Unpublished};
 
 use crate::error::Context as _;
 

@@ -11,6 +11,25 @@ use crate::output::Shell;
 use crate::repo::{Branch, CommitFacts, Content, Repo, Upstream, sha256, short_id};
 use crate::settings::Remote;
 
+/// What a deploy does first with the files canary wrote that the branch or its upstream lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Commit them (as [`Commit`] says) and push them (where the release pushes).
+    First,
+    /// Neither: say what would be committed and pushed ([`Ready::Not`]), as `next --dry-run`
+    /// does.
+    Stop,
+}
+
+/// Whether a deploy may be confirmed.
+pub enum Ready {
+    /// Every file canary wrote is on the branch and its upstream (committed and pushed first
+    /// where they were not): the release as the journal has it now.
+    Yes(Box<Release>),
+    /// With [`Publish::Stop`]: not yet, and this is what `next` would commit or push first.
+    Not(Unpublished),
+}
+
 /// What stands between the files canary wrote and a deploy of them.
 #[derive(Debug)]
 pub struct Unpublished {
@@ -338,11 +357,26 @@ impl Runner<'_> {
     /// Before a deploy is confirmed (asked, or waited for on the cluster): commit what canary
     /// left uncommitted, push where the release pushes, and otherwise refuse, naming the fix,
     /// unless every file canary wrote is on the branch and the upstream as canary wrote it.
-    pub fn ready_to_deploy(&mut self, release: &Release) -> Result<Release, Error> {
+    /// With [`Publish::Stop`], what would be committed or pushed is returned instead, and
+    /// what no commit or push by canary can mend is refused alike.
+    pub fn ready_to_deploy(&mut self, release: &Release, publish: Publish) -> Result<Ready, Error> {
         let repo = self.repo.open(&release.config.repo)?;
         let Some(state) = unpublished(self.journal, release, &repo)? else {
-            return self.learn_commits(release, &repo);
+            return Ok(Ready::Yes(Box::new(self.learn_commits(release, &repo)?)));
         };
+        if publish == Publish::Stop {
+            return Ok(Ready::Not(state));
+        }
+        Ok(Ready::Yes(Box::new(self.publish(release, &repo, state)?)))
+    }
+
+    /// Commit and push what [`unpublished`] found missing, or refuse.
+    fn publish(
+        &mut self,
+        release: &Release,
+        repo: &Repo,
+        state: Unpublished,
+    ) -> Result<Release, Error> {
         let service = &release.config.service;
         let mut release = release.clone();
         if !state.uncommitted.is_empty() {
@@ -364,17 +398,17 @@ impl Runner<'_> {
                     run: Some(format!("canary next {service}")),
                 });
             }
-            self.refuse_unpushable(&release, &repo)?;
+            self.refuse_unpushable(&release, repo)?;
             let step = self.left_uncommitted_step(&release)?;
-            release = self.commit_written(&release, &repo, &state.uncommitted, &step)?;
+            release = self.commit_written(&release, repo, &state.uncommitted, &step)?;
             if release.config.remote == Remote::Push {
-                return self.learn_commits(&release, &repo);
+                return self.learn_commits(&release, repo);
             }
         }
         if state.must_push(release.config.remote)? {
-            release = self.push(&release, &repo, &state.branch)?;
+            release = self.push(&release, repo, &state.branch)?;
         }
-        self.learn_commits(&release, &repo)
+        self.learn_commits(&release, repo)
     }
 
     /// The step a commit of files an earlier step left names: that step (`PHASE: STEP`).
@@ -500,8 +534,8 @@ fn foreign_commits(branch: &Branch, upstream: &Upstream, theirs: &[String], then
 
 /// What keeps canary's files from a deploy, `None` when nothing does; refuses what no
 /// commit or push by canary can mend (a detached HEAD, a file changed since canary wrote
-/// it, no upstream). Reads only: `next --dry-run` says from it what `next` would do.
-pub fn unpublished(
+/// it, no upstream). Reads only.
+fn unpublished(
     journal: &Journal,
     release: &Release,
     repo: &Repo,

@@ -363,6 +363,36 @@ fn next_dry_run_says_what_next_would_commit_push_or_refuse_before_a_deploy() {
 }
 
 #[test]
+fn next_dry_run_refuses_broken_files_before_it_says_what_next_would_commit() {
+    // `next` runs the files' analysis before it commits what a step left uncommitted: a broken
+    // repository is refused first, and its dry run says so too, not "would first commit".
+    let sandbox = Sandbox::new();
+    start_with(&sandbox, &[]).ok();
+    sandbox
+        .canary(&["next", SERVICE, "--yes", "--no-commit"])
+        .ok();
+    sandbox.write(
+        "gap/staging/gap_patch_canary_virtual_service.yaml",
+        "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: x\n\
+         spec:\n  hosts: [a]\n  http:\n    - route:\n        - destination:\n            \
+         host: my-service-web.relational-data.svc.cluster.local\n            subset: v3\n",
+    );
+    let before = sandbox.snapshot();
+    let dry = sandbox.canary(&["next", SERVICE, "--dry-run"]);
+    let next = sandbox.canary(&["next", SERVICE, "--yes"]);
+    for out in [&dry, &next] {
+        assert_eq!(out.code, 3, "{out}");
+        assert!(out.stderr.contains("CANARY-E010"), "{out}");
+    }
+    assert!(!dry.stdout.contains("first commit"), "{dry}");
+    assert_unchanged(
+        &before,
+        &sandbox.snapshot(),
+        "a dry run, then next, on broken files",
+    );
+}
+
+#[test]
 fn the_demo_pushes_to_a_bare_remote_as_a_real_release_would() {
     let sandbox = Sandbox::new();
     let out = sandbox.canary_raw(&["demo", "--yes"]).ok();
