@@ -365,29 +365,44 @@ fn load(src: &dyn Source, scope: &Scope, findings: &mut Findings) -> Result<Load
             }
         },
     };
-    if src.read(edits::DESTINATION_RULE)?.is_some()
-        && src.read(edits::DESTINATION_RULE_ALT)?.is_some()
-    {
-        findings.add(
-            Code::Identity,
-            edits::DESTINATION_RULE_ALT,
-            Some(1),
-            format!(
-                "a second DestinationRule file beside {}; keep one of the two",
-                edits::DESTINATION_RULE
+    // Each spelling of the DestinationRule's file is read once: the seed's, and the other
+    // beside it (a second rule) or instead of it.
+    let destination_rule = match src.document(edits::DESTINATION_RULE)? {
+        Some(read) => {
+            if src.read(edits::DESTINATION_RULE_ALT)?.is_some() {
+                findings.add(
+                    Code::Identity,
+                    edits::DESTINATION_RULE_ALT,
+                    Some(1),
+                    format!(
+                        "a second DestinationRule file beside {}; keep one of the two",
+                        edits::DESTINATION_RULE
+                    ),
+                );
+            }
+            object(edits::DESTINATION_RULE, read, "DestinationRule", findings)
+        }
+        None => match src.document(edits::DESTINATION_RULE_ALT)? {
+            Some(read) => object(
+                edits::DESTINATION_RULE_ALT,
+                read,
+                "DestinationRule",
+                findings,
             ),
-        );
-    }
-    let destination_rule = match dr_path(src)? {
-        Some(path) => object(src, path, "DestinationRule", findings)?,
-        None => None,
+            None => None,
+        },
     };
     let mut routes = Vec::new();
     for env in &scope.environments {
         let path = edits::virtual_service_patch(env);
-        routes.push((env.clone(), object(src, &path, "VirtualService", findings)?));
+        let route = src
+            .document(&path)?
+            .and_then(|read| object(&path, read, "VirtualService", findings));
+        routes.push((env.clone(), route));
     }
-    let service_patch = object(src, edits::SERVICE_PATCH, "Service", findings)?;
+    let service_patch = src
+        .document(edits::SERVICE_PATCH)?
+        .and_then(|read| object(edits::SERVICE_PATCH, read, "Service", findings));
     let gap_files = src.gap_files()?;
     Ok(Loaded {
         gap,
@@ -443,19 +458,18 @@ fn patches(src: &dyn Source, scope: &Scope, gap_files: &[String]) -> Result<Vec<
     Ok(out)
 }
 
-/// A canary-owned file holding exactly one object of `kind`.
+/// A canary-owned file holding exactly one object of `kind`, from its read (or its parse error).
 fn object(
-    src: &dyn Source,
     path: &str,
+    read: Result<Document, yaml::YamlError>,
     kind: &str,
     findings: &mut Findings,
-) -> Result<Option<Object>, Error> {
-    let doc = match src.document(path)? {
-        None => return Ok(None),
-        Some(Ok(doc)) => doc,
-        Some(Err(e)) => {
+) -> Option<Object> {
+    let doc = match read {
+        Ok(doc) => doc,
+        Err(e) => {
             findings.add(Code::Parse, path, parse_line(&e), e.to_string());
-            return Ok(None);
+            return None;
         }
     };
     if doc.values().len() != 1 {
@@ -468,7 +482,7 @@ fn object(
                 doc.values().len()
             ),
         );
-        return Ok(None);
+        return None;
     }
     let object = Object {
         path: path.to_string(),
@@ -484,9 +498,9 @@ fn object(
                 object.value()["kind"]
             ),
         );
-        return Ok(None);
+        return None;
     }
-    Ok(Some(object))
+    Some(object)
 }
 
 /// The line a parse error names ("line N ..."), if any.

@@ -403,3 +403,51 @@ fn a_string_that_other_yaml_readers_type_is_e047_unless_quoted() {
             .any(|(code, _)| *code == "CANARY-E047")
     );
 }
+
+#[test]
+fn the_destination_rule_is_read_under_either_spelling_and_two_of_them_are_e004() {
+    let rule = "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata:\n  \
+                name: s-web\nspec:\n  host: s-web.ns.svc.cluster.local\n";
+    let not_a_rule = rule.replace("kind: DestinationRule", "kind: Gateway");
+    let identity = |files: &[(&str, &str)]| -> Vec<(String, Option<usize>)> {
+        let files = Files(
+            files
+                .iter()
+                .map(|(path, text)| (path.to_string(), text.to_string()))
+                .collect(),
+        );
+        analyze(&files, &scope(), None)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.code == "CANARY-E004")
+            .map(|f| (f.file.unwrap(), f.line))
+            .collect()
+    };
+    let gap = (edits::GAP_YAML, SEED_GAP);
+    // The other spelling alone is the rule, checked as the seed's would be.
+    assert_eq!(identity(&[gap, (edits::DESTINATION_RULE_ALT, rule)]), []);
+    assert_eq!(
+        identity(&[gap, (edits::DESTINATION_RULE_ALT, &not_a_rule)]),
+        [(edits::DESTINATION_RULE_ALT.to_string(), Some(2))]
+    );
+    // Both: the seed's is the rule, and the other is named as a second one.
+    assert_eq!(
+        identity(&[
+            gap,
+            (edits::DESTINATION_RULE, rule),
+            (edits::DESTINATION_RULE_ALT, &not_a_rule)
+        ]),
+        [(edits::DESTINATION_RULE_ALT.to_string(), Some(1))]
+    );
+    assert_eq!(
+        identity(&[
+            gap,
+            (edits::DESTINATION_RULE, &not_a_rule),
+            (edits::DESTINATION_RULE_ALT, rule)
+        ]),
+        [
+            (edits::DESTINATION_RULE.to_string(), Some(2)),
+            (edits::DESTINATION_RULE_ALT.to_string(), Some(1))
+        ]
+    );
+}
