@@ -6,7 +6,7 @@ mod git;
 pub use git::{Branch, CanaryCommit, CommitFacts, Content, Upstream, short_id};
 
 use std::cell::OnceCell;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -107,6 +107,13 @@ impl Repo {
     /// The absolute path of a repo-relative one, refusing anything that would leave the repo:
     /// absolute paths, `..`, and symbolic links (in the path or as the file itself).
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, Error> {
+        Ok(self.locate(rel)?.0)
+    }
+
+    /// [`Repo::resolve`], with what the walk learned of the path itself (`None`: it, or a
+    /// directory on the way, does not exist), so that a read asks the system once more only
+    /// to open it.
+    fn locate(&self, rel: &str) -> Result<(PathBuf, Option<std::fs::Metadata>), Error> {
         let outside = || bad_input(format!("path {rel:?} is outside the repository"));
         let rel_path = Path::new(rel);
         if rel.is_empty()
@@ -117,6 +124,7 @@ impl Repo {
             return Err(outside());
         }
         let mut at = self.root.clone();
+        let mut last = None;
         for part in rel_path.components() {
             at.push(part);
             match std::fs::symlink_metadata(&at) {
@@ -125,21 +133,22 @@ impl Repo {
                         &at.strip_prefix(&self.root).unwrap_or(&at).display(),
                     ));
                 }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Ok(meta) => last = Some(meta),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    last = None;
+                    break;
+                }
                 Err(e) => return Err(bad_input(format!("{rel}: {}", io_reason(&e)))),
             }
         }
-        Ok(self.root.join(rel_path))
+        Ok((self.root.join(rel_path), last))
     }
 
     /// The file's text, or `None` when it does not exist.
     pub fn read(&self, rel: &str) -> Result<Option<String>, Error> {
-        let path = self.resolve(rel)?;
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(bad_input(format!("{rel}: {}", io_reason(&e)))),
+        let (path, meta) = self.locate(rel)?;
+        let Some(meta) = meta else {
+            return Ok(None);
         };
         if !meta.is_file() {
             return Err(bad_input(format!("{rel} is not a regular file")));
@@ -150,7 +159,24 @@ impl Repo {
                 meta.len()
             )));
         }
-        let bytes = std::fs::read(&path).map_err(|e| bad_input(format!("{rel}: {e}")))?;
+        let unreadable = |e: std::io::Error| bad_input(format!("{rel}: {e}"));
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            // Deleted since it was looked at.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unreadable(e)),
+        };
+        // Sized as it was looked at, without asking again; bounded, should it have grown.
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        (&file)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(bad_input(format!(
+                "{rel} grew past the {MAX_FILE_BYTES} bytes canary reads while it was read"
+            )));
+        }
         String::from_utf8(bytes)
             .map(Some)
             .map_err(|_| bad_input(format!("{rel} is not UTF-8 text")))
