@@ -94,7 +94,8 @@ impl Repo {
         if !meta.is_dir() {
             return Err(bad_input(format!("--repo {shown} is not a directory")));
         }
-        if !self.resolve("gap/gap.yaml")?.is_file() {
+        let (_, gap) = self.locate("gap/gap.yaml")?;
+        if !gap.is_some_and(|gap| gap.is_file()) {
             return Err(bad_input(format!("--repo {shown} has no gap/gap.yaml")));
         }
         Ok(())
