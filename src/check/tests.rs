@@ -84,16 +84,20 @@ fn scope() -> Scope {
 /// `(code, line)` of findings.
 type Found = Vec<(&'static str, Option<usize>)>;
 
-/// `(code, line)` of every finding the analysis makes of these files, without a journal.
-fn findings_of(files: &[(&str, &str)]) -> Found {
+/// Every finding the analysis makes of these files, without a journal.
+fn analyzed(files: &[(&str, &str)]) -> Vec<Finding> {
     let files = Files(
         files
             .iter()
             .map(|(path, text)| (path.to_string(), text.to_string()))
             .collect(),
     );
-    analyze(&files, &scope(), None)
-        .unwrap()
+    analyze(&files, &scope(), None).unwrap()
+}
+
+/// `(code, line)` of every finding the analysis makes of these files, without a journal.
+fn findings_of(files: &[(&str, &str)]) -> Found {
+    analyzed(files)
         .into_iter()
         .map(|f| (f.code, f.line))
         .collect()
@@ -410,14 +414,7 @@ fn the_destination_rule_is_read_under_either_spelling_and_two_of_them_are_e004()
                 name: s-web\nspec:\n  host: s-web.ns.svc.cluster.local\n";
     let not_a_rule = rule.replace("kind: DestinationRule", "kind: Gateway");
     let identity = |files: &[(&str, &str)]| -> Vec<(String, Option<usize>)> {
-        let files = Files(
-            files
-                .iter()
-                .map(|(path, text)| (path.to_string(), text.to_string()))
-                .collect(),
-        );
-        analyze(&files, &scope(), None)
-            .unwrap()
+        analyzed(files)
             .into_iter()
             .filter(|f| f.code == "CANARY-E004")
             .map(|f| (f.file.unwrap(), f.line))

@@ -20,6 +20,17 @@ fn start_with(sandbox: &Sandbox, flags: &[&str]) -> common::Output {
     sandbox.canary(&args)
 }
 
+/// A release that pushes nothing itself (`start` without `--push`) at its first deploy, the
+/// step before it written and left uncommitted (`next --no-commit`).
+fn first_deploy_left_uncommitted() -> Sandbox {
+    let sandbox = Sandbox::new();
+    start_with(&sandbox, &[]).ok();
+    sandbox
+        .canary(&["next", SERVICE, "--yes", "--no-commit"])
+        .ok();
+    sandbox
+}
+
 fn step(sandbox: &Sandbox) -> String {
     sandbox.status()["step"].as_str().unwrap().to_string()
 }
@@ -349,11 +360,7 @@ fn a_colleague_s_later_change_to_a_file_canary_committed_does_not_block_the_depl
 
 #[test]
 fn next_dry_run_says_what_next_would_commit_push_or_refuse_before_a_deploy() {
-    let sandbox = Sandbox::new();
-    start_with(&sandbox, &[]).ok();
-    sandbox
-        .canary(&["next", SERVICE, "--yes", "--no-commit"])
-        .ok();
+    let sandbox = first_deploy_left_uncommitted();
     let before = sandbox.snapshot();
     let out = sandbox.canary(&["next", SERVICE, "--dry-run"]);
     assert_eq!(out.code, 3, "{out}");
@@ -366,11 +373,7 @@ fn next_dry_run_says_what_next_would_commit_push_or_refuse_before_a_deploy() {
 fn next_dry_run_refuses_broken_files_before_it_says_what_next_would_commit() {
     // `next` runs the files' analysis before it commits what a step left uncommitted: a broken
     // repository is refused first, and its dry run says so too, not "would first commit".
-    let sandbox = Sandbox::new();
-    start_with(&sandbox, &[]).ok();
-    sandbox
-        .canary(&["next", SERVICE, "--yes", "--no-commit"])
-        .ok();
+    let sandbox = first_deploy_left_uncommitted();
     sandbox.write(
         "gap/staging/gap_patch_canary_virtual_service.yaml",
         "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: x\n\
