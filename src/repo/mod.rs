@@ -67,8 +67,7 @@ impl Repo {
             root,
             git: OnceCell::from(opened),
         };
-        let gap = repo.resolve("gap/gap.yaml")?;
-        if !gap.is_file() {
+        if !repo.holds_gap_yaml()? {
             return Err(bad_input(format!("repository {shown} has no gap/gap.yaml")));
         }
         Ok(repo)
@@ -94,11 +93,16 @@ impl Repo {
         if !meta.is_dir() {
             return Err(bad_input(format!("--repo {shown} is not a directory")));
         }
-        let (_, gap) = self.locate("gap/gap.yaml")?;
-        if !gap.is_some_and(|gap| gap.is_file()) {
+        if !self.holds_gap_yaml()? {
             return Err(bad_input(format!("--repo {shown} has no gap/gap.yaml")));
         }
         Ok(())
+    }
+
+    /// Whether `gap/gap.yaml` is a file here (a link there is refused).
+    fn holds_gap_yaml(&self) -> Result<bool, Error> {
+        let (_, gap) = self.locate("gap/gap.yaml")?;
+        Ok(gap.is_some_and(|gap| gap.is_file()))
     }
 
     pub fn root(&self) -> &Path {
