@@ -20,6 +20,7 @@ use crate::output::{self, Shell};
 use crate::prompt;
 use crate::repo::{OpenOnce, Repo};
 use crate::runner::{Commit, Publish, Runner, Unpublished};
+use crate::settings::Remote;
 use crate::workflow::{Action, NextStep, Step, plan};
 
 pub use deploy::canary_commit;
@@ -307,7 +308,8 @@ fn ask(runner: &mut Runner, release: &Release, ask: Ask) -> anyhow::Result<Relea
 /// on a large gap.yaml, so they are left to `next`, which runs them before it writes (the
 /// workflow never refuses an edit `next` offers). Any other step is prepared as `next` prepares
 /// it, every check included, and its plan printed: nothing is written or recorded before a
-/// question (and the cluster is not waited on).
+/// question (and the cluster is not waited on). A deploy whose files `next` would first commit
+/// or push stops there and says so.
 pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyhow::Result<()> {
     let config = &release.config;
     let shape = config.shape();
@@ -362,20 +364,7 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
     };
     let (release, plan) = match prepare(&mut runner, release, &checks) {
         Ok(prepared) => prepared,
-        Err(e) => {
-            let WouldPublish(state) = e.downcast()?;
-            if !state.uncommitted.is_empty() {
-                shell.status(
-                    "Would",
-                    format!("first commit {}", state.uncommitted.join(", ")),
-                );
-            }
-            if state.must_push(config.remote)? {
-                shell.status("Would", "then push");
-            }
-            shell.note("dry run: nothing was written");
-            return Ok(());
-        }
+        Err(e) => return would_publish(shell, e.downcast()?, config.remote),
     };
     for note in &plan.notes {
         shell.note(note);
@@ -394,6 +383,22 @@ pub fn dry_run(shell: &Shell, journal: &mut Journal, release: &Release) -> anyho
             shell.note("dry run: nothing was written")
         }
     }
+    Ok(())
+}
+
+/// Say what `next` would commit and push before a deploy, or refuse as it would.
+fn would_publish(shell: &Shell, stop: WouldPublish, remote: Remote) -> anyhow::Result<()> {
+    let WouldPublish(state) = stop;
+    if !state.uncommitted.is_empty() {
+        shell.status(
+            "Would",
+            format!("first commit {}", state.uncommitted.join(", ")),
+        );
+    }
+    if state.must_push(remote)? {
+        shell.status("Would", "then push");
+    }
+    shell.note("dry run: nothing was written");
     Ok(())
 }
 
